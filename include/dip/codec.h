@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* Image codecs: sniff the format from magic bytes, probe the header (no pixel decode), decode into
+ * an 8-bit dip_image, encode a dip_image. Everything works on bytes in memory, so the same calls
+ * serve files, HTTP uploads and MPI messages. Every decode takes a struct dip_limits and checks it
+ * against the header before allocating pixels; decoder warnings are errors (fail closed). */
+#ifndef DIP_CODEC_H
+#define DIP_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "image.h"
+#include "limits.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dip_format {
+    DIP_FORMAT_UNKNOWN = 0,
+    DIP_FORMAT_PNG,
+    DIP_FORMAT_JPEG,
+    DIP_FORMAT_WEBP,
+    DIP_FORMAT_TIFF,
+    DIP_FORMAT_GIF,
+    DIP_FORMAT_BMP,
+    DIP_FORMAT_PNM,
+    DIP_FORMAT_COUNT
+} dip_format;
+
+/** What a header says. */
+struct dip_image_info {
+    dip_format format;
+    int width;       /* as stored, before any EXIF rotation */
+    int height;
+    int channels;    /* channels dip decodes to: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+    int bit_depth;   /* bits per sample in the source (1, 2, 4, 8, 16, ...) */
+    int frames;      /* frames or pages seen, capped by limits->max_frames; 1 for still formats */
+    int orientation; /* EXIF orientation 1..8 (1 when absent) */
+    int progressive; /* JPEG: progressive; PNG: interlaced */
+    int lossless;    /* WebP: lossless bitstream */
+    char color[16];  /* source colour model: "gray", "rgb", "palette", "cmyk", "ycck", "ycbcr" ... */
+};
+
+/** Decode options. Zero-initialised means the defaults below are off, so use
+ * dip_decode_opts_default(). */
+struct dip_decode_opts {
+    int autorotate; /* apply EXIF orientation (default 1) */
+};
+
+/** Encode options. Zero-initialised is not valid: start from dip_encode_opts_default(). */
+struct dip_encode_opts {
+    dip_format format;
+    int quality;       /* JPEG and lossy WebP, 1..100 (default 90) */
+    int subsampling;   /* JPEG chroma: 444, 422 or 420 (default 420) */
+    int png_level;     /* PNG zlib level 0..9 (default 6) */
+    int webp_lossless; /* 1: lossless WebP (default 0) */
+};
+
+void dip_decode_opts_default(struct dip_decode_opts *o);
+void dip_encode_opts_default(struct dip_encode_opts *o);
+
+/** Short lower-case name ("png", "jpeg", ...), "unknown" for DIP_FORMAT_UNKNOWN. */
+const char *dip_format_name(dip_format f);
+/** Format from a name or extension, case-insensitive, with or without a dot ("jpg", ".JPEG",
+ * "tif", "pgm", "ppm", "pnm"). DIP_FORMAT_UNKNOWN when not known. */
+dip_format dip_format_from_name(const char *name);
+/** Format from the extension of a path; DIP_FORMAT_UNKNOWN when none or unknown. */
+dip_format dip_format_from_path(const char *path);
+/** 1 when dip can encode `f` (GIF is decode-only). */
+int dip_format_can_encode(dip_format f);
+/** Conventional file extension without the dot ("png", "jpg", ...). */
+const char *dip_format_ext(dip_format f);
+
+/** Format from the first bytes (8 to 16 bytes suffice); DIP_FORMAT_UNKNOWN when none matches. */
+dip_format dip_codec_sniff(const void *buf, size_t len);
+
+/** Reads the header only: fills `info` without decoding pixels, checks `lim` (dimensions, bytes,
+ * frame and scan counts where the header tells them). Returns 0, DIP_EFORMAT, DIP_ECORRUPT,
+ * DIP_ELIMIT (err names the limit), DIP_ENOMEM. Thread-safe. */
+int dip_codec_probe(const void *buf, size_t len, const struct dip_limits *lim,
+                    struct dip_image_info *info, struct dip_err *err);
+
+/** Decodes the first frame/page into a new 8-bit image. `info` (optional) receives the header's
+ * facts. Limits are checked from the header before pixels are allocated; corrupt or truncated data
+ * and decoder warnings give DIP_ECORRUPT. The caller owns *out (dip_image_unref). Thread-safe. */
+int dip_codec_decode(const void *buf, size_t len, const struct dip_limits *lim,
+                     const struct dip_decode_opts *opts, dip_image **out,
+                     struct dip_image_info *info, struct dip_err *err);
+
+/** Encodes `img` as opts->format. *out is allocated with dip_malloc and owned by the caller
+ * (dip_free). Returns DIP_EFORMAT when the format cannot be encoded or cannot hold the channel
+ * count (the encoder converts where lossless and documented, e.g. gray+alpha to RGBA for JPEG is
+ * refused, RGBA to JPEG drops alpha: see docs/formats.md). Thread-safe. */
+int dip_codec_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                     size_t *out_len, struct dip_err *err);
+
+/** Reads a whole file into memory (dip_malloc), refusing files over max_bytes with DIP_ELIMIT.
+ * Errors name the path. */
+int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,
+                  struct dip_err *err);
+/** Writes bytes to `path` atomically: a temporary file in the same folder, fsync, rename. */
+int dip_file_write_atomic(const char *path, const void *data, size_t len, struct dip_err *err);
+
+/** Version strings of the linked codec libraries, one "name version" per line, into buf. */
+void dip_codec_versions(char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Executors: run a job (a pipeline over a batch of encoded images) and report each result and the
+ * progress through callbacks. The local executor uses a thread pool; the MPI executor
+ * (src/exec/mpi) runs the same job across ranks. The CLI and the server only see this interface.
+ * dip_run_image() and dip_process_bytes() are the single-image building blocks the executors
+ * share. */
+#ifndef DIP_EXEC_H
+#define DIP_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "error.h"
+#include "image.h"
+#include "limits.h"
+#include "pipeline.h"
+#include "pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Progress of a job; counters only grow. */
+struct dip_progress {
+    uint64_t items_total, items_done, items_failed; /* done counts failed ones too */
+    uint64_t tasks_total, tasks_done;               /* tiles or items, as scheduled */
+    uint64_t pixels_total, pixels_done;             /* input pixels */
+    double elapsed_s;
+};
+
+/** Progress callback for one image; called from the thread that ran the tile, serialised. */
+typedef void (*dip_tile_progress_fn)(void *ud, uint64_t tasks_done, uint64_t tasks_total);
+
+struct dip_run_opts {
+    int tile;       /* tile side in pixels; 0 = automatic (cache-sized strips) */
+    dip_pool *pool; /* threads to use; NULL = the calling thread only */
+    volatile int *cancel; /* polled between tiles; nonzero -> DIP_ECANCELED */
+    dip_tile_progress_fn progress;
+    void *progress_ud;
+};
+
+/** Runs pipeline `p` on `in` and returns a new image in *out (caller unrefs). The result is
+ * byte-identical for every tile size and pool size. Returns 0, DIP_EINVAL (err says why, e.g. the
+ * op refuses the channel count), DIP_ENOMEM, DIP_ECANCELED. */
+int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_run_opts *o,
+                  dip_image **out, struct dip_err *err);
+
+/** What to do with every item of a job. */
+struct dip_job_spec {
+    const char *pipeline;          /* pipeline text; "" for conversion only */
+    struct dip_encode_opts encode; /* format UNKNOWN: keep the input's (PNG where not encodable) */
+    struct dip_decode_opts decode;
+    struct dip_limits limits;
+    int tile;    /* as dip_run_opts.tile */
+    int threads; /* threads per worker; 0 = all cores */
+};
+/** Defaults: empty pipeline, default codec options and limits, automatic tile and threads. */
+void dip_job_spec_default(struct dip_job_spec *spec);
+
+/** Decode, run, encode one item: the unit of work of every executor. *out is dip_malloc'ed
+ * (dip_free). `info` (optional) receives the input's header; out_w/out_h/out_ch (optional) the
+ * output's size. Errors carry the detail of the failing stage. */
+int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, const uint8_t *in,
+                      size_t in_len, const struct dip_run_opts *o, uint8_t **out, size_t *out_len,
+                      dip_format *out_format, struct dip_image_info *info, int *out_w, int *out_h,
+                      struct dip_err *err);
+
+/** The result of one item, handed to dip_job_io.result. Pointers are borrowed for the call. */
+struct dip_item_result {
+    size_t index;
+    int rc;            /* 0 or DIP_E* */
+    const char *error; /* message when rc != 0 */
+    const uint8_t *data;
+    size_t len;
+    dip_format format;
+    int width, height; /* output size */
+    int worker;        /* 0 for the local executor, the MPI rank otherwise */
+    int attempts;      /* tries it took (1 normally) */
+    double seconds;
+};
+
+/** Where a job's items come from and where results go. Callbacks may come from any thread, but
+ * never two at once. */
+struct dip_job_io {
+    size_t n_items;
+    /** Loads item i's encoded bytes (borrowed until release(ud, i)). Errors fail that item only. */
+    int (*load)(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err);
+    void (*release)(void *ud, size_t i); /* optional */
+    /** Display name of item i for logs (optional). */
+    const char *(*name)(void *ud, size_t i);
+    /** One call per item, success or failure. */
+    void (*result)(void *ud, const struct dip_item_result *r);
+    /** Progress, throttled to a few calls per second plus a final one (optional). */
+    void (*progress)(void *ud, const struct dip_progress *p);
+    void *ud;
+    volatile int *cancel; /* nonzero: stop promptly; unfinished items fail with DIP_ECANCELED */
+};
+
+/** Per-worker figures for the end-of-job table, /metrics and the cluster panel. */
+struct dip_worker_stat {
+    int id;        /* 0 local; MPI rank */
+    char host[64];
+    int alive;     /* 0 once declared lost */
+    uint64_t tasks;
+    uint64_t failures;
+    double megapixels;
+    double busy_s;
+};
+
+typedef struct dip_executor dip_executor;
+
+/** Executors implement this table. */
+struct dip_executor_vtable {
+    const char *name;
+    int (*run)(dip_executor *ex, const struct dip_job_spec *spec, const struct dip_job_io *io,
+               struct dip_err *err);
+    size_t (*workers)(dip_executor *ex, struct dip_worker_stat *out, size_t max);
+    void (*free)(dip_executor *ex);
+};
+struct dip_executor {
+    const struct dip_executor_vtable *vt;
+};
+
+/** The local executor over `threads` threads (0 = all cores). Whole images of a batch run in
+ * parallel when there are at least as many images as threads; otherwise each image is cut into
+ * tiles run in parallel. */
+int dip_executor_local_new(int threads, dip_executor **out);
+
+/** Runs a job to completion (or cancellation). Returns 0 when the job ran (items may still have
+ * failed: see the results), DIP_EINVAL for a bad spec (e.g. bad pipeline, err says where). */
+int dip_executor_run(dip_executor *ex, const struct dip_job_spec *spec, const struct dip_job_io *io,
+                     struct dip_err *err);
+size_t dip_executor_workers(dip_executor *ex, struct dip_worker_stat *out, size_t max);
+void dip_executor_free(dip_executor *ex);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

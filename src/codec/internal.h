@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* The contract between codec.c (sniffing, dispatch, limits on input size, EXIF orientation) and
+ * one file per format. A format file is the only place its library is included; its library's
+ * errors (libpng's longjmp, libjpeg's error_exit) never leave it. */
+#ifndef DIP_CODEC_INTERNAL_H
+#define DIP_CODEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dip/codec.h"
+
+struct dip__codec {
+    dip_format format;
+    /* Header only; fills info (format already set by the caller), checks dims with
+     * dip_limits_check_dims(lim, "<fmt>", ...) and any other limit the header can tell. */
+    int (*probe)(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                 struct dip_image_info *info, struct dip_err *err);
+    /* First frame/page to 8 bits, 1..4 channels; limits checked before pixels are allocated.
+     * Sets info->orientation from EXIF when the format carries it; does NOT rotate (codec.c
+     * does, per opts->autorotate). */
+    int (*decode)(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                  const struct dip_decode_opts *opts, dip_image **out, struct dip_image_info *info,
+                  struct dip_err *err);
+    /* NULL when the format is decode-only. */
+    int (*encode)(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                  size_t *out_len, struct dip_err *err);
+    /* "libpng 1.6.39" */
+    void (*version)(char *buf, size_t len);
+};
+
+extern const struct dip__codec dip__codec_png;
+extern const struct dip__codec dip__codec_jpeg;
+extern const struct dip__codec dip__codec_webp;
+extern const struct dip__codec dip__codec_tiff;
+extern const struct dip__codec dip__codec_gif;
+extern const struct dip__codec dip__codec_bmp;
+extern const struct dip__codec dip__codec_pnm;
+
+/* EXIF: orientation (1..8) from a TIFF-structured EXIF block (starting at "II*\0" or "MM\0*",
+ * optionally preceded by "Exif\0\0"). Returns 1 when absent or unreadable. Bounded by len. */
+int dip__exif_orientation(const uint8_t *exif, size_t len);
+
+/* Applies EXIF orientation o (2..8) to *img, replacing it. */
+int dip__orient(dip_image **img, int o);
+
+/* A growable output buffer with a cap (curl's dynbuf): dip__buf_append fails with DIP_ELIMIT
+ * past `cap` and DIP_ENOMEM when allocation fails; the buffer is freed on either failure. */
+struct dip__buf {
+    uint8_t *data;
+    size_t len, alloc, cap;
+};
+void dip__buf_init(struct dip__buf *b, size_t cap);
+int dip__buf_append(struct dip__buf *b, const void *p, size_t n);
+void dip__buf_free(struct dip__buf *b);
+
+#endif

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers shared across dip's own sources (dip__ names): assertions and small maths.
+ * Not installed; include as "core/internal.h" from other folders. */
+#ifndef DIP_CORE_INTERNAL_H
+#define DIP_CORE_INTERNAL_H
+
+#include <assert.h>
+
+#ifdef NDEBUG
+#define DIP_ASSERT(x) ((void)0)
+#define DIP_ALWAYS(x) (x)
+#define DIP_NEVER(x)  (x)
+#else
+#define DIP_ASSERT(x) assert(x)
+/* Checks believed never to fire: assert in debug builds, a plain test in release. */
+#define DIP_ALWAYS(x) ((x) ? 1 : (assert(0 && #x), 0))
+#define DIP_NEVER(x)  ((x) ? (assert(0 && #x), 1) : 0)
+#endif
+
+#define DIP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DIP_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define DIP_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
+
+/* Monotonic clock in seconds. */
+double dip__now(void);
+
+#endif

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/* The operation table, built from ops.def, and the generic handling of operation parameters:
+ * defaults, parsing text values with range checks, formatting them back, and "did you mean"
+ * suggestions for unknown names. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dip/op.h"
+
+#define DIP_OP(name, family) extern const struct dip_op dip_op_##name;
+#include "ops.def"
+#undef DIP_OP
+
+static const struct dip_op *const optab[] = {
+#define DIP_OP(name, family) &dip_op_##name,
+#include "ops.def"
+#undef DIP_OP
+};
+
+size_t dip_op_count(void)
+{
+    return DIP_COUNTOF(optab);
+}
+
+const struct dip_op *dip_op_at(size_t i)
+{
+    return i < DIP_COUNTOF(optab) ? optab[i] : NULL;
+}
+
+const struct dip_op *dip_op_find(const char *name)
+{
+    for (size_t i = 0; i < DIP_COUNTOF(optab); i++)
+        if (strcmp(optab[i]->name, name) == 0)
+            return optab[i];
+    return NULL;
+}
+
+/* Levenshtein distance, capped at 32 characters per side (longer names are never close). */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int row[33];
+
+    if (la > 32 || lb > 32)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            int best = diag + cost;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+size_t dip_op_suggest(const char *name, const char **out, size_t max)
+{
+    size_t n = 0;
+
+    /* Names within distance 1, then 2, then 3; prefixes count as close too. */
+    for (int d = 0; d <= 3 && n < max; d++) {
+        for (size_t i = 0; i < DIP_COUNTOF(optab) && n < max; i++) {
+            const char *cand = optab[i]->name;
+            int dist = edit_distance(name, cand);
+            int prefix = strlen(name) >= 3 && strncmp(cand, name, strlen(name)) == 0;
+            if ((prefix ? 1 : dist) == d)
+                out[n++] = cand;
+        }
+    }
+    return n;
+}
+
+const struct dip_param *dip_op_param(const struct dip_op *op, const char *name)
+{
+    for (size_t i = 0; i < op->n_params; i++)
+        if (strcmp(op->params[i].name, name) == 0)
+            return &op->params[i];
+    return NULL;
+}
+
+static void set_raw(const struct dip_param *p, void *args, double v)
+{
+    char *base = args;
+
+    if (p->type == DIP_PARAM_DOUBLE)
+        memcpy(base + p->offset, &v, sizeof(v));
+    else {
+        int iv = (int)v;
+        memcpy(base + p->offset, &iv, sizeof(iv));
+    }
+}
+
+void dip_op_args_default(const struct dip_op *op, void *args)
+{
+    memset(args, 0, op->args_size);
+    for (size_t i = 0; i < op->n_params; i++)
+        set_raw(&op->params[i], args, op->params[i].def);
+}
+
+static int parse_number(const char *text, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void fmt_num(double v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.17g", v);
+    /* Prefer the shortest form that reads back to the same double. */
+    for (int prec = 1; prec <= 17; prec++) {
+        char tmp[64];
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) {
+            snprintf(buf, len, "%s", tmp);
+            return;
+        }
+    }
+}
+
+int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *args,
+                    const char *text, struct dip_err *err)
+{
+    double v;
+    char lo[32], hi[32];
+
+    switch (p->type) {
+    case DIP_PARAM_ENUM:
+        for (int i = 0; p->choices[i] != NULL; i++) {
+            if (strcasecmp(p->choices[i], text) == 0) {
+                set_raw(p, args, i);
+                return 0;
+            }
+        }
+        {
+            char list[256] = "";
+            for (int i = 0; p->choices[i] != NULL; i++) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", p->choices[i]);
+            }
+            return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' is not one of: %s", op->name,
+                               p->name, text, list);
+        }
+    case DIP_PARAM_BOOL:
+        if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcmp(text, "1") ||
+            !strcasecmp(text, "on")) {
+            set_raw(p, args, 1);
+            return 0;
+        }
+        if (!strcasecmp(text, "false") || !strcasecmp(text, "no") || !strcmp(text, "0") ||
+            !strcasecmp(text, "off")) {
+            set_raw(p, args, 0);
+            return 0;
+        }
+        return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' must be true or false", op->name,
+                           p->name, text);
+    case DIP_PARAM_INT:
+    case DIP_PARAM_DOUBLE:
+        fmt_num(p->min, lo, sizeof(lo));
+        fmt_num(p->max, hi, sizeof(hi));
+        if (parse_number(text, &v) != 0)
+            return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' is not a number (range %s..%s)",
+                               op->name, p->name, text, lo, hi);
+        if (p->type == DIP_PARAM_INT && v != floor(v))
+            return dip_err_set(err, DIP_EINVAL, "%s: %s=%s must be an integer (range %s..%s)",
+                               op->name, p->name, text, lo, hi);
+        if (v < p->min || v > p->max)
+            return dip_err_set(err, DIP_EINVAL, "%s: %s=%s is out of range %s..%s", op->name,
+                               p->name, text, lo, hi);
+        set_raw(p, args, v);
+        return 0;
+    }
+    return dip_err_set(err, DIP_EINVAL, "%s: bad parameter type", op->name);
+}
+
+void dip_op_param_format(const struct dip_param *p, const void *args, char *buf, size_t len)
+{
+    const char *base = args;
+    int iv;
+    double dv;
+
+    switch (p->type) {
+    case DIP_PARAM_DOUBLE:
+        memcpy(&dv, base + p->offset, sizeof(dv));
+        fmt_num(dv, buf, len);
+        break;
+    case DIP_PARAM_ENUM:
+        memcpy(&iv, base + p->offset, sizeof(iv));
+        snprintf(buf, len, "%s", p->choices[iv]);
+        break;
+    case DIP_PARAM_BOOL:
+        memcpy(&iv, base + p->offset, sizeof(iv));
+        snprintf(buf, len, "%s", iv ? "true" : "false");
+        break;
+    case DIP_PARAM_INT:
+        memcpy(&iv, base + p->offset, sizeof(iv));
+        snprintf(buf, len, "%d", iv);
+        break;
+    }
+}
