@@ -134,6 +134,27 @@ int dip_executor_run(dip_executor *ex, const struct dip_job_spec *spec, const st
 size_t dip_executor_workers(dip_executor *ex, struct dip_worker_stat *out, size_t max);
 void dip_executor_free(dip_executor *ex);
 
+/* ---- The MPI cluster executor (src/exec/mpi, built with DIP_WITH_MPI) ---- */
+
+struct dip_mpi_opts {
+    int max_workers;       /* elastic growth up to this many workers (0: no spawning) */
+    int log_level;         /* 0 errors, 1 warnings, 2 info (per-task lines), 3 debug */
+    double task_timeout_s; /* minimum deadline of one task; scaled up with its size */
+    double heartbeat_s;    /* worker heartbeat period */
+};
+void dip_mpi_opts_default(struct dip_mpi_opts *o);
+
+/** Starts the cluster executor when this process runs under mpirun with more than one rank (or
+ * was spawned by a coordinator). On the coordinator (rank 0) returns 0 with *out set. On a worker
+ * rank runs the worker loop until the coordinator ends the job, then returns 0 with *out NULL and
+ * *worker_done 1: the caller exits 0 at once. When not under MPI (or with one rank) returns 0 with
+ * *out NULL and *worker_done 0: use the local executor. dip_executor_free() of the coordinator's
+ * executor shuts the workers down and finalises MPI without blocking on dead ranks. */
+int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_executor **out,
+                  int *worker_done, struct dip_err *err);
+/** 1 when the environment says this process was started by mpirun/mpiexec. */
+int dip_mpi_launched(void);
+
 #ifdef __cplusplus
 }
 #endif

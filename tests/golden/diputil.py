@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for golden and property tests: run dip-raw on numpy arrays, make synthetic images,
+fetch real photos (Debian's python3-skimage ships some), compare with tolerances."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+DIP_RAW = os.environ.get("DIP_RAW", "")
+
+
+def run(pipeline, img, tile=0, threads=1):
+    """Runs `pipeline` on uint8 array img (HxW or HxWxC) and returns the result array."""
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "in.npy"), os.path.join(d, "out.npy")
+        np.save(src, np.ascontiguousarray(img, dtype=np.uint8))
+        r = subprocess.run([DIP_RAW, pipeline, src, dst, "--tile", str(tile),
+                            "--threads", str(threads)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("dip-raw %r failed: %s" % (pipeline, r.stderr.strip()))
+        return np.load(dst)
+
+
+def synthetic(seed=1):
+    """Edge-case images: 1x1, 1xN, Nx1, odd sizes, flat, noise, gradients; gray and colour."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for (h, w) in [(1, 1), (1, 17), (23, 1), (2, 2), (5, 7), (31, 47), (64, 64), (97, 131)]:
+        out.append(("noise%dx%d" % (h, w), rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+        out.append(("gnoise%dx%d" % (h, w), rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    out.append(("flat", np.full((40, 50, 3), 77, np.uint8)))
+    out.append(("gflat", np.full((40, 50), 200, np.uint8)))
+    yy, xx = np.mgrid[0:120, 0:160]
+    grad = ((xx * 255) // 159).astype(np.uint8)
+    out.append(("ggrad", grad))
+    out.append(("grad", np.dstack([grad, ((yy * 255) // 119).astype(np.uint8), 255 - grad])))
+    return out
+
+
+def photos():
+    """Real photos from Debian's python3-skimage data folder, when installed (RGB and gray)."""
+    res = []
+    for d in ["/usr/lib/python3/dist-packages/skimage/data"]:
+        if not os.path.isdir(d):
+            continue
+        import cv2
+        for name in ["astronaut.png", "coffee.png", "chelsea.png", "camera.png", "coins.png",
+                     "rocket.jpg", "motorcycle_left.png", "page.png", "moon.png"]:
+            p = os.path.join(d, name)
+            if os.path.exists(p):
+                img = cv2.imread(p, cv2.IMREAD_UNCHANGED)
+                if img is None:
+                    continue
+                if img.ndim == 3 and img.shape[2] == 4:
+                    img = img[:, :, :3]
+                if img.ndim == 3:
+                    img = img[:, :, ::-1].copy()  # dip works in RGB order
+                res.append((name, img))
+    return res
+
+
+def max_diff(a, b):
+    if a.shape != b.shape:
+        return 999
+    return int(np.max(np.abs(a.astype(np.int32) - b.astype(np.int32)))) if a.size else 0
+
+
+class Checker:
+    """Collects failures and prints a summary line 'N passed, M failed'."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = []
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed.append(what)
+            print("FAIL:", what, flush=True)
+
+    def done(self):
+        print("%d passed, %d failed" % (self.passed, len(self.failed)))
+        sys.exit(1 if self.failed else 0)
