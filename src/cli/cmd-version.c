@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* `dip version`: dip's version and the versions of the libraries it was linked with. */
+#include "cli.h"
+
+int dip__cmd_version(int argc, char **argv)
+{
+    char buf[1024];
+
+    (void)argc;
+    (void)argv;
+    printf("dip %s\n", DIP_VERSION);
+    dip_codec_versions(buf, sizeof(buf));
+    fputs(buf, stdout);
+#ifdef __VERSION__
+    printf("compiler %s\n", __VERSION__);
+#endif
+    return 0;
+}
