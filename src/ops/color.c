@@ -49,11 +49,17 @@ DIP_HOT void dip__lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uin
     }
 }
 
-DIP_HOT void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch)
+DIP_HOT void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
 {
     size_t n = (size_t)w;
 
-    if (ch == 3) {
+    if (ycc && ch == 3) {
+        for (size_t i = 0; i < n; i++)
+            g[i] = (uint8_t)dip__luma14(s[3 * i], s[3 * i + 1], s[3 * i + 2]);
+    } else if (ycc && ch == 4) {
+        for (size_t i = 0; i < n; i++)
+            g[i] = (uint8_t)dip__luma14(s[4 * i], s[4 * i + 1], s[4 * i + 2]);
+    } else if (ch == 3) {
         for (size_t i = 0; i < n; i++)
             g[i] = (uint8_t)dip__luma(s[3 * i], s[3 * i + 1], s[3 * i + 2]);
     } else if (ch == 4) {
@@ -65,7 +71,7 @@ DIP_HOT void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch)
     }
 }
 
-void dip__gray_hist(const struct dip_view *in, uint64_t hist[256])
+void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc)
 {
     /* Four sub-histograms so that runs of equal values do not serialise on one counter; 32-bit
      * counters are flushed well before they could overflow. */
@@ -79,7 +85,7 @@ void dip__gray_hist(const struct dip_view *in, uint64_t hist[256])
         for (int x0 = 0; x0 < in->width; x0 += (int)sizeof(row)) {
             int n = in->width - x0 < (int)sizeof(row) ? in->width - x0 : (int)sizeof(row);
             int i = 0;
-            dip__gray_row(s + (size_t)x0 * (size_t)in->channels, row, n, in->channels);
+            dip__gray_row(s + (size_t)x0 * (size_t)in->channels, row, n, in->channels, ycc);
             for (; i + 4 <= n; i += 4) {
                 h[0][row[i]]++;
                 h[1][row[i + 1]]++;
@@ -289,8 +295,8 @@ const struct dip_op dip_op_gray = {
     .name = "gray",
     .version = 1,
     .summary = "RGB to gray (BT.601 luma, OpenCV's fixed point); RGBA gives gray+alpha",
-    .doc = "gray = (4899*R + 9617*G + 1868*B + 8192) >> 14, OpenCV's 14-bit fixed-point BT.601 "
-           "weights: identical to cv2.cvtColor(img, cv2.COLOR_RGB2GRAY). RGB gives 1 channel; "
+    .doc = "gray = (9798*R + 19235*G + 3735*B + 16384) >> 15, OpenCV's 15-bit fixed-point "
+           "BT.601 weights: identical to cv2.cvtColor(img, cv2.COLOR_RGB2GRAY). RGB gives 1 channel; "
            "RGBA gives 2 channels (gray, alpha unchanged), where OpenCV's RGBA2GRAY drops alpha; "
            "gray and gray+alpha pass through unchanged.",
     .kind = DIP_OP_POINT,
@@ -439,12 +445,11 @@ static inline int sat8(int x)
     return x < 0 ? 0 : x > 255 ? 255 : x;
 }
 
-/* float -> uint8 as OpenCV's saturate_cast (round half to even), for 0 <= f < 2^22 after clamp. */
-static inline uint8_t round_u8(float f)
+/* float -> uint8 by truncation, as OpenCV's vector HSV2RGB_b (v_trunc, then saturating packs). */
+static inline uint8_t trunc_u8(float f)
 {
     f = f < 0.0f ? 0.0f : f;
     f = f > 255.0f ? 255.0f : f;
-    f = (f + 12582912.0f) - 12582912.0f;
     return (uint8_t)(int)f;
 }
 
@@ -471,7 +476,7 @@ DIP_HOT static void hsv_row(const uint8_t *src, uint8_t *dst, size_t n, int ch,
         h = (h + a->h + 360) % 180;
         s = sat8(s + a->s);
         v = sat8(v + a->v);
-        /* OpenCV HSV2RGB_b: float, sector by truncation, saturate_cast to 8 bits. */
+        /* OpenCV HSV2RGB_b's vector path: float, sector by truncation, 8 bits by truncation. */
         float fh = (float)h * hscale, fs = (float)s * k255, fv = (float)v * k255;
         float sector = (float)(int)fh;
         fh = fh - sector;
@@ -481,7 +486,7 @@ DIP_HOT static void hsv_row(const uint8_t *src, uint8_t *dst, size_t n, int ch,
         float rr = sec == 0 || sec == 5 ? t0 : sec == 1 ? t2 : sec == 4 ? t3 : t1;
         float gg = sec == 1 || sec == 2 ? t0 : sec == 0 ? t3 : sec == 3 ? t2 : t1;
         float bb = sec == 3 || sec == 4 ? t0 : sec == 2 ? t3 : sec == 5 ? t2 : t1;
-        uint8_t ro = round_u8(rr * 255.0f), go = round_u8(gg * 255.0f), bo = round_u8(bb * 255.0f);
+        uint8_t ro = trunc_u8(rr * 255.0f), go = trunc_u8(gg * 255.0f), bo = trunc_u8(bb * 255.0f);
         uint8_t alpha = ch == 4 ? p[3] : 0;
         q[0] = ro;
         q[1] = go;
@@ -514,8 +519,8 @@ const struct dip_op dip_op_hsv = {
     .doc = "Converts each pixel to HSV exactly as cv2.cvtColor(img, cv2.COLOR_RGB2HSV) (8-bit: "
            "H in 0..179, i.e. degrees/2; S, V in 0..255), then H = (H + h) mod 180, "
            "S = clip(S + s), V = clip(V + v), and converts back as cv2.COLOR_HSV2RGB (float, "
-           "rounded). At most 1 level apart from that OpenCV composition (OpenCV's vector path "
-           "truncates where its scalar path rounds). Alpha is passed through. Gray input has no "
+           "truncated as OpenCV's vector path does). At most 1 level apart from that OpenCV "
+           "composition (OpenCV's scalar tail of each row rounds instead). Alpha is passed through. Gray input has no "
            "hue or saturation: only v applies and the output stays gray.",
     .kind = DIP_OP_POINT,
     .args_size = sizeof(struct hsv_args),

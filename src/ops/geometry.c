@@ -399,7 +399,7 @@ static int interp_taps(int filter, int in, int out, int d, int *idx, short *w)
  * with the fraction of each, as cv2.resize's INTER_AREA table. Returns the tap count. */
 static int area_taps(int in, int out, int d, int *idx, float *w, int max)
 {
-    double scale = (double)in / out;
+    double scale = 1. / ((double)out / in);
     double fsx1 = d * scale, fsx2 = fsx1 + scale;
     double cell = scale < in - fsx1 ? scale : in - fsx1;
     int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2), n = 0;
@@ -491,6 +491,16 @@ DIP_HOT static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k
     }
 }
 
+/* Bilinear's vertical pass as OpenCV's vector path computes it (16-bit products, high halves),
+ * which is what cv2.resize returns for all but the last few pixels of a row. */
+DIP_HOT static void vpass_linear(const int *r0, const int *r1, int b0, int b1, uint8_t *d, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int v = (((r0[i] >> 4) * b0 >> 16) + ((r1[i] >> 4) * b1 >> 16) + 2) >> 2;
+        d[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
 DIP_HOT static void vpass_fixed(int *const *rows, const short *b, int k, uint8_t *d, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -549,7 +559,11 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
             }
             rows[j] = buf + (size_t)slot * rowlen;
         }
-        vpass_fixed(rows, yw, k, t->out.data + (size_t)y * t->out.stride, (int)rowlen);
+        if (k == 2)
+            vpass_linear(rows[0], rows[1], yw[0], yw[1], t->out.data + (size_t)y * t->out.stride,
+                         (int)rowlen);
+        else
+            vpass_fixed(rows, yw, k, t->out.data + (size_t)y * t->out.stride, (int)rowlen);
     }
     rc = 0;
 out:
@@ -557,6 +571,43 @@ out:
     dip_free(xw);
     dip_free(xofs);
     return rc;
+}
+
+/* cv2.resize's test for its integer-factor area path: the factor along an axis, or 0. */
+static int area_int_factor(int in, int out)
+{
+    double scale = 1. / ((double)out / in);
+    double is = floor(scale + 0.5);
+
+    return fabs(scale - is) < 2.220446049250313e-16 ? (int)is : 0;
+}
+
+/* Integer factors: exact block sums, rounded as OpenCV (half up for 2x2, else the single-precision
+ * product by 1/area rounded half to even). */
+static int resize_area_fast_tile(const struct dip_tile *t, int fx, int fy)
+{
+    int ch = t->out.channels, area = fx * fy;
+    float inv = 1.f / (float)area;
+
+    for (int y = 0; y < t->out.height; y++) {
+        int sy = (t->out_rect.y + y) * fy - t->in_rect.y;
+        uint8_t *d = t->out.data + (size_t)y * t->out.stride;
+        for (int x = 0; x < t->out.width; x++) {
+            int sx = (t->out_rect.x + x) * fx - t->in_rect.x;
+            for (int c = 0; c < ch; c++) {
+                int sum = 0;
+                for (int j = 0; j < fy; j++) {
+                    const uint8_t *s = t->in.data + (size_t)(sy + j) * t->in.stride +
+                                       (size_t)sx * (size_t)ch + (size_t)c;
+                    for (int i = 0; i < fx; i++)
+                        sum += s[(size_t)i * (size_t)ch];
+                }
+                long v = area == 4 && fx == 2 ? (sum + 2) >> 2 : lrintf((float)sum * inv);
+                d[(size_t)x * (size_t)ch + (size_t)c] = (uint8_t)(v > 255 ? 255 : v);
+            }
+        }
+    }
+    return 0;
 }
 
 /* Area downscaling in single precision, summing in a fixed order per output pixel (columns,
@@ -630,8 +681,13 @@ static int resize_tile(const void *args, const struct dip_tile *t)
 {
     const struct resize_args *a = args;
 
-    if (area_downscale(a->filter, t->in_width, t->in_height, t->out_width, t->out_height))
+    if (area_downscale(a->filter, t->in_width, t->in_height, t->out_width, t->out_height)) {
+        int fx = area_int_factor(t->in_width, t->out_width);
+        int fy = area_int_factor(t->in_height, t->out_height);
+        if (fx && fy)
+            return resize_area_fast_tile(t, fx, fy);
         return resize_area_tile(t);
+    }
     return resize_interp_tile(a, t);
 }
 

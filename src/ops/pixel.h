@@ -26,14 +26,18 @@
 #define DIP_HOT
 #endif
 
-/* OpenCV's RGB -> gray (and YCrCb's Y): BT.601 weights in 14-bit fixed point, rounded. */
-#define DIP_R2Y 4899
-#define DIP_G2Y 9617
-#define DIP_B2Y 1868
-#define DIP_YSHIFT 14
+/* OpenCV's RGB -> gray: BT.601 weights in 15-bit fixed point (9798 + 19235 + 3735 = 32768),
+ * rounded. */
 static inline int dip__luma(int r, int g, int b)
 {
-    return (r * DIP_R2Y + g * DIP_G2Y + b * DIP_B2Y + (1 << (DIP_YSHIFT - 1))) >> DIP_YSHIFT;
+    return (r * 9798 + g * 19235 + b * 3735 + (1 << 14)) >> 15;
+}
+
+/* OpenCV's RGB -> YCrCb Y: the same weights in 14-bit fixed point, which rounds differently. */
+#define DIP_YSHIFT 14
+static inline int dip__luma14(int r, int g, int b)
+{
+    return (r * 4899 + g * 9617 + b * 1868 + (1 << (DIP_YSHIFT - 1))) >> DIP_YSHIFT;
 }
 
 /* Colour channels of a pixel with `ch` channels: 1 (gray), 1 (gray+alpha), 3 (RGB), 3 (RGBA). */
@@ -52,10 +56,11 @@ static inline int dip__gray_channels(int ch)
  * s and d may be the same memory. */
 void dip__lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uint8_t *lut);
 
-/* Gray (luma) of a row into `g` (w bytes); for 1 and 2 channels, channel 0. */
-void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch);
+/* Gray of a row into `g` (w bytes): dip__luma, or dip__luma14 when `ycc`; for 1 and 2
+ * channels, channel 0. */
+void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc);
 
-/* 256-bin histogram of the gray (luma) values of a view, added to `hist`. */
-void dip__gray_hist(const struct dip_view *in, uint64_t hist[256]);
+/* 256-bin histogram of the gray values (as dip__gray_row) of a view, added to `hist`. */
+void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc);
 
 #endif

@@ -24,7 +24,14 @@ static void hist_merge(const void *args, void *acc, const void *partial)
 static void gray_hist_tile(const void *args, const struct dip_view *in, void *partial)
 {
     (void)args;
-    dip__gray_hist(in, partial);
+    dip__gray_hist(in, partial, 0);
+}
+
+/* Equalize counts YCrCb's Y (14-bit weights), as the OpenCV composition it matches. */
+static void ycc_hist_tile(const void *args, const struct dip_view *in, void *partial)
+{
+    (void)args;
+    dip__gray_hist(in, partial, 1);
 }
 
 static int gray_out_channels(const void *args, int in_channels)
@@ -168,7 +175,7 @@ DIP_HOT static void equalize_row_rgb(const uint8_t *src, uint8_t *dst, size_t n,
         const uint8_t *p = src + i * (size_t)ch;
         uint8_t *q = dst + i * (size_t)ch;
         int r = p[0], g = p[1], b = p[2];
-        int y = dip__luma(r, g, b);
+        int y = dip__luma14(r, g, b);
         int cr = ((r - y) * 11682 + half + rnd) >> DIP_YSHIFT;
         int cb = ((b - y) * 9241 + half + rnd) >> DIP_YSHIFT;
         cr = cr < 0 ? 0 : cr > 255 ? 255 : cr;
@@ -217,7 +224,7 @@ const struct dip_op dip_op_equalize = {
     .args_size = sizeof(struct equalize_args),
     .tile = equalize_tile,
     .stat_size = HIST_BYTES,
-    .stat_tile = gray_hist_tile,
+    .stat_tile = ycc_hist_tile,
     .stat_merge = hist_merge,
     .stat_finish = equalize_finish,
 };
