@@ -293,8 +293,8 @@ static const struct dip_param resize_params[] = {
                   "Output width; 0 = from height (keeping the aspect) or scale"),
     DIP_PARAM_INT(struct resize_args, height, 0, 1 << 20, 0,
                   "Output height; 0 = from width (keeping the aspect) or scale"),
-    DIP_PARAM_DOUBLE(struct resize_args, scale, 0, 64, 0,
-                     "Factor for both sides when width and height are 0"),
+    DIP_PARAM_DOUBLE(struct resize_args, scale, 0, 64, 0.5,
+                     "Factor for both sides, used when width and height are both 0"),
     DIP_PARAM_ENUM(struct resize_args, filter, resize_filters, FILTER_LINEAR,
                    "area (best for shrinking), linear (bilinear) or cubic (bicubic)"),
 };
@@ -305,10 +305,7 @@ static int resize_prepare(void *args, int in_channels, struct dip_err *err)
 
     (void)in_channels;
     if (a->width == 0 && a->height == 0 && a->scale == 0)
-        return dip_err_set(err, DIP_EINVAL, "resize: give width, height or scale");
-    if ((a->width || a->height) && a->scale != 0)
-        return dip_err_set(err, DIP_EINVAL,
-                           "resize: scale=%g cannot be combined with width or height", a->scale);
+        return dip_err_set(err, DIP_EINVAL, "resize: scale=0 needs width or height");
     return 0;
 }
 
@@ -320,16 +317,16 @@ static int resize_out_size(const void *args, int in_w, int in_h, int *out_w, int
     const struct resize_args *a = args;
     double w, h;
 
-    if (a->scale > 0) {
+    if (a->width == 0 && a->height == 0) {
         w = floor(in_w * a->scale + 0.5);
         h = floor(in_h * a->scale + 0.5);
     } else {
         w = a->width ? a->width : floor((double)in_w * a->height / in_h + 0.5);
         h = a->height ? a->height : floor((double)in_h * a->width / in_w + 0.5);
     }
-    if (w < 1 || h < 1)
-        return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is empty (input %dx%d)",
-                           w, h, in_w, in_h);
+    /* A derived side never rounds to nothing. */
+    w = w < 1 ? 1 : w;
+    h = h < 1 ? 1 : h;
     if (w > RESIZE_MAX_SIDE || h > RESIZE_MAX_SIDE)
         return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is larger than %d a side",
                            w, h, RESIZE_MAX_SIDE);
@@ -696,7 +693,8 @@ const struct dip_op dip_op_resize = {
     .version = 1,
     .summary = "Resize with area averaging, bilinear or bicubic interpolation",
     .doc = "Output size: width and height; or one of them with the other keeping the aspect "
-           "(rounded); or scale for both sides (rounded). filter=linear (default) and cubic use "
+           "(rounded); or, when both are 0, scale times the input (rounded; default 0.5). A "
+           "derived side is at least 1 pixel. filter=linear (default) and cubic use "
            "cv2.resize's INTER_LINEAR and INTER_CUBIC coefficients (pixel centres aligned, "
            "A = -0.75, replicated borders) in its 11-bit fixed point; filter=area averages the "
            "covered input cells when shrinking (INTER_AREA's table, single precision) and uses "
