@@ -445,55 +445,90 @@ static inline int sat8(int x)
     return x < 0 ? 0 : x > 255 ? 255 : x;
 }
 
-/* float -> uint8 by truncation, as OpenCV's vector HSV2RGB_b (v_trunc, then saturating packs). */
+/* float -> uint8 by truncation, as OpenCV's vector HSV2RGB_b (v_trunc, then saturating packs).
+ * The argument is within -1..256 here, so the int conversion is defined. */
 static inline uint8_t trunc_u8(float f)
 {
-    f = f < 0.0f ? 0.0f : f;
-    f = f > 255.0f ? 255.0f : f;
-    return (uint8_t)(int)f;
+    int i = (int)f;
+    return (uint8_t)(i < 0 ? 0 : i > 255 ? 255 : i);
 }
 
-DIP_HOT static void hsv_row(const uint8_t *src, uint8_t *dst, size_t n, int ch,
-                            const struct hsv_args *a)
+/* a where the mask m is all ones, b where it is 0, without a branch. */
+static inline float fsel(int m, float a, float b)
+{
+    uint32_t ia, ib, r;
+    float f;
+
+    memcpy(&ia, &a, sizeof(ia));
+    memcpy(&ib, &b, sizeof(ib));
+    r = (ia & (uint32_t)m) | (ib & ~(uint32_t)m);
+    memcpy(&f, &r, sizeof(f));
+    return f;
+}
+
+/* One pixel of hsv; `ch` is a constant in each caller, so the loops have no branches and
+ * vectorise (the two table lookups become gathers under AVX2). */
+static inline __attribute__((always_inline)) void hsv_px(const uint8_t *p, uint8_t *q, int ch,
+                                                         const struct hsv_args *a,
+                                                         const int *restrict sdiv,
+                                                         const int *restrict hdiv)
 {
     const float hscale = 6.0f / 180.0f, k255 = 1.0f / 255.0f;
+    int r = p[0], g = p[1], b = p[2];
+    int v = r > g ? r : g, vmin = r < g ? r : g;
+    v = v > b ? v : b;
+    vmin = vmin < b ? vmin : b;
+    int diff = v - vmin;
+    int vr = v == r ? -1 : 0, vg = v == g ? -1 : 0;
+    /* OpenCV RGB2HSV_b, hue range 180. */
+    int s = (diff * sdiv[v] + (1 << 11)) >> 12;
+    int h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + (~vg & (r - g + 4 * diff))));
+    h = (h * hdiv[diff] + (1 << 11)) >> 12;
+    h += h < 0 ? 180 : 0;
+    /* The adjustment: hue wraps, saturation and value saturate. */
+    h = (h + a->h + 360) % 180;
+    s = sat8(s + a->s);
+    v = sat8(v + a->v);
+    /* OpenCV HSV2RGB_b's vector path: float, sector by truncation, 8 bits by truncation. */
+    float fh = (float)h * hscale, fs = (float)s * k255, fv = (float)v * k255;
+    int sec = (int)fh;
+    fh = fh - (float)sec;
+    float t0 = fv, t1 = fv * (1.0f - fs), t2 = fv * (1.0f - fs * fh);
+    float t3 = fv * (1.0f - fs * (1.0f - fh));
+    /* Bit-mask selects: GCC turns float ?: into branches, which stop the vectoriser. */
+    int m0 = -(sec == 0), m1 = -(sec == 1), m2 = -(sec == 2), m3 = -(sec == 3);
+    int m4 = -(sec == 4), m5 = -(sec == 5);
+    float rr = fsel(m0 | m5, t0, fsel(m1, t2, fsel(m4, t3, t1)));
+    float gg = fsel(m1 | m2, t0, fsel(m0, t3, fsel(m3, t2, t1)));
+    float bb = fsel(m3 | m4, t0, fsel(m2, t3, fsel(m5, t2, t1)));
+    uint8_t ro = trunc_u8(rr * 255.0f), go = trunc_u8(gg * 255.0f), bo = trunc_u8(bb * 255.0f);
+    uint8_t alpha = p[ch - 1];
+    q[0] = ro;
+    q[1] = go;
+    q[2] = bo;
+    if (ch == 4)
+        q[3] = alpha;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * (size_t)ch;
-        uint8_t *q = dst + i * (size_t)ch;
-        int r = p[0], g = p[1], b = p[2];
-        int v = r > g ? r : g, vmin = r < g ? r : g;
-        v = v > b ? v : b;
-        vmin = vmin < b ? vmin : b;
-        int diff = v - vmin;
-        int vr = v == r ? -1 : 0, vg = v == g ? -1 : 0;
-        /* OpenCV RGB2HSV_b, hue range 180. */
-        int s = (diff * a->sdiv[v] + (1 << 11)) >> 12;
-        int h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + (~vg & (r - g + 4 * diff))));
-        h = (h * a->hdiv[diff] + (1 << 11)) >> 12;
-        h += h < 0 ? 180 : 0;
-        /* The adjustment: hue wraps, saturation and value saturate. */
-        h = (h + a->h + 360) % 180;
-        s = sat8(s + a->s);
-        v = sat8(v + a->v);
-        /* OpenCV HSV2RGB_b's vector path: float, sector by truncation, 8 bits by truncation. */
-        float fh = (float)h * hscale, fs = (float)s * k255, fv = (float)v * k255;
-        float sector = (float)(int)fh;
-        fh = fh - sector;
-        float t0 = fv, t1 = fv * (1.0f - fs), t2 = fv * (1.0f - fs * fh);
-        float t3 = fv * (1.0f - fs * (1.0f - fh));
-        int sec = (int)sector;
-        float rr = sec == 0 || sec == 5 ? t0 : sec == 1 ? t2 : sec == 4 ? t3 : t1;
-        float gg = sec == 1 || sec == 2 ? t0 : sec == 0 ? t3 : sec == 3 ? t2 : t1;
-        float bb = sec == 3 || sec == 4 ? t0 : sec == 2 ? t3 : sec == 5 ? t2 : t1;
-        uint8_t ro = trunc_u8(rr * 255.0f), go = trunc_u8(gg * 255.0f), bo = trunc_u8(bb * 255.0f);
-        uint8_t alpha = ch == 4 ? p[3] : 0;
-        q[0] = ro;
-        q[1] = go;
-        q[2] = bo;
-        if (ch == 4)
-            q[3] = alpha;
-    }
+/* Local copies of the tables: the vectoriser's gathers cannot alias the output row. */
+DIP_HOT static void hsv_row3(const uint8_t *src, uint8_t *dst, size_t n, const struct hsv_args *a)
+{
+    int sdiv[256], hdiv[256];
+
+    memcpy(sdiv, a->sdiv, sizeof(sdiv));
+    memcpy(hdiv, a->hdiv, sizeof(hdiv));
+    for (size_t i = 0; i < n; i++)
+        hsv_px(src + 3 * i, dst + 3 * i, 3, a, sdiv, hdiv);
+}
+
+DIP_HOT static void hsv_row4(const uint8_t *src, uint8_t *dst, size_t n, const struct hsv_args *a)
+{
+    int sdiv[256], hdiv[256];
+
+    memcpy(sdiv, a->sdiv, sizeof(sdiv));
+    memcpy(hdiv, a->hdiv, sizeof(hdiv));
+    for (size_t i = 0; i < n; i++)
+        hsv_px(src + 4 * i, dst + 4 * i, 4, a, sdiv, hdiv);
 }
 
 static int hsv_tile(const void *args, const struct dip_tile *t)
@@ -504,8 +539,10 @@ static int hsv_tile(const void *args, const struct dip_tile *t)
     for (int y = 0; y < t->out.height; y++) {
         const uint8_t *s = t->in.data + (size_t)y * t->in.stride;
         uint8_t *d = t->out.data + (size_t)y * t->out.stride;
-        if (ch >= 3)
-            hsv_row(s, d, (size_t)t->out.width, ch, a);
+        if (ch == 3)
+            hsv_row3(s, d, (size_t)t->out.width, a);
+        else if (ch == 4)
+            hsv_row4(s, d, (size_t)t->out.width, a);
         else
             dip__lut_row(s, d, t->out.width, ch, a->vlut);
     }

@@ -165,32 +165,49 @@ static int equalize_finish(void *args, const void *acc, int in_w, int in_h, int 
     return 0;
 }
 
-/* Colour: through OpenCV's integer YCrCb (BT.601, 14-bit), Y replaced by lut[Y], back to RGB. */
-DIP_HOT static void equalize_row_rgb(const uint8_t *src, uint8_t *dst, size_t n, int ch,
-                                     const uint8_t *lut)
+/* Colour: through OpenCV's integer YCrCb (BT.601, 14-bit), Y replaced by lut[Y], back to RGB.
+ * `ch` is a constant in each caller, so the loops vectorise (the lookup becomes a gather). */
+static inline __attribute__((always_inline)) void equalize_px(const uint8_t *p, uint8_t *q, int ch,
+                                                              const int *lut)
 {
     const int half = 128 << DIP_YSHIFT, rnd = 1 << (DIP_YSHIFT - 1);
+    int r = p[0], g = p[1], b = p[2];
+    int y = dip__luma14(r, g, b);
+    int cr = ((r - y) * 11682 + half + rnd) >> DIP_YSHIFT;
+    int cb = ((b - y) * 9241 + half + rnd) >> DIP_YSHIFT;
+    cr = cr < 0 ? 0 : cr > 255 ? 255 : cr;
+    cb = cb < 0 ? 0 : cb > 255 ? 255 : cb;
+    int ny = lut[y];
+    int ro = ny + (((cr - 128) * 22987 + rnd) >> DIP_YSHIFT);
+    int go = ny + (((cb - 128) * -5636 + (cr - 128) * -11698 + rnd) >> DIP_YSHIFT);
+    int bo = ny + (((cb - 128) * 29049 + rnd) >> DIP_YSHIFT);
+    uint8_t alpha = p[ch - 1];
+    q[0] = (uint8_t)(ro < 0 ? 0 : ro > 255 ? 255 : ro);
+    q[1] = (uint8_t)(go < 0 ? 0 : go > 255 ? 255 : go);
+    q[2] = (uint8_t)(bo < 0 ? 0 : bo > 255 ? 255 : bo);
+    if (ch == 4)
+        q[3] = alpha;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * (size_t)ch;
-        uint8_t *q = dst + i * (size_t)ch;
-        int r = p[0], g = p[1], b = p[2];
-        int y = dip__luma14(r, g, b);
-        int cr = ((r - y) * 11682 + half + rnd) >> DIP_YSHIFT;
-        int cb = ((b - y) * 9241 + half + rnd) >> DIP_YSHIFT;
-        cr = cr < 0 ? 0 : cr > 255 ? 255 : cr;
-        cb = cb < 0 ? 0 : cb > 255 ? 255 : cb;
-        int ny = lut[y];
-        int ro = ny + (((cr - 128) * 22987 + rnd) >> DIP_YSHIFT);
-        int go = ny + (((cb - 128) * -5636 + (cr - 128) * -11698 + rnd) >> DIP_YSHIFT);
-        int bo = ny + (((cb - 128) * 29049 + rnd) >> DIP_YSHIFT);
-        uint8_t alpha = ch == 4 ? p[3] : 0;
-        q[0] = (uint8_t)(ro < 0 ? 0 : ro > 255 ? 255 : ro);
-        q[1] = (uint8_t)(go < 0 ? 0 : go > 255 ? 255 : go);
-        q[2] = (uint8_t)(bo < 0 ? 0 : bo > 255 ? 255 : bo);
-        if (ch == 4)
-            q[3] = alpha;
-    }
+/* The LUT is copied to a local int table: the gathers then cannot alias the output row. */
+DIP_HOT static void equalize_row3(const uint8_t *src, uint8_t *dst, size_t n, const uint8_t *lut8)
+{
+    int lut[256];
+
+    for (int i = 0; i < 256; i++)
+        lut[i] = lut8[i];
+    for (size_t i = 0; i < n; i++)
+        equalize_px(src + 3 * i, dst + 3 * i, 3, lut);
+}
+
+DIP_HOT static void equalize_row4(const uint8_t *src, uint8_t *dst, size_t n, const uint8_t *lut8)
+{
+    int lut[256];
+
+    for (int i = 0; i < 256; i++)
+        lut[i] = lut8[i];
+    for (size_t i = 0; i < n; i++)
+        equalize_px(src + 4 * i, dst + 4 * i, 4, lut);
 }
 
 static int equalize_tile(const void *args, const struct dip_tile *t)
@@ -201,8 +218,10 @@ static int equalize_tile(const void *args, const struct dip_tile *t)
     for (int y = 0; y < t->out.height; y++) {
         const uint8_t *s = t->in.data + (size_t)y * t->in.stride;
         uint8_t *d = t->out.data + (size_t)y * t->out.stride;
-        if (ch >= 3)
-            equalize_row_rgb(s, d, (size_t)t->out.width, ch, a->lut);
+        if (ch == 3)
+            equalize_row3(s, d, (size_t)t->out.width, a->lut);
+        else if (ch == 4)
+            equalize_row4(s, d, (size_t)t->out.width, a->lut);
         else
             dip__lut_row(s, d, t->out.width, ch, a->lut);
     }
