@@ -266,3 +266,35 @@ TEST(geometry_need_reproduces_whole)
         }
     }
 }
+
+/* The gray kernels (vector and scalar tails, RGB and RGBA) give OpenCV's formula at every width. */
+TEST(gray_matches_formula_every_width)
+{
+    unsigned char args[256];
+
+    for (int ch = 3; ch <= 4; ch++) {
+        for (int w = 1; w <= 130; w++) {
+            int h = 2;
+            size_t np = (size_t)w * (size_t)h;
+            uint8_t *in = noise(np * (size_t)ch), *out = malloc(np * 2), *th = malloc(np * 2);
+            ASSERT(out && th);
+            const struct dip_op *op = setup("gray", ch, args);
+            run_point(op, args, in, out, w, h, ch);
+            op = setup("threshold(t=100)", ch, args);
+            run_point(op, args, in, th, w, h, ch);
+            int och = ch == 3 ? 1 : 2;
+            for (size_t i = 0; i < np; i++) {
+                const uint8_t *p = in + i * (size_t)ch;
+                int want = (p[0] * 9798 + p[1] * 19235 + p[2] * 3735 + 16384) >> 15;
+                if (out[i * (size_t)och] != want)
+                    DIP_TEST_FAIL("gray %d channels width %d pixel %zu: %d, want %d", ch, w, i,
+                                  out[i * (size_t)och], want);
+                if (th[i * (size_t)och] != (want > 100 ? 255 : 0))
+                    DIP_TEST_FAIL("threshold %d channels width %d pixel %zu", ch, w, i);
+                if (ch == 4 && (out[2 * i + 1] != p[3] || th[2 * i + 1] != p[3]))
+                    DIP_TEST_FAIL("alpha lost, width %d pixel %zu", w, i);
+            }
+            free(in), free(out), free(th);
+        }
+    }
+}
