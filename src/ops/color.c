@@ -18,7 +18,7 @@
  * were done (a multiple of 16; the caller finishes the rest). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
 #include <immintrin.h>
-#define HAVE_GRAY_AVX2 1
+#define HAVE_GRAY_AVX2 1 /* and linear's */
 
 __attribute__((target("avx2"))) static size_t gray_avx2(const uint8_t *s, uint8_t *d, size_t n,
                                                         int ch)
@@ -211,10 +211,46 @@ static int linear_prepare(void *args, int in_channels, struct dip_err *err)
     return 0;
 }
 
-DIP_HOT static void linear_row(const uint8_t *s, uint8_t *d, size_t n, float a, float b)
+#ifdef HAVE_GRAY_AVX2
+/* linear_value on 32 bytes a round: the same single-precision multiply, then add, rounded to
+ * nearest even by cvtps2dq (as the 1.5*2^23 trick does) and saturated by the packs. */
+__attribute__((target("avx2"))) static size_t linear_avx2(const uint8_t *s, uint8_t *d, size_t n,
+                                                          float a, float b)
+{
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(s + i + 8 * k));
+            __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x));
+            q[k] = _mm256_cvtps_epi32(_mm256_add_ps(_mm256_mul_ps(f, va), vb));
+        }
+        __m256i w0 = _mm256_packs_epi32(q[0], q[1]), w1 = _mm256_packs_epi32(q[2], q[3]);
+        __m256i v = _mm256_packus_epi16(w0, w1);
+        v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)(d + i), v);
+    }
+    return i;
+}
+#endif
+
+DIP_HOT static void linear_tail(const uint8_t *s, uint8_t *d, size_t n, float a, float b)
 {
     for (size_t i = 0; i < n; i++)
         d[i] = (uint8_t)linear_value(s[i], a, b);
+}
+
+static void linear_row(const uint8_t *s, uint8_t *d, size_t n, float a, float b)
+{
+    size_t i = 0;
+
+#ifdef HAVE_GRAY_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        i = linear_avx2(s, d, n, a, b);
+#endif
+    linear_tail(s + i, d + i, n - i, a, b);
 }
 
 static int linear_tile(const void *args, const struct dip_tile *t)
