@@ -146,15 +146,19 @@ void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc)
         for (int x0 = 0; x0 < in->width; x0 += (int)sizeof(row)) {
             int n = in->width - x0 < (int)sizeof(row) ? in->width - x0 : (int)sizeof(row);
             int i = 0;
-            dip__gray_row(s + (size_t)x0 * (size_t)in->channels, row, n, in->channels, ycc);
+            const uint8_t *g = s + x0; /* gray input: count it where it lies */
+            if (in->channels != 1) {
+                dip__gray_row(s + (size_t)x0 * (size_t)in->channels, row, n, in->channels, ycc);
+                g = row;
+            }
             for (; i + 4 <= n; i += 4) {
-                h[0][row[i]]++;
-                h[1][row[i + 1]]++;
-                h[2][row[i + 2]]++;
-                h[3][row[i + 3]]++;
+                h[0][g[i]]++;
+                h[1][g[i + 1]]++;
+                h[2][g[i + 2]]++;
+                h[3][g[i + 3]]++;
             }
             for (; i < n; i++)
-                h[0][row[i]]++;
+                h[0][g[i]]++;
             pending += (uint64_t)n;
             if (pending > (1u << 30)) {
                 for (int v = 0; v < 256; v++)

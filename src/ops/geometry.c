@@ -579,15 +579,23 @@ static int area_int_factor(int in, int out)
     return fabs(scale - is) < 2.220446049250313e-16 ? (int)is : 0;
 }
 
-/* The 2x2 box average with half-up rounding, `ch` constant in each caller so that it vectorises. */
+/* The 2x2 box average with half-up rounding: the two rows summed into 16 bits (contiguous, so
+ * it vectorises well), then neighbouring pixels; `ch` is a constant in each caller. */
 static inline __attribute__((always_inline)) void half_row(const uint8_t *s0, const uint8_t *s1,
                                                            uint8_t *d, int w, int ch)
 {
-    for (int x = 0; x < w; x++)
-        for (int c = 0; c < ch; c++) {
-            int i = 2 * x * ch + c;
-            d[x * ch + c] = (uint8_t)((s0[i] + s0[i + ch] + s1[i] + s1[i + ch] + 2) >> 2);
-        }
+    uint16_t v[8 * 256];
+
+    for (int x0 = 0; x0 < w; x0 += 256) {
+        int n = w - x0 < 256 ? w - x0 : 256;
+        const uint8_t *a = s0 + (size_t)x0 * 2 * (size_t)ch, *b = s1 + (size_t)x0 * 2 * (size_t)ch;
+        uint8_t *o = d + (size_t)x0 * (size_t)ch;
+        for (int i = 0; i < 2 * ch * n; i++)
+            v[i] = (uint16_t)(a[i] + b[i]);
+        for (int x = 0; x < n; x++)
+            for (int c = 0; c < ch; c++)
+                o[x * ch + c] = (uint8_t)((v[2 * x * ch + c] + v[(2 * x + 1) * ch + c] + 2) >> 2);
+    }
 }
 
 DIP_HOT static void half_row1(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w)
