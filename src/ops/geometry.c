@@ -473,8 +473,9 @@ static void resize_need(const void *args, int in_w, int in_h, struct dip_rect ou
 /* Fixed-point separable interpolation (linear, cubic): horizontal pass into int rows (11-bit
  * weights), vertical pass (11-bit weights) rounded with a 22-bit shift, as OpenCV's scalar
  * path. Horizontal rows are cached by source row. */
-DIP_HOT static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs,
-                                const short *xw)
+static inline __attribute__((always_inline)) void hpass_body(const uint8_t *s, int *dst, int w,
+                                                             int ch, int k, const int *xofs,
+                                                             const short *xw)
 {
     for (int x = 0; x < w; x++) {
         const int *o = xofs + (size_t)x * MAX_TAPS;
@@ -488,6 +489,34 @@ DIP_HOT static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k
     }
 }
 
+/* One specialisation per tap count and channel count, so that the inner loops unroll. */
+#define HPASS(K, CH)                                                                               \
+    static void hpass_##K##_##CH(const uint8_t *s, int *dst, int w, const int *xofs,               \
+                                 const short *xw)                                                  \
+    {                                                                                              \
+        hpass_body(s, dst, w, CH, K, xofs, xw);                                                    \
+    }
+HPASS(2, 1)
+HPASS(2, 2)
+HPASS(2, 3)
+HPASS(2, 4)
+HPASS(4, 1)
+HPASS(4, 2)
+HPASS(4, 3)
+HPASS(4, 4)
+#undef HPASS
+
+static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs,
+                        const short *xw)
+{
+    static void (*const fn[2][4])(const uint8_t *, int *, int, const int *, const short *) = {
+        {hpass_2_1, hpass_2_2, hpass_2_3, hpass_2_4},
+        {hpass_4_1, hpass_4_2, hpass_4_3, hpass_4_4},
+    };
+
+    fn[k == 4][ch - 1](s, dst, w, xofs, xw);
+}
+
 /* Bilinear's vertical pass as OpenCV's vector path computes it (16-bit products, high halves),
  * which is what cv2.resize returns for all but the last few pixels of a row. */
 DIP_HOT static void vpass_linear(const int *r0, const int *r1, int b0, int b1, uint8_t *d, int n)
@@ -498,13 +527,16 @@ DIP_HOT static void vpass_linear(const int *r0, const int *r1, int b0, int b1, u
     }
 }
 
-DIP_HOT static void vpass_fixed(int *const *rows, const short *b, int k, uint8_t *d, int n)
+/* Bicubic's vertical pass. 32 bits suffice: |row| <= 255 * 2048 * 1.25 and the four weights'
+ * magnitudes sum to at most 2048 * 1.25 + 4, so |sum| < 1.7e9. */
+DIP_HOT static void vpass_cubic(const int *r0, const int *r1, const int *r2, const int *r3,
+                                const short *b, uint8_t *d, int n)
 {
+    int b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+
     for (int i = 0; i < n; i++) {
-        int64_t sum = 1 << (2 * COEF_BITS - 1);
-        for (int j = 0; j < k; j++)
-            sum += (int64_t)rows[j][i] * b[j];
-        int64_t v = sum >> (2 * COEF_BITS);
+        int sum = (1 << (2 * COEF_BITS - 1)) + r0[i] * b0 + r1[i] * b1 + r2[i] * b2 + r3[i] * b3;
+        int v = sum >> (2 * COEF_BITS);
         d[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
 }
@@ -560,7 +592,8 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
             vpass_linear(rows[0], rows[1], yw[0], yw[1], t->out.data + (size_t)y * t->out.stride,
                          (int)rowlen);
         else
-            vpass_fixed(rows, yw, k, t->out.data + (size_t)y * t->out.stride, (int)rowlen);
+            vpass_cubic(rows[0], rows[1], rows[2], rows[3], yw,
+                        t->out.data + (size_t)y * t->out.stride, (int)rowlen);
     }
     rc = 0;
 out:
