@@ -84,10 +84,10 @@ struct crop_args {
 };
 
 static const struct dip_param crop_params[] = {
-    DIP_PARAM_INT(struct crop_args, x, 0, 1 << 30, 0, "Left edge of the kept rectangle"),
-    DIP_PARAM_INT(struct crop_args, y, 0, 1 << 30, 0, "Top edge of the kept rectangle"),
-    DIP_PARAM_INT(struct crop_args, width, 0, 1 << 30, 0, "Width kept; 0 = to the right edge"),
-    DIP_PARAM_INT(struct crop_args, height, 0, 1 << 30, 0, "Height kept; 0 = to the bottom edge"),
+    DIP_PARAM_INT(struct crop_args, x, 0, 1000000, 0, "Left edge of the kept rectangle"),
+    DIP_PARAM_INT(struct crop_args, y, 0, 1000000, 0, "Top edge of the kept rectangle"),
+    DIP_PARAM_INT(struct crop_args, width, 0, 1000000, 0, "Width kept; 0 = to the right edge"),
+    DIP_PARAM_INT(struct crop_args, height, 0, 1000000, 0, "Height kept; 0 = to the bottom edge"),
 };
 
 static int crop_out_size(const void *args, int in_w, int in_h, int *out_w, int *out_h,
@@ -289,9 +289,9 @@ struct resize_args {
 };
 
 static const struct dip_param resize_params[] = {
-    DIP_PARAM_INT(struct resize_args, width, 0, 1 << 20, 0,
+    DIP_PARAM_INT(struct resize_args, width, 0, 1000000, 0,
                   "Output width; 0 = from height (keeping the aspect) or scale"),
-    DIP_PARAM_INT(struct resize_args, height, 0, 1 << 20, 0,
+    DIP_PARAM_INT(struct resize_args, height, 0, 1000000, 0,
                   "Output height; 0 = from width (keeping the aspect) or scale"),
     DIP_PARAM_DOUBLE(struct resize_args, scale, 0, 64, 0.5,
                      "Factor for both sides, used when width and height are both 0"),
@@ -309,7 +309,7 @@ static int resize_prepare(void *args, int in_channels, struct dip_err *err)
     return 0;
 }
 
-#define RESIZE_MAX_SIDE (1 << 20)
+#define RESIZE_MAX_SIDE 1000000
 
 static int resize_out_size(const void *args, int in_w, int in_h, int *out_w, int *out_h,
                            struct dip_err *err)
