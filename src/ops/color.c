@@ -424,11 +424,14 @@ static const struct dip_param threshold_params[] = {
     DIP_PARAM_BOOL(struct threshold_args, invert, 0, "THRESH_BINARY_INV: above gives 0"),
 };
 
+/* Byte compares (t is 0..255): the vectoriser then works on whole bytes. */
 DIP_HOT static void thresh_row1(const uint8_t *s, uint8_t *d, size_t n, int t, uint8_t hi,
                                 uint8_t lo)
 {
+    uint8_t t8 = (uint8_t)t;
+
     for (size_t i = 0; i < n; i++)
-        d[i] = s[i] > t ? hi : lo;
+        d[i] = s[i] > t8 ? hi : lo;
 }
 
 DIP_HOT static void thresh_row2(const uint8_t *s, uint8_t *d, size_t n, int t, uint8_t hi,
