@@ -23,16 +23,16 @@
 __attribute__((target("avx2"))) static size_t gray_avx2(const uint8_t *s, uint8_t *d, size_t n,
                                                         int ch)
 {
-    const __m256i m3a = _mm256_setr_epi8(0, -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1,
-                                         0, -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1);
-    const __m256i m3b = _mm256_setr_epi8(2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1,
-                                         -1, 2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1,
-                                         -1, -1);
+    const __m256i m3a = _mm256_setr_epi8(0, -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1, 0,
+                                         -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1);
+    const __m256i m3b =
+        _mm256_setr_epi8(2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1, 2, -1, -1, -1,
+                         5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1);
     const __m256i m4a = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1,
                                          0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
-    const __m256i m4b = _mm256_setr_epi8(2, -1, -1, -1, 6, -1, -1, -1, 10, -1, -1, -1, 14, -1, -1,
-                                         -1, 2, -1, -1, -1, 6, -1, -1, -1, 10, -1, -1, -1, 14, -1,
-                                         -1, -1);
+    const __m256i m4b =
+        _mm256_setr_epi8(2, -1, -1, -1, 6, -1, -1, -1, 10, -1, -1, -1, 14, -1, -1, -1, 2, -1, -1,
+                         -1, 6, -1, -1, -1, 10, -1, -1, -1, 14, -1, -1, -1);
     const __m256i crg = _mm256_set1_epi32(9798 | (19235 << 16));
     const __m256i cb1 = _mm256_set1_epi32(3735 | (16384 << 16));
     const __m256i one = _mm256_set1_epi32(1 << 16);
@@ -400,10 +400,11 @@ const struct dip_op dip_op_gray = {
     .name = "gray",
     .version = 1,
     .summary = "RGB to gray (BT.601 luma, OpenCV's fixed point); RGBA gives gray+alpha",
-    .doc = "gray = (9798*R + 19235*G + 3735*B + 16384) >> 15, OpenCV's 15-bit fixed-point "
-           "BT.601 weights: identical to cv2.cvtColor(img, cv2.COLOR_RGB2GRAY). RGB gives 1 channel; "
-           "RGBA gives 2 channels (gray, alpha unchanged), where OpenCV's RGBA2GRAY drops alpha; "
-           "gray and gray+alpha pass through unchanged.",
+    .doc =
+        "gray = (9798*R + 19235*G + 3735*B + 16384) >> 15, OpenCV's 15-bit fixed-point "
+        "BT.601 weights: identical to cv2.cvtColor(img, cv2.COLOR_RGB2GRAY). RGB gives 1 channel; "
+        "RGBA gives 2 channels (gray, alpha unchanged), where OpenCV's RGBA2GRAY drops alpha; "
+        "gray and gray+alpha pass through unchanged.",
     .kind = DIP_OP_POINT,
     .args_size = 1,
     .out_channels = gray_out_channels,
@@ -523,8 +524,8 @@ const struct dip_op dip_op_threshold = {
 
 struct hsv_args {
     int h, s, v;
-    int sdiv[256];  /* OpenCV's RGB2HSV_b tables: round((255 << 12) / i) */
-    int hdiv[256];  /* round((180 << 12) / (6 i)) */
+    int sdiv[256];     /* OpenCV's RGB2HSV_b tables: round((255 << 12) / i) */
+    int hdiv[256];     /* round((180 << 12) / (6 i)) */
     uint8_t vlut[256]; /* v shift, saturating (also the whole op on gray input) */
 };
 
@@ -670,7 +671,8 @@ const struct dip_op dip_op_hsv = {
            "H in 0..179, i.e. degrees/2; S, V in 0..255), then H = (H + h) mod 180, "
            "S = clip(S + s), V = clip(V + v), and converts back as cv2.COLOR_HSV2RGB (float, "
            "truncated as OpenCV's vector path does). At most 1 level apart from that OpenCV "
-           "composition (OpenCV's scalar tail of each row rounds instead). Alpha is passed through. Gray input has no "
+           "composition (OpenCV's scalar tail of each row rounds instead). Alpha is passed "
+           "through. Gray input has no "
            "hue or saturation: only v applies and the output stays gray.",
     .kind = DIP_OP_POINT,
     .args_size = sizeof(struct hsv_args),

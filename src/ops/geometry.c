@@ -328,8 +328,8 @@ static int resize_out_size(const void *args, int in_w, int in_h, int *out_w, int
     w = w < 1 ? 1 : w;
     h = h < 1 ? 1 : h;
     if (w > RESIZE_MAX_SIDE || h > RESIZE_MAX_SIDE)
-        return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is larger than %d a side",
-                           w, h, RESIZE_MAX_SIDE);
+        return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is larger than %d a side", w,
+                           h, RESIZE_MAX_SIDE);
     *out_w = (int)w;
     *out_h = (int)h;
     return 0;
@@ -341,9 +341,9 @@ static int area_downscale(int filter, int in_w, int in_h, int out_w, int out_h)
     return filter == FILTER_AREA && out_w <= in_w && out_h <= in_h;
 }
 
-#define COEF_BITS 11
+#define COEF_BITS  11
 #define COEF_SCALE (1 << COEF_BITS)
-#define MAX_TAPS 4
+#define MAX_TAPS   4
 
 static short round_coef(float c)
 {
@@ -473,9 +473,8 @@ static void resize_need(const void *args, int in_w, int in_h, struct dip_rect ou
 /* Fixed-point separable interpolation (linear, cubic): horizontal pass into int rows (11-bit
  * weights), vertical pass (11-bit weights) rounded with a 22-bit shift, as OpenCV's scalar
  * path. Horizontal rows are cached by source row. */
-static inline __attribute__((always_inline)) void hpass_body(const uint8_t *s, int *dst, int w,
-                                                             int ch, int k, const int *xofs,
-                                                             const short *xw)
+static inline __attribute__((always_inline)) void
+hpass_body(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs, const short *xw)
 {
     for (int x = 0; x < w; x++) {
         const int *o = xofs + (size_t)x * MAX_TAPS;
@@ -583,8 +582,8 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
                         slot = q;
                 }
                 rowid[slot] = sy;
-                hpass_fixed(t->in.data + (size_t)sy * t->in.stride, buf + (size_t)slot * rowlen,
-                            ow, ch, k, xofs, xw);
+                hpass_fixed(t->in.data + (size_t)sy * t->in.stride, buf + (size_t)slot * rowlen, ow,
+                            ch, k, xofs, xw);
             }
             rows[j] = buf + (size_t)slot * rowlen;
         }

@@ -298,12 +298,10 @@ static void stretch_stat_tile(const void *args, const struct dip_view *in, void 
 
     /* The default 0..100 needs only the extremes: each tile adds one count at its minimum and
      * one at its maximum, and ranks 0 and n-1 of the merged counts are the image's extremes. */
-    if (a->low == 0 && a->high == 100 && (ch == 1 || ch == 3) && in->width > 0 &&
-        in->height > 0) {
+    if (a->low == 0 && a->high == 100 && (ch == 1 || ch == 3) && in->width > 0 && in->height > 0) {
         uint8_t mn = 255, mx = 0;
         for (int y = 0; y < in->height; y++)
-            minmax_row(in->data + (size_t)y * in->stride, (size_t)in->width * (size_t)ch, &mn,
-                       &mx);
+            minmax_row(in->data + (size_t)y * in->stride, (size_t)in->width * (size_t)ch, &mn, &mx);
         hist[mn]++;
         hist[mx]++;
         return;
@@ -389,9 +387,8 @@ static int stretch_tile(const void *args, const struct dip_tile *t)
     const struct stretch_args *a = args;
 
     for (int y = 0; y < t->out.height; y++)
-        dip__lut_row(t->in.data + (size_t)y * t->in.stride,
-                     t->out.data + (size_t)y * t->out.stride, t->out.width, t->out.channels,
-                     a->lut);
+        dip__lut_row(t->in.data + (size_t)y * t->in.stride, t->out.data + (size_t)y * t->out.stride,
+                     t->out.width, t->out.channels, a->lut);
     return 0;
 }
 

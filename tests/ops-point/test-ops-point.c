@@ -60,8 +60,8 @@ static struct dip_tile point_tile(uint8_t *in, uint8_t *out, int w, int h, int c
 }
 
 /* Runs a point or statistic op on a w x h x ch buffer into out (och channels). */
-static void run_point(const struct dip_op *op, void *args, uint8_t *in, uint8_t *out, int w,
-                      int h, int ch)
+static void run_point(const struct dip_op *op, void *args, uint8_t *in, uint8_t *out, int w, int h,
+                      int ch)
 {
     int och = op->out_channels ? op->out_channels(args, ch) : ch;
     struct dip_tile t = point_tile(in, out, w, h, ch, och);
@@ -76,10 +76,19 @@ static void run_point(const struct dip_op *op, void *args, uint8_t *in, uint8_t 
     ASSERT_OK(op->tile(args, &t));
 }
 
-static const char *const point_ops[] = {
-    "invert", "linear", "linear(alpha=0.3, beta=-7.25)", "brightness", "brightness(delta=-99)",
-    "gray", "threshold", "threshold(t=10, max=77, invert=true)", "hsv", "hsv(h=-33, s=41, v=-9)",
-    "otsu", "equalize", "stretch(low=5, high=90)"};
+static const char *const point_ops[] = {"invert",
+                                        "linear",
+                                        "linear(alpha=0.3, beta=-7.25)",
+                                        "brightness",
+                                        "brightness(delta=-99)",
+                                        "gray",
+                                        "threshold",
+                                        "threshold(t=10, max=77, invert=true)",
+                                        "hsv",
+                                        "hsv(h=-33, s=41, v=-9)",
+                                        "otsu",
+                                        "equalize",
+                                        "stretch(low=5, high=90)"};
 
 TEST(inplace_equals_out_of_place)
 {
@@ -120,15 +129,15 @@ TEST(alpha_paths_agree_with_rgb)
         size_t np = (size_t)w * (size_t)h;
         switch (trial % 4) {
         case 0:
-            snprintf(text, sizeof(text), "linear(alpha=%.4f, beta=%.3f)",
-                     (rnd8() - 128) / 16.0, (rnd8() - 128) * 1.7);
+            snprintf(text, sizeof(text), "linear(alpha=%.4f, beta=%.3f)", (rnd8() - 128) / 16.0,
+                     (rnd8() - 128) * 1.7);
             break;
         case 1:
             snprintf(text, sizeof(text), "brightness(delta=%d)", rnd8() - 128);
             break;
         case 2:
-            snprintf(text, sizeof(text), "hsv(h=%d, s=%d, v=%d)", rnd8() % 361 - 180,
-                     rnd8() - 128, rnd8() - 128);
+            snprintf(text, sizeof(text), "hsv(h=%d, s=%d, v=%d)", rnd8() % 361 - 180, rnd8() - 128,
+                     rnd8() - 128);
             break;
         default:
             snprintf(text, sizeof(text), "equalize");
@@ -204,12 +213,18 @@ TEST(geometry_sizes_and_errors)
  * pixels of need() alone equals that part of the whole-image result. */
 TEST(geometry_need_reproduces_whole)
 {
-    static const char *const ops[] = {
-        "resize(width=37, height=23, filter=area)", "resize(width=5, height=3, filter=area)",
-        "resize(width=90, height=61, filter=area)", "resize(width=19, height=64, filter=linear)",
-        "resize(width=70, height=70, filter=cubic)", "resize(width=1, height=1, filter=area)",
-        "resize(width=1, height=2, filter=cubic)", "resize(scale=0.5)", "flip(axis=both)",
-        "rotate(angle=90)", "rotate(angle=270)", "crop(x=4, y=3, width=9)"};
+    static const char *const ops[] = {"resize(width=37, height=23, filter=area)",
+                                      "resize(width=5, height=3, filter=area)",
+                                      "resize(width=90, height=61, filter=area)",
+                                      "resize(width=19, height=64, filter=linear)",
+                                      "resize(width=70, height=70, filter=cubic)",
+                                      "resize(width=1, height=1, filter=area)",
+                                      "resize(width=1, height=2, filter=cubic)",
+                                      "resize(scale=0.5)",
+                                      "flip(axis=both)",
+                                      "rotate(angle=90)",
+                                      "rotate(angle=270)",
+                                      "crop(x=4, y=3, width=9)"};
     unsigned char args[256];
     struct dip_err err = {0};
 
@@ -256,8 +271,7 @@ TEST(geometry_need_reproduces_whole)
                 free(sub);
                 for (int y = 0; y < r.h; y++)
                     if (memcmp(part + (size_t)y * s.out.stride,
-                               whole + (size_t)(r.y + y) * t.out.stride +
-                                   (size_t)r.x * (size_t)ch,
+                               whole + (size_t)(r.y + y) * t.out.stride + (size_t)r.x * (size_t)ch,
                                (size_t)r.w * (size_t)ch) != 0)
                         DIP_TEST_FAIL("%s, %d channels: rect %d,%d %dx%d row %d differs", ops[k],
                                       ch, r.x, r.y, r.w, r.h, y);
