@@ -56,7 +56,10 @@ static int qmap_tile(const struct qmap *m, const struct dip_tile *t)
                 int iy = m->ay * ox + m->by * oy + m->cy - t->in_rect.y;
                 const uint8_t *s = t->in.data + (size_t)iy * t->in.stride + (size_t)ix * (size_t)ch;
                 uint8_t *d = t->out.data + (size_t)y * t->out.stride + (size_t)x0 * (size_t)ch;
-                copy_strided(d, s, step, n, ch);
+                if (step == ch) /* crop, vertical flip: whole rows */
+                    memcpy(d, s, (size_t)n * (size_t)ch);
+                else
+                    copy_strided(d, s, step, n, ch);
             }
         }
     }
