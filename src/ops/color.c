@@ -76,7 +76,8 @@ static void gray_bytes(const uint8_t *s, uint8_t *g, size_t n, int ch)
         g[i] = (uint8_t)dip__luma(s[(size_t)ch * i], s[(size_t)ch * i + 1], s[(size_t)ch * i + 2]);
 }
 
-DIP_HOT void dip__lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uint8_t *lut)
+/* Clones stay file-local: clang resolves a cloned function's external name differently. */
+DIP_HOT static void lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uint8_t *lut)
 {
     size_t n = (size_t)w;
 
@@ -114,7 +115,7 @@ DIP_HOT void dip__lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uin
     }
 }
 
-DIP_HOT void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
+DIP_HOT static void gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
 {
     size_t n = (size_t)w;
 
@@ -130,6 +131,16 @@ DIP_HOT void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
         for (size_t i = 0; i < n; i++)
             g[i] = s[i * (size_t)ch];
     }
+}
+
+void dip__lut_row(const uint8_t *s, uint8_t *d, int w, int ch, const uint8_t *lut)
+{
+    lut_row(s, d, w, ch, lut);
+}
+
+void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
+{
+    gray_row(s, g, w, ch, ycc);
 }
 
 void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc)
