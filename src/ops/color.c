@@ -378,13 +378,23 @@ const struct dip_op dip_op_brightness = {
 
 /* ---- gray ---- */
 
-DIP_HOT static void gray_row4(const uint8_t *s, uint8_t *d, size_t n)
+/* RGBA -> gray+alpha: gray of a chunk (the AVX2 kernel), then interleaved with alpha. */
+DIP_HOT static void with_alpha(const uint8_t *g, const uint8_t *s, uint8_t *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint8_t a = s[4 * i + 3];
-        uint8_t g = (uint8_t)dip__luma(s[4 * i], s[4 * i + 1], s[4 * i + 2]);
-        d[2 * i] = g;
-        d[2 * i + 1] = a;
+        d[2 * i] = g[i];
+        d[2 * i + 1] = s[4 * i + 3];
+    }
+}
+
+static void gray_row4(const uint8_t *s, uint8_t *d, size_t n)
+{
+    uint8_t g[1024];
+
+    for (size_t x = 0; x < n; x += sizeof(g)) {
+        size_t m = n - x < sizeof(g) ? n - x : sizeof(g);
+        gray_bytes(s + 4 * x, g, m, 4);
+        with_alpha(g, s + 4 * x, d + 2 * x, m);
     }
 }
 
@@ -468,13 +478,15 @@ static void thresh_row3(const uint8_t *s, uint8_t *d, size_t n, int t, uint8_t h
     }
 }
 
-DIP_HOT static void thresh_row4(const uint8_t *s, uint8_t *d, size_t n, int t, uint8_t hi,
-                                uint8_t lo)
+static void thresh_row4(const uint8_t *s, uint8_t *d, size_t n, int t, uint8_t hi, uint8_t lo)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t a = s[4 * i + 3];
-        d[2 * i] = dip__luma(s[4 * i], s[4 * i + 1], s[4 * i + 2]) > t ? hi : lo;
-        d[2 * i + 1] = a;
+    uint8_t g[1024];
+
+    for (size_t x = 0; x < n; x += sizeof(g)) {
+        size_t m = n - x < sizeof(g) ? n - x : sizeof(g);
+        gray_bytes(s + 4 * x, g, m, 4);
+        thresh_row1(g, g, m, t, hi, lo);
+        with_alpha(g, s + 4 * x, d + 2 * x, m);
     }
 }
 
