@@ -117,8 +117,9 @@ TEST(inplace_equals_out_of_place)
     }
 }
 
-/* RGBA goes through per-channel LUTs or the RGBA kernels, RGB through the vector kernels: the
- * colour channels must agree for any parameters, and alpha must come through untouched. */
+/* RGBA goes through per-channel LUTs or the RGBA kernels, RGB through the vector kernels (and
+ * for stretch the arithmetic form of its LUT): the colour channels must agree for any
+ * parameters, and alpha must come through untouched. */
 TEST(alpha_paths_agree_with_rgb)
 {
     unsigned char args3[8192], args4[8192];
@@ -127,7 +128,10 @@ TEST(alpha_paths_agree_with_rgb)
     for (int trial = 0; trial < 300; trial++) {
         int w = 1 + rnd8() % 40, h = 1 + rnd8() % 5;
         size_t np = (size_t)w * (size_t)h;
-        switch (trial % 4) {
+        switch (trial % 5) {
+        case 4:
+            snprintf(text, sizeof(text), "stretch(low=%d, high=%d)", rnd8() % 40, 60 + rnd8() % 41);
+            break;
         case 0:
             snprintf(text, sizeof(text), "linear(alpha=%.4f, beta=%.3f)", (rnd8() - 128) / 16.0,
                      (rnd8() - 128) * 1.7);
