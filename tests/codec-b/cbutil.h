@@ -45,7 +45,7 @@ static inline dip_image *cb_smooth(int w, int h, int ch)
             for (int c = 0; c < ch; c++)
                 v.data[(size_t)y * v.stride + (size_t)x * (size_t)ch + (size_t)c] =
                     (uint8_t)(c == 3 || (ch == 2 && c == 1) ? 255 - (x * 255 / w)
-                                                             : (x * 2 + y * (c + 1)) & 255);
+                                                             : 20 + x * 120 / w + y * (c + 1) * 25 / h);
     return img;
 }
 
