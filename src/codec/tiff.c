@@ -522,7 +522,7 @@ static void unpack(const uint8_t *src, unsigned bps, size_t n, uint16_t *vals)
         unsigned mask = (1u << bps) - 1;
         for (size_t i = 0; i < n; i++) {
             size_t bit = i * bps;
-            vals[i] = (uint16_t)((src[bit >> 3] >> (8 - bps - (bit & 7))) & mask);
+            vals[i] = (uint16_t)(((unsigned)src[bit >> 3] >> (8u - bps - (unsigned)(bit & 7))) & mask);
         }
     }
 }
@@ -568,7 +568,7 @@ static void convert_row(const struct conv *c, const uint16_t *vals, size_t nx, u
             /* Associated alpha: colour was stored multiplied by alpha; divide it out (at 8
              * bits, so very transparent pixels keep little colour precision). */
             for (int j = 0; c->alpha == 2 && j < nc; j++)
-                dst[j] = a ? (uint8_t)DIP_MIN(255u, (dst[j] * 255u + a / 2u) / a) : 0;
+                dst[j] = (uint8_t)(a ? DIP_MIN(255u, (dst[j] * 255u + a / 2u) / a) : 0u);
         }
     }
 }
@@ -805,7 +805,7 @@ static int read_rgba(TIFF *tif, const struct report *rep, int alpha, struct dip_
             if (alpha) {
                 d[3] = a;
                 for (int j = 0; j < 3; j++)
-                    d[j] = a ? (uint8_t)DIP_MIN(255u, (d[j] * 255u + a / 2u) / a) : 0;
+                    d[j] = (uint8_t)(a ? DIP_MIN(255u, (d[j] * 255u + a / 2u) / a) : 0u);
             }
         }
     }

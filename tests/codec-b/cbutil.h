@@ -171,6 +171,8 @@ struct cb_bytes {
 
 static inline void cb_put(struct cb_bytes *b, const void *src, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);
