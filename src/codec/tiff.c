@@ -22,18 +22,18 @@
 /* ---- Bounded directory walker ---- */
 
 struct walk {
-    int big, be;            /* BigTIFF, big-endian */
-    uint64_t first;         /* offset of the first IFD */
+    int big, be;    /* BigTIFF, big-endian */
+    uint64_t first; /* offset of the first IFD */
     uint64_t w, h;
     unsigned bps, spp, comp, photometric, planar, sampleformat, orientation, inkset;
     uint64_t rps, tw, th;
     unsigned extras, extra0; /* ExtraSamples count and first value */
     int have_photometric, tiled, gray_palette;
-    uint64_t meta;          /* bytes of tag data in the first IFD */
+    uint64_t meta; /* bytes of tag data in the first IFD */
     /* Where the strip or tile offsets and byte counts are: type, count, offset of the values. */
     unsigned off_type, bc_type;
     uint64_t off_count, bc_count, off_at, bc_at;
-    int frames;             /* pages, capped at max_frames */
+    int frames; /* pages, capped at max_frames */
 };
 
 struct rd {
@@ -56,11 +56,28 @@ static uint64_t get(const struct rd *r, uint64_t off, int n)
 static unsigned type_size(unsigned type)
 {
     switch (type) {
-    case 1: case 2: case 6: case 7: return 1; /* BYTE ASCII SBYTE UNDEFINED */
-    case 3: case 8: return 2;                 /* SHORT SSHORT */
-    case 4: case 9: case 11: case 13: return 4; /* LONG SLONG FLOAT IFD */
-    case 5: case 10: case 12: case 16: case 17: case 18: return 8;
-    default: return 0;
+    case 1:
+    case 2:
+    case 6:
+    case 7:
+        return 1; /* BYTE ASCII SBYTE UNDEFINED */
+    case 3:
+    case 8:
+        return 2; /* SHORT SSHORT */
+    case 4:
+    case 9:
+    case 11:
+    case 13:
+        return 4; /* LONG SLONG FLOAT IFD */
+    case 5:
+    case 10:
+    case 12:
+    case 16:
+    case 17:
+    case 18:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -71,14 +88,17 @@ static int ifd_bounds(const struct rd *r, int big, uint64_t off, int index, uint
     uint64_t cw = big ? 8 : 2, ew = big ? 20 : 12, nw = big ? 8 : 4;
 
     if (off > r->len || r->len - off < cw)
-        return dip_err_set(err, DIP_ECORRUPT, "tiff: IFD %d at offset %llu lies past the end of "
-                           "the file (%zu bytes)", index, (unsigned long long)off, r->len);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: IFD %d at offset %llu lies past the end of "
+                           "the file (%zu bytes)",
+                           index, (unsigned long long)off, r->len);
     *n = get(r, off, (int)cw);
     /* n <= 2^64 / 20 can still overflow the multiplication; bound it by the file first. */
     if (*n > r->len / ew || r->len - off - cw < *n * ew + nw)
-        return dip_err_set(err, DIP_ECORRUPT, "tiff: IFD %d at offset %llu with %llu entries "
-                           "runs past the end of the file (%zu bytes)", index,
-                           (unsigned long long)off, (unsigned long long)*n, r->len);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: IFD %d at offset %llu with %llu entries "
+                           "runs past the end of the file (%zu bytes)",
+                           index, (unsigned long long)off, (unsigned long long)*n, r->len);
     *next = get(r, off + cw + *n * ew, (int)nw);
     return 0;
 }
@@ -93,8 +113,10 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
     if (rc)
         return rc;
     if (n > MAX_IFD_ENTRIES)
-        return dip_err_set(err, DIP_ECORRUPT, "tiff: first IFD has %llu entries, more than the "
-                           "%d any real image needs", (unsigned long long)n, MAX_IFD_ENTRIES);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: first IFD has %llu entries, more than the "
+                           "%d any real image needs",
+                           (unsigned long long)n, MAX_IFD_ENTRIES);
     if (n == 0)
         return dip_err_set(err, DIP_ECORRUPT, "tiff: first IFD has no entries");
     for (uint64_t i = 0; i < n; i++) {
@@ -107,19 +129,24 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
         if (ts == 0) /* libtiff ignores unknown types; they carry no data we read */
             continue;
         if (count > (uint64_t)r->len / ts)
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: tag %u claims %llu values, more than "
-                               "the file holds", tag, (unsigned long long)count);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: tag %u claims %llu values, more than "
+                               "the file holds",
+                               tag, (unsigned long long)count);
         bytes = count * ts;
         if (bytes > inl) {
             voff = get(r, voff, (int)inl);
             if (voff > r->len || r->len - voff < bytes)
-                return dip_err_set(err, DIP_ECORRUPT, "tiff: tag %u data (%llu bytes at offset "
-                                   "%llu) runs past the end of the file (%zu bytes)", tag,
-                                   (unsigned long long)bytes, (unsigned long long)voff, r->len);
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: tag %u data (%llu bytes at offset "
+                                   "%llu) runs past the end of the file (%zu bytes)",
+                                   tag, (unsigned long long)bytes, (unsigned long long)voff,
+                                   r->len);
         }
         wk->meta += bytes;
         if (wk->meta > lim->max_metadata_bytes)
-            return dip_err_set(err, DIP_ELIMIT, "tiff: tag data of the first IFD (%llu bytes so "
+            return dip_err_set(err, DIP_ELIMIT,
+                               "tiff: tag data of the first IFD (%llu bytes so "
                                "far, at tag %u) exceeds the limit max_metadata_bytes=%zu",
                                (unsigned long long)wk->meta, tag, lim->max_metadata_bytes);
         if (count == 0)
@@ -127,15 +154,34 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
         if (ts <= 8 && (type == 1 || type == 3 || type == 4 || type == 16))
             v = get(r, voff, (int)ts); /* the first value of an unsigned integer tag */
         switch (tag) {
-        case 256: wk->w = v; break;
-        case 257: wk->h = v; break;
-        case 258: wk->bps = (unsigned)DIP_MIN(v, 65535); break;
-        case 259: wk->comp = (unsigned)DIP_MIN(v, 65535); break;
-        case 262: wk->photometric = (unsigned)DIP_MIN(v, 65535); wk->have_photometric = 1; break;
-        case 274: wk->orientation = (unsigned)DIP_MIN(v, 65535); break;
-        case 277: wk->spp = (unsigned)DIP_MIN(v, 65535); break;
-        case 278: wk->rps = v; break;
-        case 284: wk->planar = (unsigned)DIP_MIN(v, 65535); break;
+        case 256:
+            wk->w = v;
+            break;
+        case 257:
+            wk->h = v;
+            break;
+        case 258:
+            wk->bps = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 259:
+            wk->comp = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 262:
+            wk->photometric = (unsigned)DIP_MIN(v, 65535);
+            wk->have_photometric = 1;
+            break;
+        case 274:
+            wk->orientation = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 277:
+            wk->spp = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 278:
+            wk->rps = v;
+            break;
+        case 284:
+            wk->planar = (unsigned)DIP_MIN(v, 65535);
+            break;
         case 273:
         case 324:
             wk->off_type = type;
@@ -154,12 +200,26 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
                 cmap_count = count;
             }
             break;
-        case 322: wk->tw = v; wk->tiled = 1; break;
-        case 323: wk->th = v; wk->tiled = 1; break;
-        case 332: wk->inkset = (unsigned)DIP_MIN(v, 65535); break;
-        case 338: wk->extras = (unsigned)DIP_MIN(count, 65535); wk->extra0 = (unsigned)v; break;
-        case 339: wk->sampleformat = (unsigned)DIP_MIN(v, 65535); break;
-        default: break;
+        case 322:
+            wk->tw = v;
+            wk->tiled = 1;
+            break;
+        case 323:
+            wk->th = v;
+            wk->tiled = 1;
+            break;
+        case 332:
+            wk->inkset = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 338:
+            wk->extras = (unsigned)DIP_MIN(count, 65535);
+            wk->extra0 = (unsigned)v;
+            break;
+        case 339:
+            wk->sampleformat = (unsigned)DIP_MIN(v, 65535);
+            break;
+        default:
+            break;
         }
     }
     /* Every strip or tile must lie inside the file, whatever else the header says, so that
@@ -167,17 +227,21 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
     if (wk->off_count && wk->bc_count) {
         unsigned os = type_size(wk->off_type), bs = type_size(wk->bc_type);
         if (wk->off_count != wk->bc_count)
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: %llu strip/tile offsets but %llu byte "
-                               "counts", (unsigned long long)wk->off_count,
-                               (unsigned long long)wk->bc_count);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: %llu strip/tile offsets but %llu byte "
+                               "counts",
+                               (unsigned long long)wk->off_count, (unsigned long long)wk->bc_count);
         if ((os != 2 && os != 4 && os != 8) || (bs != 2 && bs != 4 && bs != 8))
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: strip/tile offsets or byte counts of "
-                               "type %u/%u", wk->off_type, wk->bc_type);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: strip/tile offsets or byte counts of "
+                               "type %u/%u",
+                               wk->off_type, wk->bc_type);
         for (uint64_t i = 0; i < wk->off_count; i++) {
             uint64_t o = get(r, wk->off_at + i * os, (int)os);
             uint64_t bc = get(r, wk->bc_at + i * bs, (int)bs);
             if (o > r->len || bc > r->len - o)
-                return dip_err_set(err, DIP_ECORRUPT, "tiff: %s %llu (%llu bytes at offset %llu) "
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: %s %llu (%llu bytes at offset %llu) "
                                    "lies outside the file (%zu bytes)",
                                    wk->tiled ? "tile" : "strip", (unsigned long long)i,
                                    (unsigned long long)bc, (unsigned long long)o, r->len);
@@ -200,8 +264,10 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
         wk->frames = 1;
         while (hare != 0 && wk->frames < lim->max_frames) {
             if (hare == tort)
-                return dip_err_set(err, DIP_ECORRUPT, "tiff: the chain of IFDs loops back to "
-                                   "offset %llu", (unsigned long long)hare);
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: the chain of IFDs loops back to "
+                                   "offset %llu",
+                                   (unsigned long long)hare);
             if ((rc = ifd_bounds(r, wk->big, hare, wk->frames, &dummy, &next, err)) != 0)
                 return rc;
             wk->frames++;
@@ -264,19 +330,40 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
  * from the header alone. `alpha` is set when the first extra sample is alpha. */
 static int walk_channels(const struct walk *wk, const char **color)
 {
-    int alpha = wk->extras > 0 && (wk->extra0 == EXTRASAMPLE_ASSOCALPHA ||
-                                   wk->extra0 == EXTRASAMPLE_UNASSALPHA);
+    int alpha = wk->extras > 0 &&
+                (wk->extra0 == EXTRASAMPLE_ASSOCALPHA || wk->extra0 == EXTRASAMPLE_UNASSALPHA);
     int base;
 
     switch (wk->photometric) {
     case PHOTOMETRIC_MINISWHITE:
-    case PHOTOMETRIC_MINISBLACK: *color = "gray"; base = 1; break;
-    case PHOTOMETRIC_RGB: *color = "rgb"; base = 3; break;
-    case PHOTOMETRIC_PALETTE: *color = "palette"; base = wk->gray_palette ? 1 : 3; break;
-    case PHOTOMETRIC_SEPARATED: *color = "cmyk"; base = 3; break;
-    case PHOTOMETRIC_YCBCR: *color = "ycbcr"; base = 3; break;
-    case PHOTOMETRIC_CIELAB: *color = "lab"; base = 3; break;
-    default: *color = "other"; base = 3; break;
+    case PHOTOMETRIC_MINISBLACK:
+        *color = "gray";
+        base = 1;
+        break;
+    case PHOTOMETRIC_RGB:
+        *color = "rgb";
+        base = 3;
+        break;
+    case PHOTOMETRIC_PALETTE:
+        *color = "palette";
+        base = wk->gray_palette ? 1 : 3;
+        break;
+    case PHOTOMETRIC_SEPARATED:
+        *color = "cmyk";
+        base = 3;
+        break;
+    case PHOTOMETRIC_YCBCR:
+        *color = "ycbcr";
+        base = 3;
+        break;
+    case PHOTOMETRIC_CIELAB:
+        *color = "lab";
+        base = 3;
+        break;
+    default:
+        *color = "other";
+        base = 3;
+        break;
     }
     return base + alpha;
 }
@@ -289,11 +376,15 @@ static int check_walk(const struct walk *wk, const struct dip_limits *lim, struc
     if (rc)
         return rc;
     if (wk->bps != 1 && wk->bps != 2 && wk->bps != 4 && wk->bps != 8 && wk->bps != 16)
-        return dip_err_set(err, DIP_EFORMAT, "tiff: BitsPerSample %u not supported (1, 2, 4, 8 "
-                           "or 16)", wk->bps);
+        return dip_err_set(err, DIP_EFORMAT,
+                           "tiff: BitsPerSample %u not supported (1, 2, 4, 8 "
+                           "or 16)",
+                           wk->bps);
     if (wk->sampleformat != SAMPLEFORMAT_UINT && wk->sampleformat != SAMPLEFORMAT_VOID)
-        return dip_err_set(err, DIP_EFORMAT, "tiff: SampleFormat %u not supported (unsigned "
-                           "integers only)", wk->sampleformat);
+        return dip_err_set(err, DIP_EFORMAT,
+                           "tiff: SampleFormat %u not supported (unsigned "
+                           "integers only)",
+                           wk->sampleformat);
     if (wk->spp == 0 || wk->spp > MAX_SAMPLES)
         return dip_err_set(err, DIP_EFORMAT, "tiff: SamplesPerPixel %u not supported (1..%d)",
                            wk->spp, MAX_SAMPLES);
@@ -304,10 +395,11 @@ static int check_walk(const struct walk *wk, const struct dip_limits *lim, struc
         uint64_t maxh = DIP_MAX((wk->h + 15) & ~(uint64_t)15, 1024);
         if (wk->tw == 0 || wk->th == 0 || wk->tw % 16 || wk->th % 16 || wk->tw > maxw ||
             wk->th > maxh)
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: implausible tile size %llux%llu for a "
-                               "%llux%llu image", (unsigned long long)wk->tw,
-                               (unsigned long long)wk->th, (unsigned long long)wk->w,
-                               (unsigned long long)wk->h);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: implausible tile size %llux%llu for a "
+                               "%llux%llu image",
+                               (unsigned long long)wk->tw, (unsigned long long)wk->th,
+                               (unsigned long long)wk->w, (unsigned long long)wk->h);
     }
     return 0;
 }
@@ -435,9 +527,8 @@ static void mem_unmap(thandle_t h, void *base, toff_t size)
     (void)size;
 }
 
-__attribute__((format(printf, 4, 0))) static int on_error(TIFF *tif, void *user,
-                                                            const char *module, const char *fmt,
-                                                            va_list ap)
+__attribute__((format(printf, 4, 0))) static int on_error(TIFF *tif, void *user, const char *module,
+                                                          const char *fmt, va_list ap)
 {
     struct report *r = user;
 
@@ -451,9 +542,8 @@ __attribute__((format(printf, 4, 0))) static int on_error(TIFF *tif, void *user,
     return 1; /* handled: keep it from libtiff's global handlers */
 }
 
-__attribute__((format(printf, 4, 0))) static int on_warning(TIFF *tif, void *user,
-                                                              const char *module,
-                                                              const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
     struct report *r = user;
     char msg[256];
@@ -497,11 +587,11 @@ static int libtiff_failed(const struct report *rep, struct dip_err *err, const c
 
 struct conv {
     unsigned photometric, bps, spp;
-    int base;       /* colour samples per pixel: 1 gray/palette, 3 RGB, 4 CMYK */
-    int alpha;      /* 0 none, 1 unassociated, 2 associated (premultiplied) */
-    int och;        /* output channels */
-    uint8_t lut[256];          /* bps <= 8: sample to 8 bits */
-    uint8_t *pal;              /* palette: 3 bytes per entry, 8-bit */
+    int base;         /* colour samples per pixel: 1 gray/palette, 3 RGB, 4 CMYK */
+    int alpha;        /* 0 none, 1 unassociated, 2 associated (premultiplied) */
+    int och;          /* output channels */
+    uint8_t lut[256]; /* bps <= 8: sample to 8 bits */
+    uint8_t *pal;     /* palette: 3 bytes per entry, 8-bit */
     size_t pal_n;
 };
 
@@ -522,7 +612,8 @@ static void unpack(const uint8_t *src, unsigned bps, size_t n, uint16_t *vals)
         unsigned mask = (1u << bps) - 1;
         for (size_t i = 0; i < n; i++) {
             size_t bit = i * bps;
-            vals[i] = (uint16_t)(((unsigned)src[bit >> 3] >> (8u - bps - (unsigned)(bit & 7))) & mask);
+            vals[i] =
+                (uint16_t)(((unsigned)src[bit >> 3] >> (8u - bps - (unsigned)(bit & 7))) & mask);
         }
     }
 }
@@ -584,21 +675,29 @@ static int setup_conv(TIFF *tif, const struct walk *wk, struct conv *c, struct d
     switch (c->photometric) {
     case PHOTOMETRIC_MINISBLACK:
     case PHOTOMETRIC_MINISWHITE:
-    case PHOTOMETRIC_PALETTE: c->base = 1; break;
-    case PHOTOMETRIC_RGB: c->base = 3; break;
+    case PHOTOMETRIC_PALETTE:
+        c->base = 1;
+        break;
+    case PHOTOMETRIC_RGB:
+        c->base = 3;
+        break;
     case PHOTOMETRIC_SEPARATED:
         TIFFGetFieldDefaulted(tif, TIFFTAG_INKSET, &inkset);
         if (inkset != INKSET_CMYK || c->bps < 8)
-            return dip_err_set(err, DIP_EFORMAT, "tiff: separated image with InkSet %u and %u "
-                               "bits not supported (CMYK with 8 or 16 bits only)", inkset,
-                               c->bps);
+            return dip_err_set(err, DIP_EFORMAT,
+                               "tiff: separated image with InkSet %u and %u "
+                               "bits not supported (CMYK with 8 or 16 bits only)",
+                               inkset, c->bps);
         c->base = 4;
         break;
-    default: return dip_err_set(err, DIP_EINTERNAL, "tiff: photometric %u", c->photometric);
+    default:
+        return dip_err_set(err, DIP_EINTERNAL, "tiff: photometric %u", c->photometric);
     }
     if ((int)c->spp < c->base)
-        return dip_err_set(err, DIP_ECORRUPT, "tiff: SamplesPerPixel %u too few for "
-                           "photometric %u", c->spp, c->photometric);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: SamplesPerPixel %u too few for "
+                           "photometric %u",
+                           c->spp, c->photometric);
     TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
     if (nextra > 0 && extra != NULL && (int)c->spp - nextra == c->base) {
         if (extra[0] == EXTRASAMPLE_UNASSALPHA)
@@ -606,14 +705,13 @@ static int setup_conv(TIFF *tif, const struct walk *wk, struct conv *c, struct d
         else if (extra[0] == EXTRASAMPLE_ASSOCALPHA)
             c->alpha = 2;
     }
-    c->och = (c->base == 1 && !(c->photometric == PHOTOMETRIC_PALETTE && !wk->gray_palette)) ? 1
-                                                                                             : 3;
+    c->och =
+        (c->base == 1 && !(c->photometric == PHOTOMETRIC_PALETTE && !wk->gray_palette)) ? 1 : 3;
     c->och += c->alpha ? 1 : 0;
     if (c->photometric == PHOTOMETRIC_PALETTE) {
         uint16_t *r = NULL, *g = NULL, *b = NULL;
         int eight = 1;
-        if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) || r == NULL || g == NULL ||
-            b == NULL)
+        if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) || r == NULL || g == NULL || b == NULL)
             return dip_err_set(err, DIP_ECORRUPT, "tiff: palette image without a ColorMap");
         c->pal_n = (size_t)1 << c->bps;
         c->pal = dip_malloc(3 * c->pal_n);
@@ -652,9 +750,10 @@ static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *e
     for (uint32_t s = 0; s < n; s++) {
         uint64_t off = TIFFGetStrileOffset(tif, s), bc = TIFFGetStrileByteCount(tif, s), want;
         if (bc == 0 || off > len || bc > len - off)
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: %s %u (%llu bytes at offset %llu) lies "
-                               "outside the file (%zu bytes)", what, s, (unsigned long long)bc,
-                               (unsigned long long)off, len);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: %s %u (%llu bytes at offset %llu) lies "
+                               "outside the file (%zu bytes)",
+                               what, s, (unsigned long long)bc, (unsigned long long)off, len);
         if (comp != COMPRESSION_NONE)
             continue;
         if (tiled) {
@@ -664,9 +763,10 @@ static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *e
             want = TIFFVStripSize64(tif, DIP_MIN(rps, h - row0));
         }
         if (bc < want)
-            return dip_err_set(err, DIP_ECORRUPT, "tiff: truncated pixel data: uncompressed %s %u "
-                               "has %llu bytes, needs %llu", what, s, (unsigned long long)bc,
-                               (unsigned long long)want);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: truncated pixel data: uncompressed %s %u "
+                               "has %llu bytes, needs %llu",
+                               what, s, (unsigned long long)bc, (unsigned long long)want);
     }
     return 0;
 }
@@ -731,9 +831,10 @@ static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, s
                     goto out;
                 }
                 if ((uint64_t)got < (uint64_t)rowbytes * ny) {
-                    rc = dip_err_set(err, DIP_ECORRUPT, "tiff: truncated pixel data: %s %u "
-                                     "decoded to %lld bytes, need %lld", tiled ? "tile" : "strip",
-                                     idx + p * per_plane, (long long)got,
+                    rc = dip_err_set(err, DIP_ECORRUPT,
+                                     "tiff: truncated pixel data: %s %u "
+                                     "decoded to %lld bytes, need %lld",
+                                     tiled ? "tile" : "strip", idx + p * per_plane, (long long)got,
                                      (long long)rowbytes * ny);
                     goto out;
                 }
@@ -744,8 +845,8 @@ static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, s
                     unpack(bufs + (size_t)r * (size_t)rowbytes, c->bps, (size_t)nx * c->spp, vals);
                 } else {
                     for (unsigned p = 0; p < nplanes; p++) {
-                        unpack(bufs + (size_t)region * p + (size_t)r * (size_t)rowbytes, c->bps,
-                               nx, tmp);
+                        unpack(bufs + (size_t)region * p + (size_t)r * (size_t)rowbytes, c->bps, nx,
+                               tmp);
                         for (uint32_t x = 0; x < nx; x++)
                             vals[(size_t)x * c->spp + p] = tmp[x];
                     }
@@ -788,8 +889,8 @@ static int read_rgba(TIFF *tif, const struct report *rep, int alpha, struct dip_
         rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a %zu-pixel raster", npx);
         goto out;
     }
-    if (!TIFFRGBAImageGet(&img, raster, (uint32_t)v->width, (uint32_t)v->height) ||
-        rep->failed || rep->warned) {
+    if (!TIFFRGBAImageGet(&img, raster, (uint32_t)v->width, (uint32_t)v->height) || rep->failed ||
+        rep->warned) {
         rc = libtiff_failed(rep, err, "decoding");
         goto out;
     }
@@ -839,8 +940,8 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     walk_info(&wk, lim, info);
     /* The largest buffer libtiff needs for itself: the raw input of one strip or tile (at most
      * the file) or, in its RGBA reader, one decoded strip or tile. */
-    region = (wk.tiled ? wk.tw * wk.th : wk.w * DIP_MIN(wk.rps ? wk.rps : wk.h, wk.h)) *
-             wk.spp * ((wk.bps + 7) / 8);
+    region = (wk.tiled ? wk.tw * wk.th : wk.w * DIP_MIN(wk.rps ? wk.rps : wk.h, wk.h)) * wk.spp *
+             ((wk.bps + 7) / 8);
     max_alloc = DIP_MAX((uint64_t)len, region) + ((uint64_t)1 << 20);
     tif = open_mem(&m, "rm", (tmsize_t)DIP_MIN(max_alloc, (uint64_t)INT64_MAX / 2), &rep);
     if (tif == NULL || rep.failed || rep.warned) {
@@ -859,8 +960,10 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
         goto out;
     }
     if (w != wk.w || h != wk.h || bps != wk.bps || spp != wk.spp) {
-        rc = dip_err_set(err, DIP_ECORRUPT, "tiff: libtiff read the directory differently "
-                         "(%ux%u, %u bits, %u samples)", w, h, bps, spp);
+        rc = dip_err_set(err, DIP_ECORRUPT,
+                         "tiff: libtiff read the directory differently "
+                         "(%ux%u, %u bits, %u samples)",
+                         w, h, bps, spp);
         goto out;
     }
     if ((rc = check_striles(tif, len, comp, err)) != 0)
@@ -960,8 +1063,7 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
             memcpy(strip + r * rowbytes, v.data + (size_t)(y0 + r) * v.stride, rowbytes);
         if (TIFFWriteEncodedStrip(tif, s, strip, (tmsize_t)(rowbytes * ny)) < 0 || rep.failed) {
             rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
-                       : dip_err_set(err, DIP_EINTERNAL, "tiff: writing strip %u: %s", s,
-                                     rep.msg);
+                       : dip_err_set(err, DIP_EINTERNAL, "tiff: writing strip %u: %s", s, rep.msg);
             goto out;
         }
     }

@@ -26,7 +26,7 @@ struct riff {
     size_t anmf_end;        /* end of the first ANMF chunk (with padding) */
     const uint8_t *exif;
     size_t exif_len;
-    uint64_t meta;          /* ICCP, EXIF, XMP and unknown chunk bytes */
+    uint64_t meta; /* ICCP, EXIF, XMP and unknown chunk bytes */
 };
 
 /* First-frame geometry of an animation, from its ANMF header. */
@@ -67,14 +67,16 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
 
     memset(r, 0, sizeof(*r));
     if (len < 12 || memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WEBP", 4) != 0)
-        return dip_err_set(err, len < 12 ? DIP_ECORRUPT : DIP_EFORMAT,
-                           "webp: %s", len < 12 ? "truncated header" : "not a RIFF WEBP file");
+        return dip_err_set(err, len < 12 ? DIP_ECORRUPT : DIP_EFORMAT, "webp: %s",
+                           len < 12 ? "truncated header" : "not a RIFF WEBP file");
     riff_size = le32(buf + 4);
     if (riff_size < 4 + 8)
         return dip_err_set(err, DIP_ECORRUPT, "webp: RIFF size %u too small", riff_size);
     if ((uint64_t)riff_size + 8 > len)
-        return dip_err_set(err, DIP_ECORRUPT, "webp: truncated file: the RIFF header says %llu "
-                           "bytes, have %zu", (unsigned long long)riff_size + 8, len);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "webp: truncated file: the RIFF header says %llu "
+                           "bytes, have %zu",
+                           (unsigned long long)riff_size + 8, len);
     r->total = (size_t)riff_size + 8;
     while (pos < r->total) {
         const uint8_t *c = buf + pos;
@@ -85,9 +87,10 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
         size = le32(c + 4);
         padded = size + (size & 1);
         if (size > r->total - pos - 8)
-            return dip_err_set(err, DIP_ECORRUPT, "webp: chunk '%.4s' at offset %zu claims %zu "
-                               "bytes, only %zu remain", (const char *)c, pos, size,
-                               r->total - pos - 8);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "webp: chunk '%.4s' at offset %zu claims %zu "
+                               "bytes, only %zu remain",
+                               (const char *)c, pos, size, r->total - pos - 8);
         if (padded > r->total - pos - 8)
             padded = size; /* a missing final pad byte is harmless */
         if (memcmp(c, "VP8X", 4) == 0) {
@@ -118,7 +121,8 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             r->meta += size; /* ICCP, XMP, EXIF after the first, unknown chunks */
         }
         if (r->meta > lim->max_metadata_bytes)
-            return dip_err_set(err, DIP_ELIMIT, "webp: metadata chunks (%llu bytes so far, at "
+            return dip_err_set(err, DIP_ELIMIT,
+                               "webp: metadata chunks (%llu bytes so far, at "
                                "'%.4s') exceed the limit max_metadata_bytes=%zu",
                                (unsigned long long)r->meta, (const char *)c,
                                lim->max_metadata_bytes);
@@ -152,21 +156,24 @@ static int header(const uint8_t *buf, size_t len, const struct dip_limits *lim, 
         fr->w = (long long)le24(a + 6) + 1;
         fr->h = (long long)le24(a + 9) + 1;
         if (fr->x + fr->w > r->cw || fr->y + fr->h > r->ch)
-            return dip_err_set(err, DIP_ECORRUPT, "webp: first frame %lldx%lld at (%lld,%lld) "
-                               "lies outside the %lldx%lld canvas", fr->w, fr->h, fr->x, fr->y,
-                               r->cw, r->ch);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "webp: first frame %lldx%lld at (%lld,%lld) "
+                               "lies outside the %lldx%lld canvas",
+                               fr->w, fr->h, fr->x, fr->y, r->cw, r->ch);
         s = WebPGetFeatures(a + 16, r->anmf_size - 16, &f);
         if (s != VP8_STATUS_OK)
             return status_err(s, "in the first frame's header", err);
         if (f.width != fr->w || f.height != fr->h)
-            return dip_err_set(err, DIP_ECORRUPT, "webp: first frame bitstream is %dx%d, its "
-                               "ANMF header says %lldx%lld", f.width, f.height, fr->w, fr->h);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "webp: first frame bitstream is %dx%d, its "
+                               "ANMF header says %lldx%lld",
+                               f.width, f.height, fr->w, fr->h);
         info->width = (int)DIP_MIN(r->cw, 1LL << 30);
         info->height = (int)DIP_MIN(r->ch, 1LL << 30);
         rc = dip_limits_check_dims(lim, "webp", r->cw, r->ch, err);
         /* Canvas outside the first frame is transparent. */
-        info->channels = (f.has_alpha || (r->flags & ALPHA_FLAG) || fr->w != r->cw ||
-                          fr->h != r->ch) ? 4 : 3;
+        info->channels =
+            (f.has_alpha || (r->flags & ALPHA_FLAG) || fr->w != r->cw || fr->h != r->ch) ? 4 : 3;
     } else {
         s = WebPGetFeatures(buf, r->total, &f);
         if (s != VP8_STATUS_OK)
@@ -198,8 +205,8 @@ static int webp_probe(const uint8_t *buf, size_t len, const struct dip_limits *l
 }
 
 /* Decodes one bitstream (bare chunks or a whole RIFF file) into w x h pixels at `dst`. */
-static int decode_into(const uint8_t *data, size_t size, int ch, uint8_t *dst, size_t stride,
-                       int w, int h, struct dip_err *err)
+static int decode_into(const uint8_t *data, size_t size, int ch, uint8_t *dst, size_t stride, int w,
+                       int h, struct dip_err *err)
 {
     WebPDecoderConfig cfg;
     VP8StatusCode s;
@@ -236,8 +243,7 @@ static int webp_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     if ((rc = header(buf, len, lim, &r, &fr, info, err)) != 0)
         goto out;
     if ((rc = dip_image_new(info->width, info->height, info->channels, &img)) != 0) {
-        rc = dip_err_set(err, rc, "webp: cannot allocate a %dx%d image", info->width,
-                         info->height);
+        rc = dip_err_set(err, rc, "webp: cannot allocate a %dx%d image", info->width, info->height);
         goto out;
     }
     v = dip_image_view(img);
@@ -268,8 +274,8 @@ static int webp_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     /* First frame over a transparent canvas: blending and disposal do not matter yet. */
     memset(v.data, 0, v.stride * (size_t)v.height);
     rc = decode_into(it.fragment.bytes, it.fragment.size, v.channels,
-                     v.data + (size_t)fr.y * v.stride + (size_t)fr.x * (size_t)v.channels,
-                     v.stride, (int)fr.w, (int)fr.h, err);
+                     v.data + (size_t)fr.y * v.stride + (size_t)fr.x * (size_t)v.channels, v.stride,
+                     (int)fr.w, (int)fr.h, err);
 done:
     if (rc)
         goto out;
@@ -288,13 +294,20 @@ out:
 static const char *enc_error(WebPEncodingError e)
 {
     switch (e) {
-    case VP8_ENC_ERROR_OUT_OF_MEMORY: return "out of memory";
-    case VP8_ENC_ERROR_BITSTREAM_OUT_OF_MEMORY: return "out of memory for the bitstream";
-    case VP8_ENC_ERROR_BAD_DIMENSION: return "bad dimensions";
-    case VP8_ENC_ERROR_PARTITION0_OVERFLOW: return "partition 0 overflow (lower the quality)";
-    case VP8_ENC_ERROR_PARTITION_OVERFLOW: return "partition overflow";
-    case VP8_ENC_ERROR_FILE_TOO_BIG: return "file too big";
-    default: return "encoder error";
+    case VP8_ENC_ERROR_OUT_OF_MEMORY:
+        return "out of memory";
+    case VP8_ENC_ERROR_BITSTREAM_OUT_OF_MEMORY:
+        return "out of memory for the bitstream";
+    case VP8_ENC_ERROR_BAD_DIMENSION:
+        return "bad dimensions";
+    case VP8_ENC_ERROR_PARTITION0_OVERFLOW:
+        return "partition 0 overflow (lower the quality)";
+    case VP8_ENC_ERROR_PARTITION_OVERFLOW:
+        return "partition overflow";
+    case VP8_ENC_ERROR_FILE_TOO_BIG:
+        return "file too big";
+    default:
+        return "encoder error";
     }
 }
 
@@ -316,8 +329,10 @@ static int webp_encode(const dip_image *img, const struct dip_encode_opts *opts,
 
     WebPMemoryWriterInit(&wr);
     if (v.width > WEBP_MAX_SIDE || v.height > WEBP_MAX_SIDE) {
-        rc = dip_err_set(err, DIP_EFORMAT, "webp: %dx%d exceeds WebP's maximum of %d pixels "
-                         "per side", v.width, v.height, WEBP_MAX_SIDE);
+        rc = dip_err_set(err, DIP_EFORMAT,
+                         "webp: %dx%d exceeds WebP's maximum of %d pixels "
+                         "per side",
+                         v.width, v.height, WEBP_MAX_SIDE);
         goto out;
     }
     if (!WebPConfigInit(&cfg) || !WebPPictureInit(&pic)) {
@@ -368,10 +383,11 @@ static int webp_encode(const dip_image *img, const struct dip_encode_opts *opts,
         goto out;
     }
     if (!WebPEncode(&cfg, &pic)) {
-        rc = dip_err_set(err, pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ||
-                                      pic.error_code == VP8_ENC_ERROR_BITSTREAM_OUT_OF_MEMORY
-                                  ? DIP_ENOMEM
-                                  : DIP_EINTERNAL,
+        rc = dip_err_set(err,
+                         pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ||
+                                 pic.error_code == VP8_ENC_ERROR_BITSTREAM_OUT_OF_MEMORY
+                             ? DIP_ENOMEM
+                             : DIP_EINTERNAL,
                          "webp: encoding failed: %s", enc_error(pic.error_code));
         goto out;
     }

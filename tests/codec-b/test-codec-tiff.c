@@ -15,10 +15,10 @@
 struct tspec {
     int w, h, spp, bps;
     int photometric, comp, planar;
-    int tw, th;       /* tiled when tw > 0 */
-    int rps;          /* rows per strip, 0 = libtiff's default */
-    int extra;        /* 0 none, EXTRASAMPLE_ASSOCALPHA or EXTRASAMPLE_UNASSALPHA */
-    int orientation;  /* 0 = not written */
+    int tw, th;           /* tiled when tw > 0 */
+    int rps;              /* rows per strip, 0 = libtiff's default */
+    int extra;            /* 0 none, EXTRASAMPLE_ASSOCALPHA or EXTRASAMPLE_UNASSALPHA */
+    int orientation;      /* 0 = not written */
     const uint16_t *cmap; /* 3 * 2^bps entries for palettes */
     int jpeg_quality;
 };
@@ -233,8 +233,8 @@ static unsigned every16(int x, int y, int s, const void *ctx)
 TEST(tiff_16bit_rounding)
 {
     /* All 65536 gray values, then RGB: v8 = (v16 * 255 + 32767) / 65535. */
-    struct tspec s = {256, 256, 1, 16, PHOTOMETRIC_MINISBLACK, COMPRESSION_NONE, 0, 0, 0, 0, 0,
-                      0, NULL, 0};
+    struct tspec s = {256, 256, 1,    16, PHOTOMETRIC_MINISBLACK, COMPRESSION_NONE, 0, 0, 0, 0,
+                      0,   0,   NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, every16, NULL, NULL, &len);
     struct dip_image_info info;
@@ -246,8 +246,8 @@ TEST(tiff_16bit_rounding)
             unsigned v = (unsigned)(y * 256 + x);
             ASSERT_EQ_INT(cb_px(img, x, y, 0), (v * 255 + 32767) / 65535);
         }
-    ASSERT_EQ_INT(cb_px(img, 128, 0, 0), 0);   /* 128 rounds down */
-    ASSERT_EQ_INT(cb_px(img, 129, 0, 0), 1);   /* 129 rounds up */
+    ASSERT_EQ_INT(cb_px(img, 128, 0, 0), 0); /* 128 rounds down */
+    ASSERT_EQ_INT(cb_px(img, 129, 0, 0), 1); /* 129 rounds up */
     dip_image_unref(img);
     dip_free(buf);
 
@@ -274,8 +274,9 @@ TEST(tiff_low_bit_depths_and_miniswhite)
     static const int depths[] = {1, 2, 4, 8};
     for (size_t i = 0; i < 4; i++) {
         unsigned maxv = (1u << depths[i]) - 1;
-        struct tspec s = {37, 11, 1, depths[i], PHOTOMETRIC_MINISBLACK, COMPRESSION_LZW, 0, 0,
-                          0, 4, 0, 0, NULL, 0};
+        struct tspec s = {
+            37, 11, 1,    depths[i], PHOTOMETRIC_MINISBLACK, COMPRESSION_LZW, 0, 0, 0, 4,
+            0,  0,  NULL, 0};
         size_t len;
         uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
         check_file(&s, buf, len, 1, expect_scaled, &maxv);
@@ -301,8 +302,8 @@ static void expect_palette(const struct tspec *s, int x, int y, const void *ctx,
 TEST(tiff_palette_color_and_gray)
 {
     unsigned maxv = 255;
-    struct tspec s = {40, 20, 1, 8, PHOTOMETRIC_PALETTE, COMPRESSION_PACKBITS, 0, 0, 0, 0, 0, 0,
-                      cmap, 0};
+    struct tspec s = {40, 20, 1,    8, PHOTOMETRIC_PALETTE, COMPRESSION_PACKBITS, 0, 0, 0, 0,
+                      0,  0,  cmap, 0};
     size_t len;
     uint8_t *buf;
     struct dip_image_info info;
@@ -355,8 +356,9 @@ static unsigned premul_pattern(int x, int y, int s, const void *ctx)
 TEST(tiff_alpha_unassociated_and_associated)
 {
     unsigned maxv = 255, maxv16 = 65535;
-    struct tspec s = {33, 17, 4, 8, PHOTOMETRIC_RGB, COMPRESSION_ADOBE_DEFLATE, 0, 0, 0, 0,
-                      EXTRASAMPLE_UNASSALPHA, 0, NULL, 0};
+    struct tspec s = {33,   17, 4, 8, PHOTOMETRIC_RGB,        COMPRESSION_ADOBE_DEFLATE,
+                      0,    0,  0, 0, EXTRASAMPLE_UNASSALPHA, 0,
+                      NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
 
@@ -389,8 +391,8 @@ static void expect_cmyk(const struct tspec *s, int x, int y, const void *ctx, ui
 TEST(tiff_cmyk_to_rgb)
 {
     unsigned maxv = 255, maxv16 = 65535;
-    struct tspec s = {21, 13, 4, 8, PHOTOMETRIC_SEPARATED, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0,
-                      NULL, 0};
+    struct tspec s = {21, 13, 4,    8, PHOTOMETRIC_SEPARATED, COMPRESSION_LZW, 0, 0, 0, 0,
+                      0,  0,  NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
     struct dip_image_info info;
@@ -412,8 +414,7 @@ TEST(tiff_tiled_lzw_and_separate_planes)
 {
     unsigned maxv = 255, maxv16 = 65535;
     /* 100x70 in 32x48 tiles: partial tiles on the right and bottom edges. */
-    struct tspec s = {100, 70, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 32, 48, 0, 0, 0, NULL,
-                      0};
+    struct tspec s = {100, 70, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 32, 48, 0, 0, 0, NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
 
@@ -472,9 +473,20 @@ TEST(tiff_jpeg_ycbcr_and_gray)
         return;
     }
     for (int gray = 0; gray <= 1; gray++) {
-        struct tspec s = {64, 48, gray ? 1 : 3, 8,
-                          gray ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_YCBCR, COMPRESSION_JPEG, 0,
-                          0, 0, 16, 0, 0, NULL, 95};
+        struct tspec s = {64,
+                          48,
+                          gray ? 1 : 3,
+                          8,
+                          gray ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_YCBCR,
+                          COMPRESSION_JPEG,
+                          0,
+                          0,
+                          0,
+                          16,
+                          0,
+                          0,
+                          NULL,
+                          95};
         size_t len;
         uint8_t *buf = write_tiff(&s, 1, smooth, NULL, NULL, &len);
         struct dip_image_info info;
@@ -532,8 +544,8 @@ TEST(tiff_multipage_first_page_and_frame_count)
 TEST(tiff_bigtiff)
 {
     unsigned maxv = 255;
-    struct tspec s = {30, 20, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_ADOBE_DEFLATE, 0, 16, 16, 0, 0,
-                      0, NULL, 0};
+    struct tspec s = {30, 20, 3,    8, PHOTOMETRIC_RGB, COMPRESSION_ADOBE_DEFLATE, 0, 16, 16, 0,
+                      0,  0,  NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, "w8", &len);
 
@@ -545,8 +557,8 @@ TEST(tiff_bigtiff)
 TEST(tiff_orientation_tag)
 {
     unsigned maxv = 255;
-    struct tspec s = {6, 4, 1, 8, PHOTOMETRIC_MINISBLACK, COMPRESSION_NONE, 0, 0, 0, 0, 0, 6,
-                      NULL, 0};
+    struct tspec s = {6, 4, 1,    8, PHOTOMETRIC_MINISBLACK, COMPRESSION_NONE, 0, 0, 0, 0,
+                      0, 6, NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
     struct dip_limits lim;
@@ -570,8 +582,9 @@ TEST(tiff_orientation_tag)
 TEST(tiff_probe_reads_header_only)
 {
     unsigned maxv = 65535;
-    struct tspec s = {300, 200, 2, 16, PHOTOMETRIC_MINISBLACK, COMPRESSION_ADOBE_DEFLATE, 0, 0, 0,
-                      0, EXTRASAMPLE_UNASSALPHA, 0, NULL, 0};
+    struct tspec s = {300,  200, 2, 16, PHOTOMETRIC_MINISBLACK, COMPRESSION_ADOBE_DEFLATE,
+                      0,    0,   0, 0,  EXTRASAMPLE_UNASSALPHA, 0,
+                      NULL, 0};
     size_t len;
     uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
     struct dip_limits lim;
@@ -629,9 +642,8 @@ static void raw_tiff(struct cb_bytes *b, const struct ent *e, int n, uint32_t ne
 }
 
 static const struct ent gray8x8[] = {
-    {256, 3, 1, 8},  {257, 3, 1, 8},    {258, 3, 1, 8}, {259, 3, 1, 1},
-    {262, 3, 1, 1},  {273, 4, 1, DATA}, {277, 3, 1, 1}, {278, 3, 1, 8},
-    {279, 4, 1, 64},
+    {256, 3, 1, 8},    {257, 3, 1, 8}, {258, 3, 1, 8}, {259, 3, 1, 1},  {262, 3, 1, 1},
+    {273, 4, 1, DATA}, {277, 3, 1, 1}, {278, 3, 1, 8}, {279, 4, 1, 64},
 };
 
 TEST(tiff_hand_built_baseline_decodes)
@@ -802,11 +814,10 @@ TEST(tiff_unsupported_refused)
 TEST(tiff_truncation_sweep)
 {
     unsigned maxv = 255;
-    struct tspec tiled = {40, 30, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 16, 16, 0, 0, 0,
-                          NULL, 0};
+    struct tspec tiled = {40, 30, 3,    8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 16, 16, 0,
+                          0,  0,  NULL, 0};
     struct tspec pages[2] = {
-        {12, 9, 1, 8, PHOTOMETRIC_MINISBLACK, COMPRESSION_ADOBE_DEFLATE, 0, 0, 0, 3, 0, 0, NULL,
-         0},
+        {12, 9, 1, 8, PHOTOMETRIC_MINISBLACK, COMPRESSION_ADOBE_DEFLATE, 0, 0, 0, 3, 0, 0, NULL, 0},
         {5, 5, 1, 8, PHOTOMETRIC_MINISBLACK, COMPRESSION_NONE, 0, 0, 0, 0, 0, 0, NULL, 0},
     };
     dip_image *img = cb_image(19, 13, 4, 5);

@@ -285,8 +285,8 @@ static uint8_t *with_chunk(const uint8_t *still, size_t slen, const char *fourcc
 TEST(webp_exif_orientation)
 {
     /* A little-endian TIFF block whose IFD0 holds Orientation = 6 (rotate 90 clockwise). */
-    static const uint8_t exif[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0,
-                                   1,   0,   0,  0, 6, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t exif[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3,
+                                   0,   1,   0,  0, 0, 6, 0, 0, 0, 0, 0,    0,    0};
     dip_image *img = cb_image(6, 4, 3, 7), *back = NULL;
     struct dip_limits lim;
     struct dip_image_info info;
