@@ -23,6 +23,9 @@ struct tspec {
     int jpeg_quality;
 };
 
+/* Extra fields for the next files written, set before their pixels (NULL: none). */
+static void (*extra_setup)(TIFF *t);
+
 typedef unsigned (*sample_fn)(int x, int y, int s, const void *ctx);
 
 static void put_sample(uint8_t *row, int i, int bps, unsigned v)
@@ -65,6 +68,8 @@ static void write_page(TIFF *t, const struct tspec *s, sample_fn f, const void *
         if (s->photometric == PHOTOMETRIC_YCBCR)
             TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
     }
+    if (extra_setup)
+        extra_setup(t);
     if (s->tw) {
         TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)s->tw);
         TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)s->th);
@@ -605,6 +610,61 @@ TEST(tiff_probe_reads_header_only)
     ASSERT_EQ_INT(info.orientation, 1);
     ASSERT_EQ_STR(info.color, "gray");
     dip_free(buf);
+}
+
+/* Photometrics dip does not convert itself (YCbCr without JPEG, CIE L*a*b*) go through
+ * libtiff's RGBA reader: the result must equal what libtiff renders for the same file. */
+static void check_against_libtiff_rgba(const struct tspec *s, sample_fn f, const void *ctx)
+{
+    char path[512];
+    size_t len;
+    uint8_t *buf = write_tiff(s, 1, f, ctx, NULL, &len);
+    struct dip_image_info info;
+    dip_image *img = decode_ok(buf, len, &info);
+    uint32_t *raster = malloc((size_t)s->w * (size_t)s->h * 4);
+    FILE *fp;
+    TIFF *t;
+
+    snprintf(path, sizeof(path), "%s/ref.tif", dip_test_tmpdir());
+    fp = fopen(path, "wb");
+    ASSERT(fp != NULL && fwrite(buf, 1, len, fp) == len);
+    fclose(fp);
+    t = TIFFOpen(path, "r");
+    ASSERT(t != NULL);
+    ASSERT(TIFFReadRGBAImageOriented(t, (uint32_t)s->w, (uint32_t)s->h, raster,
+                                     ORIENTATION_TOPLEFT, 1));
+    TIFFClose(t);
+    remove(path);
+    ASSERT_EQ_INT(dip_image_channels(img), 3);
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++) {
+            uint32_t px = raster[(size_t)y * (size_t)s->w + (size_t)x];
+            ASSERT_EQ_INT(cb_px(img, x, y, 0), TIFFGetR(px));
+            ASSERT_EQ_INT(cb_px(img, x, y, 1), TIFFGetG(px));
+            ASSERT_EQ_INT(cb_px(img, x, y, 2), TIFFGetB(px));
+        }
+    free(raster);
+    dip_image_unref(img);
+    dip_free(buf);
+}
+
+static void ycbcr11(TIFF *t)
+{
+    TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, 1, 1);
+}
+
+TEST(tiff_rgba_fallback_matches_libtiff)
+{
+    unsigned maxv = 255;
+    struct tspec s = {29, 19, 3, 8, PHOTOMETRIC_CIELAB, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0, NULL,
+                      0};
+
+    check_against_libtiff_rgba(&s, pattern, &maxv);
+    s.photometric = PHOTOMETRIC_YCBCR;
+    s.comp = COMPRESSION_NONE;
+    extra_setup = ycbcr11;
+    check_against_libtiff_rgba(&s, pattern, &maxv);
+    extra_setup = NULL;
 }
 
 /* ---- Hostile files, built by hand ---- */
