@@ -966,3 +966,78 @@ TEST(tiff_version)
     dip_codec_versions(buf, sizeof(buf));
     ASSERT_CONTAINS(buf, "libtiff 4.");
 }
+
+TEST(tiff_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_TIFF, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_TIFF);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}
+
+TEST(tiff_out_of_memory_other_paths)
+{
+    /* Palette, separate planes in tiles, and the RGBA reader, each with allocations failing. */
+    unsigned maxv = 255;
+    struct tspec specs[3] = {
+        {20, 9, 1, 8, PHOTOMETRIC_PALETTE, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0, cmap, 0},
+        {40, 30, 4, 8, PHOTOMETRIC_RGB, COMPRESSION_ADOBE_DEFLATE, PLANARCONFIG_SEPARATE, 16, 16, 0,
+         EXTRASAMPLE_ASSOCALPHA, 0, NULL, 0},
+        {17, 5, 3, 8, PHOTOMETRIC_CIELAB, COMPRESSION_NONE, 0, 0, 0, 0, 0, 0, NULL, 0},
+    };
+    for (int i = 0; i < 256 * 3; i++)
+        cmap[i] = (uint16_t)(i * 85);
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        uint8_t *buf = write_tiff(&specs[i], 1, pattern, &maxv, NULL, &len);
+        printf("file %d: %ld allocation sites\n", i, cb_oom_sweep(buf, len, DIP_FORMAT_UNKNOWN));
+        dip_free(buf);
+    }
+}
+
+TEST(tiff_ccitt_fax)
+{
+    /* Bilevel fax compression (G3 and G4), white-is-zero as fax files are. */
+    static const int comps[] = {COMPRESSION_CCITTFAX3, COMPRESSION_CCITTFAX4};
+    unsigned maxv = 1;
+    for (int i = 0; i < 2; i++) {
+        struct tspec s = {70, 23, 1,    1, PHOTOMETRIC_MINISWHITE, comps[i], 0, 0, 0, 0,
+                          0,  0,  NULL, 0};
+        size_t len;
+        uint8_t *buf;
+        if (!TIFFIsCODECConfigured((uint16_t)comps[i]))
+            continue;
+        buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
+        check_file(&s, buf, len, 1, expect_miniswhite, &maxv);
+        dip_free(buf);
+    }
+}
+
+TEST(tiff_private_tags_accepted)
+{
+    /* Cameras, scanners and GIS tools add tags libtiff does not know; libtiff's warning about
+     * them is the one warning that does not fail the decode. */
+    struct ent e[10];
+    uint8_t pix[64];
+    struct cb_bytes b = {0};
+    struct dip_image_info info;
+    dip_image *img;
+
+    for (int i = 0; i < 64; i++)
+        pix[i] = (uint8_t)(255 - i);
+    memcpy(e, gray8x8, sizeof(gray8x8));
+    e[9] = (struct ent){65000, 3, 1, 5};
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    img = decode_ok(b.p, b.len, &info);
+    ASSERT_EQ_INT(cb_px(img, 7, 7, 0), 255 - 63);
+    dip_image_unref(img);
+    free(b.p);
+}

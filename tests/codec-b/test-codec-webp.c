@@ -437,3 +437,32 @@ TEST(webp_version)
     dip_codec_versions(buf, sizeof(buf));
     ASSERT_CONTAINS(buf, "libwebp 1.");
 }
+
+TEST(webp_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_WEBP);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}
+
+TEST(webp_out_of_memory_animation)
+{
+    dip_image *f[2] = {cb_image(10, 8, 3, 1), cb_image(12, 12, 4, 2)};
+    static const int xs[2] = {2, 0}, ys[2] = {2, 0};
+    size_t len;
+    uint8_t *buf = make_anim(12, 12, f, xs, ys, 2, &len);
+
+    printf("%ld allocation sites\n", cb_oom_sweep(buf, len, DIP_FORMAT_WEBP));
+    free(buf);
+    dip_image_unref(f[0]);
+    dip_image_unref(f[1]);
+}
