@@ -495,6 +495,32 @@ TEST(dimension_and_metadata_limits)
     dip_image_unref(src);
 }
 
+TEST(lying_dimensions_refused_before_allocation)
+{
+    /* A 24x24 JPEG whose SOF is edited to claim 8000x8000 (within the default limits). */
+    for (int progressive = 0; progressive < 2; progressive++) {
+        struct bytes b = photo_like(progressive, 24, 24, NULL);
+        struct dip_err err = {0};
+        dip_image *img = NULL;
+        size_t sof = 0;
+        long before;
+
+        for (size_t i = 2; i + 9 < b.n && !sof; i++)
+            if (b.p[i] == 0xff && (b.p[i + 1] == 0xc0 || b.p[i + 1] == 0xc2))
+                sof = i;
+        ASSERT(sof > 0);
+        b.p[sof + 5] = 8000 >> 8;
+        b.p[sof + 6] = 8000 & 0xff;
+        b.p[sof + 7] = 8000 >> 8;
+        b.p[sof + 8] = 8000 & 0xff;
+        before = dip__alloc_count();
+        ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_ECORRUPT);
+        ASSERT_CONTAINS(err.msg, "8000x8000");
+        ASSERT_EQ_INT(dip__alloc_count(), before);
+        bytes_free(&b);
+    }
+}
+
 TEST(warnings_are_errors)
 {
     struct bytes b = photo_like(0, 32, 32, NULL), c = {0};
