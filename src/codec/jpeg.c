@@ -75,6 +75,12 @@ static void on_error_exit(j_common_ptr cinfo)
     case JERR_NO_BACKING_STORE:
         code = DIP_ELIMIT;
         break;
+    /* Valid JPEG that this libjpeg cannot decode: 12-bit, lossless (SOF3), hierarchical. */
+    case JERR_BAD_PRECISION:
+    case JERR_SOF_UNSUPPORTED:
+    case JERR_NOT_COMPILED:
+        code = c->decoding ? DIP_EFORMAT : DIP_EINTERNAL;
+        break;
     default:
         code = c->decoding ? DIP_ECORRUPT : DIP_EINTERNAL;
         break;

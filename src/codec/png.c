@@ -27,6 +27,7 @@ struct walk {
     const uint8_t *exif; /* first eXIf chunk's data, borrowed from the input */
     size_t exif_len;
     uint64_t idat_bytes;
+    uint32_t apng_frames; /* acTL num_frames (APNG), 0 when absent */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -170,6 +171,8 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
                                        "png: metadata chunks of %zu bytes exceed the limit "
                                        "max_metadata_bytes=%zu",
                                        meta, lim->max_metadata_bytes);
+                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat)
+                    wk->apng_frames = be32(c + 8);
                 if (memcmp(c + 4, "eXIf", 4) == 0 && wk->exif == NULL) {
                     wk->exif = c + 8;
                     wk->exif_len = n;
@@ -184,7 +187,10 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
     return 0;
 }
 
-static void fill_info(const struct walk *wk, struct dip_image_info *info)
+/* An APNG reports its acTL frame count (capped at max_frames, for information: dip decodes the
+ * default image only, as a PNG decoder does, and never walks the animation). */
+static void fill_info(const struct walk *wk, const struct dip_limits *lim,
+                      struct dip_image_info *info)
 {
     static const char *const names[7] = {"gray", "", "rgb", "palette", "gray+alpha", "", "rgba"};
     int ch = wk->ctype == 0 ? 1 : wk->ctype == 4 ? 2 : wk->ctype == 6 ? 4 : 3;
@@ -197,6 +203,10 @@ static void fill_info(const struct walk *wk, struct dip_image_info *info)
     info->bit_depth = wk->depth;
     info->progressive = wk->interlace;
     info->frames = 1;
+    if (wk->apng_frames > 1)
+        info->frames = wk->apng_frames > (uint32_t)DIP_MAX(lim->max_frames, 1)
+                           ? DIP_MAX(lim->max_frames, 1)
+                           : (int)wk->apng_frames;
     info->orientation = dip__exif_orientation(wk->exif, wk->exif_len);
     snprintf(info->color, sizeof(info->color), "%s", names[wk->ctype]);
 }
@@ -208,7 +218,7 @@ static int png_probe(const uint8_t *buf, size_t len, const struct dip_limits *li
     int rc = walk_chunks(buf, len, lim, 0, &wk, err);
 
     if (rc == 0)
-        fill_info(&wk, info);
+        fill_info(&wk, lim, info);
     return rc;
 }
 
@@ -409,7 +419,7 @@ static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
     rc = walk_chunks(buf, len, lim, 1, &wk, err);
     if (rc)
         return rc;
-    fill_info(&wk, info);
+    fill_info(&wk, lim, info);
     /* The filtered rows hold at least width * height * bits-per-pixel bits. */
     pixels = (uint64_t)wk.width * wk.height;
     if (__builtin_mul_overflow(pixels, (uint64_t)(wk.depth * samples_of(wk.ctype)), &bits))

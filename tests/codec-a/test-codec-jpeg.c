@@ -521,6 +521,25 @@ TEST(lying_dimensions_refused_before_allocation)
     }
 }
 
+TEST(unsupported_precision_is_eformat)
+{
+    /* A 12-bit SOF: valid JPEG, but not decodable by an 8-bit libjpeg. */
+    struct bytes b = photo_like(0, 16, 16, NULL);
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+    size_t sof = 0;
+
+    for (size_t i = 2; i + 9 < b.n && !sof; i++)
+        if (b.p[i] == 0xff && b.p[i + 1] == 0xc0)
+            sof = i;
+    ASSERT(sof > 0);
+    ASSERT_EQ_INT(b.p[sof + 4], 8);
+    b.p[sof + 4] = 12;
+    ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_EFORMAT);
+    ASSERT_CONTAINS(err.msg, "precision 12");
+    bytes_free(&b);
+}
+
 TEST(warnings_are_errors)
 {
     struct bytes b = photo_like(0, 32, 32, NULL), c = {0};

@@ -412,6 +412,31 @@ TEST(exif_orientation_applied)
     bytes_free(&b);
 }
 
+TEST(apng_reports_frames_decodes_default_image)
+{
+    struct bytes b = {0};
+    uint8_t raw[2 * 3] = {0, 10, 20, 0, 30, 40}; /* 2x2 gray, filter bytes 0 */
+    uint8_t actl[8] = {0, 0, 0, 3, 0, 0, 0, 0};  /* 3 frames, loop forever */
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ihdr(&b, 2, 2, 8, PNG_COLOR_TYPE_GRAY);
+    chunk(&b, "acTL", actl, 8);
+    idat_of(&b, raw, sizeof(raw));
+    chunk(&b, "IEND", NULL, 0);
+    dip_limits_default(&lim);
+    ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
+    ASSERT_EQ_INT(info.frames, 3);
+    lim.max_frames = 2;
+    ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, &info, &err));
+    ASSERT_EQ_INT(info.frames, 2);
+    ASSERT_EQ_INT(pix(img, 1, 1, 0), 40);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
 /* ---- Hostile input ---- */
 
 TEST(lying_ihdr_refused_by_limits_before_allocation)
