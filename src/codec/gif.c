@@ -45,7 +45,8 @@ static int gif_code(int e)
 
 static int gif_fail(struct dip_err *err, int e, size_t len, const char *what)
 {
-    if (e == D_GIF_ERR_READ_FAILED)
+    /* giflib leaves Error at 0 when some short reads fail (the LZW code size byte). */
+    if (e == D_GIF_ERR_READ_FAILED || e == 0)
         return dip_err_set(err, DIP_ECORRUPT,
                            "gif: premature end of data after %zu bytes "
                            "(reading %s)",

@@ -148,10 +148,12 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
             if (memcmp(c + 4, "IHDR", 4) == 0)
                 return dip_err_set(err, DIP_ECORRUPT, "png: second IHDR at offset %zu", pos);
             if (memcmp(c + 4, "PLTE", 4) == 0) {
+                /* More entries than the bit depth can index are allowed and ignored, as
+                 * libpng does (some encoders always write 256). */
                 unsigned max = wk->ctype == 3 ? 1u << wk->depth : 256u;
-                if (n == 0 || n % 3 != 0 || n / 3 > max || wk->has_plte || saw_idat)
+                if (n == 0 || n % 3 != 0 || n / 3 > 256 || wk->has_plte || saw_idat)
                     return dip_err_set(err, DIP_ECORRUPT, "png: invalid PLTE of %u bytes", n);
-                wk->has_plte = (int)(n / 3);
+                wk->has_plte = (int)DIP_MIN(n / 3, max);
             } else if (memcmp(c + 4, "tRNS", 4) == 0 && !saw_idat) {
                 int bad =
                     wk->has_trns || wk->ctype == 4 || wk->ctype == 6 ||

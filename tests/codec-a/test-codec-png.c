@@ -251,6 +251,28 @@ TEST(palette_to_rgb_and_rgba)
     }
 }
 
+TEST(oversized_palette_accepted)
+{
+    /* A 1-bit image with a 256-entry PLTE (some encoders always write 256): entries past 2 are
+     * unused; the image decodes. */
+    uint8_t plte[256 * 3], raw[2] = {0, 0x40}; /* filter 0, pixels 0 1 */
+    struct bytes b = {0};
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    for (int i = 0; i < 256 * 3; i++)
+        plte[i] = (uint8_t)(i * 7);
+    ihdr(&b, 2, 1, 1, PNG_COLOR_TYPE_PALETTE);
+    chunk(&b, "PLTE", plte, sizeof(plte));
+    idat_of(&b, raw, sizeof(raw));
+    chunk(&b, "IEND", NULL, 0);
+    ASSERT_OK(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err));
+    ASSERT_EQ_INT(pix(img, 0, 0, 0), plte[0]);
+    ASSERT_EQ_INT(pix(img, 1, 0, 2), plte[5]);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
 TEST(gray_trns_gives_gray_alpha)
 {
     uint8_t r0[3] = {7, 8, 9}, r1[3] = {8, 255, 0};
