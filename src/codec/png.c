@@ -238,6 +238,8 @@ struct io {
     /* decoding state, owned here so that a longjmp cannot lose it */
     dip_image *img;
     uint8_t *row;
+    uint8_t pal[256][4]; /* palette images: RGBA of each entry (tRNS applied) */
+    int npal;
     /* writing */
     struct dip__buf out;
 };
@@ -305,16 +307,28 @@ static uint8_t to8(const uint8_t *p)
     return (uint8_t)((v * 255u + 32767u) / 65535u);
 }
 
-/* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... */
-static void put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
+/* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... Palette rows hold one
+ * index per byte and are looked up here, so that an index past the end of PLTE is caught (libpng
+ * 1.6 lets the last such index through and decodes it as black). */
+static int put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
 {
     struct dip_view v = dip_image_view(io->img);
     uint8_t *dst = v.data + (size_t)y * v.stride;
     const uint8_t *src = io->row;
-    size_t step = (size_t)ch * (size_t)dx;
+    size_t step = (size_t)v.channels * (size_t)dx;
 
-    dst += (size_t)x0 * (size_t)ch;
-    if (depth == 16) {
+    dst += (size_t)x0 * (size_t)v.channels;
+    if (io->npal > 0) {
+        for (uint32_t i = 0; i < cols; i++, dst += step) {
+            if (src[i] >= io->npal) {
+                snprintf(io->msg, sizeof(io->msg),
+                         "palette index %d outside the %d-entry PLTE (row %d)", src[i], io->npal,
+                         y);
+                return DIP_ECORRUPT;
+            }
+            memcpy(dst, io->pal[src[i]], (size_t)v.channels);
+        }
+    } else if (depth == 16) {
         for (uint32_t i = 0; i < cols; i++, dst += step)
             for (int c = 0; c < ch; c++, src += 2)
                 dst[c] = to8(src);
@@ -324,6 +338,27 @@ static void put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int 
         for (uint32_t i = 0; i < cols; i++, dst += step, src += ch)
             memcpy(dst, src, (size_t)ch);
     }
+    return 0;
+}
+
+/* Palette and tRNS into io->pal. */
+static void load_palette(struct io *io)
+{
+    png_colorp plte = NULL;
+    png_bytep alpha = NULL;
+    int n = 0, na = 0;
+
+    png_get_PLTE(io->png, io->pi, &plte, &n);
+    if (!png_get_tRNS(io->png, io->pi, &alpha, &na, NULL))
+        na = 0;
+    n = DIP_CLAMP(n, 0, 256);
+    for (int i = 0; i < n; i++) {
+        io->pal[i][0] = plte[i].red;
+        io->pal[i][1] = plte[i].green;
+        io->pal[i][2] = plte[i].blue;
+        io->pal[i][3] = i < na && alpha != NULL ? alpha[i] : 255;
+    }
+    io->npal = n;
 }
 
 /* All libpng calls of a decode; on a libpng error it returns through the setjmp. Everything it
@@ -350,16 +385,27 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
     png_read_info(png, io->pi);
     if (WARNED(io))
         return WARNED(io);
-    /* Palette to RGB, 1/2/4-bit gray to 8 bits, tRNS to an alpha channel. */
-    png_set_expand(png);
+    /* Palette images: indices unpacked to one byte each, looked up in put_row. Others: 1/2/4-bit
+     * gray to 8 bits and tRNS to an alpha channel. */
+    if (wk->ctype == PNG_COLOR_TYPE_PALETTE)
+        png_set_packing(png);
+    else
+        png_set_expand(png);
     png_read_update_info(png, io->pi);
     if (WARNED(io))
         return WARNED(io);
     ch = png_get_channels(png, io->pi);
     depth = png_get_bit_depth(png, io->pi);
     rowbytes = png_get_rowbytes(png, io->pi);
-    if (ch != channels || (depth != 8 && depth != 16) ||
-        rowbytes < (size_t)wk->width * (size_t)ch * (size_t)(depth / 8)) {
+    if (wk->ctype == PNG_COLOR_TYPE_PALETTE) {
+        load_palette(io);
+        if (io->npal == 0 || ch != 1 || depth != 8 || rowbytes < wk->width) {
+            snprintf(io->msg, sizeof(io->msg), "palette image without a usable PLTE");
+            return DIP_ECORRUPT;
+        }
+        ch = channels; /* 3, or 4 with tRNS */
+    } else if (ch != channels || (depth != 8 && depth != 16) ||
+               rowbytes < (size_t)wk->width * (size_t)ch * (size_t)(depth / 8)) {
         snprintf(io->msg, sizeof(io->msg),
                  "unexpected layout after expansion (%d channels, "
                  "%d bits)",
@@ -399,7 +445,9 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
             png_read_row(png, io->row, NULL);
             if (WARNED(io))
                 return WARNED(io);
-            put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
+            int rc = put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
+            if (rc)
+                return rc;
         }
     }
     /* Reads to IEND, checking the remaining CRCs; a missing IEND is truncation. */

@@ -273,6 +273,37 @@ TEST(oversized_palette_accepted)
     bytes_free(&b);
 }
 
+TEST(palette_index_past_plte_is_corrupt)
+{
+    /* 2-bit indices with a 3-entry PLTE: index 3 is one past the end (libpng alone lets the
+     * last index through). Interlaced too, so both read paths are covered. */
+    uint8_t plte[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    uint8_t raw_ok[2] = {0, 0x24}, raw_bad[2] = {0, 0x27}; /* 0 2 1 0 / 0 2 1 3 */
+
+    for (int bad = 0; bad < 2; bad++) {
+        struct bytes b = {0};
+        struct dip_err err = {0};
+        dip_image *img = NULL;
+        int rc;
+
+        ihdr(&b, 4, 1, 2, PNG_COLOR_TYPE_PALETTE);
+        chunk(&b, "PLTE", plte, sizeof(plte));
+        idat_of(&b, bad ? raw_bad : raw_ok, 2);
+        chunk(&b, "IEND", NULL, 0);
+        rc = decode_with(b.p, b.n, NULL, 1, &img, NULL, &err);
+        if (bad) {
+            ASSERT_EQ_INT(rc, DIP_ECORRUPT);
+            ASSERT_CONTAINS(err.msg, "palette index 3 outside the 3-entry PLTE");
+        } else {
+            ASSERT_OK(rc);
+            ASSERT_EQ_INT(pix(img, 1, 0, 0), 7);
+            ASSERT_EQ_INT(pix(img, 2, 0, 2), 6);
+        }
+        dip_image_unref(img);
+        bytes_free(&b);
+    }
+}
+
 TEST(gray_trns_gives_gray_alpha)
 {
     uint8_t r0[3] = {7, 8, 9}, r1[3] = {8, 255, 0};
