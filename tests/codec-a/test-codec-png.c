@@ -211,17 +211,17 @@ TEST(palette_to_rgb_and_rgba)
     uint8_t r0[2] = {0x01, 0x23}, r1[2] = {0x40, 0x00}; /* 4-bit indices: 0 1 2 3 / 4 0 0 0 */
     uint8_t *rows[2] = {r0, r1};
 
-    for (int with_trns = 0; with_trns < 2; with_trns++) {
-        struct pngspec s = {4,
-                            2,
-                            4,
-                            PNG_COLOR_TYPE_PALETTE,
-                            0,
-                            pal,
-                            5,
-                            with_trns ? alpha : NULL,
-                            with_trns ? 3 : 0,
-                            NULL};
+    for (int k = 0; k < 4; k++) {
+        int with_trns = k & 1, interlace = k >> 1;
+        struct pngspec s = {.w = 4,
+                            .h = 2,
+                            .depth = 4,
+                            .ctype = PNG_COLOR_TYPE_PALETTE,
+                            .interlace = interlace,
+                            .plte = pal,
+                            .nplte = 5,
+                            .trns = with_trns ? alpha : NULL,
+                            .ntrns = with_trns ? 3 : 0};
         struct bytes b = write_png(&s, rows);
         struct dip_image_info info;
         struct dip_err err = {0};
@@ -276,7 +276,7 @@ TEST(oversized_palette_accepted)
 TEST(palette_index_past_plte_is_corrupt)
 {
     /* 2-bit indices with a 3-entry PLTE: index 3 is one past the end (libpng alone lets the
-     * last index through). Interlaced too, so both read paths are covered. */
+     * last index through). */
     uint8_t plte[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     uint8_t raw_ok[2] = {0, 0x24}, raw_bad[2] = {0, 0x27}; /* 0 2 1 0 / 0 2 1 3 */
 
