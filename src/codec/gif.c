@@ -54,8 +54,8 @@ static int gif_fail(struct dip_err *err, int e, const struct gin *in, const char
                            in->len, what);
     if (e == D_GIF_ERR_READ_FAILED || e == 0)
         return dip_err_set(err, DIP_ECORRUPT,
-                           "gif: invalid %s at offset %zu (e.g. an LZW "
-                           "minimum code size above 8)",
+                           "gif: cannot read %s at offset %zu (an LZW "
+                           "minimum code size above 8?)",
                            what, in->pos);
     if (e == D_GIF_ERR_EOF_TOO_SOON)
         return dip_err_set(err, DIP_ECORRUPT, "gif: LZW data of %s ends before its last pixel",
