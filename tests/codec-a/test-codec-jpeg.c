@@ -253,6 +253,12 @@ TEST(encode_rejects_bad_options)
     ASSERT_CONTAINS(err.msg, "subsampling");
     ASSERT(enc == NULL);
     dip_image_unref(src);
+    /* JPEG cannot hold more than 65500 pixels per side. */
+    src = make_image(65501, 1, 3, 1);
+    eo.subsampling = 420;
+    ASSERT_EQ_INT(dip_codec_encode(src, &eo, &enc, &n, &err), DIP_EFORMAT);
+    ASSERT_CONTAINS(err.msg, "65500");
+    dip_image_unref(src);
 }
 
 /* ---- EXIF orientation ---- */
