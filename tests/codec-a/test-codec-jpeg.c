@@ -495,6 +495,15 @@ TEST(scan_limit_refused_with_limit_named)
     ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
     lim.max_jpeg_scans = 1;
     ASSERT_EQ_INT(decode_with(prog.p, prog.n, &lim, 1, &img, NULL, &err), DIP_ELIMIT);
+    /* Probe counts the scans too, without decoding. */
+    {
+        struct dip_image_info info;
+        lim.max_jpeg_scans = scans;
+        ASSERT_OK(dip_codec_probe(prog.p, prog.n, &lim, &info, &err));
+        lim.max_jpeg_scans = scans - 1;
+        ASSERT_EQ_INT(dip_codec_probe(prog.p, prog.n, &lim, &info, &err), DIP_ELIMIT);
+        ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
+    }
     bytes_free(&prog);
 }
 
