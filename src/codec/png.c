@@ -166,8 +166,9 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
                                        n, wk->ctype);
                 wk->has_trns = 1;
             }
-            if (c[4] & 0x20) { /* ancillary: metadata */
-                meta += n;
+            if (c[4] & 0x20) { /* ancillary: metadata, except APNG frame data (skipped) */
+                if (memcmp(c + 4, "fdAT", 4) != 0)
+                    meta += n;
                 if (meta > lim->max_metadata_bytes)
                     return dip_err_set(err, DIP_ELIMIT,
                                        "png: metadata chunks of %zu bytes exceed the limit "

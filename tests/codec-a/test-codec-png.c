@@ -478,8 +478,14 @@ TEST(apng_reports_frames_decodes_default_image)
     ihdr(&b, 2, 2, 8, PNG_COLOR_TYPE_GRAY);
     chunk(&b, "acTL", actl, 8);
     idat_of(&b, raw, sizeof(raw));
+    /* Frame data of later frames is image data, not metadata: not held to that limit. */
+    {
+        uint8_t fdat[3000] = {0};
+        chunk(&b, "fdAT", fdat, sizeof(fdat));
+    }
     chunk(&b, "IEND", NULL, 0);
     dip_limits_default(&lim);
+    lim.max_metadata_bytes = 1000;
     ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
     ASSERT_EQ_INT(info.frames, 3);
     lim.max_frames = 2;
