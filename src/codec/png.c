@@ -28,6 +28,7 @@ struct walk {
     size_t exif_len;
     uint64_t idat_bytes;
     uint32_t apng_frames; /* acTL num_frames (APNG), 0 when absent */
+    uint32_t max_fdat;    /* largest APNG fdAT chunk (skipped, not metadata) */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -169,6 +170,8 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
             if (c[4] & 0x20) { /* ancillary: metadata, except APNG frame data (skipped) */
                 if (memcmp(c + 4, "fdAT", 4) != 0)
                     meta += n;
+                else
+                    wk->max_fdat = DIP_MAX(wk->max_fdat, n);
                 if (meta > lim->max_metadata_bytes)
                     return dip_err_set(err, DIP_ELIMIT,
                                        "png: metadata chunks of %zu bytes exceed the limit "
@@ -379,7 +382,10 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
      * is checked, so no ancillary chunk (iCCP, zTXt, ...) is ever inflated or stored. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_set_chunk_cache_max(png, 64);
-    png_set_chunk_malloc_max(png, DIP_MAX(lim->max_metadata_bytes, (size_t)4096));
+    /* libpng refuses any non-IDAT chunk longer than this, even one it skips: the metadata
+     * limit, or the largest fdAT the walk accepted. */
+    png_set_chunk_malloc_max(
+        png, DIP_MAX(DIP_MAX(lim->max_metadata_bytes, (size_t)4096), (size_t)wk->max_fdat));
     png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
     png_set_benign_errors(png, 0);
     png_set_read_fn(png, io, on_read);

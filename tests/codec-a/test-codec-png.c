@@ -480,7 +480,7 @@ TEST(apng_reports_frames_decodes_default_image)
     idat_of(&b, raw, sizeof(raw));
     /* Frame data of later frames is image data, not metadata: not held to that limit. */
     {
-        uint8_t fdat[3000] = {0};
+        static uint8_t fdat[6000];
         chunk(&b, "fdAT", fdat, sizeof(fdat));
     }
     chunk(&b, "IEND", NULL, 0);
