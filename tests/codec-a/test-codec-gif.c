@@ -308,8 +308,7 @@ TEST(lzw_code_size_above_8_is_corrupt)
 
 TEST(pixel_index_outside_palette_is_corrupt)
 {
-    /* Clear, then pixel 3 with a 2-entry palette; codes 4,3,3,... -> use code size 2 data of
-     * all 3s: clear(4) 3 3 3 ... is simplest written by giflib. */
+    /* A 2x2 frame using index 3 while the only colour table has 2 entries. */
     static const GifColorType two[2] = {{0, 0, 0}, {255, 255, 255}};
     uint8_t idx[4] = {0, 1, 3, 1};
     struct gframe fr = {0, 0, 2, 2, 0, -1, NULL, 0, idx};
