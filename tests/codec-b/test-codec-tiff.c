@@ -1055,3 +1055,32 @@ TEST(tiff_private_tags_accepted)
     dip_image_unref(img);
     free(b.p);
 }
+
+TEST(tiff_implausible_tiles_refused)
+{
+    /* 8x8 image claiming 1048576x16 tiles, and tiles not a multiple of 16. */
+    struct ent e[10] = {
+        {256, 3, 1, 8}, {257, 3, 1, 8},        {258, 3, 1, 8},  {259, 3, 1, 1},    {262, 3, 1, 1},
+        {277, 3, 1, 1}, {322, 4, 1, 1u << 20}, {323, 4, 1, 16}, {324, 4, 1, DATA}, {325, 4, 1, 64},
+    };
+    uint8_t pix[64] = {0};
+    struct cb_bytes b = {0};
+
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "implausible tile size 1048576x16");
+    e[6].value = 24;
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "tile size 24x16");
+    free(b.p);
+}
+
+TEST(tiff_bigtiff_truncation_sweep)
+{
+    unsigned maxv = 255;
+    struct tspec s = {20, 12, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 16, 16, 0, 0, 0, NULL, 0};
+    size_t len;
+    uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, "w8", &len);
+
+    printf("%zu prefixes refused\n", cb_truncation_sweep(buf, len, 0));
+    dip_free(buf);
+}
