@@ -3,6 +3,8 @@
  * parts' bytes from the body, takes a maximum part count, and reports malformed input as
  * DIP_EINVAL with the reason; it never allocates per byte and never reads past `len`. Also the
  * file-name sanitiser used for uploaded names. */
+#define _GNU_SOURCE /* memmem, strcasestr */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
