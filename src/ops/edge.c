@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Edge operators: sobel (gradient magnitude per channel) and canny. canny is a GLOBAL op in two
+/* Edge operators: sobel (gradient magnitude of the gray image) and canny. canny is a GLOBAL op in two
  * parts: its tile (a stencil with a halo of 2) computes gradients and non-maximum suppression
  * into a 1-channel map of weak and strong edge pixels; its global hook then keeps the weak
  * pixels 8-connected to strong ones (hysteresis) over the whole image. Integer arithmetic as
@@ -118,14 +118,48 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     }
 }
 
+/* OpenCV's 8-bit RGB to gray: (9798 R + 19235 G + 3735 B + 2^14) >> 15. Gray+alpha: gray. */
+HOT static void sobel_gray(const struct dip_view *in, uint8_t *g)
+{
+    int cn = in->channels;
+    size_t w = (size_t)in->width;
+
+    for (int y = 0; y < in->height; y++) {
+        const uint8_t *s = row_at(in, y);
+        uint8_t *d = g + (size_t)y * w;
+        if (cn < 3) {
+            for (size_t x = 0; x < w; x++)
+                d[x] = s[x * (size_t)cn];
+        } else {
+            for (size_t x = 0; x < w; x++) {
+                const uint8_t *p = s + x * (size_t)cn;
+                d[x] = (uint8_t)((9798u * p[0] + 19235u * p[1] + 3735u * p[2] + 16384u) >> 15);
+            }
+        }
+    }
+}
+
+static int sobel_channels(const void *args, int in_channels)
+{
+    (void)args;
+    (void)in_channels;
+    return 1;
+}
+
 static int sobel_tile(const void *args, const struct dip_tile *t)
 {
-    size_t n = (size_t)t->in.width * (size_t)t->in.channels;
-    int32_t *mem = dip_malloc(2 * n * sizeof(int32_t));
+    size_t n = (size_t)t->in.width;
+    size_t gsize = t->in.channels == 1 ? 0 : n * (size_t)t->in.height;
+    int32_t *mem = dip_malloc(2 * n * sizeof(int32_t) + gsize);
+    struct dip_view g = t->in;
 
     if (mem == NULL)
         return DIP_ENOMEM;
-    sobel_rows(&t->in, &t->out, ((const struct sobel_args *)args)->size, mem, mem + n);
+    if (gsize) {
+        g = (struct dip_view){(uint8_t *)(mem + 2 * n), t->in.width, t->in.height, 1, n};
+        sobel_gray(&t->in, g.data);
+    }
+    sobel_rows(&g, &t->out, ((const struct sobel_args *)args)->size, mem, mem + n);
     dip_free(mem);
     return 0;
 }
@@ -133,18 +167,21 @@ static int sobel_tile(const void *args, const struct dip_tile *t)
 const struct dip_op dip_op_sobel = {
     .name = "sobel",
     .version = 1,
-    .summary = "Sobel gradient magnitude |dx| + |dy| per channel",
-    .doc = "out = min(255, |dx| + |dy|) per channel (alpha too; use `gray | sobel` for one "
-           "edge map), dx and dy the Sobel derivatives of aperture size (1: [-1 0 1] without "
-           "smoothing, 3, 5, 7) in exact integers. Border: reflect-101. Same bytes as "
-           "cv2.add(cv2.convertScaleAbs(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=size)), "
-           "cv2.convertScaleAbs(cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=size))).",
+    .summary = "Sobel gradient magnitude |dx| + |dy| of the gray image (1 channel)",
+    .doc = "On gray: colour is first converted as OpenCV's RGB2GRAY, (9798 R + 19235 G + "
+           "3735 B + 2^14) >> 15; the alpha of gray+alpha and RGBA is ignored. out = "
+           "min(255, |dx| + |dy|), dx and dy the Sobel derivatives of aperture size (1: [-1 0 1] "
+           "without smoothing, 3, 5, 7) in exact integers; 1-channel output. Border: "
+           "reflect-101. Same bytes as g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY); "
+           "cv2.add(cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=size)), "
+           "cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=size))).",
     .kind = DIP_OP_STENCIL,
     .args_size = sizeof(struct sobel_args),
     .params = sobel_params,
     .n_params = DIP_COUNTOF(sobel_params),
     .edge = DIP_EDGE_REFLECT101,
     .prepare = sobel_prepare,
+    .out_channels = sobel_channels,
     .halo = sobel_halo,
     .tile = sobel_tile,
 };
