@@ -1731,11 +1731,12 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
     if (s->tls_cert_pem != NULL)
         flags |= MHD_USE_TLS;
     d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)s->o.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        s->o.connection_memory, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        s->o.connection_memory,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
