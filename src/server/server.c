@@ -1509,10 +1509,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 unsigned long long v;
                 errno = 0;
                 v = strtoull(cl, &end, 10);
-                if (errno == 0 && *end == '\0' && v > body_cap(s, r->route))
-                    return send_error(&c, 413, "ELIMIT",
-                                      "request body of %llu bytes > limit %zu", v,
-                                      body_cap(s, r->route));
+                if (errno == 0 && *end == '\0' && v > body_cap(s, r->route)) {
+                    /* A client that waits for 100-continue, or a body far over the limit, gets
+                     * the answer at once and the connection closes. A modest excess is read
+                     * and dropped first, so that simple clients (which send the whole body
+                     * before reading) see the 413 rather than a reset. */
+                    const char *expect =
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+                    if (expect != NULL || v / 16 > body_cap(s, r->route))
+                        return send_error(&c, 413, "ELIMIT",
+                                          "request body of %llu bytes > limit %zu", v,
+                                          body_cap(s, r->route));
+                    r->too_big = 1;
+                }
             }
             dip__sbuf_init(&r->body, body_cap(s, r->route));
         }
