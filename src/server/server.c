@@ -1427,8 +1427,8 @@ static enum MHD_Result serve_static(struct ctx *c, const char *url)
             return send_error(c, 404, "ENOTFOUND", "not found");
     if (realpath(c->s->web_dir, root) == NULL)
         return send_error(c, 404, "ENOTFOUND", "no web folder");
-    snprintf(path, sizeof(path), "%s%s", root, rel);
-    if (realpath(path, real) == NULL)
+    if (snprintf(path, sizeof(path), "%s%s", root, rel) >= (int)sizeof(path) ||
+        realpath(path, real) == NULL)
         return send_error(c, 404, "ENOTFOUND", "not found");
     rlen = strlen(root);
     if (strncmp(real, root, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))

@@ -184,6 +184,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 fail("dip serve did not stop within 15 s of SIGTERM")
+            log = self.read_log()
+            if self.proc.returncode != 0 or "Sanitizer" in log or "runtime error" in log:
+                fail("dip serve exited with %d after SIGTERM; log:\n%s"
+                     % (self.proc.returncode, log[-4000:]))
         if self.proc:
             self.proc.stdout.close()
         self.log.close()
