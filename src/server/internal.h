@@ -7,6 +7,7 @@
 #define DIP_SERVER_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,8 +88,7 @@ struct dip_server {
     int stopping;
     uint64_t wake;    /* bumped when a job is queued */
     uint64_t version; /* bumped on every progress or state change */
-    pthread_t runner;
-    int runner_started;
+    volatile sig_atomic_t *stop_flag; /* the caller's, while dip_server_run runs */
 
     /* The running job. */
     char running_id[DIP_STORE_ID_LEN];
@@ -111,9 +111,6 @@ struct dip_server {
 
 extern const double dip__lat_bounds[DIP__LAT_BUCKETS];
 
-/** Starts / stops the job runner thread. */
-int dip__runner_start(dip_server *s, struct dip_err *err);
-void dip__runner_stop(dip_server *s);
 /** Wakes the runner (a job was queued). */
 void dip__runner_wake(dip_server *s);
 /** Records one task's latency for /metrics (locks). */

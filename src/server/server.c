@@ -3,7 +3,7 @@
  * call it, handler), request bodies gathered under a cap, auth by bearer token, JSON responses
  * and errors, Server-Sent Events for progress, streamed zip archives, and the web page's static
  * files. Connections run thread-per-connection, so a slow client or an event stream blocks only
- * its own thread; jobs themselves run on the runner thread (runner.c). MHD results are mapped to
+ * its own thread; jobs themselves run on the runner (runner.c, the caller's thread). MHD results are mapped to
  * DIP_E* here and nowhere else. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1729,9 +1729,6 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         }
         s->own_ex = 1;
     }
-    rc = dip__runner_start(s, err);
-    if (rc != 0)
-        goto out;
 
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ERROR_LOG;
@@ -1789,7 +1786,6 @@ void dip_server_free(dip_server *s)
     pthread_mutex_unlock(&s->lock);
     if (s->mhd != NULL)
         MHD_stop_daemon(s->mhd);
-    dip__runner_stop(s);
     if (s->own_ex)
         dip_executor_free(s->ex);
     dip_store_close(s->store);

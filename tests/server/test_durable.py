@@ -73,12 +73,24 @@ try:
     j2 = crash.wait(j2["id"], timeout=60)
     check(j2["state"] == "done" and len(j2["items"]) == 2, "job acknowledged before kill -9 ran")
 
+    # SIGTERM during a job: the server stops promptly and the job resumes on the next start.
+    j3 = crash.submit(files, pipeline=PIPE + " | invert", fmt="png").json()
+    end = time.time() + 60
+    while time.time() < end and crash.get("/api/v1/jobs/" + j3["id"]).json()["state"] != "running":
+        time.sleep(0.02)
+    t0 = time.time()
+    crash.stop()
+    check(time.time() - t0 < 5, "SIGTERM took %.1f s" % (time.time() - t0))
+    crash.start()
+    j3 = crash.wait(j3["id"], timeout=240)
+    check(j3["state"] == "done", "job interrupted by SIGTERM resumed: %s" % j3["state"])
     crash.stop()
     db = sqlite3.connect(os.path.join(crash.data, "dip.db"))
     rows = db.execute("SELECT idx, COUNT(*) FROM results WHERE job = ? GROUP BY idx",
                       (jid,)).fetchall()
     check(len(rows) == N and all(c == 1 for _, c in rows), "one result per item: %r" % rows)
-    check(db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == N + 2, "no extra results")
+    check(db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2 * N + 2,
+          "no extra results")
     db.close()
     print("ok: killed with %d/%d done; resumed; outputs equal" % (len(before), N))
 finally:
