@@ -1092,7 +1092,7 @@ static enum MHD_Result h_process(struct ctx *c)
     }
     /* Admission: at most `slots` run at once, a bounded number wait, the rest get 429. */
     pthread_mutex_lock(&s->lock);
-    if (s->process_busy >= slots && s->process_waiting >= 16 * slots) {
+    if (s->process_busy >= slots && s->process_waiting >= DIP_MAX(256, 16 * slots)) {
         pthread_mutex_unlock(&s->lock);
         ret = send_error(c, 429, "EBUSY", "too many synchronous requests; retry later");
         goto out;
@@ -1174,7 +1174,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     pthread_mutex_lock(&s->lock);
     if (!e->first) {
         /* Throttle to ten events a second; wake on a change, on shutdown, or for a keepalive. */
-        while (s->version == e->seen && !s->stopping && dip__now() - e->last_send < 15.0) {
+        /* Keepalives well inside the idle timeout, so a quiet stream is not cut. */
+        double keepalive = DIP_MIN(15.0, s->o.connection_timeout_s / 2.0);
+        while (s->version == e->seen && !s->stopping && dip__now() - e->last_send < keepalive) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
