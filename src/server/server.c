@@ -84,6 +84,7 @@ struct ctx {
     const char *url;
     char user[64];
     int admin;
+    char qtok[216];
 };
 
 static enum MHD_Result h_health(struct ctx *c);
@@ -256,6 +257,15 @@ static int get_auth(struct ctx *c, enum who who)
 
     c->user[0] = '\0';
     c->admin = 0;
+    /* EventSource and plain links cannot send headers: GETs may carry ?access_token=. */
+    if (h == NULL && c->r->route != NULL && strcmp(c->r->route->method, "GET") == 0) {
+        const char *q = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND,
+                                                    "access_token");
+        if (q != NULL && q[0] != '\0') {
+            snprintf(c->qtok, sizeof(c->qtok), "Bearer %.200s", q);
+            h = c->qtok;
+        }
+    }
     if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *tok = h + 7;
         while (*tok == ' ')

@@ -53,6 +53,13 @@ try:
     check(s.get("/api/v1/jobs/%s" % ja["id"], token=alice).json()["state"] == "done",
           "alice's job untouched")
     check(s.get("/api/v1/cluster", token=alice).status == 403, "cluster is admin only")
+    # GETs may carry the token in the query (EventSource, links); other methods may not.
+    r = s.get("/api/v1/jobs/%s/results/0?access_token=%s" % (ja["id"], alice), token="")
+    check(r.status == 200, "access_token download: %d" % r.status)
+    r = s.get("/api/v1/jobs/%s?access_token=%s" % (ja["id"], bob), token="")
+    check(r.status == 404, "bob's access_token on alice's job: %d" % r.status)
+    r = s.request("DELETE", "/api/v1/jobs/%s?access_token=%s" % (ja["id"], alice), token="")
+    check(r.status == 401, "access_token is for GET only: %d" % r.status)
     check(s.get("/metrics", token=alice).status == 403, "metrics is admin only")
 
     # The admin sees everything.
