@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The job service behind `dip serve`: an HTTP API (libmicrohttpd) over the job store, a job
  * runner (on the caller's thread, dip_server_run) that feeds the executor, and the web page's
- * static files. The server owns its store; the executor is borrowed (local or MPI). Routes come from one table,
- * which `dip serve --routes` prints and docs/openapi.yaml must match. */
+ * static files. The server owns its store; the executor is borrowed (local or MPI). Routes come
+ * from one table, which `dip serve --routes` prints and docs/openapi.yaml must match. */
 #ifndef DIP_SERVER_H
 #define DIP_SERVER_H
 
@@ -24,17 +24,17 @@ struct dip_server_opts {
     const char *web_dir;  /* static files; default the compile-time DIP_WEB_DIR */
     const char *tls_cert; /* PEM files; both or neither */
     const char *tls_key;
-    int threads;          /* compute threads of /process and the local executor (0 = cores) */
-    struct dip_limits limits;   /* per image (header checks) and max_request_bytes (uploads) */
-    int max_images_per_job;     /* default 1000 */
-    int max_active_per_user;    /* queued + running jobs per user; default 100 */
-    int max_queue;              /* queued + running jobs in all; default 10000 */
-    int max_connections;        /* default 512 */
-    int connection_timeout_s;   /* idle connection timeout; default 30 */
-    size_t connection_memory;   /* per-connection header memory; default 64 KiB */
-    int sse_max_s;              /* longest one event stream stays open; default 600 */
-    dip_executor *executor;     /* borrowed; NULL = a local executor owned by the server */
-    int quiet;                  /* 1: no log lines on stderr */
+    int threads;              /* compute threads of /process and the local executor (0 = cores) */
+    struct dip_limits limits; /* per image (header checks) and max_request_bytes (uploads) */
+    int max_images_per_job;   /* default 1000 */
+    int max_active_per_user;  /* queued + running jobs per user; default 100 */
+    int max_queue;            /* queued + running jobs in all; default 10000 */
+    int max_connections;      /* default 512 */
+    int connection_timeout_s; /* idle connection timeout; default 30 */
+    size_t connection_memory; /* per-connection header memory; default 64 KiB */
+    int sse_max_s;            /* longest one event stream stays open; default 600 */
+    dip_executor *executor;   /* borrowed; NULL = a local executor owned by the server */
+    int quiet;                /* 1: no log lines on stderr */
 };
 
 /** Defaults as documented above. */

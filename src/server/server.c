@@ -3,8 +3,8 @@
  * call it, handler), request bodies gathered under a cap, auth by bearer token, JSON responses
  * and errors, Server-Sent Events for progress, streamed zip archives, and the web page's static
  * files. Connections run thread-per-connection, so a slow client or an event stream blocks only
- * its own thread; jobs themselves run on the runner (runner.c, the caller's thread). MHD results are mapped to
- * DIP_E* here and nowhere else. */
+ * its own thread; jobs themselves run on the runner (runner.c, the caller's thread). MHD results
+ * are mapped to DIP_E* here and nowhere else. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +32,7 @@
 #define DIP_WEB_DIR "web"
 #endif
 
-#define JSON_CAP  ((size_t)64 << 20)
+#define JSON_CAP     ((size_t)64 << 20)
 #define MAX_PATH_SEG 128
 
 void dip_server_opts_default(struct dip_server_opts *o)
@@ -184,7 +184,7 @@ static enum MHD_Result send_sbuf(struct ctx *c, int status, const char *type, st
         status = 503;
     }
     resp = MHD_create_response_from_buffer_with_free_callback(b->len, b->data ? b->data : "",
-                                                               b->data ? free_cb : NULL);
+                                                              b->data ? free_cb : NULL);
     if (resp == NULL) {
         dip__sbuf_free(b);
         return MHD_NO;
@@ -200,10 +200,9 @@ static enum MHD_Result send_json(struct ctx *c, int status, struct dip__sbuf *b)
     return send_sbuf(c, status, "application/json", b);
 }
 
-static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt,
-                                  ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt,
-                                  ...)
+static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt, ...)
 {
     struct dip__sbuf b;
     struct MHD_Response *resp;
@@ -259,8 +258,7 @@ static int get_auth(struct ctx *c, enum who who)
     c->admin = 0;
     /* EventSource and plain links cannot send headers: GETs may carry ?access_token=. */
     if (h == NULL && c->r->route != NULL && strcmp(c->r->route->method, "GET") == 0) {
-        const char *q = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND,
-                                                    "access_token");
+        const char *q = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "access_token");
         if (q != NULL && q[0] != '\0') {
             snprintf(c->qtok, sizeof(c->qtok), "Bearer %.200s", q);
             h = c->qtok;
@@ -956,8 +954,8 @@ static enum MHD_Result h_jobs_post(struct ctx *c)
         dip_store_job_free(stored);
         snprintf(loc, sizeof(loc), "/api/v1/jobs/%s", job.id);
         if (!b.failed) {
-            struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
-                b.len, b.data, free_cb);
+            struct MHD_Response *resp =
+                MHD_create_response_from_buffer_with_free_callback(b.len, b.data, free_cb);
             if (resp == NULL) {
                 ret = MHD_NO;
                 goto out;
@@ -1471,9 +1469,8 @@ static size_t body_cap(const dip_server *s, const struct route *rt)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     dip_server *s = cls;
     struct req *r = *req_cls;
@@ -1622,8 +1619,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *sa, socklen
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     grc = getaddrinfo(host, colon + 1, &hints, &ai);
     if (grc != 0 || ai == NULL)
-        return dip_err_set(err, DIP_EINVAL, "serve: --listen '%s': %s", listen,
-                           gai_strerror(grc));
+        return dip_err_set(err, DIP_EINVAL, "serve: --listen '%s': %s", listen, gai_strerror(grc));
     memcpy(sa, ai->ai_addr, ai->ai_addrlen);
     *salen = ai->ai_addrlen;
     *v6 = ai->ai_family == AF_INET6;
@@ -1748,16 +1744,15 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         flags |= MHD_USE_IPv6;
     if (s->tls_cert_pem != NULL)
         flags |= MHD_USE_TLS;
-    d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)s->o.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        s->o.connection_memory,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)s->o.connection_timeout_s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.connection_memory,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                         s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+                         s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
     (void)salen;
     if (d == NULL) {
         rc = dip_err_set(err, DIP_EIO,

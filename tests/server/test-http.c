@@ -8,21 +8,22 @@
 #include "server/internal.h"
 #include "test.h"
 
-static const char body_ok[] = "preamble\r\n"
-                              "--XyZ\r\n"
-                              "Content-Disposition: form-data; name=\"pipeline\"\r\n"
-                              "\r\n"
-                              "invert | gray\r\n"
-                              "--XyZ\r\n"
-                              "Content-Disposition: form-data; name=\"file\"; filename=\"a b.png\"\r\n"
-                              "Content-Type: image/png\r\n"
-                              "\r\n"
-                              "\x89PNG\r\n--X\r\n"
-                              "--XyZ\r\n"
-                              "content-disposition: form-data; name=file; filename=\"../../x.jpg\"\r\n"
-                              "\r\n"
-                              "\r\n"
-                              "--XyZ--\r\n";
+static const char body_ok[] =
+    "preamble\r\n"
+    "--XyZ\r\n"
+    "Content-Disposition: form-data; name=\"pipeline\"\r\n"
+    "\r\n"
+    "invert | gray\r\n"
+    "--XyZ\r\n"
+    "Content-Disposition: form-data; name=\"file\"; filename=\"a b.png\"\r\n"
+    "Content-Type: image/png\r\n"
+    "\r\n"
+    "\x89PNG\r\n--X\r\n"
+    "--XyZ\r\n"
+    "content-disposition: form-data; name=file; filename=\"../../x.jpg\"\r\n"
+    "\r\n"
+    "\r\n"
+    "--XyZ--\r\n";
 
 TEST(multipart_ok)
 {
@@ -35,8 +36,8 @@ TEST(multipart_ok)
                                       sizeof(b), &err));
     ASSERT_EQ_STR(b, "XyZ");
     ASSERT_OK(dip__multipart_boundary("Multipart/Form-Data; boundary=XyZ", b, sizeof(b), &err));
-    ASSERT_OK(dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, b, 10, &parts,
-                                   &n, &err));
+    ASSERT_OK(dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, b, 10, &parts, &n,
+                                   &err));
     ASSERT_EQ_INT(n, 3);
     ASSERT_EQ_STR(parts[0].name, "pipeline");
     ASSERT_EQ_INT(parts[0].has_filename, 0);
@@ -49,9 +50,9 @@ TEST(multipart_ok)
     dip__sanitize_name(parts[2].filename, "image-2", name, sizeof(name));
     ASSERT_EQ_STR(name, "x.jpg");
     dip_free(parts);
-    ASSERT_EQ_INT(dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, b, 2,
-                                       &parts, &n, &err),
-                  DIP_ELIMIT);
+    ASSERT_EQ_INT(
+        dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, b, 2, &parts, &n, &err),
+        DIP_ELIMIT);
 }
 
 TEST(multipart_bad)
@@ -92,9 +93,9 @@ TEST(multipart_bad)
     ASSERT_EQ_INT(dip__multipart_boundary("multipart/form-data", b, sizeof(b), &err), DIP_EINVAL);
     ASSERT_EQ_INT(dip__multipart_boundary("multipart/form-data; boundary=", b, sizeof(b), &err),
                   DIP_EINVAL);
-    ASSERT_EQ_INT(dip__multipart_boundary("multipart/form-data; boundary=\"abc", b, sizeof(b),
-                                          &err),
-                  DIP_EINVAL);
+    ASSERT_EQ_INT(
+        dip__multipart_boundary("multipart/form-data; boundary=\"abc", b, sizeof(b), &err),
+        DIP_EINVAL);
     ASSERT_EQ_INT(dip__multipart_boundary(NULL, b, sizeof(b), &err), DIP_EINVAL);
 }
 
@@ -107,8 +108,8 @@ TEST(multipart_oom)
     /* Fail the 1st, 2nd, ... allocation until the parse succeeds: each failure is ENOMEM. */
     for (long k = 1; k < 20; k++) {
         dip__alloc_fail_after(k);
-        rc = dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, "XyZ", 10,
-                                  &parts, &n, NULL);
+        rc = dip__multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, "XyZ", 10, &parts,
+                                  &n, NULL);
         dip__alloc_fail_after(0);
         if (rc == 0) {
             dip_free(parts);

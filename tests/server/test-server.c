@@ -72,8 +72,7 @@ TEST(smoke)
     ASSERT_CONTAINS(buf, "{\"status\":\"ok\"}");
     ASSERT_EQ_INT(http_get(dip_server_port(s), "/api/v1/nothing", buf, sizeof(buf)), 404);
     ASSERT_CONTAINS(buf, "\"code\":\"ENOTFOUND\"");
-    ASSERT_EQ_INT(http_get(dip_server_port(s), "/api/v1/jobs/x/results/0", buf, sizeof(buf)),
-                  404);
+    ASSERT_EQ_INT(http_get(dip_server_port(s), "/api/v1/jobs/x/results/0", buf, sizeof(buf)), 404);
     ASSERT_EQ_INT(http_get(dip_server_port(s), "/api/v1/jobs", buf, sizeof(buf)), 200);
     ASSERT_CONTAINS(buf, "{\"jobs\":[]}");
     stop_flag = 1;

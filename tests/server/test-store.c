@@ -91,8 +91,7 @@ static void make_job(dip_store *st, const char *id, const char *owner, int n)
     for (int i = 0; i < n; i++) {
         items[i].index = i;
         snprintf(items[i].name, sizeof(items[i].name), "img%d.png", i);
-        ASSERT_OK(dip_store_blob_put(st, items[i].name, strlen(items[i].name), items[i].sha,
-                                     &err));
+        ASSERT_OK(dip_store_blob_put(st, items[i].name, strlen(items[i].name), items[i].sha, &err));
         items[i].width = 10 + i;
         items[i].height = 20;
         items[i].bytes_in = 8;
