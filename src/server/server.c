@@ -369,6 +369,12 @@ int dip__job_json(dip_server *s, const struct dip_store_job *job, int items, str
         percent = 100.0 * (double)px_final / (double)px_total;
     else
         percent = dip__state_final(job->state) ? 100.0 : 0.0;
+    /* Pixels count when an image is finished; tiles show the progress inside a big one. */
+    if (running && tasks_total > 0 && !dip__state_final(job->state)) {
+        double by_tasks = 100.0 * (double)tasks_done / (double)tasks_total;
+        if (by_tasks > percent)
+            percent = by_tasks > 99.9 ? 99.9 : by_tasks;
+    }
     if (strcmp(job->state, "done") == 0)
         percent = 100.0;
     if (running && percent > 0 && percent < 100) {

@@ -206,8 +206,9 @@ def free_port():
     return port
 
 
-def sse_events(server, job_id, token=None, timeout=120):
-    """Reads the event stream to its end; returns [(event, data_json)]."""
+def sse_events(server, job_id, token=None, timeout=120, sink=None):
+    """Reads the event stream to its end; returns [(event, data_json)], also appended to `sink`
+    (a list) as each event arrives."""
     c = server.conn(timeout)
     h = {"Accept": "text/event-stream"}
     tok = token if token is not None else server.token
@@ -217,7 +218,8 @@ def sse_events(server, job_id, token=None, timeout=120):
     r = c.getresponse()
     check(r.status == 200, "events: %d" % r.status)
     check(r.getheader("Content-Type").startswith("text/event-stream"), "events content type")
-    events, ev, data = [], None, []
+    events = sink if sink is not None else []
+    ev, data = None, []
     while True:
         line = r.fp.readline()
         if not line:
