@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Job API throughput of `dip serve`: C clients each submit single-image jobs (a distinct small
-# JPEG each, `invert | gray`), follow them to `done` and download the result; prints jobs/s end to end and the
-# p50/p99 latency of the POST (which commits the job before answering).
+# JPEG each, `invert | gray`), follow them to `done` and download the result; prints jobs/s end
+# to end and the p50/p99 latency of the POST (which commits the job before answering).
 #   DIP=build/dip /usr/bin/python3 bench/load/jobs.py [jobs] [clients]
 import os
 import sys

@@ -83,6 +83,7 @@ struct dip_server {
     int own_ex;
     void *mhd; /* struct MHD_Daemon */
     char *tls_cert_pem, *tls_key_pem;
+    int lock_fd; /* flock on DATA/serve.lock: one server per data folder */
 
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and event-stream updates */

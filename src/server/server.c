@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1687,6 +1688,7 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         return DIP_ENOMEM;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    s->lock_fd = -1;
     s->o = *o;
     s->listen = dip_strdup(o->listen ? o->listen : "127.0.0.1:8080");
     s->data_dir = dip_strdup(o->data_dir ? o->data_dir : "./var");
@@ -1720,6 +1722,19 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
     rc = dip_store_open(s->data_dir, &s->store, err);
     if (rc != 0)
         goto out;
+    /* One server per data folder: two runners would compute the same jobs twice. */
+    {
+        char lock[4200];
+        snprintf(lock, sizeof(lock), "%s/serve.lock", s->data_dir);
+        s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = dip_err_set(err, DIP_EBUSY,
+                             "serve: another dip serve is using %s (%s); stop it or use another "
+                             "--data folder",
+                             s->data_dir, s->lock_fd < 0 ? strerror(errno) : "locked");
+            goto out;
+        }
+    }
     rc = dip_store_token_count(s->store, &ntok, err);
     if (rc != 0)
         goto out;
@@ -1802,6 +1817,8 @@ void dip_server_free(dip_server *s)
     if (s->own_ex)
         dip_executor_free(s->ex);
     dip_store_close(s->store);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the lock */
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     dip_free(s->tls_cert_pem);
