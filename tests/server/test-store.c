@@ -312,3 +312,33 @@ TEST(read_paths_oom)
     ASSERT(ok_get && ok_list && ok_cache);
     dip_store_close(st);
 }
+
+TEST(job_start_finish)
+{
+    dip_store *st = open_store("startfinish");
+    struct dip_err err = {0};
+    struct dip_store_job *job = NULL;
+
+    make_job(st, "j1", "alice", 3);
+    ASSERT_OK(dip_store_item_set_state(st, "j1", 2, "failed", "bad", &err));
+    ASSERT_OK(dip_store_job_start(st, "j1", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 1, &job, &err));
+    ASSERT_EQ_STR(job->state, "running");
+    ASSERT_EQ_STR(job->items[0].state, "running");
+    ASSERT_EQ_STR(job->items[2].state, "failed");
+    dip_store_job_free(job);
+    ASSERT_OK(dip_store_job_finish(st, "j1", "failed", "failed", "no result", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 1, &job, &err));
+    ASSERT_EQ_STR(job->state, "failed");
+    ASSERT(job->finished > 0);
+    ASSERT_EQ_STR(job->items[0].error, "no result");
+    ASSERT_EQ_STR(job->items[2].error, "bad");
+    dip_store_job_free(job);
+    /* A final job stays as it is. */
+    ASSERT_OK(dip_store_job_finish(st, "j1", "done", "cancelled", NULL, &err));
+    ASSERT_OK(dip_store_job_start(st, "j1", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 0, &job, &err));
+    ASSERT_EQ_STR(job->state, "failed");
+    dip_store_job_free(job);
+    dip_store_close(st);
+}
