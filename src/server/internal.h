@@ -100,8 +100,9 @@ struct dip_server {
     uint64_t base_pixels;
     double run_started;
 
-    /* /process admission. */
-    int process_busy, process_waiting;
+    /* /process admission (a ticket queue; process_cond is its own wake-up). */
+    pthread_cond_t process_cond;
+    uint64_t process_next, process_done; /* tickets taken and finished */
 
     /* Metrics. */
     uint64_t m_requests, m_tasks, m_items_done, m_items_failed, m_cache_hits;
