@@ -165,10 +165,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: dip-load PORT PATH BODYFILE CONNECTIONS SECONDS\n");
         return 2;
     }
-    port = atoi(argv[1]);
+    port = (int)strtol(argv[1], NULL, 10);
     path = argv[2];
-    conns = atoi(argv[4]);
-    secs = atof(argv[5]);
+    conns = (int)strtol(argv[4], NULL, 10);
+    secs = strtod(argv[5], NULL);
     f = fopen(argv[3], "rb");
     if (f == NULL || conns < 1) {
         perror(argv[3]);
