@@ -28,6 +28,9 @@ void dip__sbuf_init(struct dip__sbuf *b, size_t cap);
 void dip__sbuf_free(struct dip__sbuf *b);
 void dip__sbuf_reset(struct dip__sbuf *b);
 int dip__sbuf_add(struct dip__sbuf *b, const void *p, size_t n);
+/** Makes room for `n` bytes in all (a Content-Length known in advance), so large bodies are not
+ * grown by doubling. */
+int dip__sbuf_reserve(struct dip__sbuf *b, size_t n);
 int dip__sbuf_str(struct dip__sbuf *b, const char *s);
 int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -56,6 +56,26 @@ int dip__sbuf_add(struct dip__sbuf *b, const void *p, size_t n)
     return 0;
 }
 
+int dip__sbuf_reserve(struct dip__sbuf *b, size_t n)
+{
+    char *d;
+
+    if (b->failed)
+        return b->failed;
+    if (n > b->cap)
+        return b->failed = DIP_ELIMIT;
+    if (n + 1 <= b->size)
+        return 0;
+    d = dip_realloc(b->data, n + 1);
+    if (d == NULL)
+        return b->failed = DIP_ENOMEM;
+    if (b->data == NULL)
+        d[0] = '\0';
+    b->data = d;
+    b->size = n + 1;
+    return 0;
+}
+
 int dip__sbuf_str(struct dip__sbuf *b, const char *s)
 {
     return dip__sbuf_add(b, s, strlen(s));

@@ -1541,6 +1541,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
             }
             dip__sbuf_init(&r->body, body_cap(s, r->route));
+            if (cl != NULL && !r->too_big) {
+                char *end;
+                unsigned long long v = strtoull(cl, &end, 10);
+                /* A claimed length reserves at most 64 MiB before any byte arrives. */
+                if (*end == '\0' && v > 0 && v <= body_cap(s, r->route))
+                    (void)dip__sbuf_reserve(&r->body, (size_t)DIP_MIN(v, 64ull << 20));
+            }
         }
         return MHD_YES;
     }

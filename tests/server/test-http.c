@@ -160,6 +160,11 @@ TEST(json_and_sbuf)
     ASSERT_EQ_INT(dip__sbuf_str(&b, ""), DIP_ELIMIT); /* sticks */
     dip__sbuf_free(&b);
     dip__sbuf_init(&b, 100000);
+    ASSERT_EQ_INT(dip__sbuf_reserve(&b, 100001), DIP_ELIMIT);
+    dip__sbuf_free(&b);
+    dip__sbuf_init(&b, 100000);
+    ASSERT_OK(dip__sbuf_reserve(&b, 5000));
+    ASSERT(b.size == 5001 && b.len == 0);
     ASSERT_OK(dip__sbuf_printf(&b, "%0600d|%s", 7, "x"));
     ASSERT_EQ_INT(b.len, 602);
     dip__sbuf_free(&b);
