@@ -163,8 +163,9 @@ TEST(sixteen_bit_rounds_to_nearest)
     /* Every 16-bit value once, as a 256x256 gray image, and as RGBA (4 values per pixel). */
     for (int ctype = 0; ctype < 2; ctype++) {
         int ch = ctype ? 4 : 1, w = ctype ? 128 : 256, h = ctype ? 128 : 256;
-        struct pngspec s = {w, h, 16, ctype ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_GRAY,
-                            0, NULL, 0, NULL, 0, NULL};
+        struct pngspec s = {w, h,    16, ctype ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_GRAY,
+                            0, NULL, 0,  NULL,
+                            0, NULL};
         uint8_t **rows = calloc((size_t)h, sizeof(*rows));
         struct dip_image_info info;
         struct dip_err err = {0};
@@ -206,22 +207,31 @@ TEST(sixteen_bit_rounds_to_nearest)
 TEST(palette_to_rgb_and_rgba)
 {
     png_color pal[5] = {{0, 0, 0}, {255, 0, 0}, {0, 128, 0}, {10, 20, 30}, {200, 201, 202}};
-    png_byte alpha[3] = {0, 128, 255}; /* entries 3 and 4: opaque */
+    png_byte alpha[3] = {0, 128, 255};                  /* entries 3 and 4: opaque */
     uint8_t r0[2] = {0x01, 0x23}, r1[2] = {0x40, 0x00}; /* 4-bit indices: 0 1 2 3 / 4 0 0 0 */
     uint8_t *rows[2] = {r0, r1};
 
-    for (int with_trns = 0; with_trns < 2; with_trns++) {
-        struct pngspec s = {4, 2, 4, PNG_COLOR_TYPE_PALETTE, 0, pal, 5,
-                            with_trns ? alpha : NULL, with_trns ? 3 : 0, NULL};
+    for (int k = 0; k < 4; k++) {
+        int with_trns = k & 1, interlace = k >> 1;
+        struct pngspec s = {.w = 4,
+                            .h = 2,
+                            .depth = 4,
+                            .ctype = PNG_COLOR_TYPE_PALETTE,
+                            .interlace = interlace,
+                            .plte = pal,
+                            .nplte = 5,
+                            .trns = with_trns ? alpha : NULL,
+                            .ntrns = with_trns ? 3 : 0};
         struct bytes b = write_png(&s, rows);
         struct dip_image_info info;
         struct dip_err err = {0};
         dip_image *img = NULL;
         int idx[2][4] = {{0, 1, 2, 3}, {4, 0, 0, 0}};
 
-        ASSERT_OK(dip_codec_probe(b.p, b.n, &(struct dip_limits){65535, 65535, 1000000, 1 << 20,
-                                                                 10, 1 << 20, 10, 1 << 20},
-                                  &info, &err));
+        ASSERT_OK(dip_codec_probe(
+            b.p, b.n,
+            &(struct dip_limits){65535, 65535, 1000000, 1 << 20, 10, 1 << 20, 10, 1 << 20}, &info,
+            &err));
         ASSERT_EQ_STR(info.color, "palette");
         ASSERT_EQ_INT(info.channels, with_trns ? 4 : 3);
         ASSERT_EQ_INT(info.bit_depth, 4);
@@ -238,6 +248,59 @@ TEST(palette_to_rgb_and_rgba)
             }
         bytes_free(&b);
         dip_image_unref(img);
+    }
+}
+
+TEST(oversized_palette_accepted)
+{
+    /* A 1-bit image with a 256-entry PLTE (some encoders always write 256): entries past 2 are
+     * unused; the image decodes. */
+    uint8_t plte[256 * 3], raw[2] = {0, 0x40}; /* filter 0, pixels 0 1 */
+    struct bytes b = {0};
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    for (int i = 0; i < 256 * 3; i++)
+        plte[i] = (uint8_t)(i * 7);
+    ihdr(&b, 2, 1, 1, PNG_COLOR_TYPE_PALETTE);
+    chunk(&b, "PLTE", plte, sizeof(plte));
+    idat_of(&b, raw, sizeof(raw));
+    chunk(&b, "IEND", NULL, 0);
+    ASSERT_OK(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err));
+    ASSERT_EQ_INT(pix(img, 0, 0, 0), plte[0]);
+    ASSERT_EQ_INT(pix(img, 1, 0, 2), plte[5]);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
+TEST(palette_index_past_plte_is_corrupt)
+{
+    /* 2-bit indices with a 3-entry PLTE: index 3 is one past the end (libpng alone lets the
+     * last index through). */
+    uint8_t plte[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    uint8_t raw_ok[2] = {0, 0x24}, raw_bad[2] = {0, 0x27}; /* 0 2 1 0 / 0 2 1 3 */
+
+    for (int bad = 0; bad < 2; bad++) {
+        struct bytes b = {0};
+        struct dip_err err = {0};
+        dip_image *img = NULL;
+        int rc;
+
+        ihdr(&b, 4, 1, 2, PNG_COLOR_TYPE_PALETTE);
+        chunk(&b, "PLTE", plte, sizeof(plte));
+        idat_of(&b, bad ? raw_bad : raw_ok, 2);
+        chunk(&b, "IEND", NULL, 0);
+        rc = decode_with(b.p, b.n, NULL, 1, &img, NULL, &err);
+        if (bad) {
+            ASSERT_EQ_INT(rc, DIP_ECORRUPT);
+            ASSERT_CONTAINS(err.msg, "palette index 3 outside the 3-entry PLTE");
+        } else {
+            ASSERT_OK(rc);
+            ASSERT_EQ_INT(pix(img, 1, 0, 0), 7);
+            ASSERT_EQ_INT(pix(img, 2, 0, 2), 6);
+        }
+        dip_image_unref(img);
+        bytes_free(&b);
     }
 }
 
@@ -263,6 +326,36 @@ TEST(gray_trns_gives_gray_alpha)
         }
     bytes_free(&b);
     dip_image_unref(img);
+}
+
+TEST(sixteen_bit_rgb_trns_key)
+{
+    /* 16-bit RGB with a tRNS key: the key pixel (exact 16-bit match) gets alpha 0; a pixel that
+     * differs from the key in the low byte only stays opaque. */
+    uint8_t row[3 * 6] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x12, 0x34, 0x56,
+                          0x78, 0x9a, 0xbd, 0xff, 0xff, 0x00, 0x00, 0x80, 0x80};
+    uint8_t *rows[1] = {row};
+    png_color_16 key = {0, 0x1234, 0x5678, 0x9abc, 0};
+    struct pngspec s = {
+        .w = 3, .h = 1, .depth = 16, .ctype = PNG_COLOR_TYPE_RGB, .trns_color = &key};
+    struct bytes b = write_png(&s, rows);
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ASSERT_OK(decode_with(b.p, b.n, NULL, 1, &img, &info, &err));
+    ASSERT_EQ_INT(info.channels, 4);
+    ASSERT_EQ_INT(info.bit_depth, 16);
+    ASSERT_EQ_INT(pix(img, 0, 0, 3), 0);
+    ASSERT_EQ_INT(pix(img, 1, 0, 3), 255);
+    for (int x = 0; x < 3; x++)
+        for (int c = 0; c < 3; c++) {
+            unsigned v = (unsigned)row[x * 6 + c * 2] << 8 | row[x * 6 + c * 2 + 1];
+            ASSERT_EQ_INT(pix(img, x, 0, c), (v * 255 + 32767) / 65535);
+        }
+    ASSERT_EQ_INT(pix(img, 2, 0, 3), 255);
+    dip_image_unref(img);
+    bytes_free(&b);
 }
 
 TEST(low_bit_gray_expands_to_full_range)
@@ -402,6 +495,37 @@ TEST(exif_orientation_applied)
     bytes_free(&b);
 }
 
+TEST(apng_reports_frames_decodes_default_image)
+{
+    struct bytes b = {0};
+    uint8_t raw[2 * 3] = {0, 10, 20, 0, 30, 40}; /* 2x2 gray, filter bytes 0 */
+    uint8_t actl[8] = {0, 0, 0, 3, 0, 0, 0, 0};  /* 3 frames, loop forever */
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ihdr(&b, 2, 2, 8, PNG_COLOR_TYPE_GRAY);
+    chunk(&b, "acTL", actl, 8);
+    idat_of(&b, raw, sizeof(raw));
+    /* Frame data of later frames is image data, not metadata: not held to that limit. */
+    {
+        static uint8_t fdat[6000];
+        chunk(&b, "fdAT", fdat, sizeof(fdat));
+    }
+    chunk(&b, "IEND", NULL, 0);
+    dip_limits_default(&lim);
+    lim.max_metadata_bytes = 1000;
+    ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
+    ASSERT_EQ_INT(info.frames, 3);
+    lim.max_frames = 2;
+    ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, &info, &err));
+    ASSERT_EQ_INT(info.frames, 2);
+    ASSERT_EQ_INT(pix(img, 1, 1, 0), 40);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
 /* ---- Hostile input ---- */
 
 TEST(lying_ihdr_refused_by_limits_before_allocation)
@@ -507,8 +631,9 @@ TEST(crc_errors_refused)
     b.p[idat + 8 + 5] ^= 0x10;
     /* The same with the data intact and the CRC itself wrong. */
     {
-        size_t crcpos = idat + 8 + ((size_t)b.p[idat] << 24 | (size_t)b.p[idat + 1] << 16 |
-                                    (size_t)b.p[idat + 2] << 8 | b.p[idat + 3]);
+        size_t crcpos = idat + 8 +
+                        ((size_t)b.p[idat] << 24 | (size_t)b.p[idat + 1] << 16 |
+                         (size_t)b.p[idat + 2] << 8 | b.p[idat + 3]);
         b.p[crcpos] ^= 0x01;
         ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_ECORRUPT);
         ASSERT_CONTAINS(err.msg, "CRC");
