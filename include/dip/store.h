@@ -105,8 +105,10 @@ int dip_store_job_list(dip_store *st, const char *owner, int items, size_t max,
  * (done, failed, cancelled) is never changed. */
 int dip_store_job_set_state(dip_store *st, const char *id, const char *state, int force,
                             struct dip_err *err);
-/** The oldest queued job's id, or DIP_ENOTFOUND. */
-int dip_store_job_next(dip_store *st, char id[DIP_STORE_ID_LEN], struct dip_err *err);
+/** The next queued job's id: the oldest of an owner other than `last_owner` (NULL or "": any),
+ * else the oldest; users take turns while several wait. DIP_ENOTFOUND when none is queued. */
+int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_ID_LEN],
+                       struct dip_err *err);
 /** Counts the jobs of `owner` (NULL: all) that are queued or running. */
 int dip_store_job_active(dip_store *st, const char *owner, uint64_t *n, struct dip_err *err);
 /** Job counts by state for /metrics: queued, running, done, failed, cancelled. */

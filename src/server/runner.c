@@ -237,7 +237,7 @@ static int plan_items(struct run *r)
     return (int)r->n;
 }
 
-static void run_job(dip_server *s, const char *id)
+static void run_job(dip_server *s, const char *id, char last_owner[64])
 {
     struct run r = {0};
     struct dip_job_spec spec;
@@ -254,6 +254,7 @@ static void run_job(dip_server *s, const char *id)
             dip_store_job_set_state(s->store, id, "failed", 0, NULL);
         goto out;
     }
+    snprintf(last_owner, 64, "%s", r.job->owner);
     r.map = dip_calloc(r.job->n_items + 1, sizeof(*r.map));
     r.bufs = dip_calloc(r.job->n_items + 1, sizeof(*r.bufs));
     if (r.map == NULL || r.bufs == NULL) {
@@ -356,6 +357,7 @@ static int check_stop(dip_server *s)
 int dip_server_run(dip_server *s, volatile sig_atomic_t *stop)
 {
     uint64_t seen = (uint64_t)-1; /* look at the store at once */
+    char last_owner[64] = "";     /* users take turns */
 
     pthread_mutex_lock(&s->lock);
     s->stop_flag = stop;
@@ -378,8 +380,8 @@ int dip_server_run(dip_server *s, volatile sig_atomic_t *stop)
         }
         seen = s->wake;
         pthread_mutex_unlock(&s->lock);
-        while (!check_stop(s) && dip_store_job_next(s->store, id, NULL) == 0)
-            run_job(s, id);
+        while (!check_stop(s) && dip_store_job_next(s->store, last_owner, id, NULL) == 0)
+            run_job(s, id, last_owner);
     }
     pthread_mutex_lock(&s->lock);
     s->stop_flag = NULL;

@@ -588,16 +588,20 @@ out:
     return rc;
 }
 
-int dip_store_job_next(dip_store *st, char id[DIP_STORE_ID_LEN], struct dip_err *err)
+int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_ID_LEN],
+                       struct dip_err *err)
 {
     sqlite3_stmt *s = NULL;
     int rc, src;
 
     pthread_mutex_lock(&st->lock);
-    rc = prep(st, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, rowid LIMIT 1", &s,
-              err);
+    rc = prep(st,
+              "SELECT id FROM jobs WHERE state = 'queued'"
+              " ORDER BY owner = ?1, created, rowid LIMIT 1",
+              &s, err);
     if (rc != 0)
         goto out;
+    sqlite3_bind_text(s, 1, last_owner ? last_owner : "", -1, SQLITE_STATIC);
     src = sqlite3_step(s);
     if (src == SQLITE_ROW)
         copy_str(id, DIP_STORE_ID_LEN, sqlite3_column_text(s, 0));

@@ -118,7 +118,11 @@ TEST(jobs_results_once)
     ASSERT_EQ_STR(job->items[2].name, "img2.png");
     ASSERT_EQ_INT(job->items[2].width, 12);
     dip_store_job_free(job);
-    ASSERT_OK(dip_store_job_next(st, id, &err));
+    ASSERT_OK(dip_store_job_next(st, NULL, id, &err));
+    ASSERT_EQ_STR(id, "j1");
+    ASSERT_OK(dip_store_job_next(st, "alice", id, &err)); /* bob's turn */
+    ASSERT_EQ_STR(id, "j22");
+    ASSERT_OK(dip_store_job_next(st, "bob", id, &err));
     ASSERT_EQ_STR(id, "j1");
     ASSERT_OK(dip_store_job_active(st, "alice", &n, &err));
     ASSERT_EQ_INT(n, 1);

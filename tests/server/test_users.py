@@ -69,6 +69,18 @@ try:
           "admin downloads")
     check(s.get("/api/v1/cluster", token=root).status == 200, "admin sees the cluster")
 
+    # Users take turns: while alice's slow job runs she queues another, then bob queues one;
+    # bob's runs before alice's second.
+    slow = image(2000, 1500, 4)
+    a1 = s.submit([("a1.png", encode(slow, ".png"))], pipeline="median(size=15) | bilateral",
+                  token=alice).json()
+    a2 = s.submit(files, pipeline="gaussian", token=alice).json()
+    b1 = s.submit(files, pipeline="gaussian", token=bob).json()
+    for j, tok in ((a1, alice), (a2, alice), (b1, bob)):
+        j.update(s.wait(j["id"], token=tok))
+    check(a1["finished"] <= b1["finished"] <= a2["finished"],
+          "turns: a1 %.3f b1 %.3f a2 %.3f" % (a1["finished"], b1["finished"], a2["finished"]))
+
     # A second server on the same data folder is refused.
     out = subprocess.run([DIP, "serve", "--listen", "127.0.0.1:0", "--data", s.data],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
