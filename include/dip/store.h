@@ -39,6 +39,9 @@ typedef struct dip_store dip_store;
 int dip_store_open(const char *dir, dip_store **out, struct dip_err *err);
 /** NULL is a no-op. */
 void dip_store_close(dip_store *st);
+/** Deletes blob temporaries that a crash left between write and rename. Only for the one process
+ * that writes blobs (the server, holding its lock): another writer's temporaries would go too. */
+void dip_store_sweep(dip_store *st);
 
 /** Stores `len` bytes under their sha256 (hex into `sha`); a blob already present is not written
  * again. The file is fsynced and renamed into place before the call returns. */

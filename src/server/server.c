@@ -1745,6 +1745,7 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
             goto out;
         }
     }
+    dip_store_sweep(s->store);
     rc = dip_store_token_count(s->store, &ntok, err);
     if (rc != 0)
         goto out;

@@ -4,6 +4,7 @@
  * a few writes per item, far below what one connection sustains. sqlite3 result codes are mapped
  * to DIP_E* here and nowhere else. Durability: WAL with synchronous=FULL, and blobs are fsynced
  * and renamed into place before the rows that name them are committed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -121,6 +122,35 @@ static int mkdir_p(const char *path)
         }
     }
     return 0;
+}
+
+void dip_store_sweep(dip_store *st)
+{
+    const char *dir = st->dir;
+    char path[4200];
+    DIR *top, *sub;
+    struct dirent *d, *e;
+
+    snprintf(path, sizeof(path), "%s/blobs", dir);
+    top = opendir(path);
+    if (top == NULL)
+        return;
+    while ((d = readdir(top)) != NULL) {
+        if (strlen(d->d_name) != 2)
+            continue;
+        snprintf(path, sizeof(path), "%s/blobs/%s", dir, d->d_name);
+        sub = opendir(path);
+        if (sub == NULL)
+            continue;
+        while ((e = readdir(sub)) != NULL) {
+            if (strstr(e->d_name, ".tmp") != NULL) {
+                snprintf(path, sizeof(path), "%s/blobs/%s/%.255s", dir, d->d_name, e->d_name);
+                unlink(path);
+            }
+        }
+        closedir(sub);
+    }
+    closedir(top);
 }
 
 int dip_store_open(const char *dir, dip_store **out, struct dip_err *err)

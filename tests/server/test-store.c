@@ -66,6 +66,17 @@ TEST(blobs)
     dip_free(data);
     ASSERT_EQ_INT(dip_store_blob_get(st, sha, 4, &data, &len, &err), DIP_ELIMIT);
     ASSERT_EQ_INT(dip_store_blob_get(st, "00", 100, &data, &len, &err), DIP_ENOTFOUND);
+    /* A temporary left by a crash goes with the sweep; blobs stay. */
+    snprintf(path, sizeof(path), "%s/blobs/blobs/2c/x.tmp0011", dip_test_tmpdir());
+    {
+        FILE *f = fopen(path, "w");
+        ASSERT(f != NULL);
+        fclose(f);
+    }
+    dip_store_sweep(st);
+    ASSERT(stat(path, &sb) != 0);
+    snprintf(path, sizeof(path), "%s/blobs/blobs/2c/%s", dip_test_tmpdir(), sha + 2);
+    ASSERT(stat(path, &sb) == 0);
     ASSERT_EQ_INT(dip_store_blob_get(st, "../../../../etc/passwd", 100, &data, &len, &err),
                   DIP_ENOTFOUND);
     dip_store_close(st);
