@@ -4,6 +4,7 @@
 #ifdef DIP_WITH_SERVER
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "dip/store.h"
@@ -36,6 +37,16 @@ int dip__cmd_backup(int argc, char **argv)
     if (optind + 1 != argc) {
         dip__cli_error("backup", "expected one FILE (dip backup FILE [--data DIR])");
         return 2;
+    }
+    {
+        /* Opening would create an empty store: refuse a folder that has none. */
+        char db[4200];
+        struct stat sb;
+        snprintf(db, sizeof(db), "%s/dip.db", data);
+        if (stat(db, &sb) != 0) {
+            dip__cli_error("backup", "no database at %s (is --data right?)", db);
+            return dip_err_exit_code(DIP_ENOTFOUND);
+        }
     }
     rc = dip_store_open(data, &st, &err);
     if (rc == 0)

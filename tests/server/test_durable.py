@@ -42,6 +42,10 @@ try:
     bak = os.path.join(crash.tmp, "backup.db")
     out = subprocess.run([DIP, "backup", bak, "--data", crash.data], stderr=subprocess.PIPE)
     check(out.returncode == 0, "dip backup: %s" % out.stderr.decode())
+    bad = subprocess.run([DIP, "backup", bak + "2", "--data", os.path.join(crash.tmp, "none")],
+                         stderr=subprocess.PIPE)
+    check(bad.returncode != 0 and b"no database" in bad.stderr, "backup of a missing store")
+    check(not os.path.exists(os.path.join(crash.tmp, "none")), "backup created nothing")
     db = sqlite3.connect(bak)
     check(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "backup integrity")
     check(db.execute("SELECT COUNT(*) FROM jobs WHERE id = ?", (jid,)).fetchone()[0] == 1,
