@@ -283,7 +283,9 @@ function updateFileCard(entry) {
     if (info && info.format) meta.push(FORMAT_NAMES[info.format]);
     meta.push(formatBytes(entry.file.size));
     if (info) meta.push(info.width ? formatDims(info.width, info.height) : '? × ?');
-    el.querySelector('.file-meta').textContent = info ? meta.join(' · ') : `${formatBytes(entry.file.size)} · reading…`;
+    const metaEl = el.querySelector('.file-meta');
+    if (info) replaceChildren(metaEl, meta.map((m, i) => [i ? ' · ' : '', h('span', {class: 'nowrap'}, m)]));
+    else metaEl.textContent = `${formatBytes(entry.file.size)} · reading…`;
     const problems = el.querySelector('.file-problems');
     replaceChildren(problems, (info ? info.problems : []).map((p) => h('li', {}, p)));
     const skipped = Boolean(info && info.fatal && !entry.force);
@@ -354,6 +356,7 @@ function setupDrop() {
     zone.addEventListener('drop', (e) => {
         if (!hasFiles(e)) return;
         e.preventDefault();
+        e.stopPropagation(); // the window's handler below would add them a second time
         depth = 0;
         zone.classList.remove('dragover');
         addFiles([...e.dataTransfer.files]);
@@ -526,6 +529,14 @@ function renderJob(job) {
     $('#job-zip').hidden = !anyDone;
     $('#job-again').hidden = false;
     const items = job.items || [];
+    const errors = [...new Set(items.filter((i) => i.state === 'failed' && i.error).map((i) => i.error))];
+    const errBox = $('#job-error');
+    errBox.hidden = !(job.state === 'failed' && errors.length);
+    if (!errBox.hidden) {
+        replaceChildren(errBox, h('strong', {}, errors.length === 1 && items.length > 1
+            ? 'Every image failed with the same error: ' : 'The job failed. '),
+        errors.length === 1 ? errors[0] : 'See each image below for its error.');
+    }
     $('#items-summary').textContent = `${items.length} image${items.length === 1 ? '' : 's'}`;
     const tbody = $('#items');
     for (const item of items) {
@@ -592,6 +603,7 @@ const EXT_BY_TYPE = {
 const EXT_BY_FORMAT = {png: 'png', jpeg: 'jpg', webp: 'webp', tiff: 'tif', bmp: 'bmp', pnm: 'pnm'};
 
 function resultName(job, item, type, given) {
+    if (item.result_name) return item.result_name;
     if (given) return given;
     const base = (item.name || `image-${item.index + 1}`).replace(/\.[^.]*$/, '');
     const orig = /\.([^.]+)$/.exec(item.name || '');

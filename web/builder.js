@@ -92,7 +92,7 @@ export class Builder {
         this.changed();
         this.render();
         const card = this.els.list.lastElementChild;
-        const first = card && card.querySelector('input, select');
+        const first = card && card.querySelector('input:not([tabindex="-1"]), select');
         (first || card.querySelector('button') || this.els.add).focus();
         announce(`Added ${op.name} as step ${this.steps.length}.`);
     }
@@ -206,7 +206,7 @@ export class Builder {
             onclick: fn, disabled,
         }, text);
         const params = (op.params || []).map((p) => this.renderParam(st, p, `${id}-${p.name}`));
-        const card = h('li', {class: 'step', 'aria-labelledby': `${id}-title`, dataset: {index: i}},
+        const card = h('li', {class: 'step', 'aria-labelledby': `${id}-title`, dataset: {index: i, op: op.name}},
             h('div', {class: 'step-head'},
                 h('span', {class: 'drag-handle', title: 'Drag to reorder', 'aria-hidden': 'true'}, '⋮⋮'),
                 h('span', {class: 'step-num', 'aria-hidden': 'true'}, String(i + 1)),

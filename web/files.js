@@ -171,8 +171,7 @@ export async function inspect(file, limits = LIMITS) {
     const head = await readAt(file, 0, 4096);
     info.format = sniff(head);
     if (!info.format) {
-        info.problems.push('Not an image format the server reads (PNG, JPEG, WebP, TIFF, GIF, ' +
-                           'BMP or PNM): its first bytes match none of them.');
+        info.problems.push('Not a PNG, JPEG, WebP, TIFF, GIF, BMP or PNM image (unknown first bytes).');
         info.fatal = true;
         return info;
     }
