@@ -150,9 +150,8 @@ async function refreshIdentity() {
     const me = state.me;
     const who = $('#who');
     if (me) {
-        who.textContent = '';
-        who.append(h('span', {class: 'who-name'}, me.name || 'anonymous'),
-                   me.admin ? h('span', {class: 'badge badge-admin'}, 'admin') : null);
+        replaceChildren(who, h('span', {class: 'who-name'}, me.name || 'anonymous'),
+                        me.admin ? h('span', {class: 'badge badge-admin'}, 'admin') : null);
     } else {
         who.textContent = api.getToken() ? 'Token not accepted' : '';
     }
@@ -277,7 +276,9 @@ function updateFileCard(entry) {
         replaceChildren(thumb, entry.thumb);
     } else if (!entry.thumb) {
         const label = !info ? '…' : info.format ? FORMAT_NAMES[info.format] : '?';
-        replaceChildren(thumb, h('span', {class: 'thumb-placeholder', 'aria-hidden': 'true'}, label));
+        const why = !info ? '' : info.fatal ? '' : 'no preview in the browser';
+        replaceChildren(thumb, h('span', {class: 'thumb-placeholder', 'aria-hidden': 'true'}, label),
+                        why ? h('span', {class: 'thumb-note'}, why) : null);
     }
     const meta = [];
     if (info && info.format) meta.push(FORMAT_NAMES[info.format]);
@@ -423,10 +424,13 @@ async function submit() {
         location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     } catch (e) {
         if (e.code === 'EINVAL' && /pipeline|operation|parameter/i.test(e.message)) {
+            // Shown next to the text it is about, rather than in a passing message.
             builder.showServerError(e);
             $('#pipeline-text').focus();
+            $('#pipeline-error').scrollIntoView({block: 'center', behavior: 'smooth'});
+        } else {
+            showError(e, 'The job was not started');
         }
-        showError(e, 'The job was not started');
     } finally {
         state.submitting = false;
         updateSubmit();
@@ -486,9 +490,9 @@ function jobSummary(job) {
     const p = job.progress || {};
     const items = job.items || [];
     const total = p.items_total ?? items.length;
-    const done = p.items_done ?? items.filter((i) => i.state === 'done').length;
+    const done = p.items_done ?? items.filter((i) => i.state === 'done' || i.state === 'failed').length;
     const failed = p.items_failed ?? items.filter((i) => i.state === 'failed').length;
-    let s = `${done} of ${total} image${total === 1 ? '' : 's'} done`;
+    let s = `${done} of ${total} image${total === 1 ? '' : 's'} processed`;
     if (failed) s += `, ${failed} failed`;
     return s;
 }
@@ -529,13 +533,21 @@ function renderJob(job) {
     $('#job-zip').hidden = !anyDone;
     $('#job-again').hidden = false;
     const items = job.items || [];
-    const errors = [...new Set(items.filter((i) => i.state === 'failed' && i.error).map((i) => i.error))];
+    const failedItems = items.filter((i) => i.state === 'failed');
+    const errors = [...new Set(failedItems.filter((i) => i.error).map((i) => i.error))];
     const errBox = $('#job-error');
-    errBox.hidden = !(job.state === 'failed' && errors.length);
-    if (!errBox.hidden) {
-        replaceChildren(errBox, h('strong', {}, errors.length === 1 && items.length > 1
-            ? 'Every image failed with the same error: ' : 'The job failed. '),
-        errors.length === 1 ? errors[0] : 'See each image below for its error.');
+    errBox.hidden = !failedItems.length;
+    if (failedItems.length) {
+        let head;
+        if (failedItems.length === items.length && items.length > 1 && errors.length === 1) {
+            head = 'Every image failed with the same error: ';
+        } else if (failedItems.length === 1) {
+            head = `${failedItems[0].name || 'One image'} failed: `;
+        } else {
+            head = `${failedItems.length} of ${items.length} images failed. `;
+        }
+        replaceChildren(errBox, h('strong', {}, head),
+            errors.length === 1 ? errors[0] : 'Each one\'s error is shown in the list below.');
     }
     $('#items-summary').textContent = `${items.length} image${items.length === 1 ? '' : 's'}`;
     const tbody = $('#items');
@@ -766,7 +778,7 @@ async function loadJobs() {
         const pct = job.state === 'done' ? 100 : Math.max(0, Math.min(100, p.percent || 0));
         const n = p.items_total ?? (job.items || []).length;
         const failed = p.items_failed || 0;
-        return h('tr', {class: `job-row state-${job.state}`},
+        return h('tr', {class: `job-row job-${job.state}`},
             h('td', {}, h('a', {href: `#/jobs/${encodeURIComponent(job.id)}`, class: 'job-link'},
                           shortId(job.id))),
             h('td', {class: 'nowrap'}, formatTime(job.created)),

@@ -79,7 +79,10 @@ export class Builder {
     showSelectedSummary() {
         const op = this.ops.find((o) => o.name === this.els.select.value);
         this.els.add.disabled = !op;
-        if (this.els.summary) this.els.summary.textContent = op ? (op.doc || op.summary || '') : '';
+        if (this.els.summary) {
+            this.els.summary.textContent = op ? (op.doc || op.summary || '') : '';
+            this.els.summary.title = this.els.summary.textContent;
+        }
     }
 
     addSelected() {
@@ -89,6 +92,8 @@ export class Builder {
             return;
         }
         this.steps.push(newStep(op));
+        this.els.select.value = '';
+        this.showSelectedSummary();
         this.changed();
         this.render();
         const card = this.els.list.lastElementChild;
@@ -169,7 +174,8 @@ export class Builder {
         this.els.text.setAttribute('aria-invalid', String(Boolean(err)));
         this.els.list.classList.toggle('stale', Boolean(this.textError));
         if (err) {
-            const who = this.serverError ? 'The server refused the pipeline' : 'Pipeline text';
+            const who = this.serverError
+                ? `The server refused the pipeline (${this.serverError.code})` : 'Pipeline text';
             replaceChildren(el, h('strong', {}, `${who}: `), err.message,
                 this.textError && !this.serverError
                     ? h('span', {class: 'muted'}, ' The builder shows the last pipeline that read correctly.')
@@ -213,12 +219,12 @@ export class Builder {
                 h('div', {class: 'step-title'},
                     h('h3', {id: `${id}-title`},
                       h('span', {class: 'visually-hidden'}, `Step ${i + 1}: `), op.name,
-                      h('span', {class: `kind kind-${op.kind}`}, KIND_LABELS[op.kind] || op.kind)),
-                    op.summary ? h('p', {class: 'muted step-summary'}, op.summary) : null),
+                      h('span', {class: `kind kind-${op.kind}`}, KIND_LABELS[op.kind] || op.kind))),
                 h('div', {class: 'step-actions'},
                     btn('move-up', `Move ${op.name} up`, '↑', () => this.move(i, -1), i === 0),
                     btn('move-down', `Move ${op.name} down`, '↓', () => this.move(i, 1), i === n - 1),
                     btn('remove', `Remove ${op.name}`, '✕', () => this.remove(i)))),
+            op.summary ? h('p', {class: 'muted step-summary', title: op.doc || ''}, op.summary) : null,
             params.length ? h('div', {class: 'params'}, params)
                 : h('p', {class: 'muted params-none'}, 'No parameters.'));
         this.enableDrag(card, i);

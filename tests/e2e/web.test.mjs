@@ -213,8 +213,16 @@ async function main() {
         // launch() gives chromium a fresh temporary --user-data-dir of its own each time.
     });
     const problems = [];
+    const pages = [];
+    const consoleLog = [];
     const watch = (page) => {
+        pages.push(page);
         page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+        page.on('console', (m) => consoleLog.push(`${m.type()}: ${m.text()}`));
+        page.on('requestfailed', (r) => consoleLog.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+        page.on('response', (r) => {
+            if (r.status() >= 400) consoleLog.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+        });
         page.on('console', (m) => {
             if (m.type() === 'error' && !/status of (401|404|409|400|422|415)/.test(m.text())) {
                 problems.push(`console error: ${m.text()}`);
@@ -368,13 +376,14 @@ async function main() {
         log('errors');
         await page.click('nav a[data-route="new"]');
         await page.fill('#pipeline-text', 'gausian(size=9)');
+        await page.waitForSelector('#pipeline-error:has-text("Pipeline text")'); // seen before sending
         await page.click('#run');
-        await page.waitForSelector('#pipeline-error:has-text("The server refused the pipeline")');
-        await page.waitForSelector('.toast-error:has-text("EINVAL")');
-        assert.match(await page.locator('.toast-error').last().textContent(), /unknown operation 'gausian'/);
+        await page.waitForSelector('#pipeline-error:has-text("The server refused the pipeline (EINVAL)")');
+        assert.match(await page.locator('#pipeline-error').textContent(), /at 1: unknown operation 'gausian'/);
+        assert.equal(await page.evaluate(() => document.activeElement.id), 'pipeline-text');
         await shot(page, '06a-error-pipeline');
-        await page.locator('.toast-close').first().click();
         await page.fill('#pipeline-text', pipeline);
+        await page.waitForSelector('#pipeline-error', {state: 'hidden'});
         await page.click('#clear-files');
         await page.setInputFiles('#file-input', [I('a2.png'), I('corrupt.png')]);
         await page.waitForFunction(() => !document.querySelector('#run').disabled);
@@ -435,16 +444,23 @@ async function main() {
         await pp.waitForSelector('#op-select option[value="gaussian"]', {state: 'attached'});
         await pp.setInputFiles('#file-input', [I('a1.png'), I('a2.png')]);
         await pp.fill('#pipeline-text', pipeline);
+        await pp.waitForSelector('#steps > li[data-op="hsv"]');
         await pp.waitForFunction(() => document.querySelectorAll('.file-card canvas').length === 2 &&
             document.querySelectorAll('#steps > li.step').length === 2);
         const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone screen`);
         await shot(pp, '08a-phone-new-job');
-        await pp.goto(`${open.url}/#/jobs/${id1}`);
-        await pp.waitForSelector('#items tr .badge:has-text("Done")');
+        await pp.click('#run');
+        await jobId(pp);
+        assert.equal(await waitFinal(pp), 'Done');
         const overflow2 = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow2 <= 1, `job view is ${overflow2}px wider than a phone screen`);
         await shot(pp, '08b-phone-job');
+        await pp.locator('#items tr').first().locator('.item-view').click();
+        await pp.waitForFunction(() => [...document.querySelectorAll('.viewer-canvas img')]
+            .filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+        await pp.evaluate(() => document.getElementById('viewer-panel').scrollIntoView({block: 'end'}));
+        await shot(pp, '08c-phone-compare', {viewport: true, keepScroll: true});
         await phone.close();
 
         /* 401: the token prompt on a server that needs one. */
@@ -476,6 +492,7 @@ async function main() {
         await tp.waitForSelector('#op-select option[value="invert"]', {state: 'attached'});
         await tp.setInputFiles('#file-input', [I('a3.png')]);
         await tp.fill('#pipeline-text', 'invert');
+        await tp.waitForSelector('#steps > li[data-op="invert"]'); // the builder follows the text
         await tp.waitForFunction(() => !document.querySelector('#run').disabled);
         await tp.click('#run');
         await jobId(tp);
@@ -491,6 +508,13 @@ async function main() {
 
         assert.deepEqual(problems, [], 'errors in the browser console');
         log('all checks passed');
+    } catch (e) {
+        // What each page showed when it went wrong, for the CI artefacts.
+        for (const [i, p] of pages.entries()) {
+            if (!p.isClosed()) await p.screenshot({path: path.join(SHOTS, `failure-${i}.png`)}).catch(() => {});
+        }
+        console.log(`---- browser ----\n${consoleLog.slice(-40).join('\n')}`);
+        throw e;
     } finally {
         await browser.close().catch(() => {});
         await stopServers();
