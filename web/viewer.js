@@ -161,7 +161,22 @@ export class Viewer {
         return Math.max(1, MAX_SCALE / Math.min(fit, MAX_SCALE));
     }
 
+    /* Fits the stage's height to the image's shape (within the CSS bounds), so a wide image on a
+     * phone does not sit in a tall box of checkerboard. */
+    fitStageHeight() {
+        const im = this.images.result || this.images.original;
+        if (!im || this.mode === 'side') {
+            this.stage.style.height = '';
+            return;
+        }
+        const w = this.stage.clientWidth;
+        const max = Math.min(window.innerHeight * 0.68, 720);
+        const want = Math.round(Math.max(260, Math.min(max, (w * im.height) / im.width)));
+        if (Math.abs(this.stage.clientHeight - want) > 1) this.stage.style.height = `${want}px`;
+    }
+
     layout() {
+        this.fitStageHeight();
         for (const p of this.panes || []) {
             const w = p.pane.clientWidth, hgt = p.pane.clientHeight;
             const s = this.fitScale(p) * this.view.zoom;

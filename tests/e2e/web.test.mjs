@@ -6,32 +6,22 @@
 // and walks the 401/token flow on a second server that has a token. Screenshots of the main
 // screens go to $DIP_BINARY_DIR/e2e-screenshots/. Exits 77 (skipped) only without chromium.
 
-import {spawn, spawnSync, execFileSync} from 'node:child_process';
+import {spawnSync, execFileSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {createRequire} from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import {fileURLToPath} from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SRC = process.env.DIP_SOURCE_DIR || path.resolve(HERE, '../..');
-const DIP = process.env.DIP || path.join(SRC, 'build', 'dip');
-const SHOTS = path.join(process.env.DIP_BINARY_DIR || os.tmpdir(), 'e2e-screenshots');
 const CHROMIUM = process.env.DIP_CHROMIUM || '/usr/bin/chromium';
-const PYTHON = '/usr/bin/python3';
-const T0 = Date.now();
-
 if (!fs.existsSync(CHROMIUM)) {
     console.log(`SKIP: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
     process.exit(77);
 }
-assert.ok(fs.existsSync(DIP), `dip binary not found at ${DIP} (set DIP)`);
-
-function log(...a) {
-    console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s]`, ...a);
-}
+const {HERE, SRC, DIP, PYTHON, log, startServer, stopServers, dumpServerLogs} =
+    await import('./lib.mjs');
+const SHOTS = path.join(process.env.DIP_BINARY_DIR || os.tmpdir(), 'e2e-screenshots');
 
 /* playwright-core comes from tests/e2e/node_modules (npm ci, as the set-up step runs it). */
 function loadPlaywright() {
@@ -47,57 +37,6 @@ function loadPlaywright() {
 }
 
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
-
-/* ---- Servers ---- */
-
-const servers = [];
-
-async function startServer(name, dataDir) {
-    const proc = spawn(DIP, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir,
-                             '--web', path.join(SRC, 'web'), '--threads', '2'],
-                       {stdio: ['ignore', 'pipe', 'pipe']});
-    const s = {name, proc, out: '', url: null};
-    servers.push(s);
-    s.url = await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: no address after 20 s:\n${s.out}`)), 20000);
-        const onData = (d) => {
-            s.out += d;
-            const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(s.out);
-            if (m) {
-                clearTimeout(timer);
-                resolve(`http://127.0.0.1:${m[1]}`);
-            }
-        };
-        proc.stdout.on('data', onData);
-        proc.stderr.on('data', onData);
-        proc.on('exit', (code) => {
-            clearTimeout(timer);
-            reject(new Error(`${name} exited with ${code}:\n${s.out}`));
-        });
-    });
-    for (let i = 0; i < 100; i++) {
-        try {
-            if ((await fetch(`${s.url}/healthz`)).ok) break;
-        } catch {
-            /* not listening yet */
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    log(`${name}: ${s.url}`);
-    return s;
-}
-
-async function stopServers() {
-    await Promise.all(servers.map((s) => new Promise((resolve) => {
-        if (s.proc.exitCode !== null || s.proc.signalCode !== null) return resolve();
-        const t = setTimeout(() => s.proc.kill('SIGKILL'), 5000);
-        s.proc.on('exit', () => {
-            clearTimeout(t);
-            resolve();
-        });
-        s.proc.kill('SIGTERM');
-    })));
-}
 
 /* ---- Test images (OpenCV through Debian's python3) ---- */
 
@@ -518,16 +457,13 @@ async function main() {
     } finally {
         await browser.close().catch(() => {});
         await stopServers();
-        if (process.exitCode) {
-            for (const s of servers) console.log(`---- ${s.name} log ----\n${s.out.slice(-4000)}`);
-        }
         fs.rmSync(tmp, {recursive: true, force: true});
     }
 }
 
 main().catch(async (e) => {
     console.error(e);
-    for (const s of servers) console.log(`---- ${s.name} log ----\n${s.out.slice(-4000)}`);
+    dumpServerLogs();
     await stopServers();
     process.exit(1);
 });
