@@ -46,8 +46,8 @@ int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65]
                        struct dip_err *err);
 /** Reads blob `sha` into a dip_malloc'ed buffer (dip_free). DIP_ENOTFOUND when absent, DIP_ELIMIT
  * when over `max_bytes`, DIP_EIO. */
-int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out,
-                       size_t *len, struct dip_err *err);
+int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
+                       struct dip_err *err);
 
 /* ---- Jobs ---- */
 
@@ -56,8 +56,8 @@ int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t
 /** One input image of a job and, once done, its result. */
 struct dip_store_item {
     int index;
-    char name[256];   /* the uploaded file name */
-    char sha[65];     /* input blob */
+    char name[256]; /* the uploaded file name */
+    char sha[65];   /* input blob */
     uint64_t bytes_in;
     int width, height; /* from the header */
     char state[12];    /* queued | running | done | failed | cancelled */

@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "dip/server.h"
@@ -206,8 +205,7 @@ int dip__cmd_serve(int argc, char **argv)
                    "(dip token create NAME --admin)\n");
         fflush(stdout);
     }
-    while (!got_signal)
-        pause();
+    dip_server_run(srv, &got_signal);
     if (!o.quiet)
         fprintf(stderr, "dip serve: stopping (signal %d)\n", (int)got_signal);
 out:

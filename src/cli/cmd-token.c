@@ -69,8 +69,8 @@ int dip__cmd_token(int argc, char **argv)
     verb = argv[optind++];
     if (optind < argc)
         name = argv[optind++];
-    if (optind < argc || ((strcmp(verb, "create") == 0 || strcmp(verb, "revoke") == 0) &&
-                          name == NULL) ||
+    if (optind < argc ||
+        ((strcmp(verb, "create") == 0 || strcmp(verb, "revoke") == 0) && name == NULL) ||
         (strcmp(verb, "list") == 0 && name != NULL)) {
         usage(stderr);
         return 2;

@@ -7,6 +7,7 @@
 #define DIP_SERVER_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,8 @@ void dip__sbuf_free(struct dip__sbuf *b);
 void dip__sbuf_reset(struct dip__sbuf *b);
 int dip__sbuf_add(struct dip__sbuf *b, const void *p, size_t n);
 int dip__sbuf_str(struct dip__sbuf *b, const char *s);
-int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /** Appends `s` as a JSON string literal (quotes included); NULL appends null. */
 int dip__sbuf_json_str(struct dip__sbuf *b, const char *s);
 /** Appends a JSON number (finite; NaN and infinities become null). */
@@ -85,10 +87,9 @@ struct dip_server {
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and event-stream updates */
     int stopping;
-    uint64_t wake;    /* bumped when a job is queued */
-    uint64_t version; /* bumped on every progress or state change */
-    pthread_t runner;
-    int runner_started;
+    uint64_t wake;                    /* bumped when a job is queued */
+    uint64_t version;                 /* bumped on every progress or state change */
+    volatile sig_atomic_t *stop_flag; /* the caller's, while dip_server_run runs */
 
     /* The running job. */
     char running_id[DIP_STORE_ID_LEN];
@@ -111,9 +112,6 @@ struct dip_server {
 
 extern const double dip__lat_bounds[DIP__LAT_BUCKETS];
 
-/** Starts / stops the job runner thread. */
-int dip__runner_start(dip_server *s, struct dip_err *err);
-void dip__runner_stop(dip_server *s);
 /** Wakes the runner (a job was queued). */
 void dip__runner_wake(dip_server *s);
 /** Records one task's latency for /metrics (locks). */
@@ -123,8 +121,7 @@ void dip__cache_key(const char *in_sha, const char *canon, const char *format, i
                     char key[65]);
 
 /** Appends the job object (see docs/api.md). `items`: include the items array. */
-int dip__job_json(dip_server *s, const struct dip_store_job *job, int items,
-                  struct dip__sbuf *b);
+int dip__job_json(dip_server *s, const struct dip_store_job *job, int items, struct dip__sbuf *b);
 /** The download name of item i of `job` (unique within the job). */
 void dip__result_name(const struct dip_store_job *job, size_t i, char *out, size_t len);
 /** 1 when state is final (done, failed, cancelled). */

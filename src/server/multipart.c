@@ -134,7 +134,8 @@ int dip__multipart_parse(const uint8_t *body, size_t len, const char *boundary, 
             const uint8_t *le = find(line, (size_t)(hend + 2 - line), "\r\n", 2);
             if (le == NULL)
                 break;
-            if (le - line > 20 && strncasecmp((const char *)line, "content-disposition:", 20) == 0) {
+            if (le - line > 20 &&
+                strncasecmp((const char *)line, "content-disposition:", 20) == 0) {
                 const char *ls = (const char *)line + 20, *lend = (const char *)le;
                 while (ls < lend && (*ls == ' ' || *ls == '\t'))
                     ls++;

@@ -74,6 +74,8 @@ static void bump(dip_server *s)
     pthread_cond_broadcast(&s->cond);
 }
 
+static int check_stop(dip_server *s);
+
 /* ---- One job ---- */
 
 struct run {
@@ -124,6 +126,7 @@ static void io_result(void *ud, const struct dip_item_result *res)
 
     if (res->index >= r->n)
         return;
+    (void)check_stop(s);
     it = &r->job->items[r->map[res->index]];
     pthread_mutex_lock(&s->lock);
     stopping = s->stopping;
@@ -181,6 +184,8 @@ static void io_result(void *ud, const struct dip_item_result *res)
 static void io_progress(void *ud, const struct dip_progress *p)
 {
     struct run *r = ud;
+
+    (void)check_stop(r->s);
 
     pthread_mutex_lock(&r->s->lock);
     r->s->live = *p;
@@ -328,61 +333,57 @@ out:
     dip_store_job_free(r.job);
 }
 
-/* ---- The thread ---- */
+/* ---- The loop ---- */
 
-static void *runner_main(void *arg)
+/* A stop request from the caller's flag (set by a signal handler) becomes the server's stopping
+ * and cancel flags, which the executor polls between tiles. */
+static int check_stop(dip_server *s)
 {
-    dip_server *s = arg;
-    uint64_t seen = 0;
+    int stop;
 
+    pthread_mutex_lock(&s->lock);
+    if (s->stop_flag != NULL && *s->stop_flag) {
+        s->stopping = 1;
+        s->cancel = 1;
+        pthread_cond_broadcast(&s->cond);
+    }
+    stop = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+int dip_server_run(dip_server *s, volatile sig_atomic_t *stop)
+{
+    uint64_t seen = (uint64_t)-1; /* look at the store at once */
+
+    pthread_mutex_lock(&s->lock);
+    s->stop_flag = stop;
+    pthread_mutex_unlock(&s->lock);
     for (;;) {
         char id[DIP_STORE_ID_LEN];
-        int rc;
 
+        if (check_stop(s))
+            break;
         pthread_mutex_lock(&s->lock);
-        while (!s->stopping && s->wake == seen) {
+        if (s->wake == seen && !s->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1; /* also polls the store, for jobs queued by a recovery */
-            if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) != 0)
-                break;
+            ts.tv_nsec += 200 * 1000000L; /* also notices the stop flag */
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
         seen = s->wake;
-        if (s->stopping) {
-            pthread_mutex_unlock(&s->lock);
-            break;
-        }
         pthread_mutex_unlock(&s->lock);
-        while ((rc = dip_store_job_next(s->store, id, NULL)) == 0) {
+        while (!check_stop(s) && dip_store_job_next(s->store, id, NULL) == 0)
             run_job(s, id);
-            pthread_mutex_lock(&s->lock);
-            rc = s->stopping;
-            pthread_mutex_unlock(&s->lock);
-            if (rc)
-                break;
-        }
     }
-    return NULL;
-}
-
-int dip__runner_start(dip_server *s, struct dip_err *err)
-{
-    if (pthread_create(&s->runner, NULL, runner_main, s) != 0)
-        return dip_err_set(err, DIP_EINTERNAL, "serve: cannot start the job runner thread");
-    s->runner_started = 1;
-    return 0;
-}
-
-void dip__runner_stop(dip_server *s)
-{
     pthread_mutex_lock(&s->lock);
-    s->stopping = 1;
-    s->cancel = 1; /* the running job stops between tiles and resumes on the next start */
-    pthread_cond_broadcast(&s->cond);
+    s->stop_flag = NULL;
     pthread_mutex_unlock(&s->lock);
-    if (s->runner_started)
-        pthread_join(s->runner, NULL);
-    s->runner_started = 0;
+    return 0;
 }
 
 void dip__runner_wake(dip_server *s)

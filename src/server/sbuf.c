@@ -125,5 +125,5 @@ int dip__sbuf_json_num(struct dip__sbuf *b, double v)
         return dip__sbuf_str(b, "null");
     if (v == floor(v) && fabs(v) < 9e15)
         return dip__sbuf_printf(b, "%.0f", v);
-    return dip__sbuf_printf(b, "%.6g", v);
+    return dip__sbuf_printf(b, "%.3f", v);
 }

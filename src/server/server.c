@@ -3,8 +3,8 @@
  * call it, handler), request bodies gathered under a cap, auth by bearer token, JSON responses
  * and errors, Server-Sent Events for progress, streamed zip archives, and the web page's static
  * files. Connections run thread-per-connection, so a slow client or an event stream blocks only
- * its own thread; jobs themselves run on the runner thread (runner.c). MHD results are mapped to
- * DIP_E* here and nowhere else. */
+ * its own thread; jobs themselves run on the runner (runner.c, the caller's thread). MHD results
+ * are mapped to DIP_E* here and nowhere else. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +32,7 @@
 #define DIP_WEB_DIR "web"
 #endif
 
-#define JSON_CAP  ((size_t)64 << 20)
+#define JSON_CAP     ((size_t)64 << 20)
 #define MAX_PATH_SEG 128
 
 void dip_server_opts_default(struct dip_server_opts *o)
@@ -84,6 +84,7 @@ struct ctx {
     const char *url;
     char user[64];
     int admin;
+    char qtok[216];
 };
 
 static enum MHD_Result h_health(struct ctx *c);
@@ -183,7 +184,7 @@ static enum MHD_Result send_sbuf(struct ctx *c, int status, const char *type, st
         status = 503;
     }
     resp = MHD_create_response_from_buffer_with_free_callback(b->len, b->data ? b->data : "",
-                                                               b->data ? free_cb : NULL);
+                                                              b->data ? free_cb : NULL);
     if (resp == NULL) {
         dip__sbuf_free(b);
         return MHD_NO;
@@ -199,10 +200,9 @@ static enum MHD_Result send_json(struct ctx *c, int status, struct dip__sbuf *b)
     return send_sbuf(c, status, "application/json", b);
 }
 
-static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt,
-                                  ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt,
-                                  ...)
+static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct ctx *c, int status, const char *code, const char *fmt, ...)
 {
     struct dip__sbuf b;
     struct MHD_Response *resp;
@@ -256,6 +256,14 @@ static int get_auth(struct ctx *c, enum who who)
 
     c->user[0] = '\0';
     c->admin = 0;
+    /* EventSource and plain links cannot send headers: GETs may carry ?access_token=. */
+    if (h == NULL && c->r->route != NULL && strcmp(c->r->route->method, "GET") == 0) {
+        const char *q = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "access_token");
+        if (q != NULL && q[0] != '\0') {
+            snprintf(c->qtok, sizeof(c->qtok), "Bearer %.200s", q);
+            h = c->qtok;
+        }
+    }
     if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *tok = h + 7;
         while (*tok == ' ')
@@ -361,6 +369,12 @@ int dip__job_json(dip_server *s, const struct dip_store_job *job, int items, str
         percent = 100.0 * (double)px_final / (double)px_total;
     else
         percent = dip__state_final(job->state) ? 100.0 : 0.0;
+    /* Pixels count when an image is finished; tiles show the progress inside a big one. */
+    if (running && tasks_total > 0 && !dip__state_final(job->state)) {
+        double by_tasks = 100.0 * (double)tasks_done / (double)tasks_total;
+        if (by_tasks > percent)
+            percent = by_tasks > 99.9 ? 99.9 : by_tasks;
+    }
     if (strcmp(job->state, "done") == 0)
         percent = 100.0;
     if (running && percent > 0 && percent < 100) {
@@ -946,8 +960,8 @@ static enum MHD_Result h_jobs_post(struct ctx *c)
         dip_store_job_free(stored);
         snprintf(loc, sizeof(loc), "/api/v1/jobs/%s", job.id);
         if (!b.failed) {
-            struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
-                b.len, b.data, free_cb);
+            struct MHD_Response *resp =
+                MHD_create_response_from_buffer_with_free_callback(b.len, b.data, free_cb);
             if (resp == NULL) {
                 ret = MHD_NO;
                 goto out;
@@ -1092,7 +1106,7 @@ static enum MHD_Result h_process(struct ctx *c)
     }
     /* Admission: at most `slots` run at once, a bounded number wait, the rest get 429. */
     pthread_mutex_lock(&s->lock);
-    if (s->process_busy >= slots && s->process_waiting >= 16 * slots) {
+    if (s->process_busy >= slots && s->process_waiting >= DIP_MAX(256, 16 * slots)) {
         pthread_mutex_unlock(&s->lock);
         ret = send_error(c, 429, "EBUSY", "too many synchronous requests; retry later");
         goto out;
@@ -1174,7 +1188,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     pthread_mutex_lock(&s->lock);
     if (!e->first) {
         /* Throttle to ten events a second; wake on a change, on shutdown, or for a keepalive. */
-        while (s->version == e->seen && !s->stopping && dip__now() - e->last_send < 15.0) {
+        /* Keepalives well inside the idle timeout, so a quiet stream is not cut. */
+        double keepalive = DIP_MIN(15.0, s->o.connection_timeout_s / 2.0);
+        while (s->version == e->seen && !s->stopping && dip__now() - e->last_send < keepalive) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -1427,8 +1443,8 @@ static enum MHD_Result serve_static(struct ctx *c, const char *url)
             return send_error(c, 404, "ENOTFOUND", "not found");
     if (realpath(c->s->web_dir, root) == NULL)
         return send_error(c, 404, "ENOTFOUND", "no web folder");
-    snprintf(path, sizeof(path), "%s%s", root, rel);
-    if (realpath(path, real) == NULL)
+    if (snprintf(path, sizeof(path), "%s%s", root, rel) >= (int)sizeof(path) ||
+        realpath(path, real) == NULL)
         return send_error(c, 404, "ENOTFOUND", "not found");
     rlen = strlen(root);
     if (strncmp(real, root, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
@@ -1459,9 +1475,8 @@ static size_t body_cap(const dip_server *s, const struct route *rt)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     dip_server *s = cls;
     struct req *r = *req_cls;
@@ -1509,10 +1524,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 unsigned long long v;
                 errno = 0;
                 v = strtoull(cl, &end, 10);
-                if (errno == 0 && *end == '\0' && v > body_cap(s, r->route))
-                    return send_error(&c, 413, "ELIMIT",
-                                      "request body of %llu bytes > limit %zu", v,
-                                      body_cap(s, r->route));
+                if (errno == 0 && *end == '\0' && v > body_cap(s, r->route)) {
+                    /* A client that waits for 100-continue, or a body far over the limit, gets
+                     * the answer at once and the connection closes. A modest excess is read
+                     * and dropped first, so that simple clients (which send the whole body
+                     * before reading) see the 413 rather than a reset. */
+                    const char *expect =
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+                    if (expect != NULL || v / 16 > body_cap(s, r->route))
+                        return send_error(&c, 413, "ELIMIT",
+                                          "request body of %llu bytes > limit %zu", v,
+                                          body_cap(s, r->route));
+                    r->too_big = 1;
+                }
             }
             dip__sbuf_init(&r->body, body_cap(s, r->route));
         }
@@ -1601,8 +1625,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *sa, socklen
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     grc = getaddrinfo(host, colon + 1, &hints, &ai);
     if (grc != 0 || ai == NULL)
-        return dip_err_set(err, DIP_EINVAL, "serve: --listen '%s': %s", listen,
-                           gai_strerror(grc));
+        return dip_err_set(err, DIP_EINVAL, "serve: --listen '%s': %s", listen, gai_strerror(grc));
     memcpy(sa, ai->ai_addr, ai->ai_addrlen);
     *salen = ai->ai_addrlen;
     *v6 = ai->ai_family == AF_INET6;
@@ -1720,9 +1743,6 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         }
         s->own_ex = 1;
     }
-    rc = dip__runner_start(s, err);
-    if (rc != 0)
-        goto out;
 
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ERROR_LOG;
@@ -1730,15 +1750,15 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         flags |= MHD_USE_IPv6;
     if (s->tls_cert_pem != NULL)
         flags |= MHD_USE_TLS;
-    d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)s->o.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        s->o.connection_memory, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)s->o.connection_timeout_s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.connection_memory,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                         s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+                         s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
     (void)salen;
     if (d == NULL) {
         rc = dip_err_set(err, DIP_EIO,
@@ -1779,7 +1799,6 @@ void dip_server_free(dip_server *s)
     pthread_mutex_unlock(&s->lock);
     if (s->mhd != NULL)
         MHD_stop_daemon(s->mhd);
-    dip__runner_stop(s);
     if (s->own_ex)
         dip_executor_free(s->ex);
     dip_store_close(s->store);

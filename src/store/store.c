@@ -255,8 +255,8 @@ out:
     return rc;
 }
 
-int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out,
-                       size_t *len, struct dip_err *err)
+int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
+                       struct dip_err *err)
 {
     char path[4200];
     struct stat sb;
@@ -271,8 +271,8 @@ int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t
     blob_path(st, sha, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rc = dip_err_set(err, errno == ENOENT ? DIP_ENOTFOUND : DIP_EIO, "store: blob %s: %s",
-                         sha, strerror(errno));
+        rc = dip_err_set(err, errno == ENOENT ? DIP_ENOTFOUND : DIP_EIO, "store: blob %s: %s", sha,
+                         strerror(errno));
         goto out;
     }
     if (fstat(fd, &sb) != 0) {
@@ -594,8 +594,8 @@ int dip_store_job_next(dip_store *st, char id[DIP_STORE_ID_LEN], struct dip_err 
     int rc, src;
 
     pthread_mutex_lock(&st->lock);
-    rc = prep(st, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, rowid LIMIT 1",
-              &s, err);
+    rc = prep(st, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, rowid LIMIT 1", &s,
+              err);
     if (rc != 0)
         goto out;
     src = sqlite3_step(s);
@@ -642,8 +642,8 @@ int dip_store_job_active(dip_store *st, const char *owner, uint64_t *n, struct d
                            "SELECT COUNT(*) FROM jobs WHERE owner = ?"
                            " AND state IN ('queued', 'running')",
                            owner, n, err);
-    return count_query(st, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
-                       NULL, n, err);
+    return count_query(st, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", NULL,
+                       n, err);
 }
 
 int dip_store_job_counts(dip_store *st, uint64_t counts[5], struct dip_err *err)
@@ -652,8 +652,8 @@ int dip_store_job_counts(dip_store *st, uint64_t counts[5], struct dip_err *err)
     int rc = 0;
 
     for (int i = 0; rc == 0 && i < 5; i++)
-        rc = count_query(st, "SELECT COUNT(*) FROM jobs WHERE state = ?", names[i], &counts[i],
-                         err);
+        rc =
+            count_query(st, "SELECT COUNT(*) FROM jobs WHERE state = ?", names[i], &counts[i], err);
     return rc;
 }
 
@@ -681,8 +681,9 @@ int dip_store_item_set_state(dip_store *st, const char *id, int index, const cha
     int rc;
 
     pthread_mutex_lock(&st->lock);
-    rc = prep(st, "UPDATE items SET state = ?3, error = ?4 WHERE job = ?1 AND idx = ?2"
-                  " AND state != 'done'",
+    rc = prep(st,
+              "UPDATE items SET state = ?3, error = ?4 WHERE job = ?1 AND idx = ?2"
+              " AND state != 'done'",
               &s, err);
     if (rc != 0)
         goto out;
@@ -707,8 +708,9 @@ int dip_store_items_finish(dip_store *st, const char *id, const char *state, con
     int rc;
 
     pthread_mutex_lock(&st->lock);
-    rc = prep(st, "UPDATE items SET state = ?2, error = ?3 WHERE job = ?1"
-                  " AND state IN ('queued', 'running')",
+    rc = prep(st,
+              "UPDATE items SET state = ?2, error = ?3 WHERE job = ?1"
+              " AND state IN ('queued', 'running')",
               &s, err);
     if (rc != 0)
         goto out;
@@ -807,8 +809,8 @@ int dip_store_cache_get(dip_store *st, const char *cache_key, struct dip_store_i
     int rc, src;
 
     pthread_mutex_lock(&st->lock);
-    rc = prep(st, "SELECT sha, format, width, height, bytes, versions FROM cache WHERE key = ?",
-              &s, err);
+    rc = prep(st, "SELECT sha, format, width, height, bytes, versions FROM cache WHERE key = ?", &s,
+              err);
     if (rc != 0)
         goto out;
     sqlite3_bind_text(s, 1, cache_key, -1, SQLITE_STATIC);
