@@ -411,6 +411,10 @@ async function main() {
         tctx.setDefaultTimeout(30000);
         const tp = await tctx.newPage();
         watch(tp);
+        const sseStatus = [];
+        tp.on('response', (r) => {
+            if (/\/events\?access_token=/.test(r.url())) sseStatus.push(r.status());
+        });
         await tp.goto(`${locked.url}/`);
         await tp.waitForSelector('#token-dialog[open]');
         await shot(tp, '07a-token-prompt', {viewport: true});
@@ -442,6 +446,7 @@ async function main() {
         const cli3 = path.join(tmp, 'cli-a3.png');
         execFileSync(DIP, ['process', '-p', 'invert', '-o', cli3, I('a3.png')], {stdio: 'pipe'});
         assert.ok(tgot.bytes.equals(fs.readFileSync(cli3)), 'authenticated download differs from the CLI');
+        assert.ok(sseStatus.includes(200), `the event stream takes the token (?access_token=): ${sseStatus}`);
         /* TIFF in and out: the browser cannot draw it, so the page has the server convert both
          * for the viewer (POST /process with the token). */
         if (hasTiff) {
