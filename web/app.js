@@ -486,14 +486,25 @@ async function showJob(id) {
     }
 }
 
-function jobSummary(job) {
+/** Counts from the items when the job has them (the server's items_done also counts cancelled
+ * images as finished), else from the progress object. */
+function jobCounts(job) {
     const p = job.progress || {};
-    const items = job.items || [];
-    const total = p.items_total ?? items.length;
-    const done = p.items_done ?? items.filter((i) => i.state === 'done' || i.state === 'failed').length;
-    const failed = p.items_failed ?? items.filter((i) => i.state === 'failed').length;
-    let s = `${done} of ${total} image${total === 1 ? '' : 's'} processed`;
-    if (failed) s += `, ${failed} failed`;
+    const items = job.items;
+    if (items && items.length) {
+        const n = (st) => items.filter((i) => i.state === st).length;
+        return {total: items.length, done: n('done'), failed: n('failed'), cancelled: n('cancelled')};
+    }
+    const failed = p.items_failed || 0;
+    return {total: p.items_total || 0, done: Math.max(0, (p.items_done || 0) - failed), failed,
+            cancelled: 0};
+}
+
+function jobSummary(job) {
+    const c = jobCounts(job);
+    let s = `${c.done} of ${c.total} image${c.total === 1 ? '' : 's'} done`;
+    if (c.failed) s += `, ${c.failed} failed`;
+    if (c.cancelled) s += `, ${c.cancelled} cancelled`;
     return s;
 }
 
@@ -503,6 +514,10 @@ function renderJob(job) {
     const final = api.isFinal(job);
     let pct = Number.isFinite(p.percent) ? p.percent : 0;
     if (job.state === 'done') pct = 100;
+    if (job.state === 'cancelled') {
+        const c = jobCounts(job);
+        pct = c.total ? (100 * (c.done + c.failed)) / c.total : 0; // how far it got
+    }
     pct = Math.max(0, Math.min(100, pct));
     $('#job-title').textContent = `Job ${shortId(job.id)}`;
     const title = $('#job-title');
@@ -771,17 +786,23 @@ async function loadJobs() {
         return typeof d === 'number' ? d : Date.parse(d) / 1000 || 0;
     };
     jobs.sort((a, b) => time(b) - time(a));
+    const shown = jobs.slice(0, 200); // a page, not thousands of rows every few seconds
+    $('#jobs-more').hidden = jobs.length <= shown.length;
+    $('#jobs-more').textContent = `Showing the newest ${shown.length} of ${jobs.length} jobs.`;
+    const admin = Boolean(state.me && state.me.admin);
     $('#jobs-empty').hidden = jobs.length > 0;
     $('.jobs').hidden = jobs.length === 0;
-    replaceChildren($('#jobs'), jobs.map((job) => {
+    replaceChildren($('#jobs'), shown.map((job) => {
         const p = job.progress || {};
         const pct = job.state === 'done' ? 100 : Math.max(0, Math.min(100, p.percent || 0));
+        const pctText = job.state === 'cancelled' ? '' : `${Math.round(pct)}%`;
         const n = p.items_total ?? (job.items || []).length;
         const failed = p.items_failed || 0;
         return h('tr', {class: `job-row job-${job.state}`},
             h('td', {}, h('a', {href: `#/jobs/${encodeURIComponent(job.id)}`, class: 'job-link'},
                           shortId(job.id))),
-            h('td', {class: 'nowrap'}, formatTime(job.created)),
+            h('td', {class: 'nowrap'}, formatTime(job.created),
+              admin && job.owner ? h('span', {class: 'job-owner muted'}, `by ${job.owner}`) : null),
             h('td', {class: 'pipeline-cell'}, h('code', {title: job.pipeline || ''},
                                                 job.pipeline || '(conversion only)')),
             h('td', {class: 'nowrap'}, `${n}${failed ? ` (${failed} failed)` : ''}`),
@@ -790,7 +811,7 @@ async function loadJobs() {
                                   'aria-valuemax': '100', 'aria-valuenow': String(Math.round(pct)),
                                   'aria-label': `Job ${shortId(job.id)} progress`},
                           h('div', {class: `progress-fill state-${job.state}`, style: {width: `${pct}%`}})),
-              h('span', {class: 'small muted'}, `${Math.round(pct)}%`)));
+              h('span', {class: 'small muted'}, pctText)));
     }));
     // Whole rows open the job too (the link in the first cell is the keyboard route).
     for (const tr of $('#jobs').children) {

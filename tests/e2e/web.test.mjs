@@ -56,7 +56,7 @@ def scene(w, h, seed):
 for i, (w, h) in enumerate([(640, 480), (512, 384), (720, 540)], 1):
     cv2.imwrite('%s/a%d.png' % (d, i), scene(w, h, i))
 for i in range(1, 9):
-    cv2.imwrite('%s/big%d.png' % (d, i), scene(800, 800, 10 + i))
+    cv2.imwrite('%s/big%d.png' % (d, i), scene(1000, 1000, 10 + i))
 cv2.imwrite('%s/pic.tif' % d, scene(300, 200, 7))
 good = open('%s/a1.png' % d, 'rb').read()
 open('%s/corrupt.png' % d, 'wb').write(good[:len(good) // 2])
