@@ -538,7 +538,7 @@ function renderJob(job) {
     const eta = !final && Number.isFinite(p.eta_s) && p.eta_s > 0 ? `about ${formatDuration(p.eta_s)} left` : '';
     bar.setAttribute('aria-valuetext', `${Math.round(pct)}%${eta ? `, ${eta}` : ''}`);
     bar.querySelector('.progress-fill').style.width = `${pct}%`;
-    bar.className = `progress state-${job.state}`;
+    bar.className = `progress is-${job.state}`;
     $('#job-percent').textContent = `${pct >= 99.95 || pct === 0 ? Math.round(pct) : pct.toFixed(1)}%`;
     $('#job-eta').textContent = final ? (STATE_LABELS[job.state] || job.state) : (eta || (job.state === 'queued' ? 'waiting for a worker' : 'estimating…'));
     $('#job-counts').textContent = jobSummary(job);
@@ -810,7 +810,7 @@ async function loadJobs() {
             h('td', {}, h('div', {class: 'mini-progress', role: 'progressbar', 'aria-valuemin': '0',
                                   'aria-valuemax': '100', 'aria-valuenow': String(Math.round(pct)),
                                   'aria-label': `Job ${shortId(job.id)} progress`},
-                          h('div', {class: `progress-fill state-${job.state}`, style: {width: `${pct}%`}})),
+                          h('div', {class: `progress-fill is-${job.state}`, style: {width: `${pct}%`}})),
               h('span', {class: 'small muted'}, pctText)));
     }));
     // Whole rows open the job too (the link in the first cell is the keyboard route).

@@ -358,6 +358,7 @@ async function main() {
         await shot(page, '04-progress');
         await page.click('#job-cancel');
         assert.equal(await waitFinal(page), 'Cancelled');
+        await shot(page, '04b-cancelled');
         const job3 = await (await fetch(`${open.url}/api/v1/jobs/${id3}`)).json();
         assert.equal(job3.state, 'cancelled');
         assert.ok(job3.items.some((i) => i.state === 'cancelled'), 'some images were never run');
