@@ -121,6 +121,14 @@ int dip_store_item_set_state(dip_store *st, const char *id, int index, const cha
 int dip_store_items_finish(dip_store *st, const char *id, const char *state, const char *error,
                            struct dip_err *err);
 
+/** Starts job `id` in one transaction: the job (unless final) and its queued items become
+ * running. */
+int dip_store_job_start(dip_store *st, const char *id, struct dip_err *err);
+/** Ends job `id` in one transaction: its queued or running items become `item_state` (with
+ * `error`, may be NULL), and the job becomes `state` unless it is final already. */
+int dip_store_job_finish(dip_store *st, const char *id, const char *state, const char *item_state,
+                         const char *error, struct dip_err *err);
+
 /** Records item `index`'s result (its blob stored already) in one transaction: the result row
  * (unique per job and item: a second call changes nothing), the item's state and, when
  * `cache_key` is not NULL, the cache entry. */

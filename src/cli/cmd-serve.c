@@ -173,8 +173,11 @@ int dip__cmd_serve(int argc, char **argv)
         dip_mpi_opts_default(&mo);
         rc = dip_mpi_start(&argc, &argv, &mo, &ex, &worker_done, &err);
         if (rc != 0) {
-            dip__cli_error("serve", "%s", dip_err_text(&err, rc));
-            return dip_err_exit_code(rc);
+            /* Fall back to this machine's cores rather than not serving at all. */
+            dip__cli_error("serve", "%s; using the local executor", dip_err_text(&err, rc));
+            ex = NULL;
+            rc = 0;
+            dip_err_clear(&err);
         }
         if (worker_done)
             return 0;

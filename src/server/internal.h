@@ -83,6 +83,7 @@ struct dip_server {
     int own_ex;
     void *mhd; /* struct MHD_Daemon */
     char *tls_cert_pem, *tls_key_pem;
+    int lock_fd; /* flock on DATA/serve.lock: one server per data folder */
 
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and event-stream updates */
@@ -99,8 +100,9 @@ struct dip_server {
     uint64_t base_pixels;
     double run_started;
 
-    /* /process admission. */
-    int process_busy, process_waiting;
+    /* /process admission (a ticket queue; process_cond is its own wake-up). */
+    pthread_cond_t process_cond;
+    uint64_t process_next, process_done; /* tickets taken and finished */
 
     /* Metrics. */
     uint64_t m_requests, m_tasks, m_items_done, m_items_failed, m_cache_hits;

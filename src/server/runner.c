@@ -267,8 +267,7 @@ static void run_job(dip_server *s, const char *id)
     s->run_started = dip__now();
     bump(s);
     pthread_mutex_unlock(&s->lock);
-    dip_store_job_set_state(s->store, id, "running", 0, NULL);
-    dip_store_items_finish(s->store, id, "running", NULL, NULL);
+    dip_store_job_start(s->store, id, NULL);
     log_line(s, "job %s: %zu item(s), pipeline '%s'", id, r.job->n_items, r.job->pipeline);
 
     if (plan_items(&r) > 0) {
@@ -306,18 +305,20 @@ static void run_job(dip_server *s, const char *id)
         const char *state = "done";
 
         if (cancelled) {
-            dip_store_items_finish(s->store, id, "cancelled", NULL, NULL);
+            dip_store_job_finish(s->store, id, "cancelled", "cancelled", NULL, NULL);
             state = "cancelled";
-        } else if (dip_store_job_get(s->store, id, 1, &fin, NULL) == 0) {
-            for (size_t i = 0; i < fin->n_items; i++) {
-                if (strcmp(fin->items[i].state, "done") != 0)
-                    state = "failed";
+        } else {
+            if (dip_store_job_get(s->store, id, 1, &fin, NULL) == 0) {
+                for (size_t i = 0; i < fin->n_items; i++) {
+                    if (strcmp(fin->items[i].state, "done") != 0)
+                        state = "failed";
+                }
             }
             /* An item the executor never reported is a failure, not a forever-running job. */
-            dip_store_items_finish(s->store, id, "failed", "no result from the executor", NULL);
+            dip_store_job_finish(s->store, id, state, "failed", "no result from the executor",
+                                 NULL);
         }
         dip_store_job_free(fin);
-        dip_store_job_set_state(s->store, id, state, 0, NULL);
         log_line(s, "job %s: %s", id, state);
     }
 out:

@@ -727,6 +727,74 @@ out:
     return rc;
 }
 
+/* Runs the statements of `sql` (with ?1 = id, ?2 = state, ?3 = item state, ?4 = error,
+ * ?5 = finished) in one transaction. */
+static int job_txn(dip_store *st, const char *const *sql, size_t n, const char *id,
+                   const char *state, const char *item_state, const char *error,
+                   struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, began = 0;
+
+    pthread_mutex_lock(&st->lock);
+    rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != 0)
+        goto out;
+    began = 1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = prep(st, sql[i], &s, err);
+        if (rc != 0)
+            goto out;
+        /* Each statement uses some of the five parameters; binding past its highest one would
+         * only return SQLITE_RANGE. */
+        int np = sqlite3_bind_parameter_count(s);
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        if (np >= 2)
+            sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+        if (np >= 3)
+            sqlite3_bind_text(s, 3, item_state, -1, SQLITE_STATIC);
+        if (np >= 4 && error)
+            sqlite3_bind_text(s, 4, error, -1, SQLITE_STATIC);
+        if (np >= 5)
+            sqlite3_bind_double(s, 5, is_final(state) ? wall_now() : 0.0);
+        rc = step_done(st, s, err);
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (rc == 0)
+        rc = exec_sql(st, "COMMIT", err);
+    if (rc == 0)
+        began = 0;
+out:
+    sqlite3_finalize(s);
+    if (began)
+        (void)exec_sql(st, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_job_start(dip_store *st, const char *id, struct dip_err *err)
+{
+    static const char *const sql[] = {
+        "UPDATE jobs SET state = ?2 WHERE id = ?1 AND state NOT IN ('done', 'failed', 'cancelled')",
+        "UPDATE items SET state = ?3 WHERE job = ?1 AND state IN ('queued', 'running')",
+    };
+
+    return job_txn(st, sql, 2, id, "running", "running", NULL, err);
+}
+
+int dip_store_job_finish(dip_store *st, const char *id, const char *state, const char *item_state,
+                         const char *error, struct dip_err *err)
+{
+    static const char *const sql[] = {
+        "UPDATE items SET state = ?3, error = ?4 WHERE job = ?1 AND state IN ('queued', 'running')",
+        "UPDATE jobs SET state = ?2, finished = ?5 WHERE id = ?1"
+        " AND state NOT IN ('done', 'failed', 'cancelled')",
+    };
+
+    return job_txn(st, sql, 2, id, state, item_state, error, err);
+}
+
 int dip_store_result_put(dip_store *st, const char *id, const struct dip_store_item *r,
                          const char *cache_key, struct dip_err *err)
 {

@@ -255,3 +255,90 @@ TEST(backup)
     ASSERT_EQ_INT(dip_store_backup(st, "/nonexistent/x/y.db", &err), DIP_EIO);
     dip_store_close(st);
 }
+
+/* Every allocation of dip's own in the read paths fails in turn: each call returns DIP_ENOMEM or
+ * succeeds, and nothing leaks (ASan) or crashes. SQLite's own allocator is not affected. */
+TEST(read_paths_oom)
+{
+    dip_store *st = open_store("oom");
+    struct dip_err err = {0};
+    struct dip_store_item res, hit;
+    int ok_get = 0, ok_list = 0, ok_cache = 0;
+
+    make_job(st, "j1", "alice", 3);
+    memset(&res, 0, sizeof(res));
+    res.index = 0;
+    ASSERT_OK(dip_store_blob_put(st, "r", 1, res.out_sha, &err));
+    snprintf(res.out_format, sizeof(res.out_format), "png");
+    res.bytes_out = 1;
+    res.versions = (char *)"invert@1";
+    ASSERT_OK(dip_store_result_put(st, "j1", &res, "key", &err));
+    for (long k = 1; k < 40 && !(ok_get && ok_list && ok_cache); k++) {
+        struct dip_store_job *job = NULL, *list = NULL;
+        size_t n = 0;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int rc;
+
+        dip__alloc_fail_after(k);
+        rc = dip_store_job_get(st, "j1", 1, &job, &err);
+        dip__alloc_fail_after(0);
+        ASSERT(rc == 0 || rc == DIP_ENOMEM);
+        ASSERT(rc != 0 || job->n_items == 3);
+        ok_get |= rc == 0;
+        dip_store_job_free(job);
+
+        dip__alloc_fail_after(k);
+        rc = dip_store_job_list(st, NULL, 1, 5, &list, &n, &err);
+        dip__alloc_fail_after(0);
+        ASSERT(rc == 0 || rc == DIP_ENOMEM);
+        ok_list |= rc == 0;
+        dip_store_jobs_free(list, n);
+
+        memset(&hit, 0, sizeof(hit));
+        dip__alloc_fail_after(k);
+        rc = dip_store_cache_get(st, "key", &hit, &err);
+        dip__alloc_fail_after(0);
+        ASSERT(rc == 0 || rc == DIP_ENOMEM);
+        ok_cache |= rc == 0;
+        dip_free(hit.versions);
+
+        dip__alloc_fail_after(k);
+        rc = dip_store_blob_get(st, res.out_sha, 10, &data, &len, &err);
+        dip__alloc_fail_after(0);
+        ASSERT(rc == 0 || rc == DIP_ENOMEM);
+        dip_free(data);
+    }
+    ASSERT(ok_get && ok_list && ok_cache);
+    dip_store_close(st);
+}
+
+TEST(job_start_finish)
+{
+    dip_store *st = open_store("startfinish");
+    struct dip_err err = {0};
+    struct dip_store_job *job = NULL;
+
+    make_job(st, "j1", "alice", 3);
+    ASSERT_OK(dip_store_item_set_state(st, "j1", 2, "failed", "bad", &err));
+    ASSERT_OK(dip_store_job_start(st, "j1", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 1, &job, &err));
+    ASSERT_EQ_STR(job->state, "running");
+    ASSERT_EQ_STR(job->items[0].state, "running");
+    ASSERT_EQ_STR(job->items[2].state, "failed");
+    dip_store_job_free(job);
+    ASSERT_OK(dip_store_job_finish(st, "j1", "failed", "failed", "no result", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 1, &job, &err));
+    ASSERT_EQ_STR(job->state, "failed");
+    ASSERT(job->finished > 0);
+    ASSERT_EQ_STR(job->items[0].error, "no result");
+    ASSERT_EQ_STR(job->items[2].error, "bad");
+    dip_store_job_free(job);
+    /* A final job stays as it is. */
+    ASSERT_OK(dip_store_job_finish(st, "j1", "done", "cancelled", NULL, &err));
+    ASSERT_OK(dip_store_job_start(st, "j1", &err));
+    ASSERT_OK(dip_store_job_get(st, "j1", 0, &job, &err));
+    ASSERT_EQ_STR(job->state, "failed");
+    dip_store_job_free(job);
+    dip_store_close(st);
+}

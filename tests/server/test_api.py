@@ -101,6 +101,18 @@ try:
     for n in z.namelist():
         check(z.read(n) == downloads[n], "zip entry %s equals its download" % n)
 
+    # Names repeat within a job: downloads and zip entries stay unique and agree.
+    r = s.submit([("same.png", files[0][1]), ("dir/same.png", files[1][1]),
+                  ("same.jpg", files[2][1])], pipeline="invert", fmt="png")
+    jd = s.wait(r.json()["id"])
+    names = []
+    for it in jd["items"]:
+        cd = s.get(it["result_url"]).header("Content-Disposition")
+        names.append(cd.split('filename="')[1].rstrip('"'))
+    check(names == ["same.png", "same-1.png", "same-2.png"], "unique names %r" % names)
+    z = zipfile.ZipFile(io.BytesIO(s.get("/api/v1/jobs/%s/archive.zip" % jd["id"]).body))
+    check(z.namelist() == names, "zip names %r" % z.namelist())
+
     # ---- the result cache: same inputs, pipeline, options ----
     r = s.submit(files[:2], pipeline="invert", fmt="png")
     j2 = s.wait(r.json()["id"])
@@ -127,7 +139,7 @@ try:
     # ---- list ----
     r = s.get("/api/v1/jobs")
     ids = [j["id"] for j in r.json()["jobs"]]
-    check(job["id"] in ids and j2["id"] in ids and len(ids) == 4, "list %r" % ids)
+    check(job["id"] in ids and j2["id"] in ids and len(ids) == 5, "list %r" % ids)
     r = s.get("/api/v1/jobs?items=1")
     check(all("items" in j for j in r.json()["jobs"]), "list with items")
 
@@ -158,9 +170,11 @@ try:
     r = s.get("/metrics")
     text = r.body.decode()
     check(r.status == 200 and r.header("Content-Type").startswith("text/plain"), "metrics")
-    for needle in ('dip_jobs{state="done"}', "dip_task_seconds_bucket", "dip_cache_hits_total 2",
+    for needle in ('dip_jobs{state="done"}', "dip_task_seconds_bucket", "dip_cache_hits_total",
                    "dip_bytes_in_total", "dip_bytes_out_total", 'dip_workers{status="alive"}'):
         check(needle in text, "metrics has %s" % needle)
+    hits = [int(l.split()[1]) for l in text.splitlines() if l.startswith("dip_cache_hits_total ")]
+    check(hits and hits[0] >= 5, "cache hits counted: %r" % hits)
 
     # ---- static files ----
     r = s.get("/")

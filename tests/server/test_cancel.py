@@ -5,7 +5,7 @@
 import threading
 import time
 
-from srvutil import Server, check, encode, image, sse_events
+from srvutil import Server, check, encode, image, sanitized, sse_events
 
 s = None
 try:
@@ -36,7 +36,10 @@ try:
     j2 = s.wait(j2["id"], timeout=30)
     elapsed = time.time() - t0
     check(j2["state"] == "done", "next job done")
-    check(elapsed < 1.5, "executor stopped and the next job ran within %.2f s" % elapsed)
+    # A release build stops within a second (plus the small job); an unoptimised sanitizer build
+    # computes one tile of median(15) | bilateral far more slowly.
+    bound = 10.0 if sanitized() else 1.5
+    check(elapsed < bound, "executor stopped and the next job ran within %.2f s" % elapsed)
     j = s.get("/api/v1/jobs/" + jid).json()
     check(j["state"] == "cancelled" and j["finished"] is not None, "stays cancelled")
     reader.join(30)

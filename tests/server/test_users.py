@@ -69,6 +69,11 @@ try:
           "admin downloads")
     check(s.get("/api/v1/cluster", token=root).status == 200, "admin sees the cluster")
 
+    # A second server on the same data folder is refused.
+    out = subprocess.run([DIP, "serve", "--listen", "127.0.0.1:0", "--data", s.data],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    check(out.returncode != 0 and b"another dip serve" in out.stderr, "second server refused")
+
     # Revocation takes effect at once.
     subprocess.run([DIP, "token", "revoke", "bob", "--data", s.data], check=True,
                    stderr=subprocess.DEVNULL)
