@@ -313,7 +313,10 @@ async function main() {
 
         /* Errors: a pipeline the server refuses, then a corrupt file. */
         log('errors');
-        await page.click('nav a[data-route="new"]');
+        await page.click('#job-again'); // "Use this pipeline": back to a new job with its settings
+        await page.waitForSelector('#view-new:not([hidden])');
+        assert.equal(await page.inputValue('#pipeline-text'), pipeline);
+        assert.equal(await page.inputValue('#format'), 'png');
         await page.fill('#pipeline-text', 'gausian(size=9)');
         await page.waitForSelector('#pipeline-error:has-text("Pipeline text")'); // seen before sending
         await page.click('#run');
