@@ -440,7 +440,8 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
         struct dip_view sub = dip_view_sub(in, (struct dip_rect){out_rect.x - in_rect.x,
                                                                   out_rect.y - in_rect.y,
                                                                   out_rect.w, out_rect.h});
-        dip_view_copy(&sub, out);
+        if (sub.data != out->data) /* the executor may pass the input itself as output */
+            dip_view_copy(&sub, out);
         goto collect;
     }
     /* Backwards: what each op produces (outs), reads (pads) and needs computed (needs). */
