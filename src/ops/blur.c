@@ -210,7 +210,23 @@ const struct dip_op dip_op_box = {
 struct gauss_kernel {
     int ksize;
     uint16_t k[GAUSS_MAX];
+    /* k = b << shift for the largest common shift (at most 7). With shift >= 4 every sum fits
+     * 16 bits: out = (sum_ij b_i b_j p + 2^(15 - 2 shift)) >> (16 - 2 shift), the same value. */
+    int shift;
+    uint16_t b[GAUSS_MAX];
 };
+
+static void gauss_reduce(struct gauss_kernel *g)
+{
+    int s = 7;
+
+    for (int i = 0; i < g->ksize; i++)
+        while (s > 0 && (g->k[i] & ((1u << s) - 1)) != 0)
+            s--;
+    g->shift = s;
+    for (int i = 0; i < g->ksize; i++)
+        g->b[i] = (uint16_t)(g->k[i] >> s);
+}
 
 struct gaussian_args {
     int size;
@@ -243,6 +259,7 @@ static int gauss_kernel_make(int size, double sigma, struct gauss_kernel *g)
     g->ksize = n;
     if (sigma <= 0 && n <= 7) {
         memcpy(g->k, small[n / 2], (size_t)n * sizeof(uint16_t));
+        gauss_reduce(g);
         return 0;
     }
     s = sigma > 0 ? sigma : fma((double)n, 0.15, 0.35); /* ((n-1)/2 - 1) 0.3 + 0.8 */
@@ -265,6 +282,7 @@ static int gauss_kernel_make(int size, double sigma, struct gauss_kernel *g)
     if (2 * isum > 256)
         return DIP_EINVAL;
     g->k[n2] = (uint16_t)(256 - 2 * isum);
+    gauss_reduce(g);
     return 0;
 }
 
@@ -321,10 +339,10 @@ INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, in
         for (int j = 0; j < k; j++)
             rows[j] = row_at(in, y + j);
         for (size_t i = 0; i < n; i++) {
-            unsigned s = (unsigned)kk[r] * c[i];
+            uint16_t s = (uint16_t)(kk[r] * c[i]);
             for (int j = 0; j < r; j++)
-                s += (unsigned)kk[j] * (unsigned)(rows[j][i] + rows[k - 1 - j][i]);
-            v[i] = (uint16_t)s;
+                s = (uint16_t)(s + kk[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
+            v[i] = s;
         }
         return;
     }
@@ -383,6 +401,39 @@ INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
     }
 }
 
+/* The same sums in 16 bits, for kernels with a common factor of at least 16 (see gauss_kernel):
+ * vertical sums <= 255 * 16, totals <= 65280. */
+INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in,
+                         const struct dip_view *out, uint16_t *restrict v, int k)
+{
+    size_t cn = (size_t)out->channels;
+    size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
+    int r = k / 2, sh = 16 - 2 * g->shift;
+    uint16_t b[7], rnd = (uint16_t)(1u << (sh - 1));
+
+    for (int j = 0; j < k; j++)
+        b[j] = g->b[j];
+    for (int y = 0; y < out->height; y++) {
+        const uint8_t *rows[7];
+        uint8_t *restrict d = row_at(out, y);
+        for (int j = 0; j < k; j++)
+            rows[j] = row_at(in, y + j);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t s = (uint16_t)(b[r] * rows[r][i]);
+            for (int j = 0; j < r; j++)
+                s = (uint16_t)(s + b[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
+            v[i] = s;
+        }
+        for (size_t i = 0; i < m; i++) {
+            uint16_t s = (uint16_t)(b[r] * v[i + (size_t)r * cn] + rnd);
+            for (int j = 0; j < r; j++)
+                s = (uint16_t)(s + b[j] * (uint16_t)(v[i + (size_t)j * cn] +
+                                                     v[i + (size_t)(k - 1 - j) * cn]));
+            d[i] = (uint8_t)(s >> sh);
+        }
+    }
+}
+
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
                          const struct dip_view *out)
@@ -394,6 +445,16 @@ HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in
     if (v == NULL)
         return DIP_ENOMEM;
     acc = (uint32_t *)(void *)(v + n + (n & 1));
+    if (g->shift >= 4 && g->ksize <= 5) {
+        if (g->ksize == 5)
+            gauss_rows16(g, in, out, v, 5);
+        else if (g->ksize == 3)
+            gauss_rows16(g, in, out, v, 3);
+        else
+            gauss_rows16(g, in, out, v, 1);
+        dip_free(v);
+        return 0;
+    }
     switch (g->ksize) {
     case 3:
         gauss_rows(g, in, out, v, acc, 3);
