@@ -639,8 +639,16 @@ static void median_halo(const void *args, struct dip_halo *h)
 /* END GENERATED */
 
 /* Positions per chunk: the per-chunk planes stay in L1. */
-#define MED_CHUNK 256
-#define MED_PAD (4 * DIP_MAX_CHANNELS)
+#define MED_CHUNK 512
+#define MED_PAD (4 * DIP_MAX_CHANNELS + 32)
+
+/* How many positions a stage computes: what it needs rounded up to whole 32-byte vectors (no
+ * slow scalar tail for the networks), but never past what its input provides. */
+static size_t med_span(size_t need, size_t avail)
+{
+    size_t r = (need + 31) & ~(size_t)31;
+    return r < avail ? r : avail;
+}
 
 /* 3x3: sort every column of the row once, then the pruned merge of 3 sorted columns. */
 HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, size_t m, size_t cn)
@@ -650,7 +658,8 @@ HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, size_t
     const uint8_t *r0 = row_at(in, y), *r1 = row_at(in, y + 1), *r2 = row_at(in, y + 2);
 
     for (size_t i0 = 0; i0 < m; i0 += MED_CHUNK) {
-        size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK, ns = len + 2 * cn;
+        size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK;
+        size_t ns = med_span(len + 2 * cn, m + 2 * cn - i0);
         for (size_t i = 0; i < ns; i++) {
             uint8_t v[3] = {r0[i0 + i], r1[i0 + i], r2[i0 + i]};
             MED3_COL(v);
@@ -683,7 +692,7 @@ HOT static void median5_row(const struct dip_view *in, int y, uint8_t *d, size_t
         rows[r] = row_at(in, y + r);
     for (size_t i0 = 0; i0 < m; i0 += MED_CHUNK) {
         size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK;
-        size_t ns = len + 4 * cn, np = len + 2 * cn;
+        size_t ns = med_span(len + 4 * cn, m + 4 * cn - i0), np = med_span(len + 2 * cn, ns - cn);
         for (size_t i = 0; i < ns; i++) {
             uint8_t v[5];
             for (int r = 0; r < 5; r++)
