@@ -873,7 +873,7 @@ INLINE void bilat_acc(float *restrict u, const uint8_t *restrict s, const float 
  * sums see the same operations in the same order whatever the tile. */
 INLINE void bilat_tap(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
                       const float *restrict cw, int cc, int np, float *restrict wsum,
-                      float *const *sum, int32_t *restrict idx)
+                      float *const *sum, int32_t *restrict idx, float *restrict wts)
 {
     const uint8_t *restrict s0 = src[0], *restrict s1 = src[np > 1 ? 1 : 0];
     const uint8_t *restrict s2 = src[np > 2 ? 2 : 0], *restrict s3 = src[np > 3 ? 3 : 0];
@@ -882,32 +882,27 @@ INLINE void bilat_tap(const uint8_t *const *src, const uint8_t *const *ctr, int 
     float *restrict u0 = sum[0], *restrict u1 = sum[np > 1 ? 1 : 0];
     float *restrict u2 = sum[np > 2 ? 2 : 0], *restrict u3 = sum[np > 3 ? 3 : 0];
 
+    /* The table index, then the weights (the table lookups), then the sums: each pass a
+     * simple loop that vectorises. The float operations per pixel are the same, in the same
+     * order, as in one loop. */
     if (cc == 1) {
-        for (int x = 0; x < w; x++) {
-            int v = s0[x];
-            float wt = sw * cw[abs(v - c0[x])];
-            wsum[x] += wt;
-            u0[x] += (float)v * wt;
-            if (np == 2)
-                u1[x] += (float)s1[x] * wt;
-        }
+        for (int x = 0; x < w; x++)
+            idx[x] = abs(s0[x] - c0[x]);
     } else {
-        /* The table index in a pass of its own: the float pass then vectorises with gathers. */
         for (int x = 0; x < w; x++)
             idx[x] = abs(s0[x] - c0[x]) + abs(s1[x] - c1[x]) + abs(s2[x] - c2[x]);
-        float *restrict wts = (float *)(void *)idx;
-        for (int x = 0; x < w; x++)
-            wts[x] = sw * cw[idx[x]];
-        /* One pass per sum: simple loops that vectorise. The float operations per pixel are the
-         * same in the same order as in a single loop. */
-        for (int x = 0; x < w; x++)
-            wsum[x] += wts[x];
-        bilat_acc(u0, s0, wts, w);
-        bilat_acc(u1, s1, wts, w);
-        bilat_acc(u2, s2, wts, w);
-        if (np == 4)
-            bilat_acc(u3, s3, wts, w);
     }
+    for (int x = 0; x < w; x++)
+        wts[x] = sw * cw[idx[x]];
+    for (int x = 0; x < w; x++)
+        wsum[x] += wts[x];
+    bilat_acc(u0, s0, wts, w);
+    if (np >= 2)
+        bilat_acc(u1, s1, wts, w);
+    if (np >= 3)
+        bilat_acc(u2, s2, wts, w);
+    if (np >= 4)
+        bilat_acc(u3, s3, wts, w);
 }
 
 /* cvRound for 0 <= v < 2^22: adding 1.5 * 2^23 rounds to an integer, half to even, in IEEE
@@ -927,6 +922,7 @@ HOT static void bilat_rows(const struct bilateral_args *a, const uint8_t *const 
     int r = a->radius, cc = np >= 3 ? 3 : 1;
     float *wsum = acc, *sum[4];
     int32_t *idx = (int32_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
+    float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK;
 
     for (int c = 0; c < np; c++)
         sum[c] = acc + (size_t)(c + 1) * BILAT_CHUNK;
@@ -947,16 +943,16 @@ HOT static void bilat_rows(const struct bilateral_args *a, const uint8_t *const 
                     src[c] = plane[c] + off;
                 switch (np) {
                 case 1:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 1, wsum, sum, idx);
+                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 1, wsum, sum, idx, wts);
                     break;
                 case 2:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 2, wsum, sum, idx);
+                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 2, wsum, sum, idx, wts);
                     break;
                 case 3:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 3, wsum, sum, idx);
+                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 3, wsum, sum, idx, wts);
                     break;
                 default:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 4, wsum, sum, idx);
+                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 4, wsum, sum, idx, wts);
                     break;
                 }
             }
@@ -980,7 +976,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     const struct bilateral_args *a = args;
     int np = t->in.channels, iw = t->in.width, ih = t->in.height;
     size_t psize = (size_t)iw * (size_t)ih;
-    size_t accn = (size_t)(np + 2) * BILAT_CHUNK; /* wsum, sums, table indices */
+    size_t accn = (size_t)(np + 3) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
     float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
     uint8_t *mem;
     const uint8_t *plane[4];
