@@ -92,10 +92,12 @@ def with_alpha(img, rng):
 # pipeline, reference (RGB in, dip's layout out), exact? (else within 1 level), what it checks
 CASES = [
     ("box", lambda a: flip(cv2.blur(flip(a), (5, 5))), True),
+    ("box(size=1)", lambda a: a, True),
     ("box(size=3)", lambda a: flip(cv2.blur(flip(a), (3, 3))), True),
     ("box(size=13)", lambda a: flip(cv2.blur(flip(a), (13, 13))), True),
     ("box(size=31)", lambda a: flip(cv2.blur(flip(a), (31, 31))), True),
     ("gaussian", lambda a: flip(cv2.GaussianBlur(flip(a), (5, 5), 0)), True),
+    ("gaussian(size=1)", lambda a: a, True),
     ("gaussian(size=3)", lambda a: flip(cv2.GaussianBlur(flip(a), (3, 3), 0)), True),
     ("gaussian(size=7)", lambda a: flip(cv2.GaussianBlur(flip(a), (7, 7), 0)), True),
     ("gaussian(size=11)", lambda a: flip(cv2.GaussianBlur(flip(a), (11, 11), 0)), True),
@@ -106,6 +108,7 @@ CASES = [
     ("gaussian(size=0, sigma=0.6)", lambda a: flip(cv2.GaussianBlur(flip(a), (0, 0), 0.6)),
      True),
     ("median", lambda a: ref_median(a, 5), True),
+    ("median(size=1)", lambda a: a, True),
     ("median(size=3)", lambda a: ref_median(a, 3), True),
     ("median(size=7)", lambda a: ref_median(a, 7), True),
     ("median(size=11)", lambda a: ref_median(a, 11), True),
