@@ -808,10 +808,9 @@ const struct dip_op dip_op_median = {
 struct bilateral_args {
     int d;
     double sigma_color, sigma_space;
-    /* prepare(): OpenCV's tables, in its order (rows top to bottom, left to right). */
-    int radius, ntaps;
-    int8_t tap_dx[BILAT_MAX_TAPS], tap_dy[BILAT_MAX_TAPS];
-    float tap_w[BILAT_MAX_TAPS];
+    /* prepare(): OpenCV's weight tables (args stay under 4 KiB: taps are made per tile) */
+    int radius;
+    float space_w[BILAT_MAX_RADIUS * BILAT_MAX_RADIUS + 1]; /* by squared distance */
     float color_w[256 * 3]; /* by sum of |differences| over the colour channels */
 };
 
@@ -842,19 +841,35 @@ static int bilateral_prepare(void *args, int in_channels, struct dip_err *err)
     a->radius = r;
     for (int i = 0; i < 256 * 3; i++)
         a->color_w[i] = (float)exp((double)(i * i) * gc);
-    a->ntaps = 0;
-    for (int i = -r; i <= r; i++) {
-        for (int j = -r; j <= r; j++) {
-            double rr = sqrt((double)i * i + (double)j * j);
-            if (rr > r)
-                continue;
-            a->tap_dy[a->ntaps] = (int8_t)i;
-            a->tap_dx[a->ntaps] = (int8_t)j;
-            a->tap_w[a->ntaps] = (float)exp(rr * rr * gs);
-            a->ntaps++;
-        }
+    /* OpenCV: r = sqrt(i^2 + j^2), weight (float)exp(r r coeff): a function of i^2 + j^2. */
+    for (int n = 0; n <= r * r; n++) {
+        double rr = sqrt((double)n);
+        a->space_w[n] = (float)exp(rr * rr * gs);
     }
     return 0;
+}
+
+struct bilat_taps {
+    int n;
+    int8_t dx[BILAT_MAX_TAPS], dy[BILAT_MAX_TAPS];
+    float w[BILAT_MAX_TAPS];
+};
+
+/* The taps in OpenCV's order: rows top to bottom, left to right, inside the disc (i^2 + j^2 <=
+ * r^2 is sqrt(i^2 + j^2) <= r for integers). */
+static void bilat_taps_make(const struct bilateral_args *a, struct bilat_taps *t)
+{
+    int r = a->radius;
+
+    t->n = 0;
+    for (int i = -r; i <= r; i++)
+        for (int j = -r; j <= r; j++)
+            if (i * i + j * j <= r * r) {
+                t->dy[t->n] = (int8_t)i;
+                t->dx[t->n] = (int8_t)j;
+                t->w[t->n] = a->space_w[i * i + j * j];
+                t->n++;
+            }
 }
 
 static void bilateral_halo(const void *args, struct dip_halo *h)
@@ -915,9 +930,9 @@ INLINE uint8_t round_u8(float v)
 
 #define BILAT_CHUNK 512 /* pixels per pass, so that the sums stay in L1 across the taps */
 
-HOT static void bilat_rows(const struct bilateral_args *a, const uint8_t *const *plane,
-                           size_t pstride, int w, int h, int np, const struct dip_view *out,
-                           float *acc)
+HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_taps *tp,
+                           const uint8_t *const *plane, size_t pstride, int w, int h, int np,
+                           const struct dip_view *out, float *acc)
 {
     int r = a->radius, cc = np >= 3 ? 3 : 1;
     float *wsum = acc, *sum[4];
@@ -934,11 +949,10 @@ HOT static void bilat_rows(const struct bilateral_args *a, const uint8_t *const 
             memset(acc, 0, (size_t)(np + 1) * BILAT_CHUNK * sizeof(float));
             for (int c = 0; c < np; c++)
                 ctr[c] = plane[c] + (size_t)(y + r) * pstride + (size_t)(r + x0);
-            for (int k = 0; k < a->ntaps; k++) {
+            for (int k = 0; k < tp->n; k++) {
                 const uint8_t *src[4];
-                size_t off = (size_t)(y + r + a->tap_dy[k]) * pstride +
-                             (size_t)(r + x0 + a->tap_dx[k]);
-                float sw = a->tap_w[k];
+                size_t off = (size_t)(y + r + tp->dy[k]) * pstride + (size_t)(r + x0 + tp->dx[k]);
+                float sw = tp->w[k];
                 for (int c = 0; c < np; c++)
                     src[c] = plane[c] + off;
                 switch (np) {
@@ -977,6 +991,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     int np = t->in.channels, iw = t->in.width, ih = t->in.height;
     size_t psize = (size_t)iw * (size_t)ih;
     size_t accn = (size_t)(np + 3) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
+    struct bilat_taps taps;
     float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
     uint8_t *mem;
     const uint8_t *plane[4];
@@ -994,7 +1009,8 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
                 p[(size_t)y * (size_t)iw + (size_t)x] = s[(size_t)x * (size_t)np];
         }
     }
-    bilat_rows(a, plane, (size_t)iw, t->out.width, t->out.height, np, &t->out, acc);
+    bilat_taps_make(a, &taps);
+    bilat_rows(a, &taps, plane, (size_t)iw, t->out.width, t->out.height, np, &t->out, acc);
     dip_free(acc);
     return 0;
 }
