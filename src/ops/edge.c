@@ -96,6 +96,35 @@ INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int
     }
 }
 
+/* The same for size <= 5 in 16 bits: |vs| <= 255 * 16, |dx|, |dy| <= 12240, sum <= 24480. */
+INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
+                        size_t n, size_t m, size_t cn, int16_t *restrict vs,
+                        int16_t *restrict vd, uint8_t *restrict d)
+{
+    const uint8_t *rows[7];
+
+    for (int j = 0; j < k; j++)
+        rows[j] = row_at(in, y + j);
+    for (size_t i = 0; i < n; i++) {
+        int16_t s = 0, e = 0;
+        for (int j = 0; j < k; j++) {
+            s = (int16_t)(s + sm[j] * rows[j][i]);
+            e = (int16_t)(e + dv[j] * rows[j][i]);
+        }
+        vs[i] = s;
+        vd[i] = e;
+    }
+    for (size_t i = 0; i < m; i++) {
+        int16_t gx = 0, gy = 0, mag;
+        for (int j = 0; j < k; j++) {
+            gx = (int16_t)(gx + dv[j] * vs[i + (size_t)j * cn]);
+            gy = (int16_t)(gy + sm[j] * vd[i + (size_t)j * cn]);
+        }
+        mag = (int16_t)((gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy));
+        d[i] = (uint8_t)(mag > 255 ? 255 : mag);
+    }
+}
+
 HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out, int size,
                            int32_t *vs, int32_t *vd)
 {
@@ -103,17 +132,19 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
     int ki = size / 2;
 
+    int16_t *vs16 = (int16_t *)(void *)vs, *vd16 = (int16_t *)(void *)vd;
+
     for (int y = 0; y < out->height; y++) {
         uint8_t *d = row_at(out, y);
         switch (size) {
         case 1:
-            sobel_row(in, y, sobel_smooth[0], sobel_deriv[0], 3, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[0], sobel_deriv[0], 3, n, m, cn, vs16, vd16, d);
             break;
         case 3:
-            sobel_row(in, y, sobel_smooth[1], sobel_deriv[1], 3, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[1], sobel_deriv[1], 3, n, m, cn, vs16, vd16, d);
             break;
         case 5:
-            sobel_row(in, y, sobel_smooth[2], sobel_deriv[2], 5, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[2], sobel_deriv[2], 5, n, m, cn, vs16, vd16, d);
             break;
         default:
             sobel_row(in, y, sobel_smooth[ki], sobel_deriv[ki], 7, n, m, cn, vs, vd, d);
