@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Edge operators: sobel (gradient magnitude of the gray image) and canny. canny is a GLOBAL op in two
- * parts: its tile (a stencil with a halo of 2) computes gradients and non-maximum suppression
+/* Edge operators: sobel (gradient magnitude of the gray image) and canny. canny is a GLOBAL op in
+ * two parts: its tile (a stencil with a halo of 2) computes gradients and non-maximum suppression
  * into a 1-channel map of weak and strong edge pixels; its global hook then keeps the weak
  * pixels 8-connected to strong ones (hysteresis) over the whole image. Integer arithmetic as
  * OpenCV's, so results do not depend on tiling. */
@@ -98,8 +98,8 @@ INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int
 
 /* The same for size <= 5 in 16 bits: |vs| <= 255 * 16, |dx|, |dy| <= 12240, sum <= 24480. */
 INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
-                        size_t n, size_t m, size_t cn, int16_t *restrict vs,
-                        int16_t *restrict vd, uint8_t *restrict d)
+                        size_t n, size_t m, size_t cn, int16_t *restrict vs, int16_t *restrict vd,
+                        uint8_t *restrict d)
 {
     const uint8_t *rows[7];
 
@@ -283,9 +283,8 @@ INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
     }
 }
 
-INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd,
-                       int16_t *restrict gx, int16_t *restrict gy, int16_t *restrict gm, size_t m,
-                       size_t cn)
+INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, int16_t *restrict gx,
+                       int16_t *restrict gy, int16_t *restrict gm, size_t m, size_t cn)
 {
     for (size_t i = 0; i < m; i++) {
         int ex = vs[i + 2 * cn] - vs[i], ey = vd[i] + 2 * vd[i + cn] + vd[i + 2 * cn];
@@ -325,8 +324,8 @@ INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
  * dx = vs(+1) - vs(-1), dy = vd(-1) + 2 vd + vd(+1) along the row; |dx| + |dy| <= 2040. Then, per
  * pixel, the channel with the largest magnitude, the first of equal ones in B, G, R order (as
  * OpenCV on a BGR image); gray+alpha and RGBA ignore alpha. */
-HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw, const struct canny_scratch *s,
-                           int slot)
+HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
+                                const struct canny_scratch *s, int slot)
 {
     size_t cn = (size_t)in->channels, n = (size_t)in->width * cn, m = (size_t)mw * cn;
 
@@ -370,7 +369,8 @@ static int canny_tile(const void *args, const struct dip_tile *t)
 {
     const struct canny_args *a = args;
     int w = t->out.width, h = t->out.height, mw = w + 2;
-    size_t n = (size_t)t->in.width * (size_t)t->in.channels, m = (size_t)mw * (size_t)t->in.channels;
+    size_t n = (size_t)t->in.width * (size_t)t->in.channels,
+           m = (size_t)mw * (size_t)t->in.channels;
     int16_t *mem = dip_malloc((2 * n + 3 * m + 9 * (size_t)mw) * sizeof(int16_t));
     int gx0 = t->out_rect.x - 1, gy0 = t->out_rect.y - 1;
     struct canny_scratch s;

@@ -98,8 +98,7 @@ static int run_tile(const struct dip_op *op, const void *args, const struct img 
     for (int y = 0; y < in.h; y++)
         for (int x = 0; x < in.w; x++)
             for (int c = 0; c < m->ch; c++)
-                px(&in, x, y)[c] =
-                    (uint8_t)at(m, r.x - h.left + x, r.y - h.top + y, c, op->edge);
+                px(&in, x, y)[c] = (uint8_t)at(m, r.x - h.left + x, r.y - h.top + y, c, op->edge);
     t.in = (struct dip_view){in.p, in.w, in.h, in.ch, (size_t)in.w * (size_t)in.ch};
     t.out = (struct dip_view){px(out, r.x, r.y), r.w, r.h, och, (size_t)out->w * (size_t)och};
     t.in_rect = (struct dip_rect){r.x - h.left, r.y - h.top, in.w, in.h};
@@ -131,8 +130,7 @@ static struct img run_op(const char *text, const struct img *m, int och)
         y += th;
     }
     if (memcmp(out.p, again.p, (size_t)m->w * (size_t)m->h * (size_t)och) != 0)
-        DIP_TEST_FAIL("%s on %dx%dx%d: tiles differ from the whole image", text, m->w, m->h,
-                      m->ch);
+        DIP_TEST_FAIL("%s on %dx%dx%d: tiles differ from the whole image", text, m->w, m->h, m->ch);
     free(again.p);
     free(args);
     return out;
@@ -144,8 +142,8 @@ static void expect_equal(const char *what, const struct img *m, const struct img
     size_t n = (size_t)got->w * (size_t)got->h * (size_t)got->ch;
     for (size_t i = 0; i < n; i++)
         if (got->p[i] != want->p[i])
-            DIP_TEST_FAIL("%s on %dx%dx%d: byte %zu (x %zu, y %zu) is %d, expected %d", what,
-                          m->w, m->h, m->ch, i, (i / (size_t)got->ch) % (size_t)got->w,
+            DIP_TEST_FAIL("%s on %dx%dx%d: byte %zu (x %zu, y %zu) is %d, expected %d", what, m->w,
+                          m->h, m->ch, i, (i / (size_t)got->ch) % (size_t)got->w,
                           i / ((size_t)got->ch * (size_t)got->w), got->p[i], want->p[i]);
 }
 
@@ -231,8 +229,7 @@ TEST(median_matches_sorted_window)
                             int n = 0;
                             for (int j = -r; j <= r; j++)
                                 for (int i = -r; i <= r; i++)
-                                    win[n++] =
-                                        (uint8_t)at(&m, x + i, y + j, c, DIP_EDGE_REPLICATE);
+                                    win[n++] = (uint8_t)at(&m, x + i, y + j, c, DIP_EDGE_REPLICATE);
                             qsort(win, (size_t)n, 1, cmp_u8);
                             px(&want, x, y)[c] = win[n / 2];
                         }
@@ -284,8 +281,7 @@ TEST(gaussian_binomial_kernels)
                             for (int i = -r; i <= r; i++)
                                 sum += tab[t][i + r] * tab[t][j + r] *
                                        at(&m, x + i, y + j, c, DIP_EDGE_REFLECT101);
-                        px(&want, x, y)[c] =
-                            (uint8_t)((sum + (1 << (shift[t] - 1))) >> shift[t]);
+                        px(&want, x, y)[c] = (uint8_t)((sum + (1 << (shift[t] - 1))) >> shift[t]);
                     }
             expect_equal(text, &m, &got, &want);
             free(m.p);
@@ -407,9 +403,9 @@ TEST(canny_hysteresis)
 
 TEST(bad_parameters)
 {
-    static const char *bad[] = {"box(size=4)", "median(size=2)", "gaussian(size=0, sigma=0)",
-                                "gaussian(size=6)", "sobel(size=2)", "sharpen(size=4)",
-                                "bilateral(d=0, sigma_space=9)"};
+    static const char *bad[] = {
+        "box(size=4)",   "median(size=2)",  "gaussian(size=0, sigma=0)",    "gaussian(size=6)",
+        "sobel(size=2)", "sharpen(size=4)", "bilateral(d=0, sigma_space=9)"};
     for (size_t i = 0; i < DIP_COUNTOF(bad); i++) {
         dip_pipeline *p = NULL;
         struct dip_err err = {0};
@@ -430,8 +426,8 @@ TEST(bad_parameters)
 /* Every kernel that allocates scratch reports DIP_ENOMEM, and frees what it took. */
 TEST(out_of_memory)
 {
-    static const char *texts[] = {"box",     "box(size=31)", "gaussian", "gaussian(size=15)",
-                                  "bilateral", "sharpen",    "sobel",    "canny"};
+    static const char *texts[] = {"box",       "box(size=31)", "gaussian", "gaussian(size=15)",
+                                  "bilateral", "sharpen",      "sobel",    "canny"};
     struct img m = img_rand(16, 9, 3);
     for (size_t i = 0; i < DIP_COUNTOF(texts); i++) {
         const struct dip_op *op;
