@@ -989,18 +989,19 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
 {
     const struct bilateral_args *a = args;
     int np = t->in.channels, iw = t->in.width, ih = t->in.height;
-    size_t psize = (size_t)iw * (size_t)ih;
+    size_t psize = np == 1 ? 0 : (size_t)iw * (size_t)ih; /* gray is read in place */
     size_t accn = (size_t)(np + 3) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
+    size_t pstride = np == 1 ? t->in.stride : (size_t)iw;
     struct bilat_taps taps;
     float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
     uint8_t *mem;
-    const uint8_t *plane[4];
+    const uint8_t *plane[4] = {t->in.data};
 
     if (acc == NULL)
         return DIP_ENOMEM;
     mem = (uint8_t *)(acc + accn);
     /* Channels to planes, so that every loop above is unit-stride. */
-    for (int c = 0; c < np; c++) {
+    for (int c = 0; c < np && np > 1; c++) {
         uint8_t *p = mem + (size_t)c * psize;
         plane[c] = p;
         for (int y = 0; y < ih; y++) {
@@ -1010,7 +1011,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
         }
     }
     bilat_taps_make(a, &taps);
-    bilat_rows(a, &taps, plane, (size_t)iw, t->out.width, t->out.height, np, &t->out, acc);
+    bilat_rows(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc);
     dip_free(acc);
     return 0;
 }
