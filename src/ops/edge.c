@@ -154,22 +154,37 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
 }
 
 /* OpenCV's 8-bit RGB to gray: (9798 R + 19235 G + 3735 B + 2^14) >> 15. Gray+alpha: gray. */
+/* One row to gray, with a constant channel count so that the loads vectorise. */
+INLINE void gray_row(const uint8_t *restrict s, uint8_t *restrict d, size_t w, size_t cn)
+{
+    if (cn < 3) {
+        for (size_t x = 0; x < w; x++)
+            d[x] = s[x * cn];
+        return;
+    }
+    for (size_t x = 0; x < w; x++) {
+        uint16_t r = s[x * cn], g = s[x * cn + 1], b = s[x * cn + 2];
+        d[x] = (uint8_t)((9798u * r + 19235u * g + 3735u * b + 16384u) >> 15);
+    }
+}
+
 HOT static void sobel_gray(const struct dip_view *in, uint8_t *g)
 {
-    int cn = in->channels;
     size_t w = (size_t)in->width;
 
     for (int y = 0; y < in->height; y++) {
         const uint8_t *s = row_at(in, y);
         uint8_t *d = g + (size_t)y * w;
-        if (cn < 3) {
-            for (size_t x = 0; x < w; x++)
-                d[x] = s[x * (size_t)cn];
-        } else {
-            for (size_t x = 0; x < w; x++) {
-                const uint8_t *p = s + x * (size_t)cn;
-                d[x] = (uint8_t)((9798u * p[0] + 19235u * p[1] + 3735u * p[2] + 16384u) >> 15);
-            }
+        switch (in->channels) {
+        case 2:
+            gray_row(s, d, w, 2);
+            break;
+        case 3:
+            gray_row(s, d, w, 3);
+            break;
+        default:
+            gray_row(s, d, w, 4);
+            break;
         }
     }
 }
