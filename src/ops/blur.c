@@ -1072,14 +1072,21 @@ static void sharpen_halo(const void *args, struct dip_halo *h)
 }
 
 /* out = clamp(in + floor((d amount_q + 128) / 256)), d = in - blur, where |d| >= threshold. */
-HOT static void sharpen_mix(const uint8_t *in, uint8_t *d, size_t m, int amount_q, int thr)
+/* The rounding product in 16 bits: with a = 128 d (|a| <= 32640) and A <= 2560,
+ * (a A + 2^14) >> 15 = floor((d A + 128) / 256) exactly (a rounding high multiply). */
+HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m,
+                            int amount_q, int thr)
 {
+    int16_t amt = (int16_t)amount_q, th = (int16_t)thr;
+
     for (size_t i = 0; i < m; i++) {
-        int diff = in[i] - d[i];
-        int add = ((diff * amount_q + 128 + (1 << 20)) >> 8) - (1 << 12);
-        int v = in[i] + add;
+        int16_t diff = (int16_t)(in[i] - d[i]);
+        int16_t a = (int16_t)(diff * 128);
+        int16_t add = (int16_t)(((int32_t)a * amt + 16384) >> 15);
+        int16_t v = (int16_t)(in[i] + add);
+        int16_t ad = diff < 0 ? (int16_t)-diff : diff;
         v = v < 0 ? 0 : v > 255 ? 255 : v;
-        d[i] = (uint8_t)(abs(diff) >= thr ? v : in[i]);
+        d[i] = (uint8_t)(ad >= th ? v : in[i]);
     }
 }
 
