@@ -877,29 +877,17 @@ static void bilateral_halo(const void *args, struct dip_halo *h)
     stencil_halo(((const struct bilateral_args *)args)->radius, h);
 }
 
-INLINE void bilat_acc(float *restrict u, const uint8_t *restrict s, const float *restrict wt, int w)
+/* The weights of one tap over a row of `w` pixels (channels in planes): the colour table index
+ * from the colour channels `cc` (1 or 3), then the lookups, each a loop that vectorises. */
+INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
+                          const float *restrict cw, int cc, int32_t *restrict idx,
+                          float *restrict wts)
 {
-    for (int x = 0; x < w; x++)
-        u[x] += (float)s[x] * wt[x];
-}
-
-/* One tap over a row of `w` pixels, channels in planes: weight from the colour channels `cc`
- * (1 or 3), sums over all `np` planes. Sequential per pixel, as OpenCV, so each pixel's float
- * sums see the same operations in the same order whatever the tile. */
-INLINE void bilat_tap(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
-                      const float *restrict cw, int cc, int np, float *restrict wsum,
-                      float *const *sum, int32_t *restrict idx, float *restrict wts)
-{
-    const uint8_t *restrict s0 = src[0], *restrict s1 = src[np > 1 ? 1 : 0];
-    const uint8_t *restrict s2 = src[np > 2 ? 2 : 0], *restrict s3 = src[np > 3 ? 3 : 0];
+    const uint8_t *restrict s0 = src[0], *restrict s1 = src[cc > 1 ? 1 : 0];
+    const uint8_t *restrict s2 = src[cc > 2 ? 2 : 0];
     const uint8_t *restrict c0 = ctr[0], *restrict c1 = ctr[cc > 1 ? 1 : 0];
     const uint8_t *restrict c2 = ctr[cc > 2 ? 2 : 0];
-    float *restrict u0 = sum[0], *restrict u1 = sum[np > 1 ? 1 : 0];
-    float *restrict u2 = sum[np > 2 ? 2 : 0], *restrict u3 = sum[np > 3 ? 3 : 0];
 
-    /* The table index, then the weights (the table lookups), then the sums: each pass a
-     * simple loop that vectorises. The float operations per pixel are the same, in the same
-     * order, as in one loop. */
     if (cc == 1) {
         for (int x = 0; x < w; x++)
             idx[x] = abs(s0[x] - c0[x]);
@@ -909,15 +897,35 @@ INLINE void bilat_tap(const uint8_t *const *src, const uint8_t *const *ctr, int 
     }
     for (int x = 0; x < w; x++)
         wts[x] = sw * cw[idx[x]];
+}
+
+/* Four taps added to one sum, in tap order: per pixel the same float operations in the same
+ * order as one tap at a time (and as OpenCV), with a quarter of the loads and stores. */
+INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8_t *restrict b,
+                       const uint8_t *restrict c, const uint8_t *restrict d,
+                       const float *restrict w0, const float *restrict w1,
+                       const float *restrict w2, const float *restrict w3, int w)
+{
+    for (int x = 0; x < w; x++) {
+        float t = u[x] + (float)a[x] * w0[x];
+        t = t + (float)b[x] * w1[x];
+        t = t + (float)c[x] * w2[x];
+        u[x] = t + (float)d[x] * w3[x];
+    }
+}
+
+INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
+                        const float *restrict w2, const float *restrict w3, int w)
+{
     for (int x = 0; x < w; x++)
-        wsum[x] += wts[x];
-    bilat_acc(u0, s0, wts, w);
-    if (np >= 2)
-        bilat_acc(u1, s1, wts, w);
-    if (np >= 3)
-        bilat_acc(u2, s2, wts, w);
-    if (np >= 4)
-        bilat_acc(u3, s3, wts, w);
+        u[x] = ((u[x] + w0[x]) + w1[x] + w2[x]) + w3[x];
+}
+
+INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const float *restrict wt,
+                       int w)
+{
+    for (int x = 0; x < w; x++)
+        u[x] += (float)s[x] * wt[x];
 }
 
 /* cvRound for 0 <= v < 2^22: adding 1.5 * 2^23 rounds to an integer, half to even, in IEEE
@@ -937,7 +945,7 @@ HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_ta
     int r = a->radius, cc = np >= 3 ? 3 : 1;
     float *wsum = acc, *sum[4];
     int32_t *idx = (int32_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
-    float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK;
+    float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK; /* 4 rows of weights */
 
     for (int c = 0; c < np; c++)
         sum[c] = acc + (size_t)(c + 1) * BILAT_CHUNK;
@@ -949,26 +957,33 @@ HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_ta
             memset(acc, 0, (size_t)(np + 1) * BILAT_CHUNK * sizeof(float));
             for (int c = 0; c < np; c++)
                 ctr[c] = plane[c] + (size_t)(y + r) * pstride + (size_t)(r + x0);
-            for (int k = 0; k < tp->n; k++) {
-                const uint8_t *src[4];
-                size_t off = (size_t)(y + r + tp->dy[k]) * pstride + (size_t)(r + x0 + tp->dx[k]);
-                float sw = tp->w[k];
-                for (int c = 0; c < np; c++)
-                    src[c] = plane[c] + off;
-                switch (np) {
-                case 1:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 1, wsum, sum, idx, wts);
-                    break;
-                case 2:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 1, 2, wsum, sum, idx, wts);
-                    break;
-                case 3:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 3, wsum, sum, idx, wts);
-                    break;
-                default:
-                    bilat_tap(src, ctr, cw, sw, a->color_w, 3, 4, wsum, sum, idx, wts);
-                    break;
+            for (int k = 0; k < tp->n;) {
+                int g = tp->n - k >= 4 ? 4 : 1; /* taps in this pass */
+                const uint8_t *src[4][4];
+                float *wg[4];
+                for (int j = 0; j < g; j++) {
+                    size_t off = (size_t)(y + r + tp->dy[k + j]) * pstride +
+                                 (size_t)(r + x0 + tp->dx[k + j]);
+                    for (int c = 0; c < np; c++)
+                        src[j][c] = plane[c] + off;
+                    wg[j] = wts + (size_t)j * BILAT_CHUNK;
+                    if (cc == 1)
+                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 1, idx, wg[j]);
+                    else
+                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 3, idx, wg[j]);
                 }
+                if (g == 4) {
+                    bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
+                    for (int c = 0; c < np; c++)
+                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0],
+                                   wg[1], wg[2], wg[3], cw);
+                } else {
+                    for (int x = 0; x < cw; x++)
+                        wsum[x] += wg[0][x];
+                    for (int c = 0; c < np; c++)
+                        bilat_acc1(sum[c], src[0][c], wg[0], cw);
+                }
+                k += g;
             }
             if (cc == 1) {
                 for (int x = 0; x < cw; x++)
@@ -990,7 +1005,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     const struct bilateral_args *a = args;
     int np = t->in.channels, iw = t->in.width, ih = t->in.height;
     size_t psize = np == 1 ? 0 : (size_t)iw * (size_t)ih; /* gray is read in place */
-    size_t accn = (size_t)(np + 3) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
+    size_t accn = (size_t)(np + 6) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
     size_t pstride = np == 1 ? t->in.stride : (size_t)iw;
     struct bilat_taps taps;
     float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
