@@ -387,8 +387,24 @@ INLINE void gauss_hpass(const uint16_t *v, const uint16_t *kk, int k, size_t m, 
         d[i] = (uint8_t)(acc[i] >> 16);
 }
 
+/* sharpen's unsharp mix, applied to each blurred row while it is in cache (NULL: plain blur). */
+struct gauss_mix {
+    int amount_q, threshold;
+};
+static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
+                        int thr);
+
+INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r, uint8_t *d,
+                    size_t m)
+{
+    if (mx != NULL)
+        sharpen_mix(row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
+                    mx->threshold);
+}
+
 INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
-                       const struct dip_view *out, uint16_t *v, uint32_t *acc, int k)
+                       const struct dip_view *out, uint16_t *v, uint32_t *acc, int k,
+                       const struct gauss_mix *mx)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -396,13 +412,15 @@ INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
     for (int y = 0; y < out->height; y++) {
         gauss_vpass(in, y, g->k, k, n, v);
         gauss_hpass(v, g->k, k, m, cn, row_at(out, y), acc);
+        mix_row(mx, in, y, k / 2, row_at(out, y), m);
     }
 }
 
 /* The same sums in 16 bits, for kernels with a common factor of at least 16 (see gauss_kernel):
  * vertical sums <= 255 * 16, totals <= 65280. */
 INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in,
-                         const struct dip_view *out, uint16_t *restrict v, int k)
+                         const struct dip_view *out, uint16_t *restrict v, int k,
+                         const struct gauss_mix *mx)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -429,12 +447,54 @@ INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in
                                                      v[i + (size_t)(k - 1 - j) * cn]));
             d[i] = (uint8_t)(s >> sh);
         }
+        mix_row(mx, in, y, r, d, m);
+    }
+}
+
+/* Any kernel up to 7 taps, still in 16 bits: each vertical sum v <= 65280 is split into
+ * v = 256 h + l, A = sum k_i h_i and B = sum k_i l_i (both <= 65280), and
+ * (256 A + B + 2^15) >> 16 = (A + (B >> 8) + 128) >> 8 exactly (the dropped B & 255 is a
+ * fraction that cannot carry). */
+INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *in,
+                          const struct dip_view *out, uint8_t *restrict vh, uint8_t *restrict vl,
+                          int k, const struct gauss_mix *mx)
+{
+    size_t cn = (size_t)out->channels;
+    size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
+    int r = k / 2;
+    uint16_t kk[7];
+
+    for (int j = 0; j < k; j++)
+        kk[j] = g->k[j];
+    for (int y = 0; y < out->height; y++) {
+        const uint8_t *rows[7];
+        uint8_t *restrict d = row_at(out, y);
+        for (int j = 0; j < k; j++)
+            rows[j] = row_at(in, y + j);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t s = (uint16_t)(kk[r] * rows[r][i]);
+            for (int j = 0; j < r; j++)
+                s = (uint16_t)(s + kk[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
+            vh[i] = (uint8_t)(s >> 8);
+            vl[i] = (uint8_t)s;
+        }
+        for (size_t i = 0; i < m; i++) {
+            size_t c = i + (size_t)r * cn;
+            uint16_t a = (uint16_t)(kk[r] * vh[c]), b = (uint16_t)(kk[r] * vl[c]);
+            for (int j = 0; j < r; j++) {
+                size_t p = i + (size_t)j * cn, q = i + (size_t)(k - 1 - j) * cn;
+                a = (uint16_t)(a + kk[j] * (uint16_t)(vh[p] + vh[q]));
+                b = (uint16_t)(b + kk[j] * (uint16_t)(vl[p] + vl[q]));
+            }
+            d[i] = (uint8_t)((uint16_t)(a + (b >> 8) + 128) >> 8);
+        }
+        mix_row(mx, in, y, r, d, m);
     }
 }
 
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
-                         const struct dip_view *out)
+                         const struct dip_view *out, const struct gauss_mix *mx)
 {
     size_t n = (size_t)in->width * (size_t)in->channels;
     uint16_t *v = dip_malloc(n * (sizeof(uint16_t) + sizeof(uint32_t)));
@@ -445,26 +505,37 @@ HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in
     acc = (uint32_t *)(void *)(v + n + (n & 1));
     if (g->shift >= 4 && g->ksize <= 5) {
         if (g->ksize == 5)
-            gauss_rows16(g, in, out, v, 5);
+            gauss_rows16(g, in, out, v, 5, mx);
         else if (g->ksize == 3)
-            gauss_rows16(g, in, out, v, 3);
+            gauss_rows16(g, in, out, v, 3, mx);
         else
-            gauss_rows16(g, in, out, v, 1);
+            gauss_rows16(g, in, out, v, 1, mx);
+        dip_free(v);
+        return 0;
+    }
+    if (g->ksize >= 3 && g->ksize <= 7) {
+        uint8_t *vh = (uint8_t *)v, *vl = vh + n;
+        if (g->ksize == 7)
+            gauss_rows_hl(g, in, out, vh, vl, 7, mx);
+        else if (g->ksize == 5)
+            gauss_rows_hl(g, in, out, vh, vl, 5, mx);
+        else
+            gauss_rows_hl(g, in, out, vh, vl, 3, mx);
         dip_free(v);
         return 0;
     }
     switch (g->ksize) {
     case 3:
-        gauss_rows(g, in, out, v, acc, 3);
+        gauss_rows(g, in, out, v, acc, 3, mx);
         break;
     case 5:
-        gauss_rows(g, in, out, v, acc, 5);
+        gauss_rows(g, in, out, v, acc, 5, mx);
         break;
     case 7:
-        gauss_rows(g, in, out, v, acc, 7);
+        gauss_rows(g, in, out, v, acc, 7, mx);
         break;
     default:
-        gauss_rows(g, in, out, v, acc, g->ksize);
+        gauss_rows(g, in, out, v, acc, g->ksize, mx);
         break;
     }
     dip_free(v);
@@ -473,7 +544,7 @@ HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in
 
 static int gaussian_tile(const void *args, const struct dip_tile *t)
 {
-    return gauss_run(&((const struct gaussian_args *)args)->kern, &t->in, &t->out);
+    return gauss_run(&((const struct gaussian_args *)args)->kern, &t->in, &t->out, NULL);
 }
 
 const struct dip_op dip_op_gaussian = {
@@ -903,8 +974,8 @@ INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, 
  * order as one tap at a time (and as OpenCV), with a quarter of the loads and stores. */
 INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8_t *restrict b,
                        const uint8_t *restrict c, const uint8_t *restrict d,
-                       const float *restrict w0, const float *restrict w1,
-                       const float *restrict w2, const float *restrict w3, int w)
+                       const float *restrict w0, const float *restrict w1, const float *restrict w2,
+                       const float *restrict w3, int w)
 {
     for (int x = 0; x < w; x++) {
         float t = u[x] + (float)a[x] * w0[x];
@@ -975,8 +1046,8 @@ HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_ta
                 if (g == 4) {
                     bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
                     for (int c = 0; c < np; c++)
-                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0],
-                                   wg[1], wg[2], wg[3], cw);
+                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
+                                   wg[2], wg[3], cw);
                 } else {
                     for (int x = 0; x < cw; x++)
                         wsum[x] += wg[0][x];
@@ -1005,7 +1076,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     const struct bilateral_args *a = args;
     int np = t->in.channels, iw = t->in.width, ih = t->in.height;
     size_t psize = np == 1 ? 0 : (size_t)iw * (size_t)ih; /* gray is read in place */
-    size_t accn = (size_t)(np + 6) * BILAT_CHUNK; /* wsum, sums, table indices, weights */
+    size_t accn = (size_t)(np + 6) * BILAT_CHUNK;         /* wsum, sums, table indices, weights */
     size_t pstride = np == 1 ? t->in.stride : (size_t)iw;
     struct bilat_taps taps;
     float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
@@ -1089,8 +1160,8 @@ static void sharpen_halo(const void *args, struct dip_halo *h)
 /* out = clamp(in + floor((d amount_q + 128) / 256)), d = in - blur, where |d| >= threshold. */
 /* The rounding product in 16 bits: with a = 128 d (|a| <= 32640) and A <= 2560,
  * (a A + 2^14) >> 15 = floor((d A + 128) / 256) exactly (a rounding high multiply). */
-HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m,
-                            int amount_q, int thr)
+HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
+                            int thr)
 {
     int16_t amt = (int16_t)amount_q, th = (int16_t)thr;
 
@@ -1108,17 +1179,10 @@ HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, siz
 static int sharpen_tile(const void *args, const struct dip_tile *t)
 {
     const struct sharpen_args *a = args;
-    int r = a->kern.ksize / 2, rc;
-    size_t m = (size_t)t->out.width * (size_t)t->out.channels;
+    struct gauss_mix mx = {a->amount_q, a->threshold};
 
-    /* The blur goes into `out`, then each row is mixed with the centre pixels. */
-    rc = gauss_run(&a->kern, &t->in, &t->out);
-    if (rc)
-        return rc;
-    for (int y = 0; y < t->out.height; y++)
-        sharpen_mix(row_at(&t->in, y + r) + (size_t)r * (size_t)t->in.channels, row_at(&t->out, y),
-                    m, a->amount_q, a->threshold);
-    return 0;
+    /* Each blurred row of `out` is mixed with its centre pixels at once. */
+    return gauss_run(&a->kern, &t->in, &t->out, &mx);
 }
 
 const struct dip_op dip_op_sharpen = {
