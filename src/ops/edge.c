@@ -443,9 +443,11 @@ static int canny_global(const void *args, const struct dip_view *in, const struc
             d[x] = s[x] == CANNY_STRONG ? 255 : 0;
     }
     for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            if (row_at(in, y)[x] != CANNY_STRONG)
-                continue;
+        const uint8_t *srow = row_at(in, y);
+        /* Strong pixels are sparse: memchr finds the next one a vector at a time. */
+        for (const uint8_t *hit = memchr(srow, CANNY_STRONG, (size_t)w); hit != NULL;
+             hit = memchr(hit + 1, CANNY_STRONG, (size_t)(srow + w - hit - 1))) {
+            int x = (int)(hit - srow);
             stack[n++] = (struct pt){x, y};
             while (n > 0) {
                 struct pt p = stack[--n];
