@@ -951,7 +951,7 @@ static void bilateral_halo(const void *args, struct dip_halo *h)
 /* The weights of one tap over a row of `w` pixels (channels in planes): the colour table index
  * from the colour channels `cc` (1 or 3), then the lookups, each a loop that vectorises. */
 INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
-                          const float *restrict cw, int cc, int32_t *restrict idx,
+                          const float *restrict cw, int cc, uint16_t *restrict idx,
                           float *restrict wts)
 {
     const uint8_t *restrict s0 = src[0], *restrict s1 = src[cc > 1 ? 1 : 0];
@@ -961,10 +961,10 @@ INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, 
 
     if (cc == 1) {
         for (int x = 0; x < w; x++)
-            idx[x] = abs(s0[x] - c0[x]);
+            idx[x] = (uint16_t)abs(s0[x] - c0[x]);
     } else {
         for (int x = 0; x < w; x++)
-            idx[x] = abs(s0[x] - c0[x]) + abs(s1[x] - c1[x]) + abs(s2[x] - c2[x]);
+            idx[x] = (uint16_t)(abs(s0[x] - c0[x]) + abs(s1[x] - c1[x]) + abs(s2[x] - c2[x]));
     }
     for (int x = 0; x < w; x++)
         wts[x] = sw * cw[idx[x]];
@@ -1015,7 +1015,7 @@ HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_ta
 {
     int r = a->radius, cc = np >= 3 ? 3 : 1;
     float *wsum = acc, *sum[4];
-    int32_t *idx = (int32_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
+    uint16_t *idx = (uint16_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
     float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK; /* 4 rows of weights */
 
     for (int c = 0; c < np; c++)
