@@ -388,10 +388,13 @@ static void pad_buffer(const struct dip_view *buf, struct dip_rect pad, struct d
     /* Rows that hold computed pixels: fill the columns left and right of them. */
     for (int y = have.y; y < have.y + have.h; y++) {
         uint8_t *row = buf->data + (size_t)(y - pad.y) * buf->stride;
+        /* Only the columns outside [hx0, hx1): a full-width strip has a handful. */
         for (int bx = 0; bx < buf->width; bx++) {
             int x;
-            if (bx >= hx0 && bx < hx1)
-                continue;
+            if (bx == DIP_MAX(hx0, 0) && hx1 > bx)
+                bx = hx1; /* skip the computed columns */
+            if (bx >= buf->width)
+                break;
             x = border_index(pad.x + bx, w, edge) - pad.x;
             memcpy(row + (size_t)bx * ch, row + (size_t)x * ch, ch);
         }
