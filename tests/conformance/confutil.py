@@ -79,6 +79,16 @@ def pil_rgba(path, frame=0):
         if isinstance(t, int):
             alpha[v == t] = 0
         return np.dstack([g, g, g, alpha])
+    t = im.info.get("transparency")
+    if im.format == "PNG" and im.mode in ("L", "1") and isinstance(t, int):
+        # Pillow compares a 1/2/4-bit tRNS gray value with samples already scaled to 8 bits,
+        # so it misses it (ftbbn0g04.png); scale the key as the PNG spec does.
+        with open(path, "rb") as f:
+            depth = f.read(25)[24]
+        g = np.array(im.convert("L"))
+        key = t * 255 // ((1 << depth) - 1) if depth < 8 else t
+        alpha = np.where(g == key, 0, 255).astype(np.uint8)
+        return np.dstack([g, g, g, alpha])
     return np.array(im.convert("RGBA"))
 
 
@@ -117,19 +127,28 @@ class Suite:
         self.failures = []
 
     def _count(self, pkg, kind):
-        c = self.counts.setdefault(pkg, {"compared": 0, "refused": 0, "survived": 0})
+        c = self.counts.setdefault(pkg, {"compared": 0, "refused": 0, "survived": 0,
+                                         "known_gap": 0})
         c[kind] += 1
 
     def fail(self, pkg, rel, why):
         self.failures.append("%s: %s: %s" % (pkg, rel, why))
         print("FAIL %s: %s" % (rel, why))
 
+    def gap(self, pkg, rel, reason, detail):
+        """A known, documented difference: reported in the summary, not failed."""
+        self._count(pkg, "known_gap")
+        print("GAP  %-58s %s (known gap: %s)" % (rel, detail, reason))
+
     def compare(self, pkg, rel, path, ref, tol_max=0, tol_mean=None, rotate=True, label="ref",
-                alpha_mask=False):
+                alpha_mask=False, known_gap=None):
         """Decodes `path` with dip and compares it with `ref` (H x W x 4). tol_max bounds the
         largest channel difference, tol_mean (when given) the mean one. alpha_mask: compare colour
         only where the reference is opaque (GIF frames over a transparent canvas)."""
         res, arr = decode(path, rotate)
+        if arr is None and known_gap and res["rc"] not in ("CRASH", "OK") and res.get("msg"):
+            self.gap(pkg, rel, known_gap, "refused: %s" % res["msg"][:80])
+            return None
         if arr is None:
             self.fail(pkg, rel, "dip refused a valid file: %s %s" % (res["rc"], res["msg"]))
             return None
@@ -147,7 +166,9 @@ class Suite:
         else:
             mx, mean = diff_stats(got, ref)
         ok = mx <= tol_max and (tol_mean is None or mean <= tol_mean)
-        if not ok:
+        if not ok and known_gap:
+            self.gap(pkg, rel, known_gap, "differs: max %d mean %.3f" % (mx, mean))
+        elif not ok:
             self.fail(pkg, rel, "differs from %s: max %d (allowed %d), mean %.3f%s" % (
                 label, mx, tol_max, mean, "" if tol_mean is None else " (allowed %.2f)" % tol_mean))
         else:
@@ -155,9 +176,15 @@ class Suite:
             print("ok   %-58s vs %-10s max %3d mean %.3f" % (rel, label, mx, mean))
         return res
 
-    def must_fail(self, pkg, rel, path):
-        """dip must refuse the file with an error code and a message, and must not crash."""
+    def must_fail(self, pkg, rel, path, known_gap=None):
+        """dip must refuse the file with an error code and a message, and must not crash.
+        known_gap: why dip is known to accept it today; then acceptance is reported, not failed,
+        and a refusal is reported as fixed."""
         res, arr = decode(path)
+        if known_gap and res["rc"] == "OK":
+            self._count(pkg, "known_gap")
+            print("GAP  %-58s accepted (known gap: %s)" % (rel, known_gap))
+            return res
         if res["rc"] == "CRASH":
             self.fail(pkg, rel, "dip-decode crashed: %s" % res["msg"])
         elif res["rc"] == "OK":
@@ -184,8 +211,8 @@ class Suite:
     def finish(self):
         print("\n---- %s summary ----" % self.name)
         for pkg, c in sorted(self.counts.items()):
-            print("%-45s compared %3d, refused %3d, survived %3d" % (
-                pkg, c["compared"], c["refused"], c["survived"]))
+            print("%-45s compared %3d, refused %3d, survived %3d, known gaps %d" % (
+                pkg, c["compared"], c["refused"], c["survived"], c["known_gap"]))
         if self.failures:
             print("%d FAILED:" % len(self.failures))
             for f in self.failures:

@@ -224,6 +224,19 @@ void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
     jpeg_marker(b, 0xC4, dht, sizeof(dht));
 }
 
+void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof)
+{
+    static const uint8_t sos[6] = {1, 1, 0x00, 0, 63, 0};
+
+    gen_jpeg_head(b, w, h, sof);
+    if (sof == 0xC2) {
+        static const uint8_t dc[6] = {1, 1, 0x00, 0, 0, 0};
+        jpeg_marker(b, 0xDA, dc, sizeof(dc));
+    } else {
+        jpeg_marker(b, 0xDA, sos, sizeof(sos));
+    }
+}
+
 static void jpeg_sos(struct gb *b, int ss, int se, int ah, int al)
 {
     uint8_t sos[6] = {1, 1, 0x00, (uint8_t)ss, (uint8_t)se, (uint8_t)((ah << 4) | al)};

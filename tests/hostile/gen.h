@@ -37,6 +37,9 @@ void gen_png_head(struct gb *b, uint32_t w, uint32_t h, int depth, int ctype);
 void gen_jpeg_gray(struct gb *b, unsigned w, unsigned h);
 /* JPEG: SOI, DQT, SOF (marker 0xC0 or 0xC2) and DHT of gen_jpeg_gray, no scan. */
 void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof);
+/* JPEG: the headers and a start-of-scan with no entropy-coded data after it: all a decoder
+ * reads before it allocates. */
+void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof);
 /* JPEG: progressive gray w x h (multiple of 8) with a full successive-approximation
  * progression: 14 DC scans and 14 scans per AC coefficient, 896 scans in all. */
 void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h);
