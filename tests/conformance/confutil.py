@@ -128,7 +128,7 @@ class Suite:
 
     def _count(self, pkg, kind):
         c = self.counts.setdefault(pkg, {"compared": 0, "refused": 0, "survived": 0,
-                                         "known_gap": 0})
+                                         "known_gap": 0, "not_built": 0})
         c[kind] += 1
 
     def fail(self, pkg, rel, why):
@@ -146,6 +146,10 @@ class Suite:
         largest channel difference, tol_mean (when given) the mean one. alpha_mask: compare colour
         only where the reference is opaque (GIF frames over a transparent canvas)."""
         res, arr = decode(path, rotate)
+        if arr is None and "support not built in" in res.get("msg", ""):
+            self._count(pkg, "not_built")
+            print("SKIP %-58s %s" % (rel, res["msg"]))
+            return None
         if arr is None and known_gap and res["rc"] not in ("CRASH", "OK") and res.get("msg"):
             self.gap(pkg, rel, known_gap, "refused: %s" % res["msg"][:80])
             return None
@@ -211,8 +215,10 @@ class Suite:
     def finish(self):
         print("\n---- %s summary ----" % self.name)
         for pkg, c in sorted(self.counts.items()):
-            print("%-45s compared %3d, refused %3d, survived %3d, known gaps %d" % (
-                pkg, c["compared"], c["refused"], c["survived"], c["known_gap"]))
+            print("%-45s compared %3d, refused %3d, survived %3d, known gaps %d, "
+                  "skipped (format not built) %d" % (pkg, c["compared"], c["refused"],
+                                                     c["survived"], c["known_gap"],
+                                                     c["not_built"]))
         if self.failures:
             print("%d FAILED:" % len(self.failures))
             for f in self.failures:

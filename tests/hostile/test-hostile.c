@@ -247,6 +247,23 @@ static void check_gb(const char *name, struct gb *b, struct expect e)
     gb_free(b);
 }
 
+/* 0 (and a note) when `f`'s support is not built in (DIP_WITH_WEBP=OFF, ...): the test of that
+ * format then has nothing to check. */
+static int built(const char *fmt, const struct gb *valid)
+{
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+
+    dip_limits_default(&lim);
+    if (dip_codec_probe(valid->p, valid->n, &lim, &info, &err) == DIP_EFORMAT &&
+        strstr(err.msg, "not built in") != NULL) {
+        printf("SKIPPED: %s support is not built in\n", fmt);
+        return 0;
+    }
+    return 1;
+}
+
 /* A valid file must decode (the control for the truncations made from it). */
 static void must_decode(const char *name, const struct gb *b, int w, int h)
 {
@@ -301,6 +318,10 @@ TEST(png)
 
     table_header("png");
     gen_png_gray(&b, 37, 23, 7);
+    if (!built("png", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("png_valid_37x23", &b, 37, 23);
     truncations("png", &b, 0);
     gb_free(&b);
@@ -363,6 +384,10 @@ TEST(jpeg)
 
     table_header("jpeg");
     gen_jpeg_gray(&b, 40, 24);
+    if (!built("jpeg", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("jpeg_valid_40x24", &b, 40, 24);
     truncations("jpeg", &b, 0);
     gb_free(&b);
@@ -412,6 +437,10 @@ TEST(webp)
 
     table_header("webp");
     gen_webp_lossless(&b, 33, 17);
+    if (!built("webp", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("webp_valid_33x17", &b, 33, 17);
     truncations("webp", &b, 0);
     gb_free(&b);
@@ -443,6 +472,10 @@ TEST(tiff)
 
     table_header("tiff");
     gen_tiff_gray(&b, 31, 9, 5, 0, 0, 0);
+    if (!built("tiff", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("tiff_valid_31x9", &b, 31, 9);
     truncations("tiff", &b, 0);
     gb_free(&b);
@@ -483,6 +516,10 @@ TEST(gif)
 
     table_header("gif");
     gen_gif(&b, 29, 11, 29, 11, 1);
+    if (!built("gif", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("gif_valid_29x11", &b, 29, 11);
     truncations("gif", &b, 1); /* the trailer byte ';' may be missing */
     gb_free(&b);
@@ -509,6 +546,10 @@ TEST(bmp)
 
     table_header("bmp");
     gen_bmp24(&b, 13, 7, 9);
+    if (!built("bmp", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("bmp_valid_13x7", &b, 13, 7);
     truncations("bmp", &b, 0);
     gb_free(&b);
@@ -544,6 +585,10 @@ TEST(pnm)
 
     table_header("pnm");
     gen_pnm(&b, 6, 11, 5, 200);
+    if (!built("pnm", &b)) {
+        gb_free(&b);
+        return;
+    }
     must_decode("pnm_valid_p6_11x5", &b, 11, 5);
     truncations("pnm", &b, 0);
     gb_free(&b);
@@ -636,8 +681,11 @@ static void decode_named(const char *name, const struct gb *b, dip_format want, 
     if (want == DIP_FORMAT_UNKNOWN) {
         ASSERT_EQ_INT(dip_codec_decode(data, len, &lim, NULL, &img, &info, &err), DIP_EFORMAT);
         ASSERT_CONTAINS(err.msg, "not a recognised");
+    } else if (dip_codec_decode(data, len, &lim, NULL, &img, &info, &err) == DIP_EFORMAT &&
+               strstr(err.msg, "not built in") != NULL) {
+        printf("%-34s SKIPPED: %s\n", name, err.msg);
     } else {
-        ASSERT_OK(dip_codec_decode(data, len, &lim, NULL, &img, &info, &err));
+        ASSERT_OK(err.code);
         ASSERT_EQ_INT(info.format, want);
         ASSERT_EQ_INT(dip_image_width(img), w);
         ASSERT_EQ_INT(dip_image_height(img), h);
