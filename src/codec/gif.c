@@ -45,11 +45,14 @@ static int gif_code(int e)
 
 static int gif_fail(struct dip_err *err, int e, size_t len, const char *what)
 {
-    if (e == D_GIF_ERR_READ_FAILED || e == D_GIF_ERR_EOF_TOO_SOON)
+    if (e == D_GIF_ERR_READ_FAILED)
         return dip_err_set(err, DIP_ECORRUPT,
                            "gif: premature end of data after %zu bytes "
                            "(reading %s)",
                            len, what);
+    if (e == D_GIF_ERR_EOF_TOO_SOON)
+        return dip_err_set(err, DIP_ECORRUPT, "gif: LZW data of %s ends before its last pixel",
+                           what);
     if (e == D_GIF_ERR_IMAGE_DEFECT)
         return dip_err_set(err, DIP_ECORRUPT, "gif: corrupt LZW data in %s", what);
     return dip_err_set(err, gif_code(e), "gif: %s (reading %s)",

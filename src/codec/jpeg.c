@@ -278,6 +278,22 @@ static int run_decode(struct jctx *c, struct jpeg_decompress_struct *d, int want
     if (!want_pixels)
         return 0;
 
+    /* With Huffman coding every 8x8 block of every component costs at least one bit (its DC
+     * symbol), so fewer bytes than blocks/8 cannot be a complete image: refuse it before
+     * libjpeg allocates buffers for the claimed size. (Arithmetic coding has no such floor.) */
+    if (!d->arith_code) {
+        size_t blocks = 0;
+        for (int i = 0; i < d->num_components; i++) {
+            size_t b =
+                (size_t)d->comp_info[i].width_in_blocks * (size_t)d->comp_info[i].height_in_blocks;
+            blocks = DIP_MAX(blocks, b);
+        }
+        if (c->len < blocks / 8)
+            return dip_err_set(c->err, DIP_ECORRUPT,
+                               "jpeg: %ux%u image needs at least %zu bytes of coded data but the "
+                               "input has %zu",
+                               d->image_width, d->image_height, blocks / 8, c->len);
+    }
     cmyk = d->jpeg_color_space == JCS_CMYK || d->jpeg_color_space == JCS_YCCK;
     d->out_color_space = ch == 1 ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
     c->prog.progress_monitor = on_progress;

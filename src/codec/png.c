@@ -219,6 +219,7 @@ struct io {
     png_infop pi;
     int code;      /* DIP_E* to report after a longjmp; 0 means corrupt data */
     char msg[200]; /* first message from libpng or from our callbacks */
+    int warned;    /* libpng warned: the operation fails at the next check */
     /* reading */
     const uint8_t *buf;
     size_t len, pos;
@@ -238,11 +239,19 @@ static void on_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-/* Warnings are errors: a file libpng has doubts about is refused. */
+/* Warnings are errors: a file libpng has doubts about is refused. The warning is recorded and
+ * acted on after the libpng call returns (WARNED below), never by a longjmp from here: libpng
+ * warns from inside zlib's allocator (png_zalloc), and unwinding zlib half-way leaks its state. */
 static void on_warning(png_structp png, png_const_charp msg)
 {
-    on_error(png, msg);
+    struct io *io = png_get_error_ptr(png);
+
+    if (io->msg[0] == '\0')
+        snprintf(io->msg, sizeof(io->msg), "%s", msg);
+    io->warned = 1;
 }
+
+#define WARNED(io) ((io)->warned ? ((io)->code ? (io)->code : DIP_ECORRUPT) : 0)
 
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n)
 {
@@ -327,9 +336,13 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
     png_set_benign_errors(png, 0);
     png_set_read_fn(png, io, on_read);
     png_read_info(png, io->pi);
+    if (WARNED(io))
+        return WARNED(io);
     /* Palette to RGB, 1/2/4-bit gray to 8 bits, tRNS to an alpha channel. */
     png_set_expand(png);
     png_read_update_info(png, io->pi);
+    if (WARNED(io))
+        return WARNED(io);
     ch = png_get_channels(png, io->pi);
     depth = png_get_bit_depth(png, io->pi);
     rowbytes = png_get_rowbytes(png, io->pi);
@@ -372,12 +385,14 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
         }
         for (uint32_t j = 0; j < rows; j++) {
             png_read_row(png, io->row, NULL);
+            if (WARNED(io))
+                return WARNED(io);
             put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
         }
     }
     /* Reads to IEND, checking the remaining CRCs; a missing IEND is truncation. */
     png_read_end(png, NULL);
-    return 0;
+    return WARNED(io);
 }
 
 static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
@@ -465,10 +480,11 @@ static int run_encode(struct io *io, const dip_image *img, int level)
                  ctypes[v.channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
     png_write_info(io->png, io->pi);
-    for (int y = 0; y < v.height; y++)
+    for (int y = 0; y < v.height && !io->warned; y++)
         png_write_row(io->png, v.data + (size_t)y * v.stride);
-    png_write_end(io->png, NULL);
-    return 0;
+    if (!io->warned)
+        png_write_end(io->png, NULL);
+    return io->warned ? (io->code ? io->code : DIP_EINTERNAL) : 0;
 }
 
 static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,

@@ -155,7 +155,7 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
                     const char *text, struct dip_err *err)
 {
     double v;
-    char lo[32], hi[32];
+    char lo[64], hi[64];
 
     switch (p->type) {
     case DIP_PARAM_ENUM:

@@ -105,22 +105,22 @@ size_t make_exif(uint8_t *out, int o, int big_endian)
     struct bytes b = {0};
     size_t n;
 
-#define P16(v) (big_endian ? bytes_be16(&b, v) : (bytes_u8(&b, (v) & 0xff), bytes_u8(&b, (v) >> 8)))
-#define P32(v) (big_endian ? bytes_be32(&b, v) : (P16((v) & 0xffff), P16((uint32_t)(v) >> 16)))
+#define P16(v) (big_endian ? bytes_be16(&b, v) : (bytes_u8(&b, (v)&0xff), bytes_u8(&b, (v) >> 8)))
+#define P32(v) (big_endian ? bytes_be32(&b, v) : (P16((v)&0xffff), P16((uint32_t)(v) >> 16)))
     bytes_put(&b, "Exif\0\0", 6);
     bytes_put(&b, big_endian ? "MM\0*" : "II*\0", 4);
-    P32(8);         /* IFD0 offset */
-    P16(2);         /* entries */
-    P16(0x010f);    /* Make, ASCII, 4 bytes inline: an entry before Orientation */
+    P32(8);      /* IFD0 offset */
+    P16(2);      /* entries */
+    P16(0x010f); /* Make, ASCII, 4 bytes inline: an entry before Orientation */
     P16(2);
     P32(4);
     bytes_put(&b, "dip", 4);
-    P16(0x0112);    /* Orientation, SHORT, 1 */
+    P16(0x0112); /* Orientation, SHORT, 1 */
     P16(3);
     P32(1);
     P16((unsigned)o);
     P16(0);
-    P32(0);         /* no IFD1 */
+    P32(0); /* no IFD1 */
 #undef P16
 #undef P32
     n = b.n;
@@ -134,14 +134,38 @@ void exif_forward(int o, int w, int h, int sx, int sy, int *dx, int *dy)
     /* EXIF: 1 row0 top/col0 left, 2 top/right, 3 bottom/right, 4 bottom/left,
      * 5 left/top, 6 right/top, 7 right/bottom, 8 left/bottom. */
     switch (o) {
-    case 2: *dx = w - 1 - sx; *dy = sy; break;
-    case 3: *dx = w - 1 - sx; *dy = h - 1 - sy; break;
-    case 4: *dx = sx; *dy = h - 1 - sy; break;
-    case 5: *dx = sy; *dy = sx; break;
-    case 6: *dx = h - 1 - sy; *dy = sx; break;
-    case 7: *dx = h - 1 - sy; *dy = w - 1 - sx; break;
-    case 8: *dx = sy; *dy = w - 1 - sx; break;
-    default: *dx = sx; *dy = sy; break;
+    case 2:
+        *dx = w - 1 - sx;
+        *dy = sy;
+        break;
+    case 3:
+        *dx = w - 1 - sx;
+        *dy = h - 1 - sy;
+        break;
+    case 4:
+        *dx = sx;
+        *dy = h - 1 - sy;
+        break;
+    case 5:
+        *dx = sy;
+        *dy = sx;
+        break;
+    case 6:
+        *dx = h - 1 - sy;
+        *dy = sx;
+        break;
+    case 7:
+        *dx = h - 1 - sy;
+        *dy = w - 1 - sx;
+        break;
+    case 8:
+        *dx = sy;
+        *dy = w - 1 - sx;
+        break;
+    default:
+        *dx = sx;
+        *dy = sy;
+        break;
     }
 }
 

@@ -163,8 +163,9 @@ TEST(sixteen_bit_rounds_to_nearest)
     /* Every 16-bit value once, as a 256x256 gray image, and as RGBA (4 values per pixel). */
     for (int ctype = 0; ctype < 2; ctype++) {
         int ch = ctype ? 4 : 1, w = ctype ? 128 : 256, h = ctype ? 128 : 256;
-        struct pngspec s = {w, h, 16, ctype ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_GRAY,
-                            0, NULL, 0, NULL, 0, NULL};
+        struct pngspec s = {w, h,    16, ctype ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_GRAY,
+                            0, NULL, 0,  NULL,
+                            0, NULL};
         uint8_t **rows = calloc((size_t)h, sizeof(*rows));
         struct dip_image_info info;
         struct dip_err err = {0};
@@ -206,22 +207,31 @@ TEST(sixteen_bit_rounds_to_nearest)
 TEST(palette_to_rgb_and_rgba)
 {
     png_color pal[5] = {{0, 0, 0}, {255, 0, 0}, {0, 128, 0}, {10, 20, 30}, {200, 201, 202}};
-    png_byte alpha[3] = {0, 128, 255}; /* entries 3 and 4: opaque */
+    png_byte alpha[3] = {0, 128, 255};                  /* entries 3 and 4: opaque */
     uint8_t r0[2] = {0x01, 0x23}, r1[2] = {0x40, 0x00}; /* 4-bit indices: 0 1 2 3 / 4 0 0 0 */
     uint8_t *rows[2] = {r0, r1};
 
     for (int with_trns = 0; with_trns < 2; with_trns++) {
-        struct pngspec s = {4, 2, 4, PNG_COLOR_TYPE_PALETTE, 0, pal, 5,
-                            with_trns ? alpha : NULL, with_trns ? 3 : 0, NULL};
+        struct pngspec s = {4,
+                            2,
+                            4,
+                            PNG_COLOR_TYPE_PALETTE,
+                            0,
+                            pal,
+                            5,
+                            with_trns ? alpha : NULL,
+                            with_trns ? 3 : 0,
+                            NULL};
         struct bytes b = write_png(&s, rows);
         struct dip_image_info info;
         struct dip_err err = {0};
         dip_image *img = NULL;
         int idx[2][4] = {{0, 1, 2, 3}, {4, 0, 0, 0}};
 
-        ASSERT_OK(dip_codec_probe(b.p, b.n, &(struct dip_limits){65535, 65535, 1000000, 1 << 20,
-                                                                 10, 1 << 20, 10, 1 << 20},
-                                  &info, &err));
+        ASSERT_OK(dip_codec_probe(
+            b.p, b.n,
+            &(struct dip_limits){65535, 65535, 1000000, 1 << 20, 10, 1 << 20, 10, 1 << 20}, &info,
+            &err));
         ASSERT_EQ_STR(info.color, "palette");
         ASSERT_EQ_INT(info.channels, with_trns ? 4 : 3);
         ASSERT_EQ_INT(info.bit_depth, 4);
@@ -507,8 +517,9 @@ TEST(crc_errors_refused)
     b.p[idat + 8 + 5] ^= 0x10;
     /* The same with the data intact and the CRC itself wrong. */
     {
-        size_t crcpos = idat + 8 + ((size_t)b.p[idat] << 24 | (size_t)b.p[idat + 1] << 16 |
-                                    (size_t)b.p[idat + 2] << 8 | b.p[idat + 3]);
+        size_t crcpos = idat + 8 +
+                        ((size_t)b.p[idat] << 24 | (size_t)b.p[idat + 1] << 16 |
+                         (size_t)b.p[idat + 2] << 8 | b.p[idat + 3]);
         b.p[crcpos] ^= 0x01;
         ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_ECORRUPT);
         ASSERT_CONTAINS(err.msg, "CRC");
