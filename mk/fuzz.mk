@@ -9,6 +9,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= png jpeg webp tiff gif bmp pnm
 FUZZ_BUILD ?= build-fuzz
 FUZZ_JOBS ?= 1
+FUZZ_PAR = $(if $(filter-out 0 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS),)
 FUZZ_RSS_MB ?= 2048
 DIP_TEST_CACHE ?= $(CURDIR)/.cache
 export DIP_TEST_CACHE
@@ -34,7 +35,7 @@ fuzz: fuzz-corpus
 	    echo "== fuzz-$$f for $(FUZZ_SECONDS) s"; \
 	    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 \
 	    $(FUZZ_BUILD)/tests/fuzz/fuzz-$$f $$dict -max_total_time=$(FUZZ_SECONDS) \
-	        -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=10 -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) \
+	        -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=10 $(FUZZ_PAR) \
 	        -print_final_stats=1 -artifact_prefix=tests/data/crashers/$$f/ \
 	        $(FUZZ_BUILD)/corpus/$$f 2>&1 | tail -n 25 || status=1; \
 	done; \
