@@ -23,19 +23,19 @@ enum {
 #define FILE_HEADER 14
 
 struct bmp {
-    size_t off;         /* bfOffBits: first pixel byte */
-    uint32_t hsize;     /* DIB header size */
-    long long w, h;     /* h is the absolute height */
+    size_t off;     /* bfOffBits: first pixel byte */
+    uint32_t hsize; /* DIB header size */
+    long long w, h; /* h is the absolute height */
     int topdown;
     int bpp;
     uint32_t comp;
-    uint32_t mask[4];   /* R, G, B, A */
+    uint32_t mask[4]; /* R, G, B, A */
     int shift[4], bits[4];
-    size_t pal_off;     /* first palette entry */
-    int pal_n;          /* usable palette entries */
-    int pal_entry;      /* 3 (OS/2 core) or 4 bytes per entry */
-    int channels;       /* decoded channels */
-    int depth;          /* bits per sample in the source, for info->bit_depth */
+    size_t pal_off; /* first palette entry */
+    int pal_n;      /* usable palette entries */
+    int pal_entry;  /* 3 (OS/2 core) or 4 bytes per entry */
+    int channels;   /* decoded channels */
+    int depth;      /* bits per sample in the source, for info->bit_depth */
 };
 
 static uint32_t le16(const uint8_t *p)
@@ -72,8 +72,10 @@ static int split_mask(uint32_t m, int idx, int bpp, int *shift, int *bits, struc
     if (m == 0)
         return 0;
     if (bpp < 32 && (m >> bpp) != 0)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: %s mask 0x%08x has bits beyond the %d-bit "
-                           "pixel", names[idx], m, bpp);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: %s mask 0x%08x has bits beyond the %d-bit "
+                           "pixel",
+                           names[idx], m, bpp);
     while (!(m & 1u)) {
         m >>= 1;
         s++;
@@ -106,11 +108,15 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
     b->hsize = le32(d);
     if (b->hsize != 12 && b->hsize != 40 && b->hsize != 52 && b->hsize != 56 && b->hsize != 64 &&
         b->hsize != 108 && b->hsize != 124)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: unsupported DIB header size %u (want 12, 40, "
-                           "52, 56, 64, 108 or 124)", b->hsize);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: unsupported DIB header size %u (want 12, 40, "
+                           "52, 56, 64, 108 or 124)",
+                           b->hsize);
     if (len < FILE_HEADER + (size_t)b->hsize)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: truncated header: DIB header of %u bytes, "
-                           "file has %zu bytes", b->hsize, len);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: truncated header: DIB header of %u bytes, "
+                           "file has %zu bytes",
+                           b->hsize, len);
     if (b->hsize == 12) {
         b->w = le16(d + 4);
         b->h = le16(d + 6);
@@ -140,19 +146,16 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
     if ((rc = dip_limits_check_dims(lim, "bmp", b->w, b->h, err)) != 0)
         return rc;
 
-    switch (b->bpp) {
-    case 1: case 4: case 8: case 24: break;
-    case 16: case 32:
-        if (b->hsize != 12)
-            break;
-        /* fall through */
-    default:
+    /* The OS/2 core header knows only 1, 4, 8 and 24 bits. */
+    if ((b->bpp != 1 && b->bpp != 4 && b->bpp != 8 && b->bpp != 16 && b->bpp != 24 &&
+         b->bpp != 32) ||
+        (b->hsize == 12 && (b->bpp == 16 || b->bpp == 32)))
         return dip_err_set(err, DIP_EFORMAT, "bmp: biBitCount %d not supported", b->bpp);
-    }
     if (b->hsize == 64 && b->comp > BI_RLE4)
         return dip_err_set(err, DIP_EFORMAT, "bmp: OS/2 compression %u not supported", b->comp);
     switch (b->comp) {
-    case BI_RGB: break;
+    case BI_RGB:
+        break;
     case BI_RLE8:
     case BI_RLE4:
         if (b->bpp != (b->comp == BI_RLE8 ? 8 : 4))
@@ -162,8 +165,10 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
     case BI_BITFIELDS:
     case BI_ALPHABITFIELDS:
         if (b->bpp != 16 && b->bpp != 32)
-            return dip_err_set(err, DIP_ECORRUPT, "bmp: BI_BITFIELDS with biBitCount %d "
-                               "(want 16 or 32)", b->bpp);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "bmp: BI_BITFIELDS with biBitCount %d "
+                               "(want 16 or 32)",
+                               b->bpp);
         break;
     case BI_JPEG:
     case BI_PNG:
@@ -181,7 +186,8 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
         if (b->hsize == 40) {
             masks_end += (size_t)n * 4;
             if (len < masks_end)
-                return dip_err_set(err, DIP_ECORRUPT, "bmp: truncated header: colour masks "
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "bmp: truncated header: colour masks "
                                    "missing");
         } else if (b->hsize >= 56) {
             n = 4;
@@ -211,11 +217,15 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
     }
 
     if (b->off > len)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: pixel data offset bfOffBits=%zu lies past "
-                           "the end of the file (%zu bytes)", b->off, len);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: pixel data offset bfOffBits=%zu lies past "
+                           "the end of the file (%zu bytes)",
+                           b->off, len);
     if (b->off < masks_end)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: pixel data offset bfOffBits=%zu lies inside "
-                           "the %zu-byte header", b->off, masks_end);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: pixel data offset bfOffBits=%zu lies inside "
+                           "the %zu-byte header",
+                           b->off, masks_end);
 
     if (b->bpp <= 8) {
         uint32_t used = b->hsize >= 40 ? le32(d + 32) : 0;
@@ -326,8 +336,10 @@ static int decode_plain(const struct bmp *b, const uint8_t *buf, size_t len, str
     if (dip_size_mul(stride, (size_t)h, &need))
         return dip_err_set(err, DIP_ELIMIT, "bmp: %dx%d image too large", w, h);
     if (len - b->off < need)
-        return dip_err_set(err, DIP_ECORRUPT, "bmp: truncated pixel data: need %zu bytes at "
-                           "offset %zu, have %zu", need, b->off, len - b->off);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "bmp: truncated pixel data: need %zu bytes at "
+                           "offset %zu, have %zu",
+                           need, b->off, len - b->off);
     if (b->bpp <= 8 && (idx = dip_malloc((size_t)w)) == NULL)
         return dip_err_set(err, DIP_ENOMEM, "bmp: out of memory");
     for (int r = 0; r < h; r++) {
@@ -412,8 +424,10 @@ static int decode_rle(const struct bmp *b, const uint8_t *buf, size_t len, struc
                     v->data + (size_t)(b->topdown ? r : h - 1 - r) * v->stride);
     goto out;
 truncated:
-    rc = dip_err_set(err, DIP_ECORRUPT, "bmp: truncated RLE%d data: stream ends at offset %zu in "
-                     "row %d of %d without an end-of-bitmap marker", rle4 ? 4 : 8, pos, y, h);
+    rc = dip_err_set(err, DIP_ECORRUPT,
+                     "bmp: truncated RLE%d data: stream ends at offset %zu in "
+                     "row %d of %d without an end-of-bitmap marker",
+                     rle4 ? 4 : 8, pos, y, h);
 out:
     dip_free(plane);
     return rc;
@@ -436,14 +450,15 @@ static int bmp_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
         /* Refuse short data before allocating the image. */
         size_t stride = (((size_t)b.w * (size_t)b.bpp + 31) / 32) * 4;
         if (stride * (size_t)b.h > len - b.off) {
-            rc = dip_err_set(err, DIP_ECORRUPT, "bmp: truncated pixel data: need %zu bytes at "
-                             "offset %zu, have %zu", stride * (size_t)b.h, b.off, len - b.off);
+            rc = dip_err_set(err, DIP_ECORRUPT,
+                             "bmp: truncated pixel data: need %zu bytes at "
+                             "offset %zu, have %zu",
+                             stride * (size_t)b.h, b.off, len - b.off);
             goto out;
         }
     }
     if ((rc = dip_image_new(info->width, info->height, b.channels, &img)) != 0) {
-        rc = dip_err_set(err, rc, "bmp: cannot allocate a %dx%d image", info->width,
-                         info->height);
+        rc = dip_err_set(err, rc, "bmp: cannot allocate a %dx%d image", info->width, info->height);
         goto out;
     }
     v = dip_image_view(img);
@@ -476,8 +491,8 @@ static int bmp_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     (void)opts;
     if (dip_size_mul(stride, (size_t)v.height, &body) || dip_size_add(body, head, &total) ||
         total > 0xFFFFFFFFu)
-        return dip_err_set(err, DIP_ELIMIT, "bmp: %dx%d image too large for BMP (4 GiB)",
-                           v.width, v.height);
+        return dip_err_set(err, DIP_ELIMIT, "bmp: %dx%d image too large for BMP (4 GiB)", v.width,
+                           v.height);
     buf = dip_calloc(1, total); /* zeroed: header fields not set below and row padding */
     if (buf == NULL)
         return dip_err_set(err, DIP_ENOMEM, "bmp: out of memory for %zu output bytes", total);

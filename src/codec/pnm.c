@@ -14,9 +14,9 @@
 #define NUM_CAP 1000000000000ULL
 
 struct hdr {
-    int kind;    /* 1..7 from the magic number */
+    int kind; /* 1..7 from the magic number */
     long long w, h;
-    int depth;   /* samples per pixel in the file: 1, 2, 3 or 4 */
+    int depth; /* samples per pixel in the file: 1, 2, 3 or 4 */
     unsigned maxval;
     size_t data; /* offset of the first pixel byte */
 };
@@ -68,16 +68,17 @@ static int read_num(struct cur *c, unsigned long long *out)
     return 0;
 }
 
-static int num_field(struct cur *c, const char *field, unsigned long long *out,
-                     struct dip_err *err)
+static int num_field(struct cur *c, const char *field, unsigned long long *out, struct dip_err *err)
 {
     int r = read_num(c, out);
 
     if (r == 1)
         return dip_err_set(err, DIP_ECORRUPT, "pnm: truncated header: %s missing", field);
     if (r == 2)
-        return dip_err_set(err, DIP_ECORRUPT, "pnm: bad header: %s is not a number (byte 0x%02x "
-                           "at offset %zu)", field, c->p[c->pos], c->pos);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "pnm: bad header: %s is not a number (byte 0x%02x "
+                           "at offset %zu)",
+                           field, c->p[c->pos], c->pos);
     return 0;
 }
 
@@ -141,7 +142,10 @@ static int parse_pam(struct cur *c, struct hdr *h, struct dip_err *err)
     c->pos++;
     if (!seen_w || !seen_h || depth == 0 || maxval == 0)
         return dip_err_set(err, DIP_ECORRUPT, "pnm: PAM header lacks %s",
-                           !seen_w ? "WIDTH" : !seen_h ? "HEIGHT" : depth == 0 ? "DEPTH" : "MAXVAL");
+                           !seen_w      ? "WIDTH"
+                           : !seen_h    ? "HEIGHT"
+                           : depth == 0 ? "DEPTH"
+                                        : "MAXVAL");
     if (depth > 4)
         return dip_err_set(err, DIP_EFORMAT, "pnm: PAM DEPTH %llu not supported (1..4)", depth);
     if (maxval > 65535)
@@ -192,8 +196,10 @@ static int parse_header(const uint8_t *buf, size_t len, struct hdr *h, struct di
         if (c.pos >= len)
             return dip_err_set(err, DIP_ECORRUPT, "pnm: truncated header: no pixel data");
         if (!is_space(buf[c.pos]))
-            return dip_err_set(err, DIP_ECORRUPT, "pnm: bad header: byte 0x%02x after the last "
-                               "field instead of whitespace", buf[c.pos]);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "pnm: bad header: byte 0x%02x after the last "
+                               "field instead of whitespace",
+                               buf[c.pos]);
         c.pos++;
     }
     h->data = c.pos;
@@ -258,8 +264,10 @@ static int decode_ascii(const struct hdr *h, struct cur *c, uint8_t *px, size_t 
             if (c->pos >= c->len)
                 goto truncated;
             if (c->p[c->pos] != '0' && c->p[c->pos] != '1')
-                return dip_err_set(err, DIP_ECORRUPT, "pnm: bad PBM pixel byte 0x%02x at offset "
-                                   "%zu (want 0 or 1)", c->p[c->pos], c->pos);
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "pnm: bad PBM pixel byte 0x%02x at offset "
+                                   "%zu (want 0 or 1)",
+                                   c->p[c->pos], c->pos);
             px[i] = c->p[c->pos] == '1' ? 0 : 255;
             c->pos++;
             continue;
@@ -268,16 +276,22 @@ static int decode_ascii(const struct hdr *h, struct cur *c, uint8_t *px, size_t 
         if (r == 1)
             goto truncated;
         if (r == 2)
-            return dip_err_set(err, DIP_ECORRUPT, "pnm: bad ASCII sample byte 0x%02x at offset "
-                               "%zu", c->p[c->pos], c->pos);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "pnm: bad ASCII sample byte 0x%02x at offset "
+                               "%zu",
+                               c->p[c->pos], c->pos);
         if (v > h->maxval)
-            return dip_err_set(err, DIP_ECORRUPT, "pnm: sample %llu exceeds maxval %u at offset "
-                               "%zu", v, h->maxval, c->pos);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "pnm: sample %llu exceeds maxval %u at offset "
+                               "%zu",
+                               v, h->maxval, c->pos);
         px[i] = scale((unsigned)v, h->maxval);
         continue;
     truncated:
-        return dip_err_set(err, DIP_ECORRUPT, "pnm: truncated pixel data: need %zu samples, "
-                           "have %zu", n, i);
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "pnm: truncated pixel data: need %zu samples, "
+                           "have %zu",
+                           n, i);
     }
     return 0;
 }
@@ -304,8 +318,10 @@ static int decode_binary(const struct hdr *h, const uint8_t *src, uint8_t *px, i
             lut[v] = v <= h->maxval ? scale(v, h->maxval) : 0;
         for (size_t i = 0; i < n; i++) {
             if (src[i] > h->maxval)
-                return dip_err_set(err, DIP_ECORRUPT, "pnm: sample %u exceeds maxval %u at "
-                                   "pixel row %zu", src[i], h->maxval, i / ns);
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "pnm: sample %u exceeds maxval %u at "
+                                   "pixel row %zu",
+                                   src[i], h->maxval, i / ns);
             px[i] = lut[src[i]];
         }
         return 0;
@@ -313,8 +329,10 @@ static int decode_binary(const struct hdr *h, const uint8_t *src, uint8_t *px, i
     for (size_t i = 0, n = ns * (size_t)hh; i < n; i++) {
         unsigned v = (unsigned)src[2 * i] << 8 | src[2 * i + 1];
         if (v > h->maxval)
-            return dip_err_set(err, DIP_ECORRUPT, "pnm: sample %u exceeds maxval %u at pixel "
-                               "row %zu", v, h->maxval, i / ns);
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "pnm: sample %u exceeds maxval %u at pixel "
+                               "row %zu",
+                               v, h->maxval, i / ns);
         px[i] = scale(v, h->maxval);
     }
     return 0;
@@ -384,8 +402,7 @@ static int pnm_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     struct dip_view v = dip_image_view(img);
     int och = v.channels >= 3 ? 3 : 1;
     char head[64];
-    int hn = snprintf(head, sizeof(head), "P%d\n%d %d\n255\n", och == 3 ? 6 : 5, v.width,
-                      v.height);
+    int hn = snprintf(head, sizeof(head), "P%d\n%d %d\n255\n", och == 3 ? 6 : 5, v.width, v.height);
     size_t body, total;
     uint8_t *buf, *d;
 

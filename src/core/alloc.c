@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "dip/image.h"
+#include "internal.h"
 
 static atomic_long alloc_count;
 static atomic_long fail_at = -1; /* -1: not read from the environment yet; 0: never fail */

@@ -44,8 +44,9 @@ static inline dip_image *cb_smooth(int w, int h, int ch)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < ch; c++)
                 v.data[(size_t)y * v.stride + (size_t)x * (size_t)ch + (size_t)c] =
-                    (uint8_t)(c == 3 || (ch == 2 && c == 1) ? 255 - (x * 255 / w)
-                                                             : (x * 2 + y * (c + 1)) & 255);
+                    (uint8_t)(c == 3 || (ch == 2 && c == 1)
+                                  ? 255 - (x * 255 / w)
+                                  : 20 + x * 120 / w + y * (c + 1) * 25 / h);
     return img;
 }
 
@@ -66,12 +67,12 @@ static inline void cb_assert_same(const dip_image *a, const dip_image *b)
         for (int x = 0; x < va.width; x++)
             for (int c = 0; c < va.channels; c++)
                 if (cb_px(a, x, y, c) != cb_px(b, x, y, c))
-                    DIP_TEST_FAIL("pixel (%d,%d) channel %d: %d != %d", x, y, c,
-                                  cb_px(a, x, y, c), cb_px(b, x, y, c));
+                    DIP_TEST_FAIL("pixel (%d,%d) channel %d: %d != %d", x, y, c, cb_px(a, x, y, c),
+                                  cb_px(b, x, y, c));
 }
 
 static inline int cb_decode_lim(const void *buf, size_t len, const struct dip_limits *lim,
-                         dip_image **out, struct dip_image_info *info, struct dip_err *err)
+                                dip_image **out, struct dip_image_info *info, struct dip_err *err)
 {
     struct dip_decode_opts o;
 
@@ -81,8 +82,8 @@ static inline int cb_decode_lim(const void *buf, size_t len, const struct dip_li
     return dip_codec_decode(buf, len, lim, &o, out, info, err);
 }
 
-static inline int cb_decode(const void *buf, size_t len, dip_image **out, struct dip_image_info *info,
-                     struct dip_err *err)
+static inline int cb_decode(const void *buf, size_t len, dip_image **out,
+                            struct dip_image_info *info, struct dip_err *err)
 {
     struct dip_limits lim;
 
@@ -91,7 +92,7 @@ static inline int cb_decode(const void *buf, size_t len, dip_image **out, struct
 }
 
 static inline void cb_encode(const dip_image *img, dip_format f, int quality, int lossless,
-                      uint8_t **out, size_t *len)
+                             uint8_t **out, size_t *len)
 {
     struct dip_encode_opts o;
     struct dip_err err = {0};
@@ -108,8 +109,8 @@ static inline void cb_encode(const dip_image *img, dip_format f, int quality, in
 
 /* Expects decoding to fail with `code` (any failure when 0) and, when given, a message
  * containing `needle`; never an image. */
-static inline void cb_expect_fail(const void *buf, size_t len, const struct dip_limits *lim, int code,
-                           const char *needle)
+static inline void cb_expect_fail(const void *buf, size_t len, const struct dip_limits *lim,
+                                  int code, const char *needle)
 {
     struct dip_limits def;
     struct dip_err err = {0};
@@ -171,6 +172,8 @@ struct cb_bytes {
 
 static inline void cb_put(struct cb_bytes *b, const void *src, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);

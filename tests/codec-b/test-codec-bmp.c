@@ -12,7 +12,7 @@ struct bmpspec {
     int bpp;
     uint32_t comp;
     uint32_t masks[4];
-    int nmasks;     /* masks written (after a 40-byte header, or inside V2+ headers) */
+    int nmasks;         /* masks written (after a 40-byte header, or inside V2+ headers) */
     const uint8_t *pal; /* B, G, R(, 0) entries */
     int npal;
     const uint8_t *px;
@@ -180,11 +180,11 @@ TEST(bmp_gray_palette_decodes_to_one_channel)
 TEST(bmp_rle8_decode)
 {
     static const uint8_t rle[] = {
-        3, 1,  0, 3, 2, 3, 4, 0,  2, 5,  0, 0, /* row 0: 1 1 1 2 3 4 5 5 */
-        0, 2, 2, 1,                           /* delta: x += 2, y += 1 (row 1 stays 0) */
-        4, 6,  0, 0,                          /* row 2: 0 0 6 6 6 6 0 0 */
-        10, 7,                                /* row 3: run of 10 clipped to 8 */
-        0, 1,                                 /* end of bitmap */
+        3,  1, 0, 3, 2, 3, 4, 0, 2, 5, 0, 0, /* row 0: 1 1 1 2 3 4 5 5 */
+        0,  2, 2, 1,                         /* delta: x += 2, y += 1 (row 1 stays 0) */
+        4,  6, 0, 0,                         /* row 2: 0 0 6 6 6 6 0 0 */
+        10, 7,                               /* row 3: run of 10 clipped to 8 */
+        0,  1,                               /* end of bitmap */
     };
     static const uint8_t want[4][8] = {
         {1, 1, 1, 2, 3, 4, 5, 5},
@@ -224,8 +224,8 @@ TEST(bmp_rle8_decode)
 TEST(bmp_rle4_decode)
 {
     static const uint8_t rle[] = {
-        4, 0x12,  0, 3, 0x34, 0x50,  0, 0, /* row 0: 1 2 1 2, absolute 3 4 5 */
-        0, 3, 0x56, 0x70,                /* row 1: 5 6 7, then zeros */
+        4, 0x12, 0,    3,    0x34, 0x50, 0, 0, /* row 0: 1 2 1 2, absolute 3 4 5 */
+        0, 3,    0x56, 0x70,                   /* row 1: 5 6 7, then zeros */
         0, 1,
     };
     static const uint8_t want[2][7] = {{1, 2, 1, 2, 3, 4, 5}, {5, 6, 7, 0, 0, 0, 0}};
@@ -304,8 +304,8 @@ TEST(bmp_bitfields_16_and_32_bit)
     }
     /* 32-bit, V4 header with an alpha mask and R/B swapped against the usual order. */
     {
-        struct bmpspec s = {108, 2, 1, 32, 3, {0x000000FF, 0x0000FF00, 0x00FF0000, 0xFF000000},
-                            4, NULL, 0, px, 8};
+        struct bmpspec s = {108, 2,    1, 32, 3, {0x000000FF, 0x0000FF00, 0x00FF0000, 0xFF000000},
+                            4,   NULL, 0, px, 8};
         static const uint8_t p4[8] = {10, 20, 30, 40, 50, 60, 70, 80};
         memcpy(px, p4, 8);
         build_bmp(&s, &b);
@@ -318,8 +318,8 @@ TEST(bmp_bitfields_16_and_32_bit)
     }
     /* 32-bit with 10-bit channels (V5 header). */
     {
-        struct bmpspec s = {124, 1, 1, 32, 3, {0x3FF00000, 0x000FFC00, 0x000003FF, 0}, 4, NULL,
-                            0, px, 4};
+        struct bmpspec s = {124, 1,    1, 32, 3, {0x3FF00000, 0x000FFC00, 0x000003FF, 0},
+                            4,   NULL, 0, px, 4};
         uint32_t v = 1023u << 20 | 512u << 10 | 1u;
         for (int i = 0; i < 4; i++)
             px[i] = (uint8_t)(v >> (8 * i));
@@ -348,7 +348,7 @@ TEST(bmp_bitfields_16_and_32_bit)
 TEST(bmp_os2_core_header)
 {
     uint8_t pal[3 * 2] = {255, 0, 0, 0, 0, 255}; /* blue, red */
-    uint8_t px[4] = {0x40, 0, 0, 0};               /* 1-bit: 0 1 0 */
+    uint8_t px[4] = {0x40, 0, 0, 0};             /* 1-bit: 0 1 0 */
     struct bmpspec s = {12, 3, 1, 1, 0, {0}, 0, pal, 2, px, 4};
     struct cb_bytes b = {0};
     struct dip_image_info info;
@@ -485,8 +485,8 @@ TEST(bmp_truncation_sweep)
         dip_image_unref(img);
     }
     {
-        static const uint8_t rle[] = {3, 1, 0, 3, 2, 3, 4, 0, 2, 5, 0, 0, 0, 2, 2, 1,
-                                      4, 6, 0, 0, 10, 7, 0, 1};
+        static const uint8_t rle[] = {3, 1, 0, 3, 2, 3, 4, 0, 2,  5, 0, 0,
+                                      0, 2, 2, 1, 4, 6, 0, 0, 10, 7, 0, 1};
         uint8_t pal[8 * 4] = {0};
         struct bmpspec s = {40, 8, 4, 8, 1, {0}, 0, pal, 8, rle, sizeof(rle)};
         struct cb_bytes b = {0};

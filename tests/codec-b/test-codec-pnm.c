@@ -208,8 +208,7 @@ TEST(pnm_p7_pam_through_the_codec_table)
     /* DEPTH 5 is not an image dip can hold. */
     b.len = 0;
     cb_str(&b, "P7\nWIDTH 1\nHEIGHT 1\nDEPTH 5\nMAXVAL 255\nENDHDR\n12345");
-    ASSERT_EQ_INT(dip__codec_pnm.decode(b.p, b.len, &lim, NULL, &img, &info, &err),
-                  DIP_EFORMAT);
+    ASSERT_EQ_INT(dip__codec_pnm.decode(b.p, b.len, &lim, NULL, &img, &info, &err), DIP_EFORMAT);
     ASSERT(img == NULL);
     free(b.p);
 }
@@ -236,12 +235,15 @@ TEST(pnm_probe_reads_header_only)
 
 TEST(pnm_refuses_bad_samples_and_headers)
 {
-#define BAD(x) {x, sizeof(x) - 1}
+#define BAD(x)                                                                                     \
+    {                                                                                              \
+        x, sizeof(x) - 1                                                                           \
+    }
     static const struct {
         const char *s;
         size_t len;
     } bad[] = {
-        BAD("P5\n2 1\n10\n\x05\x0b"),   /* 11 > maxval 10 */
+        BAD("P5\n2 1\n10\n\x05\x0b"),    /* 11 > maxval 10 */
         BAD("P2\n2 1\n10\n5 11\n"),      /* the same in ASCII */
         BAD("P5\n2 1\n0\n\x00\x00"),     /* maxval 0 */
         BAD("P5\n2 1\n70000\n\x00\x00"), /* maxval over 65535 */
@@ -250,8 +252,8 @@ TEST(pnm_refuses_bad_samples_and_headers)
         BAD("P5\n2 1\n255x\x00\x00"),    /* no whitespace after maxval */
         BAD("P1\n2 1\n0 2\n"),           /* bad PBM digit */
         BAD("P2\n2 1\n255\n3 -4\n"),     /* sign */
-        BAD("P5"),                        /* magic only */
-        BAD("P5\n2 1\n"),                 /* no maxval */
+        BAD("P5"),                       /* magic only */
+        BAD("P5\n2 1\n"),                /* no maxval */
     };
 #undef BAD
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
