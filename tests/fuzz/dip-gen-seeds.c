@@ -77,7 +77,7 @@ int main(int argc, char **argv)
     put("webp", "vp8x8x8.webp", &b);
     gen_webp_vp8_head(&b, 64, 64);
     put("webp", "vp8-head.webp", &b);
-    gen_webp_anim(&b, 3);
+    gen_webp_anim(&b, 4, 4, 3);
     put("webp", "anim3.webp", &b);
     gen_tiff_gray(&b, 31, 9, 5, 0, 0, 0);
     put("tiff", "gray31x9.tif", &b);

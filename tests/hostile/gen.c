@@ -428,7 +428,7 @@ void gen_webp_vp8_head(struct gb *b, unsigned w, unsigned h)
     gb_free(&p);
 }
 
-void gen_webp_anim(struct gb *b, unsigned nframes)
+void gen_webp_anim(struct gb *b, uint32_t cw, uint32_t ch, unsigned nframes)
 {
     struct gb frame = {0}, img = {0};
     size_t start = b->n;
@@ -443,7 +443,7 @@ void gen_webp_anim(struct gb *b, unsigned nframes)
     gb_str(b, "RIFF");
     gb_u32le(b, 0);
     gb_str(b, "WEBP");
-    vp8x_chunk(b, 0x02 | 0x10, 1, 1);
+    vp8x_chunk(b, 0x02 | 0x10, cw, ch);
     gb_str(b, "ANIM");
     gb_u32le(b, 6);
     gb_fill(b, 0, 6);
@@ -476,12 +476,14 @@ void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigne
     unsigned n = 9 + extra_tags;
     uint32_t ifd = 8, data_off;
 
-    if (!strip_missing) {
-        if (zip) {
-            zlib_rows(&data, w, h, v, 0);
-        } else {
-            gb_fill(&data, v, (size_t)w * h);
-        }
+    if (strip_missing) {
+        /* The start of a deflate stream: what a header-only bomb carries. */
+        gb_bytes(&data, "\x78\x9c\x63\x60\x18\x05\xa3\x60\x14\x0c\x77\x00\x00\x00\x00\x00", 16);
+        zip = 1;
+    } else if (zip) {
+        zlib_rows(&data, w, h, v, 0);
+    } else {
+        gb_fill(&data, v, (size_t)w * h);
     }
     data_off = ifd + 2 + 12 * n + 4;
     gb_str(b, "II");
@@ -493,10 +495,10 @@ void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigne
     tiff_entry(b, 258, 3, 1, 8);
     tiff_entry(b, 259, 3, 1, zip ? 8 : 1);
     tiff_entry(b, 262, 3, 1, 1);
-    tiff_entry(b, 273, 4, 1, strip_missing ? 0x7ffffff0u : data_off);
+    tiff_entry(b, 273, 4, 1, data_off);
     tiff_entry(b, 277, 3, 1, 1);
     tiff_entry(b, 278, 4, 1, h);
-    tiff_entry(b, 279, 4, 1, strip_missing ? (uint32_t)((uint64_t)w * h) : (uint32_t)data.n);
+    tiff_entry(b, 279, 4, 1, (uint32_t)data.n);
     for (unsigned i = 0; i < extra_tags; i++)
         tiff_entry(b, 40000 + i, 3, 1, i);
     gb_u32le(b, 0);

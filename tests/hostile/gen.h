@@ -50,12 +50,13 @@ void gen_webp_lossless(struct gb *b, unsigned w, unsigned h);
 void gen_webp_vp8x(struct gb *b, uint32_t cw, uint32_t ch, unsigned w, unsigned h);
 /* WebP: lossy VP8 key frame header claiming w x h (1..16383) and no partition data. */
 void gen_webp_vp8_head(struct gb *b, unsigned w, unsigned h);
-/* WebP: animated, nframes 1x1 frames. */
-void gen_webp_anim(struct gb *b, unsigned nframes);
+/* WebP: animated, canvas cw x ch, nframes 1x1 frames at (0,0). */
+void gen_webp_anim(struct gb *b, uint32_t cw, uint32_t ch, unsigned nframes);
 
 /* TIFF (little-endian): gray 8-bit w x h, one strip, uncompressed (deflate when `zip`), pixels
- * v; extra_tags additional private SHORT tags; when strip_missing, the strip offset points past
- * the end of the file (a header-only image). */
+ * v; extra_tags additional private SHORT tags; when strip_missing, the strip holds only the
+ * first 16 bytes of a deflate stream (a header-only image: all a reader sees before it
+ * allocates). */
 void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigned extra_tags,
                    int strip_missing);
 /* TIFF: npages pages of 1x1 gray chained by next-IFD offsets; loop: the last points to the first. */
