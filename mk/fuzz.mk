@@ -35,7 +35,7 @@ fuzz: fuzz-corpus
 	    echo "== fuzz-$$f for $(FUZZ_SECONDS) s"; \
 	    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 \
 	    $(FUZZ_BUILD)/tests/fuzz/fuzz-$$f $$dict -max_total_time=$(FUZZ_SECONDS) \
-	        -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=10 $(FUZZ_PAR) \
+	        -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=30 -report_slow_units=1000 $(FUZZ_PAR) \
 	        -print_final_stats=1 -artifact_prefix=tests/data/crashers/$$f/ \
 	        $(FUZZ_BUILD)/corpus/$$f 2>&1 | tail -n 25 || status=1; \
 	done; \

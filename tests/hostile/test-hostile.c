@@ -745,3 +745,63 @@ TEST(jpeg_libjpeg_dimension_cap)
     check_gb("jpeg_header_65535x65535", &b, EXPECT_DEFECT("dimension|max_pixels|65500"));
     finish();
 }
+
+/* ---- Bombs within the limits (label slow: test-hostile-slow) ---- */
+
+#ifdef DIP_HOSTILE_SLOW
+/* The largest image the default limits allow (10000 x 10000 = max_pixels), from a tiny file:
+ * dip must decode it (it is valid and within every limit), within 10 s (30 s under sanitizers),
+ * and hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer
+ * plus 96 MiB (192 MiB under sanitizers). The table shows the amplification a
+ * default-configured server accepts. */
+static void within(const char *name, struct gb *b, int w, int h, int channels, int copies)
+{
+    struct outcome o;
+    double out_mib = (double)w * h * channels / 1048576.0;
+    double slack = SANITIZED ? 192.0 : 96.0, limit_s = SANITIZED ? 30.0 : 10.0;
+
+    run_once(b->p, b->n, &o);
+    printf("%-34s %-9s %-9s %7.3f %7.3f %7.1f  %zu bytes -> %dx%dx%d = %.0f MiB (x%.0f)\n", name,
+           o.ok_exit ? dip_err_name(o.probe_rc) : "-", o.ok_exit ? dip_err_name(o.rc) : "CRASH",
+           o.wall_s, o.cpu_s, o.rss_kb / 1024.0, b->n, w, h, channels, out_mib,
+           out_mib * 1048576.0 / (double)b->n);
+    if (!o.ok_exit || o.rc != 0 || o.w != w || o.h != h) {
+        printf("    FAIL %s: did not decode to %dx%d (%s)\n", name, w, h, o.msg);
+        failures++;
+    } else if (o.cpu_s > limit_s || o.wall_s > limit_s) {
+        printf("    FAIL %s: took %.3f s (limit %.0f s)\n", name, o.wall_s, limit_s);
+        failures++;
+    } else if (o.rss_kb / 1024.0 > copies * out_mib + slack) {
+        printf("    FAIL %s: peak RSS %.1f MiB > %d x output %.1f MiB + %.0f MiB\n", name,
+               o.rss_kb / 1024.0, copies, out_mib, slack);
+        failures++;
+    }
+    gb_free(b);
+}
+
+/* Not TEST(): CMake registers this one under the label slow only (see CMakeLists.txt). */
+#define SLOW_TEST TEST
+SLOW_TEST(within_limits)
+{
+    struct gb b = {0};
+
+    table_header("within limits (10000x10000)");
+    gen_png_gray(&b, 10000, 10000, 3);
+    within("png_gray_10000x10000", &b, 10000, 10000, 1, 1);
+    gen_jpeg_gray(&b, 10000, 10000);
+    within("jpeg_gray_10000x10000", &b, 10000, 10000, 1, 1);
+    gen_pbm(&b, 10000, 10000);
+    within("pnm_p4_10000x10000", &b, 10000, 10000, 1, 1);
+    /* One strip of 10000 rows: libtiff decodes the whole strip into its own buffer first. */
+    gen_tiff_gray(&b, 10000, 10000, 3, 1, 0, 0);
+    within("tiff_deflate_1_strip_10000x10000", &b, 10000, 10000, 1, 2);
+    gen_gif(&b, 10000, 10000, 10000, 10000, 1);
+    within("gif_10000x10000", &b, 10000, 10000, 3, 1);
+    gen_bmp_rle8_bomb(&b, 10000, 10000); /* black and white palette: decodes to gray */
+    within("bmp_rle8_10000x10000", &b, 10000, 10000, 1, 1);
+    /* libwebp's lossless decoder keeps a full 32-bit ARGB copy of the picture. */
+    gen_webp_lossless(&b, 10000, 10000);
+    within("webp_lossless_10000x10000", &b, 10000, 10000, 4, 2);
+    finish();
+}
+#endif
