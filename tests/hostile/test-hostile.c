@@ -83,6 +83,8 @@ struct report {
     char probe_msg[256], msg[256];
 };
 
+static unsigned child_alarm_s = 20; /* a hang is a failure, not a stuck test run */
+
 static void child(const uint8_t *data, size_t len, int fd)
 {
     struct dip_limits lim;
@@ -93,7 +95,7 @@ static void child(const uint8_t *data, size_t len, int fd)
     struct rusage ru;
 
     memset(&r, 0, sizeof(r));
-    alarm(20); /* a hang is a failure, not a stuck test run */
+    alarm(child_alarm_s);
 #if !SANITIZED
     {
         /* A decoder that allocates before checking the header fails here instead of taking
@@ -750,8 +752,8 @@ TEST(jpeg_libjpeg_dimension_cap)
 
 #ifdef DIP_HOSTILE_SLOW
 /* The largest image the default limits allow (10000 x 10000 = max_pixels), from a tiny file:
- * dip must decode it (it is valid and within every limit), within 10 s (30 s under sanitizers),
- * and hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer
+ * dip must decode it (it is valid and within every limit), within 10 s of CPU (30 s under
+ * sanitizers; wall time is printed, not judged, as these long runs share a loaded machine), and hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer
  * plus 96 MiB (192 MiB under sanitizers). The table shows the amplification a
  * default-configured server accepts. */
 static void within(const char *name, struct gb *b, int w, int h, int channels, int copies)
@@ -768,8 +770,8 @@ static void within(const char *name, struct gb *b, int w, int h, int channels, i
     if (!o.ok_exit || o.rc != 0 || o.w != w || o.h != h) {
         printf("    FAIL %s: did not decode to %dx%d (%s)\n", name, w, h, o.msg);
         failures++;
-    } else if (o.cpu_s > limit_s || o.wall_s > limit_s) {
-        printf("    FAIL %s: took %.3f s (limit %.0f s)\n", name, o.wall_s, limit_s);
+    } else if (o.cpu_s > limit_s) {
+        printf("    FAIL %s: took %.3f s of CPU (limit %.0f s)\n", name, o.cpu_s, limit_s);
         failures++;
     } else if (o.rss_kb / 1024.0 > copies * out_mib + slack) {
         printf("    FAIL %s: peak RSS %.1f MiB > %d x output %.1f MiB + %.0f MiB\n", name,
@@ -785,6 +787,7 @@ SLOW_TEST(within_limits)
 {
     struct gb b = {0};
 
+    child_alarm_s = 240;
     table_header("within limits (10000x10000)");
     gen_png_gray(&b, 10000, 10000, 3);
     within("png_gray_10000x10000", &b, 10000, 10000, 1, 1);
