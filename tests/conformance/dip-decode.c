@@ -39,8 +39,8 @@ static int write_npy(const char *path, const dip_image *img)
                      v.width);
     else
         n = snprintf(hdr, sizeof(hdr),
-                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }",
-                     v.height, v.width, v.channels);
+                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }", v.height,
+                     v.width, v.channels);
     while ((10 + n + 1) % 64 != 0)
         hdr[n++] = ' ';
     hdr[n++] = '\n';
@@ -94,8 +94,8 @@ int main(int argc, char **argv)
     json_str(prc ? dip_err_text(&perr, prc) : "");
     printf(", \"probe\": {\"format\": \"%s\", \"width\": %d, \"height\": %d, \"channels\": %d, "
            "\"frames\": %d, \"orientation\": %d}",
-           dip_format_name(pinfo.format), pinfo.width, pinfo.height, pinfo.channels,
-           pinfo.frames, pinfo.orientation);
+           dip_format_name(pinfo.format), pinfo.width, pinfo.height, pinfo.channels, pinfo.frames,
+           pinfo.orientation);
     printf(", \"rc\": \"%s\", \"msg\": ", dip_err_name(rc));
     json_str(rc ? dip_err_text(&err, rc) : "");
     printf(", \"format\": \"%s\", \"width\": %d, \"height\": %d, \"channels\": %d, "

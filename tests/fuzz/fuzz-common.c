@@ -50,8 +50,7 @@ int dip_fuzz_one(const uint8_t *data, size_t size, dip_format want)
         unsigned sum = 0;
         if (v.channels < 1 || v.channels > 4)
             broken("decoded channel count outside 1..4", 0, NULL);
-        if (info.width != pinfo.width || info.height != pinfo.height ||
-            info.format != pinfo.format)
+        if (info.width != pinfo.width || info.height != pinfo.height || info.format != pinfo.format)
             broken("probe and decode disagree on size or format", 0, NULL);
         if (v.width != (swap ? info.height : info.width) ||
             v.height != (swap ? info.width : info.height))

@@ -202,8 +202,8 @@ void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
      * 10 bits (0xA0). libjpeg reserves the all-ones code of each length, so one code of length
      * 1 is the most a table may have. */
     static const uint8_t dht[] = {
-        0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00,
-        0x10, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0xA0,
+        0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    0x00, 0x10,
+        1,    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0xA0,
     };
 
     gb_u8(b, 0xFF);
@@ -434,11 +434,11 @@ void gen_webp_anim(struct gb *b, uint32_t cw, uint32_t ch, unsigned nframes)
     size_t start = b->n;
 
     vp8l_payload(&img, 1, 1);
-    gb_fill(&frame, 0, 6);          /* x/2, y/2 */
-    gb_fill(&frame, 0, 6);          /* width-1, height-1 = 0 */
-    gb_u8(&frame, 100);             /* duration */
+    gb_fill(&frame, 0, 6); /* x/2, y/2 */
+    gb_fill(&frame, 0, 6); /* width-1, height-1 = 0 */
+    gb_u8(&frame, 100);    /* duration */
     gb_fill(&frame, 0, 2);
-    gb_u8(&frame, 0);               /* flags */
+    gb_u8(&frame, 0); /* flags */
     riff_chunk(&frame, "VP8L", &img);
     gb_str(b, "RIFF");
     gb_u32le(b, 0);

@@ -59,7 +59,8 @@ void gen_webp_anim(struct gb *b, uint32_t cw, uint32_t ch, unsigned nframes);
  * allocates). */
 void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigned extra_tags,
                    int strip_missing);
-/* TIFF: npages pages of 1x1 gray chained by next-IFD offsets; loop: the last points to the first. */
+/* TIFF: npages pages of 1x1 gray chained by next-IFD offsets; loop: the last points to the first.
+ */
 void gen_tiff_pages(struct gb *b, unsigned npages, int loop);
 /* TIFF: a 1x1 gray image whose ImageDescription claims `count` bytes at an offset past EOF. */
 void gen_tiff_big_tag(struct gb *b, uint32_t count);

@@ -30,7 +30,7 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                        \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
 #define SANITIZED 1
 #endif
@@ -40,7 +40,7 @@
 #endif
 
 #define MAX_RSS_KB (256L * 1024)
-#define LIMIT_S (SANITIZED ? 3.0 : 1.0)
+#define LIMIT_S    (SANITIZED ? 3.0 : 1.0)
 
 /* Words that name a defect of truncated or damaged data, as decoders and libraries word it. */
 #define W_TRUNC                                                                                    \
@@ -108,7 +108,8 @@ static void child(const uint8_t *data, size_t len, int fd)
     r.base_kb = ru.ru_maxrss;
     dip_limits_default(&lim);
     r.probe_rc = dip_codec_probe(data, len, &lim, &info, &perr);
-    snprintf(r.probe_msg, sizeof(r.probe_msg), "%s", r.probe_rc ? dip_err_text(&perr, r.probe_rc) : "");
+    snprintf(r.probe_msg, sizeof(r.probe_msg), "%s",
+             r.probe_rc ? dip_err_text(&perr, r.probe_rc) : "");
     r.rc = dip_codec_decode(data, len, &lim, NULL, &img, &info, &err);
     snprintf(r.msg, sizeof(r.msg), "%s", r.rc ? dip_err_text(&err, r.rc) : "");
     if (img) {
@@ -160,7 +161,8 @@ static void run_once(const uint8_t *data, size_t len, struct outcome *o)
     o->rss_kb = ru.ru_maxrss;
     o->ok_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == (ssize_t)sizeof(r);
     if (!o->ok_exit) {
-        snprintf(o->msg, sizeof(o->msg), "child died: %s %d", WIFSIGNALED(status) ? "signal" : "exit",
+        snprintf(o->msg, sizeof(o->msg), "child died: %s %d",
+                 WIFSIGNALED(status) ? "signal" : "exit",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         return;
     }
@@ -219,8 +221,8 @@ static void check(const char *name, const uint8_t *data, size_t len, struct expe
     if (!o.ok_exit)
         snprintf(why, sizeof(why), "crashed or hung (%s)", o.msg);
     else if (o.cpu_s > LIMIT_S || o.wall_s > LIMIT_S)
-        snprintf(why, sizeof(why), "took %.3f s wall, %.3f s CPU (limit %.1f s)", o.wall_s,
-                 o.cpu_s, LIMIT_S);
+        snprintf(why, sizeof(why), "took %.3f s wall, %.3f s CPU (limit %.1f s)", o.wall_s, o.cpu_s,
+                 LIMIT_S);
     else if (o.rss_kb > MAX_RSS_KB)
         snprintf(why, sizeof(why), "peak RSS %.1f MiB (limit 256 MiB)", o.rss_kb / 1024.0);
     else if (o.rc == 0 && !e.may_succeed)
@@ -301,7 +303,7 @@ static void truncations(const char *fmt, const struct gb *b, size_t keep_tail)
     printf("(%s: %d truncations of a %zu-byte file)\n", fmt, runs, b->n);
 }
 
-#define EXPECT_LIMIT(word) ((struct expect){M_LIMIT, word, 1, 0})
+#define EXPECT_LIMIT(word)   ((struct expect){M_LIMIT, word, 1, 0})
 #define EXPECT_DEFECT(words) ((struct expect){M_CORRUPT | M_LIMIT | M_FORMAT, words, 0, 0})
 
 static void finish(void)
@@ -346,12 +348,15 @@ TEST(png)
     gb_u32be(&b, 0xFFFFFFFFu);
     gb_str(&b, "IDAT");
     gb_fill(&b, 0, 64);
-    check_gb("png_chunk_len_ffffffff", &b, EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|" W_TRUNC));
+    check_gb("png_chunk_len_ffffffff", &b,
+             EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|" W_TRUNC));
     gen_png_head(&b, 16, 16, 8, 0);
     gb_u32be(&b, 0x7FFFFFF0u);
     gb_str(&b, "tEXt");
     gb_fill(&b, 'a', 64);
-    check_gb("png_text_len_2^31", &b, EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|max_metadata_bytes|" W_TRUNC));
+    check_gb(
+        "png_text_len_2^31", &b,
+        EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|max_metadata_bytes|" W_TRUNC));
     /* Damaged data: IHDR CRC and an IDAT that is not zlib. */
     gen_png_gray(&b, 8, 8, 1);
     b.p[29] ^= 0xff;
@@ -363,7 +368,8 @@ TEST(png)
         gen_png_chunk(&b, "IDAT", z.p, (uint32_t)z.n);
         gen_png_chunk(&b, "IEND", NULL, 0);
         gb_free(&z);
-        check_gb("png_idat_not_zlib", &b, EXPECT_DEFECT("zlib|compress|inflate|header|corrupt|invalid|" W_TRUNC));
+        check_gb("png_idat_not_zlib", &b,
+                 EXPECT_DEFECT("zlib|compress|inflate|header|corrupt|invalid|" W_TRUNC));
     }
     /* Thousands of zero-length unknown chunks before the image data. */
     {
@@ -407,7 +413,10 @@ TEST(jpeg)
     check_gb("jpeg_896_scans", &b, (struct expect){M_LIMIT, "max_jpeg_scans", 0, 0});
     /* A marker segment whose length runs past the end. */
     gen_jpeg_head(&b, 16, 16, 0xC0);
-    gb_bytes(&b, "\xff\xe1\xff\xff" "Exif\0\0", 10);
+    gb_bytes(&b,
+             "\xff\xe1\xff\xff"
+             "Exif\0\0",
+             10);
     check_gb("jpeg_app1_len_65535_truncated", &b, EXPECT_DEFECT(W_TRUNC));
     finish();
 }
@@ -543,7 +552,8 @@ TEST(gif)
     check_gb("gif_bomb_header_only", &b, EXPECT_LIMIT("max_pixels"));
     gen_gif(&b, 4, 4, 60000, 60000, 1);
     b.n -= 1; /* a frame far larger than the screen, data cut short */
-    check_gb("gif_frame_60000_in_4x4_screen", &b, EXPECT_DEFECT("max_pixels|frame|screen|outside|bound|" W_TRUNC));
+    check_gb("gif_frame_60000_in_4x4_screen", &b,
+             EXPECT_DEFECT("max_pixels|frame|screen|outside|bound|" W_TRUNC));
     gen_gif(&b, 2, 2, 2, 2, 5000);
     check_gb("gif_5000_frames", &b, EXPECT_LIMIT("max_frames"));
     gen_gif(&b, 0, 0, 0, 0, 1);
@@ -613,7 +623,8 @@ TEST(pnm)
     gb_str(&b, "P5\n1 65536\n255\n");
     check_gb("pnm_height_65536", &b, EXPECT_LIMIT("max_height"));
     gb_str(&b, "P5\n99999999999999999999999 1\n255\n\x01");
-    check_gb("pnm_width_overflow", &b, EXPECT_DEFECT("max_width|width|overflow|range|invalid|large"));
+    check_gb("pnm_width_overflow", &b,
+             EXPECT_DEFECT("max_width|width|overflow|range|invalid|large"));
     gb_str(&b, "P5\n2 2\n0\n\x01\x01\x01\x01");
     check_gb("pnm_maxval_0", &b, EXPECT_DEFECT("maxval|max value|invalid"));
     gb_str(&b, "P5\n2 2\n65536\n");
@@ -753,9 +764,10 @@ TEST(jpeg_libjpeg_dimension_cap)
 #ifdef DIP_HOSTILE_SLOW
 /* The largest image the default limits allow (10000 x 10000 = max_pixels), from a tiny file:
  * dip must decode it (it is valid and within every limit), within 10 s of CPU (30 s under
- * sanitizers; wall time is printed, not judged, as these long runs share a loaded machine), and hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer
- * plus 96 MiB (192 MiB under sanitizers). The table shows the amplification a
- * default-configured server accepts. */
+ * sanitizers; wall time is printed, not judged, as these long runs share a loaded machine), and
+ * hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer plus 96
+ * MiB (192 MiB under sanitizers). The table shows the amplification a default-configured server
+ * accepts. */
 static void within(const char *name, struct gb *b, int w, int h, int channels, int copies)
 {
     struct outcome o;
