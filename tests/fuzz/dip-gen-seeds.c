@@ -43,8 +43,8 @@ int main(int argc, char **argv)
         put("png", "big.png", &b);
         gen_jpeg_gray(&b, 2000, 1000);
         put("jpeg", "big.jpg", &b);
-        gen_jpeg_many_scans(&b, 256, 256);
-        put("jpeg", "scans896.jpg", &b);
+        gen_jpeg_many_scans(&b, 256, 256, 3);
+        put("jpeg", "scans2688.jpg", &b);
         gen_webp_lossless(&b, 2000, 1000);
         put("webp", "big.webp", &b);
         gen_webp_vp8x(&b, 20, 10, 20, 10);
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     put("png", "header-bomb.png", &b);
     gen_jpeg_gray(&b, 40, 24);
     put("jpeg", "gray40x24.jpg", &b);
-    gen_jpeg_many_scans(&b, 8, 8);
+    gen_jpeg_many_scans(&b, 8, 8, 1);
     put("jpeg", "progressive-896-scans-8x8.jpg", &b);
     gen_webp_lossless(&b, 33, 17);
     put("webp", "lossless33x17.webp", &b);

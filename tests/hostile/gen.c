@@ -195,9 +195,9 @@ static void jpeg_marker(struct gb *b, int m, const void *payload, unsigned len)
     gb_bytes(b, payload, len);
 }
 
-void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
+static void jpeg_head_n(struct gb *b, unsigned w, unsigned h, int sof, int ncomp)
 {
-    uint8_t dqt[65], sofp[11];
+    uint8_t dqt[65], sofp[6 + 3 * 4];
     /* DC table 0: '0' = category 0. AC table 0: '0' = EOB (0x00), '10' = EOB run of 2^10 plus
      * 10 bits (0xA0). libjpeg reserves the all-ones code of each length, so one code of length
      * 1 is the most a table may have. */
@@ -216,12 +216,19 @@ void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
     sofp[2] = (uint8_t)h;
     sofp[3] = (uint8_t)(w >> 8);
     sofp[4] = (uint8_t)w;
-    sofp[5] = 1;
-    sofp[6] = 1;
-    sofp[7] = 0x11;
-    sofp[8] = 0;
-    jpeg_marker(b, sof, sofp, 9);
+    sofp[5] = (uint8_t)ncomp;
+    for (int c = 0; c < ncomp; c++) {
+        sofp[6 + 3 * c] = (uint8_t)(c + 1); /* component id */
+        sofp[7 + 3 * c] = 0x11;             /* no subsampling */
+        sofp[8 + 3 * c] = 0;                /* quantisation table 0 */
+    }
+    jpeg_marker(b, sof, sofp, 6 + 3 * (unsigned)ncomp);
     jpeg_marker(b, 0xC4, dht, sizeof(dht));
+}
+
+void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
+{
+    jpeg_head_n(b, w, h, sof, 1);
 }
 
 void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof)
@@ -237,10 +244,15 @@ void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof)
     }
 }
 
+static void jpeg_sos_c(struct gb *b, int comp, int ss, int se, int ah, int al)
+{
+    uint8_t sos[6] = {1, (uint8_t)comp, 0x00, (uint8_t)ss, (uint8_t)se, (uint8_t)((ah << 4) | al)};
+    jpeg_marker(b, 0xDA, sos, sizeof(sos));
+}
+
 static void jpeg_sos(struct gb *b, int ss, int se, int ah, int al)
 {
-    uint8_t sos[6] = {1, 1, 0x00, (uint8_t)ss, (uint8_t)se, (uint8_t)((ah << 4) | al)};
-    jpeg_marker(b, 0xDA, sos, sizeof(sos));
+    jpeg_sos_c(b, 1, ss, se, ah, al);
 }
 
 void gen_jpeg_gray(struct gb *b, unsigned w, unsigned h)
@@ -265,30 +277,35 @@ static void jpeg_zero_bits(struct gb *b, size_t nbits)
         gb_u8(b, 0xFFu >> (nbits % 8));
 }
 
-void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h)
+void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h, int ncomp)
 {
     size_t blocks = (size_t)((w + 7) / 8) * ((h + 7) / 8);
 
-    gen_jpeg_head(b, w, h, 0xC2);
-    jpeg_sos(b, 0, 0, 0, 13);
-    jpeg_zero_bits(b, blocks); /* DC category 0 for each block */
-    for (int a = 13; a >= 1; a--) {
-        jpeg_sos(b, 0, 0, a, a - 1);
-        jpeg_zero_bits(b, blocks); /* one correction bit per block */
+    jpeg_head_n(b, w, h, 0xC2, ncomp);
+    /* Every scan is non-interleaved: one component each. */
+    for (int c = 1; c <= ncomp; c++) {
+        jpeg_sos_c(b, c, 0, 0, 0, 13);
+        jpeg_zero_bits(b, blocks); /* DC category 0 for each block */
+        for (int a = 13; a >= 1; a--) {
+            jpeg_sos_c(b, c, 0, 0, a, a - 1);
+            jpeg_zero_bits(b, blocks); /* one correction bit per block */
+        }
     }
-    for (int k = 1; k <= 63; k++) {
-        for (int a = 0; a <= 13; a++) {
-            if (a == 0)
-                jpeg_sos(b, k, k, 0, 13);
-            else
-                jpeg_sos(b, k, k, 14 - a, 13 - a);
-            /* An EOB run covering every block: '10' (EOB run 2^10) + 10 bits 0 when there are
-             * 1024 blocks; otherwise '0' (EOB) per block. */
-            if (blocks == 1024) {
-                gb_u8(b, 0x80);
-                gb_u8(b, 0x0F);
-            } else {
-                jpeg_zero_bits(b, blocks);
+    for (int c = 1; c <= ncomp; c++) {
+        for (int k = 1; k <= 63; k++) {
+            for (int a = 0; a <= 13; a++) {
+                if (a == 0)
+                    jpeg_sos_c(b, c, k, k, 0, 13);
+                else
+                    jpeg_sos_c(b, c, k, k, 14 - a, 13 - a);
+                /* An EOB run covering every block: '10' (EOB run 2^10) + 10 bits 0 when there
+                 * are 1024 blocks; otherwise '0' (EOB) per block. */
+                if (blocks == 1024) {
+                    gb_u8(b, 0x80);
+                    gb_u8(b, 0x0F);
+                } else {
+                    jpeg_zero_bits(b, blocks);
+                }
             }
         }
     }

@@ -40,9 +40,10 @@ void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof);
 /* JPEG: the headers and a start-of-scan with no entropy-coded data after it: all a decoder
  * reads before it allocates. */
 void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof);
-/* JPEG: progressive gray w x h (multiple of 8) with a full successive-approximation
- * progression: 14 DC scans and 14 scans per AC coefficient, 896 scans in all. */
-void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h);
+/* JPEG: progressive w x h with ncomp (1 or 3) components and a full successive-approximation
+ * progression per component: 14 DC scans and 14 scans per AC coefficient, 896 scans each
+ * (2688 for 3 components). */
+void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h, int ncomp);
 
 /* WebP: lossless (VP8L) w x h (1..16384), every pixel the same, coded in zero bits. */
 void gen_webp_lossless(struct gb *b, unsigned w, unsigned h);

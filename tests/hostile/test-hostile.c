@@ -408,9 +408,9 @@ TEST(jpeg)
     check_gb("jpeg_bomb_header_progressive", &b, EXPECT_LIMIT("max_pixels"));
     gen_jpeg_header_only(&b, 0, 16, 0xC0);
     check_gb("jpeg_width_0", &b, EXPECT_DEFECT("width|size|empty|zero|invalid|bogus"));
-    gen_jpeg_many_scans(&b, 256, 256);
+    gen_jpeg_many_scans(&b, 256, 256, 3);
     /* Only a full read counts the scans, so the probe may pass. */
-    check_gb("jpeg_896_scans", &b, (struct expect){M_LIMIT, "max_jpeg_scans", 0, 0});
+    check_gb("jpeg_2688_scans", &b, (struct expect){M_LIMIT, "max_jpeg_scans", 0, 0});
     /* A marker segment whose length runs past the end. */
     gen_jpeg_head(&b, 16, 16, 0xC0);
     gb_bytes(&b,
@@ -423,20 +423,20 @@ TEST(jpeg)
 
 TEST(jpeg_valid_scans)
 {
-    /* The many-scans generator must make a file libjpeg accepts, or jpeg_896_scans proves
-     * nothing: 256x256 with its 896 scans decodes once the scan limit is raised. */
+    /* The many-scans generator must make a file libjpeg accepts, or jpeg_2688_scans proves
+     * nothing: 256x256 RGB with its 2688 scans decodes once the scan limit is raised. */
     struct gb b = {0};
     struct dip_limits lim;
     struct dip_err err = {0};
     dip_image *img = NULL;
 
-    gen_jpeg_many_scans(&b, 256, 256);
+    gen_jpeg_many_scans(&b, 256, 256, 3);
     dip_limits_default(&lim);
-    lim.max_jpeg_scans = 1000;
+    lim.max_jpeg_scans = 2688;
     ASSERT_OK(dip_codec_decode(b.p, b.n, &lim, NULL, &img, NULL, &err));
     ASSERT_EQ_INT(dip_image_width(img), 256);
     dip_image_unref(img);
-    lim.max_jpeg_scans = 895;
+    lim.max_jpeg_scans = 2687;
     ASSERT_EQ_INT(dip_codec_decode(b.p, b.n, &lim, NULL, &img, NULL, &err), DIP_ELIMIT);
     ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
     gb_free(&b);
