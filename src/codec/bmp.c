@@ -21,6 +21,8 @@ enum {
 };
 
 #define FILE_HEADER 14
+/* RLE plausibility: 255 * 255 pixels per 4-byte delta, rounded up. */
+#define RLE_MAX_PX_PER_BYTE 16384
 
 struct bmp {
     size_t off;     /* bfOffBits: first pixel byte */
@@ -274,26 +276,29 @@ static int bmp_probe(const uint8_t *buf, size_t len, const struct dip_limits *li
 
 /* ---- Pixel decoding ---- */
 
-/* Palette indices of one row (already unpacked, one byte each) to output pixels. Indices past
- * the palette give black, as most viewers show them. */
-static void put_indices(const struct bmp *b, const uint8_t *buf, const uint8_t *idx, int w,
-                        uint8_t *dst)
+/* The palette as 256 RGB triples; entries past the palette are black, as most viewers show
+ * indices that point past it. */
+struct palette {
+    uint8_t rgb[256][3];
+};
+
+static void make_palette(const struct bmp *b, const uint8_t *buf, struct palette *pal)
 {
-    for (int x = 0; x < w; x++) {
-        uint8_t r = 0, g = 0, bl = 0;
-        if (idx[x] < b->pal_n) {
-            const uint8_t *e = buf + b->pal_off + (size_t)idx[x] * (size_t)b->pal_entry;
-            bl = e[0];
-            g = e[1];
-            r = e[2];
-        }
-        if (b->channels == 1) {
-            dst[x] = r;
-        } else {
-            dst[3 * x] = r;
-            dst[3 * x + 1] = g;
-            dst[3 * x + 2] = bl;
-        }
+    memset(pal, 0, sizeof(*pal));
+    for (int i = 0; i < b->pal_n && i < 256; i++) {
+        const uint8_t *e = buf + b->pal_off + (size_t)i * (size_t)b->pal_entry;
+        pal->rgb[i][0] = e[2];
+        pal->rgb[i][1] = e[1];
+        pal->rgb[i][2] = e[0];
+    }
+}
+
+static inline void put_index(uint8_t *row, int x, int ch, const struct palette *pal, unsigned i)
+{
+    if (ch == 1) {
+        row[x] = pal->rgb[i][0];
+    } else {
+        memcpy(row + 3 * (size_t)x, pal->rgb[i], 3);
     }
 }
 
@@ -330,7 +335,7 @@ static int decode_plain(const struct bmp *b, const uint8_t *buf, size_t len, str
 {
     int w = v->width, h = v->height;
     size_t stride = (((size_t)w * (size_t)b->bpp + 31) / 32) * 4, need;
-    uint8_t *idx = NULL;
+    struct palette pal;
     int rc = 0;
 
     if (dip_size_mul(stride, (size_t)h, &need))
@@ -340,8 +345,7 @@ static int decode_plain(const struct bmp *b, const uint8_t *buf, size_t len, str
                            "bmp: truncated pixel data: need %zu bytes at "
                            "offset %zu, have %zu",
                            need, b->off, len - b->off);
-    if (b->bpp <= 8 && (idx = dip_malloc((size_t)w)) == NULL)
-        return dip_err_set(err, DIP_ENOMEM, "bmp: out of memory");
+    make_palette(b, buf, &pal);
     for (int r = 0; r < h; r++) {
         const uint8_t *s = buf + b->off + (size_t)r * stride;
         uint8_t *dst = v->data + (size_t)(b->topdown ? r : h - 1 - r) * v->stride;
@@ -349,9 +353,9 @@ static int decode_plain(const struct bmp *b, const uint8_t *buf, size_t len, str
             int per = 8 / b->bpp, mask = (1 << b->bpp) - 1;
             for (int x = 0; x < w; x++) {
                 int shift = (per - 1 - x % per) * b->bpp;
-                idx[x] = (uint8_t)((s[x / per] >> shift) & mask);
+                put_index(dst, x, b->channels, &pal,
+                          (unsigned)(s[x / per] >> shift) & (unsigned)mask);
             }
-            put_indices(b, buf, idx, w, dst);
         } else if (b->bpp == 24) {
             for (int x = 0; x < w; x++) {
                 dst[3 * x] = s[3 * x + 2];
@@ -362,24 +366,27 @@ static int decode_plain(const struct bmp *b, const uint8_t *buf, size_t len, str
             put_masked(b, s, w, dst);
         }
     }
-    dip_free(idx);
     return rc;
 }
 
-/* RLE8 and RLE4 into a w*h index plane (zero-filled: pixels the stream skips get index 0).
- * Runs past the end of a row are clipped; the stream must reach its end-of-bitmap marker (or
- * fill every row) before the data ends. */
+/* RLE8 and RLE4, straight into the image. Pixels the stream skips (deltas, short lines, an
+ * early end of bitmap) get palette entry 0. Runs past the end of a row are clipped; the stream
+ * must reach its end-of-bitmap marker (or fill every row) before the data ends. */
 static int decode_rle(const struct bmp *b, const uint8_t *buf, size_t len, struct dip_view *v,
                       struct dip_err *err)
 {
-    int w = v->width, h = v->height, x = 0, y = 0, rle4 = b->comp == BI_RLE4;
-    size_t pos = b->off;
-    uint8_t *plane = dip_calloc((size_t)w, (size_t)h);
-    int rc = 0;
+    int w = v->width, h = v->height, x = 0, y = 0, rle4 = b->comp == BI_RLE4, ch = b->channels;
+    size_t pos = b->off, rowbytes = (size_t)w * (size_t)ch;
+    struct palette pal;
 
-    if (plane == NULL)
-        return dip_err_set(err, DIP_ENOMEM, "bmp: out of memory for a %dx%d index plane", w, h);
+    make_palette(b, buf, &pal);
+    /* Fill with entry 0: one row by hand, the others by copying it. */
+    for (int i = 0; i < w; i++)
+        put_index(v->data, i, ch, &pal, 0);
+    for (int r = 1; r < h; r++)
+        memcpy(v->data + (size_t)r * v->stride, v->data, rowbytes);
     while (y < h) {
+        uint8_t *row = v->data + (size_t)(b->topdown ? y : h - 1 - y) * v->stride;
         uint8_t n, c;
         if (len - pos < 2)
             goto truncated;
@@ -387,11 +394,8 @@ static int decode_rle(const struct bmp *b, const uint8_t *buf, size_t len, struc
         c = buf[pos + 1];
         pos += 2;
         if (n > 0) { /* encoded run of n pixels */
-            uint8_t *row = plane + (size_t)y * (size_t)w;
             for (int i = 0; i < n && x < w; i++, x++)
-                row[x] = rle4 ? (uint8_t)((i & 1) ? (c & 15) : (c >> 4)) : c;
-            if (x > w)
-                x = w;
+                put_index(row, x, ch, &pal, rle4 ? ((i & 1) ? (c & 15u) : (unsigned)(c >> 4)) : c);
             continue;
         }
         if (c == 0) { /* end of line */
@@ -407,30 +411,23 @@ static int decode_rle(const struct bmp *b, const uint8_t *buf, size_t len, struc
             pos += 2;
         } else { /* absolute run of c pixels, padded to 16 bits */
             size_t bytes = rle4 ? ((size_t)c + 1) / 2 : c;
-            uint8_t *row = plane + (size_t)y * (size_t)w;
             if (len - pos < bytes)
                 goto truncated;
             for (int i = 0; i < c && x < w; i++, x++) {
-                uint8_t byte = buf[pos + (size_t)(rle4 ? i / 2 : i)];
-                row[x] = rle4 ? (uint8_t)((i & 1) ? (byte & 15) : (byte >> 4)) : byte;
+                unsigned byte = buf[pos + (size_t)(rle4 ? i / 2 : i)];
+                put_index(row, x, ch, &pal, rle4 ? ((i & 1) ? (byte & 15u) : (byte >> 4)) : byte);
             }
             pos += bytes + (bytes & 1);
             if (pos > len)
                 pos = len; /* a missing final pad byte is harmless */
         }
     }
-    for (int r = 0; r < h; r++)
-        put_indices(b, buf, plane + (size_t)r * (size_t)w, w,
-                    v->data + (size_t)(b->topdown ? r : h - 1 - r) * v->stride);
-    goto out;
+    return 0;
 truncated:
-    rc = dip_err_set(err, DIP_ECORRUPT,
-                     "bmp: truncated RLE%d data: stream ends at offset %zu in "
-                     "row %d of %d without an end-of-bitmap marker",
-                     rle4 ? 4 : 8, pos, y, h);
-out:
-    dip_free(plane);
-    return rc;
+    return dip_err_set(err, DIP_ECORRUPT,
+                       "bmp: truncated RLE%d data: stream ends at offset %zu in "
+                       "row %d of %d without an end-of-bitmap marker",
+                       rle4 ? 4 : 8, pos, y, h);
 }
 
 static int bmp_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
@@ -456,6 +453,15 @@ static int bmp_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
                              stride * (size_t)b.h, b.off, len - b.off);
             goto out;
         }
+    } else if ((uint64_t)b.w * (uint64_t)b.h > (uint64_t)(len - b.off) * RLE_MAX_PX_PER_BYTE) {
+        /* The densest valid opcode, a delta, skips 255x255 pixels in 4 bytes; anything denser
+         * relies on an early end-of-bitmap to blank the image, which real encoders never do. A
+         * tiny file must not make a 100-megapixel image. */
+        rc = dip_err_set(err, DIP_ECORRUPT,
+                         "bmp: %zu bytes of RLE data cannot describe %lldx%lld pixels (at most "
+                         "%d pixels per byte)",
+                         len - b.off, b.w, b.h, RLE_MAX_PX_PER_BYTE);
+        goto out;
     }
     if ((rc = dip_image_new(info->width, info->height, b.channels, &img)) != 0) {
         rc = dip_err_set(err, rc, "bmp: cannot allocate a %dx%d image", info->width, info->height);

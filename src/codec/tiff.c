@@ -33,7 +33,8 @@ struct walk {
     /* Where the strip or tile offsets and byte counts are: type, count, offset of the values. */
     unsigned off_type, bc_type;
     uint64_t off_count, bc_count, off_at, bc_at;
-    int frames; /* pages, capped at max_frames */
+    int frames;    /* pages (count_pages) */
+    uint64_t next; /* offset of the second IFD, 0 when none */
 };
 
 struct rd {
@@ -89,15 +90,15 @@ static int ifd_bounds(const struct rd *r, int big, uint64_t off, int index, uint
 
     if (off > r->len || r->len - off < cw)
         return dip_err_set(err, DIP_ECORRUPT,
-                           "tiff: IFD %d at offset %llu lies past the end of "
-                           "the file (%zu bytes)",
+                           "tiff: truncated or corrupt: image directory %d at offset %llu "
+                           "lies past the end of the file (%zu bytes)",
                            index, (unsigned long long)off, r->len);
     *n = get(r, off, (int)cw);
     /* n <= 2^64 / 20 can still overflow the multiplication; bound it by the file first. */
     if (*n > r->len / ew || r->len - off - cw < *n * ew + nw)
         return dip_err_set(err, DIP_ECORRUPT,
-                           "tiff: IFD %d at offset %llu with %llu entries "
-                           "runs past the end of the file (%zu bytes)",
+                           "tiff: truncated or corrupt: image directory %d at offset %llu "
+                           "with %llu tag entries ends past the end of the file (%zu bytes)",
                            index, (unsigned long long)off, (unsigned long long)*n, r->len);
     *next = get(r, off + cw + *n * ew, (int)nw);
     return 0;
@@ -112,13 +113,14 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
 
     if (rc)
         return rc;
+    wk->next = next;
     if (n > MAX_IFD_ENTRIES)
         return dip_err_set(err, DIP_ECORRUPT,
-                           "tiff: first IFD has %llu entries, more than the "
-                           "%d any real image needs",
+                           "tiff: the first image directory has %llu tag entries, more than "
+                           "the %d any real image needs",
                            (unsigned long long)n, MAX_IFD_ENTRIES);
     if (n == 0)
-        return dip_err_set(err, DIP_ECORRUPT, "tiff: first IFD has no entries");
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: the first image directory has no tag entries");
     for (uint64_t i = 0; i < n; i++) {
         uint64_t e = wk->first + cw + i * ew;
         unsigned tag = (unsigned)get(r, e, 2), type = (unsigned)get(r, e + 2, 2);
@@ -130,16 +132,16 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
             continue;
         if (count > (uint64_t)r->len / ts)
             return dip_err_set(err, DIP_ECORRUPT,
-                               "tiff: tag %u claims %llu values, more than "
-                               "the file holds",
+                               "tiff: truncated or corrupt: tag %u claims %llu values, more "
+                               "than the file holds",
                                tag, (unsigned long long)count);
         bytes = count * ts;
         if (bytes > inl) {
             voff = get(r, voff, (int)inl);
             if (voff > r->len || r->len - voff < bytes)
                 return dip_err_set(err, DIP_ECORRUPT,
-                                   "tiff: tag %u data (%llu bytes at offset "
-                                   "%llu) runs past the end of the file (%zu bytes)",
+                                   "tiff: truncated or corrupt: tag %u data (%llu bytes at "
+                                   "offset %llu) ends past the end of the file (%zu bytes)",
                                    tag, (unsigned long long)bytes, (unsigned long long)voff,
                                    r->len);
         }
@@ -222,31 +224,6 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
             break;
         }
     }
-    /* Every strip or tile must lie inside the file, whatever else the header says, so that
-     * libtiff never reads or allocates for data that is not there. */
-    if (wk->off_count && wk->bc_count) {
-        unsigned os = type_size(wk->off_type), bs = type_size(wk->bc_type);
-        if (wk->off_count != wk->bc_count)
-            return dip_err_set(err, DIP_ECORRUPT,
-                               "tiff: %llu strip/tile offsets but %llu byte "
-                               "counts",
-                               (unsigned long long)wk->off_count, (unsigned long long)wk->bc_count);
-        if ((os != 2 && os != 4 && os != 8) || (bs != 2 && bs != 4 && bs != 8))
-            return dip_err_set(err, DIP_ECORRUPT,
-                               "tiff: strip/tile offsets or byte counts of "
-                               "type %u/%u",
-                               wk->off_type, wk->bc_type);
-        for (uint64_t i = 0; i < wk->off_count; i++) {
-            uint64_t o = get(r, wk->off_at + i * os, (int)os);
-            uint64_t bc = get(r, wk->bc_at + i * bs, (int)bs);
-            if (o > r->len || bc > r->len - o)
-                return dip_err_set(err, DIP_ECORRUPT,
-                                   "tiff: %s %llu (%llu bytes at offset %llu) "
-                                   "lies outside the file (%zu bytes)",
-                                   wk->tiled ? "tile" : "strip", (unsigned long long)i,
-                                   (unsigned long long)bc, (unsigned long long)o, r->len);
-        }
-    }
     /* A palette whose three curves are equal is a gray ramp: decode it to one channel. */
     if (cmap_count >= 3 && cmap_count % 3 == 0) {
         uint64_t k = cmap_count / 3;
@@ -257,33 +234,78 @@ static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, stru
             wk->gray_palette = rv == gv && gv == bv;
         }
     }
-    /* Count the pages without decoding them, up to max_frames. The chain may loop; Brent's
-     * cycle finder catches that in time linear in the chain and constant memory. */
-    {
-        uint64_t tort = wk->first, hare = next, power = 1, lam = 1, dummy;
-        wk->frames = 1;
-        while (hare != 0 && wk->frames < lim->max_frames) {
-            if (hare == tort)
-                return dip_err_set(err, DIP_ECORRUPT,
-                                   "tiff: the chain of IFDs loops back to "
-                                   "offset %llu",
-                                   (unsigned long long)hare);
-            if ((rc = ifd_bounds(r, wk->big, hare, wk->frames, &dummy, &next, err)) != 0)
-                return rc;
-            wk->frames++;
-            if (power == lam) {
-                tort = hare;
-                power *= 2;
-                lam = 0;
-            }
-            hare = next;
-            lam++;
+    return 0;
+}
+
+/* Counts the pages without decoding them; more than max_frames is refused. The chain may loop:
+ * Brent's cycle finder catches that in time linear in the chain and constant memory. */
+static int count_pages(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                       struct walk *wk, struct dip_err *err)
+{
+    struct rd r = {buf, len, wk->be};
+    uint64_t tort = wk->first, hare = wk->next, power = 1, lam = 1, dummy, next;
+    int max = DIP_MAX(lim->max_frames, 1), rc;
+
+    wk->frames = 1;
+    while (hare != 0) {
+        if (hare == tort)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: the chain of image directories loops back to offset %llu",
+                               (unsigned long long)hare);
+        if (wk->frames >= max)
+            return dip_err_set(err, DIP_ELIMIT,
+                               "tiff: more than %d pages exceeds the limit max_frames=%d", max,
+                               lim->max_frames);
+        if ((rc = ifd_bounds(&r, wk->big, hare, wk->frames, &dummy, &next, err)) != 0)
+            return rc;
+        wk->frames++;
+        if (power == lam) {
+            tort = hare;
+            power *= 2;
+            lam = 0;
         }
+        hare = next;
+        lam++;
     }
     return 0;
 }
 
-/* Header, first IFD and page count. Fills wk with libtiff's defaults for absent tags. */
+/* Every strip or tile must lie inside the file, whatever else the header says, so that libtiff
+ * never reads or allocates for data that is not there. */
+static int check_strile_bounds(const uint8_t *buf, size_t len, const struct walk *wk,
+                               struct dip_err *err)
+{
+    const struct rd rr = {buf, len, wk->be}, *r = &rr;
+
+    if (wk->off_count && wk->bc_count) {
+        unsigned os = type_size(wk->off_type), bs = type_size(wk->bc_type);
+        if (wk->off_count != wk->bc_count)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: %llu strip/tile offsets but %llu byte counts",
+                               (unsigned long long)wk->off_count, (unsigned long long)wk->bc_count);
+        if ((os != 2 && os != 4 && os != 8) || (bs != 2 && bs != 4 && bs != 8))
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: strip/tile offsets or byte counts of TIFF type %u/%u",
+                               wk->off_type, wk->bc_type);
+        for (uint64_t i = 0; i < wk->off_count; i++) {
+            uint64_t o = get(r, wk->off_at + i * os, (int)os);
+            uint64_t bc = get(r, wk->bc_at + i * bs, (int)bs);
+            if (o > r->len || bc > r->len - o)
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: truncated or corrupt: %s %llu (%llu bytes at offset "
+                                   "%llu) ends past the end of the file (%zu bytes)",
+                                   wk->tiled ? "tile" : "strip", (unsigned long long)i,
+                                   (unsigned long long)bc, (unsigned long long)o, r->len);
+        }
+    } else {
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: %s missing",
+                           wk->off_count ? "StripByteCounts/TileByteCounts"
+                                         : "StripOffsets/TileOffsets");
+    }
+    return 0;
+}
+
+/* Header and first IFD. Fills wk with libtiff's defaults for absent tags. */
 static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, struct walk *wk,
                 struct dip_err *err)
 {
@@ -370,8 +392,8 @@ static int walk_channels(const struct walk *wk, const char **color)
 
 static int check_walk(const struct walk *wk, const struct dip_limits *lim, struct dip_err *err)
 {
-    int rc = dip_limits_check_dims(lim, "tiff", (long long)DIP_MIN(wk->w, (uint64_t)1 << 40),
-                                   (long long)DIP_MIN(wk->h, (uint64_t)1 << 40), err);
+    int rc = dip_limits_check_dims(lim, "tiff", (long long)DIP_MIN(wk->w, (uint64_t)INT64_MAX),
+                                   (long long)DIP_MIN(wk->h, (uint64_t)INT64_MAX), err);
 
     if (rc)
         return rc;
@@ -404,8 +426,7 @@ static int check_walk(const struct walk *wk, const struct dip_limits *lim, struc
     return 0;
 }
 
-static void walk_info(const struct walk *wk, const struct dip_limits *lim,
-                      struct dip_image_info *info)
+static void walk_info(const struct walk *wk, struct dip_image_info *info)
 {
     const char *color = "other";
 
@@ -413,7 +434,7 @@ static void walk_info(const struct walk *wk, const struct dip_limits *lim,
     info->height = (int)wk->h;
     info->channels = walk_channels(wk, &color);
     info->bit_depth = (int)wk->bps;
-    info->frames = DIP_MIN(wk->frames, lim->max_frames);
+    info->frames = wk->frames;
     info->orientation = wk->orientation >= 1 && wk->orientation <= 8 ? (int)wk->orientation : 1;
     snprintf(info->color, sizeof(info->color), "%s", color);
 }
@@ -427,7 +448,9 @@ static int tiff_probe(const uint8_t *buf, size_t len, const struct dip_limits *l
     if (rc == 0)
         rc = check_walk(&wk, lim, err);
     if (rc == 0)
-        walk_info(&wk, lim, info);
+        rc = count_pages(buf, len, lim, &wk, err);
+    if (rc == 0)
+        walk_info(&wk, info);
     return rc;
 }
 
@@ -751,8 +774,8 @@ static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *e
         uint64_t off = TIFFGetStrileOffset(tif, s), bc = TIFFGetStrileByteCount(tif, s), want;
         if (bc == 0 || off > len || bc > len - off)
             return dip_err_set(err, DIP_ECORRUPT,
-                               "tiff: %s %u (%llu bytes at offset %llu) lies "
-                               "outside the file (%zu bytes)",
+                               "tiff: truncated or corrupt: %s %u (%llu bytes at offset %llu) "
+                               "is empty or ends past the end of the file (%zu bytes)",
                                what, s, (unsigned long long)bc, (unsigned long long)off, len);
         if (comp != COMPRESSION_NONE)
             continue;
@@ -935,9 +958,11 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
 
     (void)opts;
     memset(&c, 0, sizeof(c));
-    if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0)
+    if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0 ||
+        (rc = count_pages(buf, len, lim, &wk, err)) != 0 ||
+        (rc = check_strile_bounds(buf, len, &wk, err)) != 0)
         goto out;
-    walk_info(&wk, lim, info);
+    walk_info(&wk, info);
     /* The largest buffer libtiff needs for itself: the raw input of one strip or tile (at most
      * the file) or, in its RGBA reader, one decoded strip or tile. */
     region = (wk.tiled ? wk.tw * wk.th : wk.w * DIP_MIN(wk.rps ? wk.rps : wk.h, wk.h)) * wk.spp *

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* WebP through libwebp and libwebpdemux: lossy, lossless, alpha, and the first frame of an
- * animation. A bounded walk over the RIFF chunks of our own checks every chunk size against the
- * file, counts animation frames (capped at max_frames), totals the metadata and finds the EXIF
- * chunk before libwebp decodes anything; the demuxer only ever sees the bytes up to the end of
- * the first frame, so a file with millions of frames costs no more than one with two. */
+ * animation. A bounded walk of our own over the RIFF chunks checks every chunk size against the
+ * file, the canvas against the limits, counts animation frames (more than max_frames are
+ * refused), totals the metadata and finds the EXIF chunk before libwebp decodes anything. The
+ * demuxer only sees the bytes up to the end of the first frame, so its work does not grow with
+ * the number of frames. */
 #include <stdio.h>
 #include <string.h>
 #include <webp/decode.h>
@@ -21,7 +22,7 @@ struct riff {
     unsigned flags;         /* VP8X flags */
     long long cw, ch;       /* VP8X canvas */
     int anim;               /* ANMF chunks present */
-    int frames;             /* ANMF chunks, capped at max_frames */
+    int frames;             /* ANMF chunks (more than max_frames are refused) */
     size_t anmf, anmf_size; /* first ANMF payload and its size */
     size_t anmf_end;        /* end of the first ANMF chunk (with padding) */
     const uint8_t *exif;
@@ -64,6 +65,7 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
 {
     size_t pos = 12;
     uint32_t riff_size;
+    int rc;
 
     memset(r, 0, sizeof(*r));
     if (len < 12 || memcmp(buf, "RIFF", 4) != 0 || memcmp(buf + 8, "WEBP", 4) != 0)
@@ -100,6 +102,9 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             r->flags = c[8];
             r->cw = (long long)le24(c + 12) + 1;
             r->ch = (long long)le24(c + 15) + 1;
+            /* The canvas is what gets allocated: check it before anything else. */
+            if ((rc = dip_limits_check_dims(lim, "webp", r->cw, r->ch, err)) != 0)
+                return rc;
         } else if (memcmp(c, "ANMF", 4) == 0) {
             if (r->anim == 0) {
                 if (size < 16)
@@ -110,8 +115,12 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
                 r->anmf_end = pos + 8 + padded;
             }
             r->anim = 1;
-            if (r->frames < lim->max_frames)
-                r->frames++;
+            if (r->frames >= DIP_MAX(lim->max_frames, 1))
+                return dip_err_set(err, DIP_ELIMIT,
+                                   "webp: more than %d animation frames exceeds the limit "
+                                   "max_frames=%d",
+                                   DIP_MAX(lim->max_frames, 1), lim->max_frames);
+            r->frames++;
         } else if (memcmp(c, "EXIF", 4) == 0 && r->exif == NULL) {
             r->exif = c + 8;
             r->exif_len = size;

@@ -289,10 +289,26 @@ TEST(corrupt_lzw_is_corrupt_but_probes)
     bytes_free(&c);
 }
 
+TEST(lzw_code_size_above_8_is_corrupt)
+{
+    static const uint8_t data[1] = {0x3c};
+    struct bytes b = hand_gif(data, 1);
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ASSERT_EQ_INT(b.p[29], 2);
+    b.p[29] = 9;
+    ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_ECORRUPT);
+    ASSERT_CONTAINS(err.msg, "LZW minimum code size");
+    /* Truncated right after the image descriptor: the message says so. */
+    ASSERT_EQ_INT(decode_with(b.p, 29, NULL, 1, &img, NULL, &err), DIP_ECORRUPT);
+    ASSERT_CONTAINS(err.msg, "premature end of data after 29 bytes");
+    bytes_free(&b);
+}
+
 TEST(pixel_index_outside_palette_is_corrupt)
 {
-    /* Clear, then pixel 3 with a 2-entry palette; codes 4,3,3,... -> use code size 2 data of
-     * all 3s: clear(4) 3 3 3 ... is simplest written by giflib. */
+    /* A 2x2 frame using index 3 while the only colour table has 2 entries. */
     static const GifColorType two[2] = {{0, 0, 0}, {255, 255, 255}};
     uint8_t idx[4] = {0, 1, 3, 1};
     struct gframe fr = {0, 0, 2, 2, 0, -1, NULL, 0, idx};

@@ -20,6 +20,7 @@ struct jw {
     J_COLOR_SPACE jpeg_space; /* JCS_UNKNOWN: libjpeg's default for in_space */
     int quality;
     int progressive;
+    int arith;    /* arithmetic coding */
     int no_adobe; /* CMYK without the APP14 Adobe marker */
     int samp;     /* 444 or 420 (luma factors) */
     const uint8_t *app1;
@@ -54,6 +55,8 @@ static struct bytes write_jpeg(const struct jw *s, const uint8_t *pixels)
         c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 2;
     if (s->progressive)
         jpeg_simple_progression(&c);
+    if (s->arith)
+        c.arith_code = TRUE;
     jpeg_start_compress(&c, TRUE);
     if (s->app1)
         jpeg_write_marker(&c, JPEG_APP0 + 1, s->app1, (unsigned)s->app1_len);
@@ -253,6 +256,12 @@ TEST(encode_rejects_bad_options)
     ASSERT_CONTAINS(err.msg, "subsampling");
     ASSERT(enc == NULL);
     dip_image_unref(src);
+    /* JPEG cannot hold more than 65500 pixels per side. */
+    src = make_image(65501, 1, 3, 1);
+    eo.subsampling = 420;
+    ASSERT_EQ_INT(dip_codec_encode(src, &eo, &enc, &n, &err), DIP_EFORMAT);
+    ASSERT_CONTAINS(err.msg, "65500");
+    dip_image_unref(src);
 }
 
 /* ---- EXIF orientation ---- */
@@ -270,7 +279,7 @@ TEST(exif_orientation_all_eight)
     for (int o = 1; o <= 8; o++) {
         uint8_t exif[64];
         size_t ne = make_exif(exif, o, o % 2);
-        struct jw s = {w, h, 3, JCS_RGB, JCS_UNKNOWN, 95, 0, 0, 444, exif, ne, 0};
+        struct jw s = {w, h, 3, JCS_RGB, JCS_UNKNOWN, 95, 0, 0, 0, 444, exif, ne, 0};
         struct bytes b = write_jpeg(&s, px);
         struct dip_image_info info;
         struct dip_limits lim;
@@ -367,7 +376,7 @@ static void check_cmyk(const struct bytes *b, const uint8_t *cmyk, int inverted,
 TEST(cmyk_adobe_inverted)
 {
     uint8_t *p = cmyk_patches();
-    struct jw s = {32, 32, 4, JCS_CMYK, JCS_UNKNOWN, 100, 0, 0, 444, NULL, 0, 0};
+    struct jw s = {32, 32, 4, JCS_CMYK, JCS_UNKNOWN, 100, 0, 0, 0, 444, NULL, 0, 0};
     struct bytes b = write_jpeg(&s, p);
 
     /* libjpeg writes the Adobe marker for CMYK: the values are read as inverted. */
@@ -379,7 +388,7 @@ TEST(cmyk_adobe_inverted)
 TEST(cmyk_without_adobe_marker_is_plain)
 {
     uint8_t *p = cmyk_patches();
-    struct jw s = {32, 32, 4, JCS_CMYK, JCS_UNKNOWN, 100, 0, 1, 444, NULL, 0, 0};
+    struct jw s = {32, 32, 4, JCS_CMYK, JCS_UNKNOWN, 100, 0, 0, 1, 444, NULL, 0, 0};
     struct bytes b = write_jpeg(&s, p);
 
     check_cmyk(&b, p, 0, "cmyk");
@@ -390,7 +399,7 @@ TEST(cmyk_without_adobe_marker_is_plain)
 TEST(ycck)
 {
     uint8_t *p = cmyk_patches();
-    struct jw s = {32, 32, 4, JCS_CMYK, JCS_YCCK, 100, 0, 0, 444, NULL, 0, 0};
+    struct jw s = {32, 32, 4, JCS_CMYK, JCS_YCCK, 100, 0, 0, 0, 444, NULL, 0, 0};
     struct bytes b = write_jpeg(&s, p);
 
     check_cmyk(&b, p, 1, "ycck");
@@ -400,11 +409,11 @@ TEST(ycck)
 
 /* ---- Progressive ---- */
 
-static struct bytes photo_like(int progressive, int w, int h, uint8_t **pixels_out)
+static struct bytes photo_like_arith(int progressive, int arith, int w, int h, uint8_t **pixels_out)
 {
     dip_image *src = make_image(w, h, 3, 0);
     uint8_t *px = pixels_of(src);
-    struct jw s = {w, h, 3, JCS_RGB, JCS_UNKNOWN, 85, progressive, 0, 420, NULL, 0, 0};
+    struct jw s = {w, h, 3, JCS_RGB, JCS_UNKNOWN, 85, progressive, arith, 0, 420, NULL, 0, 0};
     struct bytes b = write_jpeg(&s, px);
 
     dip_image_unref(src);
@@ -413,6 +422,11 @@ static struct bytes photo_like(int progressive, int w, int h, uint8_t **pixels_o
     else
         free(px);
     return b;
+}
+
+static struct bytes photo_like(int progressive, int w, int h, uint8_t **pixels_out)
+{
+    return photo_like_arith(progressive, 0, w, h, pixels_out);
 }
 
 TEST(progressive_decodes_like_baseline)
@@ -438,6 +452,29 @@ TEST(progressive_decodes_like_baseline)
     bytes_free(&prog);
 }
 
+TEST(arithmetic_coding_decodes_like_huffman)
+{
+    /* Arithmetic and Huffman coding carry the same quantised coefficients: same pixels. */
+    for (int progressive = 0; progressive < 2; progressive++) {
+        struct bytes h = photo_like_arith(progressive, 0, 45, 33, NULL);
+        struct bytes a = photo_like_arith(progressive, 1, 45, 33, NULL);
+        struct dip_err err = {0};
+        dip_image *x = NULL, *y = NULL;
+        struct dip_view xv, yv;
+
+        ASSERT_OK(decode_with(h.p, h.n, NULL, 1, &x, NULL, &err));
+        ASSERT_OK(decode_with(a.p, a.n, NULL, 1, &y, NULL, &err));
+        xv = dip_image_view(x);
+        yv = dip_image_view(y);
+        ASSERT(dip_view_equal(&xv, &yv));
+        check_truncations(a.p, a.n, 7);
+        dip_image_unref(x);
+        dip_image_unref(y);
+        bytes_free(&h);
+        bytes_free(&a);
+    }
+}
+
 TEST(scan_limit_refused_with_limit_named)
 {
     struct bytes prog = photo_like(1, 40, 40, NULL);
@@ -458,6 +495,15 @@ TEST(scan_limit_refused_with_limit_named)
     ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
     lim.max_jpeg_scans = 1;
     ASSERT_EQ_INT(decode_with(prog.p, prog.n, &lim, 1, &img, NULL, &err), DIP_ELIMIT);
+    /* Probe counts the scans too, without decoding. */
+    {
+        struct dip_image_info info;
+        lim.max_jpeg_scans = scans;
+        ASSERT_OK(dip_codec_probe(prog.p, prog.n, &lim, &info, &err));
+        lim.max_jpeg_scans = scans - 1;
+        ASSERT_EQ_INT(dip_codec_probe(prog.p, prog.n, &lim, &info, &err), DIP_ELIMIT);
+        ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
+    }
     bytes_free(&prog);
 }
 
@@ -469,7 +515,7 @@ TEST(dimension_and_metadata_limits)
     size_t ne = make_exif(exif, 3, 0);
     dip_image *src = make_image(64, 20, 3, 1);
     uint8_t *px = pixels_of(src);
-    struct jw s = {64, 20, 3, JCS_RGB, JCS_UNKNOWN, 90, 0, 0, 420, exif, ne, 2000};
+    struct jw s = {64, 20, 3, JCS_RGB, JCS_UNKNOWN, 90, 0, 0, 0, 420, exif, ne, 2000};
     struct bytes b = write_jpeg(&s, px);
     struct dip_limits lim;
     struct dip_image_info info;
@@ -519,6 +565,25 @@ TEST(lying_dimensions_refused_before_allocation)
         ASSERT_EQ_INT(dip__alloc_count(), before);
         bytes_free(&b);
     }
+}
+
+TEST(unsupported_precision_is_eformat)
+{
+    /* A 12-bit SOF: valid JPEG, but not decodable by an 8-bit libjpeg. */
+    struct bytes b = photo_like(0, 16, 16, NULL);
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+    size_t sof = 0;
+
+    for (size_t i = 2; i + 9 < b.n && !sof; i++)
+        if (b.p[i] == 0xff && b.p[i + 1] == 0xc0)
+            sof = i;
+    ASSERT(sof > 0);
+    ASSERT_EQ_INT(b.p[sof + 4], 8);
+    b.p[sof + 4] = 12;
+    ASSERT_EQ_INT(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err), DIP_EFORMAT);
+    ASSERT_CONTAINS(err.msg, "precision 12");
+    bytes_free(&b);
 }
 
 TEST(warnings_are_errors)
@@ -597,7 +662,7 @@ TEST(out_of_memory_at_every_allocation)
 
     memcpy(px, dip_image_view(src).data, 30 * 20 * 4);
     {
-        struct jw s = {30, 20, 4, JCS_CMYK, JCS_UNKNOWN, 90, 0, 0, 444, exif, ne, 0};
+        struct jw s = {30, 20, 4, JCS_CMYK, JCS_UNKNOWN, 90, 0, 0, 0, 444, exif, ne, 0};
         b = write_jpeg(&s, px);
     }
     for (long n = 1; n < 100 && !ok; n++) {

@@ -211,17 +211,17 @@ TEST(palette_to_rgb_and_rgba)
     uint8_t r0[2] = {0x01, 0x23}, r1[2] = {0x40, 0x00}; /* 4-bit indices: 0 1 2 3 / 4 0 0 0 */
     uint8_t *rows[2] = {r0, r1};
 
-    for (int with_trns = 0; with_trns < 2; with_trns++) {
-        struct pngspec s = {4,
-                            2,
-                            4,
-                            PNG_COLOR_TYPE_PALETTE,
-                            0,
-                            pal,
-                            5,
-                            with_trns ? alpha : NULL,
-                            with_trns ? 3 : 0,
-                            NULL};
+    for (int k = 0; k < 4; k++) {
+        int with_trns = k & 1, interlace = k >> 1;
+        struct pngspec s = {.w = 4,
+                            .h = 2,
+                            .depth = 4,
+                            .ctype = PNG_COLOR_TYPE_PALETTE,
+                            .interlace = interlace,
+                            .plte = pal,
+                            .nplte = 5,
+                            .trns = with_trns ? alpha : NULL,
+                            .ntrns = with_trns ? 3 : 0};
         struct bytes b = write_png(&s, rows);
         struct dip_image_info info;
         struct dip_err err = {0};
@@ -248,6 +248,59 @@ TEST(palette_to_rgb_and_rgba)
             }
         bytes_free(&b);
         dip_image_unref(img);
+    }
+}
+
+TEST(oversized_palette_accepted)
+{
+    /* A 1-bit image with a 256-entry PLTE (some encoders always write 256): entries past 2 are
+     * unused; the image decodes. */
+    uint8_t plte[256 * 3], raw[2] = {0, 0x40}; /* filter 0, pixels 0 1 */
+    struct bytes b = {0};
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    for (int i = 0; i < 256 * 3; i++)
+        plte[i] = (uint8_t)(i * 7);
+    ihdr(&b, 2, 1, 1, PNG_COLOR_TYPE_PALETTE);
+    chunk(&b, "PLTE", plte, sizeof(plte));
+    idat_of(&b, raw, sizeof(raw));
+    chunk(&b, "IEND", NULL, 0);
+    ASSERT_OK(decode_with(b.p, b.n, NULL, 1, &img, NULL, &err));
+    ASSERT_EQ_INT(pix(img, 0, 0, 0), plte[0]);
+    ASSERT_EQ_INT(pix(img, 1, 0, 2), plte[5]);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
+TEST(palette_index_past_plte_is_corrupt)
+{
+    /* 2-bit indices with a 3-entry PLTE: index 3 is one past the end (libpng alone lets the
+     * last index through). */
+    uint8_t plte[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    uint8_t raw_ok[2] = {0, 0x24}, raw_bad[2] = {0, 0x27}; /* 0 2 1 0 / 0 2 1 3 */
+
+    for (int bad = 0; bad < 2; bad++) {
+        struct bytes b = {0};
+        struct dip_err err = {0};
+        dip_image *img = NULL;
+        int rc;
+
+        ihdr(&b, 4, 1, 2, PNG_COLOR_TYPE_PALETTE);
+        chunk(&b, "PLTE", plte, sizeof(plte));
+        idat_of(&b, bad ? raw_bad : raw_ok, 2);
+        chunk(&b, "IEND", NULL, 0);
+        rc = decode_with(b.p, b.n, NULL, 1, &img, NULL, &err);
+        if (bad) {
+            ASSERT_EQ_INT(rc, DIP_ECORRUPT);
+            ASSERT_CONTAINS(err.msg, "palette index 3 outside the 3-entry PLTE");
+        } else {
+            ASSERT_OK(rc);
+            ASSERT_EQ_INT(pix(img, 1, 0, 0), 7);
+            ASSERT_EQ_INT(pix(img, 2, 0, 2), 6);
+        }
+        dip_image_unref(img);
+        bytes_free(&b);
     }
 }
 
@@ -409,6 +462,37 @@ TEST(exif_orientation_applied)
         }
     dip_image_unref(img);
     dip_image_unref(src);
+    bytes_free(&b);
+}
+
+TEST(apng_reports_frames_decodes_default_image)
+{
+    struct bytes b = {0};
+    uint8_t raw[2 * 3] = {0, 10, 20, 0, 30, 40}; /* 2x2 gray, filter bytes 0 */
+    uint8_t actl[8] = {0, 0, 0, 3, 0, 0, 0, 0};  /* 3 frames, loop forever */
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ihdr(&b, 2, 2, 8, PNG_COLOR_TYPE_GRAY);
+    chunk(&b, "acTL", actl, 8);
+    idat_of(&b, raw, sizeof(raw));
+    /* Frame data of later frames is image data, not metadata: not held to that limit. */
+    {
+        static uint8_t fdat[6000];
+        chunk(&b, "fdAT", fdat, sizeof(fdat));
+    }
+    chunk(&b, "IEND", NULL, 0);
+    dip_limits_default(&lim);
+    lim.max_metadata_bytes = 1000;
+    ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
+    ASSERT_EQ_INT(info.frames, 3);
+    lim.max_frames = 2;
+    ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, &info, &err));
+    ASSERT_EQ_INT(info.frames, 2);
+    ASSERT_EQ_INT(pix(img, 1, 1, 0), 40);
+    dip_image_unref(img);
     bytes_free(&b);
 }
 

@@ -496,3 +496,42 @@ TEST(bmp_truncation_sweep)
     }
     ASSERT(tried > 400);
 }
+
+TEST(bmp_rle_bomb_refused_real_rle_accepted)
+{
+    /* An end-of-bitmap right away on a 9000x9000 canvas: 2 bytes cannot describe 81 megapixels,
+     * refused before the image is allocated. */
+    static const uint8_t eob[] = {0, 1};
+    uint8_t pal[4 * 2] = {0, 0, 0, 0, 255, 255, 255, 0};
+    struct bmpspec s = {40, 9000, 9000, 8, 1, {0}, 0, pal, 2, eob, sizeof(eob)};
+    struct cb_bytes b = {0}, rle = {0};
+    struct dip_image_info info;
+    dip_image *img;
+    long before;
+
+    build_bmp(&s, &b);
+    before = dip__alloc_count();
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "cannot describe 9000x9000 pixels");
+    ASSERT_LE_INT(dip__alloc_count() - before, 0);
+    /* A 1000x1000 image coded the way encoders do it (runs, an end of line per row) is fine. */
+    for (int y = 0; y < 1000; y++) {
+        for (int x = 0; x < 1000; x += 250) {
+            cb_u8(&rle, 250);
+            cb_u8(&rle, (unsigned)((x / 250 + y) & 1));
+        }
+        cb_u8(&rle, 0);
+        cb_u8(&rle, y == 999 ? 1 : 0);
+    }
+    s.w = s.h = 1000;
+    s.px = rle.p;
+    s.pxlen = rle.len;
+    build_bmp(&s, &b);
+    img = decode_ok(&b, &info);
+    ASSERT_EQ_INT(dip_image_channels(img), 1); /* black and white palette: gray */
+    ASSERT_EQ_INT(cb_px(img, 0, 999, 0), 0);   /* file row 0 is the bottom row */
+    ASSERT_EQ_INT(cb_px(img, 250, 999, 0), 255);
+    ASSERT_EQ_INT(cb_px(img, 0, 998, 0), 255);
+    dip_image_unref(img);
+    free(rle.p);
+    free(b.p);
+}

@@ -537,11 +537,16 @@ TEST(tiff_multipage_first_page_and_frame_count)
     ASSERT_OK(dip_codec_probe(buf, len, &lim, &info, &err));
     ASSERT_EQ_INT(info.frames, 3);
     ASSERT_EQ_INT(info.width, 20);
-    /* More pages than max_frames: the first page still decodes, the count is capped. */
-    lim.max_frames = 2;
+    /* As many pages as max_frames: fine. More: refused from the directory chain, naming the
+     * limit, before any pixel is decoded. */
+    lim.max_frames = 3;
     ASSERT_OK(cb_decode_lim(buf, len, &lim, &img, &info, &err));
-    ASSERT_EQ_INT(info.frames, 2);
+    ASSERT_EQ_INT(info.frames, 3);
     ASSERT_EQ_INT(dip_image_width(img), 20);
+    lim.max_frames = 2;
+    cb_expect_fail(buf, len, &lim, DIP_ELIMIT,
+                   "tiff: more than 2 pages exceeds the limit max_frames=2");
+    ASSERT_EQ_INT(dip_codec_probe(buf, len, &lim, &info, &err), DIP_ELIMIT);
     dip_image_unref(img);
     dip_free(buf);
 }
@@ -631,8 +636,8 @@ static void check_against_libtiff_rgba(const struct tspec *s, sample_fn f, const
     fclose(fp);
     t = TIFFOpen(path, "r");
     ASSERT(t != NULL);
-    ASSERT(TIFFReadRGBAImageOriented(t, (uint32_t)s->w, (uint32_t)s->h, raster,
-                                     ORIENTATION_TOPLEFT, 1));
+    ASSERT(TIFFReadRGBAImageOriented(t, (uint32_t)s->w, (uint32_t)s->h, raster, ORIENTATION_TOPLEFT,
+                                     1));
     TIFFClose(t);
     remove(path);
     ASSERT_EQ_INT(dip_image_channels(img), 3);
@@ -656,8 +661,7 @@ static void ycbcr11(TIFF *t)
 TEST(tiff_rgba_fallback_matches_libtiff)
 {
     unsigned maxv = 255;
-    struct tspec s = {29, 19, 3, 8, PHOTOMETRIC_CIELAB, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0, NULL,
-                      0};
+    struct tspec s = {29, 19, 3, 8, PHOTOMETRIC_CIELAB, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0, NULL, 0};
 
     check_against_libtiff_rgba(&s, pattern, &maxv);
     s.photometric = PHOTOMETRIC_YCBCR;
@@ -737,7 +741,7 @@ TEST(tiff_thousands_of_tags_refused_fast)
     raw_tiff(&b, e, N, 0, NULL, 0);
     t0 = cb_now();
     for (int i = 0; i < 100; i++)
-        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "5000 entries");
+        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "5000 tag entries");
     printf("refused in %.1f us\n", (cb_now() - t0) * 1e4);
     ASSERT(cb_now() - t0 < 1.0); /* 100 refusals; a parse of 5000 tags by libtiff is far slower */
     free(e);
@@ -780,12 +784,12 @@ TEST(tiff_lying_strips_refused)
     memcpy(e, gray8x8, sizeof(e));
     e[8].value = 1000000000;
     raw_tiff(&b, e, 9, 0, pix, 64);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "outside the file");
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "ends past the end of the file");
     /* Offset past the end. */
     memcpy(e, gray8x8, sizeof(e));
     e[5].value = 5000;
     raw_tiff(&b, e, 9, 0, pix, 64);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "outside the file");
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "ends past the end of the file");
     /* A single uncompressed strip shorter than its rows: libtiff itself warns about the
      * field, which fails closed. */
     memcpy(e, gray8x8, sizeof(e));
@@ -821,7 +825,7 @@ TEST(tiff_lying_strips_refused)
     raw_tiff(&b, e, 9, 0, pix, 64);
     {
         long before = dip__alloc_count();
-        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "outside the file");
+        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "ends past the end of the file");
         ASSERT_LE_INT(dip__alloc_count() - before, 0);
     }
     free(b.p);
@@ -835,7 +839,7 @@ TEST(tiff_ifd_loops_refused)
     raw_tiff(&b, gray8x8, 9, 8, pix, 64); /* next IFD = itself */
     cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "loops");
     raw_tiff(&b, gray8x8, 9, 5000, pix, 64); /* next IFD past the end */
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "IFD 1");
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "image directory 1");
     free(b.p);
 }
 
