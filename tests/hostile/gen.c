@@ -722,6 +722,23 @@ void gen_bmp_rle8_bomb(struct gb *b, int32_t w, int32_t h)
     put_u32le_at(b->p + start + 2, (uint32_t)(b->n - start));
 }
 
+void gen_bmp_rle8_full(struct gb *b, int32_t w, int32_t h)
+{
+    size_t start = b->n;
+
+    gen_bmp_head(b, w, h, 8, 1, 2, 54 + 8);
+    gb_bytes(b, "\x00\x00\x00\x00\xff\xff\xff\x00", 8);
+    for (int32_t y = 0; y < h; y++) {
+        for (int32_t x = 0; x < w; x += 255) {
+            gb_u8(b, (unsigned)(w - x < 255 ? w - x : 255)); /* a run of index 1 (white) */
+            gb_u8(b, 1);
+        }
+        gb_bytes(b, "\x00\x00", 2); /* end of line */
+    }
+    gb_bytes(b, "\x00\x01", 2);
+    put_u32le_at(b->p + start + 2, (uint32_t)(b->n - start));
+}
+
 /* ---- PNM ---- */
 
 void gen_pnm(struct gb *b, int p, unsigned w, unsigned h, int v)

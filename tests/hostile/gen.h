@@ -79,6 +79,8 @@ void gen_bmp_head(struct gb *b, int32_t w, int32_t h, int bpp, int comp, uint32_
                   uint32_t off_bits);
 /* BMP: 8-bit RLE w x h whose RLE stream ends at once (end of bitmap): valid, tiny, huge. */
 void gen_bmp_rle8_bomb(struct gb *b, int32_t w, int32_t h);
+/* BMP: 8-bit RLE w x h coded in full, runs of 255 white pixels (127 pixels per byte). */
+void gen_bmp_rle8_full(struct gb *b, int32_t w, int32_t h);
 
 /* PNM: P5 (gray) or P6 (rgb) w x h, maxval 255, pixel value v. */
 void gen_pnm(struct gb *b, int p, unsigned w, unsigned h, int v);
