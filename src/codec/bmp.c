@@ -147,6 +147,12 @@ static int parse(const uint8_t *buf, size_t len, const struct dip_limits *lim, s
                            b->h, lim->max_height);
     if ((rc = dip_limits_check_dims(lim, "bmp", b->w, b->h, err)) != 0)
         return rc;
+    /* V5: an embedded ICC profile is metadata (dip ignores it, but the limit holds). */
+    if (b->hsize == 124 && le32(d + 116) > lim->max_metadata_bytes)
+        return dip_err_set(err, DIP_ELIMIT,
+                           "bmp: embedded ICC profile of %u bytes exceeds the limit "
+                           "max_metadata_bytes=%zu",
+                           le32(d + 116), lim->max_metadata_bytes);
 
     /* The OS/2 core header knows only 1, 4, 8 and 24 bits. */
     if ((b->bpp != 1 && b->bpp != 4 && b->bpp != 8 && b->bpp != 16 && b->bpp != 24 &&

@@ -311,6 +311,10 @@ static int decode_binary(const struct hdr *h, const uint8_t *src, uint8_t *px, i
         }
         return 0;
     }
+    if (h->maxval == 255) {
+        memcpy(px, src, ns * (size_t)hh); /* the common case: samples are the pixels */
+        return 0;
+    }
     if (h->maxval < 256) {
         uint8_t lut[256];
         size_t n = ns * (size_t)hh;

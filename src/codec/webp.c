@@ -350,9 +350,14 @@ static int webp_encode(const dip_image *img, const struct dip_encode_opts *opts,
     }
     pic_init = 1;
     if (opts->webp_lossless) {
-        cfg.lossless = 1;
+        /* Preset 4 of 0..9 (method 3, effort 50): on photographs (skimage's astronaut, the
+         * 12-MP benchmark photo) as small as libwebp's default preset 6, in about half the time
+         * on the large one. */
+        if (!WebPConfigLosslessPreset(&cfg, 4)) {
+            rc = dip_err_set(err, DIP_EINTERNAL, "webp: lossless preset refused");
+            goto out;
+        }
         cfg.exact = 1;
-        cfg.quality = 75; /* for lossless: effort, not fidelity */
     } else {
         cfg.quality = (float)DIP_CLAMP(opts->quality, 0, 100);
     }

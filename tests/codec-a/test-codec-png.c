@@ -328,6 +328,36 @@ TEST(gray_trns_gives_gray_alpha)
     dip_image_unref(img);
 }
 
+TEST(sixteen_bit_rgb_trns_key)
+{
+    /* 16-bit RGB with a tRNS key: the key pixel (exact 16-bit match) gets alpha 0; a pixel that
+     * differs from the key in the low byte only stays opaque. */
+    uint8_t row[3 * 6] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x12, 0x34, 0x56,
+                          0x78, 0x9a, 0xbd, 0xff, 0xff, 0x00, 0x00, 0x80, 0x80};
+    uint8_t *rows[1] = {row};
+    png_color_16 key = {0, 0x1234, 0x5678, 0x9abc, 0};
+    struct pngspec s = {
+        .w = 3, .h = 1, .depth = 16, .ctype = PNG_COLOR_TYPE_RGB, .trns_color = &key};
+    struct bytes b = write_png(&s, rows);
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ASSERT_OK(decode_with(b.p, b.n, NULL, 1, &img, &info, &err));
+    ASSERT_EQ_INT(info.channels, 4);
+    ASSERT_EQ_INT(info.bit_depth, 16);
+    ASSERT_EQ_INT(pix(img, 0, 0, 3), 0);
+    ASSERT_EQ_INT(pix(img, 1, 0, 3), 255);
+    for (int x = 0; x < 3; x++)
+        for (int c = 0; c < 3; c++) {
+            unsigned v = (unsigned)row[x * 6 + c * 2] << 8 | row[x * 6 + c * 2 + 1];
+            ASSERT_EQ_INT(pix(img, x, 0, c), (v * 255 + 32767) / 65535);
+        }
+    ASSERT_EQ_INT(pix(img, 2, 0, 3), 255);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
 TEST(low_bit_gray_expands_to_full_range)
 {
     for (int depth = 1; depth <= 4; depth *= 2) {

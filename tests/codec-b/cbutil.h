@@ -163,6 +163,44 @@ static inline size_t cb_truncation_sweep(const uint8_t *buf, size_t len, size_t 
     return tried;
 }
 
+/* Out of memory at every allocation in turn: decoding `buf` (and, when `f` is not UNKNOWN,
+ * re-encoding the result as `f`) must return DIP_ENOMEM with a message, or succeed once the
+ * failing allocation lies past the last one. Leaks show under ASan. Returns the number of
+ * allocation sites reached. */
+static inline long cb_oom_sweep(const uint8_t *buf, size_t len, dip_format f)
+{
+    long n;
+
+    for (n = 1; n < 1000; n++) {
+        struct dip_err err = {0};
+        struct dip_image_info info;
+        dip_image *img = NULL;
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        int rc;
+
+        dip__alloc_fail_after(n);
+        rc = cb_decode(buf, len, &img, &info, &err);
+        if (rc == 0 && f != DIP_FORMAT_UNKNOWN) {
+            struct dip_encode_opts o;
+            dip_encode_opts_default(&o);
+            o.format = f;
+            rc = dip_codec_encode(img, &o, &out, &out_len, &err);
+        }
+        dip__alloc_fail_after(0);
+        dip_image_unref(img);
+        dip_free(out);
+        if (rc == 0)
+            break;
+        if (rc != DIP_ENOMEM)
+            DIP_TEST_FAIL("allocation %ld failing gave %s (%s), not ENOMEM", n, dip_err_name(rc),
+                          err.msg);
+        ASSERT(err.msg[0] != '\0');
+    }
+    ASSERT(n < 1000);
+    return n;
+}
+
 /* ---- A byte builder for hand-made files ---- */
 
 struct cb_bytes {

@@ -535,3 +535,38 @@ TEST(bmp_rle_bomb_refused_real_rle_accepted)
     free(rle.p);
     free(b.p);
 }
+
+TEST(bmp_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_BMP, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_BMP);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}
+
+TEST(bmp_v5_profile_size_limit)
+{
+    uint8_t px[4] = {1, 2, 3, 0};
+    struct bmpspec s = {124, 1, 1, 24, 0, {0}, 0, NULL, 0, px, 4};
+    struct cb_bytes b = {0};
+    struct dip_limits lim;
+    struct dip_image_info info;
+    dip_image *img;
+
+    build_bmp(&s, &b);
+    cb_set_le32(&b, 14 + 116, 5000); /* bV5ProfileSize */
+    img = decode_ok(&b, &info);
+    dip_image_unref(img);
+    dip_limits_default(&lim);
+    lim.max_metadata_bytes = 1000;
+    cb_expect_fail(b.p, b.len, &lim, DIP_ELIMIT, "max_metadata_bytes=1000");
+    free(b.p);
+}

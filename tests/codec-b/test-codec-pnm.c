@@ -318,3 +318,19 @@ TEST(pnm_truncation_sweep)
     dip_image_unref(img3);
     dip_image_unref(img1);
 }
+
+TEST(pnm_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_PNM, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_PNM);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}

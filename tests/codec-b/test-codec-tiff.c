@@ -477,7 +477,9 @@ TEST(tiff_jpeg_ycbcr_and_gray)
         printf("libtiff without JPEG: skipped\n");
         return;
     }
-    for (int gray = 0; gray <= 1; gray++) {
+    for (int k = 0; k < 2; k++) {
+        /* YCbCr, then gray (tiles: tiff_jpeg_tiles_match_libtiff). */
+        int gray = k == 1, tile = k == 2 ? 32 : 0;
         struct tspec s = {64,
                           48,
                           gray ? 1 : 3,
@@ -485,8 +487,8 @@ TEST(tiff_jpeg_ycbcr_and_gray)
                           gray ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_YCBCR,
                           COMPRESSION_JPEG,
                           0,
-                          0,
-                          0,
+                          tile,
+                          tile,
                           16,
                           0,
                           0,
@@ -507,8 +509,8 @@ TEST(tiff_jpeg_ycbcr_and_gray)
                     sum += d;
                     maxd = d > maxd ? d : maxd;
                 }
-        printf("jpeg %s: mean abs error %.2f, max %d\n", gray ? "gray" : "ycbcr",
-               (double)sum / (64 * 48 * s.spp), maxd);
+        fprintf(stderr, "jpeg %s%s: mean abs error %.2f, max %d\n", gray ? "gray" : "ycbcr",
+                tile ? " tiled" : "", (double)sum / (64 * 48 * s.spp), maxd);
         /* Stated tolerance at quality 95: mean error at most 2 levels, none above 8. */
         ASSERT_LE_INT(sum, 64 * 48 * s.spp * 2);
         ASSERT_LE_INT(maxd, 8);
@@ -669,6 +671,18 @@ TEST(tiff_rgba_fallback_matches_libtiff)
     extra_setup = ycbcr11;
     check_against_libtiff_rgba(&s, pattern, &maxv);
     extra_setup = NULL;
+}
+
+TEST(tiff_jpeg_tiles_match_libtiff)
+{
+    /* JPEG in tiles: the padding of edge tiles bleeds into the image through chroma upsampling,
+     * so compare with libtiff's own rendering rather than with the source. */
+    struct tspec s = {64, 48, 3,    8, PHOTOMETRIC_YCBCR, COMPRESSION_JPEG, 0, 32, 32, 0,
+                      0,  0,  NULL, 95};
+
+    if (!TIFFIsCODECConfigured(COMPRESSION_JPEG))
+        return;
+    check_against_libtiff_rgba(&s, smooth, NULL);
 }
 
 /* ---- Hostile files, built by hand ---- */
@@ -965,4 +979,108 @@ TEST(tiff_version)
 
     dip_codec_versions(buf, sizeof(buf));
     ASSERT_CONTAINS(buf, "libtiff 4.");
+}
+
+TEST(tiff_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_TIFF, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_TIFF);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}
+
+TEST(tiff_out_of_memory_other_paths)
+{
+    /* Palette, separate planes in tiles, and the RGBA reader, each with allocations failing. */
+    unsigned maxv = 255;
+    struct tspec specs[3] = {
+        {20, 9, 1, 8, PHOTOMETRIC_PALETTE, COMPRESSION_LZW, 0, 0, 0, 0, 0, 0, cmap, 0},
+        {40, 30, 4, 8, PHOTOMETRIC_RGB, COMPRESSION_ADOBE_DEFLATE, PLANARCONFIG_SEPARATE, 16, 16, 0,
+         EXTRASAMPLE_ASSOCALPHA, 0, NULL, 0},
+        {17, 5, 3, 8, PHOTOMETRIC_CIELAB, COMPRESSION_NONE, 0, 0, 0, 0, 0, 0, NULL, 0},
+    };
+    for (int i = 0; i < 256 * 3; i++)
+        cmap[i] = (uint16_t)(i * 85);
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        uint8_t *buf = write_tiff(&specs[i], 1, pattern, &maxv, NULL, &len);
+        printf("file %d: %ld allocation sites\n", i, cb_oom_sweep(buf, len, DIP_FORMAT_UNKNOWN));
+        dip_free(buf);
+    }
+}
+
+TEST(tiff_ccitt_fax)
+{
+    /* Bilevel fax compression (G3 and G4), white-is-zero as fax files are. */
+    static const int comps[] = {COMPRESSION_CCITTFAX3, COMPRESSION_CCITTFAX4};
+    unsigned maxv = 1;
+    for (int i = 0; i < 2; i++) {
+        struct tspec s = {70, 23, 1,    1, PHOTOMETRIC_MINISWHITE, comps[i], 0, 0, 0, 0,
+                          0,  0,  NULL, 0};
+        size_t len;
+        uint8_t *buf;
+        if (!TIFFIsCODECConfigured((uint16_t)comps[i]))
+            continue;
+        buf = write_tiff(&s, 1, pattern, &maxv, NULL, &len);
+        check_file(&s, buf, len, 1, expect_miniswhite, &maxv);
+        dip_free(buf);
+    }
+}
+
+TEST(tiff_private_tags_accepted)
+{
+    /* Cameras, scanners and GIS tools add tags libtiff does not know; libtiff's warning about
+     * them is the one warning that does not fail the decode. */
+    struct ent e[10];
+    uint8_t pix[64];
+    struct cb_bytes b = {0};
+    struct dip_image_info info;
+    dip_image *img;
+
+    for (int i = 0; i < 64; i++)
+        pix[i] = (uint8_t)(255 - i);
+    memcpy(e, gray8x8, sizeof(gray8x8));
+    e[9] = (struct ent){65000, 3, 1, 5};
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    img = decode_ok(b.p, b.len, &info);
+    ASSERT_EQ_INT(cb_px(img, 7, 7, 0), 255 - 63);
+    dip_image_unref(img);
+    free(b.p);
+}
+
+TEST(tiff_implausible_tiles_refused)
+{
+    /* 8x8 image claiming 1048576x16 tiles, and tiles not a multiple of 16. */
+    struct ent e[10] = {
+        {256, 3, 1, 8}, {257, 3, 1, 8},        {258, 3, 1, 8},  {259, 3, 1, 1},    {262, 3, 1, 1},
+        {277, 3, 1, 1}, {322, 4, 1, 1u << 20}, {323, 4, 1, 16}, {324, 4, 1, DATA}, {325, 4, 1, 64},
+    };
+    uint8_t pix[64] = {0};
+    struct cb_bytes b = {0};
+
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "implausible tile size 1048576x16");
+    e[6].value = 24;
+    raw_tiff(&b, e, 10, 0, pix, 64);
+    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "tile size 24x16");
+    free(b.p);
+}
+
+TEST(tiff_bigtiff_truncation_sweep)
+{
+    unsigned maxv = 255;
+    struct tspec s = {20, 12, 3, 8, PHOTOMETRIC_RGB, COMPRESSION_LZW, 0, 16, 16, 0, 0, 0, NULL, 0};
+    size_t len;
+    uint8_t *buf = write_tiff(&s, 1, pattern, &maxv, "w8", &len);
+
+    printf("%zu prefixes refused\n", cb_truncation_sweep(buf, len, 0));
+    dip_free(buf);
 }

@@ -125,6 +125,8 @@ TEST(webp_probe)
 
 /* An animation on a w x h canvas: frame i is a lossless still of frames[i], placed at
  * (xs[i], ys[i]). Returns a malloc'ed file. */
+static int anim_lossy; /* frames of the next make_anim: lossy (1) or lossless (0) */
+
 static uint8_t *make_anim(int w, int h, dip_image **frames, const int *xs, const int *ys, int n,
                           size_t *len)
 {
@@ -138,7 +140,7 @@ static uint8_t *make_anim(int w, int h, dip_image **frames, const int *xs, const
         uint8_t *still;
         size_t slen;
         WebPMuxFrameInfo fi;
-        cb_encode(frames[i], DIP_FORMAT_WEBP, 90, 1, &still, &slen);
+        cb_encode(frames[i], DIP_FORMAT_WEBP, 90, !anim_lossy, &still, &slen);
         memset(&fi, 0, sizeof(fi));
         fi.bitstream.bytes = still;
         fi.bitstream.size = slen;
@@ -436,4 +438,57 @@ TEST(webp_version)
 
     dip_codec_versions(buf, sizeof(buf));
     ASSERT_CONTAINS(buf, "libwebp 1.");
+}
+
+TEST(webp_out_of_memory_at_every_allocation)
+{
+    for (int ch = 1; ch <= 4; ch++) {
+        dip_image *img = cb_image(23, 11, ch, 40);
+        uint8_t *buf;
+        size_t len;
+        long sites;
+
+        cb_encode(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
+        sites = cb_oom_sweep(buf, len, DIP_FORMAT_WEBP);
+        printf("%d channels: %ld allocation sites\n", ch, sites);
+        dip_free(buf);
+        dip_image_unref(img);
+    }
+}
+
+TEST(webp_out_of_memory_animation)
+{
+    dip_image *f[2] = {cb_image(10, 8, 3, 1), cb_image(12, 12, 4, 2)};
+    static const int xs[2] = {2, 0}, ys[2] = {2, 0};
+    size_t len;
+    uint8_t *buf = make_anim(12, 12, f, xs, ys, 2, &len);
+
+    printf("%ld allocation sites\n", cb_oom_sweep(buf, len, DIP_FORMAT_WEBP));
+    free(buf);
+    dip_image_unref(f[0]);
+    dip_image_unref(f[1]);
+}
+
+TEST(webp_animation_lossy_alpha_first_frame)
+{
+    /* A lossy frame with alpha is an ALPH chunk plus a VP8 chunk inside ANMF. */
+    dip_image *f[2] = {cb_smooth(48, 32, 4), cb_smooth(48, 32, 4)};
+    static const int zero[2] = {0, 0};
+    size_t len;
+    uint8_t *buf;
+    struct dip_image_info info;
+    dip_image *img;
+
+    anim_lossy = 1;
+    buf = make_anim(48, 32, f, zero, zero, 2, &len);
+    anim_lossy = 0;
+    img = decode_ok(buf, len, &info);
+    ASSERT_EQ_INT(info.lossless, 0);
+    ASSERT_EQ_INT(dip_image_channels(img), 4);
+    ASSERT(psnr(img, f[0], 3, 0) >= 40.0);
+    ASSERT(psnr(img, f[0], 1, 3) == 99.0);
+    dip_image_unref(img);
+    free(buf);
+    dip_image_unref(f[0]);
+    dip_image_unref(f[1]);
 }
