@@ -124,9 +124,12 @@ class Suite:
     def __init__(self, name):
         self.name = name
         self.counts = {}
+        self.files = {}
         self.failures = []
 
-    def _count(self, pkg, kind):
+    def _count(self, pkg, kind, rel=None):
+        if rel is not None:
+            self.files.setdefault(pkg, set()).add(rel)
         c = self.counts.setdefault(pkg, {"compared": 0, "refused": 0, "survived": 0,
                                          "known_gap": 0, "not_built": 0})
         c[kind] += 1
@@ -137,7 +140,7 @@ class Suite:
 
     def gap(self, pkg, rel, reason, detail):
         """A known, documented difference: reported in the summary, not failed."""
-        self._count(pkg, "known_gap")
+        self._count(pkg, "known_gap", rel)
         print("GAP  %-58s %s (known gap: %s)" % (rel, detail, reason))
 
     def compare(self, pkg, rel, path, ref, tol_max=0, tol_mean=None, rotate=True, label="ref",
@@ -147,7 +150,7 @@ class Suite:
         only where the reference is opaque (GIF frames over a transparent canvas)."""
         res, arr = decode(path, rotate)
         if arr is None and "support not built in" in res.get("msg", ""):
-            self._count(pkg, "not_built")
+            self._count(pkg, "not_built", rel)
             print("SKIP %-58s %s" % (rel, res["msg"]))
             return None
         if arr is None and known_gap and res["rc"] not in ("CRASH", "OK") and res.get("msg"):
@@ -176,7 +179,7 @@ class Suite:
             self.fail(pkg, rel, "differs from %s: max %d (allowed %d), mean %.3f%s" % (
                 label, mx, tol_max, mean, "" if tol_mean is None else " (allowed %.2f)" % tol_mean))
         else:
-            self._count(pkg, "compared")
+            self._count(pkg, "compared", rel)
             print("ok   %-58s vs %-10s max %3d mean %.3f" % (rel, label, mx, mean))
         return res
 
@@ -186,7 +189,7 @@ class Suite:
         and a refusal is reported as fixed."""
         res, arr = decode(path)
         if known_gap and res["rc"] == "OK":
-            self._count(pkg, "known_gap")
+            self._count(pkg, "known_gap", rel)
             print("GAP  %-58s accepted (known gap: %s)" % (rel, known_gap))
             return res
         if res["rc"] == "CRASH":
@@ -196,7 +199,7 @@ class Suite:
         elif not res.get("msg"):
             self.fail(pkg, rel, "refused with %s but no message" % res["rc"])
         else:
-            self._count(pkg, "refused")
+            self._count(pkg, "refused", rel)
             print("ok   %-58s refused: %s %s" % (rel, res["rc"], res["msg"][:90]))
         return res
 
@@ -208,17 +211,17 @@ class Suite:
         elif res["rc"] != "OK" and not res.get("msg"):
             self.fail(pkg, rel, "refused with %s but no message" % res["rc"])
         else:
-            self._count(pkg, "survived")
+            self._count(pkg, "survived", rel)
             print("ok   %-58s %s %s" % (rel, res["rc"], res.get("msg", "")[:90]))
         return res
 
     def finish(self):
         print("\n---- %s summary ----" % self.name)
         for pkg, c in sorted(self.counts.items()):
-            print("%-45s compared %3d, refused %3d, survived %3d, known gaps %d, "
-                  "skipped (format not built) %d" % (pkg, c["compared"], c["refused"],
-                                                     c["survived"], c["known_gap"],
-                                                     c["not_built"]))
+            print("%-42s %3d files: %3d comparisons passed, %3d refused as required, "
+                  "%3d survived, %d known gaps, %d skipped (format not built)" % (
+                      pkg, len(self.files.get(pkg, ())), c["compared"], c["refused"],
+                      c["survived"], c["known_gap"], c["not_built"]))
         if self.failures:
             print("%d FAILED:" % len(self.failures))
             for f in self.failures:
