@@ -806,10 +806,14 @@ static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, s
     tmsize_t region, rowbytes;
     uint8_t *bufs = NULL;
     uint16_t *vals = NULL, *tmp = NULL;
-    int rc = 0;
+    int rc = 0, direct;
 
     TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
     nplanes = planar == PLANARCONFIG_SEPARATE ? c->spp : 1;
+    /* 8-bit gray, gray+alpha, RGB or RGBA, interleaved, alpha not premultiplied: the decoded
+     * rows already are the output rows. */
+    direct = nplanes == 1 && c->bps == 8 && c->alpha != 2 && (int)c->spp == c->och &&
+             (c->photometric == PHOTOMETRIC_MINISBLACK || c->photometric == PHOTOMETRIC_RGB);
     if (tiled) {
         TIFFGetField(tif, TIFFTAG_TILEWIDTH, &rw);
         TIFFGetField(tif, TIFFTAG_TILELENGTH, &rh);
@@ -864,6 +868,10 @@ static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, s
             }
             for (uint32_t r = 0; r < ny; r++) {
                 uint8_t *dst = v->data + (size_t)(y0 + r) * v->stride + (size_t)x0 * (size_t)c->och;
+                if (direct) {
+                    memcpy(dst, bufs + (size_t)r * (size_t)rowbytes, (size_t)nx * c->spp);
+                    continue;
+                }
                 if (nplanes == 1) {
                     unpack(bufs + (size_t)r * (size_t)rowbytes, c->bps, (size_t)nx * c->spp, vals);
                 } else {
