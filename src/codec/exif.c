@@ -10,6 +10,8 @@
 #define TAG_ORIENTATION 0x0112
 #define TYPE_SHORT      3
 #define TYPE_LONG       4
+#define TYPE_SSHORT     8
+#define TYPE_SLONG      9
 
 static unsigned rd16(const uint8_t *p, int big)
 {
@@ -59,10 +61,12 @@ int dip__exif_orientation(const uint8_t *exif, size_t len)
             continue;
         if (cnt < 1)
             return 1;
-        /* The value fits in the entry's 4-byte value field for one SHORT or LONG. */
-        if (type == TYPE_SHORT)
+        /* The value fits in the entry's 4-byte value field for one SHORT or LONG. Writers also
+         * store it signed (gdk-pixbuf bug 725582 has an SLONG), which readers such as libexif,
+         * Pillow and OpenCV accept: so does dip. */
+        if (type == TYPE_SHORT || type == TYPE_SSHORT)
             v = rd16(e + 8, big);
-        else if (type == TYPE_LONG)
+        else if (type == TYPE_LONG || type == TYPE_SLONG)
             v = rd32(e + 8, big);
         else
             return 1;

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target for dip's gif decoder: inputs that sniff as gif go through dip_codec_probe and
+ * dip_codec_decode with default limits (fuzz-common.c). Seeds: make-corpus.sh; dictionary:
+ * gif.dict where present. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return dip_fuzz_one(data, size, DIP_FORMAT_GIF);
+}
