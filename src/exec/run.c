@@ -1,9 +1,220 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder until the local executor lands. */
-#include "dip/exec.h"
+/* Running a plan on one image: each TILED step is cut into tiles run on the pool, a statistic is
+ * reduced from per-thread partials, GLOBAL steps run on the whole intermediate. At most two whole
+ * images (a step's input and output) are alive at once, whatever the number of steps. Also the
+ * per-item unit of work shared by every executor: decode, run, encode. */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
-int dip__exec_placeholder(void);
-int dip__exec_placeholder(void)
+#include "core/internal.h"
+#include "dip/exec.h"
+#include "dip/plan.h"
+
+/* Tile grid of a w x h output: T x T squares when asked, else full-width strips of about 256 K
+ * pixels (cache-sized), at least two per thread when the image is tall enough. */
+struct grid {
+    int w, h, tw, th, nx, ny;
+};
+
+static void grid_init(struct grid *g, int w, int h, int tile, int threads)
 {
-    return 0;
+    g->w = w;
+    g->h = h;
+    if (tile > 0) {
+        g->tw = DIP_MIN(tile, w);
+        g->th = DIP_MIN(tile, h);
+    } else {
+        int rows = DIP_CLAMP(262144 / w, 16, 256);
+        int want = 2 * threads;
+        if (h / rows < want)
+            rows = DIP_MAX(8, h / want);
+        g->tw = w;
+        g->th = DIP_MAX(1, DIP_MIN(rows, h));
+    }
+    g->nx = (w + g->tw - 1) / g->tw;
+    g->ny = (h + g->th - 1) / g->th;
+}
+
+static struct dip_rect grid_rect(const struct grid *g, size_t i)
+{
+    int gx = (int)(i % (size_t)g->nx), gy = (int)(i / (size_t)g->nx);
+    int x = gx * g->tw, y = gy * g->th;
+
+    return (struct dip_rect){x, y, DIP_MIN(g->tw, g->w - x), DIP_MIN(g->th, g->h - y)};
+}
+
+struct step_ctx {
+    const dip_plan *plan;
+    size_t step;
+    struct grid grid;
+    struct dip_view in, out;
+    uint8_t *stats; /* one partial per thread */
+    size_t stat_size;
+    const struct dip_run_opts *o;
+    pthread_mutex_t *mu;
+    uint64_t *done, total;
+};
+
+static int tile_task(void *ud, size_t i, int thread)
+{
+    struct step_ctx *c = ud;
+    struct dip_rect r = grid_rect(&c->grid, i);
+    struct dip_rect need = dip_plan_need(c->plan, c->step, r);
+    struct dip_view in = dip_view_sub(&c->in, need);
+    struct dip_view out = dip_view_sub(&c->out, r);
+    void *stat = c->stats ? c->stats + (size_t)thread * c->stat_size : NULL;
+    int rc;
+
+    if (c->o->cancel && *c->o->cancel)
+        return DIP_ECANCELED;
+    rc = dip_plan_tile(c->plan, c->step, &in, need, r, &out, stat);
+    if (rc == 0 && c->o->progress) {
+        pthread_mutex_lock(c->mu);
+        (*c->done)++;
+        c->o->progress(c->o->progress_ud, *c->done, c->total);
+        pthread_mutex_unlock(c->mu);
+    }
+    return rc;
+}
+
+int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_run_opts *o,
+                  dip_image **out, struct dip_err *err)
+{
+    static const struct dip_run_opts defaults;
+    dip_plan *plan = NULL;
+    dip_image *cur = NULL, *next = NULL;
+    uint8_t *stats = NULL;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    uint64_t done = 0, total = 0;
+    int threads, rc;
+
+    *out = NULL;
+    if (o == NULL)
+        o = &defaults;
+    threads = dip_pool_threads(o->pool);
+    rc = dip_plan_compile(p, dip_image_width(in), dip_image_height(in), dip_image_channels(in),
+                          &plan, err);
+    if (rc)
+        goto out;
+    /* Count tasks for progress. */
+    for (size_t s = 0; s < dip_plan_steps(plan); s++) {
+        struct dip_step_info si;
+        struct grid g;
+        dip_plan_step_info(plan, s, &si);
+        grid_init(&g, si.out_w, si.out_h, o->tile, threads);
+        total += si.kind == DIP_STEP_TILED ? (uint64_t)g.nx * (uint64_t)g.ny : 1;
+    }
+    cur = dip_image_ref((dip_image *)(uintptr_t)in);
+    for (size_t s = 0; s < dip_plan_steps(plan); s++) {
+        struct dip_step_info si;
+        struct dip_view vin, vout;
+
+        if (o->cancel && *o->cancel) {
+            rc = DIP_ECANCELED;
+            goto out;
+        }
+        dip_plan_step_info(plan, s, &si);
+        rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &next);
+        if (rc)
+            goto out;
+        vin = dip_image_view(cur);
+        vout = dip_image_view(next);
+        if (si.kind == DIP_STEP_TILED) {
+            struct step_ctx c = {.plan = plan, .step = s, .in = vin, .out = vout, .o = o,
+                                 .mu = &mu, .done = &done, .total = total};
+            grid_init(&c.grid, si.out_w, si.out_h, o->tile, threads);
+            if (si.stat_size) {
+                stats = dip_calloc((size_t)threads, si.stat_size);
+                if (stats == NULL) {
+                    rc = DIP_ENOMEM;
+                    goto out;
+                }
+                c.stats = stats;
+                c.stat_size = si.stat_size;
+            }
+            rc = dip_pool_for(o->pool, (size_t)c.grid.nx * (size_t)c.grid.ny, tile_task, &c);
+            if (rc)
+                goto out;
+            if (stats) {
+                /* Integer sums: the order of the merge cannot change the result. */
+                for (int t = 1; t < threads; t++)
+                    dip_plan_stat_merge(plan, s, stats, stats + (size_t)t * si.stat_size);
+                rc = dip_plan_stat_finish(plan, s, stats);
+                dip_free(stats);
+                stats = NULL;
+                if (rc)
+                    goto out;
+            }
+        } else {
+            rc = dip_plan_global(plan, s, &vin, &vout);
+            if (rc)
+                goto out;
+            if (o->progress)
+                o->progress(o->progress_ud, ++done, total);
+        }
+        dip_image_unref(cur);
+        cur = next;
+        next = NULL;
+    }
+    *out = cur;
+    cur = NULL;
+out:
+    if (rc == DIP_ENOMEM)
+        dip_err_set(err, rc, "out of memory running the pipeline");
+    else if (rc == DIP_ECANCELED)
+        dip_err_set(err, rc, "cancelled");
+    dip_free(stats);
+    dip_image_unref(next);
+    dip_image_unref(cur);
+    dip_plan_free(plan);
+    return rc;
+}
+
+/* ---- One item: decode, run, encode ---- */
+
+void dip_job_spec_default(struct dip_job_spec *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->pipeline = "";
+    dip_encode_opts_default(&spec->encode);
+    dip_decode_opts_default(&spec->decode);
+    dip_limits_default(&spec->limits);
+}
+
+int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, const uint8_t *in,
+                      size_t in_len, const struct dip_run_opts *o, uint8_t **out, size_t *out_len,
+                      dip_format *out_format, struct dip_image_info *info, int *out_w, int *out_h,
+                      struct dip_err *err)
+{
+    struct dip_image_info local;
+    struct dip_encode_opts enc = spec->encode;
+    dip_image *img = NULL, *res = NULL;
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if (info == NULL)
+        info = &local;
+    rc = dip_codec_decode(in, in_len, &spec->limits, &spec->decode, &img, info, err);
+    if (rc)
+        goto out;
+    rc = dip_run_image(p, img, o, &res, err);
+    if (rc)
+        goto out;
+    if (enc.format == DIP_FORMAT_UNKNOWN)
+        enc.format = dip_format_can_encode(info->format) ? info->format : DIP_FORMAT_PNG;
+    rc = dip_codec_encode(res, &enc, out, out_len, err);
+    if (rc)
+        goto out;
+    if (out_format)
+        *out_format = enc.format;
+    if (out_w)
+        *out_w = dip_image_width(res);
+    if (out_h)
+        *out_h = dip_image_height(res);
+out:
+    dip_image_unref(res);
+    dip_image_unref(img);
+    return rc;
 }

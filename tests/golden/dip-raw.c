@@ -31,12 +31,14 @@ static int read_npy(const char *path, dip_image **out)
         goto out;
     p = strchr(strstr(hdr, "'shape'"), '(');
     while (p && *p && *p != ')' && nd < 3) {
+        char *end;
         p++;
         while (*p == ' ')
             p++;
         if (*p == ')')
             break;
-        dims[nd++] = strtol(p, (char **)&p, 10);
+        dims[nd++] = strtol(p, &end, 10);
+        p = end;
         while (*p == ' ')
             p++;
     }

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: MIT
+# The two commands of the quick start, and the rest. CMake does the building; this file only
+# installs what is missing (Debian packages, test data, npm packages) and calls it.
+#   make run    install, build, start dip's main job
+#   make test   install, build with -Werror, run every test; again under ASan+UBSan
+#   make bench  benchmarks against OpenCV and libvips
+#   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS
+JOBS ?= $(shell nproc)
+BUILD ?= build
+
+.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs
+
+all: build
+
+deps:
+	@tools/install-deps.sh build
+
+test-deps:
+	@tools/install-deps.sh all
+	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
+	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then \
+	  (cd tests/e2e && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
+
+build: deps
+	@cmake --preset default >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	@tools/run.sh $(BUILD)/dip
+
+# CI: the whole suite with -Werror, then once more under ASan+UBSan.
+test: test-deps test-ci test-asan
+
+test-ci:
+	@cmake --preset ci >/dev/null
+	@cmake --build build-ci -j$(JOBS)
+	@cd build-ci && ctest -j$(JOBS) --output-on-failure --timeout 900
+
+test-asan:
+	@cmake --preset asan >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp \
+	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench'
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+docs: build
+	@$(BUILD)/dip ops --markdown > docs/ops.md
+
+clean:
+	rm -rf build build-ci build-asan build-tsan build-fuzz
+
+-include mk/*.mk

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared pieces of the `dip` command's subcommands: the command table and option helpers. */
+#ifndef DIP_CLI_H
+#define DIP_CLI_H
+
+#include <stdio.h>
+
+#include "dip/dip.h"
+
+#define DIP_CMD(name, fn, summary) int fn(int argc, char **argv);
+#include "commands.def"
+#undef DIP_CMD
+
+/* Parses a non-negative integer option value; prints an error naming the option on failure. */
+int dip__cli_int(const char *opt, const char *val, long min, long max, long *out);
+/* Prints "dip CMD: message" to stderr. */
+void dip__cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Options shared by commands that take limits: returns 1 when `opt` was a limit option. */
+int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *bad);
+extern const char dip__cli_limits_help[];
+
+/* getopt_long codes for the limit options (above any short option character). */
+enum {
+    DIP_OPT_MAX_WIDTH = 1000,
+    DIP_OPT_MAX_HEIGHT,
+    DIP_OPT_MAX_PIXELS,
+    DIP_OPT_MAX_BYTES,
+    DIP_OPT_MAX_FRAMES,
+    DIP_OPT_MAX_SCANS,
+    DIP_OPT_MAX_METADATA,
+    DIP_OPT_FIRST_FREE /* commands number their own long-only options from here */
+};
+#define DIP_CLI_LIMIT_OPTIONS                                                                      \
+    {"max-width", required_argument, NULL, DIP_OPT_MAX_WIDTH},                                     \
+        {"max-height", required_argument, NULL, DIP_OPT_MAX_HEIGHT},                               \
+        {"max-pixels", required_argument, NULL, DIP_OPT_MAX_PIXELS},                               \
+        {"max-bytes", required_argument, NULL, DIP_OPT_MAX_BYTES},                                 \
+        {"max-frames", required_argument, NULL, DIP_OPT_MAX_FRAMES},                               \
+        {"max-scans", required_argument, NULL, DIP_OPT_MAX_SCANS},                                 \
+        {"max-metadata", required_argument, NULL, DIP_OPT_MAX_METADATA}
+
+#endif

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+/* `dip process`: runs a pipeline over one image or a batch. Inputs are read lazily, outputs are
+ * written to a temporary name and renamed, one bad input never stops the others, and a summary
+ * closes the run. On a terminal a progress bar shows done/total, MP/s and ETA; otherwise each
+ * image gets a plain line. Under mpirun the same command runs on the cluster executor. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/internal.h"
+
+static const char help[] =
+    "Usage: dip process [-p PIPELINE] -o OUT [OPTIONS] INPUT...\n"
+    "\n"
+    "Runs PIPELINE (e.g. 'gaussian(size=5) | canny(low=100, high=200)'; empty: convert only) on\n"
+    "each INPUT. With one input, OUT may be a file; with several, OUT is a folder (created if\n"
+    "missing) and each output keeps its input's base name with the output format's extension.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --pipeline TEXT   operations separated by '|' ('dip ops' lists them)\n"
+    "  -o, --output PATH     output file or folder\n"
+    "  -f, --format F        png, jpeg, webp, tiff, bmp, pnm (default: from OUT's extension,\n"
+    "                        else the input's format; GIF inputs become PNG)\n"
+    "  -q, --quality Q       JPEG/WebP quality 1..100 (default 90)\n"
+    "      --subsampling S   JPEG chroma subsampling 444, 422 or 420 (default 420)\n"
+    "      --png-level N     PNG compression level 0..9 (default 6)\n"
+    "      --lossless        lossless WebP\n"
+    "      --no-autorotate   keep JPEG/WebP/TIFF pixels as stored (ignore EXIF orientation)\n"
+    "  -t, --threads N       threads (default: all cores)\n"
+    "      --tile N          tile side in pixels (default: automatic strips); results are\n"
+    "                        byte-identical for every tile size and thread count\n"
+    "      --quiet           print only failures and the summary\n"
+    "Cluster (under mpirun; see README):\n"
+    "      --max-workers M   spawn workers up to M when the backlog grows\n"
+    "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
+    "      --task-timeout S  minimum seconds before a task's worker is declared lost\n";
+
+enum {
+    OPT_SUBSAMPLING = DIP_OPT_FIRST_FREE,
+    OPT_PNG_LEVEL,
+    OPT_LOSSLESS,
+    OPT_NO_AUTOROTATE,
+    OPT_TILE,
+    OPT_QUIET,
+    OPT_MAX_WORKERS,
+    OPT_LOG_LEVEL,
+    OPT_TASK_TIMEOUT,
+};
+
+struct item {
+    const char *in;
+    char *out;
+    uint8_t *data;
+    int rc;
+    char *error;
+};
+
+struct run {
+    struct item *items;
+    size_t n;
+    size_t max_bytes;
+    int quiet, tty;
+    uint64_t pixels_done_bar;
+    int bar_shown;
+    size_t written;
+};
+
+static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err)
+{
+    struct run *r = ud;
+    uint8_t *d = NULL;
+    int rc = dip_file_read(r->items[i].in, r->max_bytes, &d, len, err);
+
+    if (rc == 0) {
+        r->items[i].data = d;
+        *data = d;
+    }
+    return rc;
+}
+
+static void release(void *ud, size_t i)
+{
+    struct run *r = ud;
+
+    dip_free(r->items[i].data);
+    r->items[i].data = NULL;
+}
+
+static const char *item_name(void *ud, size_t i)
+{
+    return ((struct run *)ud)->items[i].in;
+}
+
+static void clear_bar(struct run *r)
+{
+    if (r->bar_shown) {
+        fputs("\r\033[K", stderr);
+        r->bar_shown = 0;
+    }
+}
+
+static void on_result(void *ud, const struct dip_item_result *res)
+{
+    struct run *r = ud;
+    struct item *it = &r->items[res->index];
+    struct dip_err err = {0};
+    int rc = res->rc;
+
+    if (rc == 0)
+        rc = dip_file_write_atomic(it->out, res->data, res->len, &err);
+    it->rc = rc;
+    if (rc) {
+        const char *msg = res->rc ? res->error : err.msg;
+        it->error = dip_strdup(msg ? msg : dip_strerror(rc));
+        clear_bar(r);
+        fprintf(stderr, "FAILED %s: %s\n", it->in, msg ? msg : dip_strerror(rc));
+        return;
+    }
+    r->written++;
+    if (!r->quiet && !r->tty)
+        printf("ok %s -> %s (%dx%d %s, %.3f s%s)\n", it->in, it->out, res->width, res->height,
+               dip_format_name(res->format), res->seconds,
+               res->worker ? "" : "");
+}
+
+static void on_progress(void *ud, const struct dip_progress *p)
+{
+    struct run *r = ud;
+    double frac, rate, eta;
+    int width = 30, filled;
+
+    if (r->quiet || !r->tty)
+        return;
+    if (p->tasks_total > 0 && p->items_total == 1)
+        frac = (double)p->tasks_done / (double)p->tasks_total;
+    else
+        frac = p->items_total ? (double)p->items_done / (double)p->items_total : 1.0;
+    if (frac > 1)
+        frac = 1;
+    rate = p->elapsed_s > 0 ? (double)p->pixels_done / 1e6 / p->elapsed_s : 0;
+    eta = frac > 0 ? p->elapsed_s * (1 - frac) / frac : 0;
+    filled = (int)(frac * width);
+    fprintf(stderr, "\r\033[K[");
+    for (int i = 0; i < width; i++)
+        fputc(i < filled ? '#' : '.', stderr);
+    fprintf(stderr, "] %llu/%llu  %5.1f%%  %.1f MP/s  ETA %.0fs",
+            (unsigned long long)p->items_done, (unsigned long long)p->items_total, frac * 100,
+            rate, eta);
+    fflush(stderr);
+    r->bar_shown = 1;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* OUT/base-of-in with the extension of `f`. */
+static char *out_path(const char *dir, const char *in, dip_format f)
+{
+    char *copy = dip_strdup(in), *base, *dot, *res;
+    size_t len;
+
+    if (copy == NULL)
+        return NULL;
+    base = basename(copy);
+    dot = strrchr(base, '.');
+    if (dot != NULL && dot != base)
+        *dot = '\0';
+    len = strlen(dir) + strlen(base) + 16;
+    res = dip_malloc(len);
+    if (res != NULL)
+        snprintf(res, len, "%s%s%s.%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", base,
+                 dip_format_ext(f));
+    dip_free(copy);
+    return res;
+}
+
+/* The format an input will be written in when none was asked for: its own (sniffed from its
+ * first bytes), or PNG when dip cannot encode that format. */
+static dip_format input_format(const char *path)
+{
+    uint8_t head[16];
+    FILE *f = fopen(path, "rb");
+    size_t n = 0;
+    dip_format fmt;
+
+    if (f != NULL) {
+        n = fread(head, 1, sizeof(head), f);
+        fclose(f);
+    }
+    fmt = dip_codec_sniff(head, n);
+    return dip_format_can_encode(fmt) ? fmt : DIP_FORMAT_PNG;
+}
+
+static dip_executor *make_executor(int *argc, char ***argv, int threads,
+                                   const struct dip_mpi_opts *mo, int *worker_done, int *rc)
+{
+    dip_executor *ex = NULL;
+    struct dip_err err = {0};
+
+    *worker_done = 0;
+#ifdef DIP_WITH_MPI
+    *rc = dip_mpi_start(argc, argv, mo, &ex, worker_done, &err);
+    if (*rc) {
+        fprintf(stderr, "dip process: cluster: %s\n", dip_err_text(&err, *rc));
+        return NULL;
+    }
+    if (ex != NULL || *worker_done)
+        return ex;
+#else
+    (void)argc;
+    (void)argv;
+    (void)mo;
+    (void)err;
+#endif
+    *rc = dip_executor_local_new(threads, &ex);
+    if (*rc)
+        fprintf(stderr, "dip process: cannot start the thread pool: %s\n", dip_strerror(*rc));
+    return ex;
+}
+
+static void print_workers(dip_executor *ex, double elapsed)
+{
+    struct dip_worker_stat ws[256];
+    size_t n = dip_executor_workers(ex, ws, 256);
+
+    fprintf(stderr, "%-6s %-20s %-6s %8s %10s %7s %8s\n", "worker", "host", "state", "tasks",
+            "megapixels", "busy%", "failures");
+    for (size_t i = 0; i < n && i < 256; i++)
+        fprintf(stderr, "%-6d %-20s %-6s %8llu %10.1f %6.0f%% %8llu\n", ws[i].id, ws[i].host,
+                ws[i].alive ? "alive" : "LOST", (unsigned long long)ws[i].tasks, ws[i].megapixels,
+                elapsed > 0 ? 100.0 * ws[i].busy_s / elapsed : 0.0,
+                (unsigned long long)ws[i].failures);
+}
+
+int dip__cmd_process(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pipeline", required_argument, NULL, 'p'},
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"quality", required_argument, NULL, 'q'},
+        {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"subsampling", required_argument, NULL, OPT_SUBSAMPLING},
+        {"png-level", required_argument, NULL, OPT_PNG_LEVEL},
+        {"lossless", no_argument, NULL, OPT_LOSSLESS},
+        {"no-autorotate", no_argument, NULL, OPT_NO_AUTOROTATE},
+        {"tile", required_argument, NULL, OPT_TILE},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
+        DIP_CLI_LIMIT_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    struct dip_job_spec spec;
+    struct dip_mpi_opts mo;
+    struct dip_job_io io = {0};
+    struct run run = {0};
+    struct dip_err err = {0};
+    const char *out = NULL, *fmtname = NULL;
+    dip_pipeline *p = NULL;
+    dip_executor *ex = NULL;
+    long v;
+    int opt, bad = 0, threads = 0, rc = 0, worker_done = 0, out_is_dir;
+    size_t failed = 0;
+    double t0;
+
+    dip_job_spec_default(&spec);
+#ifdef DIP_WITH_MPI
+    dip_mpi_opts_default(&mo);
+#else
+    memset(&mo, 0, sizeof(mo));
+#endif
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "p:o:f:q:t:h", longopts, NULL)) != -1) {
+        if (dip__cli_limit_opt(opt, optarg, &spec.limits, &bad))
+            continue;
+        switch (opt) {
+        case 'p':
+            spec.pipeline = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            fmtname = optarg;
+            break;
+        case 'q':
+            bad |= dip__cli_int("quality", optarg, 1, 100, &v);
+            spec.encode.quality = (int)v;
+            break;
+        case 't':
+            bad |= dip__cli_int("threads", optarg, 1, 1024, &v);
+            threads = (int)v;
+            break;
+        case OPT_SUBSAMPLING:
+            bad |= dip__cli_int("subsampling", optarg, 420, 444, &v);
+            if (!bad && v != 420 && v != 422 && v != 444) {
+                fprintf(stderr, "dip process: --subsampling must be 444, 422 or 420\n");
+                bad = 1;
+            }
+            spec.encode.subsampling = (int)v;
+            break;
+        case OPT_PNG_LEVEL:
+            bad |= dip__cli_int("png-level", optarg, 0, 9, &v);
+            spec.encode.png_level = (int)v;
+            break;
+        case OPT_LOSSLESS:
+            spec.encode.webp_lossless = 1;
+            break;
+        case OPT_NO_AUTOROTATE:
+            spec.decode.autorotate = 0;
+            break;
+        case OPT_TILE:
+            bad |= dip__cli_int("tile", optarg, 1, 1 << 20, &v);
+            spec.tile = (int)v;
+            break;
+        case OPT_QUIET:
+            run.quiet = 1;
+            break;
+        case OPT_MAX_WORKERS:
+            bad |= dip__cli_int("max-workers", optarg, 0, 4096, &v);
+            mo.max_workers = (int)v;
+            break;
+        case OPT_LOG_LEVEL:
+            bad |= dip__cli_int("log-level", optarg, 0, 3, &v);
+            mo.log_level = (int)v;
+            break;
+        case OPT_TASK_TIMEOUT:
+            bad |= dip__cli_int("task-timeout", optarg, 1, 86400, &v);
+            mo.task_timeout_s = (double)v;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(dip__cli_limits_help, stdout);
+            return 0;
+        default:
+            fputs(help, stderr);
+            return 2;
+        }
+    }
+    if (bad)
+        return 2;
+    if (optind >= argc) {
+        fprintf(stderr, "dip process: no input files (see 'dip process --help')\n");
+        return 2;
+    }
+    if (out == NULL) {
+        fprintf(stderr, "dip process: -o OUT is required (a file for one input, a folder for "
+                        "several)\n");
+        return 2;
+    }
+    rc = dip_pipeline_parse(spec.pipeline, &p, &err);
+    if (rc) {
+        fprintf(stderr, "dip process: %s\n", err.msg);
+        return dip_err_exit_code(rc);
+    }
+    if (fmtname != NULL) {
+        spec.encode.format = dip_format_from_name(fmtname);
+        if (!dip_format_can_encode(spec.encode.format)) {
+            fprintf(stderr, "dip process: --format %s: cannot write that format (png, jpeg, "
+                            "webp, tiff, bmp, pnm)\n",
+                    fmtname);
+            rc = DIP_EINVAL;
+            goto out;
+        }
+    }
+    run.n = (size_t)(argc - optind);
+    out_is_dir = run.n > 1 || is_dir(out) || out[strlen(out) - 1] == '/';
+    if (!out_is_dir && spec.encode.format == DIP_FORMAT_UNKNOWN) {
+        dip_format f = dip_format_from_path(out);
+        if (f != DIP_FORMAT_UNKNOWN && !dip_format_can_encode(f)) {
+            fprintf(stderr, "dip process: %s: cannot write %s files\n", out, dip_format_name(f));
+            rc = DIP_EINVAL;
+            goto out;
+        }
+        spec.encode.format = f;
+    }
+    if (out_is_dir && !is_dir(out) && mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dip process: cannot create folder %s: %s\n", out, strerror(errno));
+        rc = DIP_EIO;
+        goto out;
+    }
+    run.items = dip_calloc(run.n, sizeof(*run.items));
+    if (run.items == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < run.n; i++) {
+        struct item *it = &run.items[i];
+        dip_format f = spec.encode.format;
+        it->in = argv[optind + (int)i];
+        if (f == DIP_FORMAT_UNKNOWN)
+            f = input_format(it->in);
+        it->out = out_is_dir ? out_path(out, it->in, f) : dip_strdup(out);
+        if (it->out == NULL) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(run.items[k].out, it->out) == 0) {
+                fprintf(stderr, "dip process: %s and %s would both be written to %s\n",
+                        run.items[k].in, it->in, it->out);
+                rc = DIP_EINVAL;
+                goto out;
+            }
+        }
+    }
+    spec.threads = threads;
+    ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
+    if (worker_done) {
+        rc = 0;
+        goto out;
+    }
+    if (ex == NULL)
+        goto out;
+    run.max_bytes = spec.limits.max_input_bytes;
+    run.tty = isatty(STDERR_FILENO);
+    io.n_items = run.n;
+    io.load = load;
+    io.release = release;
+    io.name = item_name;
+    io.result = on_result;
+    io.progress = on_progress;
+    io.ud = &run;
+    t0 = dip__now();
+    rc = dip_executor_run(ex, &spec, &io, &err);
+    clear_bar(&run);
+    if (rc) {
+        fprintf(stderr, "dip process: %s\n", dip_err_text(&err, rc));
+        goto out;
+    }
+    for (size_t i = 0; i < run.n; i++)
+        failed += run.items[i].rc != 0;
+    if (strcmp(ex->vt->name, "local") != 0)
+        print_workers(ex, dip__now() - t0);
+    fprintf(stderr, "%zu done, %zu failed, %.2f s\n", run.n - failed, failed, dip__now() - t0);
+    for (size_t i = 0; i < run.n; i++)
+        if (run.items[i].rc)
+            fprintf(stderr, "  %s: %s\n", run.items[i].in, run.items[i].error);
+    if (failed) {
+        for (size_t i = 0; i < run.n; i++)
+            if (run.items[i].rc) {
+                rc = run.items[i].rc;
+                break;
+            }
+    }
+out:
+    dip_executor_free(ex);
+    for (size_t i = 0; run.items && i < run.n; i++) {
+        dip_free(run.items[i].out);
+        dip_free(run.items[i].error);
+        dip_free(run.items[i].data);
+    }
+    dip_free(run.items);
+    dip_pipeline_free(p);
+    return rc ? dip_err_exit_code(rc) : 0;
+}

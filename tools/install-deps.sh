@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages dip needs that are missing, with sudo only when not root.
+# Usage: tools/install-deps.sh [build|test|all]   (default: all)
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev libwebp-dev
+            libtiff-dev libgif-dev zlib1g-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
+            libgnutls28-dev openmpi-bin libopenmpi-dev)
+test_pkgs=(python3 python3-opencv python3-numpy clang libclang-rt-14-dev iproute2)
+# Added by the parts that need them (codec conformance, web page tests, ...):
+extra_test_pkgs=()
+[ -f tools/deps-extra.txt ] && mapfile -t extra_test_pkgs < <(grep -v '^#' tools/deps-extra.txt | grep .)
+
+want=("${build_pkgs[@]}")
+case "${1:-all}" in
+  build) ;;
+  test|all) want+=("${test_pkgs[@]}" "${extra_test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
