@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/* PNG through libpng: probe, decode to 8-bit gray/gray+alpha/RGB/RGBA, and encode. Before libpng
+ * sees a byte, a bounded walk over the chunk list checks IHDR, the limits, chunk lengths, the
+ * total metadata and whether the IDAT data could possibly hold the pixels the header claims, so
+ * hostile files are refused before any pixel buffer exists. libpng's longjmp never leaves this
+ * file; its warnings are treated as errors (fail closed). */
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/internal.h"
+#include "internal.h"
+
+#define PNG_MAX_U31 0x7fffffffu
+/* Deflate cannot expand more than 1032:1 (a 258-byte match coded in two bits), so IDAT data
+ * smaller than raw/1032 cannot hold the image and the file is refused before allocation. */
+#define DEFLATE_MAX_RATIO 1032u
+
+/* ---- Chunk walk (no libpng) ---- */
+
+struct walk {
+    uint32_t width, height;
+    int depth, ctype, interlace;
+    int has_plte, has_trns;
+    const uint8_t *exif; /* first eXIf chunk's data, borrowed from the input */
+    size_t exif_len;
+    uint64_t idat_bytes;
+};
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int is_letter(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static int crc_ok(const uint8_t *chunk, uint32_t n)
+{
+    /* chunk points at the length field; the CRC covers type and data. */
+    uLong c = crc32(0L, Z_NULL, 0);
+
+    c = crc32(c, chunk + 4, (uInt)n + 4);
+    return (uint32_t)c == be32(chunk + 8 + n);
+}
+
+static int ihdr_valid(int depth, int ctype)
+{
+    switch (ctype) {
+    case 0:
+        return depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
+    case 3:
+        return depth == 1 || depth == 2 || depth == 4 || depth == 8;
+    case 2:
+    case 4:
+    case 6:
+        return depth == 8 || depth == 16;
+    default:
+        return 0;
+    }
+}
+
+static int samples_of(int ctype)
+{
+    return ctype == 0 || ctype == 3 ? 1 : ctype == 4 ? 2 : ctype == 2 ? 3 : 4;
+}
+
+/* Walks the chunks: IHDR (checked against lim), then up to the first IDAT when !full (probe), or
+ * to IEND when full (decode; sums the IDAT lengths). */
+static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *lim, int full,
+                       struct walk *wk, struct dip_err *err)
+{
+    size_t pos, meta = 0;
+    int rc, saw_idat = 0;
+
+    memset(wk, 0, sizeof(*wk));
+    if (len < 8 + 8 + 13 + 4)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "png: premature end of data after %zu bytes (IHDR needs 33)", len);
+    if (be32(buf + 8) != 13 || memcmp(buf + 12, "IHDR", 4) != 0)
+        return dip_err_set(err, DIP_ECORRUPT, "png: first chunk is not a 13-byte IHDR");
+    if (!crc_ok(buf + 8, 13))
+        return dip_err_set(err, DIP_ECORRUPT, "png: IHDR CRC mismatch");
+    wk->width = be32(buf + 16);
+    wk->height = be32(buf + 20);
+    wk->depth = buf[24];
+    wk->ctype = buf[25];
+    wk->interlace = buf[28];
+    if (wk->width > PNG_MAX_U31 || wk->height > PNG_MAX_U31)
+        return dip_err_set(err, DIP_ECORRUPT, "png: IHDR size %ux%u exceeds 2^31-1", wk->width,
+                           wk->height);
+    rc = dip_limits_check_dims(lim, "png", wk->width, wk->height, err);
+    if (rc)
+        return rc;
+    if (!ihdr_valid(wk->depth, wk->ctype))
+        return dip_err_set(err, DIP_ECORRUPT, "png: IHDR bit depth %d invalid for colour type %d",
+                           wk->depth, wk->ctype);
+    if (buf[26] != 0 || buf[27] != 0 || wk->interlace > 1)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "png: IHDR compression %d, filter %d or interlace %d unknown", buf[26],
+                           buf[27], wk->interlace);
+
+    for (pos = 33;;) {
+        const uint8_t *c = buf + pos;
+        uint32_t n;
+
+        if (len - pos < 8) {
+            if (!full && saw_idat)
+                break;
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "png: premature end of data after %zu bytes (no %s chunk)", len,
+                               saw_idat ? "IEND" : "IDAT");
+        }
+        n = be32(c);
+        if (n > PNG_MAX_U31)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "png: chunk length 0x%08x at offset %zu exceeds 2^31-1", n, pos);
+        if (!is_letter(c[4]) || !is_letter(c[5]) || !is_letter(c[6]) || !is_letter(c[7]))
+            return dip_err_set(err, DIP_ECORRUPT, "png: invalid chunk type at offset %zu", pos);
+        if ((size_t)n + 4 > len - pos - 8)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "png: premature end of data after %zu bytes (chunk '%.4s' at "
+                               "offset %zu declares %u bytes)",
+                               len, (const char *)c + 4, pos, n);
+        if (memcmp(c + 4, "IDAT", 4) == 0) {
+            if (wk->ctype == 3 && !wk->has_plte)
+                return dip_err_set(err, DIP_ECORRUPT, "png: palette image without PLTE");
+            saw_idat = 1;
+            if (!full)
+                break;
+            wk->idat_bytes += n;
+        } else {
+            if (!crc_ok(c, n))
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "png: CRC mismatch in chunk '%.4s' at "
+                                   "offset %zu",
+                                   (const char *)c + 4, pos);
+            if (memcmp(c + 4, "IEND", 4) == 0) {
+                if (!saw_idat)
+                    return dip_err_set(err, DIP_ECORRUPT, "png: IEND before any IDAT");
+                break;
+            }
+            if (memcmp(c + 4, "IHDR", 4) == 0)
+                return dip_err_set(err, DIP_ECORRUPT, "png: second IHDR at offset %zu", pos);
+            if (memcmp(c + 4, "PLTE", 4) == 0) {
+                unsigned max = wk->ctype == 3 ? 1u << wk->depth : 256u;
+                if (n == 0 || n % 3 != 0 || n / 3 > max || wk->has_plte || saw_idat)
+                    return dip_err_set(err, DIP_ECORRUPT, "png: invalid PLTE of %u bytes", n);
+                wk->has_plte = (int)(n / 3);
+            } else if (memcmp(c + 4, "tRNS", 4) == 0 && !saw_idat) {
+                int bad =
+                    wk->has_trns || wk->ctype == 4 || wk->ctype == 6 ||
+                    (wk->ctype == 0 && n != 2) || (wk->ctype == 2 && n != 6) ||
+                    (wk->ctype == 3 && (n == 0 || !wk->has_plte || n > (uint32_t)wk->has_plte));
+                if (bad)
+                    return dip_err_set(err, DIP_ECORRUPT,
+                                       "png: invalid tRNS of %u bytes for "
+                                       "colour type %d",
+                                       n, wk->ctype);
+                wk->has_trns = 1;
+            }
+            if (c[4] & 0x20) { /* ancillary: metadata */
+                meta += n;
+                if (meta > lim->max_metadata_bytes)
+                    return dip_err_set(err, DIP_ELIMIT,
+                                       "png: metadata chunks of %zu bytes exceed the limit "
+                                       "max_metadata_bytes=%zu",
+                                       meta, lim->max_metadata_bytes);
+                if (memcmp(c + 4, "eXIf", 4) == 0 && wk->exif == NULL) {
+                    wk->exif = c + 8;
+                    wk->exif_len = n;
+                }
+            } else if (memcmp(c + 4, "PLTE", 4) != 0) {
+                return dip_err_set(err, DIP_ECORRUPT, "png: unknown critical chunk '%.4s'",
+                                   (const char *)c + 4);
+            }
+        }
+        pos += (size_t)n + 12;
+    }
+    return 0;
+}
+
+static void fill_info(const struct walk *wk, struct dip_image_info *info)
+{
+    static const char *const names[7] = {"gray", "", "rgb", "palette", "gray+alpha", "", "rgba"};
+    int ch = wk->ctype == 0 ? 1 : wk->ctype == 4 ? 2 : wk->ctype == 6 ? 4 : 3;
+
+    if (wk->has_trns && (ch == 1 || ch == 3))
+        ch++;
+    info->width = (int)wk->width;
+    info->height = (int)wk->height;
+    info->channels = ch;
+    info->bit_depth = wk->depth;
+    info->progressive = wk->interlace;
+    info->frames = 1;
+    info->orientation = dip__exif_orientation(wk->exif, wk->exif_len);
+    snprintf(info->color, sizeof(info->color), "%s", names[wk->ctype]);
+}
+
+static int png_probe(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                     struct dip_image_info *info, struct dip_err *err)
+{
+    struct walk wk;
+    int rc = walk_chunks(buf, len, lim, 0, &wk, err);
+
+    if (rc == 0)
+        fill_info(&wk, info);
+    return rc;
+}
+
+/* ---- libpng glue shared by reading and writing ---- */
+
+struct io {
+    png_structp png;
+    png_infop pi;
+    int code;      /* DIP_E* to report after a longjmp; 0 means corrupt data */
+    char msg[200]; /* first message from libpng or from our callbacks */
+    /* reading */
+    const uint8_t *buf;
+    size_t len, pos;
+    /* decoding state, owned here so that a longjmp cannot lose it */
+    dip_image *img;
+    uint8_t *row;
+    /* writing */
+    struct dip__buf out;
+};
+
+static void on_error(png_structp png, png_const_charp msg)
+{
+    struct io *io = png_get_error_ptr(png);
+
+    if (io->msg[0] == '\0')
+        snprintf(io->msg, sizeof(io->msg), "%s", msg);
+    png_longjmp(png, 1);
+}
+
+/* Warnings are errors: a file libpng has doubts about is refused. */
+static void on_warning(png_structp png, png_const_charp msg)
+{
+    on_error(png, msg);
+}
+
+static png_voidp on_malloc(png_structp png, png_alloc_size_t n)
+{
+    void *p = dip_malloc(n);
+
+    if (p == NULL) {
+        struct io *io = png_get_mem_ptr(png);
+        io->code = DIP_ENOMEM;
+    }
+    return p;
+}
+
+static void on_free(png_structp png, png_voidp p)
+{
+    (void)png;
+    dip_free(p);
+}
+
+static void on_read(png_structp png, png_bytep data, size_t n)
+{
+    struct io *io = png_get_io_ptr(png);
+
+    if (n > io->len - io->pos) {
+        snprintf(io->msg, sizeof(io->msg), "premature end of data after %zu bytes", io->len);
+        png_error(png, io->msg);
+    }
+    memcpy(data, io->buf + io->pos, n);
+    io->pos += n;
+}
+
+/* ---- Decoding ---- */
+
+/* 16-bit samples become 8-bit by rounding to nearest: v8 = (v16 * 255 + 32767) / 65535, i.e.
+ * round(v16 / 257). (libpng's png_set_strip_16 truncates instead; we do not use it.) */
+static uint8_t to8(const uint8_t *p)
+{
+    uint32_t v = (uint32_t)p[0] << 8 | p[1];
+
+    return (uint8_t)((v * 255u + 32767u) / 65535u);
+}
+
+/* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... */
+static void put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
+{
+    struct dip_view v = dip_image_view(io->img);
+    uint8_t *dst = v.data + (size_t)y * v.stride;
+    const uint8_t *src = io->row;
+    size_t step = (size_t)ch * (size_t)dx;
+
+    dst += (size_t)x0 * (size_t)ch;
+    if (depth == 16) {
+        for (uint32_t i = 0; i < cols; i++, dst += step)
+            for (int c = 0; c < ch; c++, src += 2)
+                dst[c] = to8(src);
+    } else if (dx == 1) {
+        memcpy(dst, src, (size_t)cols * (size_t)ch);
+    } else {
+        for (uint32_t i = 0; i < cols; i++, dst += step, src += ch)
+            memcpy(dst, src, (size_t)ch);
+    }
+}
+
+/* All libpng calls of a decode; on a libpng error it returns through the setjmp. Everything it
+ * allocates lives in *io, so the caller frees it either way. */
+static int run_decode(struct io *io, const struct dip_limits *lim, const struct walk *wk,
+                      int channels)
+{
+    png_structp png;
+    int ch, depth;
+    size_t rowbytes;
+
+    if (setjmp(png_jmpbuf(io->png)))
+        return io->code ? io->code : DIP_ECORRUPT;
+    png = io->png;
+    png_set_user_limits(png, (png_uint_32)lim->max_width, (png_uint_32)lim->max_height);
+    /* Only IHDR, PLTE, tRNS, IDAT and IEND are read; every other chunk is skipped after its CRC
+     * is checked, so no ancillary chunk (iCCP, zTXt, ...) is ever inflated or stored. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    png_set_chunk_cache_max(png, 64);
+    png_set_chunk_malloc_max(png, DIP_MAX(lim->max_metadata_bytes, (size_t)4096));
+    png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+    png_set_benign_errors(png, 0);
+    png_set_read_fn(png, io, on_read);
+    png_read_info(png, io->pi);
+    /* Palette to RGB, 1/2/4-bit gray to 8 bits, tRNS to an alpha channel. */
+    png_set_expand(png);
+    png_read_update_info(png, io->pi);
+    ch = png_get_channels(png, io->pi);
+    depth = png_get_bit_depth(png, io->pi);
+    rowbytes = png_get_rowbytes(png, io->pi);
+    if (ch != channels || (depth != 8 && depth != 16) ||
+        rowbytes < (size_t)wk->width * (size_t)ch * (size_t)(depth / 8)) {
+        snprintf(io->msg, sizeof(io->msg),
+                 "unexpected layout after expansion (%d channels, "
+                 "%d bits)",
+                 ch, depth);
+        return DIP_ECORRUPT;
+    }
+    io->code = dip_image_new((int)wk->width, (int)wk->height, ch, &io->img);
+    if (io->code)
+        return io->code;
+    io->row = dip_malloc(rowbytes);
+    if (io->row == NULL)
+        return io->code = DIP_ENOMEM;
+    /* Interlaced images are read pass by pass without libpng's interlace handling: each pass is
+     * a small image whose pixels are scattered into place here, after the 16-to-8 rounding. */
+    for (int pass = 0; pass < (wk->interlace ? 7 : 1); pass++) {
+        uint32_t cols = wk->width, rows = wk->height;
+        int x0 = 0, y0 = 0, dx = 1, dy = 1;
+
+        if (wk->interlace) {
+            /* Adam7: first column and row of each pass, and the steps between them. */
+            static const int sc[7] = {0, 4, 0, 2, 0, 1, 0}, dc[7] = {8, 8, 4, 4, 2, 2, 1};
+            static const int sr[7] = {0, 0, 4, 0, 2, 0, 1}, dr[7] = {8, 8, 8, 4, 4, 2, 2};
+            x0 = sc[pass];
+            y0 = sr[pass];
+            dx = dc[pass];
+            dy = dr[pass];
+            cols = wk->width > (uint32_t)x0
+                       ? (wk->width - (uint32_t)x0 + (uint32_t)dx - 1) / (uint32_t)dx
+                       : 0;
+            rows = wk->height > (uint32_t)y0
+                       ? (wk->height - (uint32_t)y0 + (uint32_t)dy - 1) / (uint32_t)dy
+                       : 0;
+            if (cols == 0 || rows == 0)
+                continue; /* libpng skips empty passes too */
+        }
+        for (uint32_t j = 0; j < rows; j++) {
+            png_read_row(png, io->row, NULL);
+            put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
+        }
+    }
+    /* Reads to IEND, checking the remaining CRCs; a missing IEND is truncation. */
+    png_read_end(png, NULL);
+    return 0;
+}
+
+static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                      const struct dip_decode_opts *opts, dip_image **out,
+                      struct dip_image_info *info, struct dip_err *err)
+{
+    struct io io;
+    struct walk wk;
+    uint64_t pixels, bits, room;
+    int rc;
+
+    (void)opts;
+    memset(&io, 0, sizeof(io));
+    rc = walk_chunks(buf, len, lim, 1, &wk, err);
+    if (rc)
+        return rc;
+    fill_info(&wk, info);
+    /* The filtered rows hold at least width * height * bits-per-pixel bits. */
+    pixels = (uint64_t)wk.width * wk.height;
+    if (__builtin_mul_overflow(pixels, (uint64_t)(wk.depth * samples_of(wk.ctype)), &bits))
+        bits = UINT64_MAX;
+    room = (wk.idat_bytes + 64) * DEFLATE_MAX_RATIO;
+    if (bits / 8 > room)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "png: IHDR claims %ux%u pixels but %llu bytes of IDAT data cannot "
+                           "hold them",
+                           wk.width, wk.height, (unsigned long long)wk.idat_bytes);
+
+    io.buf = buf;
+    io.len = len;
+    io.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io,
+                                      on_malloc, on_free);
+    if (io.png == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the decoder");
+    io.pi = png_create_info_struct(io.png);
+    if (io.pi == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the decoder");
+        goto out;
+    }
+    rc = run_decode(&io, lim, &wk, info->channels);
+    if (rc == DIP_ENOMEM)
+        rc = dip_err_set(err, rc, "png: out of memory decoding %ux%u", wk.width, wk.height);
+    else if (rc)
+        rc = dip_err_set(err, rc, "png: %s", io.msg[0] ? io.msg : "corrupt data");
+    if (rc == 0) {
+        *out = io.img;
+        io.img = NULL; /* the caller owns it now */
+    }
+out:
+    png_destroy_read_struct(&io.png, io.pi ? &io.pi : NULL, NULL);
+    dip_free(io.row);
+    dip_image_unref(io.img);
+    return rc;
+}
+
+/* ---- Encoding ---- */
+
+static void on_write(png_structp png, png_bytep data, size_t n)
+{
+    struct io *io = png_get_io_ptr(png);
+    int rc = dip__buf_append(&io->out, data, n);
+
+    if (rc) {
+        io->code = rc;
+        png_error(png, rc == DIP_ENOMEM ? "out of memory" : "output too large");
+    }
+}
+
+static void on_flush(png_structp png)
+{
+    (void)png;
+}
+
+static int run_encode(struct io *io, const dip_image *img, int level)
+{
+    static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    struct dip_view v = dip_image_view(img);
+
+    if (setjmp(png_jmpbuf(io->png)))
+        return io->code ? io->code : DIP_EINTERNAL;
+    png_set_write_fn(io->png, io, on_write, on_flush);
+    png_set_compression_level(io->png, level);
+    png_set_IHDR(io->png, io->pi, (png_uint_32)v.width, (png_uint_32)v.height, 8,
+                 ctypes[v.channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(io->png, io->pi);
+    for (int y = 0; y < v.height; y++)
+        png_write_row(io->png, v.data + (size_t)y * v.stride);
+    png_write_end(io->png, NULL);
+    return 0;
+}
+
+static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                      size_t *out_len, struct dip_err *err)
+{
+    struct io io;
+    int rc, ch = dip_image_channels(img);
+
+    if (opts->png_level < 0 || opts->png_level > 9)
+        return dip_err_set(err, DIP_EINVAL, "png: compression level %d outside 0..9",
+                           opts->png_level);
+    if (ch < 1 || ch > 4)
+        return dip_err_set(err, DIP_EFORMAT, "png: cannot encode %d channels", ch);
+    memset(&io, 0, sizeof(io));
+    dip__buf_init(&io.out, SIZE_MAX / 2);
+    io.png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io,
+                                       on_malloc, on_free);
+    if (io.png == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the encoder");
+    io.pi = png_create_info_struct(io.png);
+    if (io.pi == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the encoder");
+        goto out;
+    }
+    rc = run_encode(&io, img, opts->png_level);
+    if (rc)
+        rc = dip_err_set(err, rc, "png: encoding failed: %s", io.msg[0] ? io.msg : "error");
+    if (rc == 0) {
+        *out = io.out.data;
+        *out_len = io.out.len;
+        io.out.data = NULL; /* the caller owns it now */
+    }
+out:
+    png_destroy_write_struct(&io.png, io.pi ? &io.pi : NULL);
+    dip__buf_free(&io.out);
+    return rc;
+}
+
+static void png_version(char *buf, size_t len)
+{
+    snprintf(buf, len, "libpng %s", png_get_libpng_ver(NULL));
+}
+
+const struct dip__codec dip__codec_png = {
+    .format = DIP_FORMAT_PNG,
+    .probe = png_probe,
+    .decode = png_decode,
+    .encode = png_encode,
+    .version = png_version,
+};
