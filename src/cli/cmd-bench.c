@@ -12,7 +12,7 @@
 
 static const char help[] =
     "Usage: dip bench [--input FILE] [--width W --height H] [--runs N] [--ops a,b,c]\n"
-    "                 [--threads N]\n"
+    "                 [--threads N] [--suite NAME]\n"
     "\n"
     "Times each operation with its defaults on a 12-megapixel RGB image (4000x3000, a\n"
     "smooth photo-like pattern with noise; or --input FILE), with 1 thread and with all\n"
@@ -51,9 +51,10 @@ int dip__cmd_bench(int argc, char **argv)
         {"input", required_argument, NULL, 'i'},  {"width", required_argument, NULL, 'W'},
         {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
         {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *input = NULL, *only = NULL;
+    const char *input = NULL, *only = NULL, *suite = "ops";
     long w = 4000, h = 3000, runs = 5, threads = 0, v;
     int opt, bad = 0, rc = 0;
     dip_image *img = NULL;
@@ -76,6 +77,9 @@ int dip__cmd_bench(int argc, char **argv)
             break;
         case 'o':
             only = optarg;
+            break;
+        case 's':
+            suite = optarg;
             break;
         case 't':
             bad |= dip__cli_int("threads", optarg, 1, 1024, &v);
@@ -152,7 +156,7 @@ int dip__cmd_bench(int argc, char **argv)
                 break;
             }
             qsort(times, (size_t)runs, sizeof(double), cmp_double);
-            printf("ops,%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", op->name, tcounts[k],
+            printf("%s,%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, op->name, tcounts[k],
                    dip_image_width(img), dip_image_height(img), runs, times[runs / 2], times[0],
                    times[runs - 1], mp / times[runs / 2]);
             fflush(stdout);
