@@ -537,14 +537,16 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
     dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s go back to the queue", w->id, w->st.host,
                  why, w->nq, w->nq == 1 ? "" : "s");
     send_stop(c, w, 0); /* in case it is alive but hung or cut off: it should leave */
-    for (int i = 0; i < w->nq; i++) {
+    /* Requeue at the front, last first, so the queue keeps their order. */
+    for (int i = w->nq - 1; i >= 0; i--) {
         struct task *t = w->q[i];
 
         if (t->state != Q_RUNNING || t->worker != (int)(w - c->w))
             continue;
         t->worker = -1;
-        /* The oldest task is the one it was running: blame it, not the one waiting behind. */
-        if (i == 0 && ++t->kills >= MAX_KILLS) {
+        /* Blame only the task it said it was running (workers announce each task before they
+         * start it), not the one waiting behind it. */
+        if (t->id == w->running && ++t->kills >= MAX_KILLS) {
             char msg[512];
 
             snprintf(msg, sizeof msg, "poison: input %s killed %d workers",
@@ -767,9 +769,11 @@ static void check_workers(struct coord *c)
         if (now - w->last_heard > c->lost_after) {
             snprintf(why, sizeof why, "silent for %.1f s", now - w->last_heard);
             lose_worker(c, w, why);
+            return; /* that may have taken a while: hear the others again before judging */
         } else if (w->nq > 0 && now - w->head_since > task_timeout(c, w->q[0])) {
             snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, w->q[0]));
             lose_worker(c, w, why);
+            return;
         }
     }
 }
@@ -1146,7 +1150,8 @@ static void coord_free(dip_executor *base)
             if (!c->w[i].alive && c->w[i].pid > 0 && strcmp(c->w[i].st.host, c->host) == 0)
                 kill((pid_t)c->w[i].pid, SIGKILL);
         for (size_t i = 1; i < c->nw; i++)
-            dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
+            if (!c->w[i].alive)
+                dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
     }
     if (clean) {
         for (size_t i = 1; i < c->nw; i++)

@@ -31,6 +31,7 @@ struct wstate {
     struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute thread */
     struct msg *out_head, *out_tail; /* RESULT messages for the MPI thread */
     uint64_t current;                /* task being computed (0 none) */
+    uint64_t announced;              /* last task the MPI thread told the coordinator about */
     int quit;
     struct dip__runner rn;
 };
@@ -100,6 +101,21 @@ static void *compute_main(void *arg)
             int rc;
 
             ws->current = id;
+            /* Wait (briefly) until the coordinator has been told which task this is, so that if
+             * the task kills the process the right task is blamed. */
+            {
+                struct timespec until;
+
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 200 * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                while (ws->announced != id && !ws->quit)
+                    if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
+                        break;
+            }
             pthread_mutex_unlock(&ws->mu);
             rc = dip__runner_task(&ws->rn, m->data, m->len, 1, &id, &res);
             pthread_mutex_lock(&ws->mu);
@@ -210,6 +226,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     pthread_t th;
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
+    uint64_t announced = 0;
     double orphan_s = DIP_MAX(120.0, 20.0 * dip__mpi_lost_after(o));
     int finalize = 0, threads;
     struct dip__wbuf hello = {0};
@@ -289,12 +306,18 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
 
             pthread_mutex_unlock(&ws.mu);
             now = dip__now();
-            if (now - last_beat >= hb) {
+            if (now - last_beat >= hb || cur != announced) {
                 struct dip__wbuf b = {0};
 
                 dip__wbuf_u64(&b, cur);
-                if (!b.oom)
-                    send_msg(comm, DIP__MPI_BEAT, b.data, b.len, &sends);
+                if (!b.oom && send_msg(comm, DIP__MPI_BEAT, b.data, b.len, &sends) == 0 &&
+                    cur != announced) {
+                    announced = cur;
+                    pthread_mutex_lock(&ws.mu);
+                    ws.announced = cur;
+                    pthread_cond_broadcast(&ws.cv);
+                    pthread_mutex_unlock(&ws.mu);
+                }
                 last_beat = now;
             }
         }
