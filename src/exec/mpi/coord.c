@@ -89,7 +89,7 @@ struct coord {
     struct dip__runner rn; /* runs tasks here when no worker is left */
     uint64_t next_id, job;
     int world_size, next_spawn_id, spawn_failures, any_lost;
-    double last_spawn, lost_after;
+    double last_spawn, lost_after, drained_at;
     char host[64];
 
     /* the current job */
@@ -688,7 +688,7 @@ static int recv_matched(struct coord *c, MPI_Message *mm, MPI_Status *st, uint8_
 }
 
 /* Handles every message waiting from worker index wi's communicator. Returns how many. */
-static int poll_comm(struct coord *c, MPI_Comm comm)
+static int poll_comm(struct coord *c, MPI_Comm comm, int *broke)
 {
     int handled = 0;
 
@@ -710,6 +710,7 @@ static int poll_comm(struct coord *c, MPI_Comm comm)
         if (recv_matched(c, &mm, &st, &data, &len) != 0) {
             if (w)
                 lose_worker(c, w, "a message was cut short");
+            *broke = 1;
             break;
         }
         if (!w || !w->alive) {
@@ -739,14 +740,21 @@ static int poll_comm(struct coord *c, MPI_Comm comm)
     return handled;
 }
 
+/* Handles every waiting message. Silence is judged against the start of the last poll that got
+ * through every communicator, so time the coordinator spent elsewhere (a global step, a message
+ * cut short) is never held against the workers. */
 static int poll_all(struct coord *c)
 {
-    int n = poll_comm(c, MPI_COMM_WORLD);
+    double t0 = dip__now();
+    int n, broke = 0;
 
+    n = poll_comm(c, MPI_COMM_WORLD, &broke);
     for (size_t i = 1; i < c->nw; i++)
         if (c->w[i].spawned && c->w[i].alive)
-            n += poll_comm(c, c->w[i].comm);
+            n += poll_comm(c, c->w[i].comm, &broke);
     poll_sends(c);
+    if (!broke)
+        c->drained_at = t0;
     return n;
 }
 
@@ -758,7 +766,7 @@ static double task_timeout(const struct coord *c, const struct task *t)
 
 static void check_workers(struct coord *c)
 {
-    double now = dip__now();
+    double now = c->drained_at;
     char why[128];
 
     for (size_t i = 1; i < c->nw; i++) {
