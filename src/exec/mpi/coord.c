@@ -1090,7 +1090,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
         check_workers(c);
         live = live_workers(c);
         if (c->o.max_workers > 0 && live < (size_t)c->o.max_workers && c->spawn_failures < 3 &&
-            c->qlen >= SPAWN_BACKLOG * DIP_MAX(live, (size_t)1) && now - c->last_spawn > 1.0) {
+            c->qlen >= SPAWN_BACKLOG * DIP_MAX(live, (size_t)1) && now - c->last_spawn > 0.5) {
             spawn_worker(c);
             live = live_workers(c);
         }

@@ -4,7 +4,8 @@
  * the compute thread is deep in a long task, so the coordinator can tell a busy worker from a
  * dead or stopped one. The compute thread runs tasks one at a time with the rank's own thread
  * pool. Nothing here blocks on the coordinator: every receive and send is non-blocking and
- * polled, and a worker that hears nothing from the coordinator for long leaves on its own. */
+ * polled; with DIP_MPI_ORPHAN_S set, a worker that hears nothing from the coordinator for that
+ * long leaves on its own. */
 #define _GNU_SOURCE
 #include <mpi.h>
 #include <pthread.h>
@@ -227,11 +228,17 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
     uint64_t announced = 0;
-    double orphan_s = DIP_MAX(120.0, 20.0 * dip__mpi_lost_after(o));
+    double orphan_s = 0; /* 0: wait for the coordinator forever (dip serve idles for long) */
     int finalize = 0, threads;
     struct dip__wbuf hello = {0};
     char host[64] = "";
 
+    if (getenv("DIP_MPI_ORPHAN_S")) {
+        double v = strtod(getenv("DIP_MPI_ORPHAN_S"), NULL);
+
+        if (v > 0)
+            orphan_s = v;
+    }
     memset(&ws, 0, sizeof ws);
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
@@ -322,7 +329,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             }
         }
         poll_sends(&sends);
-        if (now - last_heard > orphan_s) {
+        if (orphan_s > 0 && now - last_heard > orphan_s) {
             dip__mpi_log(0, "worker: no word from the coordinator for %.0f s; leaving", orphan_s);
             break;
         }
