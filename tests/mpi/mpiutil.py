@@ -24,7 +24,8 @@ PIPELINE2 = "median(size=3) | stretch | sharpen | rotate(angle=90) | otsu"
 def env(**extra):
     e = dict(os.environ)
     e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-             OMPI_MCA_btl_vader_single_copy_mechanism="none", PMIX_MCA_gds="hash")
+             OMPI_MCA_btl_vader_single_copy_mechanism="none",
+             OMPI_MCA_mca_base_component_disable_dlclose="1")
     e.update({k: str(v) for k, v in extra.items()})
     return e
 

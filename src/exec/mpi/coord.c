@@ -89,7 +89,7 @@ struct coord {
     struct dip__runner rn; /* runs tasks here when no worker is left */
     uint64_t next_id, job;
     int world_size, next_spawn_id, spawn_failures, any_lost;
-    double last_spawn, lost_after, drained_at;
+    double last_spawn, lost_after, drained_at, last_ping;
     char host[64];
 
     /* the current job */
@@ -165,6 +165,23 @@ static int send_copy(struct coord *c, struct worker *w, int tag, const struct di
         return DIP_ENOMEM;
     memcpy(d, b->data, b->len);
     return send_to(c, w, tag, d, b->len);
+}
+
+/* Tells the workers the coordinator is alive (1: a job runs, so they may give up on a silent
+ * coordinator) or idle between jobs (0). */
+static void send_ping(struct coord *c, int in_job)
+{
+    for (size_t i = 1; i < c->nw; i++) {
+        uint8_t *d;
+
+        if (!c->w[i].alive)
+            continue;
+        d = dip_malloc(1);
+        if (d) {
+            d[0] = (uint8_t)in_job;
+            send_to(c, &c->w[i], DIP__MPI_PING, d, 1);
+        }
+    }
 }
 
 static void send_stop(struct coord *c, struct worker *w, int finalize)
@@ -412,8 +429,18 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
                             (size_t)t->rect.w * (size_t)dst.channels};
     dst = dip_view_sub(&dst, t->rect);
     dip_view_copy(&src, &dst);
-    if (im->stat_size)
-        dip_plan_stat_merge(im->plan, im->step, im->acc, stat);
+    if (im->stat_size) {
+        /* Statistics are arrays of fixed-width integers: merge from an aligned copy. */
+        uint64_t *aligned = dip_malloc(im->stat_size);
+
+        if (!aligned) {
+            img_finish(c, im, DIP_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(aligned, stat, im->stat_size);
+        dip_plan_stat_merge(im->plan, im->step, im->acc, aligned);
+        dip_free(aligned);
+    }
     if (--im->tiles_left > 0)
         return;
     /* The step is complete: reduce its statistic and move on. */
@@ -1105,9 +1132,14 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             moved = 1;
         }
         progress(c, 0);
+        if (now - c->last_ping >= (c->o.heartbeat_s > 0 ? c->o.heartbeat_s : 0.5)) {
+            send_ping(c, 1);
+            c->last_ping = now;
+        }
         if (!moved)
             nap(500);
     }
+    send_ping(c, 0);
     c->prog.elapsed_s = dip__now() - c->t0;
     progress(c, 1);
 out:

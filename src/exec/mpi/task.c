@@ -151,7 +151,14 @@ static int bind_plan(struct dip__runner *rn, uint64_t job, uint64_t item, int w,
         if (si.stat_size > stats_len - off)
             return dip_err_set(err, DIP_EPEER, "mpi: task lacks the statistic of step %zu", s);
         if (s >= rn->plan_finished) {
-            rc = dip_plan_stat_finish(rn->plan, s, stats + off);
+            /* The message holds it unaligned: bind an aligned copy of the integer array. */
+            uint64_t *aligned = dip_malloc(si.stat_size);
+
+            if (!aligned)
+                return DIP_ENOMEM;
+            memcpy(aligned, stats + off, si.stat_size);
+            rc = dip_plan_stat_finish(rn->plan, s, aligned);
+            dip_free(aligned);
             if (rc)
                 return dip_err_set(err, rc, "mpi: binding the statistic of step %zu", s);
         }

@@ -4,8 +4,8 @@
  * the compute thread is deep in a long task, so the coordinator can tell a busy worker from a
  * dead or stopped one. The compute thread runs tasks one at a time with the rank's own thread
  * pool. Nothing here blocks on the coordinator: every receive and send is non-blocking and
- * polled; with DIP_MPI_ORPHAN_S set, a worker that hears nothing from the coordinator for that
- * long leaves on its own. */
+ * polled, and a worker in the middle of a job that hears nothing from the coordinator for
+ * DIP_MPI_ORPHAN_S seconds (60 by default) leaves on its own. */
 #define _GNU_SOURCE
 #include <mpi.h>
 #include <pthread.h>
@@ -228,7 +228,11 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
     uint64_t announced = 0;
-    double orphan_s = 0; /* 0: wait for the coordinator forever (dip serve idles for long) */
+    /* A worker with a job in hand leaves when the coordinator is silent this long (it pings every
+     * heartbeat, but may be busy with a global step); between jobs it waits for ever, since
+     * dip serve may idle for hours. */
+    double orphan_s = 60.0;
+    int in_job = 0;
     int finalize = 0, threads;
     struct dip__wbuf hello = {0};
     char host[64] = "";
@@ -286,7 +290,12 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
                 finalize = dip__rbuf_u8(&r) == 1 && !r.bad;
                 dip_free(data);
                 break;
+            } else if (st.MPI_TAG == DIP__MPI_PING) {
+                struct dip__rbuf r = {data, (size_t)len, 0};
+
+                in_job = dip__rbuf_u8(&r) == 1;
             } else if (st.MPI_TAG == DIP__MPI_JOB || st.MPI_TAG == DIP__MPI_TASK) {
+                in_job = 1;
                 struct msg *m = dip_malloc(sizeof *m);
 
                 if (m) {
@@ -329,7 +338,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             }
         }
         poll_sends(&sends);
-        if (orphan_s > 0 && now - last_heard > orphan_s) {
+        if (in_job && now - last_heard > orphan_s) {
             dip__mpi_log(0, "worker: no word from the coordinator for %.0f s; leaving", orphan_s);
             break;
         }
