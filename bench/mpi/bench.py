@@ -11,6 +11,7 @@ thread.
 """
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,12 +34,15 @@ def make_jpeg(path, w, h, seed):
 
 
 def timed(cmd, env):
+    """(wall seconds, CPU seconds of every process it started)."""
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     dt = time.time() - t0
-    if r.returncode != 0:
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0 or " 0 failed" not in r.stderr:
         sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr[-3000:]))
-    return dt
+    return dt, (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
 
 
 def main():
@@ -70,35 +74,37 @@ def main():
     def local(inputs, pipe, threads):
         out = os.path.join(d, "out-local")
         shutil.rmtree(out, ignore_errors=True)
-        return min(timed([dip, "process", "-q", "-t", str(threads), "-p", pipe, "-o", out + "/",
-                          *inputs], env) for _ in range(a.repeat))
+        return min(timed([dip, "process", "--quiet", "-t", str(threads), "-p", pipe, "-o",
+                          out + "/", *inputs], env) for _ in range(a.repeat))
 
     def mpi(inputs, pipe, k):
         out = os.path.join(d, "out-mpi%d" % k)
         shutil.rmtree(out, ignore_errors=True)
         cmd = [a.mpiexec, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
-               "-np", str(k + 1), dip, "process", "-q", "-t", "1", "-p", pipe, "-o", out + "/",
+               "-np", str(k + 1), dip, "process", "--quiet", "-t", "1", "-p", pipe, "-o", out + "/",
                *inputs]
         return min(timed(cmd, env) for _ in range(a.repeat))
 
     print("host: %d cores; batch: %d x 1080p JPEG (%.0f MP); large: %dx%d JPEG (%.0f MP)" %
           (os.cpu_count(), a.batch, mp_batch, side, side, mp_big))
-    print("%-8s %-22s %9s %9s %11s" % ("work", "run", "seconds", "MP/s", "efficiency"))
+    print("%-8s %-18s %8s %8s %8s %10s" % ("work", "run", "seconds", "cpu s", "MP/s",
+                                             "efficiency"))
     for name, inputs, pipe, mp in (("batch", batch, BATCH_PIPE, mp_batch),
                                    ("large", [big], BIG_PIPE, mp_big)):
-        t_loc = local(inputs, pipe, 1)
-        print("%-8s %-22s %9.2f %9.1f %11s" % (name, "local, 1 thread", t_loc, mp / t_loc, "-"))
-        t1 = None
+        t_loc, c_loc = local(inputs, pipe, 1)
+        print("%-8s %-18s %8.2f %8.2f %8.1f %10s" % (name, "local, 1 thread", t_loc, c_loc,
+                                                     mp / t_loc, "-"))
+        t1 = c1 = None
         for k in workers:
-            t = mpi(inputs, pipe, k)
+            t, cpu = mpi(inputs, pipe, k)
             if k == 1:
-                t1 = t
+                t1, c1 = t, cpu
             eff = (t1 / (k * t)) if t1 else float("nan")
-            print("%-8s %-22s %9.2f %9.1f %11.2f" % (name, "mpi, %d worker%s" % (k, "s" if k > 1
-                                                                          else ""), t, mp / t, eff))
+            print("%-8s %-18s %8.2f %8.2f %8.1f %10.2f" % (
+                name, "mpi, %d worker%s" % (k, "s" if k > 1 else ""), t, cpu, mp / t, eff))
         if t1:
-            print("%-8s MPI overhead vs local on one thread: %+.1f%%" %
-                  (name, 100.0 * (t1 / t_loc - 1.0)))
+            print("%-8s MPI overhead vs local on one thread: %+.1f%% wall, %+.1f%% CPU" %
+                  (name, 100.0 * (t1 / t_loc - 1.0), 100.0 * (c1 / c_loc - 1.0)))
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -1032,6 +1032,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     struct coord *c = (struct coord *)base;
     dip_pipeline *p = NULL;
     size_t live;
+    long idle_us = 50;
     int rc;
 
     rc = dip_pipeline_parse(spec->pipeline, &p, err);
@@ -1136,8 +1137,10 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             send_ping(c, 1);
             c->last_ping = now;
         }
-        if (!moved)
-            nap(500);
+        /* Back off while nothing happens: 50 us after activity, up to 2 ms when idle, so an
+         * idle coordinator costs little CPU and a busy one answers at once. */
+        idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
+        nap(idle_us);
     }
     send_ping(c, 0);
     c->prog.elapsed_s = dip__now() - c->t0;

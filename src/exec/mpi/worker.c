@@ -228,6 +228,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
     uint64_t announced = 0;
+    long idle_us = 50;
     /* A worker with a job in hand leaves when the coordinator is silent this long (it pings every
      * heartbeat, but may be busy with a global step); between jobs it waits for ever, since
      * dip serve may idle for hours. */
@@ -342,8 +343,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             dip__mpi_log(0, "worker: no word from the coordinator for %.0f s; leaving", orphan_s);
             break;
         }
-        if (!busy)
-            nap(1000);
+        idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
+        nap(idle_us);
     }
 
     pthread_mutex_lock(&ws.mu);
