@@ -20,8 +20,8 @@
 #include "dip/image.h"
 #include "internal.h"
 
-#define CREDIT     2 /* tasks a worker holds: one running, one waiting */
-#define MAX_KILLS  3 /* workers a task may take down before it fails */
+#define CREDIT        2 /* tasks a worker holds: one running, one waiting */
+#define MAX_KILLS     3 /* workers a task may take down before it fails */
 #define SPAWN_BACKLOG 5 /* queued tasks per worker that call for another worker */
 
 enum { Q_QUEUED, Q_RUNNING, Q_DONE };
@@ -64,6 +64,7 @@ struct worker {
     MPI_Comm comm;
     int peer; /* rank of the worker in comm */
     int spawned, alive, pid;
+    int released; /* let go while idle: not lost */
     double last_heard, head_since, idle_since;
     uint64_t job_sent, running;
     struct task *q[CREDIT];
@@ -288,9 +289,16 @@ static void item_done(struct coord *c, size_t item, int rc, const char *msg, con
                       size_t len, dip_format fmt, int w, int h, int worker, int attempts,
                       double seconds, uint64_t pixels)
 {
-    struct dip_item_result r = {.index = item, .rc = rc, .error = rc ? msg : NULL,
-                                .data = data, .len = len, .format = fmt, .width = w,
-                                .height = h, .worker = worker, .attempts = attempts,
+    struct dip_item_result r = {.index = item,
+                                .rc = rc,
+                                .error = rc ? msg : NULL,
+                                .data = data,
+                                .len = len,
+                                .format = fmt,
+                                .width = w,
+                                .height = h,
+                                .worker = worker,
+                                .attempts = attempts,
                                 .seconds = seconds};
 
     c->io->result(c->io->ud, &r);
@@ -561,8 +569,8 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
     w->alive = 0;
     w->st.alive = 0;
     c->any_lost = 1;
-    dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s go back to the queue", w->id, w->st.host,
-                 why, w->nq, w->nq == 1 ? "" : "s");
+    dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s go back to the queue", w->id, w->st.host, why,
+                 w->nq, w->nq == 1 ? "" : "s");
     send_stop(c, w, 0); /* in case it is alive but hung or cut off: it should leave */
     /* Requeue at the front, last first, so the queue keeps their order. */
     for (int i = w->nq - 1; i >= 0; i--) {
@@ -664,18 +672,17 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
             msg = dip_strdup("mpi: malformed result");
         }
         dip__mpi_log(2, "rank %d: image %zu/%llu %s (%.3f s%s%s)", w->id, t->item + 1,
-                     (unsigned long long)c->prog.items_total,
-                     item_name(c, t->item, nb, sizeof nb), busy, rc ? ", failed: " : "",
-                     rc ? msg : "");
-        item_done(c, t->item, rc, msg ? msg : dip_strerror(rc), rc ? NULL : out,
-                  rc ? 0 : (size_t)n, (dip_format)fmt, ow, oh, w->id, t->attempts, busy,
+                     (unsigned long long)c->prog.items_total, item_name(c, t->item, nb, sizeof nb),
+                     busy, rc ? ", failed: " : "", rc ? msg : "");
+        item_done(c, t->item, rc, msg ? msg : dip_strerror(rc), rc ? NULL : out, rc ? 0 : (size_t)n,
+                  (dip_format)fmt, ow, oh, w->id, t->attempts, busy,
                   (uint64_t)(t->mpix * 1e6 + 0.5));
         dip_free(t->bytes);
         t->bytes = NULL;
     } else {
-        dip__mpi_log(2, "rank %d: image %zu/%llu step %zu rows %d..%d (%.3f s)", w->id,
-                     t->item + 1, (unsigned long long)c->prog.items_total, t->step + 1,
-                     t->rect.y, t->rect.y + t->rect.h, busy);
+        dip__mpi_log(2, "rank %d: image %zu/%llu step %zu rows %d..%d (%.3f s)", w->id, t->item + 1,
+                     (unsigned long long)c->prog.items_total, t->step + 1, t->rect.y,
+                     t->rect.y + t->rect.h, busy);
         if (rc)
             fail_task(c, t, rc, msg ? msg : dip_strerror(rc));
         else
@@ -727,8 +734,7 @@ static int poll_comm(struct coord *c, MPI_Comm comm, int *broke)
         uint8_t *data = NULL;
         size_t len = 0;
 
-        if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS ||
-            !flag)
+        if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS || !flag)
             break;
         handled++;
         for (size_t i = 1; i < c->nw; i++)
@@ -1026,6 +1032,35 @@ static uint64_t tile_min_pixels(void)
     return v;
 }
 
+/* Between jobs, spawned workers idle for DIP_MPI_IDLE_S seconds (default 30) are let go: they
+ * leave the worker loop, disconnect and finalise. */
+static void release_idle(struct coord *c)
+{
+    const char *env = getenv("DIP_MPI_IDLE_S");
+    double idle = env ? strtod(env, NULL) : 30.0, now = dip__now();
+
+    for (size_t i = 1; i < c->nw; i++) {
+        struct worker *w = &c->w[i];
+        double t0 = now;
+
+        if (!w->spawned || !w->alive || w->nq > 0 || now - w->idle_since < idle ||
+            now - w->last_heard > c->lost_after)
+            continue;
+        send_stop(c, w, 1);
+        while (c->sends && dip__now() - t0 < 2.0) {
+            poll_sends(c);
+            nap(1000);
+        }
+        dip__mpi_log(1, "released idle worker %d", w->id);
+        w->alive = 0;
+        w->released = 1;
+        if (!c->sends)
+            MPI_Comm_disconnect(&w->comm);
+        else
+            c->any_lost = 1; /* it did not take the message: no clean finalise later */
+    }
+}
+
 static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
                      const struct dip_job_io *io, struct dip_err *err)
 {
@@ -1056,6 +1091,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     }
     progress(c, 1);
     poll_all(c);
+    release_idle(c);
     live = live_workers(c);
 
     /* Fewer images than workers: big ones are cut into tiles; the rest go whole. */
@@ -1190,15 +1226,16 @@ static void coord_free(dip_executor *base)
         /* A lost rank on this host that is stopped or hung would keep mpirun waiting forever:
          * end it. Lost ranks elsewhere are left to their own watchdog. */
         for (size_t i = 1; i < c->nw; i++)
-            if (!c->w[i].alive && c->w[i].pid > 0 && strcmp(c->w[i].st.host, c->host) == 0)
+            if (!c->w[i].alive && !c->w[i].released && c->w[i].pid > 0 &&
+                strcmp(c->w[i].st.host, c->host) == 0)
                 kill((pid_t)c->w[i].pid, SIGKILL);
         for (size_t i = 1; i < c->nw; i++)
-            if (!c->w[i].alive)
+            if (!c->w[i].alive && !c->w[i].released)
                 dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
     }
     if (clean) {
         for (size_t i = 1; i < c->nw; i++)
-            if (c->w[i].spawned)
+            if (c->w[i].spawned && c->w[i].alive)
                 MPI_Comm_disconnect(&c->w[i].comm);
         MPI_Finalize();
     }

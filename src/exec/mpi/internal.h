@@ -14,13 +14,13 @@
 
 /* Message tags. */
 enum {
-    DIP__MPI_HELLO = 11,  /* worker -> coordinator: pid, threads, host */
-    DIP__MPI_JOB,         /* coordinator -> worker: job id, spec, pipeline text */
-    DIP__MPI_TASK,        /* coordinator -> worker: one item or one tile */
-    DIP__MPI_RESULT,      /* worker -> coordinator: the task's output */
-    DIP__MPI_BEAT,        /* worker -> coordinator: alive, and which task it runs */
-    DIP__MPI_STOP,        /* coordinator -> worker: leave the worker loop */
-    DIP__MPI_PING,        /* coordinator -> worker: the coordinator is alive */
+    DIP__MPI_HELLO = 11, /* worker -> coordinator: pid, threads, host */
+    DIP__MPI_JOB,        /* coordinator -> worker: job id, spec, pipeline text */
+    DIP__MPI_TASK,       /* coordinator -> worker: one item or one tile */
+    DIP__MPI_RESULT,     /* worker -> coordinator: the task's output */
+    DIP__MPI_BEAT,       /* worker -> coordinator: alive, and which task it runs */
+    DIP__MPI_STOP,       /* coordinator -> worker: leave the worker loop */
+    DIP__MPI_PING,       /* coordinator -> worker: the coordinator is alive */
 };
 
 enum {

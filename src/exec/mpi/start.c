@@ -2,7 +2,9 @@
 /* Entry point of the cluster executor: detects mpirun (or a spawning coordinator), initialises
  * MPI with MPI_ERRORS_RETURN, and sends rank 0 to the coordinator and every other rank to the
  * worker loop. With one rank and no parent it hands back to the local executor. Also the
- * executor's logging. */
+ * executor's logging. MPI runs at MPI_THREAD_SERIALIZED: on workers only the main thread calls it,
+ * and on the coordinator the executor is driven by one thread at a time (dip serve runs one job
+ * at a time on its own thread). */
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,8 +54,8 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
 
 int dip_mpi_launched(void)
 {
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
-                                       "PMI_SIZE", "MPI_LOCALNRANKS"};
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                       "MPI_LOCALNRANKS"};
 
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (getenv(vars[i]))
@@ -78,8 +80,7 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
     if (!dip_mpi_launched())
         return 0;
     MPI_Initialized(&inited);
-    if (!inited &&
-        MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return dip_err_set(err, DIP_EPEER, "mpi: MPI_Init_thread failed");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
