@@ -168,3 +168,9 @@ def kill_group(p):
         os.killpg(p.pid, signal.SIGKILL)
     except OSError:
         pass
+
+
+def last_output_age(folder, t_end):
+    """Seconds between the newest file written in `folder` and t_end."""
+    newest = max(os.path.getmtime(os.path.join(folder, n)) for n in os.listdir(folder))
+    return t_end - newest

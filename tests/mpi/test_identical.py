@@ -9,7 +9,7 @@ from mpiutil import (PIPELINE, PIPELINE2, check, make_images, run_local, run_mpi
 
 d = tmpdir()
 batch = make_images(os.path.join(d, "in"), 7, 320, 240, seed=3)
-big = make_images(os.path.join(d, "big"), 1, 1600, 1100, seed=4, prefix="large")
+big = make_images(os.path.join(d, "big"), 1, 1280, 900, seed=4, prefix="large")
 # A "large" image is one over DIP_MPI_TILE_PIXELS (4 MP by default): lowered so the test is fast.
 tile_env = {"DIP_MPI_TILE_PIXELS": 1000000}
 
@@ -17,7 +17,7 @@ for pi, pipe in enumerate([PIPELINE, PIPELINE2]):
     lb, ll = os.path.join(d, "lb%d" % pi), os.path.join(d, "ll%d" % pi)
     run_local(pipe, batch, lb + "/")
     run_local(pipe, big, ll + "/")
-    for np_ in (2, 3, 5):
+    for np_ in ((2, 3, 5) if pi == 0 else (3,)):
         mb, ml = os.path.join(d, "mb%d_%d" % (pi, np_)), os.path.join(d, "ml%d_%d" % (pi, np_))
         r = run_mpi(np_, pipe, batch, mb + "/")
         check(r.returncode == 0, "batch -np %d exit %d" % (np_, r.returncode), r.stderr)

@@ -6,8 +6,8 @@ import os
 import signal
 import time
 
-from mpiutil import (PIPELINE, check, kill_group, make_images, rank_pids, run_local, same_outputs,
-                     start_mpi, tmpdir, wait_for, worker_table)
+from mpiutil import (PIPELINE, check, kill_group, last_output_age, make_images, rank_pids,
+                     run_local, same_outputs, start_mpi, tmpdir, wait_for, worker_table)
 
 d = tmpdir()
 inputs = make_images(os.path.join(d, "in"), 20, 640, 480, seed=6)
@@ -38,6 +38,8 @@ text = open(log).read()
 print(text[-3000:])
 check(rc == 0, "mpirun exited %s" % rc, text)
 check("rank 2 (" in text and "lost" in text, "rank 2 was not declared lost", text)
+tail = last_output_age(out, t_end)
+check(tail <= 10, "mpirun ended %.1f s after the last output (limit 10 s)" % tail, text)
 bad = same_outputs(os.path.join(d, "local"), out)
 check(not bad, "outputs differ or are missing: %s" % bad, text)
 table = worker_table(text)
