@@ -8,6 +8,7 @@ output (byte-identical to a local run), prints the summary and exits within a bo
 it.) Needs root and `ip netns`; skips (77) where it cannot make namespaces. The namespaces are
 removed whatever happens."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,24 @@ try:
         ip("-n", ns, "addr", "add", a + "/24", "dev", "eth0")
         ip("-n", ns, "link", "set", "eth0", "up")
         ip("-n", ns, "link", "set", "lo", "up")
+
+    # Wait until every namespace reaches the bridge (links come up asynchronously).
+    probe = socket.socket()
+    probe.bind((net + ".1", 0))
+    probe.listen(8)
+    port = probe.getsockname()[1]
+    for ns in nss:
+        ok = False
+        for _ in range(100):
+            r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                                "import socket; socket.create_connection(('%s.1', %d), 1)"
+                                % (net, port)], capture_output=True)
+            if r.returncode == 0:
+                ok = True
+                break
+            time.sleep(0.1)
+        check(ok, "namespace %s cannot reach the bridge" % ns)
+    probe.close()
 
     d = tmpdir()
     agent = os.path.join(d, "agent.sh")
