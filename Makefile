@@ -49,6 +49,7 @@ bench: build
 
 docs: build
 	@$(BUILD)/dip ops --markdown > docs/ops.md
+	@cat docs/ops-seeds.md >> docs/ops.md
 
 clean:
 	rm -rf build build-ci build-asan build-tsan build-fuzz

@@ -140,6 +140,9 @@ const struct dip_op *dip_op_find(const char *name);
 /** Up to `max` registered names closest to `name` (edit distance), for "did you mean". */
 size_t dip_op_suggest(const char *name, const char **out, size_t max);
 
+/** Test-only: appends `n` operations to the table. Call once before any other use. */
+void dip__ops_set_extra(const struct dip_op *const *ops, size_t n);
+
 /** Fills `args` (op->args_size bytes) with every parameter's default. */
 void dip_op_args_default(const struct dip_op *op, void *args);
 /** Parses `text` as the value of parameter `p` into `args`, range-checked. The error names the

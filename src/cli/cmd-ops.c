@@ -2,6 +2,7 @@
 /* `dip ops`: the operation table as text, JSON (the same document as GET /api/v1/ops) or
  * Markdown (docs/ops.md is generated with `dip ops --markdown`). */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -59,14 +60,15 @@ static void json_str(const char *s)
 static void param_default(const struct dip_op *op, const struct dip_param *p, char *buf,
                           size_t len)
 {
-    unsigned char args[4096];
+    void *args = dip_malloc(op->args_size ? op->args_size : 1);
 
-    if (op->args_size > sizeof(args)) {
-        snprintf(buf, len, "?");
-        return;
+    if (args == NULL) {
+        fprintf(stderr, "dip ops: out of memory\n");
+        exit(dip_err_exit_code(DIP_ENOMEM));
     }
     dip_op_args_default(op, args);
     dip_op_param_format(p, args, buf, len);
+    dip_free(args);
 }
 
 static void print_json(void)

@@ -43,13 +43,23 @@ static int gif_code(int e)
     return e == D_GIF_ERR_NOT_ENOUGH_MEM ? DIP_ENOMEM : DIP_ECORRUPT;
 }
 
-static int gif_fail(struct dip_err *err, int e, size_t len, const char *what)
+static int gif_fail(struct dip_err *err, int e, const struct gin *in, const char *what)
 {
-    if (e == D_GIF_ERR_READ_FAILED || e == D_GIF_ERR_EOF_TOO_SOON)
+    /* giflib reports READ_FAILED (or leaves Error at 0) for a short read, and also for an LZW
+     * minimum code size above 8; the input position tells the two apart. */
+    if ((e == D_GIF_ERR_READ_FAILED || e == 0) && in->pos >= in->len)
         return dip_err_set(err, DIP_ECORRUPT,
                            "gif: premature end of data after %zu bytes "
                            "(reading %s)",
-                           len, what);
+                           in->len, what);
+    if (e == D_GIF_ERR_READ_FAILED || e == 0)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "gif: cannot read %s at offset %zu (an LZW "
+                           "minimum code size above 8?)",
+                           what, in->pos);
+    if (e == D_GIF_ERR_EOF_TOO_SOON)
+        return dip_err_set(err, DIP_ECORRUPT, "gif: LZW data of %s ends before its last pixel",
+                           what);
     if (e == D_GIF_ERR_IMAGE_DEFECT)
         return dip_err_set(err, DIP_ECORRUPT, "gif: corrupt LZW data in %s", what);
     return dip_err_set(err, gif_code(e), "gif: %s (reading %s)",
@@ -66,13 +76,13 @@ static int open_gif(const uint8_t *buf, size_t len, struct gin *in, GifFileType 
     in->pos = 0;
     *out = DGifOpen(in, on_read, &e);
     if (*out == NULL)
-        return gif_fail(err, e, len, "the screen descriptor");
+        return gif_fail(err, e, in, "the screen descriptor");
     return 0;
 }
 
 /* Skips the sub-blocks of an extension, adding their bytes to *meta. */
 static int skip_extension(GifFileType *g, GifByteType *ext, size_t *meta,
-                          const struct dip_limits *lim, size_t len, struct dip_err *err)
+                          const struct dip_limits *lim, const struct gin *in, struct dip_err *err)
 {
     while (ext != NULL) {
         *meta += ext[0];
@@ -82,7 +92,7 @@ static int skip_extension(GifFileType *g, GifByteType *ext, size_t *meta,
                                "limit max_metadata_bytes=%zu",
                                *meta, lim->max_metadata_bytes);
         if (DGifGetExtensionNext(g, &ext) == GIF_ERROR)
-            return gif_fail(err, g->Error, len, "an extension");
+            return gif_fail(err, g->Error, in, "an extension");
     }
     return 0;
 }
@@ -107,7 +117,7 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
     rc = dip_limits_check_dims(lim, "gif: logical screen", w->sw, w->sh, err);
     while (rc == 0 && !done) {
         if (DGifGetRecordType(g, &t) == GIF_ERROR) {
-            rc = gif_fail(err, g->Error, len, "a record type");
+            rc = gif_fail(err, g->Error, &in, "a record type");
             break;
         }
         switch (t) {
@@ -115,7 +125,7 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             GifByteType *ext = NULL;
             int code = 0;
             if (DGifGetExtension(g, &code, &ext) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, len, "an extension");
+                rc = gif_fail(err, g->Error, &in, "an extension");
                 break;
             }
             if (code == GRAPHICS_EXT_FUNC_CODE && ext != NULL) {
@@ -129,7 +139,7 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
                 }
                 pending_trans = gcb.TransparentColor;
             }
-            rc = skip_extension(g, ext, &meta, lim, len, err);
+            rc = skip_extension(g, ext, &meta, lim, &in, err);
             break;
         }
         case IMAGE_DESC_RECORD_TYPE: {
@@ -138,7 +148,7 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             GifByteType *block = NULL;
             int codesize = 0;
             if (DGifGetImageDesc(g) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, len, "an image descriptor");
+                rc = gif_fail(err, g->Error, &in, "an image descriptor");
                 break;
             }
             w->frames++;
@@ -175,12 +185,12 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             pending_trans = -1;
             /* Skip the LZW data as raw sub-blocks: no decoding. */
             if (DGifGetCode(g, &codesize, &block) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, len, "image data");
+                rc = gif_fail(err, g->Error, &in, "image data");
                 break;
             }
             while (block != NULL) {
                 if (DGifGetCodeNext(g, &block) == GIF_ERROR) {
-                    rc = gif_fail(err, g->Error, len, "image data");
+                    rc = gif_fail(err, g->Error, &in, "image data");
                     break;
                 }
             }
@@ -246,7 +256,7 @@ static int decode_first(const uint8_t *buf, size_t len, const struct gwalk *w, d
         return rc;
     for (;;) {
         if (DGifGetRecordType(g, &t) == GIF_ERROR) {
-            rc = gif_fail(err, g->Error, len, "a record type");
+            rc = gif_fail(err, g->Error, &in, "a record type");
             goto out;
         }
         if (t == IMAGE_DESC_RECORD_TYPE)
@@ -259,18 +269,18 @@ static int decode_first(const uint8_t *buf, size_t len, const struct gwalk *w, d
             GifByteType *ext = NULL;
             int code;
             if (DGifGetExtension(g, &code, &ext) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, len, "an extension");
+                rc = gif_fail(err, g->Error, &in, "an extension");
                 goto out;
             }
             while (ext != NULL)
                 if (DGifGetExtensionNext(g, &ext) == GIF_ERROR) {
-                    rc = gif_fail(err, g->Error, len, "an extension");
+                    rc = gif_fail(err, g->Error, &in, "an extension");
                     goto out;
                 }
         }
     }
     if (DGifGetImageDesc(g) == GIF_ERROR) {
-        rc = gif_fail(err, g->Error, len, "an image descriptor");
+        rc = gif_fail(err, g->Error, &in, "an image descriptor");
         goto out;
     }
     /* The walk checked this very descriptor; a mismatch means the input changed under us. */
@@ -296,7 +306,7 @@ static int decode_first(const uint8_t *buf, size_t len, const struct gwalk *w, d
             uint8_t *dst =
                 v.data + (size_t)(w->fy + y) * v.stride + (size_t)w->fx * (size_t)v.channels;
             if (DGifGetLine(g, line, w->fw) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, len, "frame 1");
+                rc = gif_fail(err, g->Error, &in, "frame 1");
                 goto out;
             }
             for (int x = 0; x < w->fw; x++, dst += v.channels) {

@@ -75,6 +75,12 @@ static void on_error_exit(j_common_ptr cinfo)
     case JERR_NO_BACKING_STORE:
         code = DIP_ELIMIT;
         break;
+    /* Valid JPEG that this libjpeg cannot decode: 12-bit, lossless (SOF3), hierarchical. */
+    case JERR_BAD_PRECISION:
+    case JERR_SOF_UNSUPPORTED:
+    case JERR_NOT_COMPILED:
+        code = c->decoding ? DIP_EFORMAT : DIP_EINTERNAL;
+        break;
     default:
         code = c->decoding ? DIP_ECORRUPT : DIP_EINTERNAL;
         break;
@@ -278,6 +284,22 @@ static int run_decode(struct jctx *c, struct jpeg_decompress_struct *d, int want
     if (!want_pixels)
         return 0;
 
+    /* With Huffman coding every 8x8 block of every component costs at least one bit (its DC
+     * symbol), so fewer bytes than blocks/8 cannot be a complete image: refuse it before
+     * libjpeg allocates buffers for the claimed size. (Arithmetic coding has no such floor.) */
+    if (!d->arith_code) {
+        size_t blocks = 0;
+        for (int i = 0; i < d->num_components; i++) {
+            size_t b =
+                (size_t)d->comp_info[i].width_in_blocks * (size_t)d->comp_info[i].height_in_blocks;
+            blocks = DIP_MAX(blocks, b);
+        }
+        if (c->len < blocks / 8)
+            return dip_err_set(c->err, DIP_ECORRUPT,
+                               "jpeg: %ux%u image needs at least %zu bytes of coded data but the "
+                               "input has %zu",
+                               d->image_width, d->image_height, blocks / 8, c->len);
+    }
     cmyk = d->jpeg_color_space == JCS_CMYK || d->jpeg_color_space == JCS_YCCK;
     d->out_color_space = ch == 1 ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
     c->prog.progress_monitor = on_progress;
@@ -347,10 +369,52 @@ static int jpeg_run(const uint8_t *buf, size_t len, const struct dip_limits *lim
     return rc;
 }
 
+/* Counts the SOS markers up to EOI (or the end) without decoding: marker segments are skipped by
+ * their length, and in entropy-coded data only 0xFF followed by a marker code other than a
+ * stuffed zero, a fill byte or RSTn starts a marker. Stops counting past `stop`. */
+static int count_scans(const uint8_t *buf, size_t len, int stop)
+{
+    size_t i = 2;
+    int scans = 0;
+
+    while (i + 1 < len && scans <= stop) {
+        const uint8_t *ff = memchr(buf + i, 0xff, len - i - 1);
+        uint8_t m;
+        if (ff == NULL)
+            break;
+        i = (size_t)(ff - buf);
+        m = buf[i + 1];
+        if (m == 0xff) {
+            i++;
+        } else if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {
+            i += 2;
+        } else if (m == 0xd9) {
+            break;
+        } else {
+            if (i + 4 > len)
+                break;
+            scans += m == 0xda;
+            i += 2 + ((size_t)buf[i + 2] << 8 | buf[i + 3]);
+        }
+    }
+    return scans;
+}
+
+/* Header only; the scan count (a byte scan, no decoding) is checked here too, so that a server
+ * can refuse a file with too many progressive scans when it is uploaded. */
 static int jpeg_probe(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                       struct dip_image_info *info, struct dip_err *err)
 {
-    return jpeg_run(buf, len, lim, NULL, info, err);
+    int rc = jpeg_run(buf, len, lim, NULL, info, err), scans;
+
+    if (rc)
+        return rc;
+    scans = count_scans(buf, len, lim->max_jpeg_scans);
+    if (scans > lim->max_jpeg_scans)
+        return dip_err_set(err, DIP_ELIMIT,
+                           "jpeg: more than %d scans exceeds the limit max_jpeg_scans=%d",
+                           lim->max_jpeg_scans, lim->max_jpeg_scans);
+    return 0;
 }
 
 static int jpeg_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,

@@ -27,6 +27,8 @@ struct walk {
     const uint8_t *exif; /* first eXIf chunk's data, borrowed from the input */
     size_t exif_len;
     uint64_t idat_bytes;
+    uint32_t apng_frames; /* acTL num_frames (APNG), 0 when absent */
+    uint32_t max_fdat;    /* largest APNG fdAT chunk (skipped, not metadata) */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -147,10 +149,12 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
             if (memcmp(c + 4, "IHDR", 4) == 0)
                 return dip_err_set(err, DIP_ECORRUPT, "png: second IHDR at offset %zu", pos);
             if (memcmp(c + 4, "PLTE", 4) == 0) {
+                /* More entries than the bit depth can index are allowed and ignored, as
+                 * libpng does (some encoders always write 256). */
                 unsigned max = wk->ctype == 3 ? 1u << wk->depth : 256u;
-                if (n == 0 || n % 3 != 0 || n / 3 > max || wk->has_plte || saw_idat)
+                if (n == 0 || n % 3 != 0 || n / 3 > 256 || wk->has_plte || saw_idat)
                     return dip_err_set(err, DIP_ECORRUPT, "png: invalid PLTE of %u bytes", n);
-                wk->has_plte = (int)(n / 3);
+                wk->has_plte = (int)DIP_MIN(n / 3, max);
             } else if (memcmp(c + 4, "tRNS", 4) == 0 && !saw_idat) {
                 int bad =
                     wk->has_trns || wk->ctype == 4 || wk->ctype == 6 ||
@@ -163,13 +167,18 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
                                        n, wk->ctype);
                 wk->has_trns = 1;
             }
-            if (c[4] & 0x20) { /* ancillary: metadata */
-                meta += n;
+            if (c[4] & 0x20) { /* ancillary: metadata, except APNG frame data (skipped) */
+                if (memcmp(c + 4, "fdAT", 4) != 0)
+                    meta += n;
+                else
+                    wk->max_fdat = DIP_MAX(wk->max_fdat, n);
                 if (meta > lim->max_metadata_bytes)
                     return dip_err_set(err, DIP_ELIMIT,
                                        "png: metadata chunks of %zu bytes exceed the limit "
                                        "max_metadata_bytes=%zu",
                                        meta, lim->max_metadata_bytes);
+                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat)
+                    wk->apng_frames = be32(c + 8);
                 if (memcmp(c + 4, "eXIf", 4) == 0 && wk->exif == NULL) {
                     wk->exif = c + 8;
                     wk->exif_len = n;
@@ -184,7 +193,10 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
     return 0;
 }
 
-static void fill_info(const struct walk *wk, struct dip_image_info *info)
+/* An APNG reports its acTL frame count (capped at max_frames, for information: dip decodes the
+ * default image only, as a PNG decoder does, and never walks the animation). */
+static void fill_info(const struct walk *wk, const struct dip_limits *lim,
+                      struct dip_image_info *info)
 {
     static const char *const names[7] = {"gray", "", "rgb", "palette", "gray+alpha", "", "rgba"};
     int ch = wk->ctype == 0 ? 1 : wk->ctype == 4 ? 2 : wk->ctype == 6 ? 4 : 3;
@@ -197,6 +209,10 @@ static void fill_info(const struct walk *wk, struct dip_image_info *info)
     info->bit_depth = wk->depth;
     info->progressive = wk->interlace;
     info->frames = 1;
+    if (wk->apng_frames > 1)
+        info->frames = wk->apng_frames > (uint32_t)DIP_MAX(lim->max_frames, 1)
+                           ? DIP_MAX(lim->max_frames, 1)
+                           : (int)wk->apng_frames;
     info->orientation = dip__exif_orientation(wk->exif, wk->exif_len);
     snprintf(info->color, sizeof(info->color), "%s", names[wk->ctype]);
 }
@@ -208,7 +224,7 @@ static int png_probe(const uint8_t *buf, size_t len, const struct dip_limits *li
     int rc = walk_chunks(buf, len, lim, 0, &wk, err);
 
     if (rc == 0)
-        fill_info(&wk, info);
+        fill_info(&wk, lim, info);
     return rc;
 }
 
@@ -219,12 +235,15 @@ struct io {
     png_infop pi;
     int code;      /* DIP_E* to report after a longjmp; 0 means corrupt data */
     char msg[200]; /* first message from libpng or from our callbacks */
+    int warned;    /* libpng warned: the operation fails at the next check */
     /* reading */
     const uint8_t *buf;
     size_t len, pos;
     /* decoding state, owned here so that a longjmp cannot lose it */
     dip_image *img;
     uint8_t *row;
+    uint8_t pal[256][4]; /* palette images: RGBA of each entry (tRNS applied) */
+    int npal;
     /* writing */
     struct dip__buf out;
 };
@@ -238,11 +257,19 @@ static void on_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-/* Warnings are errors: a file libpng has doubts about is refused. */
+/* Warnings are errors: a file libpng has doubts about is refused. The warning is recorded and
+ * acted on after the libpng call returns (WARNED below), never by a longjmp from here: libpng
+ * warns from inside zlib's allocator (png_zalloc), and unwinding zlib half-way leaks its state. */
 static void on_warning(png_structp png, png_const_charp msg)
 {
-    on_error(png, msg);
+    struct io *io = png_get_error_ptr(png);
+
+    if (io->msg[0] == '\0')
+        snprintf(io->msg, sizeof(io->msg), "%s", msg);
+    io->warned = 1;
 }
+
+#define WARNED(io) ((io)->warned ? ((io)->code ? (io)->code : DIP_ECORRUPT) : 0)
 
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n)
 {
@@ -284,16 +311,28 @@ static uint8_t to8(const uint8_t *p)
     return (uint8_t)((v * 255u + 32767u) / 65535u);
 }
 
-/* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... */
-static void put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
+/* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... Palette rows hold one
+ * index per byte and are looked up here, so that an index past the end of PLTE is caught (libpng
+ * 1.6 lets the last such index through and decodes it as black). */
+static int put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
 {
     struct dip_view v = dip_image_view(io->img);
     uint8_t *dst = v.data + (size_t)y * v.stride;
     const uint8_t *src = io->row;
-    size_t step = (size_t)ch * (size_t)dx;
+    size_t step = (size_t)v.channels * (size_t)dx;
 
-    dst += (size_t)x0 * (size_t)ch;
-    if (depth == 16) {
+    dst += (size_t)x0 * (size_t)v.channels;
+    if (io->npal > 0) {
+        for (uint32_t i = 0; i < cols; i++, dst += step) {
+            if (src[i] >= io->npal) {
+                snprintf(io->msg, sizeof(io->msg),
+                         "palette index %d outside the %d-entry PLTE (row %d)", src[i], io->npal,
+                         y);
+                return DIP_ECORRUPT;
+            }
+            memcpy(dst, io->pal[src[i]], (size_t)v.channels);
+        }
+    } else if (depth == 16) {
         for (uint32_t i = 0; i < cols; i++, dst += step)
             for (int c = 0; c < ch; c++, src += 2)
                 dst[c] = to8(src);
@@ -303,6 +342,27 @@ static void put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int 
         for (uint32_t i = 0; i < cols; i++, dst += step, src += ch)
             memcpy(dst, src, (size_t)ch);
     }
+    return 0;
+}
+
+/* Palette and tRNS into io->pal. */
+static void load_palette(struct io *io)
+{
+    png_colorp plte = NULL;
+    png_bytep alpha = NULL;
+    int n = 0, na = 0;
+
+    png_get_PLTE(io->png, io->pi, &plte, &n);
+    if (!png_get_tRNS(io->png, io->pi, &alpha, &na, NULL))
+        na = 0;
+    n = DIP_CLAMP(n, 0, 256);
+    for (int i = 0; i < n; i++) {
+        io->pal[i][0] = plte[i].red;
+        io->pal[i][1] = plte[i].green;
+        io->pal[i][2] = plte[i].blue;
+        io->pal[i][3] = i < na && alpha != NULL ? alpha[i] : 255;
+    }
+    io->npal = n;
 }
 
 /* All libpng calls of a decode; on a libpng error it returns through the setjmp. Everything it
@@ -322,19 +382,37 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
      * is checked, so no ancillary chunk (iCCP, zTXt, ...) is ever inflated or stored. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_set_chunk_cache_max(png, 64);
-    png_set_chunk_malloc_max(png, DIP_MAX(lim->max_metadata_bytes, (size_t)4096));
+    /* libpng refuses any non-IDAT chunk longer than this, even one it skips: the metadata
+     * limit, or the largest fdAT the walk accepted. */
+    png_set_chunk_malloc_max(
+        png, DIP_MAX(DIP_MAX(lim->max_metadata_bytes, (size_t)4096), (size_t)wk->max_fdat));
     png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
     png_set_benign_errors(png, 0);
     png_set_read_fn(png, io, on_read);
     png_read_info(png, io->pi);
-    /* Palette to RGB, 1/2/4-bit gray to 8 bits, tRNS to an alpha channel. */
-    png_set_expand(png);
+    if (WARNED(io))
+        return WARNED(io);
+    /* Palette images: indices unpacked to one byte each, looked up in put_row. Others: 1/2/4-bit
+     * gray to 8 bits and tRNS to an alpha channel. */
+    if (wk->ctype == PNG_COLOR_TYPE_PALETTE)
+        png_set_packing(png);
+    else
+        png_set_expand(png);
     png_read_update_info(png, io->pi);
+    if (WARNED(io))
+        return WARNED(io);
     ch = png_get_channels(png, io->pi);
     depth = png_get_bit_depth(png, io->pi);
     rowbytes = png_get_rowbytes(png, io->pi);
-    if (ch != channels || (depth != 8 && depth != 16) ||
-        rowbytes < (size_t)wk->width * (size_t)ch * (size_t)(depth / 8)) {
+    if (wk->ctype == PNG_COLOR_TYPE_PALETTE) {
+        load_palette(io);
+        if (io->npal == 0 || ch != 1 || depth != 8 || rowbytes < wk->width) {
+            snprintf(io->msg, sizeof(io->msg), "palette image without a usable PLTE");
+            return DIP_ECORRUPT;
+        }
+        ch = channels; /* 3, or 4 with tRNS */
+    } else if (ch != channels || (depth != 8 && depth != 16) ||
+               rowbytes < (size_t)wk->width * (size_t)ch * (size_t)(depth / 8)) {
         snprintf(io->msg, sizeof(io->msg),
                  "unexpected layout after expansion (%d channels, "
                  "%d bits)",
@@ -372,12 +450,16 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
         }
         for (uint32_t j = 0; j < rows; j++) {
             png_read_row(png, io->row, NULL);
-            put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
+            if (WARNED(io))
+                return WARNED(io);
+            int rc = put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
+            if (rc)
+                return rc;
         }
     }
     /* Reads to IEND, checking the remaining CRCs; a missing IEND is truncation. */
     png_read_end(png, NULL);
-    return 0;
+    return WARNED(io);
 }
 
 static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
@@ -394,7 +476,7 @@ static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
     rc = walk_chunks(buf, len, lim, 1, &wk, err);
     if (rc)
         return rc;
-    fill_info(&wk, info);
+    fill_info(&wk, lim, info);
     /* The filtered rows hold at least width * height * bits-per-pixel bits. */
     pixels = (uint64_t)wk.width * wk.height;
     if (__builtin_mul_overflow(pixels, (uint64_t)(wk.depth * samples_of(wk.ctype)), &bits))
@@ -465,10 +547,11 @@ static int run_encode(struct io *io, const dip_image *img, int level)
                  ctypes[v.channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
     png_write_info(io->png, io->pi);
-    for (int y = 0; y < v.height; y++)
+    for (int y = 0; y < v.height && !io->warned; y++)
         png_write_row(io->png, v.data + (size_t)y * v.stride);
-    png_write_end(io->png, NULL);
-    return 0;
+    if (!io->warned)
+        png_write_end(io->png, NULL);
+    return io->warned ? (io->code ? io->code : DIP_EINTERNAL) : 0;
 }
 
 static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,

@@ -28,7 +28,7 @@ int dip_image_new(int w, int h, int channels, dip_image **out)
     img = dip_malloc(sizeof(*img));
     if (img == NULL)
         return DIP_ENOMEM;
-    img->data = dip_malloc(bytes);
+    img->data = dip__malloc_large(bytes);
     if (img->data == NULL) {
         dip_free(img);
         return DIP_ENOMEM;

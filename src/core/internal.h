@@ -21,6 +21,10 @@
 #define DIP_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define DIP_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
+/* Allocation for whole pixel buffers: huge-page backed above 4 MiB; free with dip_free. */
+#include <stddef.h>
+void *dip__malloc_large(size_t n);
+
 /* Monotonic clock in seconds. */
 double dip__now(void);
 

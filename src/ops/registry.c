@@ -21,21 +21,34 @@ static const struct dip_op *const optab[] = {
 #undef DIP_OP
 };
 
+/* Test-only: extra operations appended to the table (tests/unit/test-plan.c uses it to check the
+ * planner with ops of unusual shapes). Set once, before any other use; never in dip itself. */
+static const struct dip_op *const *extra;
+static size_t nextra;
+
+void dip__ops_set_extra(const struct dip_op *const *ops, size_t n)
+{
+    extra = ops;
+    nextra = n;
+}
+
 size_t dip_op_count(void)
 {
-    return DIP_COUNTOF(optab);
+    return DIP_COUNTOF(optab) + nextra;
 }
 
 const struct dip_op *dip_op_at(size_t i)
 {
-    return i < DIP_COUNTOF(optab) ? optab[i] : NULL;
+    if (i < DIP_COUNTOF(optab))
+        return optab[i];
+    return i - DIP_COUNTOF(optab) < nextra ? extra[i - DIP_COUNTOF(optab)] : NULL;
 }
 
 const struct dip_op *dip_op_find(const char *name)
 {
-    for (size_t i = 0; i < DIP_COUNTOF(optab); i++)
-        if (strcmp(optab[i]->name, name) == 0)
-            return optab[i];
+    for (size_t i = 0; i < dip_op_count(); i++)
+        if (strcmp(dip_op_at(i)->name, name) == 0)
+            return dip_op_at(i);
     return NULL;
 }
 
@@ -73,8 +86,8 @@ size_t dip_op_suggest(const char *name, const char **out, size_t max)
 
     /* Names within distance 1, then 2, then 3; prefixes count as close too. */
     for (int d = 0; d <= 3 && n < max; d++) {
-        for (size_t i = 0; i < DIP_COUNTOF(optab) && n < max; i++) {
-            const char *cand = optab[i]->name;
+        for (size_t i = 0; i < dip_op_count() && n < max; i++) {
+            const char *cand = dip_op_at(i)->name;
             int dist = edit_distance(name, cand);
             int prefix = strlen(name) >= 3 && strncmp(cand, name, strlen(name)) == 0;
             if ((prefix ? 1 : dist) == d)
@@ -142,7 +155,7 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
                     const char *text, struct dip_err *err)
 {
     double v;
-    char lo[32], hi[32];
+    char lo[64], hi[64];
 
     switch (p->type) {
     case DIP_PARAM_ENUM:

@@ -407,6 +407,14 @@ static void pad_buffer(const struct dip_view *buf, struct dip_rect pad, struct d
     }
 }
 
+static struct dip_rect rect_union(struct dip_rect a, struct dip_rect b)
+{
+    int x0 = DIP_MIN(a.x, b.x), y0 = DIP_MIN(a.y, b.y);
+    int x1 = DIP_MAX(a.x + a.w, b.x + b.w), y1 = DIP_MAX(a.y + a.h, b.y + b.h);
+
+    return (struct dip_rect){x0, y0, x1 - x0, y1 - y0};
+}
+
 static uint8_t *alloc_view(struct dip_rect r, int ch, struct dip_view *v)
 {
     size_t stride = (size_t)r.w * (size_t)ch;
@@ -460,23 +468,26 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
                                                        pads[i].y - src_rect.y, pads[i].w,
                                                        pads[i].h});
         } else {
+            /* The buffer covers the window read (pads) and the pixels it reflects to (needs):
+             * with unequal halos a reflection can land outside the window. */
+            struct dip_rect u = rect_union(pads[i], needs[i]);
             struct dip_view pv, interior, from;
-            uint8_t *m = alloc_view(pads[i], p->in_ch, &pv);
+            uint8_t *m = alloc_view(u, p->in_ch, &pv);
             if (m == NULL) {
                 rc = DIP_ENOMEM;
                 goto out;
             }
-            interior = dip_view_sub(&pv, (struct dip_rect){needs[i].x - pads[i].x,
-                                                           needs[i].y - pads[i].y, needs[i].w,
-                                                           needs[i].h});
+            interior = dip_view_sub(&pv, (struct dip_rect){needs[i].x - u.x, needs[i].y - u.y,
+                                                           needs[i].w, needs[i].h});
             from = dip_view_sub(&src, (struct dip_rect){needs[i].x - src_rect.x,
                                                         needs[i].y - src_rect.y, needs[i].w,
                                                         needs[i].h});
             dip_view_copy(&from, &interior);
-            pad_buffer(&pv, pads[i], needs[i], p->in_w, p->in_h, p->edge);
+            pad_buffer(&pv, u, needs[i], p->in_w, p->in_h, p->edge);
             dip_free(mem[i]);
             mem[i] = m;
-            src = pv;
+            src = dip_view_sub(&pv, (struct dip_rect){pads[i].x - u.x, pads[i].y - u.y,
+                                                      pads[i].w, pads[i].h});
         }
         src_rect = pads[i];
         /* The output of the last op goes straight to the caller's view. */

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: MIT
+"""docs/ops.md is generated from the operation table (`dip ops --markdown` + docs/ops-seeds.md):
+it must match the table that is built, so the docs never drift from the code. Every operation the
+seed mapping names must exist and parse. Run `make docs` to regenerate."""
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
+from diputil import Checker  # noqa: E402
+
+src = os.environ["DIP_SOURCE_DIR"]
+dip = os.environ["DIP"]
+ck = Checker()
+gen = subprocess.run([dip, "ops", "--markdown"], capture_output=True, text=True).stdout
+with open(os.path.join(src, "docs", "ops-seeds.md")) as f:
+    seeds = f.read()
+with open(os.path.join(src, "docs", "ops.md")) as f:
+    doc = f.read()
+ck.check(doc == gen + seeds, "docs/ops.md is up to date (run `make docs`)")
+for pipeline in re.findall(r"\| `([a-z][^`]*)` \|", seeds):
+    r = subprocess.run([dip, "process", "-p", pipeline, "-o", "/nonexistent/x.png",
+                        "/nonexistent/in.png"], capture_output=True, text=True)
+    ck.check("pipeline:" not in r.stderr, "seed mapping '%s' parses: %s" % (pipeline, r.stderr))
+ck.done()
