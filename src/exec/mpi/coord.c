@@ -76,6 +76,7 @@ struct pending {
     struct pending *next;
     MPI_Request req;
     uint8_t *data;
+    size_t worker; /* index into workers */
 };
 
 struct coord {
@@ -148,6 +149,7 @@ static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, si
         return DIP_ENOMEM;
     }
     p->data = data;
+    p->worker = (size_t)(w - c->w);
     if (MPI_Isend(data, (int)len, MPI_BYTE, w->peer, tag, w->comm, &p->req) != MPI_SUCCESS) {
         dip_free(p);
         dip_free(data);
@@ -155,6 +157,16 @@ static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, si
     }
     p->next = c->sends;
     c->sends = p;
+    return 0;
+}
+
+/* 1 while a send to worker index wi (or to any live worker, wi = SIZE_MAX) is in flight. Sends
+ * to lost workers may never complete and are not waited for. */
+static int sending_to(const struct coord *c, size_t wi)
+{
+    for (const struct pending *p = c->sends; p; p = p->next)
+        if (wi == SIZE_MAX ? c->w[p->worker].alive : p->worker == wi)
+            return 1;
     return 0;
 }
 
@@ -1047,14 +1059,14 @@ static void release_idle(struct coord *c)
             now - w->last_heard > c->lost_after)
             continue;
         send_stop(c, w, 1);
-        while (c->sends && dip__now() - t0 < 2.0) {
+        while (sending_to(c, i) && dip__now() - t0 < 2.0) {
             poll_sends(c);
             nap(1000);
         }
         dip__mpi_log(1, "released idle worker %d", w->id);
         w->alive = 0;
         w->released = 1;
-        if (!c->sends)
+        if (!sending_to(c, i))
             MPI_Comm_disconnect(&w->comm);
         else
             c->any_lost = 1; /* it did not take the message: no clean finalise later */
@@ -1215,12 +1227,11 @@ static void coord_free(dip_executor *base)
     for (size_t i = 1; i < c->nw; i++)
         if (c->w[i].alive)
             send_stop(c, &c->w[i], clean);
-    while (c->sends && dip__now() - t0 < 5.0) {
+    while (sending_to(c, SIZE_MAX) && dip__now() - t0 < 5.0) {
         poll_sends(c);
-        if (c->sends)
-            nap(1000);
+        nap(1000);
     }
-    if (c->sends)
+    if (sending_to(c, SIZE_MAX))
         clean = 0;
     if (c->any_lost) {
         /* A lost rank on this host that is stopped or hung would keep mpirun waiting forever:
