@@ -58,8 +58,7 @@ def main():
     dip = os.path.realpath(a.dip)
     workers = [int(x) for x in a.workers.split(",")]
     d = tempfile.mkdtemp(prefix="dip-bench-mpi-")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     batch = []
     for i in range(a.batch):
         p = os.path.join(d, "hd%03d.jpg" % i)

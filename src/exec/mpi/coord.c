@@ -726,7 +726,7 @@ static int recv_matched(struct coord *c, MPI_Message *mm, MPI_Status *st, uint8_
             dip__now() - t0 > c->lost_after + (double)n / 10e6)
             return DIP_EPEER; /* the buffer stays with MPI */
         if (!done)
-            nap(100);
+            nap(20);
     }
     *out = buf;
     *len = (size_t)n;
@@ -1188,6 +1188,8 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
         /* Back off while nothing happens: 50 us after activity, up to 2 ms when idle, so an
          * idle coordinator costs little CPU and a busy one answers at once. */
         idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
+        if (sending_to(c, SIZE_MAX))
+            idle_us = 20; /* large messages move only while both sides poll */
         nap(idle_us);
     }
     send_ping(c, 0);

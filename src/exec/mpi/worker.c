@@ -212,7 +212,7 @@ static int recv_matched(MPI_Message *mm, MPI_Status *st, uint8_t **out, int *len
         if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || dip__now() - t0 > 60.0)
             return DIP_EPEER; /* the buffer stays with MPI: never freed */
         if (!done)
-            nap(200);
+            nap(20);
     }
     *out = buf;
     *len = n;
@@ -344,6 +344,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             break;
         }
         idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
+        if (sends)
+            idle_us = 20; /* large messages move only while both sides poll */
         nap(idle_us);
     }
 
