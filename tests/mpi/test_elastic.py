@@ -8,7 +8,7 @@ from mpiutil import check, make_images, run_local, run_mpi, same_outputs, tmpdir
 
 d = tmpdir()
 inputs = make_images(os.path.join(d, "in"), 36, 640, 480, seed=8)
-pipe = "median(size=5) | gaussian(size=7) | equalize"
+pipe = "median(size=7) | gaussian(size=7) | equalize"
 run_local(pipe, inputs, os.path.join(d, "local") + "/")
 out = os.path.join(d, "mpi")
 r = run_mpi(2, pipe, inputs, out + "/", extra=("--max-workers", "3"))
