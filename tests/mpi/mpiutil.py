@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Helpers for the cluster executor's tests: test images (cv2), local and mpirun runs of
 `dip process`, the pids of the ranks, and output comparison."""
+import atexit
 import os
 import re
 import shutil
@@ -31,7 +32,10 @@ def env(**extra):
 
 
 def tmpdir():
+    """A scratch folder removed at exit (kept when DIP_KEEP_TMP is set, for debugging)."""
     d = tempfile.mkdtemp(prefix="dip-mpi-")
+    if not os.environ.get("DIP_KEEP_TMP"):
+        atexit.register(shutil.rmtree, d, True)
     return d
 
 
