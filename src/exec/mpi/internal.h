@@ -92,7 +92,8 @@ void dip__runner_cleanup(struct dip__runner *rn);
 int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int poison_ok,
                      uint64_t *task_id, struct dip__wbuf *res);
 
-/** Test-only fault hook: nonzero when env DIP_TEST_POISON is set and occurs in the bytes. */
+/** Test-only fault hook: nonzero when env DIP_TEST_POISON is set and occurs in the bytes (a
+ * worker then aborts; likewise a worker hangs for ever on an input containing DIP_TEST_HANG). */
 int dip__mpi_poisoned(const uint8_t *p, size_t n);
 
 /** The worker loop on a worker rank (comm: MPI_COMM_WORLD or the parent intercommunicator, as

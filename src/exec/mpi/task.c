@@ -6,18 +6,24 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "dip/image.h"
 #include "internal.h"
 
-int dip__mpi_poisoned(const uint8_t *p, size_t n)
+static int marked(const char *var, const uint8_t *p, size_t n)
 {
-    const char *mark = getenv("DIP_TEST_POISON");
+    const char *mark = getenv(var);
 
     if (!mark || !*mark || !p)
         return 0;
     return memmem(p, n, mark, strlen(mark)) != NULL;
+}
+
+int dip__mpi_poisoned(const uint8_t *p, size_t n)
+{
+    return marked("DIP_TEST_POISON", p, n);
 }
 
 void dip__runner_cleanup(struct dip__runner *rn)
@@ -91,6 +97,8 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int poison_ok, 
         return DIP_EPEER;
     if (poison_ok && dip__mpi_poisoned(in, (size_t)len))
         abort(); /* test-only: a worker that crashes on this input */
+    while (poison_ok && marked("DIP_TEST_HANG", in, (size_t)len))
+        sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
     memset(&info, 0, sizeof info);
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
                            &w, &h, &err);
