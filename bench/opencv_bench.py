@@ -36,6 +36,13 @@ def hsv():
     return cv2.cvtColor(h, cv2.COLOR_HSV2RGB)
 
 
+def equalize_ycrcb():
+    """dip's colour rule: equalise Y of YCrCb."""
+    y = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    y[:, :, 0] = cv2.equalizeHist(y[:, :, 0])
+    return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
+
+
 def sharpen():
     b = cv2.GaussianBlur(img, (0, 0), 1.0)
     return cv2.addWeighted(img, 2.0, b, -1.0, 0)
@@ -48,7 +55,7 @@ OPS = {
     "gray": lambda: cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if rgb else img.copy(),
     "threshold": lambda: cv2.threshold(g(), 127, 255, cv2.THRESH_BINARY)[1],
     "otsu": lambda: cv2.threshold(g(), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1],
-    "equalize": lambda: cv2.equalizeHist(g()),
+    "equalize": (lambda: equalize_ycrcb()) if rgb else (lambda: cv2.equalizeHist(img)),
     "stretch": lambda: cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX),
     "hsv": hsv if rgb else None,
     "box": lambda: cv2.blur(img, (5, 5)),
@@ -61,7 +68,7 @@ OPS = {
     "resize": lambda: cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
     "flip": lambda: cv2.flip(img, 1),
     "rotate": lambda: cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE),
-    "crop": lambda: img[: img.shape[0] // 2, : img.shape[1] // 2].copy(),
+    "crop": lambda: img.copy(),  # dip's default crop is the whole image (width=height=0)
 }
 
 mp = img.shape[0] * img.shape[1] / 1e6

@@ -149,7 +149,7 @@ static void print_markdown(void)
             } else if (p->type == DIP_PARAM_BOOL) {
                 snprintf(range, sizeof(range), "true, false");
             } else {
-                snprintf(range, sizeof(range), "%g .. %g", p->min, p->max);
+                snprintf(range, sizeof(range), "%.10g .. %.10g", p->min, p->max);
             }
             printf("| `%s` | %s | %s | %s | %s |\n", p->name, type_name(p->type), range, def,
                    p->help ? p->help : "");
@@ -175,7 +175,7 @@ static void print_text(void)
                 printf("            %s=%s  (true|false)  %s\n", p->name, def,
                        p->help ? p->help : "");
             } else {
-                printf("            %s=%s  (%g..%g)  %s\n", p->name, def, p->min, p->max,
+                printf("            %s=%s  (%.10g..%.10g)  %s\n", p->name, def, p->min, p->max,
                        p->help ? p->help : "");
             }
         }

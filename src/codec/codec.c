@@ -120,7 +120,7 @@ dip_format dip_codec_sniff(const void *vbuf, size_t len)
         return DIP_FORMAT_GIF;
     if (len >= 2 && b[0] == 'B' && b[1] == 'M')
         return DIP_FORMAT_BMP;
-    if (len >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6')
+    if (len >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7')
         return DIP_FORMAT_PNM;
     return DIP_FORMAT_UNKNOWN;
 }

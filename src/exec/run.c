@@ -115,10 +115,16 @@ int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_r
             goto out;
         }
         dip_plan_step_info(plan, s, &si);
-        rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &next);
-        if (rc)
-            goto out;
         vin = dip_image_view(cur);
+        if (si.kind == DIP_STEP_TILED && si.n_ops == 0) {
+            /* A step that only collects a statistic (a STAT op first, or right after a global
+             * op) reads its input in place: its output is its input. */
+            next = dip_image_ref(cur);
+        } else {
+            rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &next);
+            if (rc)
+                goto out;
+        }
         vout = dip_image_view(next);
         if (si.kind == DIP_STEP_TILED) {
             struct step_ctx c = {.plan = plan, .step = s, .in = vin, .out = vout, .o = o,

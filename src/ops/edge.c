@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Edge operators: sobel (gradient magnitude per channel) and canny. canny is a GLOBAL op in two
- * parts: its tile (a stencil with a halo of 2) computes gradients and non-maximum suppression
+/* Edge operators: sobel (gradient magnitude of the gray image) and canny. canny is a GLOBAL op in
+ * two parts: its tile (a stencil with a halo of 2) computes gradients and non-maximum suppression
  * into a 1-channel map of weak and strong edge pixels; its global hook then keeps the weak
  * pixels 8-connected to strong ones (hysteresis) over the whole image. Integer arithmetic as
  * OpenCV's, so results do not depend on tiling. */
@@ -13,8 +13,12 @@
 /* See blur.c: AVX2 clones of integer loops give the same bytes. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DIP_NO_CLONES)
 #define HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
+/* The channel pick's stride-3 loads are worth vectorising though GCC's cost model doubts it. */
+#define HOT_PICK                                                                                   \
+    __attribute__((target_clones("avx2", "default"), optimize("O3", "vect-cost-model=unlimited")))
 #else
 #define HOT
+#define HOT_PICK
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
@@ -92,6 +96,35 @@ INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int
     }
 }
 
+/* The same for size <= 5 in 16 bits: |vs| <= 255 * 16, |dx|, |dy| <= 12240, sum <= 24480. */
+INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
+                        size_t n, size_t m, size_t cn, int16_t *restrict vs, int16_t *restrict vd,
+                        uint8_t *restrict d)
+{
+    const uint8_t *rows[7];
+
+    for (int j = 0; j < k; j++)
+        rows[j] = row_at(in, y + j);
+    for (size_t i = 0; i < n; i++) {
+        int16_t s = 0, e = 0;
+        for (int j = 0; j < k; j++) {
+            s = (int16_t)(s + sm[j] * rows[j][i]);
+            e = (int16_t)(e + dv[j] * rows[j][i]);
+        }
+        vs[i] = s;
+        vd[i] = e;
+    }
+    for (size_t i = 0; i < m; i++) {
+        int16_t gx = 0, gy = 0, mag;
+        for (int j = 0; j < k; j++) {
+            gx = (int16_t)(gx + dv[j] * vs[i + (size_t)j * cn]);
+            gy = (int16_t)(gy + sm[j] * vd[i + (size_t)j * cn]);
+        }
+        mag = (int16_t)((gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy));
+        d[i] = (uint8_t)(mag > 255 ? 255 : mag);
+    }
+}
+
 HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out, int size,
                            int32_t *vs, int32_t *vd)
 {
@@ -99,17 +132,19 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
     int ki = size / 2;
 
+    int16_t *vs16 = (int16_t *)(void *)vs, *vd16 = (int16_t *)(void *)vd;
+
     for (int y = 0; y < out->height; y++) {
         uint8_t *d = row_at(out, y);
         switch (size) {
         case 1:
-            sobel_row(in, y, sobel_smooth[0], sobel_deriv[0], 3, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[0], sobel_deriv[0], 3, n, m, cn, vs16, vd16, d);
             break;
         case 3:
-            sobel_row(in, y, sobel_smooth[1], sobel_deriv[1], 3, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[1], sobel_deriv[1], 3, n, m, cn, vs16, vd16, d);
             break;
         case 5:
-            sobel_row(in, y, sobel_smooth[2], sobel_deriv[2], 5, n, m, cn, vs, vd, d);
+            sobel_row16(in, y, sobel_smooth[2], sobel_deriv[2], 5, n, m, cn, vs16, vd16, d);
             break;
         default:
             sobel_row(in, y, sobel_smooth[ki], sobel_deriv[ki], 7, n, m, cn, vs, vd, d);
@@ -118,14 +153,63 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     }
 }
 
+/* OpenCV's 8-bit RGB to gray: (9798 R + 19235 G + 3735 B + 2^14) >> 15. Gray+alpha: gray. */
+/* One row to gray, with a constant channel count so that the loads vectorise. */
+INLINE void gray_row(const uint8_t *restrict s, uint8_t *restrict d, size_t w, size_t cn)
+{
+    if (cn < 3) {
+        for (size_t x = 0; x < w; x++)
+            d[x] = s[x * cn];
+        return;
+    }
+    for (size_t x = 0; x < w; x++) {
+        uint16_t r = s[x * cn], g = s[x * cn + 1], b = s[x * cn + 2];
+        d[x] = (uint8_t)((9798u * r + 19235u * g + 3735u * b + 16384u) >> 15);
+    }
+}
+
+HOT static void sobel_gray(const struct dip_view *in, uint8_t *g)
+{
+    size_t w = (size_t)in->width;
+
+    for (int y = 0; y < in->height; y++) {
+        const uint8_t *s = row_at(in, y);
+        uint8_t *d = g + (size_t)y * w;
+        switch (in->channels) {
+        case 2:
+            gray_row(s, d, w, 2);
+            break;
+        case 3:
+            gray_row(s, d, w, 3);
+            break;
+        default:
+            gray_row(s, d, w, 4);
+            break;
+        }
+    }
+}
+
+static int sobel_channels(const void *args, int in_channels)
+{
+    (void)args;
+    (void)in_channels;
+    return 1;
+}
+
 static int sobel_tile(const void *args, const struct dip_tile *t)
 {
-    size_t n = (size_t)t->in.width * (size_t)t->in.channels;
-    int32_t *mem = dip_malloc(2 * n * sizeof(int32_t));
+    size_t n = (size_t)t->in.width;
+    size_t gsize = t->in.channels == 1 ? 0 : n * (size_t)t->in.height;
+    int32_t *mem = dip_malloc(2 * n * sizeof(int32_t) + gsize);
+    struct dip_view g = t->in;
 
     if (mem == NULL)
         return DIP_ENOMEM;
-    sobel_rows(&t->in, &t->out, ((const struct sobel_args *)args)->size, mem, mem + n);
+    if (gsize) {
+        g = (struct dip_view){(uint8_t *)(mem + 2 * n), t->in.width, t->in.height, 1, n};
+        sobel_gray(&t->in, g.data);
+    }
+    sobel_rows(&g, &t->out, ((const struct sobel_args *)args)->size, mem, mem + n);
     dip_free(mem);
     return 0;
 }
@@ -133,18 +217,21 @@ static int sobel_tile(const void *args, const struct dip_tile *t)
 const struct dip_op dip_op_sobel = {
     .name = "sobel",
     .version = 1,
-    .summary = "Sobel gradient magnitude |dx| + |dy| per channel",
-    .doc = "out = min(255, |dx| + |dy|) per channel (alpha too; use `gray | sobel` for one "
-           "edge map), dx and dy the Sobel derivatives of aperture size (1: [-1 0 1] without "
-           "smoothing, 3, 5, 7) in exact integers. Border: reflect-101. Same bytes as "
-           "cv2.add(cv2.convertScaleAbs(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=size)), "
-           "cv2.convertScaleAbs(cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=size))).",
+    .summary = "Sobel gradient magnitude |dx| + |dy| of the gray image (1 channel)",
+    .doc = "On gray: colour is first converted as OpenCV's RGB2GRAY, (9798 R + 19235 G + "
+           "3735 B + 2^14) >> 15; the alpha of gray+alpha and RGBA is ignored. out = "
+           "min(255, |dx| + |dy|), dx and dy the Sobel derivatives of aperture size (1: [-1 0 1] "
+           "without smoothing, 3, 5, 7) in exact integers; 1-channel output. Border: "
+           "reflect-101. Same bytes as g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY); "
+           "cv2.add(cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=size)), "
+           "cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=size))).",
     .kind = DIP_OP_STENCIL,
     .args_size = sizeof(struct sobel_args),
     .params = sobel_params,
     .n_params = DIP_COUNTOF(sobel_params),
     .edge = DIP_EDGE_REFLECT101,
     .prepare = sobel_prepare,
+    .out_channels = sobel_channels,
     .halo = sobel_halo,
     .tile = sobel_tile,
 };
@@ -194,101 +281,142 @@ static void canny_halo(const void *args, struct dip_halo *h)
     *h = (struct dip_halo){.left = 2, .right = 2, .top = 2, .bottom = 2};
 }
 
-/* 3x3 Sobel of channel c of rows y-1..y+1 of `in` (relative to row y), over n pixels starting
- * at column 0 (the centre of the first is column 1). */
-HOT static void canny_grad(const struct dip_view *in, int y, int c, int cn, int n, int16_t *dx,
-                           int16_t *dy, int32_t *mag)
-{
-    const uint8_t *a = row_at(in, y - 1) + c, *b = row_at(in, y) + c, *e = row_at(in, y + 1) + c;
+/* Scratch of one canny tile: the Sobel sums of one row over all channels, and a ring of 3 rows
+ * of the chosen gradient (dx, dy) and its magnitude for the suppression. */
+struct canny_scratch {
+    int16_t *vs, *vd, *gx, *gy, *gm;
+    int16_t *dx[3], *dy[3], *mag[3];
+};
 
-    for (int x = 0; x < n; x++) {
-        int i0 = x * cn, i1 = i0 + cn, i2 = i1 + cn;
-        int gx = (a[i2] - a[i0]) + 2 * (b[i2] - b[i0]) + (e[i2] - e[i0]);
-        int gy = (e[i0] - a[i0]) + 2 * (e[i1] - a[i1]) + (e[i2] - a[i2]);
-        dx[x] = (int16_t)gx;
-        dy[x] = (int16_t)gy;
-        mag[x] = abs(gx) + abs(gy);
+INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
+                       const uint8_t *restrict c, int16_t *restrict vs, int16_t *restrict vd,
+                       size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vs[i] = (int16_t)(a[i] + 2 * b[i] + c[i]);
+        vd[i] = (int16_t)(c[i] - a[i]);
     }
 }
 
-/* Keeps, per pixel, the gradient of the channel with the largest magnitude (the first of equal
- * ones in B, G, R order, as OpenCV on a BGR image). */
-HOT static void canny_pick(int n, int16_t *dx, int16_t *dy, int32_t *mag, const int16_t *cdx,
-                           const int16_t *cdy, const int32_t *cmag)
+INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, int16_t *restrict gx,
+                       int16_t *restrict gy, int16_t *restrict gm, size_t m, size_t cn)
 {
-    for (int x = 0; x < n; x++) {
-        int take = cmag[x] > mag[x];
-        mag[x] = take ? cmag[x] : mag[x];
-        dx[x] = take ? cdx[x] : dx[x];
-        dy[x] = take ? cdy[x] : dy[x];
+    for (size_t i = 0; i < m; i++) {
+        int ex = vs[i + 2 * cn] - vs[i], ey = vd[i] + 2 * vd[i + cn] + vd[i + 2 * cn];
+        gx[i] = (int16_t)ex;
+        gy[i] = (int16_t)ey;
+        gm[i] = (int16_t)(abs(ex) + abs(ey));
+    }
+}
+
+INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
+                       const int16_t *restrict gm, int16_t *restrict dx, int16_t *restrict dy,
+                       int16_t *restrict mag, int mw, size_t cn)
+{
+    if (cn < 3) {
+        for (int x = 0; x < mw; x++) {
+            dx[x] = gx[(size_t)x * cn];
+            dy[x] = gy[(size_t)x * cn];
+            mag[x] = gm[(size_t)x * cn];
+        }
+        return;
+    }
+    for (int x = 0; x < mw; x++) {
+        size_t p = (size_t)x * cn;
+        int16_t m0 = gm[p], m1 = gm[p + 1], m2 = gm[p + 2];
+        int16_t x0 = gx[p], x1 = gx[p + 1], x2 = gx[p + 2];
+        int16_t y0 = gy[p], y1 = gy[p + 1], y2 = gy[p + 2];
+        int take1 = m1 > m2;
+        int16_t bm = take1 ? m1 : m2, bx = take1 ? x1 : x2, by = take1 ? y1 : y2;
+        int take0 = m0 > bm;
+        mag[x] = take0 ? m0 : bm;
+        dx[x] = take0 ? x0 : bx;
+        dy[x] = take0 ? y0 : by;
+    }
+}
+
+/* The gradient of row y of `in` (centres at columns 1 .. mw), all channels: vertical sums, then
+ * dx = vs(+1) - vs(-1), dy = vd(-1) + 2 vd + vd(+1) along the row; |dx| + |dy| <= 2040. Then, per
+ * pixel, the channel with the largest magnitude, the first of equal ones in B, G, R order (as
+ * OpenCV on a BGR image); gray+alpha and RGBA ignore alpha. */
+HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
+                                const struct canny_scratch *s, int slot)
+{
+    size_t cn = (size_t)in->channels, n = (size_t)in->width * cn, m = (size_t)mw * cn;
+
+    canny_vsum(row_at(in, y - 1), row_at(in, y), row_at(in, y + 1), s->vs, s->vd, n);
+    canny_hsum(s->vs, s->vd, s->gx, s->gy, s->gm, m, cn);
+    canny_pick(s->gx, s->gy, s->gm, s->dx[slot], s->dy[slot], s->mag[slot], mw, cn);
+}
+
+/* Non-maximum suppression of one row (centre ring slot c, above p, below n), as OpenCV: the
+ * direction from tan(22.5) in fixed point; strict > towards one side, >= towards the other. */
+static void canny_nms(const struct canny_args *a, const struct canny_scratch *s, int p, int c,
+                      int n, int w, uint8_t *d)
+{
+    const int16_t *mp = s->mag[p] + 1, *ma = s->mag[c] + 1, *mn = s->mag[n] + 1;
+    const int16_t *rdx = s->dx[c] + 1, *rdy = s->dy[c] + 1;
+    int low = a->ilow, high = a->ihigh;
+
+    for (int x = 0; x < w; x++) {
+        int m = ma[x], keep = 0;
+        if (m > low) {
+            int xs = rdx[x], ys = rdy[x];
+            int ax = abs(xs), ay = abs(ys) << CANNY_SHIFT;
+            int tg22x = ax * CANNY_TG22;
+            if (ay < tg22x) {
+                keep = m > ma[x - 1] && m >= ma[x + 1];
+            } else {
+                int tg67x = tg22x + (ax << (CANNY_SHIFT + 1));
+                if (ay > tg67x) {
+                    keep = m > mp[x] && m >= mn[x];
+                } else {
+                    int sg = (xs ^ ys) < 0 ? -1 : 1;
+                    keep = m > mp[x - sg] && m > mn[x + sg];
+                }
+            }
+        }
+        d[x] = (uint8_t)(!keep ? 0 : m > high ? CANNY_STRONG : CANNY_WEAK);
     }
 }
 
 static int canny_tile(const void *args, const struct dip_tile *t)
 {
     const struct canny_args *a = args;
-    int w = t->out.width, h = t->out.height, cn = t->in.channels;
-    int mw = w + 2, mh = h + 2; /* gradients over out grown by 1 */
-    size_t plane = (size_t)mw * (size_t)mh;
-    /* B, G, R in RGB(A) order; alpha is not an edge source. */
-    static const int order[4][3] = {{0}, {0}, {2, 1, 0}, {2, 1, 0}};
-    int nch = cn >= 3 ? 3 : 1;
-    uint8_t *mem = dip_malloc(plane * (2 * sizeof(int16_t) + sizeof(int32_t)) +
-                              (size_t)mw * (2 * sizeof(int16_t) + sizeof(int32_t)));
-    int32_t *mag, *cmag;
-    int16_t *dx, *dy, *cdx, *cdy;
+    int w = t->out.width, h = t->out.height, mw = w + 2;
+    size_t n = (size_t)t->in.width * (size_t)t->in.channels,
+           m = (size_t)mw * (size_t)t->in.channels;
+    int16_t *mem = dip_malloc((2 * n + 3 * m + 9 * (size_t)mw) * sizeof(int16_t));
     int gx0 = t->out_rect.x - 1, gy0 = t->out_rect.y - 1;
+    struct canny_scratch s;
 
     if (mem == NULL)
         return DIP_ENOMEM;
-    mag = (int32_t *)(void *)mem;
-    cmag = mag + plane;
-    dx = (int16_t *)(void *)(cmag + mw);
-    dy = dx + plane;
-    cdx = dy + plane;
-    cdy = cdx + mw;
-    for (int my = 0; my < mh; my++) {
-        size_t o = (size_t)my * (size_t)mw;
-        int gy = gy0 + my;
-        canny_grad(&t->in, my + 1, order[cn - 1][0], cn, mw, dx + o, dy + o, mag + o);
-        for (int k = 1; k < nch; k++) {
-            canny_grad(&t->in, my + 1, order[cn - 1][k], cn, mw, cdx, cdy, cmag);
-            canny_pick(mw, dx + o, dy + o, mag + o, cdx, cdy, cmag);
-        }
-        /* Outside the image the magnitude is 0 (OpenCV's border for suppression), though the
+    s.vs = mem;
+    s.vd = s.vs + n;
+    s.gx = s.vd + n;
+    s.gy = s.gx + m;
+    s.gm = s.gy + m;
+    for (int k = 0; k < 3; k++) {
+        s.dx[k] = s.gm + m + (size_t)(3 * k) * (size_t)mw;
+        s.dy[k] = s.dx[k] + mw;
+        s.mag[k] = s.dy[k] + mw;
+    }
+    /* Gradient rows -1 .. h (of the output), centred on input rows 1 .. h + 2. */
+    for (int my = 0; my < h + 2; my++) {
+        int slot = my % 3, gy = gy0 + my;
+        canny_grad(&t->in, my + 1, mw, &s, slot);
+        /* Outside the image the magnitude is 0 (OpenCV's border for the suppression), though
          * gradients inside were taken with replicated pixels. */
         if (gy < 0 || gy >= t->in_height) {
-            memset(mag + o, 0, (size_t)mw * sizeof(int32_t));
+            memset(s.mag[slot], 0, (size_t)mw * sizeof(int16_t));
         } else {
             for (int mx = 0; mx < mw; mx++)
                 if (gx0 + mx < 0 || gx0 + mx >= t->in_width)
-                    mag[o + (size_t)mx] = 0;
+                    s.mag[slot][mx] = 0;
         }
-    }
-    for (int y = 0; y < h; y++) {
-        const int32_t *mp = mag + (size_t)y * (size_t)mw + 1, *ma = mp + mw, *mn = ma + mw;
-        const int16_t *rdx = dx + (size_t)(y + 1) * (size_t)mw + 1, *rdy = rdx + (dy - dx);
-        uint8_t *d = row_at(&t->out, y);
-        for (int x = 0; x < w; x++) {
-            int m = ma[x], keep = 0;
-            if (m > a->ilow) {
-                int xs = rdx[x], ys = rdy[x];
-                int ax = abs(xs), ay = abs(ys) << CANNY_SHIFT;
-                int tg22x = ax * CANNY_TG22;
-                if (ay < tg22x) {
-                    keep = m > ma[x - 1] && m >= ma[x + 1];
-                } else {
-                    int tg67x = tg22x + (ax << (CANNY_SHIFT + 1));
-                    if (ay > tg67x) {
-                        keep = m > mp[x] && m >= mn[x];
-                    } else {
-                        int s = (xs ^ ys) < 0 ? -1 : 1;
-                        keep = m > mp[x - s] && m > mn[x + s];
-                    }
-                }
-            }
-            d[x] = (uint8_t)(!keep ? 0 : m > a->ihigh ? CANNY_STRONG : CANNY_WEAK);
-        }
+        if (my >= 2)
+            canny_nms(a, &s, (my - 2) % 3, (my - 1) % 3, slot, w, row_at(&t->out, my - 2));
     }
     dip_free(mem);
     return 0;
@@ -315,9 +443,11 @@ static int canny_global(const void *args, const struct dip_view *in, const struc
             d[x] = s[x] == CANNY_STRONG ? 255 : 0;
     }
     for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            if (row_at(in, y)[x] != CANNY_STRONG)
-                continue;
+        const uint8_t *srow = row_at(in, y);
+        /* Strong pixels are sparse: memchr finds the next one a vector at a time. */
+        for (const uint8_t *hit = memchr(srow, CANNY_STRONG, (size_t)w); hit != NULL;
+             hit = memchr(hit + 1, CANNY_STRONG, (size_t)(srow + w - hit - 1))) {
+            int x = (int)(hit - srow);
             stack[n++] = (struct pt){x, y};
             while (n > 0) {
                 struct pt p = stack[--n];

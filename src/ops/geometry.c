@@ -56,7 +56,10 @@ static int qmap_tile(const struct qmap *m, const struct dip_tile *t)
                 int iy = m->ay * ox + m->by * oy + m->cy - t->in_rect.y;
                 const uint8_t *s = t->in.data + (size_t)iy * t->in.stride + (size_t)ix * (size_t)ch;
                 uint8_t *d = t->out.data + (size_t)y * t->out.stride + (size_t)x0 * (size_t)ch;
-                copy_strided(d, s, step, n, ch);
+                if (step == ch) /* crop, vertical flip: whole rows */
+                    memcpy(d, s, (size_t)n * (size_t)ch);
+                else
+                    copy_strided(d, s, step, n, ch);
             }
         }
     }
@@ -84,10 +87,10 @@ struct crop_args {
 };
 
 static const struct dip_param crop_params[] = {
-    DIP_PARAM_INT(struct crop_args, x, 0, 1 << 30, 0, "Left edge of the kept rectangle"),
-    DIP_PARAM_INT(struct crop_args, y, 0, 1 << 30, 0, "Top edge of the kept rectangle"),
-    DIP_PARAM_INT(struct crop_args, width, 0, 1 << 30, 0, "Width kept; 0 = to the right edge"),
-    DIP_PARAM_INT(struct crop_args, height, 0, 1 << 30, 0, "Height kept; 0 = to the bottom edge"),
+    DIP_PARAM_INT(struct crop_args, x, 0, 1000000, 0, "Left edge of the kept rectangle"),
+    DIP_PARAM_INT(struct crop_args, y, 0, 1000000, 0, "Top edge of the kept rectangle"),
+    DIP_PARAM_INT(struct crop_args, width, 0, 1000000, 0, "Width kept; 0 = to the right edge"),
+    DIP_PARAM_INT(struct crop_args, height, 0, 1000000, 0, "Height kept; 0 = to the bottom edge"),
 };
 
 static int crop_out_size(const void *args, int in_w, int in_h, int *out_w, int *out_h,
@@ -289,9 +292,9 @@ struct resize_args {
 };
 
 static const struct dip_param resize_params[] = {
-    DIP_PARAM_INT(struct resize_args, width, 0, 1 << 20, 0,
+    DIP_PARAM_INT(struct resize_args, width, 0, 1000000, 0,
                   "Output width; 0 = from height (keeping the aspect) or scale"),
-    DIP_PARAM_INT(struct resize_args, height, 0, 1 << 20, 0,
+    DIP_PARAM_INT(struct resize_args, height, 0, 1000000, 0,
                   "Output height; 0 = from width (keeping the aspect) or scale"),
     DIP_PARAM_DOUBLE(struct resize_args, scale, 0, 64, 0.5,
                      "Factor for both sides, used when width and height are both 0"),
@@ -309,7 +312,7 @@ static int resize_prepare(void *args, int in_channels, struct dip_err *err)
     return 0;
 }
 
-#define RESIZE_MAX_SIDE (1 << 20)
+#define RESIZE_MAX_SIDE 1000000
 
 static int resize_out_size(const void *args, int in_w, int in_h, int *out_w, int *out_h,
                            struct dip_err *err)
@@ -328,8 +331,8 @@ static int resize_out_size(const void *args, int in_w, int in_h, int *out_w, int
     w = w < 1 ? 1 : w;
     h = h < 1 ? 1 : h;
     if (w > RESIZE_MAX_SIDE || h > RESIZE_MAX_SIDE)
-        return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is larger than %d a side",
-                           w, h, RESIZE_MAX_SIDE);
+        return dip_err_set(err, DIP_EINVAL, "resize: output %.0fx%.0f is larger than %d a side", w,
+                           h, RESIZE_MAX_SIDE);
     *out_w = (int)w;
     *out_h = (int)h;
     return 0;
@@ -341,9 +344,9 @@ static int area_downscale(int filter, int in_w, int in_h, int out_w, int out_h)
     return filter == FILTER_AREA && out_w <= in_w && out_h <= in_h;
 }
 
-#define COEF_BITS 11
+#define COEF_BITS  11
 #define COEF_SCALE (1 << COEF_BITS)
-#define MAX_TAPS 4
+#define MAX_TAPS   4
 
 static short round_coef(float c)
 {
@@ -473,8 +476,8 @@ static void resize_need(const void *args, int in_w, int in_h, struct dip_rect ou
 /* Fixed-point separable interpolation (linear, cubic): horizontal pass into int rows (11-bit
  * weights), vertical pass (11-bit weights) rounded with a 22-bit shift, as OpenCV's scalar
  * path. Horizontal rows are cached by source row. */
-DIP_HOT static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs,
-                                const short *xw)
+static inline __attribute__((always_inline)) void
+hpass_body(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs, const short *xw)
 {
     for (int x = 0; x < w; x++) {
         const int *o = xofs + (size_t)x * MAX_TAPS;
@@ -488,6 +491,34 @@ DIP_HOT static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k
     }
 }
 
+/* One specialisation per tap count and channel count, so that the inner loops unroll. */
+#define HPASS(K, CH)                                                                               \
+    static void hpass_##K##_##CH(const uint8_t *s, int *dst, int w, const int *xofs,               \
+                                 const short *xw)                                                  \
+    {                                                                                              \
+        hpass_body(s, dst, w, CH, K, xofs, xw);                                                    \
+    }
+HPASS(2, 1)
+HPASS(2, 2)
+HPASS(2, 3)
+HPASS(2, 4)
+HPASS(4, 1)
+HPASS(4, 2)
+HPASS(4, 3)
+HPASS(4, 4)
+#undef HPASS
+
+static void hpass_fixed(const uint8_t *s, int *dst, int w, int ch, int k, const int *xofs,
+                        const short *xw)
+{
+    static void (*const fn[2][4])(const uint8_t *, int *, int, const int *, const short *) = {
+        {hpass_2_1, hpass_2_2, hpass_2_3, hpass_2_4},
+        {hpass_4_1, hpass_4_2, hpass_4_3, hpass_4_4},
+    };
+
+    fn[k == 4][ch - 1](s, dst, w, xofs, xw);
+}
+
 /* Bilinear's vertical pass as OpenCV's vector path computes it (16-bit products, high halves),
  * which is what cv2.resize returns for all but the last few pixels of a row. */
 DIP_HOT static void vpass_linear(const int *r0, const int *r1, int b0, int b1, uint8_t *d, int n)
@@ -498,13 +529,16 @@ DIP_HOT static void vpass_linear(const int *r0, const int *r1, int b0, int b1, u
     }
 }
 
-DIP_HOT static void vpass_fixed(int *const *rows, const short *b, int k, uint8_t *d, int n)
+/* Bicubic's vertical pass. 32 bits suffice: |row| <= 255 * 2048 * 1.25 and the four weights'
+ * magnitudes sum to at most 2048 * 1.25 + 4, so |sum| < 1.7e9. */
+DIP_HOT static void vpass_cubic(const int *r0, const int *r1, const int *r2, const int *r3,
+                                const short *b, uint8_t *d, int n)
 {
+    int b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+
     for (int i = 0; i < n; i++) {
-        int64_t sum = 1 << (2 * COEF_BITS - 1);
-        for (int j = 0; j < k; j++)
-            sum += (int64_t)rows[j][i] * b[j];
-        int64_t v = sum >> (2 * COEF_BITS);
+        int sum = (1 << (2 * COEF_BITS - 1)) + r0[i] * b0 + r1[i] * b1 + r2[i] * b2 + r3[i] * b3;
+        int v = sum >> (2 * COEF_BITS);
         d[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
 }
@@ -551,8 +585,8 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
                         slot = q;
                 }
                 rowid[slot] = sy;
-                hpass_fixed(t->in.data + (size_t)sy * t->in.stride, buf + (size_t)slot * rowlen,
-                            ow, ch, k, xofs, xw);
+                hpass_fixed(t->in.data + (size_t)sy * t->in.stride, buf + (size_t)slot * rowlen, ow,
+                            ch, k, xofs, xw);
             }
             rows[j] = buf + (size_t)slot * rowlen;
         }
@@ -560,7 +594,8 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
             vpass_linear(rows[0], rows[1], yw[0], yw[1], t->out.data + (size_t)y * t->out.stride,
                          (int)rowlen);
         else
-            vpass_fixed(rows, yw, k, t->out.data + (size_t)y * t->out.stride, (int)rowlen);
+            vpass_cubic(rows[0], rows[1], rows[2], rows[3], yw,
+                        t->out.data + (size_t)y * t->out.stride, (int)rowlen);
     }
     rc = 0;
 out:
@@ -577,6 +612,70 @@ static int area_int_factor(int in, int out)
     double is = floor(scale + 0.5);
 
     return fabs(scale - is) < 2.220446049250313e-16 ? (int)is : 0;
+}
+
+/* The 2x2 box average with half-up rounding: the two rows summed into 16 bits (contiguous, so
+ * it vectorises well), then neighbouring pixels; `ch` is a constant in each caller. */
+static inline __attribute__((always_inline)) void half_row(const uint8_t *s0, const uint8_t *s1,
+                                                           uint8_t *d, int w, int ch)
+{
+    uint16_t v[8 * 256];
+
+    for (int x0 = 0; x0 < w; x0 += 256) {
+        int n = w - x0 < 256 ? w - x0 : 256;
+        const uint8_t *a = s0 + (size_t)x0 * 2 * (size_t)ch, *b = s1 + (size_t)x0 * 2 * (size_t)ch;
+        uint8_t *o = d + (size_t)x0 * (size_t)ch;
+        for (int i = 0; i < 2 * ch * n; i++)
+            v[i] = (uint16_t)(a[i] + b[i]);
+        for (int x = 0; x < n; x++)
+            for (int c = 0; c < ch; c++)
+                o[x * ch + c] = (uint8_t)((v[2 * x * ch + c] + v[(2 * x + 1) * ch + c] + 2) >> 2);
+    }
+}
+
+DIP_HOT static void half_row1(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w)
+{
+    half_row(s0, s1, d, w, 1);
+}
+DIP_HOT static void half_row2(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w)
+{
+    half_row(s0, s1, d, w, 2);
+}
+DIP_HOT static void half_row3(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w)
+{
+    half_row(s0, s1, d, w, 3);
+}
+DIP_HOT static void half_row4(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w)
+{
+    half_row(s0, s1, d, w, 4);
+}
+
+static int resize_half_tile(const struct dip_tile *t)
+{
+    int ch = t->out.channels;
+
+    for (int y = 0; y < t->out.height; y++) {
+        int sy = (t->out_rect.y + y) * 2 - t->in_rect.y;
+        int sx = t->out_rect.x * 2 - t->in_rect.x;
+        const uint8_t *s0 = t->in.data + (size_t)sy * t->in.stride + (size_t)sx * (size_t)ch;
+        const uint8_t *s1 = s0 + t->in.stride;
+        uint8_t *d = t->out.data + (size_t)y * t->out.stride;
+        switch (ch) {
+        case 1:
+            half_row1(s0, s1, d, t->out.width);
+            break;
+        case 2:
+            half_row2(s0, s1, d, t->out.width);
+            break;
+        case 3:
+            half_row3(s0, s1, d, t->out.width);
+            break;
+        default:
+            half_row4(s0, s1, d, t->out.width);
+            break;
+        }
+    }
+    return 0;
 }
 
 /* Integer factors: exact block sums, rounded as OpenCV (half up for 2x2, else the single-precision
@@ -678,6 +777,11 @@ static int resize_tile(const void *args, const struct dip_tile *t)
 {
     const struct resize_args *a = args;
 
+    int fx2 = area_int_factor(t->in_width, t->out_width);
+    int fy2 = area_int_factor(t->in_height, t->out_height);
+    /* As cv2.resize: bilinear halving is the 2x2 box average, done by the area path. */
+    if ((a->filter == FILTER_LINEAR || a->filter == FILTER_AREA) && fx2 == 2 && fy2 == 2)
+        return resize_half_tile(t);
     if (area_downscale(a->filter, t->in_width, t->in_height, t->out_width, t->out_height)) {
         int fx = area_int_factor(t->in_width, t->out_width);
         int fy = area_int_factor(t->in_height, t->out_height);

@@ -139,6 +139,10 @@ static int parse_number(const char *text, double *out)
 
 static void fmt_num(double v, char *buf, size_t len)
 {
+    if (v == floor(v) && fabs(v) < 1e15) { /* integral: never in exponent form */
+        snprintf(buf, len, "%.0f", v);
+        return;
+    }
     snprintf(buf, len, "%.17g", v);
     /* Prefer the shortest form that reads back to the same double. */
     for (int prec = 1; prec <= 17; prec++) {

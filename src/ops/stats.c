@@ -165,32 +165,49 @@ static int equalize_finish(void *args, const void *acc, int in_w, int in_h, int 
     return 0;
 }
 
-/* Colour: through OpenCV's integer YCrCb (BT.601, 14-bit), Y replaced by lut[Y], back to RGB. */
-DIP_HOT static void equalize_row_rgb(const uint8_t *src, uint8_t *dst, size_t n, int ch,
-                                     const uint8_t *lut)
+/* Colour: through OpenCV's integer YCrCb (BT.601, 14-bit), Y replaced by lut[Y], back to RGB.
+ * `ch` is a constant in each caller, so the loops vectorise (the lookup becomes a gather). */
+static inline __attribute__((always_inline)) void equalize_px(const uint8_t *p, uint8_t *q, int ch,
+                                                              const int *lut)
 {
     const int half = 128 << DIP_YSHIFT, rnd = 1 << (DIP_YSHIFT - 1);
+    int r = p[0], g = p[1], b = p[2];
+    int y = dip__luma14(r, g, b);
+    int cr = ((r - y) * 11682 + half + rnd) >> DIP_YSHIFT;
+    int cb = ((b - y) * 9241 + half + rnd) >> DIP_YSHIFT;
+    cr = cr < 0 ? 0 : cr > 255 ? 255 : cr;
+    cb = cb < 0 ? 0 : cb > 255 ? 255 : cb;
+    int ny = lut[y];
+    int ro = ny + (((cr - 128) * 22987 + rnd) >> DIP_YSHIFT);
+    int go = ny + (((cb - 128) * -5636 + (cr - 128) * -11698 + rnd) >> DIP_YSHIFT);
+    int bo = ny + (((cb - 128) * 29049 + rnd) >> DIP_YSHIFT);
+    uint8_t alpha = p[ch - 1];
+    q[0] = (uint8_t)(ro < 0 ? 0 : ro > 255 ? 255 : ro);
+    q[1] = (uint8_t)(go < 0 ? 0 : go > 255 ? 255 : go);
+    q[2] = (uint8_t)(bo < 0 ? 0 : bo > 255 ? 255 : bo);
+    if (ch == 4)
+        q[3] = alpha;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * (size_t)ch;
-        uint8_t *q = dst + i * (size_t)ch;
-        int r = p[0], g = p[1], b = p[2];
-        int y = dip__luma14(r, g, b);
-        int cr = ((r - y) * 11682 + half + rnd) >> DIP_YSHIFT;
-        int cb = ((b - y) * 9241 + half + rnd) >> DIP_YSHIFT;
-        cr = cr < 0 ? 0 : cr > 255 ? 255 : cr;
-        cb = cb < 0 ? 0 : cb > 255 ? 255 : cb;
-        int ny = lut[y];
-        int ro = ny + (((cr - 128) * 22987 + rnd) >> DIP_YSHIFT);
-        int go = ny + (((cb - 128) * -5636 + (cr - 128) * -11698 + rnd) >> DIP_YSHIFT);
-        int bo = ny + (((cb - 128) * 29049 + rnd) >> DIP_YSHIFT);
-        uint8_t alpha = ch == 4 ? p[3] : 0;
-        q[0] = (uint8_t)(ro < 0 ? 0 : ro > 255 ? 255 : ro);
-        q[1] = (uint8_t)(go < 0 ? 0 : go > 255 ? 255 : go);
-        q[2] = (uint8_t)(bo < 0 ? 0 : bo > 255 ? 255 : bo);
-        if (ch == 4)
-            q[3] = alpha;
-    }
+/* The LUT is copied to a local int table: the gathers then cannot alias the output row. */
+DIP_HOT static void equalize_row3(const uint8_t *src, uint8_t *dst, size_t n, const uint8_t *lut8)
+{
+    int lut[256];
+
+    for (int i = 0; i < 256; i++)
+        lut[i] = lut8[i];
+    for (size_t i = 0; i < n; i++)
+        equalize_px(src + 3 * i, dst + 3 * i, 3, lut);
+}
+
+DIP_HOT static void equalize_row4(const uint8_t *src, uint8_t *dst, size_t n, const uint8_t *lut8)
+{
+    int lut[256];
+
+    for (int i = 0; i < 256; i++)
+        lut[i] = lut8[i];
+    for (size_t i = 0; i < n; i++)
+        equalize_px(src + 4 * i, dst + 4 * i, 4, lut);
 }
 
 static int equalize_tile(const void *args, const struct dip_tile *t)
@@ -201,8 +218,10 @@ static int equalize_tile(const void *args, const struct dip_tile *t)
     for (int y = 0; y < t->out.height; y++) {
         const uint8_t *s = t->in.data + (size_t)y * t->in.stride;
         uint8_t *d = t->out.data + (size_t)y * t->out.stride;
-        if (ch >= 3)
-            equalize_row_rgb(s, d, (size_t)t->out.width, ch, a->lut);
+        if (ch == 3)
+            equalize_row3(s, d, (size_t)t->out.width, a->lut);
+        else if (ch == 4)
+            equalize_row4(s, d, (size_t)t->out.width, a->lut);
         else
             dip__lut_row(s, d, t->out.width, ch, a->lut);
     }
@@ -234,6 +253,9 @@ const struct dip_op dip_op_equalize = {
 struct stretch_args {
     double low, high;
     uint8_t lut[256];
+    int lo, hi;  /* the percentiles found */
+    float scale; /* 255 / (hi - lo) in single precision, for the arithmetic form of the map */
+    int arith;   /* 1 when the arithmetic form reproduces lut (checked in stat_finish) */
 };
 
 static const struct dip_param stretch_params[] = {
@@ -254,23 +276,65 @@ static int stretch_prepare(void *args, int in_channels, struct dip_err *err)
     return 0;
 }
 
-/* Histogram of every colour channel value (R, G and B together, so hue is kept). */
+/* Histogram of every colour channel value (R, G and B together, so hue is kept). Four
+ * sub-histograms keep runs of equal values from serialising on one counter; 32-bit counts are
+ * flushed every 1024 rows. */
+/* Smallest and largest colour value of a row of n bytes (ch 1 or 3: every byte). */
+DIP_HOT static void minmax_row(const uint8_t *s, size_t n, uint8_t *mn, uint8_t *mx)
+{
+    uint8_t a = *mn, b = *mx;
+
+    for (size_t i = 0; i < n; i++) {
+        a = s[i] < a ? s[i] : a;
+        b = s[i] > b ? s[i] : b;
+    }
+    *mn = a;
+    *mx = b;
+}
+
 static void stretch_stat_tile(const void *args, const struct dip_view *in, void *partial)
 {
+    const struct stretch_args *a = args;
     uint64_t *hist = partial;
-    int cc = dip__colour_channels(in->channels);
-    uint32_t h[256];
+    int ch = in->channels;
+    uint32_t h[4][256];
 
-    (void)args;
+    /* The default 0..100 needs only the extremes: each tile adds one count at its minimum and
+     * one at its maximum, and ranks 0 and n-1 of the merged counts are the image's extremes. */
+    if (a->low == 0 && a->high == 100 && (ch == 1 || ch == 3) && in->width > 0 && in->height > 0) {
+        uint8_t mn = 255, mx = 0;
+        for (int y = 0; y < in->height; y++)
+            minmax_row(in->data + (size_t)y * in->stride, (size_t)in->width * (size_t)ch, &mn, &mx);
+        hist[mn]++;
+        hist[mx]++;
+        return;
+    }
     memset(h, 0, sizeof(h));
     for (int y = 0; y < in->height; y++) {
         const uint8_t *s = in->data + (size_t)y * in->stride;
-        for (int x = 0; x < in->width; x++)
-            for (int c = 0; c < cc; c++)
-                h[s[(size_t)x * (size_t)in->channels + (size_t)c]]++;
+        size_t n = (size_t)in->width * (size_t)ch, i = 0;
+        if (ch == 1 || ch == 3) {
+            for (; i + 4 <= n; i += 4) {
+                h[0][s[i]]++;
+                h[1][s[i + 1]]++;
+                h[2][s[i + 2]]++;
+                h[3][s[i + 3]]++;
+            }
+            for (; i < n; i++)
+                h[0][s[i]]++;
+        } else if (ch == 2) {
+            for (; i < n; i += 2)
+                h[(i >> 1) & 3][s[i]]++;
+        } else {
+            for (; i < n; i += 4) {
+                h[0][s[i]]++;
+                h[1][s[i + 1]]++;
+                h[2][s[i + 2]]++;
+            }
+        }
         if (y % 1024 == 1023 || y == in->height - 1) {
             for (int v = 0; v < 256; v++)
-                hist[v] += h[v];
+                hist[v] += (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
             memset(h, 0, sizeof(h));
         }
     }
@@ -287,6 +351,18 @@ static int rank_value(const uint64_t *h, uint64_t k)
             return v;
     }
     return 255;
+}
+
+/* The map without a table, for the vectoriser: floor((c - lo) * 255 / (hi - lo) + 1/2) with
+ * c = clamp(v, lo, hi). The exact value's fraction is a multiple of 1 / (2 (hi - lo)), so it is
+ * either 0 or at most 1 - 1/510; the single-precision product is within 6e-5 of it, and adding
+ * 2^-10 before truncating lands on the right integer in both cases. stat_finish checks all 256
+ * values against the LUT anyway. (Two plain clamps: a nested ?: stops GCC's vectoriser.) */
+static inline int stretch_value(int v, int lo, int hi, float scale)
+{
+    int c = v < lo ? lo : v;
+    c = c > hi ? hi : c;
+    return (int)((float)(c - lo) * scale + 0.5009765625f);
 }
 
 static int stretch_finish(void *args, const void *acc, int in_w, int in_h, int in_channels)
@@ -318,17 +394,80 @@ static int stretch_finish(void *args, const void *acc, int in_w, int in_h, int i
         int o = num < 0 ? -((-num + den - 1) / den) : num / den; /* floor division */
         a->lut[v] = (uint8_t)(o < 0 ? 0 : o > 255 ? 255 : o);
     }
+    a->lo = lo;
+    a->hi = hi;
+    a->arith = 0;
+    if (hi > lo) {
+        a->scale = (float)(255.0 / (hi - lo));
+        a->arith = 1;
+        for (int v = 0; v < 256; v++)
+            a->arith &= stretch_value(v, lo, hi, a->scale) == a->lut[v];
+    }
     return 0;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_STRETCH_AVX2 1
+/* stretch_value on 32 bytes a round: clamp and subtract in bytes, then the same single-precision
+ * multiply, add and truncation. */
+__attribute__((target("avx2"))) static size_t stretch_avx2(const uint8_t *s, uint8_t *d, size_t n,
+                                                           int lo, int hi, float scale)
+{
+    const __m256i vlo = _mm256_set1_epi8((char)lo), vhi = _mm256_set1_epi8((char)hi);
+    const __m256 vs = _mm256_set1_ps(scale), voff = _mm256_set1_ps(0.5009765625f);
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+        x = _mm256_sub_epi8(_mm256_min_epu8(_mm256_max_epu8(x, vlo), vhi), vlo);
+        __m128i h0 = _mm256_castsi256_si128(x), h1 = _mm256_extracti128_si256(x, 1);
+        __m128i parts[4] = {h0, _mm_srli_si128(h0, 8), h1, _mm_srli_si128(h1, 8)};
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]));
+            q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(f, vs), voff));
+        }
+        __m256i w0 = _mm256_packs_epi32(q[0], q[1]), w1 = _mm256_packs_epi32(q[2], q[3]);
+        __m256i v = _mm256_packus_epi16(w0, w1);
+        v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)(d + i), v);
+    }
+    return i;
+}
+#endif
+
+DIP_HOT static void stretch_tail(const uint8_t *s, uint8_t *d, size_t n, int lo, int hi,
+                                 float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)stretch_value(s[i], lo, hi, scale);
+}
+
+static void stretch_row(const uint8_t *s, uint8_t *d, size_t n, int lo, int hi, float scale)
+{
+    size_t i = 0;
+
+#ifdef HAVE_STRETCH_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        i = stretch_avx2(s, d, n, lo, hi, scale);
+#endif
+    stretch_tail(s + i, d + i, n - i, lo, hi, scale);
 }
 
 static int stretch_tile(const void *args, const struct dip_tile *t)
 {
     const struct stretch_args *a = args;
+    int ch = t->out.channels;
 
-    for (int y = 0; y < t->out.height; y++)
-        dip__lut_row(t->in.data + (size_t)y * t->in.stride,
-                     t->out.data + (size_t)y * t->out.stride, t->out.width, t->out.channels,
-                     a->lut);
+    for (int y = 0; y < t->out.height; y++) {
+        const uint8_t *s = t->in.data + (size_t)y * t->in.stride;
+        uint8_t *d = t->out.data + (size_t)y * t->out.stride;
+        if (a->arith && (ch == 1 || ch == 3))
+            stretch_row(s, d, (size_t)t->out.width * (size_t)ch, a->lo, a->hi, a->scale);
+        else
+            dip__lut_row(s, d, t->out.width, ch, a->lut);
+    }
     return 0;
 }
 

@@ -388,10 +388,13 @@ static void pad_buffer(const struct dip_view *buf, struct dip_rect pad, struct d
     /* Rows that hold computed pixels: fill the columns left and right of them. */
     for (int y = have.y; y < have.y + have.h; y++) {
         uint8_t *row = buf->data + (size_t)(y - pad.y) * buf->stride;
+        /* Only the columns outside [hx0, hx1): a full-width strip has a handful. */
         for (int bx = 0; bx < buf->width; bx++) {
             int x;
-            if (bx >= hx0 && bx < hx1)
-                continue;
+            if (bx == DIP_MAX(hx0, 0) && hx1 > bx)
+                bx = hx1; /* skip the computed columns */
+            if (bx >= buf->width)
+                break;
             x = border_index(pad.x + bx, w, edge) - pad.x;
             memcpy(row + (size_t)bx * ch, row + (size_t)x * ch, ch);
         }
@@ -440,7 +443,8 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
         struct dip_view sub = dip_view_sub(in, (struct dip_rect){out_rect.x - in_rect.x,
                                                                   out_rect.y - in_rect.y,
                                                                   out_rect.w, out_rect.h});
-        dip_view_copy(&sub, out);
+        if (sub.data != out->data) /* the executor may pass the input itself as output */
+            dip_view_copy(&sub, out);
         goto collect;
     }
     /* Backwards: what each op produces (outs), reads (pads) and needs computed (needs). */

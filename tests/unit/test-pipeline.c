@@ -87,6 +87,24 @@ TEST(limits_on_text)
     }
 }
 
+TEST(numbers_format_readably)
+{
+    dip_pipeline *p = NULL;
+    char buf[512];
+
+    /* Integral values never print in exponent form (canny's 100 was "1e+02"). */
+    ASSERT_OK(dip_pipeline_parse("canny(low=100, high=200)", &p, NULL));
+    dip_pipeline_format(p, 0, buf, sizeof(buf));
+    ASSERT_CONTAINS(buf, "low=100");
+    ASSERT_CONTAINS(buf, "high=200");
+    ASSERT(strchr(buf, 'e') == NULL || strstr(buf, "e+") == NULL);
+    dip_pipeline_free(p);
+    ASSERT_OK(dip_pipeline_parse("gaussian(sigma=0.1)", &p, NULL));
+    dip_pipeline_format(p, 0, buf, sizeof(buf));
+    ASSERT_CONTAINS(buf, "sigma=0.1");
+    dip_pipeline_free(p);
+}
+
 /* Every registered op: defaults format to text that parses back to the same text, and each
  * numeric parameter rejects values out of its range with a message naming it. */
 TEST(every_op_round_trips_and_checks_ranges)

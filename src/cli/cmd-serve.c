@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/* `dip serve`: runs the job service (src/server) until SIGINT or SIGTERM. Under mpirun the
+ * coordinator rank serves and the other ranks work for the cluster executor; otherwise jobs run on
+ * the local executor. Only argument parsing and process lifetime live here. */
+#ifdef DIP_WITH_SERVER
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dip/server.h"
+
+enum {
+    OPT_LISTEN = DIP_OPT_FIRST_FREE,
+    OPT_DATA,
+    OPT_WEB,
+    OPT_THREADS,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_MAX_IMAGES,
+    OPT_MAX_JOBS,
+    OPT_MAX_QUEUE,
+    OPT_MAX_REQUEST,
+    OPT_MAX_CONN,
+    OPT_TIMEOUT,
+    OPT_ROUTES,
+    OPT_QUIET,
+    OPT_HELP,
+};
+
+static void usage(FILE *f, const char *web_dir)
+{
+    fprintf(f,
+            "Usage: dip serve [OPTIONS]\n\n"
+            "Runs the job service: the HTTP API (/api/v1/...), the web page and durable jobs.\n\n"
+            "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0: any)\n"
+            "  --data DIR           database dip.db and blobs/ (default ./var)\n"
+            "  --web DIR            static files of the web page (default %s)\n"
+            "  --threads N          compute threads (default: all cores)\n"
+            "  --tls-cert FILE      PEM certificate: serve HTTPS (with --tls-key)\n"
+            "  --tls-key FILE       PEM private key\n"
+            "  --max-images N       images per job (default 1000)\n"
+            "  --max-jobs N         unfinished jobs per user (default 100; more: 429)\n"
+            "  --max-queue N        unfinished jobs in all (default 10000; more: 429)\n"
+            "  --max-request N      bytes of one upload request (default 536870912)\n"
+            "  --max-connections N  open connections (default 512)\n"
+            "  --timeout S          idle connection timeout in seconds (default 30)\n"
+            "  --routes             print the API's routes and exit\n"
+            "  --quiet              no log lines\n\n"
+            "Without tokens (dip token create), only a loopback address may be used and the API\n"
+            "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s",
+            web_dir, dip__cli_limits_help);
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+int dip__cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"web", required_argument, NULL, OPT_WEB},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
+        {"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"max-request", required_argument, NULL, OPT_MAX_REQUEST},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"routes", no_argument, NULL, OPT_ROUTES},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        DIP_CLI_LIMIT_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    struct dip_server_opts o;
+    struct dip_err err = {0};
+    dip_server *srv = NULL;
+    dip_executor *ex = NULL;
+    struct sigaction sa;
+    int opt, bad = 0, rc = 0, routes = 0;
+    long v;
+
+    dip_server_opts_default(&o);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (dip__cli_limit_opt(opt, optarg, &o.limits, &bad))
+            continue;
+        switch (opt) {
+        case OPT_LISTEN:
+            o.listen = optarg;
+            break;
+        case OPT_DATA:
+            o.data_dir = optarg;
+            break;
+        case OPT_WEB:
+            o.web_dir = optarg;
+            break;
+        case OPT_THREADS:
+            bad |= dip__cli_int("threads", optarg, 0, 4096, &v);
+            o.threads = (int)v;
+            break;
+        case OPT_TLS_CERT:
+            o.tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o.tls_key = optarg;
+            break;
+        case OPT_MAX_IMAGES:
+            bad |= dip__cli_int("max-images", optarg, 1, 65535, &v);
+            o.max_images_per_job = (int)v;
+            break;
+        case OPT_MAX_JOBS:
+            bad |= dip__cli_int("max-jobs", optarg, 1, 1 << 30, &v);
+            o.max_active_per_user = (int)v;
+            break;
+        case OPT_MAX_QUEUE:
+            bad |= dip__cli_int("max-queue", optarg, 1, 1 << 30, &v);
+            o.max_queue = (int)v;
+            break;
+        case OPT_MAX_REQUEST:
+            bad |= dip__cli_int("max-request", optarg, 1, 1L << 40, &v);
+            o.limits.max_request_bytes = (size_t)v;
+            break;
+        case OPT_MAX_CONN:
+            bad |= dip__cli_int("max-connections", optarg, 1, 1 << 20, &v);
+            o.max_connections = (int)v;
+            break;
+        case OPT_TIMEOUT:
+            bad |= dip__cli_int("timeout", optarg, 1, 86400, &v);
+            o.connection_timeout_s = (int)v;
+            break;
+        case OPT_ROUTES:
+            routes = 1;
+            break;
+        case OPT_QUIET:
+            o.quiet = 1;
+            break;
+        case 'h':
+        case OPT_HELP:
+            usage(stdout, o.web_dir);
+            return 0;
+        default:
+            usage(stderr, o.web_dir);
+            return 2;
+        }
+    }
+    if (bad)
+        return 2;
+    if (optind < argc) {
+        dip__cli_error("serve", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (routes) {
+        const char *m, *p;
+        for (size_t i = 0; dip_server_route(i, &m, &p); i++)
+            printf("%s %s\n", m, p);
+        return 0;
+    }
+
+#ifdef DIP_WITH_MPI
+    {
+        struct dip_mpi_opts mo;
+        int worker_done = 0;
+        dip_mpi_opts_default(&mo);
+        rc = dip_mpi_start(&argc, &argv, &mo, &ex, &worker_done, &err);
+        if (rc != 0) {
+            /* Fall back to this machine's cores rather than not serving at all. */
+            dip__cli_error("serve", "%s; using the local executor", dip_err_text(&err, rc));
+            ex = NULL;
+            rc = 0;
+            dip_err_clear(&err);
+        }
+        if (worker_done)
+            return 0;
+    }
+#endif
+    o.executor = ex; /* NULL: the server starts a local executor */
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = dip_server_start(&o, &srv, &err);
+    if (rc != 0) {
+        dip__cli_error("serve", "%s", dip_err_text(&err, rc));
+        goto out;
+    }
+    {
+        const char *host = o.listen;
+        const char *colon = strrchr(host, ':');
+        int hl = colon ? (int)(colon - host) : (int)strlen(host);
+        printf("dip serve: %s://%.*s:%d/ (data %s, executor %s)\n", o.tls_cert ? "https" : "http",
+               hl, host, dip_server_port(srv), o.data_dir, ex ? ex->vt->name : "local");
+        if (dip_server_open_mode(srv))
+            printf("dip serve: warning: no tokens exist, so the API is open to every local user "
+                   "(dip token create NAME --admin)\n");
+        fflush(stdout);
+    }
+    dip_server_run(srv, &got_signal);
+    if (!o.quiet)
+        fprintf(stderr, "dip serve: stopping (signal %d)\n", (int)got_signal);
+out:
+    dip_server_free(srv);
+    dip_executor_free(ex);
+    return rc ? dip_err_exit_code(rc) : 0;
+}
+#else
+/* Built without the service: ISO C wants one declaration per file. */
+typedef int dip__cmd_serve_absent;
+#endif

@@ -1,0 +1,1145 @@
+/* SPDX-License-Identifier: MIT */
+/* TIFF through libtiff, entirely from memory. Before libtiff sees a byte, a bounded walker of our
+ * own checks the first image directory (entry count, tag data inside the file, total metadata
+ * under max_metadata_bytes, dimensions under the limits) and counts the pages. libtiff then runs
+ * with per-handle error and warning handlers (warnings fail closed, nothing reaches libtiff's
+ * global handlers) and a cap on any single allocation. Only the first page is decoded, to 8-bit
+ * gray, gray+alpha, RGB or RGBA; the encoder writes deflate-compressed 8-bit TIFF. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <tiffio.h>
+
+#include "core/internal.h"
+#include "internal.h"
+
+/* A first directory with more entries than this is not a real image (TIFF 6 and its common
+ * extensions define a few hundred tags; real files carry 10 to 60). */
+#define MAX_IFD_ENTRIES 1000
+/* Samples per pixel we decode: colour plus a few extra (alpha, spot) channels. */
+#define MAX_SAMPLES 8
+
+/* ---- Bounded directory walker ---- */
+
+struct walk {
+    int big, be;    /* BigTIFF, big-endian */
+    uint64_t first; /* offset of the first IFD */
+    uint64_t w, h;
+    unsigned bps, spp, comp, photometric, planar, sampleformat, orientation, inkset;
+    uint64_t rps, tw, th;
+    unsigned extras, extra0; /* ExtraSamples count and first value */
+    int have_photometric, tiled, gray_palette;
+    uint64_t meta; /* bytes of tag data in the first IFD */
+    /* Where the strip or tile offsets and byte counts are: type, count, offset of the values. */
+    unsigned off_type, bc_type;
+    uint64_t off_count, bc_count, off_at, bc_at;
+    int frames;    /* pages (count_pages) */
+    uint64_t next; /* offset of the second IFD, 0 when none */
+};
+
+struct rd {
+    const uint8_t *p;
+    size_t len;
+    int be;
+};
+
+static uint64_t get(const struct rd *r, uint64_t off, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++) {
+        unsigned b = r->p[off + (uint64_t)(r->be ? i : n - 1 - i)];
+        v = v << 8 | b;
+    }
+    return v;
+}
+
+static unsigned type_size(unsigned type)
+{
+    switch (type) {
+    case 1:
+    case 2:
+    case 6:
+    case 7:
+        return 1; /* BYTE ASCII SBYTE UNDEFINED */
+    case 3:
+    case 8:
+        return 2; /* SHORT SSHORT */
+    case 4:
+    case 9:
+    case 11:
+    case 13:
+        return 4; /* LONG SLONG FLOAT IFD */
+    case 5:
+    case 10:
+    case 12:
+    case 16:
+    case 17:
+    case 18:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+/* Reads the count of entries at `off` and the offset of the next IFD; 0 or DIP_ECORRUPT. */
+static int ifd_bounds(const struct rd *r, int big, uint64_t off, int index, uint64_t *n,
+                      uint64_t *next, struct dip_err *err)
+{
+    uint64_t cw = big ? 8 : 2, ew = big ? 20 : 12, nw = big ? 8 : 4;
+
+    if (off > r->len || r->len - off < cw)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: truncated or corrupt: image directory %d at offset %llu "
+                           "lies past the end of the file (%zu bytes)",
+                           index, (unsigned long long)off, r->len);
+    *n = get(r, off, (int)cw);
+    /* n <= 2^64 / 20 can still overflow the multiplication; bound it by the file first. */
+    if (*n > r->len / ew || r->len - off - cw < *n * ew + nw)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: truncated or corrupt: image directory %d at offset %llu "
+                           "with %llu tag entries ends past the end of the file (%zu bytes)",
+                           index, (unsigned long long)off, (unsigned long long)*n, r->len);
+    *next = get(r, off + cw + *n * ew, (int)nw);
+    return 0;
+}
+
+static int walk_first_ifd(const struct rd *r, const struct dip_limits *lim, struct walk *wk,
+                          struct dip_err *err)
+{
+    uint64_t n, next, cw = wk->big ? 8 : 2, ew = wk->big ? 20 : 12, inl = wk->big ? 8 : 4;
+    uint64_t cmap_off = 0, cmap_count = 0;
+    int rc = ifd_bounds(r, wk->big, wk->first, 0, &n, &next, err);
+
+    if (rc)
+        return rc;
+    wk->next = next;
+    if (n > MAX_IFD_ENTRIES)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: the first image directory has %llu tag entries, more than "
+                           "the %d any real image needs",
+                           (unsigned long long)n, MAX_IFD_ENTRIES);
+    if (n == 0)
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: the first image directory has no tag entries");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t e = wk->first + cw + i * ew;
+        unsigned tag = (unsigned)get(r, e, 2), type = (unsigned)get(r, e + 2, 2);
+        uint64_t count = get(r, e + 4, wk->big ? 8 : 4), voff = e + (wk->big ? 12 : 8);
+        unsigned ts = type_size(type);
+        uint64_t bytes, v = 0;
+
+        if (ts == 0) /* libtiff ignores unknown types; they carry no data we read */
+            continue;
+        if (count > (uint64_t)r->len / ts)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: truncated or corrupt: tag %u claims %llu values, more "
+                               "than the file holds",
+                               tag, (unsigned long long)count);
+        bytes = count * ts;
+        if (bytes > inl) {
+            voff = get(r, voff, (int)inl);
+            if (voff > r->len || r->len - voff < bytes)
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: truncated or corrupt: tag %u data (%llu bytes at "
+                                   "offset %llu) ends past the end of the file (%zu bytes)",
+                                   tag, (unsigned long long)bytes, (unsigned long long)voff,
+                                   r->len);
+        }
+        wk->meta += bytes;
+        if (wk->meta > lim->max_metadata_bytes)
+            return dip_err_set(err, DIP_ELIMIT,
+                               "tiff: tag data of the first IFD (%llu bytes so "
+                               "far, at tag %u) exceeds the limit max_metadata_bytes=%zu",
+                               (unsigned long long)wk->meta, tag, lim->max_metadata_bytes);
+        if (count == 0)
+            continue;
+        if (ts <= 8 && (type == 1 || type == 3 || type == 4 || type == 16))
+            v = get(r, voff, (int)ts); /* the first value of an unsigned integer tag */
+        switch (tag) {
+        case 256:
+            wk->w = v;
+            break;
+        case 257:
+            wk->h = v;
+            break;
+        case 258:
+            wk->bps = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 259:
+            wk->comp = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 262:
+            wk->photometric = (unsigned)DIP_MIN(v, 65535);
+            wk->have_photometric = 1;
+            break;
+        case 274:
+            wk->orientation = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 277:
+            wk->spp = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 278:
+            wk->rps = v;
+            break;
+        case 284:
+            wk->planar = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 273:
+        case 324:
+            wk->off_type = type;
+            wk->off_count = count;
+            wk->off_at = voff;
+            break;
+        case 279:
+        case 325:
+            wk->bc_type = type;
+            wk->bc_count = count;
+            wk->bc_at = voff;
+            break;
+        case 320:
+            if (type == 3) {
+                cmap_off = voff;
+                cmap_count = count;
+            }
+            break;
+        case 322:
+            wk->tw = v;
+            wk->tiled = 1;
+            break;
+        case 323:
+            wk->th = v;
+            wk->tiled = 1;
+            break;
+        case 332:
+            wk->inkset = (unsigned)DIP_MIN(v, 65535);
+            break;
+        case 338:
+            wk->extras = (unsigned)DIP_MIN(count, 65535);
+            wk->extra0 = (unsigned)v;
+            break;
+        case 339:
+            wk->sampleformat = (unsigned)DIP_MIN(v, 65535);
+            break;
+        default:
+            break;
+        }
+    }
+    /* A palette whose three curves are equal is a gray ramp: decode it to one channel. */
+    if (cmap_count >= 3 && cmap_count % 3 == 0) {
+        uint64_t k = cmap_count / 3;
+        wk->gray_palette = 1;
+        for (uint64_t i = 0; i < k && wk->gray_palette; i++) {
+            uint64_t rv = get(r, cmap_off + 2 * i, 2), gv = get(r, cmap_off + 2 * (k + i), 2);
+            uint64_t bv = get(r, cmap_off + 2 * (2 * k + i), 2);
+            wk->gray_palette = rv == gv && gv == bv;
+        }
+    }
+    return 0;
+}
+
+/* Counts the pages without decoding them; more than max_frames is refused. The chain may loop:
+ * Brent's cycle finder catches that in time linear in the chain and constant memory. */
+static int count_pages(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                       struct walk *wk, struct dip_err *err)
+{
+    struct rd r = {buf, len, wk->be};
+    uint64_t tort = wk->first, hare = wk->next, power = 1, lam = 1, dummy, next;
+    int max = DIP_MAX(lim->max_frames, 1), rc;
+
+    wk->frames = 1;
+    while (hare != 0) {
+        if (hare == tort)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: the chain of image directories loops back to offset %llu",
+                               (unsigned long long)hare);
+        if (wk->frames >= max)
+            return dip_err_set(err, DIP_ELIMIT,
+                               "tiff: more than %d pages exceeds the limit max_frames=%d", max,
+                               lim->max_frames);
+        if ((rc = ifd_bounds(&r, wk->big, hare, wk->frames, &dummy, &next, err)) != 0)
+            return rc;
+        wk->frames++;
+        if (power == lam) {
+            tort = hare;
+            power *= 2;
+            lam = 0;
+        }
+        hare = next;
+        lam++;
+    }
+    return 0;
+}
+
+/* Every strip or tile must lie inside the file, whatever else the header says, so that libtiff
+ * never reads or allocates for data that is not there. */
+static int check_strile_bounds(const uint8_t *buf, size_t len, const struct walk *wk,
+                               struct dip_err *err)
+{
+    const struct rd rr = {buf, len, wk->be}, *r = &rr;
+
+    if (wk->off_count && wk->bc_count) {
+        unsigned os = type_size(wk->off_type), bs = type_size(wk->bc_type);
+        if (wk->off_count != wk->bc_count)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: %llu strip/tile offsets but %llu byte counts",
+                               (unsigned long long)wk->off_count, (unsigned long long)wk->bc_count);
+        if ((os != 2 && os != 4 && os != 8) || (bs != 2 && bs != 4 && bs != 8))
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: strip/tile offsets or byte counts of TIFF type %u/%u",
+                               wk->off_type, wk->bc_type);
+        for (uint64_t i = 0; i < wk->off_count; i++) {
+            uint64_t o = get(r, wk->off_at + i * os, (int)os);
+            uint64_t bc = get(r, wk->bc_at + i * bs, (int)bs);
+            if (o > r->len || bc > r->len - o)
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: truncated or corrupt: %s %llu (%llu bytes at offset "
+                                   "%llu) ends past the end of the file (%zu bytes)",
+                                   wk->tiled ? "tile" : "strip", (unsigned long long)i,
+                                   (unsigned long long)bc, (unsigned long long)o, r->len);
+        }
+    } else {
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: %s missing",
+                           wk->off_count ? "StripByteCounts/TileByteCounts"
+                                         : "StripOffsets/TileOffsets");
+    }
+    return 0;
+}
+
+/* Header and first IFD. Fills wk with libtiff's defaults for absent tags. */
+static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, struct walk *wk,
+                struct dip_err *err)
+{
+    struct rd r = {buf, len, 0};
+
+    memset(wk, 0, sizeof(*wk));
+    wk->bps = 1;
+    wk->spp = 1;
+    wk->comp = COMPRESSION_NONE;
+    wk->planar = PLANARCONFIG_CONTIG;
+    wk->sampleformat = SAMPLEFORMAT_UINT;
+    wk->orientation = ORIENTATION_TOPLEFT;
+    wk->inkset = INKSET_CMYK;
+    wk->rps = UINT32_MAX;
+    if (len < 8)
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: truncated header (%zu bytes)", len);
+    if (buf[0] == 'M' && buf[1] == 'M')
+        wk->be = 1;
+    else if (buf[0] != 'I' || buf[1] != 'I')
+        return dip_err_set(err, DIP_EFORMAT, "tiff: bad byte-order mark");
+    r.be = wk->be;
+    switch (get(&r, 2, 2)) {
+    case 42:
+        wk->first = get(&r, 4, 4);
+        break;
+    case 43:
+        wk->big = 1;
+        if (len < 16)
+            return dip_err_set(err, DIP_ECORRUPT, "tiff: truncated BigTIFF header (%zu bytes)",
+                               len);
+        if (get(&r, 4, 2) != 8 || get(&r, 6, 2) != 0)
+            return dip_err_set(err, DIP_ECORRUPT, "tiff: bad BigTIFF offset size");
+        wk->first = get(&r, 8, 8);
+        break;
+    default:
+        return dip_err_set(err, DIP_EFORMAT, "tiff: bad magic number");
+    }
+    if (wk->first == 0)
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: no image directory (first IFD offset 0)");
+    return walk_first_ifd(&r, lim, wk, err);
+}
+
+/* Output channels and colour name for a photometric interpretation, or 0 when we cannot say
+ * from the header alone. `alpha` is set when the first extra sample is alpha. */
+static int walk_channels(const struct walk *wk, const char **color)
+{
+    int alpha = wk->extras > 0 &&
+                (wk->extra0 == EXTRASAMPLE_ASSOCALPHA || wk->extra0 == EXTRASAMPLE_UNASSALPHA);
+    int base;
+
+    switch (wk->photometric) {
+    case PHOTOMETRIC_MINISWHITE:
+    case PHOTOMETRIC_MINISBLACK:
+        *color = "gray";
+        base = 1;
+        break;
+    case PHOTOMETRIC_RGB:
+        *color = "rgb";
+        base = 3;
+        break;
+    case PHOTOMETRIC_PALETTE:
+        *color = "palette";
+        base = wk->gray_palette ? 1 : 3;
+        break;
+    case PHOTOMETRIC_SEPARATED:
+        *color = "cmyk";
+        base = 3;
+        break;
+    case PHOTOMETRIC_YCBCR:
+        *color = "ycbcr";
+        base = 3;
+        break;
+    case PHOTOMETRIC_CIELAB:
+        *color = "lab";
+        base = 3;
+        break;
+    default:
+        *color = "other";
+        base = 3;
+        break;
+    }
+    return base + alpha;
+}
+
+static int check_walk(const struct walk *wk, const struct dip_limits *lim, struct dip_err *err)
+{
+    int rc = dip_limits_check_dims(lim, "tiff", (long long)DIP_MIN(wk->w, (uint64_t)INT64_MAX),
+                                   (long long)DIP_MIN(wk->h, (uint64_t)INT64_MAX), err);
+
+    if (rc)
+        return rc;
+    if (wk->bps != 1 && wk->bps != 2 && wk->bps != 4 && wk->bps != 8 && wk->bps != 16)
+        return dip_err_set(err, DIP_EFORMAT,
+                           "tiff: BitsPerSample %u not supported (1, 2, 4, 8 "
+                           "or 16)",
+                           wk->bps);
+    if (wk->sampleformat != SAMPLEFORMAT_UINT && wk->sampleformat != SAMPLEFORMAT_VOID)
+        return dip_err_set(err, DIP_EFORMAT,
+                           "tiff: SampleFormat %u not supported (unsigned "
+                           "integers only)",
+                           wk->sampleformat);
+    if (wk->spp == 0 || wk->spp > MAX_SAMPLES)
+        return dip_err_set(err, DIP_EFORMAT, "tiff: SamplesPerPixel %u not supported (1..%d)",
+                           wk->spp, MAX_SAMPLES);
+    if (wk->tiled) {
+        /* Tiles a little larger than the image are normal (256x256 on a 100x100 image); tiles
+         * far larger only make libtiff allocate. */
+        uint64_t maxw = DIP_MAX((wk->w + 15) & ~(uint64_t)15, 1024);
+        uint64_t maxh = DIP_MAX((wk->h + 15) & ~(uint64_t)15, 1024);
+        if (wk->tw == 0 || wk->th == 0 || wk->tw % 16 || wk->th % 16 || wk->tw > maxw ||
+            wk->th > maxh)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: implausible tile size %llux%llu for a "
+                               "%llux%llu image",
+                               (unsigned long long)wk->tw, (unsigned long long)wk->th,
+                               (unsigned long long)wk->w, (unsigned long long)wk->h);
+    }
+    return 0;
+}
+
+static void walk_info(const struct walk *wk, struct dip_image_info *info)
+{
+    const char *color = "other";
+
+    info->width = (int)wk->w;
+    info->height = (int)wk->h;
+    info->channels = walk_channels(wk, &color);
+    info->bit_depth = (int)wk->bps;
+    info->frames = wk->frames;
+    info->orientation = wk->orientation >= 1 && wk->orientation <= 8 ? (int)wk->orientation : 1;
+    snprintf(info->color, sizeof(info->color), "%s", color);
+}
+
+static int tiff_probe(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                      struct dip_image_info *info, struct dip_err *err)
+{
+    struct walk wk;
+    int rc = walk(buf, len, lim, &wk, err);
+
+    if (rc == 0)
+        rc = check_walk(&wk, lim, err);
+    if (rc == 0)
+        rc = count_pages(buf, len, lim, &wk, err);
+    if (rc == 0)
+        walk_info(&wk, info);
+    return rc;
+}
+
+/* ---- libtiff glue: memory I/O and handlers ---- */
+
+struct mem {
+    const uint8_t *rd; /* reading: the input */
+    uint8_t *wr;       /* writing: the output, grown on demand */
+    size_t len, alloc, pos, cap;
+    int oom;
+};
+
+struct report {
+    int failed;    /* an error was reported */
+    int warned;    /* a warning was reported (fails closed too) */
+    char msg[256]; /* the first one */
+};
+
+static tmsize_t mem_read(thandle_t h, void *buf, tmsize_t size)
+{
+    struct mem *m = h;
+    const uint8_t *src = m->rd ? m->rd : m->wr;
+    size_t n;
+
+    if (size <= 0 || m->pos >= m->len)
+        return 0;
+    n = DIP_MIN((size_t)size, m->len - m->pos);
+    memcpy(buf, src + m->pos, n);
+    m->pos += n;
+    return (tmsize_t)n;
+}
+
+static tmsize_t mem_write(thandle_t h, void *buf, tmsize_t size)
+{
+    struct mem *m = h;
+    size_t n = (size_t)size, end;
+
+    if (m->rd != NULL || size < 0 || dip_size_add(m->pos, n, &end) || end > m->cap)
+        return -1;
+    if (end > m->alloc) {
+        size_t na = m->alloc ? m->alloc : 65536;
+        uint8_t *nd;
+        while (na < end)
+            na = na > m->cap / 2 ? m->cap : na * 2;
+        nd = dip_realloc(m->wr, na);
+        if (nd == NULL) {
+            m->oom = 1;
+            return -1;
+        }
+        m->wr = nd;
+        m->alloc = na;
+    }
+    if (m->pos > m->len) /* a seek past the end leaves a hole: zero it */
+        memset(m->wr + m->len, 0, m->pos - m->len);
+    memcpy(m->wr + m->pos, buf, n);
+    m->pos = end;
+    m->len = DIP_MAX(m->len, end);
+    return size;
+}
+
+static toff_t mem_seek(thandle_t h, toff_t off, int whence)
+{
+    struct mem *m = h;
+    uint64_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->len : 0;
+
+    /* libtiff passes negative SEEK_CUR/SEEK_END offsets as huge unsigned values. */
+    base += off;
+    if (base > (uint64_t)SIZE_MAX / 2)
+        return (toff_t)-1;
+    m->pos = (size_t)base;
+    return base;
+}
+
+static int mem_close(thandle_t h)
+{
+    (void)h;
+    return 0;
+}
+
+static toff_t mem_size(thandle_t h)
+{
+    return ((struct mem *)h)->len;
+}
+
+static int mem_map(thandle_t h, void **base, toff_t *size)
+{
+    (void)h;
+    (void)base;
+    (void)size;
+    return 0;
+}
+
+static void mem_unmap(thandle_t h, void *base, toff_t size)
+{
+    (void)h;
+    (void)base;
+    (void)size;
+}
+
+__attribute__((format(printf, 4, 0))) static int on_error(TIFF *tif, void *user, const char *module,
+                                                          const char *fmt, va_list ap)
+{
+    struct report *r = user;
+
+    (void)tif;
+    if (!r->failed && !r->warned) {
+        int n = snprintf(r->msg, sizeof(r->msg), "%s: ", module ? module : "libtiff");
+        if (n > 0 && (size_t)n < sizeof(r->msg))
+            vsnprintf(r->msg + n, sizeof(r->msg) - (size_t)n, fmt, ap);
+    }
+    r->failed = 1;
+    return 1; /* handled: keep it from libtiff's global handlers */
+}
+
+__attribute__((format(printf, 4, 0))) static int
+on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    struct report *r = user;
+    char msg[256];
+
+    (void)tif;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* Private tags (cameras, GIS, scanners) are common and harmless: libtiff keeps them as
+     * anonymous fields. Every other warning fails closed. */
+    if (strstr(msg, "Unknown field with tag") != NULL)
+        return 1;
+    if (!r->failed && !r->warned)
+        snprintf(r->msg, sizeof(r->msg), "%.40s: %.200s", module ? module : "libtiff", msg);
+    r->warned = 1;
+    return 1;
+}
+
+static TIFF *open_mem(struct mem *m, const char *mode, tmsize_t max_alloc, struct report *rep)
+{
+    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+    TIFF *tif;
+
+    if (o == NULL)
+        return NULL;
+    if (max_alloc > 0)
+        TIFFOpenOptionsSetMaxSingleMemAlloc(o, max_alloc);
+    TIFFOpenOptionsSetErrorHandlerExtR(o, on_error, rep);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, on_warning, rep);
+    tif = TIFFClientOpenExt("dip", mode, (thandle_t)m, mem_read, mem_write, mem_seek, mem_close,
+                            mem_size, mem_map, mem_unmap, o);
+    TIFFOpenOptionsFree(o);
+    return tif;
+}
+
+static int libtiff_failed(const struct report *rep, struct dip_err *err, const char *what)
+{
+    return dip_err_set(err, DIP_ECORRUPT, "tiff: %s: %s", what,
+                       rep->msg[0] ? rep->msg : "libtiff failed without a message");
+}
+
+/* ---- Decoding ---- */
+
+struct conv {
+    unsigned photometric, bps, spp;
+    int base;         /* colour samples per pixel: 1 gray/palette, 3 RGB, 4 CMYK */
+    int alpha;        /* 0 none, 1 unassociated, 2 associated (premultiplied) */
+    int och;          /* output channels */
+    uint8_t lut[256]; /* bps <= 8: sample to 8 bits */
+    uint8_t *pal;     /* palette: 3 bytes per entry, 8-bit */
+    size_t pal_n;
+};
+
+static uint8_t scale16(unsigned v)
+{
+    return (uint8_t)((v * 255u + 32767u) / 65535u);
+}
+
+/* Unpacks n samples of bps bits (MSB first, as libtiff hands them over) to 16-bit values. */
+static void unpack(const uint8_t *src, unsigned bps, size_t n, uint16_t *vals)
+{
+    if (bps == 8) {
+        for (size_t i = 0; i < n; i++)
+            vals[i] = src[i];
+    } else if (bps == 16) {
+        memcpy(vals, src, n * 2); /* libtiff has swapped to host order */
+    } else {
+        unsigned mask = (1u << bps) - 1;
+        for (size_t i = 0; i < n; i++) {
+            size_t bit = i * bps;
+            vals[i] =
+                (uint16_t)(((unsigned)src[bit >> 3] >> (8u - bps - (unsigned)(bit & 7))) & mask);
+        }
+    }
+}
+
+static uint8_t conv_sample(const struct conv *c, unsigned v)
+{
+    return c->bps == 16 ? scale16(v) : c->lut[v & 255];
+}
+
+/* One row of nx pixels, samples interleaved, to output pixels. */
+static void convert_row(const struct conv *c, const uint16_t *vals, size_t nx, uint8_t *dst)
+{
+    for (size_t x = 0; x < nx; x++, vals += c->spp, dst += c->och) {
+        uint8_t a = 255;
+        if (c->alpha)
+            a = conv_sample(c, vals[c->base]);
+        switch (c->photometric) {
+        case PHOTOMETRIC_MINISBLACK:
+            dst[0] = conv_sample(c, vals[0]);
+            break;
+        case PHOTOMETRIC_MINISWHITE:
+            dst[0] = (uint8_t)(255 - conv_sample(c, vals[0]));
+            break;
+        case PHOTOMETRIC_PALETTE: {
+            size_t i = vals[0] < c->pal_n ? vals[0] : 0;
+            memcpy(dst, c->pal + 3 * i, c->och >= 3 ? 3 : 1);
+            break;
+        }
+        case PHOTOMETRIC_SEPARATED: {
+            unsigned k = 255u - conv_sample(c, vals[3]);
+            for (int j = 0; j < 3; j++)
+                dst[j] = (uint8_t)(((255u - conv_sample(c, vals[j])) * k + 127) / 255);
+            break;
+        }
+        default: /* RGB, or YCbCr that libjpeg converted to RGB */
+            for (int j = 0; j < 3; j++)
+                dst[j] = conv_sample(c, vals[j]);
+            break;
+        }
+        if (c->alpha) {
+            int nc = c->och - 1;
+            dst[nc] = a;
+            /* Associated alpha: colour was stored multiplied by alpha; divide it out (at 8
+             * bits, so very transparent pixels keep little colour precision). */
+            for (int j = 0; c->alpha == 2 && j < nc; j++)
+                dst[j] = (uint8_t)(a ? DIP_MIN(255u, (dst[j] * 255u + a / 2u) / a) : 0u);
+        }
+    }
+}
+
+static int setup_conv(TIFF *tif, const struct walk *wk, struct conv *c, struct dip_err *err)
+{
+    uint16_t nextra = 0, *extra = NULL, inkset = INKSET_CMYK;
+    unsigned maxv = (1u << c->bps) - 1;
+
+    if (c->bps <= 8)
+        for (unsigned v = 0; v < 256; v++)
+            c->lut[v] = (uint8_t)(v <= maxv ? (v * 255u + maxv / 2) / maxv : 255);
+    switch (c->photometric) {
+    case PHOTOMETRIC_MINISBLACK:
+    case PHOTOMETRIC_MINISWHITE:
+    case PHOTOMETRIC_PALETTE:
+        c->base = 1;
+        break;
+    case PHOTOMETRIC_RGB:
+        c->base = 3;
+        break;
+    case PHOTOMETRIC_SEPARATED:
+        TIFFGetFieldDefaulted(tif, TIFFTAG_INKSET, &inkset);
+        if (inkset != INKSET_CMYK || c->bps < 8)
+            return dip_err_set(err, DIP_EFORMAT,
+                               "tiff: separated image with InkSet %u and %u "
+                               "bits not supported (CMYK with 8 or 16 bits only)",
+                               inkset, c->bps);
+        c->base = 4;
+        break;
+    default:
+        return dip_err_set(err, DIP_EINTERNAL, "tiff: photometric %u", c->photometric);
+    }
+    if ((int)c->spp < c->base)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: SamplesPerPixel %u too few for "
+                           "photometric %u",
+                           c->spp, c->photometric);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
+    if (nextra > 0 && extra != NULL && (int)c->spp - nextra == c->base) {
+        if (extra[0] == EXTRASAMPLE_UNASSALPHA)
+            c->alpha = 1;
+        else if (extra[0] == EXTRASAMPLE_ASSOCALPHA)
+            c->alpha = 2;
+    }
+    c->och =
+        (c->base == 1 && !(c->photometric == PHOTOMETRIC_PALETTE && !wk->gray_palette)) ? 1 : 3;
+    c->och += c->alpha ? 1 : 0;
+    if (c->photometric == PHOTOMETRIC_PALETTE) {
+        uint16_t *r = NULL, *g = NULL, *b = NULL;
+        int eight = 1;
+        if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) || r == NULL || g == NULL || b == NULL)
+            return dip_err_set(err, DIP_ECORRUPT, "tiff: palette image without a ColorMap");
+        c->pal_n = (size_t)1 << c->bps;
+        c->pal = dip_malloc(3 * c->pal_n);
+        if (c->pal == NULL)
+            return dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the palette");
+        /* Some old writers store 8-bit colour maps; libtiff's own RGBA reader makes the same
+         * guess: if no entry exceeds 255, the map is 8-bit. */
+        for (size_t i = 0; i < c->pal_n; i++)
+            if (r[i] > 255 || g[i] > 255 || b[i] > 255)
+                eight = 0;
+        for (size_t i = 0; i < c->pal_n; i++) {
+            c->pal[3 * i] = eight ? (uint8_t)r[i] : scale16(r[i]);
+            c->pal[3 * i + 1] = eight ? (uint8_t)g[i] : scale16(g[i]);
+            c->pal[3 * i + 2] = eight ? (uint8_t)b[i] : scale16(b[i]);
+        }
+    }
+    return 0;
+}
+
+/* Checks every strip or tile lies inside the file, and that uncompressed ones hold all their
+ * bytes, so a lying header is refused before libtiff reads or allocates for it. */
+static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *err)
+{
+    int tiled = TIFFIsTiled(tif);
+    uint32_t n = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+    const char *what = tiled ? "tile" : "strip";
+    uint32_t h = 0, rps = 0, per_plane;
+
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
+    if (rps == 0 || rps > h)
+        rps = h;
+    per_plane = rps ? (h + rps - 1) / rps : 1;
+    if (n == 0 || per_plane == 0)
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: no %ss", what);
+    for (uint32_t s = 0; s < n; s++) {
+        uint64_t off = TIFFGetStrileOffset(tif, s), bc = TIFFGetStrileByteCount(tif, s), want;
+        if (bc == 0 || off > len || bc > len - off)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: truncated or corrupt: %s %u (%llu bytes at offset %llu) "
+                               "is empty or ends past the end of the file (%zu bytes)",
+                               what, s, (unsigned long long)bc, (unsigned long long)off, len);
+        if (comp != COMPRESSION_NONE)
+            continue;
+        if (tiled) {
+            want = TIFFTileSize64(tif); /* edge tiles are stored whole */
+        } else {
+            uint32_t row0 = (s % per_plane) * rps;
+            want = TIFFVStripSize64(tif, DIP_MIN(rps, h - row0));
+        }
+        if (bc < want)
+            return dip_err_set(err, DIP_ECORRUPT,
+                               "tiff: truncated pixel data: uncompressed %s %u "
+                               "has %llu bytes, needs %llu",
+                               what, s, (unsigned long long)bc, (unsigned long long)want);
+    }
+    return 0;
+}
+
+/* Reads strips or tiles (all planes for separate planar data), unpacks each row to interleaved
+ * samples and converts them into the image. */
+static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, struct dip_view *v,
+                    struct dip_err *err)
+{
+    int tiled = TIFFIsTiled(tif);
+    uint16_t planar = PLANARCONFIG_CONTIG;
+    uint32_t rw, rh, w = (uint32_t)v->width, h = (uint32_t)v->height, per_plane;
+    unsigned nplanes;
+    tmsize_t region, rowbytes;
+    uint8_t *bufs = NULL;
+    uint16_t *vals = NULL, *tmp = NULL;
+    int rc = 0, direct;
+
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    nplanes = planar == PLANARCONFIG_SEPARATE ? c->spp : 1;
+    /* 8-bit gray, gray+alpha, RGB or RGBA, interleaved, alpha not premultiplied: the decoded
+     * rows already are the output rows. */
+    direct = nplanes == 1 && c->bps == 8 && c->alpha != 2 && (int)c->spp == c->och &&
+             (c->photometric == PHOTOMETRIC_MINISBLACK || c->photometric == PHOTOMETRIC_RGB);
+    if (tiled) {
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &rw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &rh);
+        region = TIFFTileSize(tif);
+        rowbytes = TIFFTileRowSize(tif);
+        per_plane = ((w + rw - 1) / rw) * ((h + rh - 1) / rh);
+    } else {
+        rw = w;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rh);
+        if (rh == 0 || rh > h)
+            rh = h;
+        region = TIFFStripSize(tif);
+        rowbytes = TIFFScanlineSize(tif);
+        per_plane = (h + rh - 1) / rh;
+    }
+    if (region <= 0 || rowbytes <= 0 || rep->failed) {
+        rc = libtiff_failed(rep, err, "bad strip or tile layout");
+        goto out;
+    }
+    if ((uint64_t)rowbytes * rh > (uint64_t)region) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "tiff: inconsistent strip or tile size");
+        goto out;
+    }
+    bufs = dip_malloc((size_t)region * nplanes);
+    vals = dip_malloc((size_t)rw * c->spp * sizeof(*vals));
+    tmp = dip_malloc((size_t)rw * sizeof(*tmp));
+    if (bufs == NULL || vals == NULL || tmp == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a %lld-byte %s buffer",
+                         (long long)region * nplanes, tiled ? "tile" : "strip");
+        goto out;
+    }
+    for (uint32_t y0 = 0; y0 < h; y0 += rh) {
+        for (uint32_t x0 = 0; x0 < w; x0 += rw) {
+            uint32_t idx = tiled ? TIFFComputeTile(tif, x0, y0, 0, 0) : y0 / rh;
+            uint32_t nx = DIP_MIN(rw, w - x0), ny = DIP_MIN(rh, h - y0);
+            for (unsigned p = 0; p < nplanes; p++) {
+                uint8_t *b = bufs + (size_t)region * p;
+                tmsize_t got = tiled ? TIFFReadEncodedTile(tif, idx + p * per_plane, b, region)
+                                     : TIFFReadEncodedStrip(tif, idx + p * per_plane, b, region);
+                if (got < 0 || rep->failed || rep->warned) {
+                    rc = libtiff_failed(rep, err, tiled ? "reading a tile" : "reading a strip");
+                    goto out;
+                }
+                if ((uint64_t)got < (uint64_t)rowbytes * ny) {
+                    rc = dip_err_set(err, DIP_ECORRUPT,
+                                     "tiff: truncated pixel data: %s %u "
+                                     "decoded to %lld bytes, need %lld",
+                                     tiled ? "tile" : "strip", idx + p * per_plane, (long long)got,
+                                     (long long)rowbytes * ny);
+                    goto out;
+                }
+            }
+            for (uint32_t r = 0; r < ny; r++) {
+                uint8_t *dst = v->data + (size_t)(y0 + r) * v->stride + (size_t)x0 * (size_t)c->och;
+                if (direct) {
+                    memcpy(dst, bufs + (size_t)r * (size_t)rowbytes, (size_t)nx * c->spp);
+                    continue;
+                }
+                if (nplanes == 1) {
+                    unpack(bufs + (size_t)r * (size_t)rowbytes, c->bps, (size_t)nx * c->spp, vals);
+                } else {
+                    for (unsigned p = 0; p < nplanes; p++) {
+                        unpack(bufs + (size_t)region * p + (size_t)r * (size_t)rowbytes, c->bps, nx,
+                               tmp);
+                        for (uint32_t x = 0; x < nx; x++)
+                            vals[(size_t)x * c->spp + p] = tmp[x];
+                    }
+                }
+                convert_row(c, vals, nx, dst);
+            }
+        }
+    }
+out:
+    dip_free(tmp);
+    dip_free(vals);
+    dip_free(bufs);
+    return rc;
+}
+
+/* Everything else libtiff can render (YCbCr without JPEG, CIE L*a*b*, old-style JPEG, ...) goes
+ * through its RGBA reader, which premultiplies alpha; we divide it back out. */
+static int read_rgba(TIFF *tif, const struct report *rep, int alpha, struct dip_view *v,
+                     struct dip_err *err)
+{
+    TIFFRGBAImage img;
+    char emsg[1024] = "";
+    uint32_t *raster = NULL;
+    size_t npx = (size_t)v->width * (size_t)v->height;
+    int rc = 0, begun = 0;
+
+    if (!TIFFRGBAImageOK(tif, emsg)) {
+        rc = dip_err_set(err, DIP_EFORMAT, "tiff: cannot decode this kind of image: %s", emsg);
+        goto out;
+    }
+    if (!TIFFRGBAImageBegin(&img, tif, 0, emsg) || rep->failed || rep->warned) {
+        rc = rep->failed || rep->warned ? libtiff_failed(rep, err, "RGBA setup")
+                                        : dip_err_set(err, DIP_EFORMAT, "tiff: %s", emsg);
+        goto out;
+    }
+    begun = 1;
+    img.req_orientation = img.orientation; /* rows as stored: codec.c applies Orientation */
+    raster = dip_malloc(npx * sizeof(*raster));
+    if (raster == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a %zu-pixel raster", npx);
+        goto out;
+    }
+    if (!TIFFRGBAImageGet(&img, raster, (uint32_t)v->width, (uint32_t)v->height) || rep->failed ||
+        rep->warned) {
+        rc = libtiff_failed(rep, err, "decoding");
+        goto out;
+    }
+    for (int y = 0; y < v->height; y++) {
+        const uint32_t *s = raster + (size_t)y * (size_t)v->width;
+        uint8_t *d = v->data + (size_t)y * v->stride;
+        for (int x = 0; x < v->width; x++, d += v->channels) {
+            uint32_t px = s[x];
+            uint8_t a = (uint8_t)TIFFGetA(px);
+            d[0] = (uint8_t)TIFFGetR(px);
+            d[1] = (uint8_t)TIFFGetG(px);
+            d[2] = (uint8_t)TIFFGetB(px);
+            if (alpha) {
+                d[3] = a;
+                for (int j = 0; j < 3; j++)
+                    d[j] = (uint8_t)(a ? DIP_MIN(255u, (d[j] * 255u + a / 2u) / a) : 0u);
+            }
+        }
+    }
+out:
+    if (begun)
+        TIFFRGBAImageEnd(&img);
+    dip_free(raster);
+    return rc;
+}
+
+static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                       const struct dip_decode_opts *opts, dip_image **out,
+                       struct dip_image_info *info, struct dip_err *err)
+{
+    struct walk wk;
+    struct mem m = {.rd = buf, .len = len};
+    struct report rep = {0, 0, ""};
+    struct conv c;
+    TIFF *tif = NULL;
+    dip_image *img = NULL;
+    struct dip_view v;
+    uint32_t w = 0, h = 0;
+    uint16_t bps = 1, spp = 1, photometric = 0, comp = COMPRESSION_NONE;
+    uint64_t region, max_alloc;
+    int rc, own;
+
+    (void)opts;
+    memset(&c, 0, sizeof(c));
+    if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0 ||
+        (rc = count_pages(buf, len, lim, &wk, err)) != 0 ||
+        (rc = check_strile_bounds(buf, len, &wk, err)) != 0)
+        goto out;
+    walk_info(&wk, info);
+    /* The largest buffer libtiff needs for itself: the raw input of one strip or tile (at most
+     * the file) or, in its RGBA reader, one decoded strip or tile. */
+    region = (wk.tiled ? wk.tw * wk.th : wk.w * DIP_MIN(wk.rps ? wk.rps : wk.h, wk.h)) * wk.spp *
+             ((wk.bps + 7) / 8);
+    max_alloc = DIP_MAX((uint64_t)len, region) + ((uint64_t)1 << 20);
+    tif = open_mem(&m, "rm", (tmsize_t)DIP_MIN(max_alloc, (uint64_t)INT64_MAX / 2), &rep);
+    if (tif == NULL || rep.failed || rep.warned) {
+        rc = tif == NULL && !rep.failed && !rep.warned
+                 ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory opening the file")
+                 : libtiff_failed(&rep, err, "reading the first directory");
+        goto out;
+    }
+    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric)) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "tiff: PhotometricInterpretation missing");
+        goto out;
+    }
+    if (w != wk.w || h != wk.h || bps != wk.bps || spp != wk.spp) {
+        rc = dip_err_set(err, DIP_ECORRUPT,
+                         "tiff: libtiff read the directory differently "
+                         "(%ux%u, %u bits, %u samples)",
+                         w, h, bps, spp);
+        goto out;
+    }
+    if ((rc = check_striles(tif, len, comp, err)) != 0)
+        goto out;
+    if (photometric == PHOTOMETRIC_YCBCR && comp == COMPRESSION_JPEG) {
+        /* Let libjpeg upsample and convert to RGB. */
+        if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB) || rep.failed) {
+            rc = libtiff_failed(&rep, err, "setting up JPEG colour conversion");
+            goto out;
+        }
+        photometric = PHOTOMETRIC_RGB;
+    }
+    own = comp != COMPRESSION_OJPEG &&
+          (photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE ||
+           photometric == PHOTOMETRIC_RGB || photometric == PHOTOMETRIC_PALETTE ||
+           photometric == PHOTOMETRIC_SEPARATED);
+    c.photometric = photometric;
+    c.bps = bps;
+    c.spp = spp;
+    if (own && (rc = setup_conv(tif, &wk, &c, err)) != 0)
+        goto out;
+    if (!own) {
+        const char *color;
+        c.och = walk_channels(&wk, &color) == 4 ? 4 : 3;
+    }
+    info->channels = c.och;
+    if ((rc = dip_image_new((int)w, (int)h, c.och, &img)) != 0) {
+        rc = dip_err_set(err, rc, "tiff: cannot allocate a %ux%u image", w, h);
+        goto out;
+    }
+    v = dip_image_view(img);
+    rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
+    if (rc)
+        goto out;
+    *out = img;
+    img = NULL;
+out:
+    if (tif != NULL)
+        TIFFClose(tif);
+    dip_free(c.pal);
+    dip_image_unref(img);
+    return rc;
+}
+
+/* ---- Encoding ---- */
+
+/* 8-bit, deflate with horizontal differencing, strips of about 8 KiB; gray+alpha and RGBA carry
+ * their alpha as an unassociated extra sample. */
+static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                       size_t *out_len, struct dip_err *err)
+{
+    struct dip_view v = dip_image_view(img);
+    struct mem m = {.cap = (size_t)0xFFFFFFFF}; /* classic TIFF addresses 4 GiB */
+    struct report rep = {0, 0, ""};
+    size_t rowbytes = (size_t)v.width * (size_t)v.channels;
+    uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+    uint8_t *strip = NULL;
+    uint32_t rps;
+    TIFF *tif;
+    int rc = 0;
+
+    (void)opts;
+    tif = open_mem(&m, "w", 0, &rep);
+    if (tif == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: cannot start the encoder%s%s",
+                         rep.msg[0] ? ": " : "", rep.msg);
+        goto out;
+    }
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, (uint32_t)v.width);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, (uint32_t)v.height);
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, v.channels);
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
+                 v.channels >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
+    TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
+    TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+    if (v.channels == 2 || v.channels == 4)
+        TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
+    rps = TIFFDefaultStripSize(tif, 0);
+    rps = DIP_MAX(1u, DIP_MIN(rps, (uint32_t)v.height));
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
+    if (rep.failed || rep.warned) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "tiff: setting up the encoder: %s", rep.msg);
+        goto out;
+    }
+    /* libtiff's predictor may change the buffer it is given, so hand it a copy. */
+    strip = dip_malloc(rowbytes * rps);
+    if (strip == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a strip");
+        goto out;
+    }
+    for (uint32_t y0 = 0, s = 0; y0 < (uint32_t)v.height; y0 += rps, s++) {
+        uint32_t ny = DIP_MIN(rps, (uint32_t)v.height - y0);
+        for (uint32_t r = 0; r < ny; r++)
+            memcpy(strip + r * rowbytes, v.data + (size_t)(y0 + r) * v.stride, rowbytes);
+        if (TIFFWriteEncodedStrip(tif, s, strip, (tmsize_t)(rowbytes * ny)) < 0 || rep.failed) {
+            rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
+                       : dip_err_set(err, DIP_EINTERNAL, "tiff: writing strip %u: %s", s, rep.msg);
+            goto out;
+        }
+    }
+    if (!TIFFWriteDirectory(tif) || rep.failed) {
+        rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
+                   : dip_err_set(err, DIP_EINTERNAL, "tiff: writing the directory: %s", rep.msg);
+        goto out;
+    }
+out:
+    if (tif != NULL)
+        TIFFClose(tif);
+    dip_free(strip);
+    if (rc == 0 && (rep.failed || m.oom))
+        rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
+                   : dip_err_set(err, DIP_EINTERNAL, "tiff: closing: %s", rep.msg);
+    if (rc == 0) {
+        *out = m.wr;
+        *out_len = m.len;
+        m.wr = NULL;
+    }
+    dip_free(m.wr);
+    return rc;
+}
+
+static void tiff_version(char *buf, size_t len)
+{
+    const char *v = TIFFGetVersion(), *p = strstr(v, "Version ");
+    size_t n = 0;
+
+    if (p == NULL) {
+        snprintf(buf, len, "libtiff");
+        return;
+    }
+    p += 8;
+    while (p[n] && p[n] != '\n' && p[n] != ' ')
+        n++;
+    snprintf(buf, len, "libtiff %.*s", (int)n, p);
+}
+
+const struct dip__codec dip__codec_tiff = {
+    .format = DIP_FORMAT_TIFF,
+    .probe = tiff_probe,
+    .decode = tiff_decode,
+    .encode = tiff_encode,
+    .version = tiff_version,
+};
