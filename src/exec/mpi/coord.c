@@ -1,0 +1,1348 @@
+/* SPDX-License-Identifier: MIT */
+/* The coordinator (rank 0) of the cluster executor. It keeps a queue of tasks and hands the next
+ * one to whichever worker has room (pull-based): a whole item (encoded bytes in and out) for a
+ * batch, or a tile of one plan step (the input pixels of dip_plan_need(rect), with the reduced
+ * statistics of the earlier steps) for an image too big to leave to one rank. It reduces step
+ * statistics, runs GLOBAL steps and encodes tiled images itself. Workers are watched through
+ * heartbeats and per-task deadlines; a lost worker's tasks go back to the queue, its late
+ * results are dropped, a task that took down three workers fails, and with no worker left the
+ * coordinator runs the tasks itself. Every MPI call here is non-blocking and polled. */
+#define _GNU_SOURCE
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "dip/image.h"
+#include "internal.h"
+
+#define CREDIT        2 /* tasks a worker holds: one running, one waiting */
+#define MAX_KILLS     3 /* workers a task may take down before it fails */
+#define SPAWN_BACKLOG 5 /* queued tasks per worker that call for another worker */
+
+enum { Q_QUEUED, Q_RUNNING, Q_DONE };
+
+struct timg;
+
+struct task {
+    uint64_t id;
+    int kind;
+    int state;
+    size_t item;
+    struct timg *img; /* TILE */
+    size_t step;
+    struct dip_rect rect;
+    int worker; /* index into workers while RUNNING */
+    int kills, attempts;
+    uint8_t *bytes; /* ITEM: the encoded input, kept until done (a lost worker means resending) */
+    size_t len;
+    double mpix;
+};
+
+struct timg {
+    size_t item;
+    dip_plan *plan;
+    size_t step, n_steps;
+    dip_image *cur, *nxt;
+    uint8_t *stats; /* reduced statistics of finished steps, in step order */
+    size_t stats_len;
+    uint8_t *acc; /* statistic of the current step */
+    size_t stat_size, tiles_left;
+    dip_format in_format;
+    int in_w, in_h, in_ch;
+    int done;
+    double t0;
+    int attempts;
+};
+
+struct worker {
+    int id; /* rank in MPI_COMM_WORLD, or world size + n for spawned ones; 0: the coordinator */
+    MPI_Comm comm;
+    int peer; /* rank of the worker in comm */
+    int spawned, alive, pid;
+    int released; /* let go while idle: not lost */
+    double last_heard, head_since, idle_since;
+    uint64_t job_sent, running;
+    struct task *q[CREDIT];
+    int nq;
+    struct dip_worker_stat st;
+};
+
+struct pending {
+    struct pending *next;
+    MPI_Request req;
+    uint8_t *data;
+    size_t worker; /* index into workers */
+};
+
+struct coord {
+    struct dip_executor base;
+    struct dip_mpi_opts o;
+    char *exe;
+    char **spawn_argv;
+    struct worker *w;
+    size_t nw, capw;
+    struct pending *sends;
+    dip_pool *pool;
+    struct dip__runner rn; /* runs tasks here when no worker is left */
+    uint64_t next_id, job;
+    int world_size, next_spawn_id, spawn_failures, any_lost;
+    double last_spawn, lost_after, drained_at, last_ping;
+    char host[64];
+
+    /* the current job */
+    const struct dip_job_spec *spec;
+    const struct dip_job_io *io;
+    struct dip__wbuf jobmsg;
+    struct task **tasks;
+    size_t ntasks, captasks;
+    uint64_t base_id;
+    struct task **queue; /* deque of QUEUED tasks */
+    size_t qhead, qlen, qcap;
+    struct timg **imgs;
+    size_t nimgs;
+    struct dip_progress prog;
+    double t0, last_prog;
+};
+
+static void nap(long us)
+{
+    struct timespec ts = {0, us * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* ---- Sending ---- */
+
+static void poll_sends(struct coord *c)
+{
+    struct pending **pp = &c->sends;
+
+    while (*pp) {
+        struct pending *p = *pp;
+        int done = 0;
+
+        if (MPI_Test(&p->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            done = 0; /* a dead peer: the buffer stays with MPI until exit */
+        if (done) {
+            *pp = p->next;
+            dip_free(p->data);
+            dip_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+/* Sends `data` (taken over) to worker w. */
+static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, size_t len)
+{
+    struct pending *p = dip_malloc(sizeof *p);
+
+    if (!p || len > INT32_MAX) {
+        dip_free(p);
+        dip_free(data);
+        return DIP_ENOMEM;
+    }
+    p->data = data;
+    p->worker = (size_t)(w - c->w);
+    if (MPI_Isend(data, (int)len, MPI_BYTE, w->peer, tag, w->comm, &p->req) != MPI_SUCCESS) {
+        dip_free(p);
+        dip_free(data);
+        return DIP_EPEER;
+    }
+    p->next = c->sends;
+    c->sends = p;
+    return 0;
+}
+
+/* 1 while a send to worker index wi (or to any live worker, wi = SIZE_MAX) is in flight. Sends
+ * to lost workers may never complete and are not waited for. */
+static int sending_to(const struct coord *c, size_t wi)
+{
+    for (const struct pending *p = c->sends; p; p = p->next)
+        if (wi == SIZE_MAX ? c->w[p->worker].alive : p->worker == wi)
+            return 1;
+    return 0;
+}
+
+static int send_copy(struct coord *c, struct worker *w, int tag, const struct dip__wbuf *b)
+{
+    uint8_t *d = dip_malloc(b->len ? b->len : 1);
+
+    if (!d)
+        return DIP_ENOMEM;
+    memcpy(d, b->data, b->len);
+    return send_to(c, w, tag, d, b->len);
+}
+
+/* Tells the workers the coordinator is alive (1: a job runs, so they may give up on a silent
+ * coordinator) or idle between jobs (0). */
+static void send_ping(struct coord *c, int in_job)
+{
+    for (size_t i = 1; i < c->nw; i++) {
+        uint8_t *d;
+
+        if (!c->w[i].alive)
+            continue;
+        d = dip_malloc(1);
+        if (d) {
+            d[0] = (uint8_t)in_job;
+            send_to(c, &c->w[i], DIP__MPI_PING, d, 1);
+        }
+    }
+}
+
+static void send_stop(struct coord *c, struct worker *w, int finalize)
+{
+    uint8_t *d = dip_malloc(1);
+
+    if (d) {
+        d[0] = (uint8_t)finalize;
+        send_to(c, w, DIP__MPI_STOP, d, 1);
+    }
+}
+
+/* ---- The task queue ---- */
+
+static int q_push(struct coord *c, struct task *t, int front)
+{
+    if (c->qhead + c->qlen == c->qcap || (front && c->qhead == 0)) {
+        size_t cap = c->qcap ? c->qcap * 2 : 64;
+        struct task **n = dip_malloc(cap * sizeof *n);
+
+        if (!n)
+            return DIP_ENOMEM;
+        /* re-centre, leaving room at the front for requeued tasks */
+        for (size_t i = 0; i < c->qlen; i++)
+            n[cap / 4 + i] = c->queue[c->qhead + i];
+        dip_free(c->queue);
+        c->queue = n;
+        c->qcap = cap;
+        c->qhead = cap / 4;
+        if (c->qhead + c->qlen + 1 > cap)
+            c->qhead = 0;
+    }
+    t->state = Q_QUEUED;
+    if (front && c->qhead > 0) {
+        c->queue[--c->qhead] = t;
+        c->qlen++;
+    } else {
+        c->queue[c->qhead + c->qlen++] = t;
+    }
+    return 0;
+}
+
+static struct task *q_pop(struct coord *c)
+{
+    while (c->qlen) {
+        struct task *t = c->queue[c->qhead++];
+
+        c->qlen--;
+        if (t->state == Q_QUEUED)
+            return t;
+    }
+    return NULL;
+}
+
+static struct task *task_new(struct coord *c, int kind, size_t item)
+{
+    struct task *t;
+
+    if (c->ntasks == c->captasks) {
+        size_t cap = c->captasks ? c->captasks * 2 : 64;
+        struct task **n = dip_realloc(c->tasks, cap * sizeof *n);
+
+        if (!n)
+            return NULL;
+        c->tasks = n;
+        c->captasks = cap;
+    }
+    t = dip_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->id = c->base_id + c->ntasks;
+    t->kind = kind;
+    t->item = item;
+    t->worker = -1;
+    c->tasks[c->ntasks++] = t;
+    c->next_id = t->id + 1;
+    return t;
+}
+
+/* ---- Results and progress ---- */
+
+static const char *item_name(struct coord *c, size_t i, char *buf, size_t len)
+{
+    const char *n = c->io->name ? c->io->name(c->io->ud, i) : NULL;
+
+    if (n)
+        return n;
+    snprintf(buf, len, "item %zu", i);
+    return buf;
+}
+
+static void progress(struct coord *c, int force)
+{
+    double now = dip__now();
+
+    c->prog.elapsed_s = now - c->t0;
+    if (c->io->progress && (force || now - c->last_prog >= 0.1)) {
+        c->last_prog = now;
+        c->io->progress(c->io->ud, &c->prog);
+    }
+}
+
+static void item_done(struct coord *c, size_t item, int rc, const char *msg, const uint8_t *data,
+                      size_t len, dip_format fmt, int w, int h, int worker, int attempts,
+                      double seconds, uint64_t pixels)
+{
+    struct dip_item_result r = {.index = item,
+                                .rc = rc,
+                                .error = rc ? msg : NULL,
+                                .data = data,
+                                .len = len,
+                                .format = fmt,
+                                .width = w,
+                                .height = h,
+                                .worker = worker,
+                                .attempts = attempts,
+                                .seconds = seconds};
+
+    c->io->result(c->io->ud, &r);
+    c->prog.items_done++;
+    c->prog.items_failed += rc != 0;
+    c->prog.pixels_done += pixels;
+    progress(c, 0);
+}
+
+/* ---- Tiled images ---- */
+
+static int enqueue_step(struct coord *c, struct timg *im)
+{
+    struct dip_step_info si;
+    int rows, rc;
+
+    dip_plan_step_info(im->plan, im->step, &si);
+    rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &im->nxt);
+    if (rc)
+        return rc;
+    im->stat_size = si.stat_size;
+    dip_free(im->acc);
+    im->acc = si.stat_size ? dip_calloc(1, si.stat_size) : NULL;
+    if (si.stat_size && !im->acc)
+        return DIP_ENOMEM;
+    {
+        /* A few hundred strips per large image, so a slow worker never holds much back. */
+        uint64_t px = (uint64_t)si.out_w * (uint64_t)si.out_h;
+        uint64_t target = px / 256 > 262144 ? px / 256 : 262144;
+        uint64_t r = (target + (uint64_t)si.out_w - 1) / (uint64_t)si.out_w;
+
+        rows = (int)DIP_CLAMP(r, 16, (uint64_t)si.out_h);
+    }
+    im->tiles_left = 0;
+    for (int y = 0; y < si.out_h; y += rows) {
+        struct task *t = task_new(c, DIP__TASK_TILE, im->item);
+
+        if (!t)
+            return DIP_ENOMEM;
+        t->img = im;
+        t->step = im->step;
+        t->rect = (struct dip_rect){0, y, si.out_w, DIP_MIN(rows, si.out_h - y)};
+        t->mpix = (double)t->rect.w * t->rect.h / 1e6;
+        if (q_push(c, t, 0))
+            return DIP_ENOMEM;
+        im->tiles_left++;
+        c->prog.tasks_total++;
+    }
+    return 0;
+}
+
+static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg)
+{
+    uint8_t *out = NULL;
+    size_t len = 0;
+    struct dip_err err = {0};
+    struct dip_encode_opts enc = c->spec->encode;
+
+    if (rc == 0) {
+        if (enc.format == DIP_FORMAT_UNKNOWN)
+            enc.format = dip_format_can_encode(im->in_format) ? im->in_format : DIP_FORMAT_PNG;
+        rc = dip_codec_encode(im->cur, &enc, &out, &len, &err);
+        msg = dip_err_text(&err, rc);
+    }
+    item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
+              im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts, dip__now() - im->t0,
+              (uint64_t)im->in_w * (uint64_t)im->in_h);
+    dip_free(out);
+    im->done = 1;
+    /* Tasks of this image still queued or running are abandoned. */
+    for (size_t i = 0; i < c->ntasks; i++)
+        if (c->tasks[i]->img == im && c->tasks[i]->state != Q_DONE)
+            c->tasks[i]->state = Q_DONE;
+    dip_plan_free(im->plan);
+    im->plan = NULL;
+    dip_image_unref(im->cur);
+    dip_image_unref(im->nxt);
+    im->cur = im->nxt = NULL;
+}
+
+/* Runs GLOBAL steps here until the next TILED step (queued) or the end (encoded). */
+static void img_advance(struct coord *c, struct timg *im)
+{
+    struct dip_err err = {0};
+    int rc = 0;
+
+    while (im->step < im->n_steps) {
+        struct dip_step_info si;
+        dip_image *out = NULL;
+        struct dip_view vi, vo;
+
+        dip_plan_step_info(im->plan, im->step, &si);
+        if (si.kind == DIP_STEP_TILED) {
+            rc = enqueue_step(c, im);
+            if (rc == 0)
+                return;
+            break;
+        }
+        rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &out);
+        if (rc)
+            break;
+        vi = dip_image_view(im->cur);
+        vo = dip_image_view(out);
+        dip__mpi_log(2, "rank 0: image %zu/%llu step %zu (global) here", im->item + 1,
+                     (unsigned long long)c->prog.items_total, im->step + 1);
+        rc = dip_plan_global(im->plan, im->step, &vi, &vo);
+        if (rc) {
+            dip_image_unref(out);
+            break;
+        }
+        dip_image_unref(im->cur);
+        im->cur = out;
+        im->step++;
+    }
+    img_finish(c, im, rc, rc ? dip_err_text(&err, rc) : NULL);
+}
+
+static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
+{
+    struct timg *im = t->img;
+    uint64_t stat_len = dip__rbuf_u64(r);
+    const uint8_t *stat = stat_len <= r->left ? dip__rbuf_bytes(r, (size_t)stat_len) : NULL;
+    uint64_t pix_len = dip__rbuf_u64(r);
+    const uint8_t *pix = pix_len <= r->left ? dip__rbuf_bytes(r, (size_t)pix_len) : NULL;
+    struct dip_view dst, src;
+
+    if (im->done || t->step != im->step)
+        return;
+    dst = dip_image_view(im->nxt);
+    if (r->bad || !pix || stat_len != im->stat_size ||
+        pix_len != (uint64_t)t->rect.w * (uint64_t)t->rect.h * (uint64_t)dst.channels) {
+        img_finish(c, im, DIP_EPEER, "mpi: malformed tile result");
+        return;
+    }
+    src = (struct dip_view){(uint8_t *)(uintptr_t)pix, t->rect.w, t->rect.h, dst.channels,
+                            (size_t)t->rect.w * (size_t)dst.channels};
+    dst = dip_view_sub(&dst, t->rect);
+    dip_view_copy(&src, &dst);
+    if (im->stat_size) {
+        /* Statistics are arrays of fixed-width integers: merge from an aligned copy. */
+        uint64_t *aligned = dip_malloc(im->stat_size);
+
+        if (!aligned) {
+            img_finish(c, im, DIP_ENOMEM, "out of memory");
+            return;
+        }
+        memcpy(aligned, stat, im->stat_size);
+        dip_plan_stat_merge(im->plan, im->step, im->acc, aligned);
+        dip_free(aligned);
+    }
+    if (--im->tiles_left > 0)
+        return;
+    /* The step is complete: reduce its statistic and move on. */
+    if (im->stat_size) {
+        uint8_t *s = dip_realloc(im->stats, im->stats_len + im->stat_size);
+        int rc;
+
+        if (!s) {
+            img_finish(c, im, DIP_ENOMEM, "out of memory");
+            return;
+        }
+        im->stats = s;
+        memcpy(s + im->stats_len, im->acc, im->stat_size);
+        im->stats_len += im->stat_size;
+        rc = dip_plan_stat_finish(im->plan, im->step, im->acc);
+        if (rc) {
+            img_finish(c, im, rc, dip_strerror(rc));
+            return;
+        }
+    }
+    dip_image_unref(im->cur);
+    im->cur = im->nxt;
+    im->nxt = NULL;
+    im->step++;
+    img_advance(c, im);
+}
+
+static void img_start(struct coord *c, struct timg *im, const uint8_t *data, size_t len)
+{
+    struct dip_err err = {0};
+    struct dip_image_info info;
+    dip_pipeline *p = NULL;
+    int rc;
+
+    im->t0 = dip__now();
+    im->attempts = 1;
+    memset(&info, 0, sizeof info);
+    rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
+    if (rc == 0)
+        rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
+    if (rc == 0) {
+        im->in_format = info.format;
+        im->in_w = dip_image_width(im->cur);
+        im->in_h = dip_image_height(im->cur);
+        im->in_ch = dip_image_channels(im->cur);
+        c->prog.pixels_total += (uint64_t)info.width * (uint64_t)info.height;
+        /* The plan must outlive the pipeline text only through its own copy of the args. */
+        rc = dip_plan_compile(p, im->in_w, im->in_h, im->in_ch, &im->plan, &err);
+    }
+    if (rc == 0) {
+        im->n_steps = dip_plan_steps(im->plan);
+        im->step = 0;
+        dip__mpi_log(2, "rank 0: image %zu/%llu %dx%d split into %zu steps", im->item + 1,
+                     (unsigned long long)c->prog.items_total, im->in_w, im->in_h, im->n_steps);
+        img_advance(c, im);
+    } else {
+        img_finish(c, im, rc, dip_err_text(&err, rc));
+    }
+    dip_pipeline_free(p);
+}
+
+/* ---- Workers ---- */
+
+static struct worker *add_worker(struct coord *c, int id, MPI_Comm comm, int peer, int spawned)
+{
+    struct worker *w;
+
+    if (c->nw == c->capw) {
+        size_t cap = c->capw ? c->capw * 2 : 8;
+        struct worker *n = dip_realloc(c->w, cap * sizeof *n);
+
+        if (!n)
+            return NULL;
+        c->w = n;
+        c->capw = cap;
+    }
+    w = &c->w[c->nw++];
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->comm = comm;
+    w->peer = peer;
+    w->spawned = spawned;
+    w->alive = 1;
+    w->last_heard = w->idle_since = dip__now();
+    w->st.id = id;
+    w->st.alive = 1;
+    snprintf(w->st.host, sizeof w->st.host, "?");
+    return w;
+}
+
+static size_t live_workers(const struct coord *c)
+{
+    size_t n = 0;
+
+    for (size_t i = 1; i < c->nw; i++)
+        n += c->w[i].alive;
+    return n;
+}
+
+static void fail_task(struct coord *c, struct task *t, int rc, const char *msg)
+{
+    t->state = Q_DONE;
+    if (t->kind == DIP__TASK_ITEM) {
+        item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0);
+        dip_free(t->bytes);
+        t->bytes = NULL;
+    } else if (!t->img->done) {
+        img_finish(c, t->img, rc, msg);
+    }
+}
+
+static void lose_worker(struct coord *c, struct worker *w, const char *why)
+{
+    char nb[32];
+
+    if (!w->alive)
+        return;
+    w->alive = 0;
+    w->st.alive = 0;
+    c->any_lost = 1;
+    dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s go back to the queue", w->id, w->st.host, why,
+                 w->nq, w->nq == 1 ? "" : "s");
+    send_stop(c, w, 0); /* in case it is alive but hung or cut off: it should leave */
+    /* Requeue at the front, last first, so the queue keeps their order. */
+    for (int i = w->nq - 1; i >= 0; i--) {
+        struct task *t = w->q[i];
+
+        if (t->state != Q_RUNNING || t->worker != (int)(w - c->w))
+            continue;
+        t->worker = -1;
+        /* Blame only the task it said it was running (workers announce each task before they
+         * start it), not the one waiting behind it. */
+        if (t->id == w->running && ++t->kills >= MAX_KILLS) {
+            char msg[512];
+
+            snprintf(msg, sizeof msg, "poison: input %s killed %d workers",
+                     item_name(c, t->item, nb, sizeof nb), t->kills);
+            dip__mpi_log(0, "%s; failing it", msg);
+            w->st.failures++;
+            fail_task(c, t, DIP_EPEER, msg);
+            continue;
+        }
+        q_push(c, t, 1);
+    }
+    w->nq = 0;
+}
+
+static void spawn_worker(struct coord *c)
+{
+    MPI_Comm inter = MPI_COMM_NULL;
+    MPI_Info info = MPI_INFO_NULL;
+    int errc = 0, rc;
+    struct worker *w;
+
+    c->last_spawn = dip__now();
+    if (!c->exe)
+        return;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
+    rc = MPI_Comm_spawn(c->exe, c->spawn_argv, 1, info, 0, MPI_COMM_SELF, &inter, &errc);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS || errc != MPI_SUCCESS || inter == MPI_COMM_NULL) {
+        c->spawn_failures++;
+        dip__mpi_log(1, "could not spawn a worker (MPI error %d/%d)", rc, errc);
+        return;
+    }
+    MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN);
+    w = add_worker(c, c->next_spawn_id++, inter, 0, 1);
+    if (w)
+        dip__mpi_log(1, "spawned worker %d (backlog %zu tasks)", w->id, c->qlen);
+    c->last_spawn = dip__now();
+}
+
+/* ---- Messages from workers ---- */
+
+static void on_result(struct coord *c, struct worker *w, const uint8_t *data, size_t len)
+{
+    struct dip__rbuf r = {data, len, 0};
+    uint64_t id = dip__rbuf_u64(&r), job = dip__rbuf_u64(&r);
+    uint8_t kind = dip__rbuf_u8(&r);
+    int rc = (int)dip__rbuf_u32(&r);
+    double busy = dip__rbuf_f64(&r), mpix = dip__rbuf_f64(&r);
+    char *msg = dip__rbuf_str(&r, 4096);
+    struct task *t = NULL;
+    int slot = -1;
+    char nb[32];
+
+    for (int i = 0; i < w->nq; i++)
+        if (w->q[i]->id == id && job == c->job)
+            slot = i;
+    if (r.bad || slot < 0) {
+        dip_free(msg);
+        return; /* not ours (any more): a late or stale result */
+    }
+    t = w->q[slot];
+    memmove(&w->q[slot], &w->q[slot + 1], (size_t)(w->nq - slot - 1) * sizeof w->q[0]);
+    w->nq--;
+    w->head_since = dip__now();
+    if (w->nq == 0)
+        w->idle_since = w->head_since;
+    w->st.tasks++;
+    w->st.busy_s += busy > 0 && busy < 1e6 ? busy : 0;
+    w->st.megapixels += mpix > 0 && mpix < 1e6 ? mpix : 0;
+    w->st.failures += rc != 0;
+    if (t->state != Q_RUNNING || t->worker != (int)(w - c->w) || (int)kind != t->kind) {
+        dip_free(msg);
+        return;
+    }
+    t->state = Q_DONE;
+    t->worker = -1;
+    c->prog.tasks_done++;
+    if (t->kind == DIP__TASK_ITEM) {
+        int ow = dip__rbuf_i32(&r), oh = dip__rbuf_i32(&r);
+        uint32_t fmt = dip__rbuf_u32(&r);
+        uint64_t n = dip__rbuf_u64(&r);
+        const uint8_t *out = n <= r.left ? dip__rbuf_bytes(&r, (size_t)n) : NULL;
+
+        if (rc == 0 && (r.bad || !out || fmt >= DIP_FORMAT_COUNT)) {
+            rc = DIP_EPEER;
+            dip_free(msg);
+            msg = dip_strdup("mpi: malformed result");
+        }
+        dip__mpi_log(2, "rank %d: image %zu/%llu %s (%.3f s%s%s)", w->id, t->item + 1,
+                     (unsigned long long)c->prog.items_total, item_name(c, t->item, nb, sizeof nb),
+                     busy, rc ? ", failed: " : "", rc ? msg : "");
+        item_done(c, t->item, rc, msg ? msg : dip_strerror(rc), rc ? NULL : out, rc ? 0 : (size_t)n,
+                  (dip_format)fmt, ow, oh, w->id, t->attempts, busy,
+                  (uint64_t)(t->mpix * 1e6 + 0.5));
+        dip_free(t->bytes);
+        t->bytes = NULL;
+    } else {
+        dip__mpi_log(2, "rank %d: image %zu/%llu step %zu rows %d..%d (%.3f s)", w->id, t->item + 1,
+                     (unsigned long long)c->prog.items_total, t->step + 1, t->rect.y,
+                     t->rect.y + t->rect.h, busy);
+        if (rc)
+            fail_task(c, t, rc, msg ? msg : dip_strerror(rc));
+        else
+            tile_done(c, t, &r);
+    }
+    dip_free(msg);
+}
+
+/* Receives one matched message, polling with a deadline so a worker that dies mid-message
+ * cannot hold the coordinator. Returns 0 with a new buffer, or DIP_EPEER. */
+static int recv_matched(struct coord *c, MPI_Message *mm, MPI_Status *st, uint8_t **out,
+                        size_t *len)
+{
+    MPI_Request req;
+    int n = 0, done = 0;
+    uint8_t *buf;
+    double t0 = dip__now();
+
+    MPI_Get_count(st, MPI_BYTE, &n);
+    buf = dip_malloc(n > 0 ? (size_t)n : 1);
+    if (!buf)
+        return DIP_ENOMEM;
+    if (MPI_Imrecv(buf, n, MPI_BYTE, mm, &req) != MPI_SUCCESS) {
+        dip_free(buf);
+        return DIP_EPEER;
+    }
+    while (!done) {
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+            dip__now() - t0 > c->lost_after + (double)n / 10e6)
+            return DIP_EPEER; /* the buffer stays with MPI */
+        if (!done)
+            nap(20);
+    }
+    *out = buf;
+    *len = (size_t)n;
+    return 0;
+}
+
+/* Handles every message waiting from worker index wi's communicator. Returns how many. */
+static int poll_comm(struct coord *c, MPI_Comm comm, int *broke)
+{
+    int handled = 0;
+
+    for (;;) {
+        int flag = 0;
+        MPI_Message mm;
+        MPI_Status st;
+        struct worker *w = NULL;
+        uint8_t *data = NULL;
+        size_t len = 0;
+
+        if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS || !flag)
+            break;
+        handled++;
+        for (size_t i = 1; i < c->nw; i++)
+            if (c->w[i].comm == comm && c->w[i].peer == st.MPI_SOURCE)
+                w = &c->w[i];
+        if (recv_matched(c, &mm, &st, &data, &len) != 0) {
+            if (w)
+                lose_worker(c, w, "a message was cut short");
+            *broke = 1;
+            break;
+        }
+        if (!w || !w->alive) {
+            dip_free(data); /* late words from a lost worker are ignored */
+            continue;
+        }
+        w->last_heard = dip__now();
+        if (st.MPI_TAG == DIP__MPI_HELLO) {
+            struct dip__rbuf r = {data, len, 0};
+            char *host;
+
+            w->pid = (int)dip__rbuf_u32(&r);
+            (void)dip__rbuf_u32(&r);
+            host = dip__rbuf_str(&r, 255);
+            if (host && !r.bad)
+                snprintf(w->st.host, sizeof w->st.host, "%s", host);
+            dip_free(host);
+        } else if (st.MPI_TAG == DIP__MPI_BEAT) {
+            struct dip__rbuf r = {data, len, 0};
+
+            w->running = dip__rbuf_u64(&r);
+        } else if (st.MPI_TAG == DIP__MPI_RESULT) {
+            on_result(c, w, data, len);
+        }
+        dip_free(data);
+    }
+    return handled;
+}
+
+/* Handles every waiting message. Silence is judged against the start of the last poll that got
+ * through every communicator, so time the coordinator spent elsewhere (a global step, a message
+ * cut short) is never held against the workers. */
+static int poll_all(struct coord *c)
+{
+    double t0 = dip__now();
+    int n, broke = 0;
+
+    n = poll_comm(c, MPI_COMM_WORLD, &broke);
+    for (size_t i = 1; i < c->nw; i++)
+        if (c->w[i].spawned && c->w[i].alive)
+            n += poll_comm(c, c->w[i].comm, &broke);
+    poll_sends(c);
+    if (!broke)
+        c->drained_at = t0;
+    return n;
+}
+
+static double task_timeout(const struct coord *c, const struct task *t)
+{
+    /* --task-timeout is the floor; big tasks get 2 s per megapixel on top. */
+    return c->o.task_timeout_s + 2.0 * t->mpix;
+}
+
+static void check_workers(struct coord *c)
+{
+    double now = c->drained_at;
+    char why[128];
+
+    for (size_t i = 1; i < c->nw; i++) {
+        struct worker *w = &c->w[i];
+
+        if (!w->alive)
+            continue;
+        if (now - w->last_heard > c->lost_after) {
+            snprintf(why, sizeof why, "silent for %.1f s", now - w->last_heard);
+            lose_worker(c, w, why);
+            return; /* that may have taken a while: hear the others again before judging */
+        } else if (w->nq > 0 && now - w->head_since > task_timeout(c, w->q[0])) {
+            snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, w->q[0]));
+            lose_worker(c, w, why);
+            return;
+        }
+    }
+}
+
+/* ---- Dispatch ---- */
+
+/* Builds the TASK message of t into b. */
+static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b)
+{
+    dip__wbuf_u64(b, t->id);
+    dip__wbuf_u64(b, c->job);
+    dip__wbuf_u8(b, (uint8_t)t->kind);
+    dip__wbuf_u64(b, t->item);
+    dip__wbuf_u32(b, (uint32_t)t->attempts);
+    if (t->kind == DIP__TASK_ITEM) {
+        dip__wbuf_u64(b, t->len);
+        dip__wbuf_bytes(b, t->bytes, t->len);
+    } else {
+        struct timg *im = t->img;
+        struct dip_rect need = dip_plan_need(im->plan, t->step, t->rect);
+        struct dip_view v = dip_image_view(im->cur), sub;
+        uint8_t *px;
+
+        dip__wbuf_u32(b, (uint32_t)im->in_w);
+        dip__wbuf_u32(b, (uint32_t)im->in_h);
+        dip__wbuf_u32(b, (uint32_t)im->in_ch);
+        dip__wbuf_u32(b, (uint32_t)t->step);
+        dip__wbuf_u32(b, (uint32_t)t->rect.x);
+        dip__wbuf_u32(b, (uint32_t)t->rect.y);
+        dip__wbuf_u32(b, (uint32_t)t->rect.w);
+        dip__wbuf_u32(b, (uint32_t)t->rect.h);
+        dip__wbuf_u32(b, (uint32_t)need.x);
+        dip__wbuf_u32(b, (uint32_t)need.y);
+        dip__wbuf_u32(b, (uint32_t)need.w);
+        dip__wbuf_u32(b, (uint32_t)need.h);
+        dip__wbuf_u64(b, im->stats_len);
+        dip__wbuf_bytes(b, im->stats, im->stats_len);
+        dip__wbuf_u64(b, (uint64_t)need.w * (uint64_t)need.h * (uint64_t)v.channels);
+        px = dip__wbuf_grow(b, (size_t)need.w * (size_t)need.h * (size_t)v.channels);
+        if (px) {
+            struct dip_view dst = {px, need.w, need.h, v.channels,
+                                   (size_t)need.w * (size_t)v.channels};
+
+            sub = dip_view_sub(&v, need);
+            dip_view_copy(&sub, &dst);
+        }
+    }
+    return b->oom ? DIP_ENOMEM : 0;
+}
+
+/* Loads an item's bytes; on failure the item fails at once. Returns 0 when t can be sent. */
+static int load_item(struct coord *c, struct task *t)
+{
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    struct dip_err err = {0};
+    struct dip_image_info info;
+    int rc;
+
+    if (t->bytes)
+        return 0;
+    rc = c->io->load(c->io->ud, t->item, &data, &len, &err);
+    if (rc == 0) {
+        t->bytes = dip_malloc(len ? len : 1);
+        if (!t->bytes)
+            rc = DIP_ENOMEM;
+        else
+            memcpy(t->bytes, data, len);
+        t->len = len;
+        if (rc == 0 && dip_codec_probe(data, len, &c->spec->limits, &info, NULL) == 0) {
+            t->mpix = (double)info.width * info.height / 1e6;
+            c->prog.pixels_total += (uint64_t)info.width * (uint64_t)info.height;
+        }
+    }
+    if (c->io->release)
+        c->io->release(c->io->ud, t->item);
+    if (rc) {
+        fail_task(c, t, rc, dip_err_text(&err, rc));
+        return rc;
+    }
+    return 0;
+}
+
+static void assign(struct coord *c, struct worker *w, struct task *t)
+{
+    struct dip__wbuf b = {0};
+
+    if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
+        return;
+    if (w->job_sent != c->job) {
+        if (send_copy(c, w, DIP__MPI_JOB, &c->jobmsg) != 0) {
+            q_push(c, t, 1);
+            lose_worker(c, w, "cannot send");
+            return;
+        }
+        w->job_sent = c->job;
+    }
+    t->attempts++;
+    if (build_task(c, t, &b) != 0) {
+        dip_free(b.data);
+        fail_task(c, t, DIP_ENOMEM, "out of memory building a task");
+        return;
+    }
+    t->state = Q_RUNNING;
+    t->worker = (int)(w - c->w);
+    if (w->nq == 0)
+        w->head_since = dip__now();
+    w->q[w->nq++] = t;
+    if (send_to(c, w, DIP__MPI_TASK, b.data, b.len) != 0)
+        lose_worker(c, w, "cannot send");
+}
+
+/* No worker left: run one task here, through the same code the workers run. */
+static void run_here(struct coord *c, struct task *t)
+{
+    struct dip__wbuf b = {0}, res = {0};
+    struct worker *self = &c->w[0];
+    uint64_t id = 0;
+    int rc;
+
+    if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
+        return;
+    if (c->rn.job != c->job || !c->rn.pipe) {
+        struct dip__rbuf r = {c->jobmsg.data, c->jobmsg.len, 0};
+        struct dip_err err = {0};
+
+        if (dip__runner_job(&c->rn, &r, &err) != 0) {
+            fail_task(c, t, DIP_EINVAL, err.msg);
+            return;
+        }
+    }
+    t->attempts++;
+    rc = build_task(c, t, &b);
+    if (rc == 0)
+        rc = dip__runner_task(&c->rn, b.data, b.len, 0, &id, &res);
+    dip_free(b.data);
+    if (rc || res.oom) {
+        dip_free(res.data);
+        fail_task(c, t, rc ? rc : DIP_ENOMEM, "could not run the task on the coordinator");
+        return;
+    }
+    t->state = Q_RUNNING;
+    t->worker = 0;
+    self->q[0] = t;
+    self->nq = 1;
+    on_result(c, self, res.data, res.len);
+    dip_free(res.data);
+}
+
+static void dispatch(struct coord *c)
+{
+    for (size_t i = 1; i < c->nw && c->qlen; i++) {
+        struct worker *w = &c->w[i];
+
+        while (w->alive && w->nq < CREDIT && c->qlen) {
+            struct task *t = q_pop(c);
+
+            if (!t)
+                break;
+            assign(c, w, t);
+        }
+    }
+}
+
+/* ---- The executor ---- */
+
+static int items_left(const struct coord *c)
+{
+    return c->prog.items_done < c->prog.items_total;
+}
+
+static void clear_job(struct coord *c)
+{
+    for (size_t i = 0; i < c->ntasks; i++) {
+        dip_free(c->tasks[i]->bytes);
+        dip_free(c->tasks[i]);
+    }
+    dip_free(c->tasks);
+    c->tasks = NULL;
+    c->ntasks = c->captasks = 0;
+    for (size_t i = 0; i < c->nimgs; i++) {
+        struct timg *im = c->imgs[i];
+
+        dip_plan_free(im->plan);
+        dip_image_unref(im->cur);
+        dip_image_unref(im->nxt);
+        dip_free(im->stats);
+        dip_free(im->acc);
+        dip_free(im);
+    }
+    dip_free(c->imgs);
+    c->imgs = NULL;
+    c->nimgs = 0;
+    dip_free(c->queue);
+    c->queue = NULL;
+    c->qhead = c->qlen = c->qcap = 0;
+    dip_free(c->jobmsg.data);
+    memset(&c->jobmsg, 0, sizeof c->jobmsg);
+    /* Tasks still held by workers belong to no job now. */
+    for (size_t i = 0; i < c->nw; i++)
+        c->w[i].nq = 0;
+}
+
+static uint64_t tile_min_pixels(void)
+{
+    const char *env = getenv("DIP_MPI_TILE_PIXELS");
+    uint64_t v = 4000000;
+
+    if (env) {
+        char *end;
+        unsigned long long n = strtoull(env, &end, 10);
+        if (end != env)
+            v = n;
+    }
+    return v;
+}
+
+/* Between jobs, spawned workers idle for DIP_MPI_IDLE_S seconds (default 30) are let go: they
+ * leave the worker loop, disconnect and finalise. */
+static void release_idle(struct coord *c)
+{
+    const char *env = getenv("DIP_MPI_IDLE_S");
+    double idle = env ? strtod(env, NULL) : 30.0, now = dip__now();
+
+    for (size_t i = 1; i < c->nw; i++) {
+        struct worker *w = &c->w[i];
+        double t0 = now;
+
+        if (!w->spawned || !w->alive || w->nq > 0 || now - w->idle_since < idle ||
+            now - w->last_heard > c->lost_after)
+            continue;
+        send_stop(c, w, 1);
+        while (sending_to(c, i) && dip__now() - t0 < 2.0) {
+            poll_sends(c);
+            nap(1000);
+        }
+        dip__mpi_log(1, "released idle worker %d", w->id);
+        w->alive = 0;
+        w->released = 1;
+        if (!sending_to(c, i))
+            MPI_Comm_disconnect(&w->comm);
+        else
+            c->any_lost = 1; /* it did not take the message: no clean finalise later */
+    }
+}
+
+static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
+                     const struct dip_job_io *io, struct dip_err *err)
+{
+    struct coord *c = (struct coord *)base;
+    dip_pipeline *p = NULL;
+    size_t live;
+    long idle_us = 50;
+    int rc;
+
+    rc = dip_pipeline_parse(spec->pipeline, &p, err);
+    dip_pipeline_free(p);
+    if (rc)
+        return rc;
+    c->spec = spec;
+    c->io = io;
+    c->job++;
+    c->base_id = c->next_id;
+    memset(&c->prog, 0, sizeof c->prog);
+    c->prog.items_total = io->n_items;
+    c->t0 = dip__now();
+    c->last_prog = 0;
+    dip__wbuf_u64(&c->jobmsg, c->job);
+    dip__wire_spec(&c->jobmsg, spec);
+    dip__wbuf_str(&c->jobmsg, spec->pipeline ? spec->pipeline : "");
+    if (c->jobmsg.oom) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    progress(c, 1);
+    poll_all(c);
+    release_idle(c);
+    live = live_workers(c);
+
+    /* Fewer images than workers: big ones are cut into tiles; the rest go whole. */
+    for (size_t i = 0; i < io->n_items; i++) {
+        struct task *t = task_new(c, DIP__TASK_ITEM, i);
+
+        if (!t) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+        if (io->n_items < DIP_MAX(live, (size_t)2) && spec->pipeline && *spec->pipeline &&
+            load_item(c, t) == 0) {
+            struct dip_image_info info;
+
+            if (dip_codec_probe(t->bytes, t->len, &spec->limits, &info, NULL) == 0 &&
+                (uint64_t)info.width * (uint64_t)info.height >= tile_min_pixels()) {
+                struct timg *im = dip_calloc(1, sizeof *im);
+                struct timg **n = dip_realloc(c->imgs, (c->nimgs + 1) * sizeof *n);
+
+                if (!im || !n) {
+                    dip_free(im);
+                    if (n)
+                        c->imgs = n;
+                    rc = DIP_ENOMEM;
+                    goto out;
+                }
+                c->imgs = n;
+                c->imgs[c->nimgs++] = im;
+                im->item = i;
+                t->state = Q_DONE; /* replaced by the image's tiles */
+                c->prog.pixels_total -= (uint64_t)info.width * (uint64_t)info.height;
+                img_start(c, im, t->bytes, t->len);
+                dip_free(t->bytes);
+                t->bytes = NULL;
+                continue;
+            }
+        }
+        if (t->state == Q_DONE)
+            continue; /* failed to load */
+        c->prog.tasks_total++;
+        if (q_push(c, t, 0)) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+    }
+
+    while (items_left(c)) {
+        int moved = poll_all(c);
+        double now = dip__now();
+
+        if (io->cancel && *io->cancel) {
+            for (size_t i = 0; i < c->ntasks; i++) {
+                struct task *t = c->tasks[i];
+
+                if (t->state != Q_DONE)
+                    fail_task(c, t, DIP_ECANCELED, "cancelled");
+            }
+            break;
+        }
+        check_workers(c);
+        live = live_workers(c);
+        if (c->o.max_workers > 0 && live < (size_t)c->o.max_workers && c->spawn_failures < 3 &&
+            c->qlen >= SPAWN_BACKLOG * DIP_MAX(live, (size_t)1) && now - c->last_spawn > 0.5) {
+            spawn_worker(c);
+            live = live_workers(c);
+        }
+        dispatch(c);
+        if (live == 0 && c->qlen) {
+            struct task *t = q_pop(c);
+
+            if (t) {
+                dip__mpi_log(live == 0 ? 1 : 2, "no worker left: running a task on rank 0");
+                run_here(c, t);
+            }
+            moved = 1;
+        }
+        progress(c, 0);
+        if (now - c->last_ping >= (c->o.heartbeat_s > 0 ? c->o.heartbeat_s : 0.5)) {
+            send_ping(c, 1);
+            c->last_ping = now;
+        }
+        /* Back off while nothing happens: 50 us after activity, up to 2 ms when idle, so an
+         * idle coordinator costs little CPU and a busy one answers at once. */
+        idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
+        if (sending_to(c, SIZE_MAX))
+            idle_us = 20; /* large messages move only while both sides poll */
+        nap(idle_us);
+    }
+    send_ping(c, 0);
+    c->prog.elapsed_s = dip__now() - c->t0;
+    progress(c, 1);
+out:
+    clear_job(c);
+    c->spec = NULL;
+    c->io = NULL;
+    return rc;
+}
+
+static size_t coord_workers(dip_executor *base, struct dip_worker_stat *out, size_t max)
+{
+    struct coord *c = (struct coord *)base;
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nw; i++) {
+        if (i == 0 && c->w[0].st.tasks == 0)
+            continue; /* the coordinator only shows when it had to work */
+        if (n < max)
+            out[n] = c->w[i].st;
+        n++;
+    }
+    return n;
+}
+
+static void coord_free(dip_executor *base)
+{
+    struct coord *c = (struct coord *)base;
+    int clean;
+    double t0 = dip__now();
+
+    if (!c)
+        return;
+    clean = !c->any_lost;
+    for (size_t i = 1; i < c->nw; i++)
+        if (c->w[i].alive)
+            send_stop(c, &c->w[i], clean);
+    while (sending_to(c, SIZE_MAX) && dip__now() - t0 < 5.0) {
+        poll_sends(c);
+        nap(1000);
+    }
+    if (sending_to(c, SIZE_MAX))
+        clean = 0;
+    if (c->any_lost) {
+        /* A lost rank on this host that is stopped or hung would keep mpirun waiting forever:
+         * end it. Lost ranks elsewhere are left to their own watchdog. */
+        for (size_t i = 1; i < c->nw; i++)
+            if (!c->w[i].alive && !c->w[i].released && c->w[i].pid > 0 &&
+                strcmp(c->w[i].st.host, c->host) == 0)
+                kill((pid_t)c->w[i].pid, SIGKILL);
+        for (size_t i = 1; i < c->nw; i++)
+            if (!c->w[i].alive && !c->w[i].released)
+                dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
+    }
+    if (clean) {
+        for (size_t i = 1; i < c->nw; i++)
+            if (c->w[i].spawned && c->w[i].alive)
+                MPI_Comm_disconnect(&c->w[i].comm);
+        MPI_Finalize();
+    }
+    /* Otherwise MPI is left as it is: MPI_Finalize would wait on the dead. The process exits
+     * without it, which mpirun --enable-recovery accepts. */
+    clear_job(c);
+    dip__runner_cleanup(&c->rn);
+    dip_pool_free(c->rn.pool);
+    if (c->spawn_argv)
+        for (char **a = c->spawn_argv; *a; a++)
+            dip_free(*a);
+    dip_free(c->spawn_argv);
+    dip_free(c->exe);
+    dip_free(c->w);
+    dip_free(c);
+}
+
+static const struct dip_executor_vtable coord_vt = {
+    .name = "mpi",
+    .run = coord_run,
+    .workers = coord_workers,
+    .free = coord_free,
+};
+
+int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_executor **out,
+                       struct dip_err *err)
+{
+    struct coord *c = dip_calloc(1, sizeof *c);
+    char exe[4096];
+    ssize_t n;
+    int rc = 0;
+
+    if (!c)
+        return dip_err_set(err, DIP_ENOMEM, "mpi: out of memory");
+    c->base.vt = &coord_vt;
+    c->o = *o;
+    if (c->o.task_timeout_s <= 0)
+        c->o.task_timeout_s = 30.0;
+    c->lost_after = dip__mpi_lost_after(o);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->world_size);
+    c->next_spawn_id = c->world_size;
+    gethostname(c->host, sizeof c->host - 1);
+    if (!add_worker(c, 0, MPI_COMM_SELF, 0, 0)) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    snprintf(c->w[0].st.host, sizeof c->w[0].st.host, "%s", c->host);
+    for (int r = 1; r < c->world_size; r++)
+        if (!add_worker(c, r, MPI_COMM_WORLD, r, 0)) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+    /* Spawned workers run this same program with the same arguments. */
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        c->exe = dip_strdup(exe);
+    }
+    c->spawn_argv = dip_calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
+    if (!c->spawn_argv) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    {
+        /* The CLI hands its subcommand's argv ("process", ...): keep argv[0] unless it names
+         * the program itself. */
+        int first = 0;
+        const char *b0 = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+        const char *be = c->exe ? strrchr(c->exe, '/') : NULL;
+
+        b0 = b0 ? b0 + 1 : (argc > 0 ? argv[0] : NULL);
+        be = be ? be + 1 : c->exe;
+        if (b0 && be && strcmp(b0, be) == 0)
+            first = 1;
+        dip_free(c->spawn_argv);
+        c->spawn_argv = dip_calloc((size_t)(argc > 0 ? argc + 1 : 1), sizeof(char *));
+        if (!c->spawn_argv) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+        for (int i = first; i < argc; i++)
+            c->spawn_argv[i - first] = dip_strdup(argv[i]);
+    }
+    if (dip_pool_new(0, &c->rn.pool) != 0)
+        c->rn.pool = NULL;
+    dip__mpi_log(2, "coordinator on %s with %d worker rank%s", c->host, c->world_size - 1,
+                 c->world_size == 2 ? "" : "s");
+    *out = &c->base;
+    c = NULL;
+out:
+    if (c) {
+        dip_free(c->w);
+        dip_free(c);
+        rc = dip_err_set(err, rc, "mpi: out of memory");
+    }
+    return rc;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared internals of the MPI cluster executor: the wire format of the messages between the
+ * coordinator (rank 0) and its workers, and the task runner both sides share. Every message is
+ * one MPI_BYTE message whose tag names its kind; its body is fixed-width little-endian fields
+ * read with bounds checks, because bytes from peers never reach an assert. */
+#ifndef DIP_EXEC_MPI_INTERNAL_H
+#define DIP_EXEC_MPI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dip/exec.h"
+#include "dip/plan.h"
+
+/* Message tags. */
+enum {
+    DIP__MPI_HELLO = 11, /* worker -> coordinator: pid, threads, host */
+    DIP__MPI_JOB,        /* coordinator -> worker: job id, spec, pipeline text */
+    DIP__MPI_TASK,       /* coordinator -> worker: one item or one tile */
+    DIP__MPI_RESULT,     /* worker -> coordinator: the task's output */
+    DIP__MPI_BEAT,       /* worker -> coordinator: alive, and which task it runs */
+    DIP__MPI_STOP,       /* coordinator -> worker: leave the worker loop */
+    DIP__MPI_PING,       /* coordinator -> worker: the coordinator is alive */
+};
+
+enum {
+    DIP__TASK_ITEM = 1, /* encoded bytes in, encoded bytes out */
+    DIP__TASK_TILE = 2, /* step input pixels of need(rect) in, output pixels of rect out */
+};
+
+/* ---- A growable byte buffer and a bounds-checked reader ---- */
+
+struct dip__wbuf {
+    uint8_t *data;
+    size_t len, cap;
+    int oom; /* set once an append failed; later appends are no-ops */
+};
+
+void dip__wbuf_u8(struct dip__wbuf *b, uint8_t v);
+void dip__wbuf_u32(struct dip__wbuf *b, uint32_t v);
+void dip__wbuf_u64(struct dip__wbuf *b, uint64_t v);
+void dip__wbuf_f64(struct dip__wbuf *b, double v);
+void dip__wbuf_bytes(struct dip__wbuf *b, const void *p, size_t n);
+/** Reserves n bytes at the end and returns them (NULL on out of memory). */
+uint8_t *dip__wbuf_grow(struct dip__wbuf *b, size_t n);
+/** Length-prefixed string (u32 length, bytes, no NUL). */
+void dip__wbuf_str(struct dip__wbuf *b, const char *s);
+
+struct dip__rbuf {
+    const uint8_t *p;
+    size_t left;
+    int bad; /* set once a read ran past the end; later reads return zeros */
+};
+
+uint8_t dip__rbuf_u8(struct dip__rbuf *r);
+uint32_t dip__rbuf_u32(struct dip__rbuf *r);
+uint64_t dip__rbuf_u64(struct dip__rbuf *r);
+double dip__rbuf_f64(struct dip__rbuf *r);
+int32_t dip__rbuf_i32(struct dip__rbuf *r);
+/** Borrows n bytes from the message; NULL (and bad set) when fewer are left. */
+const uint8_t *dip__rbuf_bytes(struct dip__rbuf *r, size_t n);
+/** Copies a length-prefixed string into a new dip_malloc'ed, NUL-terminated string. */
+char *dip__rbuf_str(struct dip__rbuf *r, size_t max);
+
+/** Writes / reads everything of a job spec but the pipeline text. */
+void dip__wire_spec(struct dip__wbuf *b, const struct dip_job_spec *spec);
+void dip__wire_read_spec(struct dip__rbuf *r, struct dip_job_spec *spec);
+
+/* ---- Running tasks (workers, and the coordinator when it has no worker left) ---- */
+
+/** State that outlives one task: the job's spec and parsed pipeline, a cached plan. */
+struct dip__runner {
+    uint64_t job;
+    struct dip_job_spec spec;
+    char *pipeline_text;
+    dip_pipeline *pipe;
+    dip_pool *pool;
+    /* the cached plan of the last tiled image */
+    dip_plan *plan;
+    uint64_t plan_job, plan_item;
+    size_t plan_finished; /* steps whose statistic is bound */
+    int plan_w, plan_h, plan_ch;
+};
+
+/** Takes the JOB message body: parses the pipeline. Returns 0 or DIP_E*. */
+int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err *err);
+void dip__runner_cleanup(struct dip__runner *rn);
+
+/** Runs one TASK message body and builds the RESULT message body into `res`. The task id is read
+ * into *task_id. Returns 0 when a result was built (which may carry an error code for the task),
+ * or DIP_E* when the message itself is bad. `busy_s` receives the compute time. */
+int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int poison_ok,
+                     uint64_t *task_id, struct dip__wbuf *res);
+
+/** Test-only fault hook: nonzero when env DIP_TEST_POISON is set and occurs in the bytes (a
+ * worker then aborts; likewise a worker hangs for ever on an input containing DIP_TEST_HANG). */
+int dip__mpi_poisoned(const uint8_t *p, size_t n);
+
+/** The worker loop on a worker rank (comm: MPI_COMM_WORLD or the parent intercommunicator, as
+ * an opaque pointer to an MPI_Comm so this header does not need <mpi.h>). */
+int dip__mpi_worker(void *comm, const struct dip_mpi_opts *o);
+
+/** The coordinator's executor. `argv` is kept for spawning more workers. */
+int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_executor **out,
+                       struct dip_err *err);
+
+/** Logging to stderr at a level (0 error .. 3 debug) against the configured level. */
+void dip__mpi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int dip__mpi_log_level;
+
+/** Seconds of silence after which a worker is declared lost (DIP_MPI_LOST_S overrides). */
+double dip__mpi_lost_after(const struct dip_mpi_opts *o);
+
+#endif

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/* Runs one task of the cluster executor: an item (decode, run the pipeline, encode, via
+ * dip_process_bytes) or a tile of one step of a compiled plan (dip_plan_tile). Workers call this
+ * for every TASK message; the coordinator calls it too when no worker is left, so both give the
+ * same bytes. The plan of the last tiled image is cached with the statistics already bound. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "dip/image.h"
+#include "internal.h"
+
+static int marked(const char *var, const uint8_t *p, size_t n)
+{
+    const char *mark = getenv(var);
+
+    if (!mark || !*mark || !p)
+        return 0;
+    return memmem(p, n, mark, strlen(mark)) != NULL;
+}
+
+int dip__mpi_poisoned(const uint8_t *p, size_t n)
+{
+    return marked("DIP_TEST_POISON", p, n);
+}
+
+void dip__runner_cleanup(struct dip__runner *rn)
+{
+    dip_plan_free(rn->plan);
+    rn->plan = NULL;
+    dip_pipeline_free(rn->pipe);
+    rn->pipe = NULL;
+    dip_free(rn->pipeline_text);
+    rn->pipeline_text = NULL;
+}
+
+int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err *err)
+{
+    uint64_t job = dip__rbuf_u64(r);
+    struct dip_job_spec spec;
+    char *text = NULL;
+    dip_pipeline *pipe = NULL;
+    int rc = 0;
+
+    dip__wire_read_spec(r, &spec);
+    text = dip__rbuf_str(r, 1 << 20);
+    if (r->bad || !text) {
+        rc = dip_err_set(err, r->bad ? DIP_EPEER : DIP_ENOMEM, "mpi: malformed job message");
+        goto out;
+    }
+    rc = dip_pipeline_parse(text, &pipe, err);
+    if (rc)
+        goto out;
+    dip__runner_cleanup(rn);
+    rn->job = job;
+    rn->spec = spec;
+    rn->pipeline_text = text;
+    rn->spec.pipeline = text;
+    rn->pipe = pipe;
+    text = NULL;
+    pipe = NULL;
+out:
+    dip_free(text);
+    dip_pipeline_free(pipe);
+    return rc;
+}
+
+static void result_head(struct dip__wbuf *res, uint64_t id, uint64_t job, uint8_t kind, int rc,
+                        double busy_s, double mpix, const char *msg)
+{
+    dip__wbuf_u64(res, id);
+    dip__wbuf_u64(res, job);
+    dip__wbuf_u8(res, kind);
+    dip__wbuf_u32(res, (uint32_t)rc);
+    dip__wbuf_f64(res, busy_s);
+    dip__wbuf_f64(res, mpix);
+    dip__wbuf_str(res, rc ? msg : "");
+}
+
+static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int poison_ok, uint64_t id,
+                    uint64_t job, struct dip__wbuf *res)
+{
+    uint64_t len = dip__rbuf_u64(r);
+    const uint8_t *in = len <= r->left ? dip__rbuf_bytes(r, (size_t)len) : NULL;
+    struct dip_run_opts ro = {.tile = rn->spec.tile, .pool = rn->pool};
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    dip_format fmt = DIP_FORMAT_UNKNOWN;
+    int w = 0, h = 0, rc;
+    double t0 = dip__now();
+
+    if (!in)
+        return DIP_EPEER;
+    if (poison_ok && dip__mpi_poisoned(in, (size_t)len))
+        abort(); /* test-only: a worker that crashes on this input */
+    while (poison_ok && marked("DIP_TEST_HANG", in, (size_t)len))
+        sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
+    memset(&info, 0, sizeof info);
+    rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
+                           &w, &h, &err);
+    result_head(res, id, job, DIP__TASK_ITEM, rc, dip__now() - t0,
+                (double)info.width * info.height / 1e6, dip_err_text(&err, rc));
+    dip__wbuf_u32(res, (uint32_t)w);
+    dip__wbuf_u32(res, (uint32_t)h);
+    dip__wbuf_u32(res, (uint32_t)fmt);
+    dip__wbuf_u64(res, rc ? 0 : out_len);
+    if (!rc)
+        dip__wbuf_bytes(res, out, out_len);
+    dip_free(out);
+    return res->oom ? DIP_ENOMEM : 0;
+}
+
+static struct dip_rect read_rect(struct dip__rbuf *r)
+{
+    struct dip_rect rect;
+
+    rect.x = dip__rbuf_i32(r);
+    rect.y = dip__rbuf_i32(r);
+    rect.w = dip__rbuf_i32(r);
+    rect.h = dip__rbuf_i32(r);
+    return rect;
+}
+
+/* Makes rn->plan the plan of (job, item) at w x h x ch with the statistics of every step before
+ * `step` bound from `stats` (the reduced statistics of those steps, in step order). */
+static int bind_plan(struct dip__runner *rn, uint64_t job, uint64_t item, int w, int h, int ch,
+                     size_t step, const uint8_t *stats, size_t stats_len, struct dip_err *err)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    if (!rn->plan || rn->plan_job != job || rn->plan_item != item || rn->plan_w != w ||
+        rn->plan_h != h || rn->plan_ch != ch || rn->plan_finished > step) {
+        dip_plan_free(rn->plan);
+        rn->plan = NULL;
+        rc = dip_plan_compile(rn->pipe, w, h, ch, &rn->plan, err);
+        if (rc)
+            return rc;
+        rn->plan_job = job;
+        rn->plan_item = item;
+        rn->plan_w = w;
+        rn->plan_h = h;
+        rn->plan_ch = ch;
+        rn->plan_finished = 0;
+    }
+    if (step >= dip_plan_steps(rn->plan))
+        return dip_err_set(err, DIP_EPEER, "mpi: task for step %zu of a %zu-step plan", step,
+                           dip_plan_steps(rn->plan));
+    for (size_t s = 0; s < step; s++) {
+        struct dip_step_info si;
+
+        dip_plan_step_info(rn->plan, s, &si);
+        if (si.kind != DIP_STEP_TILED || si.stat_size == 0)
+            continue;
+        if (si.stat_size > stats_len - off)
+            return dip_err_set(err, DIP_EPEER, "mpi: task lacks the statistic of step %zu", s);
+        if (s >= rn->plan_finished) {
+            /* The message holds it unaligned: bind an aligned copy of the integer array. */
+            uint64_t *aligned = dip_malloc(si.stat_size);
+
+            if (!aligned)
+                return DIP_ENOMEM;
+            memcpy(aligned, stats + off, si.stat_size);
+            rc = dip_plan_stat_finish(rn->plan, s, aligned);
+            dip_free(aligned);
+            if (rc)
+                return dip_err_set(err, rc, "mpi: binding the statistic of step %zu", s);
+        }
+        off += si.stat_size;
+    }
+    if (rn->plan_finished < step)
+        rn->plan_finished = step;
+    return 0;
+}
+
+static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, uint64_t job,
+                    uint64_t item, struct dip__wbuf *res)
+{
+    int w = dip__rbuf_i32(r), h = dip__rbuf_i32(r), ch = dip__rbuf_i32(r);
+    size_t step = dip__rbuf_u32(r);
+    struct dip_rect out_rect = read_rect(r), in_rect = read_rect(r);
+    uint64_t stats_len = dip__rbuf_u64(r);
+    const uint8_t *stats = stats_len <= r->left ? dip__rbuf_bytes(r, (size_t)stats_len) : NULL;
+    uint64_t pix_len = dip__rbuf_u64(r);
+    const uint8_t *pix = pix_len <= r->left ? dip__rbuf_bytes(r, (size_t)pix_len) : NULL;
+    struct dip_err err = {0};
+    struct dip_step_info si;
+    struct dip_rect need;
+    struct dip_view in, out;
+    uint8_t *stat = NULL, *opix;
+    size_t out_bytes = 0;
+    double t0 = dip__now();
+    int rc;
+
+    if (r->bad || !pix || (stats_len && !stats) || w <= 0 || h <= 0 || ch < 1 ||
+        ch > DIP_MAX_CHANNELS)
+        return DIP_EPEER;
+    rc = bind_plan(rn, job, item, w, h, ch, step, stats, (size_t)stats_len, &err);
+    if (rc)
+        goto fail;
+    dip_plan_step_info(rn->plan, step, &si);
+    need = dip_plan_need(rn->plan, step, out_rect);
+    if (si.kind != DIP_STEP_TILED || out_rect.w <= 0 || out_rect.h <= 0 ||
+        !dip_rect_contains((struct dip_rect){0, 0, si.out_w, si.out_h}, out_rect) ||
+        memcmp(&need, &in_rect, sizeof need) != 0 ||
+        pix_len != (uint64_t)in_rect.w * (uint64_t)in_rect.h * (uint64_t)si.in_channels) {
+        rc = dip_err_set(&err, DIP_EPEER, "mpi: tile task does not match the plan");
+        goto fail;
+    }
+    if (si.stat_size) {
+        stat = dip_calloc(1, si.stat_size);
+        if (!stat) {
+            rc = DIP_ENOMEM;
+            goto fail;
+        }
+    }
+    out_bytes = (size_t)out_rect.w * (size_t)out_rect.h * (size_t)si.out_channels;
+    in = (struct dip_view){(uint8_t *)(uintptr_t)pix, in_rect.w, in_rect.h, si.in_channels,
+                           (size_t)in_rect.w * (size_t)si.in_channels};
+    /* The result message is built around the output pixels, so they are written in place. */
+    result_head(res, id, job, DIP__TASK_TILE, 0, 0.0, (double)out_rect.w * out_rect.h / 1e6, "");
+    {
+        size_t at = res->len; /* busy_s sits 21 bytes into the head: patched below */
+
+        dip__wbuf_u64(res, si.stat_size);
+        dip__wbuf_grow(res, si.stat_size);
+        dip__wbuf_u64(res, out_bytes);
+        opix = dip__wbuf_grow(res, out_bytes);
+        if (res->oom) {
+            rc = DIP_ENOMEM;
+            goto fail;
+        }
+        out = (struct dip_view){opix, out_rect.w, out_rect.h, si.out_channels,
+                                (size_t)out_rect.w * (size_t)si.out_channels};
+        rc = dip_plan_tile(rn->plan, step, &in, in_rect, out_rect, &out, stat);
+        if (rc)
+            goto fail;
+        if (si.stat_size)
+            memcpy(res->data + at + 8, stat, si.stat_size);
+        {
+            struct dip__wbuf patch = {res->data + 8 + 8 + 1 + 4, 0, 8, 0};
+
+            dip__wbuf_f64(&patch, dip__now() - t0);
+        }
+    }
+    dip_free(stat);
+    return 0;
+fail:
+    dip_free(stat);
+    res->len = 0;
+    res->oom = 0;
+    result_head(res, id, job, DIP__TASK_TILE, rc, dip__now() - t0, 0.0, dip_err_text(&err, rc));
+    dip__wbuf_u64(res, 0);
+    dip__wbuf_u64(res, 0);
+    return res->oom ? DIP_ENOMEM : 0;
+}
+
+int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int poison_ok,
+                     uint64_t *task_id, struct dip__wbuf *res)
+{
+    struct dip__rbuf r = {msg, len, 0};
+    uint64_t id = dip__rbuf_u64(&r), job = dip__rbuf_u64(&r);
+    uint8_t kind = dip__rbuf_u8(&r);
+    uint64_t item = dip__rbuf_u64(&r);
+
+    (void)dip__rbuf_u32(&r); /* attempt: for logs only */
+    *task_id = id;
+    res->len = 0;
+    if (r.bad)
+        return DIP_EPEER;
+    if (!rn->pipe || job != rn->job) {
+        result_head(res, id, job, kind, DIP_EPEER, 0.0, 0.0, "mpi: task for an unknown job");
+        dip__wbuf_u64(res, 0);
+        dip__wbuf_u64(res, 0);
+        dip__wbuf_u32(res, 0);
+        return 0;
+    }
+    if (kind == DIP__TASK_ITEM)
+        return run_item(rn, &r, poison_ok, id, job, res);
+    if (kind == DIP__TASK_TILE)
+        return run_tile(rn, &r, id, job, item, res);
+    return DIP_EPEER;
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* The wire format of the cluster executor: a growable buffer that appends fixed-width
+ * little-endian fields, and a reader that checks every field against the bytes left. Peers may
+ * be buggy or half-dead, so a short message sets a flag rather than reading past the end. Also
+ * the encoding of a job spec (codec options and limits travel with each job). */
+#include <string.h>
+
+#include "dip/image.h"
+#include "internal.h"
+
+uint8_t *dip__wbuf_grow(struct dip__wbuf *b, size_t n)
+{
+    uint8_t *p;
+
+    if (b->oom)
+        return NULL;
+    if (n > SIZE_MAX - b->len) {
+        b->oom = 1;
+        return NULL;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        uint8_t *d;
+
+        while (cap < b->len + n)
+            cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
+        d = dip_realloc(b->data, cap);
+        if (!d) {
+            b->oom = 1;
+            return NULL;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    p = b->data + b->len;
+    b->len += n;
+    return p;
+}
+
+static void put_le(struct dip__wbuf *b, uint64_t v, int n)
+{
+    uint8_t *p = dip__wbuf_grow(b, (size_t)n);
+
+    if (!p)
+        return;
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void dip__wbuf_u8(struct dip__wbuf *b, uint8_t v)
+{
+    put_le(b, v, 1);
+}
+
+void dip__wbuf_u32(struct dip__wbuf *b, uint32_t v)
+{
+    put_le(b, v, 4);
+}
+
+void dip__wbuf_u64(struct dip__wbuf *b, uint64_t v)
+{
+    put_le(b, v, 8);
+}
+
+void dip__wbuf_f64(struct dip__wbuf *b, double v)
+{
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof u);
+    put_le(b, u, 8);
+}
+
+void dip__wbuf_bytes(struct dip__wbuf *b, const void *p, size_t n)
+{
+    uint8_t *d = dip__wbuf_grow(b, n);
+
+    if (d && n)
+        memcpy(d, p, n);
+}
+
+void dip__wbuf_str(struct dip__wbuf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    dip__wbuf_u32(b, (uint32_t)n);
+    dip__wbuf_bytes(b, s, n);
+}
+
+static uint64_t get_le(struct dip__rbuf *r, int n)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->left < (size_t)n) {
+        r->bad = 1;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += n;
+    r->left -= (size_t)n;
+    return v;
+}
+
+uint8_t dip__rbuf_u8(struct dip__rbuf *r)
+{
+    return (uint8_t)get_le(r, 1);
+}
+
+uint32_t dip__rbuf_u32(struct dip__rbuf *r)
+{
+    return (uint32_t)get_le(r, 4);
+}
+
+int32_t dip__rbuf_i32(struct dip__rbuf *r)
+{
+    uint32_t u = (uint32_t)get_le(r, 4);
+    int32_t v;
+
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+uint64_t dip__rbuf_u64(struct dip__rbuf *r)
+{
+    return get_le(r, 8);
+}
+
+double dip__rbuf_f64(struct dip__rbuf *r)
+{
+    uint64_t u = get_le(r, 8);
+    double v;
+
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+const uint8_t *dip__rbuf_bytes(struct dip__rbuf *r, size_t n)
+{
+    const uint8_t *p;
+
+    if (r->bad || r->left < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    p = r->p;
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+char *dip__rbuf_str(struct dip__rbuf *r, size_t max)
+{
+    uint32_t n = dip__rbuf_u32(r);
+    const uint8_t *p;
+    char *s;
+
+    if (n > max) {
+        r->bad = 1;
+        return NULL;
+    }
+    p = dip__rbuf_bytes(r, n);
+    if (!p)
+        return NULL;
+    s = dip_malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+void dip__wire_spec(struct dip__wbuf *b, const struct dip_job_spec *spec)
+{
+    dip__wbuf_u32(b, (uint32_t)spec->encode.format);
+    dip__wbuf_u32(b, (uint32_t)spec->encode.quality);
+    dip__wbuf_u32(b, (uint32_t)spec->encode.subsampling);
+    dip__wbuf_u32(b, (uint32_t)spec->encode.png_level);
+    dip__wbuf_u32(b, (uint32_t)spec->encode.webp_lossless);
+    dip__wbuf_u32(b, (uint32_t)spec->decode.autorotate);
+    dip__wbuf_u32(b, (uint32_t)spec->limits.max_width);
+    dip__wbuf_u32(b, (uint32_t)spec->limits.max_height);
+    dip__wbuf_u64(b, spec->limits.max_pixels);
+    dip__wbuf_u64(b, spec->limits.max_input_bytes);
+    dip__wbuf_u32(b, (uint32_t)spec->limits.max_jpeg_scans);
+    dip__wbuf_u64(b, spec->limits.max_metadata_bytes);
+    dip__wbuf_u32(b, (uint32_t)spec->limits.max_frames);
+    dip__wbuf_u64(b, spec->limits.max_request_bytes);
+    dip__wbuf_u32(b, (uint32_t)spec->tile);
+    dip__wbuf_u32(b, (uint32_t)spec->threads);
+}
+
+void dip__wire_read_spec(struct dip__rbuf *r, struct dip_job_spec *spec)
+{
+    uint32_t fmt;
+
+    dip_job_spec_default(spec);
+    fmt = dip__rbuf_u32(r);
+    spec->encode.format = fmt < DIP_FORMAT_COUNT ? (dip_format)fmt : DIP_FORMAT_UNKNOWN;
+    spec->encode.quality = dip__rbuf_i32(r);
+    spec->encode.subsampling = dip__rbuf_i32(r);
+    spec->encode.png_level = dip__rbuf_i32(r);
+    spec->encode.webp_lossless = dip__rbuf_i32(r);
+    spec->decode.autorotate = dip__rbuf_i32(r);
+    spec->limits.max_width = dip__rbuf_i32(r);
+    spec->limits.max_height = dip__rbuf_i32(r);
+    spec->limits.max_pixels = dip__rbuf_u64(r);
+    spec->limits.max_input_bytes = (size_t)dip__rbuf_u64(r);
+    spec->limits.max_jpeg_scans = dip__rbuf_i32(r);
+    spec->limits.max_metadata_bytes = (size_t)dip__rbuf_u64(r);
+    spec->limits.max_frames = dip__rbuf_i32(r);
+    spec->limits.max_request_bytes = (size_t)dip__rbuf_u64(r);
+    spec->tile = dip__rbuf_i32(r);
+    spec->threads = dip__rbuf_i32(r);
+    spec->pipeline = "";
+}
