@@ -122,10 +122,14 @@ static void on_result(void *ud, const struct dip_item_result *res)
         return;
     }
     r->written++;
-    if (!r->quiet && !r->tty)
+    if (!r->quiet && !r->tty) {
+        char where[48] = "";
+        if (res->worker > 0)
+            snprintf(where, sizeof(where), ", rank %d%s", res->worker,
+                     res->attempts > 1 ? ", retried" : "");
         printf("ok %s -> %s (%dx%d %s, %.3f s%s)\n", it->in, it->out, res->width, res->height,
-               dip_format_name(res->format), res->seconds,
-               res->worker ? "" : "");
+               dip_format_name(res->format), res->seconds, where);
+    }
 }
 
 static void on_progress(void *ud, const struct dip_progress *p)
