@@ -154,6 +154,8 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
                   int *worker_done, struct dip_err *err);
 /** 1 when the environment says this process was started by mpirun/mpiexec. */
 int dip_mpi_launched(void);
+/** The MPI library's version line ("Open MPI v4.1.4, ..."), first line only, into buf. */
+void dip_mpi_version(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

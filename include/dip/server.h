@@ -64,6 +64,9 @@ void dip_server_free(dip_server *s);
  * past the end. */
 int dip_server_route(size_t i, const char **method, const char **pattern);
 
+/** "libmicrohttpd 0.9.75": the linked library's version (static string). */
+const char *dip_server_version(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,9 @@ typedef struct dip_store dip_store;
 
 /** Opens (creating when missing) the store in folder `dir`: DIR/dip.db and DIR/blobs/. Returns 0,
  * DIP_EIO (err names the path and the reason). Close with dip_store_close(). */
+/** "SQLite 3.40.1": the linked library's version (static string). */
+const char *dip_store_version(void);
+
 int dip_store_open(const char *dir, dip_store **out, struct dip_err *err);
 /** NULL is a no-op. */
 void dip_store_close(dip_store *st);

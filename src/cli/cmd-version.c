@@ -3,6 +3,10 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef DIP_WITH_SERVER
+#include "dip/server.h"
+#include "dip/store.h"
+#endif
 
 int dip__cmd_version(int argc, char **argv)
 {
@@ -16,6 +20,14 @@ int dip__cmd_version(int argc, char **argv)
     printf("dip %s\n", DIP_VERSION);
     dip_codec_versions(buf, sizeof(buf));
     fputs(buf, stdout);
+#ifdef DIP_WITH_SERVER
+    printf("%s\n%s\n", dip_store_version(), dip_server_version());
+#endif
+#ifdef DIP_WITH_MPI
+    dip_mpi_version(buf, sizeof(buf));
+    if (buf[0])
+        printf("%s\n", buf);
+#endif
 #ifdef __VERSION__
     printf("compiler %s\n", __VERSION__);
 #endif

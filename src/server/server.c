@@ -1840,3 +1840,12 @@ void dip_server_free(dip_server *s)
     dip_free(s->web_dir);
     dip_free(s);
 }
+
+const char *dip_server_version(void)
+{
+    static char buf[48];
+
+    if (buf[0] == '\0')
+        snprintf(buf, sizeof(buf), "libmicrohttpd %s", MHD_get_version());
+    return buf;
+}

@@ -1124,3 +1124,12 @@ out:
     sqlite3_close(dst);
     return rc;
 }
+
+const char *dip_store_version(void)
+{
+    static char buf[48];
+
+    if (buf[0] == '\0')
+        snprintf(buf, sizeof(buf), "SQLite %s", sqlite3_libversion());
+    return buf;
+}

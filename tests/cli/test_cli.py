@@ -57,6 +57,10 @@ with tempfile.TemporaryDirectory() as d:
     for cmd in [line.split()[0] for line in lines[start:stop]]:
         h = dip(cmd, "--help")
         ck.check(h.returncode == 0 and "Usage" in h.stdout, "dip %s --help" % cmd)
+    r = dip("version")
+    for lib in ["dip ", "libpng", "libjpeg-turbo", "libwebp", "libtiff", "giflib", "SQLite",
+                "libmicrohttpd", "Open MPI"]:
+        ck.check(r.returncode == 0 and lib in r.stdout, "dip version names %s" % lib)
     r = dip("nosuchcommand")
     ck.check(r.returncode != 0 and "unknown command" in r.stderr, "unknown command refused")
 

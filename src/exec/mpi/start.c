@@ -116,3 +116,15 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
     rc = dip__mpi_coord_new(o, argc ? *argc : 0, argv ? *argv : NULL, out, err);
     return rc;
 }
+
+void dip_mpi_version(char *buf, size_t len)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+
+    buf[0] = '\0';
+    if (MPI_Get_library_version(v, &n) != MPI_SUCCESS)
+        return;
+    v[strcspn(v, "\n")] = '\0';
+    snprintf(buf, len, "%s", v);
+}
