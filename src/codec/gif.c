@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* GIF through giflib, decode only: the first frame composited onto the logical screen. A first
- * pass walks every record without decoding pixels (LZW blocks are skipped raw), counting frames
- * against max_frames and checking the screen and every frame rectangle against the limits and
- * the screen; only then is the first frame decoded, in a second pass. Decode-only: GIF output is
- * not offered (encode is NULL). */
+/* GIF through giflib, decode only: the first frame, i.e. every image block up to and including
+ * the first whose graphic control extension has a delay, composited on the logical screen with
+ * each block's disposal applied and clipped to the screen. A first pass walks every record
+ * without decoding pixels (LZW blocks are skipped raw), counting blocks against max_frames and
+ * checking the screen and every block rectangle against the limits; only then are the first
+ * frame's blocks decoded, in a second pass. Decode-only: encode is NULL. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gif_lib.h>
@@ -29,12 +31,21 @@ static int on_read(GifFileType *g, GifByteType *dst, int n)
     return (int)k;
 }
 
-/* What the walk learns: the screen, the frame count, and the first frame. */
+/* One image block of the first frame: its rectangle as stored (which may extend past the screen),
+ * and what its graphic control extension says. */
+struct gblock {
+    int x, y, w, h, interlace;
+    int transparent; /* transparent index, or -1 */
+    int disposal;    /* 0..7 as stored; 2 = restore to background, 3 = restore previous */
+};
+
+/* What the walk learns: the screen, the block count, and the blocks of the first frame (every
+ * block up to and including the first whose graphic control extension has a non-zero delay). */
 struct gwalk {
     int sw, sh;
-    int frames;
-    int fx, fy, fw, fh, interlace;
-    int transparent; /* first frame's transparent index, or -1 */
+    int frames; /* image blocks in the file */
+    struct gblock *blk;
+    int nblk, ablk;
     int channels;
 };
 
@@ -97,6 +108,140 @@ static int skip_extension(GifFileType *g, GifByteType *ext, size_t *meta,
     return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts and deduplicates v[0..n), returning the new count. */
+static int uniq(int *v, int n)
+{
+    int k = 0;
+
+    qsort(v, (size_t)n, sizeof(*v), cmp_int);
+    for (int i = 0; i < n; i++)
+        if (k == 0 || v[k - 1] != v[i])
+            v[k++] = v[i];
+    return k;
+}
+
+static int edge_index(const int *v, int n, int x)
+{
+    const int *p = bsearch(&x, v, (size_t)n, sizeof(*v), cmp_int);
+    return p ? (int)(p - v) : 0; /* every edge was put in v */
+}
+
+/* A block's rectangle clipped to the screen; x0 >= x1 or y0 >= y1 when it lies outside. */
+static void clip(const struct gwalk *w, const struct gblock *b, int *x0, int *y0, int *x1, int *y1)
+{
+    *x0 = b->x < w->sw ? b->x : w->sw;
+    *y0 = b->y < w->sh ? b->y : w->sh;
+    *x1 = b->x + b->w < w->sw ? b->x + b->w : w->sw;
+    *y1 = b->y + b->h < w->sh ? b->y + b->h : w->sh;
+}
+
+/* Cells of the compressed grid and cell updates the coverage analysis may spend; past either,
+ * the frame is taken to be RGBA (only with max_frames raised far past its default of 100). */
+#define GIF_MAX_CELLS (1 << 20)
+#define GIF_MAX_CELL_WORK (1LL << 26)
+
+/* Output channels from geometry alone, as the compositing will leave the screen: 3 when every
+ * pixel ends covered by a block without a transparent index (or by one with a transparent index
+ * drawn over pixels already opaque), else 4. The screen is cut into a grid at every block edge;
+ * each cell is 0 (uncovered), 1 (opaque) or 2 (may be transparent). Blocks before the last that
+ * are disposed to background clear their cells; those restoring the previous state leave none. */
+static int frame_channels(const struct gwalk *w, int *channels, struct dip_err *err)
+{
+    int *xs = NULL, *ys = NULL, nx = 0, ny = 0, rc = 0;
+    uint8_t *cell = NULL;
+    long long work = 0;
+
+    *channels = 4;
+    xs = dip_malloc(sizeof(*xs) * (size_t)(2 * w->nblk + 2));
+    ys = dip_malloc(sizeof(*ys) * (size_t)(2 * w->nblk + 2));
+    if (xs == NULL || ys == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
+        goto out;
+    }
+    xs[nx++] = 0;
+    xs[nx++] = w->sw;
+    ys[ny++] = 0;
+    ys[ny++] = w->sh;
+    for (int i = 0; i < w->nblk; i++) {
+        int x0, y0, x1, y1;
+        clip(w, &w->blk[i], &x0, &y0, &x1, &y1);
+        xs[nx++] = x0;
+        xs[nx++] = x1;
+        ys[ny++] = y0;
+        ys[ny++] = y1;
+    }
+    nx = uniq(xs, nx);
+    ny = uniq(ys, ny);
+    if ((long long)(nx - 1) * (ny - 1) > GIF_MAX_CELLS)
+        goto out;
+    cell = dip_calloc((size_t)(nx - 1) * (size_t)(ny - 1), 1);
+    if (cell == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < w->nblk; i++) {
+        const struct gblock *b = &w->blk[i];
+        int last = i == w->nblk - 1, x0, y0, x1, y1, cx0, cx1, cy0, cy1;
+        if (!last && b->disposal == 3)
+            continue; /* drawn, then undone */
+        clip(w, b, &x0, &y0, &x1, &y1);
+        if (x0 >= x1 || y0 >= y1)
+            continue;
+        cx0 = edge_index(xs, nx, x0);
+        cx1 = edge_index(xs, nx, x1);
+        cy0 = edge_index(ys, ny, y0);
+        cy1 = edge_index(ys, ny, y1);
+        work += (long long)(cx1 - cx0) * (cy1 - cy0);
+        if (work > GIF_MAX_CELL_WORK)
+            goto out;
+        for (int cy = cy0; cy < cy1; cy++)
+            for (int cx = cx0; cx < cx1; cx++) {
+                uint8_t *c = &cell[(size_t)cy * (size_t)(nx - 1) + (size_t)cx];
+                if (!last && b->disposal == 2)
+                    *c = 0;
+                else if (b->transparent < 0)
+                    *c = 1;
+                else if (*c != 1)
+                    *c = 2;
+            }
+    }
+    *channels = 3;
+    for (size_t k = 0; k < (size_t)(nx - 1) * (size_t)(ny - 1); k++)
+        if (cell[k] != 1)
+            *channels = 4;
+out:
+    dip_free(cell);
+    dip_free(ys);
+    dip_free(xs);
+    return rc;
+}
+
+static int add_block(struct gwalk *w, const struct gblock *b, struct dip_err *err)
+{
+    if (w->nblk == w->ablk) {
+        int n = w->ablk ? 2 * w->ablk : 4;
+        struct gblock *p = dip_realloc(w->blk, sizeof(*p) * (size_t)n);
+        if (p == NULL)
+            return dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
+        w->blk = p;
+        w->ablk = n;
+    }
+    w->blk[w->nblk++] = *b;
+    return 0;
+}
+
+static void walk_free(struct gwalk *w)
+{
+    dip_free(w->blk);
+    w->blk = NULL;
+}
+
 /* First pass: every record, no pixel decoding. */
 static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, struct gwalk *w,
                 struct dip_err *err)
@@ -105,10 +250,10 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
     GifFileType *g = NULL;
     GifRecordType t;
     size_t meta = 0;
-    int rc, pending_trans = -1, done = 0;
+    int rc, done = 0, collecting = 1;
+    int pend_trans = -1, pend_disposal = 0, pend_delay = 0;
 
     memset(w, 0, sizeof(*w));
-    w->transparent = -1;
     rc = open_gif(buf, len, &in, &g, err);
     if (rc)
         return rc;
@@ -137,7 +282,9 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
                                      ext[0]);
                     break;
                 }
-                pending_trans = gcb.TransparentColor;
+                pend_trans = gcb.TransparentColor;
+                pend_disposal = gcb.DisposalMode;
+                pend_delay = gcb.DelayTime;
             }
             rc = skip_extension(g, ext, &meta, lim, &in, err);
             break;
@@ -158,31 +305,30 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
                                  lim->max_frames, lim->max_frames);
                 break;
             }
-            snprintf(what, sizeof(what), "gif: frame %d", w->frames);
+            /* The block's own rectangle, as stored, before anything is allocated for it; the
+             * part past the logical screen is decoded and dropped, as browsers do. */
+            snprintf(what, sizeof(what), "gif: image block %d", w->frames);
             rc = dip_limits_check_dims(lim, what, d->Width, d->Height, err);
             if (rc)
                 break;
-            if (d->Left < 0 || d->Top < 0 || d->Left + d->Width > w->sw ||
-                d->Top + d->Height > w->sh) {
-                rc = dip_err_set(err, DIP_ECORRUPT,
-                                 "gif: frame %d (%dx%d at %d,%d) extends "
-                                 "past the %dx%d logical screen",
-                                 w->frames, d->Width, d->Height, d->Left, d->Top, w->sw, w->sh);
-                break;
-            }
-            if (w->frames == 1) {
-                w->fx = d->Left;
-                w->fy = d->Top;
-                w->fw = d->Width;
-                w->fh = d->Height;
-                w->interlace = d->Interlace ? 1 : 0;
-                w->transparent = pending_trans;
+            if (collecting) {
+                struct gblock b = {d->Left,       d->Top,     d->Width,     d->Height,
+                                   d->Interlace ? 1 : 0, pend_trans, pend_disposal};
                 if (d->ColorMap == NULL && g->SColorMap == NULL) {
-                    rc = dip_err_set(err, DIP_ECORRUPT, "gif: frame 1 has no colour map");
+                    rc = dip_err_set(err, DIP_ECORRUPT, "gif: image block %d has no colour map",
+                                     w->frames);
                     break;
                 }
+                rc = add_block(w, &b, err);
+                if (rc)
+                    break;
+                /* A delay ends the first frame: it is shown before what follows. */
+                if (pend_delay > 0)
+                    collecting = 0;
             }
-            pending_trans = -1;
+            pend_trans = -1;
+            pend_disposal = 0;
+            pend_delay = 0;
             /* Skip the LZW data as raw sub-blocks: no decoding. */
             if (DGifGetCode(g, &codesize, &block) == GIF_ERROR) {
                 rc = gif_fail(err, g->Error, &in, "image data");
@@ -206,12 +352,10 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
     }
     if (rc == 0 && w->frames == 0)
         rc = dip_err_set(err, DIP_ECORRUPT, "gif: no image in the file");
-    /* Pixels the first frame leaves uncovered are transparent, as are its transparent-index
-     * pixels: either makes the output RGBA. */
     if (rc == 0)
-        w->channels =
-            w->transparent >= 0 || w->fx != 0 || w->fy != 0 || w->fw != w->sw || w->fh != w->sh ? 4
-                                                                                                : 3;
+        rc = frame_channels(w, &w->channels, err);
+    if (rc)
+        walk_free(w);
     DGifCloseFile(g, NULL);
     return rc;
 }
@@ -224,7 +368,7 @@ static void fill_info(const struct gwalk *w, struct dip_image_info *info)
     info->bit_depth = 8;
     info->frames = w->frames;
     info->orientation = 1;
-    info->progressive = w->interlace;
+    info->progressive = w->blk[0].interlace;
     snprintf(info->color, sizeof(info->color), "palette");
 }
 
@@ -236,36 +380,107 @@ static int gif_probe(const uint8_t *buf, size_t len, const struct dip_limits *li
 
     if (rc == 0)
         fill_info(&w, info);
+    if (rc == 0)
+        walk_free(&w);
     return rc;
 }
 
-/* Second pass: up to the first image descriptor, then its pixels. */
-static int decode_first(const uint8_t *buf, size_t len, const struct gwalk *w, dip_image *img,
-                        struct dip_err *err)
+/* Copies rows y0..y1 of columns x0..x1 between the canvas and a packed buffer. */
+static void copy_rect(const struct dip_view *v, uint8_t *packed, int x0, int y0, int x1, int y1,
+                      int to_canvas)
+{
+    size_t row = (size_t)(x1 - x0) * (size_t)v->channels;
+
+    for (int y = y0; y < y1; y++) {
+        uint8_t *c = v->data + (size_t)y * v->stride + (size_t)x0 * (size_t)v->channels;
+        uint8_t *p = packed + (size_t)(y - y0) * row;
+        if (to_canvas)
+            memcpy(c, p, row);
+        else
+            memcpy(p, c, row);
+    }
+}
+
+/* Decodes the image data of block b (its descriptor just read) onto the canvas: pixels past the
+ * screen and transparent-index pixels are dropped. */
+static int draw_block(GifFileType *g, const struct gin *in, const struct gwalk *w,
+                      const struct gblock *b, int n, struct dip_view *v, struct dip_err *err)
 {
     static const int ioff[4] = {0, 4, 2, 1}, istep[4] = {8, 8, 4, 2};
+    const ColorMapObject *map = g->Image.ColorMap ? g->Image.ColorMap : g->SColorMap;
+    GifByteType *line = NULL;
+    char what[48];
+    int rc = 0;
+
+    snprintf(what, sizeof(what), "image block %d", n);
+    if (map == NULL) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "gif: %s has no colour map", what);
+        goto out;
+    }
+    line = dip_malloc((size_t)b->w);
+    if (line == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
+        goto out;
+    }
+    /* Interlaced blocks store rows in four passes: 0, 8, 16...; 4, 12...; 2, 6...; 1, 3... */
+    for (int pass = b->interlace ? 0 : 3; pass < 4; pass++) {
+        int first = b->interlace ? ioff[pass] : 0, dy = b->interlace ? istep[pass] : 1;
+        for (int y = first; y < b->h; y += dy) {
+            int sy = b->y + y;
+            if (DGifGetLine(g, line, b->w) == GIF_ERROR) {
+                rc = gif_fail(err, g->Error, in, what);
+                goto out;
+            }
+            for (int x = 0; x < b->w; x++) {
+                int idx = line[x], sx = b->x + x;
+                uint8_t *dst;
+                if (idx == b->transparent)
+                    continue; /* what is beneath shows through */
+                if (idx >= map->ColorCount) {
+                    rc = dip_err_set(err, DIP_ECORRUPT,
+                                     "gif: pixel index %d outside the "
+                                     "%d-entry colour map of %s",
+                                     idx, map->ColorCount, what);
+                    goto out;
+                }
+                if (sx >= w->sw || sy >= w->sh)
+                    continue; /* past the logical screen: dropped */
+                dst = v->data + (size_t)sy * v->stride + (size_t)sx * (size_t)v->channels;
+                dst[0] = map->Colors[idx].Red;
+                dst[1] = map->Colors[idx].Green;
+                dst[2] = map->Colors[idx].Blue;
+                if (v->channels == 4)
+                    dst[3] = 255;
+            }
+        }
+    }
+out:
+    dip_free(line);
+    return rc;
+}
+
+/* Second pass: the blocks of the first frame composited in order, each one's disposal applied
+ * before the next is drawn (the last block's disposal is not: the frame is what it shows). */
+static int composite(const uint8_t *buf, size_t len, const struct gwalk *w, dip_image *img,
+                     struct dip_err *err)
+{
     struct dip_view v = dip_image_view(img);
     struct gin in;
     GifFileType *g = NULL;
     GifRecordType t;
-    GifByteType *line = NULL;
-    const ColorMapObject *map;
-    int rc = open_gif(buf, len, &in, &g, err);
+    uint8_t *saved = NULL;
+    int n = 0, rc = open_gif(buf, len, &in, &g, err);
 
     if (rc)
         return rc;
-    for (;;) {
+    while (n < w->nblk) {
+        const struct gblock *b = &w->blk[n];
+        int last = n == w->nblk - 1, x0, y0, x1, y1;
         if (DGifGetRecordType(g, &t) == GIF_ERROR) {
             rc = gif_fail(err, g->Error, &in, "a record type");
             goto out;
         }
-        if (t == IMAGE_DESC_RECORD_TYPE)
-            break;
-        if (t != EXTENSION_RECORD_TYPE) {
-            rc = dip_err_set(err, DIP_ECORRUPT, "gif: no image before the trailer");
-            goto out;
-        }
-        {
+        if (t == EXTENSION_RECORD_TYPE) {
             GifByteType *ext = NULL;
             int code;
             if (DGifGetExtension(g, &code, &ext) == GIF_ERROR) {
@@ -277,59 +492,52 @@ static int decode_first(const uint8_t *buf, size_t len, const struct gwalk *w, d
                     rc = gif_fail(err, g->Error, &in, "an extension");
                     goto out;
                 }
+            continue;
         }
-    }
-    if (DGifGetImageDesc(g) == GIF_ERROR) {
-        rc = gif_fail(err, g->Error, &in, "an image descriptor");
-        goto out;
-    }
-    /* The walk checked this very descriptor; a mismatch means the input changed under us. */
-    if (g->Image.Left != w->fx || g->Image.Top != w->fy || g->Image.Width != w->fw ||
-        g->Image.Height != w->fh) {
-        rc = dip_err_set(err, DIP_EINTERNAL, "gif: first frame changed between passes");
-        goto out;
-    }
-    map = g->Image.ColorMap ? g->Image.ColorMap : g->SColorMap;
-    if (map == NULL) {
-        rc = dip_err_set(err, DIP_ECORRUPT, "gif: frame 1 has no colour map");
-        goto out;
-    }
-    line = dip_malloc((size_t)w->fw);
-    if (line == NULL) {
-        rc = dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
-        goto out;
-    }
-    /* Interlaced frames store rows in four passes: 0, 8, 16...; 4, 12...; 2, 6...; 1, 3... */
-    for (int pass = w->interlace ? 0 : 3; pass < 4; pass++) {
-        int y0 = w->interlace ? ioff[pass] : 0, dy = w->interlace ? istep[pass] : 1;
-        for (int y = y0; y < w->fh; y += dy) {
-            uint8_t *dst =
-                v.data + (size_t)(w->fy + y) * v.stride + (size_t)w->fx * (size_t)v.channels;
-            if (DGifGetLine(g, line, w->fw) == GIF_ERROR) {
-                rc = gif_fail(err, g->Error, &in, "frame 1");
+        if (t != IMAGE_DESC_RECORD_TYPE) {
+            rc = dip_err_set(err, DIP_ECORRUPT, "gif: no image before the trailer");
+            goto out;
+        }
+        if (DGifGetImageDesc(g) == GIF_ERROR) {
+            rc = gif_fail(err, g->Error, &in, "an image descriptor");
+            goto out;
+        }
+        n++;
+        /* The walk checked this very descriptor; a mismatch means the input changed under us. */
+        if (g->Image.Left != b->x || g->Image.Top != b->y || g->Image.Width != b->w ||
+            g->Image.Height != b->h) {
+            rc = dip_err_set(err, DIP_EINTERNAL, "gif: image block %d changed between passes",
+                             n);
+            goto out;
+        }
+        clip(w, b, &x0, &y0, &x1, &y1);
+        if (x0 >= x1 || y0 >= y1)
+            last = 1; /* nothing on screen to dispose of */
+        if (!last && b->disposal == 3) {
+            /* Restore previous: keep what the block covers, to put it back after. */
+            saved = dip_malloc((size_t)(x1 - x0) * (size_t)(y1 - y0) * (size_t)v.channels);
+            if (saved == NULL) {
+                rc = dip_err_set(err, DIP_ENOMEM, "gif: out of memory");
                 goto out;
             }
-            for (int x = 0; x < w->fw; x++, dst += v.channels) {
-                int idx = line[x];
-                if (idx == w->transparent)
-                    continue; /* stays transparent black */
-                if (idx >= map->ColorCount) {
-                    rc = dip_err_set(err, DIP_ECORRUPT,
-                                     "gif: pixel index %d outside the "
-                                     "%d-entry colour map",
-                                     idx, map->ColorCount);
-                    goto out;
-                }
-                dst[0] = map->Colors[idx].Red;
-                dst[1] = map->Colors[idx].Green;
-                dst[2] = map->Colors[idx].Blue;
-                if (v.channels == 4)
-                    dst[3] = 255;
-            }
+            copy_rect(&v, saved, x0, y0, x1, y1, 0);
+        }
+        rc = draw_block(g, &in, w, b, n, &v, err);
+        if (rc)
+            goto out;
+        if (saved != NULL) {
+            copy_rect(&v, saved, x0, y0, x1, y1, 1);
+            dip_free(saved);
+            saved = NULL;
+        } else if (!last && b->disposal == 2) {
+            /* Restore to background: transparent, as browsers and gdk-pixbuf show it. */
+            for (int y = y0; y < y1; y++)
+                memset(v.data + (size_t)y * v.stride + (size_t)x0 * (size_t)v.channels, 0,
+                       (size_t)(x1 - x0) * (size_t)v.channels);
         }
     }
 out:
-    dip_free(line);
+    dip_free(saved);
     DGifCloseFile(g, NULL);
     return rc;
 }
@@ -348,18 +556,22 @@ static int gif_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
         return rc;
     fill_info(&w, info);
     rc = dip_image_new(w.sw, w.sh, w.channels, &img);
-    if (rc)
-        return dip_err_set(err, rc, "gif: cannot allocate a %dx%d image", w.sw, w.sh);
+    if (rc) {
+        rc = dip_err_set(err, rc, "gif: cannot allocate a %dx%d image", w.sw, w.sh);
+        goto out;
+    }
     {
         struct dip_view v = dip_image_view(img);
         memset(v.data, 0, v.stride * (size_t)v.height);
     }
-    rc = decode_first(buf, len, &w, img, err);
+    rc = composite(buf, len, &w, img, err);
     if (rc == 0) {
         *out = img;
         img = NULL; /* the caller owns it now */
     }
+out:
     dip_image_unref(img);
+    walk_free(&w);
     return rc;
 }
 
