@@ -143,7 +143,7 @@ static void clip(const struct gwalk *w, const struct gblock *b, int *x0, int *y0
 
 /* Cells of the compressed grid and cell updates the coverage analysis may spend; past either,
  * the frame is taken to be RGBA (only with max_frames raised far past its default of 100). */
-#define GIF_MAX_CELLS (1 << 20)
+#define GIF_MAX_CELLS     (1 << 20)
 #define GIF_MAX_CELL_WORK (1LL << 26)
 
 /* Output channels from geometry alone, as the compositing will leave the screen: 3 when every
@@ -312,8 +312,13 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
             if (rc)
                 break;
             if (collecting) {
-                struct gblock b = {d->Left,       d->Top,     d->Width,     d->Height,
-                                   d->Interlace ? 1 : 0, pend_trans, pend_disposal};
+                struct gblock b = {.x = d->Left,
+                                   .y = d->Top,
+                                   .w = d->Width,
+                                   .h = d->Height,
+                                   .interlace = d->Interlace ? 1 : 0,
+                                   .transparent = pend_trans,
+                                   .disposal = pend_disposal};
                 if (d->ColorMap == NULL && g->SColorMap == NULL) {
                     rc = dip_err_set(err, DIP_ECORRUPT, "gif: image block %d has no colour map",
                                      w->frames);
@@ -506,8 +511,7 @@ static int composite(const uint8_t *buf, size_t len, const struct gwalk *w, dip_
         /* The walk checked this very descriptor; a mismatch means the input changed under us. */
         if (g->Image.Left != b->x || g->Image.Top != b->y || g->Image.Width != b->w ||
             g->Image.Height != b->h) {
-            rc = dip_err_set(err, DIP_EINTERNAL, "gif: image block %d changed between passes",
-                             n);
+            rc = dip_err_set(err, DIP_EINTERNAL, "gif: image block %d changed between passes", n);
             goto out;
         }
         clip(w, b, &x0, &y0, &x1, &y1);
