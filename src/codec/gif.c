@@ -46,6 +46,7 @@ struct gwalk {
     int frames; /* image blocks in the file */
     struct gblock *blk;
     int nblk, ablk;
+    unsigned long long area; /* pixels of the blocks in blk, as stored */
     int channels;
 };
 
@@ -322,6 +323,16 @@ static int walk(const uint8_t *buf, size_t len, const struct dip_limits *lim, st
                 if (d->ColorMap == NULL && g->SColorMap == NULL) {
                     rc = dip_err_set(err, DIP_ECORRUPT, "gif: image block %d has no colour map",
                                      w->frames);
+                    break;
+                }
+                /* Every block of the frame is decoded whole: their pixels together stay within
+                 * max_pixels, so the work is bounded as for one image of the largest size. */
+                w->area += (unsigned long long)d->Width * (unsigned long long)d->Height;
+                if (w->area > lim->max_pixels) {
+                    rc = dip_err_set(err, DIP_ELIMIT,
+                                     "gif: the first frame's image blocks 1..%d have %llu pixels "
+                                     "in all, past the limit max_pixels=%llu",
+                                     w->frames, w->area, (unsigned long long)lim->max_pixels);
                     break;
                 }
                 rc = add_block(w, &b, err);

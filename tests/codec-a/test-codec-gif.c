@@ -429,6 +429,29 @@ TEST(tiled_blocks_give_rgb_and_transparency_over_them_stays_opaque)
     bytes_free(&b);
 }
 
+TEST(first_frame_blocks_together_within_max_pixels)
+{
+    struct bytes b = disposal_gif(DISPOSE_DO_NOT);
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    /* Blocks A..D of the first frame: 24 + 4 + 4 + 4 = 36 pixels; E (24) is not decoded. */
+    dip_limits_default(&lim);
+    lim.max_pixels = 35;
+    ASSERT_EQ_INT(dip_codec_probe(b.p, b.n, &lim, &info, &err), DIP_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "36 pixels");
+    ASSERT_CONTAINS(err.msg, "max_pixels=35");
+    ASSERT_EQ_INT(decode_with(b.p, b.n, &lim, 1, &img, NULL, &err), DIP_ELIMIT);
+    ASSERT(img == NULL);
+    lim.max_pixels = 36;
+    ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, NULL, &err));
+    ASSERT_EQ_INT(dip_image_width(img), 6);
+    dip_image_unref(img);
+    bytes_free(&b);
+}
+
 TEST(frame_limit_counts_blocks_past_the_first_frame)
 {
     static const uint8_t idx[4] = {0, 1, 2, 3};
