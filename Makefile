@@ -6,6 +6,7 @@
 #   make bench  benchmarks against OpenCV and libvips
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
 .PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs

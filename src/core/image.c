@@ -53,7 +53,7 @@ void dip_image_unref(dip_image *img)
     if (img == NULL)
         return;
     if (atomic_fetch_sub(&img->refs, 1) == 1) {
-        dip_free(img->data);
+        dip__free_large(img->data, img->stride * (size_t)img->height);
         dip_free(img);
     }
 }

@@ -24,6 +24,10 @@
 /* Allocation for whole pixel buffers: huge-page backed above 4 MiB; free with dip_free. */
 #include <stddef.h>
 void *dip__malloc_large(size_t n);
+/* Frees a buffer from dip__malloc_large (n: the size asked); large ones may be kept for reuse. */
+void dip__free_large(void *p, size_t n);
+/* Frees every kept buffer (tests, and before measuring memory). */
+void dip__cache_drop(void);
 
 /* Monotonic clock in seconds. */
 double dip__now(void);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "dip/dip.h"
+#include "core/internal.h"
 #include "test.h"
 
 TEST(err_names_and_codes)
@@ -196,4 +197,30 @@ TEST(pool_runs_every_index_once)
     ASSERT_OK(dip_pool_for(NULL, 10, count_task, NULL)); /* inline */
     dip_pool_free(pool);
     dip_pool_free(NULL);
+}
+
+TEST(large_buffers_are_reused_within_bounds)
+{
+    dip_image *a = NULL, *b = NULL, *c = NULL;
+    const uint8_t *pa;
+
+    /* 3000 x 1000 x 3 = 9 MB: large enough to be kept for reuse after it is freed. */
+    ASSERT_OK(dip_image_new(3000, 1000, 3, &a));
+    pa = dip_image_view(a).data;
+    dip_image_unref(a);
+    ASSERT_OK(dip_image_new(3000, 1000, 3, &b));
+    ASSERT(dip_image_view(b).data == pa); /* the same size comes back from the cache */
+    dip_image_unref(b);
+    /* Much smaller requests do not take a much larger buffer. */
+    ASSERT_OK(dip_image_new(1500, 1000, 3, &c));
+    ASSERT(dip_image_view(c).data != pa);
+    dip_image_unref(c);
+    dip__cache_drop();
+    /* Allocation failure still reports ENOMEM with buffers in the cache. */
+    ASSERT_OK(dip_image_new(3000, 1000, 3, &a));
+    dip_image_unref(a);
+    dip__alloc_fail_after(2);
+    ASSERT_EQ_INT(dip_image_new(3000, 1000, 3, &b), DIP_ENOMEM);
+    dip__alloc_fail_after(0);
+    dip__cache_drop();
 }
