@@ -452,6 +452,47 @@ TEST(first_frame_blocks_together_within_max_pixels)
     bytes_free(&b);
 }
 
+/* With max_frames raised, 600 delay-less 1x1 blocks on the diagonal of a 1200x1200 screen that a
+ * first block covers: the edges cut the screen into more cells than the channel analysis
+ * examines, so the output is RGBA (documented), and still the right picture. */
+TEST(many_blocks_past_the_channel_analysis_give_rgba_and_right_pixels)
+{
+    enum { S = 1200, N = 600 };
+    static const uint8_t one = 1;
+    uint8_t *full = calloc((size_t)S * S, 1);
+    struct gframe *fr = calloc(N + 1, sizeof(*fr));
+    struct bytes b;
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+
+    ASSERT(full != NULL && fr != NULL);
+    fr[0] = (struct gframe){0, 0, S, S, 0, -1, NULL, 0, full, 0, 0};
+    for (int i = 1; i <= N; i++)
+        fr[i] = (struct gframe){2 * i - 1, 2 * i - 1, 1, 1, 0, -1, NULL, 0, &one, 0, 0};
+    b = write_gif(S, S, pal4, 4, fr, N + 1);
+    dip_limits_default(&lim);
+    lim.max_frames = N + 1;
+    ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
+    ASSERT_EQ_INT(info.channels, 4);
+    ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, &info, &err));
+    ASSERT_EQ_INT(dip_image_channels(img), 4);
+    for (int y = 0; y < S; y += 7)
+        for (int x = 0; x < S; x += 3) {
+            int i = x == y && x % 2 == 1 ? 1 : 0;
+            if (pix(img, x, y, 0) != pal4[i].Red || pix(img, x, y, 3) != 255)
+                DIP_TEST_FAIL("pixel (%d,%d) is not palette %d", x, y, i);
+        }
+    ASSERT_EQ_INT(pix(img, 1, 1, 0), pal4[1].Red);
+    ASSERT_EQ_INT(pix(img, 2, 2, 0), pal4[0].Red);
+    ASSERT_EQ_INT(pix(img, 2 * N - 1, 2 * N - 1, 0), pal4[1].Red);
+    dip_image_unref(img);
+    bytes_free(&b);
+    free(fr);
+    free(full);
+}
+
 TEST(frame_limit_counts_blocks_past_the_first_frame)
 {
     static const uint8_t idx[4] = {0, 1, 2, 3};
