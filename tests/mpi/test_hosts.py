@@ -102,7 +102,11 @@ try:
     cmd = [MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
            "--hostfile", hosts, "--mca", "plm_rsh_agent", agent,
            "--mca", "oob_tcp_if_include", net + ".0/24", "--mca", "btl_tcp_if_include",
-           net + ".0/24", "--mca", "btl", "self,vader,tcp", "-np", "4",
+           net + ".0/24", "--mca", "btl", "self,vader,tcp",
+           # The daemons' hwloc run-time control writes the topology into a "hole" of the
+           # address space; in namespaces it sometimes picks a used one and orted segfaults in
+           # hwloc_shmem_topology_write (Open MPI 4.1.4). The test binds nothing: leave it out.
+           "--mca", "rtc", "^hwloc", "-np", "4",
            DIP, "process", "-p", pipe, "-o", out + "/", "--log-level", "1", *inputs]
     lf = open(log, "w")
     p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT, env=env(DIP_MPI_LOST_S=3),
