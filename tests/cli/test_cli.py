@@ -163,6 +163,27 @@ with tempfile.TemporaryDirectory() as d:
             ck.check(px is not None and np.array_equal(px, ref),
                      "'%s' tile %d threads %d identical" % (pipe, tile, threads))
 
+    # Every operation, with its defaults, through `dip process -p` on every input format; the
+    # output decodes (OpenCV) with the size the operation implies.
+    gif = os.path.join(d, "in.gif")
+    small = photo(48, 64, seed=9)
+    ins = {}
+    for ext in ["png", "jpg", "webp", "tif", "bmp", "ppm"]:
+        p = os.path.join(d, "small." + ext)
+        cv2.imwrite(p, small[:, :, ::-1])
+        ins[ext] = p
+    # GIF: OpenCV cannot write it; Pillow (Debian's python3-pil) can.
+    from PIL import Image
+    Image.fromarray(small).save(gif)
+    ins["gif"] = gif
+    for name, op in sorted(avail.items()):
+        for ext, path in sorted(ins.items()):
+            out = os.path.join(d, "sweep-%s-%s.png" % (name, ext))
+            r = dip("process", "-p", name, "-o", out, path)
+            px = cv2.imread(out, cv2.IMREAD_UNCHANGED) if r.returncode == 0 else None
+            ck.check(px is not None and px.size > 0,
+                     "dip process -p %s on %s: %s" % (name, ext, r.stderr.strip()))
+
     # No temporary files anywhere we wrote.
     leftovers = [f for _, _, fs in os.walk(d) for f in fs if ".tmp." in f]
     ck.check(leftovers == [], "no temporary files left: %s" % leftovers)
