@@ -189,3 +189,49 @@ void view_diff(const struct dip_view *a, const struct dip_view *b, double *mean,
         }
     *mean = n ? sum / (double)n : 0;
 }
+
+void oom_decode_sweep(const uint8_t *buf, size_t len)
+{
+    int ok = 0;
+
+    for (long n = 1; n < 100 && !ok; n++) {
+        struct dip_err err = {0};
+        dip_image *img = NULL;
+        int rc;
+        dip__alloc_fail_after(n);
+        rc = decode_with(buf, len, NULL, 1, &img, NULL, &err);
+        dip__alloc_fail_after(0);
+        if (rc == 0) {
+            ok = 1;
+            dip_image_unref(img);
+        } else {
+            ASSERT_EQ_INT(rc, DIP_ENOMEM);
+            ASSERT(img == NULL);
+        }
+    }
+    ASSERT(ok);
+}
+
+void oom_encode_sweep(const dip_image *img, dip_format f)
+{
+    int ok = 0;
+
+    for (long n = 1; n < 100 && !ok; n++) {
+        struct dip_encode_opts eo;
+        struct dip_err err = {0};
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        int rc;
+        dip_encode_opts_default(&eo);
+        eo.format = f;
+        dip__alloc_fail_after(n);
+        rc = dip_codec_encode(img, &eo, &enc, &len, &err);
+        dip__alloc_fail_after(0);
+        if (rc == 0)
+            ok = 1;
+        else
+            ASSERT_EQ_INT(rc, DIP_ENOMEM);
+        dip_free(enc);
+    }
+    ASSERT(ok);
+}

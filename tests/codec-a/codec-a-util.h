@@ -33,6 +33,12 @@ int decode_with(const void *buf, size_t len, const struct dip_limits *lim, int a
  * DIP_ECORRUPT or DIP_EFORMAT, leaving no image. Returns the number of prefixes tried. */
 int check_truncations(const uint8_t *buf, size_t len, size_t step);
 
+/* Decodes buf with the n-th allocation failing, for n = 1, 2, ... until a decode succeeds (at
+ * most 99 tries): every failure must be DIP_ENOMEM and leave no image, and one must succeed. */
+void oom_decode_sweep(const uint8_t *buf, size_t len);
+/* The same for encoding img as format f. */
+void oom_encode_sweep(const dip_image *img, dip_format f);
+
 /* EXIF block "Exif\0\0" + TIFF header (big or little endian) with one IFD0 entry:
  * Orientation = o. Returns its length; out must hold 64 bytes. */
 size_t make_exif(uint8_t *out, int o, int big_endian);

@@ -658,48 +658,14 @@ TEST(out_of_memory_at_every_allocation)
     dip_image *src = make_image(30, 20, 4, 1);
     uint8_t *px = malloc(30 * 20 * 4);
     struct bytes b;
-    int ok = 0;
 
     memcpy(px, dip_image_view(src).data, 30 * 20 * 4);
     {
         struct jw s = {30, 20, 4, JCS_CMYK, JCS_UNKNOWN, 90, 0, 0, 0, 444, exif, ne, 0};
         b = write_jpeg(&s, px);
     }
-    for (long n = 1; n < 100 && !ok; n++) {
-        struct dip_err err = {0};
-        dip_image *img = NULL;
-        int rc;
-        dip__alloc_fail_after(n);
-        rc = decode_with(b.p, b.n, NULL, 1, &img, NULL, &err);
-        dip__alloc_fail_after(0);
-        if (rc == 0) {
-            ok = 1;
-            dip_image_unref(img);
-        } else {
-            ASSERT_EQ_INT(rc, DIP_ENOMEM);
-            ASSERT(img == NULL);
-        }
-    }
-    ASSERT(ok);
-    ok = 0;
-    for (long n = 1; n < 100 && !ok; n++) {
-        struct dip_encode_opts eo;
-        struct dip_err err = {0};
-        uint8_t *enc = NULL;
-        size_t len = 0;
-        int rc;
-        dip_encode_opts_default(&eo);
-        eo.format = DIP_FORMAT_JPEG;
-        dip__alloc_fail_after(n);
-        rc = dip_codec_encode(src, &eo, &enc, &len, &err);
-        dip__alloc_fail_after(0);
-        if (rc == 0)
-            ok = 1;
-        else
-            ASSERT_EQ_INT(rc, DIP_ENOMEM);
-        dip_free(enc);
-    }
-    ASSERT(ok);
+    oom_decode_sweep(b.p, b.n);
+    oom_encode_sweep(src, DIP_FORMAT_JPEG);
     bytes_free(&b);
     free(px);
     dip_image_unref(src);
