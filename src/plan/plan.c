@@ -53,10 +53,11 @@ static struct step *open_tiled(dip_plan *pl, int w, int h, int ch)
 {
     struct step *s;
 
+    /* Fuse into the last step unless it is global or ends by collecting a statistic (ops are
+     * only ever appended to the last step, whose output is the current w x h x ch). */
     if (pl->nsteps > 0) {
         s = &pl->steps[pl->nsteps - 1];
-        if (s->kind == DIP_STEP_TILED && s->stat == NULL && s->global == NULL && s->out_w == w &&
-            s->out_h == h && s->out_ch == ch && s->first + s->n == pl->nops)
+        if (s->kind == DIP_STEP_TILED && s->stat == NULL)
             return s;
     }
     s = &pl->steps[pl->nsteps++];
