@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/* AES-256-GCM, HKDF-SHA256, random bytes and key files on nettle (include/dip/crypto.h). The only
+ * file of dip that includes nettle: the store seals blobs with it and the cluster executor seals
+ * messages with it. Nothing here invents cryptography; it chooses nettle's primitives, checks
+ * lengths, and words the errors. A context holds the expanded AES key and the GHASH key, which
+ * seal and open only read, so one context serves every thread; the per-message GCM state lives on
+ * the caller's stack. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nettle/aes.h>
+#include <nettle/gcm.h>
+#include <nettle/hkdf.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/version.h>
+
+#include "dip/crypto.h"
+#include "dip/image.h"
+
+struct dip_aead {
+    struct aes256_ctx aes;
+    struct gcm_key gkey;
+};
+
+static const uint8_t envelope_magic[8] = {'D', 'I', 'P', 'S', 'E', 'A', 'L', '1'};
+
+const char *dip_crypto_version(void)
+{
+    static char buf[32];
+
+    snprintf(buf, sizeof(buf), "nettle %d.%d", nettle_version_major(), nettle_version_minor());
+    return buf;
+}
+
+int dip_random(void *buf, size_t len, struct dip_err *err)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        ssize_t r = getrandom(p, len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return dip_err_set(err, DIP_EIO, "crypto: getrandom: %s", strerror(errno));
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* ---- Key files ---- */
+
+int dip_key_create(const char *path, struct dip_err *err)
+{
+    struct dip_key key;
+    int fd, rc = 0;
+
+    rc = dip_random(key.b, sizeof(key.b), err);
+    if (rc != 0)
+        return rc;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = dip_err_set(err, errno == EEXIST ? DIP_EINVAL : DIP_EIO,
+                         "key file %s: %s%s", path, strerror(errno),
+                         errno == EEXIST ? " (an existing key is never overwritten)" : "");
+        goto out;
+    }
+    /* The umask may have cleared bits, never added them; set 0600 exactly anyway. */
+    if (fchmod(fd, 0600) != 0 || write(fd, key.b, sizeof(key.b)) != (ssize_t)sizeof(key.b) ||
+        fsync(fd) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "key file %s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "key file %s: cannot write: %s", path, strerror(errno));
+        unlink(path);
+    }
+out:
+    dip_key_wipe(&key);
+    return rc;
+}
+
+int dip_key_load(const char *path, struct dip_key *key, struct dip_err *err)
+{
+    struct stat sb;
+    uint8_t buf[DIP_KEY_BYTES + 1];
+    ssize_t got = 0;
+    int fd, rc = 0;
+
+    memset(key, 0, sizeof(*key));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dip_err_set(err, DIP_EIO, "key file %s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "key file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        rc = dip_err_set(err, DIP_EINVAL, "key file %s: not a regular file", path);
+        goto out;
+    }
+    if ((sb.st_mode & 077) != 0) {
+        rc = dip_err_set(err, DIP_EINVAL,
+                         "key file %s: permissions %04o are too open (group or others may read "
+                         "or write it); run: chmod 600 %s",
+                         path, (unsigned)(sb.st_mode & 07777), path);
+        goto out;
+    }
+    while ((size_t)got < sizeof(buf)) {
+        ssize_t r = read(fd, buf + got, sizeof(buf) - (size_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = dip_err_set(err, DIP_EIO, "key file %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += r;
+    }
+    if (got != DIP_KEY_BYTES) {
+        if (got > DIP_KEY_BYTES)
+            rc = dip_err_set(err, DIP_EINVAL,
+                             "key file %s: holds more than %d bytes; a key is exactly %d random "
+                             "bytes (dip key create FILE)",
+                             path, DIP_KEY_BYTES, DIP_KEY_BYTES);
+        else
+            rc = dip_err_set(err, DIP_EINVAL,
+                             "key file %s: holds %zd bytes; a key is exactly %d random bytes "
+                             "(dip key create FILE)",
+                             path, got, DIP_KEY_BYTES);
+        goto out;
+    }
+    memcpy(key->b, buf, DIP_KEY_BYTES);
+out:
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    return rc;
+}
+
+void dip_key_wipe(struct dip_key *key)
+{
+    if (key != NULL)
+        explicit_bzero(key->b, sizeof(key->b));
+}
+
+void dip_key_id_bytes(const struct dip_key *key, uint8_t id[8])
+{
+    static const char label[] = "dip key id v1";
+
+    (void)dip_hkdf_sha256(key->b, sizeof(key->b), NULL, 0, label, sizeof(label) - 1, id, 8, NULL);
+}
+
+void dip_key_id(const struct dip_key *key, char hex[DIP_KEY_ID_HEX])
+{
+    uint8_t id[8];
+
+    dip_key_id_bytes(key, id);
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+}
+
+/* ---- HKDF ---- */
+
+int dip_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
+                    const void *info, size_t info_len, void *out, size_t out_len,
+                    struct dip_err *err)
+{
+    struct hmac_sha256_ctx mac;
+    uint8_t prk[SHA256_DIGEST_SIZE];
+
+    if (out_len > 255 * SHA256_DIGEST_SIZE)
+        return dip_err_set(err, DIP_EINVAL, "crypto: HKDF output of %zu bytes > %d", out_len,
+                           255 * SHA256_DIGEST_SIZE);
+    /* RFC 5869: a missing salt is HashLen zeros, which HMAC's zero padding makes equal to the
+     * empty key. */
+    hmac_sha256_set_key(&mac, salt_len, salt_len ? salt : (const uint8_t *)"");
+    hkdf_extract(&mac, (nettle_hash_update_func *)hmac_sha256_update,
+                 (nettle_hash_digest_func *)hmac_sha256_digest, SHA256_DIGEST_SIZE, ikm_len, ikm,
+                 prk);
+    hmac_sha256_set_key(&mac, sizeof(prk), prk);
+    hkdf_expand(&mac, (nettle_hash_update_func *)hmac_sha256_update,
+                (nettle_hash_digest_func *)hmac_sha256_digest, SHA256_DIGEST_SIZE, info_len, info,
+                out_len, out);
+    explicit_bzero(prk, sizeof(prk));
+    explicit_bzero(&mac, sizeof(mac));
+    return 0;
+}
+
+/* ---- AEAD ---- */
+
+int dip_aead_new(const struct dip_key *key, dip_aead **out)
+{
+    dip_aead *a = dip_calloc(1, sizeof(*a));
+
+    *out = NULL;
+    if (a == NULL)
+        return DIP_ENOMEM;
+    aes256_set_encrypt_key(&a->aes, key->b);
+    gcm_set_key(&a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt);
+    *out = a;
+    return 0;
+}
+
+void dip_aead_free(dip_aead *a)
+{
+    if (a == NULL)
+        return;
+    explicit_bzero(a, sizeof(*a));
+    dip_free(a);
+}
+
+void dip_aead_seal(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const void *ad,
+                   size_t ad_len, const void *in, size_t len, uint8_t *out)
+{
+    struct gcm_ctx ctx;
+
+    gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
+    if (ad_len > 0)
+        gcm_update(&ctx, &a->gkey, ad_len, ad);
+    gcm_encrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, len, out, in);
+    gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES,
+               out + len);
+}
+
+int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const void *ad,
+                  size_t ad_len, const void *in, size_t len, uint8_t *out, struct dip_err *err)
+{
+    struct gcm_ctx ctx;
+    uint8_t tag[DIP_TAG_BYTES], want[DIP_TAG_BYTES];
+    size_t n;
+
+    if (len < DIP_TAG_BYTES)
+        return dip_err_set(err, DIP_EINTEGRITY, "truncated: %zu bytes, shorter than the %d-byte tag",
+                           len, DIP_TAG_BYTES);
+    n = len - DIP_TAG_BYTES;
+    /* Keep the received tag: `out` may overlap `in`, and decryption writes over it. */
+    memcpy(want, (const uint8_t *)in + n, DIP_TAG_BYTES);
+    gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
+    if (ad_len > 0)
+        gcm_update(&ctx, &a->gkey, ad_len, ad);
+    gcm_decrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, n, out, in);
+    gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES, tag);
+    if (!memeql_sec(tag, want, DIP_TAG_BYTES)) {
+        explicit_bzero(out, n); /* never hand out unauthenticated plaintext */
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "authentication failed: the data was altered, or it was sealed with "
+                           "another key or other associated data");
+    }
+    return 0;
+}
+
+/* ---- Envelopes ---- */
+
+int dip_envelope_is_sealed(const void *data, size_t len)
+{
+    return len >= sizeof(envelope_magic) && memcmp(data, envelope_magic, sizeof(envelope_magic)) == 0;
+}
+
+int dip_envelope_seal(const dip_aead *a, const uint8_t key_id[8], const void *ad, size_t ad_len,
+                      const void *in, size_t len, uint8_t *out, struct dip_err *err)
+{
+    int rc = dip_random(out + 16, DIP_NONCE_BYTES, err);
+
+    if (rc != 0)
+        return rc;
+    memcpy(out, envelope_magic, 8);
+    memcpy(out + 8, key_id, 8);
+    dip_aead_seal(a, out + 16, ad, ad_len, in, len, out + DIP_ENVELOPE_HEADER);
+    return 0;
+}
+
+static void hex8(const uint8_t id[8], char hex[17])
+{
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+}
+
+int dip_envelope_open(const dip_aead *a, const uint8_t key_id[8], const void *ad, size_t ad_len,
+                      const void *in, size_t len, uint8_t *out, size_t *out_len,
+                      struct dip_err *err)
+{
+    const uint8_t *p = in;
+    int rc;
+
+    *out_len = 0;
+    if (!dip_envelope_is_sealed(in, len))
+        return dip_err_set(err, DIP_EINTEGRITY, "not sealed: it lacks the encryption header "
+                                                "(stored without a key?)");
+    if (len < DIP_ENVELOPE_OVERHEAD)
+        return dip_err_set(err, DIP_EINTEGRITY, "truncated: %zu bytes, shorter than the %d bytes "
+                                                "of header and tag",
+                           len, DIP_ENVELOPE_OVERHEAD);
+    if (memcmp(p + 8, key_id, 8) != 0) {
+        char theirs[17], ours[17];
+        hex8(p + 8, theirs);
+        hex8(key_id, ours);
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "sealed with another key (key id %s; this key's id is %s)", theirs,
+                           ours);
+    }
+    rc = dip_aead_open(a, p + 16, ad, ad_len, p + DIP_ENVELOPE_HEADER, len - DIP_ENVELOPE_HEADER,
+                       out, err);
+    if (rc == 0)
+        *out_len = len - DIP_ENVELOPE_OVERHEAD;
+    return rc;
+}
