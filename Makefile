@@ -21,6 +21,8 @@ test-deps:
 	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
 	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then \
 	  (cd tests/e2e && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
+	@if [ -f tests/storage/package.json ] && [ ! -d tests/storage/node_modules ]; then \
+	  (cd tests/storage && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
 
 build: deps
 	@cmake --preset default >/dev/null
