@@ -35,6 +35,8 @@ struct dip_server_opts {
     int sse_max_s;            /* longest one event stream stays open; default 600 */
     dip_executor *executor;   /* borrowed; NULL = a local executor owned by the server */
     int quiet;                /* 1: no log lines on stderr */
+    const char *blobs;        /* NULL: DATA/blobs; "s3://bucket/prefix": object storage */
+    const char *encrypt_key;  /* key file: blobs encrypted at rest; NULL: plain */
 };
 
 /** Defaults as documented above. */

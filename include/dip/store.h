@@ -40,6 +40,22 @@ typedef struct dip_store dip_store;
 const char *dip_store_version(void);
 
 int dip_store_open(const char *dir, dip_store **out, struct dip_err *err);
+struct dip_s3_config;
+/** Where the blobs live and whether they are encrypted at rest. */
+struct dip_store_blob_opts {
+    const char *url;         /* NULL or "": DIR/blobs; "s3://bucket[/prefix]": object storage */
+    const char *encrypt_key; /* key file (dip key create): seal every blob; NULL: plain */
+    const struct dip_s3_config *s3; /* endpoint and credentials; NULL: from the environment */
+};
+/** dip_store_open with the blobs where `bo` says (NULL: as dip_store_open). The database stays
+ * DIR/dip.db. With a key, every blob is sealed (AES-256-GCM, a random nonce per blob, its name as
+ * associated data) before it leaves the process; a blob that fails authentication is
+ * DIP_EINTEGRITY naming the blob. DIP_EINVAL for a bad URL or key file, DIP_EAUTH/DIP_ENOTFOUND
+ * when the bucket cannot be listed. */
+int dip_store_open_blobs(const char *dir, const struct dip_store_blob_opts *bo, dip_store **out,
+                         struct dip_err *err);
+/** "var/blobs" or "s3://bucket/prefix", plus ", encrypted (key id ...)" (valid until close). */
+const char *dip_store_blobs_describe(const dip_store *st);
 /** NULL is a no-op. */
 void dip_store_close(dip_store *st);
 /** Deletes blob temporaries that a crash left between write and rename. Only for the one process
@@ -51,7 +67,8 @@ void dip_store_sweep(dip_store *st);
 int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65],
                        struct dip_err *err);
 /** Reads blob `sha` into a dip_malloc'ed buffer (dip_free). DIP_ENOTFOUND when absent, DIP_ELIMIT
- * when over `max_bytes`, DIP_EIO. */
+ * when over `max_bytes`, DIP_EIO, DIP_EINTEGRITY when an encrypted blob fails authentication
+ * (wrong key, altered) or is read without a key. */
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
                        struct dip_err *err);
 

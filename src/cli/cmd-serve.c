@@ -27,6 +27,8 @@ enum {
     OPT_ROUTES,
     OPT_QUIET,
     OPT_HELP,
+    OPT_BLOBS,
+    OPT_ENCRYPT_KEY,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -36,6 +38,9 @@ static void usage(FILE *f, const char *web_dir)
             "Runs the job service: the HTTP API (/api/v1/...), the web page and durable jobs.\n\n"
             "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0: any)\n"
             "  --data DIR           database dip.db and blobs/ (default ./var)\n"
+            "  --blobs URL          keep inputs and results in s3://BUCKET/PREFIX instead of\n"
+            "                       DIR/blobs (AWS_* environment: see README, Storage)\n"
+            "  --encrypt-key FILE   encrypt every blob at rest (dip key create FILE)\n"
             "  --web DIR            static files of the web page (default %s)\n"
             "  --threads N          compute threads (default: all cores)\n"
             "  --tls-cert FILE      PEM certificate: serve HTTPS (with --tls-key)\n"
@@ -78,6 +83,8 @@ int dip__cmd_serve(int argc, char **argv)
         {"routes", no_argument, NULL, OPT_ROUTES},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
+        {"blobs", required_argument, NULL, OPT_BLOBS},
+        {"encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY},
         DIP_CLI_LIMIT_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -144,6 +151,12 @@ int dip__cmd_serve(int argc, char **argv)
         case OPT_QUIET:
             o.quiet = 1;
             break;
+        case OPT_BLOBS:
+            o.blobs = optarg;
+            break;
+        case OPT_ENCRYPT_KEY:
+            o.encrypt_key = optarg;
+            break;
         case 'h':
         case OPT_HELP:
             usage(stdout, o.web_dir);
@@ -203,6 +216,9 @@ int dip__cmd_serve(int argc, char **argv)
         int hl = colon ? (int)(colon - host) : (int)strlen(host);
         printf("dip serve: %s://%.*s:%d/ (data %s, executor %s)\n", o.tls_cert ? "https" : "http",
                hl, host, dip_server_port(srv), o.data_dir, ex ? ex->vt->name : "local");
+        if (o.blobs != NULL || o.encrypt_key != NULL)
+            printf("dip serve: blobs in %s%s\n", o.blobs ? o.blobs : "the data folder",
+                   o.encrypt_key ? ", encrypted at rest" : "");
         if (dip_server_open_mode(srv))
             printf("dip serve: warning: no tokens exist, so the API is open to every local user "
                    "(dip token create NAME --admin)\n");

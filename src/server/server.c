@@ -1729,7 +1729,10 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         if (rc != 0)
             goto out;
     }
-    rc = dip_store_open(s->data_dir, &s->store, err);
+    {
+        struct dip_store_blob_opts bo = {.url = o->blobs, .encrypt_key = o->encrypt_key};
+        rc = dip_store_open_blobs(s->data_dir, &bo, &s->store, err);
+    }
     if (rc != 0)
         goto out;
     /* One server per data folder: two runners would compute the same jobs twice. */

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "blobs.h"
 #include "dip/image.h"
 #include "dip/store.h"
 
@@ -24,6 +25,7 @@ struct dip_store {
     pthread_mutex_t lock;
     sqlite3 *db;
     char *dir;
+    struct dip__blobs *blobs;
 };
 
 static const char schema[] =
@@ -126,34 +128,16 @@ static int mkdir_p(const char *path)
 
 void dip_store_sweep(dip_store *st)
 {
-    const char *dir = st->dir;
-    char path[4200];
-    DIR *top, *sub;
-    struct dirent *d, *e;
-
-    snprintf(path, sizeof(path), "%s/blobs", dir);
-    top = opendir(path);
-    if (top == NULL)
-        return;
-    while ((d = readdir(top)) != NULL) {
-        if (strlen(d->d_name) != 2)
-            continue;
-        snprintf(path, sizeof(path), "%s/blobs/%s", dir, d->d_name);
-        sub = opendir(path);
-        if (sub == NULL)
-            continue;
-        while ((e = readdir(sub)) != NULL) {
-            if (strstr(e->d_name, ".tmp") != NULL) {
-                snprintf(path, sizeof(path), "%s/blobs/%s/%.255s", dir, d->d_name, e->d_name);
-                unlink(path);
-            }
-        }
-        closedir(sub);
-    }
-    closedir(top);
+    dip__blobs_sweep(st->blobs);
 }
 
 int dip_store_open(const char *dir, dip_store **out, struct dip_err *err)
+{
+    return dip_store_open_blobs(dir, NULL, out, err);
+}
+
+int dip_store_open_blobs(const char *dir, const struct dip_store_blob_opts *bo, dip_store **out,
+                         struct dip_err *err)
 {
     dip_store *st = NULL;
     char path[4096];
@@ -173,6 +157,9 @@ int dip_store_open(const char *dir, dip_store **out, struct dip_err *err)
         goto out;
     }
     pthread_mutex_init(&st->lock, NULL);
+    rc = dip__blobs_open(dir, bo, &st->blobs, err);
+    if (rc != 0)
+        goto out;
     snprintf(path, sizeof(path), "%s/dip.db", dir);
     src = sqlite3_open_v2(path, &st->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -200,143 +187,31 @@ void dip_store_close(dip_store *st)
         return;
     if (st->db != NULL)
         sqlite3_close(st->db);
+    dip__blobs_close(st->blobs);
     if (st->dir != NULL)
         pthread_mutex_destroy(&st->lock);
     dip_free(st->dir);
     dip_free(st);
 }
 
-/* ---- Blobs ---- */
-
-static int sha_ok(const char *sha)
-{
-    size_t i;
-
-    for (i = 0; sha[i] != '\0'; i++)
-        if (!((sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f')))
-            return 0;
-    return i == 64;
-}
-
-static void blob_path(const dip_store *st, const char *sha, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/blobs/%.2s/%s", st->dir, sha, sha + 2);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w, len -= (size_t)w;
-    }
-    return 0;
-}
+/* ---- Blobs (blobs.c) ---- */
 
 int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65],
                        struct dip_err *err)
 {
-    char path[4200], tmp[4300], dirp[4200];
-    struct stat sb;
-    uint8_t rnd[8];
-    int fd = -1, rc = 0;
-
     dip_sha256_hex(data, len, sha);
-    blob_path(st, sha, path, sizeof(path));
-    if (stat(path, &sb) == 0 && (size_t)sb.st_size == len)
-        return 0; /* content-addressed: same name, same bytes */
-    snprintf(dirp, sizeof(dirp), "%s/blobs/%.2s", st->dir, sha);
-    if (mkdir(dirp, 0700) != 0 && errno != EEXIST)
-        return dip_err_set(err, DIP_EIO, "store: cannot create %s: %s", dirp, strerror(errno));
-    rc = dip_store_random(rnd, sizeof(rnd), err);
-    if (rc != 0)
-        return rc;
-    snprintf(tmp, sizeof(tmp), "%s.tmp%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1], rnd[2],
-             rnd[3], rnd[4], rnd[5]);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return dip_err_set(err, DIP_EIO, "store: cannot create %s: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = dip_err_set(err, DIP_EIO, "store: cannot rename to %s: %s", path, strerror(errno));
-        goto out;
-    }
-    /* Make the rename itself durable. */
-    fd = open(dirp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-        (void)fsync(fd);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
+    return dip__blobs_put(st->blobs, sha, data, len, err);
 }
 
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
                        struct dip_err *err)
 {
-    char path[4200];
-    struct stat sb;
-    uint8_t *buf = NULL;
-    size_t got = 0;
-    int fd = -1, rc = 0;
+    return dip__blobs_get(st->blobs, sha, max_bytes, out, len, err);
+}
 
-    *out = NULL;
-    *len = 0;
-    if (!sha_ok(sha))
-        return dip_err_set(err, DIP_ENOTFOUND, "store: bad blob name");
-    blob_path(st, sha, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = dip_err_set(err, errno == ENOENT ? DIP_ENOTFOUND : DIP_EIO, "store: blob %s: %s", sha,
-                         strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &sb) != 0) {
-        rc = dip_err_set(err, DIP_EIO, "store: blob %s: %s", sha, strerror(errno));
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > max_bytes) {
-        rc = dip_err_set(err, DIP_ELIMIT, "store: blob %s has %lld bytes > limit %zu", sha,
-                         (long long)sb.st_size, max_bytes);
-        goto out;
-    }
-    buf = dip_malloc((size_t)sb.st_size + 1);
-    if (buf == NULL) {
-        rc = DIP_ENOMEM;
-        goto out;
-    }
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = dip_err_set(err, DIP_EIO, "store: blob %s: short read", sha);
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    *out = buf;
-    *len = got;
-    buf = NULL;
-out:
-    if (fd >= 0)
-        close(fd);
-    dip_free(buf);
-    return rc;
+const char *dip_store_blobs_describe(const dip_store *st)
+{
+    return dip__blobs_describe(st->blobs);
 }
 
 int dip_store_random(void *buf, size_t len, struct dip_err *err)
@@ -906,8 +781,6 @@ int dip_store_cache_get(dip_store *st, const char *cache_key, struct dip_store_i
                         struct dip_err *err)
 {
     sqlite3_stmt *s = NULL;
-    char path[4200];
-    struct stat sb;
     int rc, src;
 
     pthread_mutex_lock(&st->lock);
@@ -935,15 +808,15 @@ int dip_store_cache_get(dip_store *st, const char *cache_key, struct dip_store_i
         rc = DIP_ENOMEM;
         goto out;
     }
-    blob_path(st, out->out_sha, path, sizeof(path));
-    if (!sha_ok(out->out_sha) || stat(path, &sb) != 0 || (uint64_t)sb.st_size != out->bytes_out) {
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->lock);
+    /* Outside the lock: with object storage this is a round trip. */
+    if (rc == 0 && !dip__blobs_has(st->blobs, out->out_sha, out->bytes_out)) {
         dip_free(out->versions);
         out->versions = NULL;
         rc = DIP_ENOTFOUND;
     }
-out:
-    sqlite3_finalize(s);
-    pthread_mutex_unlock(&st->lock);
     return rc;
 }
 
