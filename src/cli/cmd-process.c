@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "core/internal.h"
+#include "s3-opts.h"
 
 static const char help[] =
     "Usage: dip process [-p PIPELINE] -o OUT [OPTIONS] INPUT...\n"
@@ -38,7 +39,9 @@ static const char help[] =
     "Cluster (under mpirun; see README):\n"
     "      --max-workers M   spawn workers up to M when the backlog grows\n"
     "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
-    "      --task-timeout S  minimum seconds before a task's worker is declared lost\n";
+    "      --task-timeout S  minimum seconds before a task's worker is declared lost\n"
+    "INPUT and OUT may be objects: s3://bucket/key, s3://bucket/prefix/ (every object under it)\n"
+    "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for several.\n";
 
 enum {
     OPT_SUBSAMPLING = DIP_OPT_FIRST_FREE,
@@ -68,13 +71,16 @@ struct run {
     uint64_t pixels_done_bar;
     int bar_shown;
     size_t written;
+    struct dip__cli_s3 *s3;
 };
 
 static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err)
 {
     struct run *r = ud;
     uint8_t *d = NULL;
-    int rc = dip_file_read(r->items[i].in, r->max_bytes, &d, len, err);
+    int rc = dip__cli_s3_is_url(r->items[i].in)
+                 ? dip__cli_s3_read(r->s3, r->items[i].in, r->max_bytes, &d, len, err)
+                 : dip_file_read(r->items[i].in, r->max_bytes, &d, len, err);
 
     if (rc == 0) {
         r->items[i].data = d;
@@ -111,7 +117,9 @@ static void on_result(void *ud, const struct dip_item_result *res)
     struct dip_err err = {0};
     int rc = res->rc;
 
-    if (rc == 0)
+    if (rc == 0 && dip__cli_s3_is_url(it->out))
+        rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
+    else if (rc == 0)
         rc = dip_file_write_atomic(it->out, res->data, res->len, &err);
     it->rc = rc;
     if (rc) {
@@ -189,13 +197,15 @@ static char *out_path(const char *dir, const char *in, dip_format f)
 
 /* The format an input will be written in when none was asked for: its own (sniffed from its
  * first bytes), or PNG when dip cannot encode that format. */
-static dip_format input_format(const char *path)
+static dip_format input_format(const char *path, struct dip__cli_s3 *s3)
 {
     uint8_t head[16];
-    FILE *f = fopen(path, "rb");
+    FILE *f = dip__cli_s3_is_url(path) ? NULL : fopen(path, "rb");
     size_t n = 0;
     dip_format fmt;
 
+    if (dip__cli_s3_is_url(path))
+        n = dip__cli_s3_head(s3, path, head);
     if (f != NULL) {
         n = fread(head, 1, sizeof(head), f);
         fclose(f);
@@ -264,12 +274,16 @@ int dip__cmd_process(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
         DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct dip_job_spec spec;
     struct dip_mpi_opts mo;
     struct dip_job_io io = {0};
     struct run run = {0};
+    struct dip__cli_s3 s3 = DIP_CLI_S3_INIT;
+    char **inputs = NULL;
+    size_t n_inputs = 0;
     struct dip_err err = {0};
     const char *out = NULL, *fmtname = NULL;
     dip_pipeline *p = NULL;
@@ -287,7 +301,8 @@ int dip__cmd_process(int argc, char **argv)
 #endif
     optind = 1;
     while ((opt = getopt_long(argc, argv, "p:o:f:q:t:h", longopts, NULL)) != -1) {
-        if (dip__cli_limit_opt(opt, optarg, &spec.limits, &bad))
+        if (dip__cli_limit_opt(opt, optarg, &spec.limits, &bad) ||
+            dip__cli_s3_opt(opt, optarg, &s3, &bad))
             continue;
         switch (opt) {
         case 'p':
@@ -347,6 +362,7 @@ int dip__cmd_process(int argc, char **argv)
         case 'h':
             fputs(help, stdout);
             fputs(dip__cli_limits_help, stdout);
+            fputs(dip__cli_s3_help, stdout);
             return 0;
         default:
             fputs(help, stderr);
@@ -379,7 +395,16 @@ int dip__cmd_process(int argc, char **argv)
             goto out;
         }
     }
-    run.n = (size_t)(argc - optind);
+    /* s3:// prefixes and globs become the objects they match. */
+    run.s3 = &s3;
+    rc = dip__cli_s3_expand(&s3, argv + optind, (size_t)(argc - optind), &inputs, &n_inputs, &err);
+    if (rc == 0 && dip__cli_s3_is_url(out))
+        rc = dip__cli_s3_client(&s3, &err);
+    if (rc) {
+        fprintf(stderr, "dip process: %s\n", dip_err_text(&err, rc));
+        goto out;
+    }
+    run.n = n_inputs;
     out_is_dir = run.n > 1 || is_dir(out) || out[strlen(out) - 1] == '/';
     if (!out_is_dir && spec.encode.format == DIP_FORMAT_UNKNOWN) {
         dip_format f = dip_format_from_path(out);
@@ -390,7 +415,8 @@ int dip__cmd_process(int argc, char **argv)
         }
         spec.encode.format = f;
     }
-    if (out_is_dir && !is_dir(out) && mkdir(out, 0755) != 0 && errno != EEXIST) {
+    if (out_is_dir && !dip__cli_s3_is_url(out) && !is_dir(out) && mkdir(out, 0755) != 0 &&
+        errno != EEXIST) {
         fprintf(stderr, "dip process: cannot create folder %s: %s\n", out, strerror(errno));
         rc = DIP_EIO;
         goto out;
@@ -403,9 +429,9 @@ int dip__cmd_process(int argc, char **argv)
     for (size_t i = 0; i < run.n; i++) {
         struct item *it = &run.items[i];
         dip_format f = spec.encode.format;
-        it->in = argv[optind + (int)i];
+        it->in = inputs[i];
         if (f == DIP_FORMAT_UNKNOWN)
-            f = input_format(it->in);
+            f = input_format(it->in, &s3);
         it->out = out_is_dir ? out_path(out, it->in, f) : dip_strdup(out);
         if (it->out == NULL) {
             rc = DIP_ENOMEM;
@@ -468,5 +494,7 @@ out:
     }
     dip_free(run.items);
     dip_pipeline_free(p);
+    dip__cli_strv_free(inputs, n_inputs);
+    dip__cli_s3_cleanup(&s3);
     return rc ? dip_err_exit_code(rc) : 0;
 }

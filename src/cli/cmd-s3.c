@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dip/s3.h"
 #include "s3-opts.h"
 
 static const char help[] =
@@ -77,7 +78,7 @@ int dip__cmd_s3(int argc, char **argv)
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    struct dip_s3_config cfg;
+    struct dip__cli_s3 cfg = DIP_CLI_S3_INIT;
     struct dip_err err = {0};
     dip_s3 *s3 = NULL;
     const char *range = NULL, *verb, *key;
@@ -85,7 +86,6 @@ int dip__cmd_s3(int argc, char **argv)
     int opt, bad = 0, rc = 0, nargs;
     char **args;
 
-    dip_s3_config_env(&cfg);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (dip__cli_s3_opt(opt, optarg, &cfg, &bad))
@@ -112,9 +112,10 @@ int dip__cmd_s3(int argc, char **argv)
         return 2;
     }
     verb = args[0];
-    rc = dip_s3_new(&cfg, &s3, &err);
+    rc = dip__cli_s3_client(&cfg, &err);
     if (rc != 0)
         goto out;
+    s3 = cfg.client;
     if (strcmp(verb, "ls") == 0 && nargs == 2) {
         struct ls l = {0};
         rc = dip_s3_parse_url(args[1], bucket, &key, &err);
@@ -146,7 +147,7 @@ int dip__cmd_s3(int argc, char **argv)
 out:
     if (rc != 0 && err.msg[0])
         dip__cli_error("s3", "%s", dip_err_text(&err, rc));
-    dip_s3_free(s3);
+    dip__cli_s3_cleanup(&cfg);
     return rc ? dip_err_exit_code(rc) : 0;
 }
 #else

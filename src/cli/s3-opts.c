@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Object storage options shared by dip process, dip serve and dip s3 (see s3-opts.h). */
-#ifdef DIP_WITH_STORE
+/* Object storage in the CLI (see s3-opts.h). */
+#include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dip/image.h"
 #include "s3-opts.h"
+#ifdef DIP_WITH_STORE
+#include "dip/s3.h"
+#endif
 
 const char dip__cli_s3_help[] =
     "Object storage (s3://bucket/key; environment AWS_ENDPOINT_URL, AWS_REGION,\n"
@@ -16,7 +20,7 @@ const char dip__cli_s3_help[] =
     "  --s3-addressing A     path (http://host/bucket/key) or virtual (http://bucket.host/key);\n"
     "                        default path with an endpoint, virtual for AWS\n";
 
-int dip__cli_s3_opt(int opt, const char *arg, struct dip_s3_config *c, int *bad)
+int dip__cli_s3_opt(int opt, const char *arg, struct dip__cli_s3 *c, int *bad)
 {
     switch (opt) {
     case DIP_OPT_S3_ENDPOINT:
@@ -39,6 +43,247 @@ int dip__cli_s3_opt(int opt, const char *arg, struct dip_s3_config *c, int *bad)
         return 0;
     }
 }
-#else
-typedef int dip__cli_s3_opts_absent;
+
+int dip__cli_s3_is_url(const char *s)
+{
+    return s != NULL && strncmp(s, "s3://", 5) == 0;
+}
+
+void dip__cli_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        dip_free(v[i]);
+    dip_free(v);
+}
+
+/* A growing list of strings. */
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+static int strv_add(struct strv *s, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = b ? strlen(b) : 0;
+    char *x;
+
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **q = dip_realloc(s->v, cap * sizeof(*q));
+        if (q == NULL)
+            return DIP_ENOMEM;
+        s->v = q;
+        s->cap = cap;
+    }
+    x = dip_malloc(la + lb + 1);
+    if (x == NULL)
+        return DIP_ENOMEM;
+    memcpy(x, a, la);
+    if (lb)
+        memcpy(x + la, b, lb);
+    x[la + lb] = '\0';
+    s->v[s->n++] = x;
+    return 0;
+}
+
+#ifdef DIP_WITH_STORE
+
+int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)
+{
+    struct dip_s3_config cfg;
+
+    if (c->client != NULL)
+        return 0;
+    dip_s3_config_env(&cfg);
+    if (c->endpoint != NULL)
+        cfg.endpoint = c->endpoint;
+    if (c->region != NULL)
+        cfg.region = c->region;
+    if (c->path_style >= 0)
+        cfg.path_style = c->path_style;
+    return dip_s3_new(&cfg, (dip_s3 **)&c->client, err);
+}
+
+void dip__cli_s3_cleanup(struct dip__cli_s3 *c)
+{
+    dip_s3_free(c->client);
+    c->client = NULL;
+}
+
+struct match {
+    struct strv *out;
+    const char *bucket;
+    const char *pattern; /* NULL: every key under the prefix */
+    int rc;
+};
+
+static int on_key(void *ud, const char *key, uint64_t size)
+{
+    struct match *m = ud;
+    char head[80];
+    size_t n = strlen(key);
+
+    (void)size;
+    if (n == 0 || key[n - 1] == '/')
+        return 0; /* a "folder" marker, not an object */
+    if (m->pattern != NULL && fnmatch(m->pattern, key, FNM_PATHNAME | FNM_PERIOD) != 0)
+        return 0;
+    snprintf(head, sizeof(head), "s3://%s/", m->bucket);
+    m->rc = strv_add(m->out, head, key);
+    return m->rc != 0;
+}
+
+int dip__cli_s3_expand(struct dip__cli_s3 *c, char **args, size_t n, char ***out, size_t *nout,
+                       struct dip_err *err)
+{
+    struct strv s = {0};
+    int rc = 0;
+
+    *out = NULL;
+    *nout = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char bucket[64], prefix[1024];
+        const char *key, *glob;
+        size_t before;
+        struct match m;
+        if (!dip__cli_s3_is_url(args[i])) {
+            rc = strv_add(&s, args[i], NULL);
+            continue;
+        }
+        rc = dip__cli_s3_client(c, err);
+        if (rc == 0)
+            rc = dip_s3_parse_url(args[i], bucket, &key, err);
+        if (rc != 0)
+            break;
+        glob = key + strcspn(key, "*?[");
+        if (*glob == '\0' && key[0] != '\0' && key[strlen(key) - 1] != '/') {
+            rc = strv_add(&s, args[i], NULL); /* one object */
+            continue;
+        }
+        /* List from the longest prefix without a glob character. */
+        if ((size_t)(glob - key) >= sizeof(prefix)) {
+            rc = dip_err_set(err, DIP_EINVAL, "%s: key too long", args[i]);
+            break;
+        }
+        memcpy(prefix, key, (size_t)(glob - key));
+        prefix[glob - key] = '\0';
+        m = (struct match){.out = &s, .bucket = bucket, .pattern = *glob ? key : NULL};
+        before = s.n;
+        rc = dip_s3_list(c->client, bucket, prefix, on_key, &m, err);
+        if (rc == 0)
+            rc = m.rc;
+        if (rc == 0 && s.n == before)
+            rc = dip_err_set(err, DIP_ENOTFOUND, "%s: no object matches", args[i]);
+    }
+    if (rc != 0) {
+        dip__cli_strv_free(s.v, s.n);
+        return rc;
+    }
+    *out = s.v;
+    *nout = s.n;
+    return 0;
+}
+
+int dip__cli_s3_read(struct dip__cli_s3 *c, const char *url, size_t max_bytes, uint8_t **data,
+                     size_t *len, struct dip_err *err)
+{
+    char bucket[64];
+    const char *key;
+    int rc = dip_s3_parse_url(url, bucket, &key, err);
+
+    if (rc == 0)
+        rc = dip_s3_get_mem(c->client, bucket, key, max_bytes, data, len, err);
+    return rc;
+}
+
+int dip__cli_s3_write(struct dip__cli_s3 *c, const char *url, const void *data, size_t len,
+                      struct dip_err *err)
+{
+    char bucket[64];
+    const char *key;
+    int rc = dip_s3_parse_url(url, bucket, &key, err);
+
+    if (rc == 0 && key[0] == '\0')
+        rc = dip_err_set(err, DIP_EINVAL, "%s: no key after the bucket", url);
+    if (rc == 0)
+        rc = dip_s3_put_mem(c->client, bucket, key, data, len, err);
+    return rc;
+}
+
+size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16])
+{
+    char bucket[64];
+    const char *key;
+    uint8_t *d = NULL;
+    size_t n = 0;
+
+    if (dip_s3_parse_url(url, bucket, &key, NULL) != 0 ||
+        dip_s3_get_range(c->client, bucket, key, 0, 15, &d, &n, NULL) != 0)
+        n = 0;
+    if (n > 16)
+        n = 16;
+    if (n)
+        memcpy(head, d, n);
+    dip_free(d);
+    return n;
+}
+
+#else /* built without src/store */
+
+static int absent(struct dip_err *err)
+{
+    return dip_err_set(err, DIP_EINVAL, "s3:// paths need dip built with object storage "
+                                        "(DIP_WITH_SERVER: libcurl, SQLite)");
+}
+
+int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)
+{
+    (void)c;
+    return absent(err);
+}
+
+void dip__cli_s3_cleanup(struct dip__cli_s3 *c)
+{
+    (void)c;
+}
+
+int dip__cli_s3_expand(struct dip__cli_s3 *c, char **args, size_t n, char ***out, size_t *nout,
+                       struct dip_err *err)
+{
+    struct strv s = {0};
+    int rc = 0;
+
+    (void)c;
+    *out = NULL;
+    *nout = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = dip__cli_s3_is_url(args[i]) ? absent(err) : strv_add(&s, args[i], NULL);
+    if (rc != 0) {
+        dip__cli_strv_free(s.v, s.n);
+        return rc;
+    }
+    *out = s.v;
+    *nout = s.n;
+    return 0;
+}
+
+int dip__cli_s3_read(struct dip__cli_s3 *c, const char *url, size_t max_bytes, uint8_t **data,
+                     size_t *len, struct dip_err *err)
+{
+    (void)c, (void)url, (void)max_bytes, (void)data, (void)len;
+    return absent(err);
+}
+
+int dip__cli_s3_write(struct dip__cli_s3 *c, const char *url, const void *data, size_t len,
+                      struct dip_err *err)
+{
+    (void)c, (void)url, (void)data, (void)len;
+    return absent(err);
+}
+
+size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16])
+{
+    (void)c, (void)url, (void)head;
+    return 0;
+}
 #endif
