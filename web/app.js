@@ -43,6 +43,7 @@ const ERROR_TITLES = {
     EAUTH: 'Not signed in',
     EBUSY: 'The server is busy',
     EINTERNAL: 'Server error',
+    EINTEGRITY: 'Stored data failed its integrity check',
     ENETWORK: 'No connection',
     EBADJSON: 'Unexpected reply',
     EFORBIDDEN: 'Not allowed',
