@@ -73,10 +73,33 @@ void dip_aead_seal(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], cons
 int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const void *ad,
                   size_t ad_len, const void *in, size_t len, uint8_t *out, struct dip_err *err);
 
+/* ---- Incremental AEAD, for messages too large to copy ---- */
+
+/** The state of one message being sealed or opened piece by piece. A plain value: copy it to go
+ * back to a point (a retried upload part). */
+struct dip_aead_stream {
+    const dip_aead *a;
+    uint64_t st[12]; /* the library's GCM state */
+};
+/** Starts a message with `nonce` (the same rule as dip_aead_seal: never twice per key). */
+void dip_aead_stream_init(struct dip_aead_stream *s, const dip_aead *a,
+                          const uint8_t nonce[DIP_NONCE_BYTES]);
+/** Adds associated data; every call but the last gives a multiple of 16 bytes, and all come
+ * before the first encrypt/decrypt. */
+void dip_aead_stream_ad(struct dip_aead_stream *s, const void *ad, size_t len);
+/** Encrypts (or decrypts) the next `len` bytes; every call but the last gives a multiple of 16
+ * bytes. `out` may equal `in`. */
+void dip_aead_stream_encrypt(struct dip_aead_stream *s, const void *in, size_t len, uint8_t *out);
+void dip_aead_stream_decrypt(struct dip_aead_stream *s, const void *in, size_t len, uint8_t *out);
+/** The tag of everything so far. */
+void dip_aead_stream_tag(struct dip_aead_stream *s, uint8_t tag[DIP_TAG_BYTES]);
+
 /* ---- Sealed envelopes at rest: magic, key id, random nonce, ciphertext, tag ---- */
 
-/* "DIPSEAL1" (8) | key id (8) | nonce (12) | ciphertext | tag (16) */
-#define DIP_ENVELOPE_HEADER   28
+/* "DIPSEAL1" (8) | key id (8) | nonce (12) | zero (4) | ciphertext | tag (16). The header is
+ * authenticated too (it leads the associated data), and its 32 bytes keep the ciphertext of a
+ * part that starts at a multiple of 16 aligned to AES blocks. */
+#define DIP_ENVELOPE_HEADER   32
 #define DIP_ENVELOPE_OVERHEAD (DIP_ENVELOPE_HEADER + DIP_TAG_BYTES)
 
 /** 1 when `data` starts with the envelope's magic. */
@@ -94,6 +117,34 @@ int dip_envelope_seal(const dip_aead *a, const uint8_t key_id[8], const void *ad
 int dip_envelope_open(const dip_aead *a, const uint8_t key_id[8], const void *ad, size_t ad_len,
                       const void *in, size_t len, uint8_t *out, size_t *out_len,
                       struct dip_err *err);
+
+/** Produces an envelope piece by piece from a plaintext that stays where it is, so a large blob
+ * is sealed while it is written or uploaded instead of being copied. */
+struct dip_envelope_writer {
+    struct dip_aead_stream s, mark; /* now, and at `mark_pos` */
+    const uint8_t *plain;
+    uint64_t len, pos, mark_pos, enc; /* envelope bytes handed out; plaintext bytes encrypted */
+    uint8_t header[DIP_ENVELOPE_HEADER];
+    uint8_t tag[DIP_TAG_BYTES];
+    uint8_t pend[16]; /* one block encrypted ahead of a reader that asked for fewer bytes */
+    uint8_t mark_pend[16];
+    uint64_t mark_enc;
+    int have_tag;
+    const void *ad;
+    size_t ad_len;
+};
+/** Starts sealing `len` bytes of `plain` (borrowed until the last read) with a fresh random nonce
+ * and `ad` (borrowed too). The envelope has len + DIP_ENVELOPE_OVERHEAD bytes. DIP_EIO when the
+ * CSPRNG fails. */
+int dip_envelope_writer_init(struct dip_envelope_writer *w, const dip_aead *a,
+                             const uint8_t key_id[8], const void *ad, size_t ad_len,
+                             const void *plain, size_t len, struct dip_err *err);
+/** Copies the next up to `n` envelope bytes into `buf`; returns how many (0 at the end). */
+size_t dip_envelope_writer_read(struct dip_envelope_writer *w, uint8_t *buf, size_t n);
+/** Goes to envelope offset `pos` for the next read: the current position (which marks it), the
+ * last marked one, or anywhere else (then sealing restarts from the beginning: the same nonce
+ * and plaintext give the same bytes, so this is not a nonce reuse). */
+void dip_envelope_writer_seek(struct dip_envelope_writer *w, uint64_t pos);
 
 /** "nettle 3.8": the linked crypto library (static string). */
 const char *dip_crypto_version(void);

@@ -57,6 +57,19 @@ int dip_s3_parse_url(const char *url, char bucket[64], const char **key, struct 
 /** Uploads `len` bytes from memory. */
 int dip_s3_put_mem(dip_s3 *s3, const char *bucket, const char *key, const void *data, size_t len,
                    struct dip_err *err);
+/** A body produced as it is sent (e.g. sealed on the fly): `len` bytes; before each attempt of
+ * a request the client calls seek(ud, off) with the offset that request starts at (0, or a
+ * part's start), then read(ud, buf, n) in order until the request has its bytes. read returns
+ * how many bytes it wrote (1..n), 0 on failure. */
+struct dip_s3_source {
+    void *ud;
+    uint64_t len;
+    void (*seek)(void *ud, uint64_t off);
+    size_t (*read)(void *ud, uint8_t *buf, size_t n);
+};
+/** Uploads from `src` (multipart above 8 MiB, a part retried from its start). */
+int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key,
+                   const struct dip_s3_source *src, struct dip_err *err);
 /** Uploads the file open on `fd` (its size from fstat; read with pread, never wholly in memory). */
 int dip_s3_put_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struct dip_err *err);
 /** Downloads into a dip_malloc'ed buffer of exactly the object's size (dip_free). DIP_ELIMIT when

@@ -23,6 +23,9 @@ struct backend {
     const char *name;
     int (*put)(struct dip__blobs *b, const char *sha, const void *data, size_t len,
                struct dip_err *err);
+    /* The same from a source produced as it is written (a blob sealed on the fly). */
+    int (*put_src)(struct dip__blobs *b, const char *sha, const struct dip_s3_source *src,
+                   struct dip_err *err);
     int (*get)(struct dip__blobs *b, const char *sha, size_t max_bytes, uint8_t **out,
                size_t *len, struct dip_err *err);
     /* Stored size in bytes; DIP_ENOTFOUND when absent. */
@@ -70,10 +73,12 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* Written to a temporary, fsynced, renamed into place, and the rename made durable. */
-static int local_put(struct dip__blobs *b, const char *sha, const void *data, size_t len,
-                     struct dip_err *err)
+/* Written to a temporary, fsynced, renamed into place, and the rename made durable. The bytes
+ * are `data`, or come from `src` in chunks. */
+static int local_write(struct dip__blobs *b, const char *sha, const void *data, size_t len,
+                       const struct dip_s3_source *src, struct dip_err *err)
 {
+    uint8_t *chunk = NULL;
     char path[4200], tmp[4300], dirp[4200];
     uint8_t rnd[6];
     int fd = -1, rc = 0;
@@ -90,7 +95,28 @@ static int local_put(struct dip__blobs *b, const char *sha, const void *data, si
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return dip_err_set(err, DIP_EIO, "store: cannot create %s: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (src != NULL) {
+        uint64_t done = 0;
+        chunk = dip_malloc(1 << 20);
+        if (chunk == NULL) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+        src->seek(src->ud, 0);
+        while (done < src->len) {
+            size_t k = src->read(src->ud, chunk, 1 << 20);
+            if (k == 0 || write_all(fd, chunk, k) != 0) {
+                rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp,
+                                 k == 0 ? "short source" : strerror(errno));
+                goto out;
+            }
+            done += k;
+        }
+    } else if (write_all(fd, data, len) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fsync(fd) != 0) {
         rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -108,11 +134,24 @@ static int local_put(struct dip__blobs *b, const char *sha, const void *data, si
     if (fd >= 0)
         (void)fsync(fd);
 out:
+    dip_free(chunk);
     if (fd >= 0)
         close(fd);
     if (rc != 0)
         unlink(tmp);
     return rc;
+}
+
+static int local_put(struct dip__blobs *b, const char *sha, const void *data, size_t len,
+                     struct dip_err *err)
+{
+    return local_write(b, sha, data, len, NULL, err);
+}
+
+static int local_put_src(struct dip__blobs *b, const char *sha, const struct dip_s3_source *src,
+                         struct dip_err *err)
+{
+    return local_write(b, sha, NULL, 0, src, err);
 }
 
 static int local_get(struct dip__blobs *b, const char *sha, size_t max_bytes, uint8_t **out,
@@ -177,7 +216,8 @@ static int local_size(struct dip__blobs *b, const char *sha, uint64_t *size, str
     return 0;
 }
 
-static const struct backend local_backend = {"local", local_put, local_get, local_size};
+static const struct backend local_backend = {"local", local_put, local_put_src, local_get,
+                                             local_size};
 
 /* ---- S3 ---- */
 
@@ -193,6 +233,15 @@ static int s3_put(struct dip__blobs *b, const char *sha, const void *data, size_
 
     s3_key(b, sha, key, sizeof(key));
     return dip_s3_put_mem(b->s3, b->bucket, key, data, len, err);
+}
+
+static int s3_put_src(struct dip__blobs *b, const char *sha, const struct dip_s3_source *src,
+                      struct dip_err *err)
+{
+    char key[1200];
+
+    s3_key(b, sha, key, sizeof(key));
+    return dip_s3_put_src(b->s3, b->bucket, key, src, err);
 }
 
 static int s3_get(struct dip__blobs *b, const char *sha, size_t max_bytes, uint8_t **out,
@@ -216,7 +265,7 @@ static int s3_size(struct dip__blobs *b, const char *sha, uint64_t *size, struct
     return dip_s3_head(b->s3, b->bucket, key, size, err);
 }
 
-static const struct backend s3_backend = {"s3", s3_put, s3_get, s3_size};
+static const struct backend s3_backend = {"s3", s3_put, s3_put_src, s3_get, s3_size};
 
 /* ---- The store ---- */
 
@@ -331,25 +380,34 @@ int dip__blobs_has(struct dip__blobs *b, const char *sha, uint64_t len)
     return size == len + (b->aead ? DIP_ENVELOPE_OVERHEAD : 0);
 }
 
+static void writer_seek(void *ud, uint64_t off)
+{
+    dip_envelope_writer_seek(ud, off);
+}
+
+static size_t writer_read(void *ud, uint8_t *buf, size_t n)
+{
+    return dip_envelope_writer_read(ud, buf, n);
+}
+
 int dip__blobs_put(struct dip__blobs *b, const char *sha, const void *data, size_t len,
                    struct dip_err *err)
 {
-    uint8_t *sealed = NULL;
+    struct dip_envelope_writer w;
+    struct dip_s3_source src = {.ud = &w, .seek = writer_seek, .read = writer_read};
     int rc;
 
     if (dip__blobs_has(b, sha, len))
         return 0; /* content-addressed: same name, same bytes */
     if (b->aead == NULL)
         return b->be->put(b, sha, data, len, err);
-    if (len > SIZE_MAX - DIP_ENVELOPE_OVERHEAD)
-        return dip_err_set(err, DIP_ELIMIT, "store: blob of %zu bytes too large", len);
-    sealed = dip_malloc(len + DIP_ENVELOPE_OVERHEAD);
-    if (sealed == NULL)
-        return DIP_ENOMEM;
-    rc = dip_envelope_seal(b->aead, b->key_id, sha, 64, data, len, sealed, err);
-    if (rc == 0)
-        rc = b->be->put(b, sha, sealed, len + DIP_ENVELOPE_OVERHEAD, err);
-    dip_free(sealed);
+    /* Sealed as it is written or uploaded: the blob is never copied whole. */
+    rc = dip_envelope_writer_init(&w, b->aead, b->key_id, sha, 64, data, len, err);
+    if (rc != 0)
+        return rc;
+    src.len = (uint64_t)len + DIP_ENVELOPE_OVERHEAD;
+    rc = b->be->put_src(b, sha, &src, err);
+    explicit_bzero(&w, sizeof(w));
     return rc;
 }
 

@@ -372,7 +372,7 @@ int dip_s3_parse_url(const char *url, char bucket[64], const char **key, struct 
 
 /* ---- One request, with retries ---- */
 
-enum { SRC_NONE, SRC_MEM, SRC_FD };
+enum { SRC_NONE, SRC_MEM, SRC_FD, SRC_CB };
 enum { SINK_NONE, SINK_MEM, SINK_FD };
 
 struct req {
@@ -386,6 +386,7 @@ struct req {
     int src;
     const uint8_t *src_mem;
     int src_fd;
+    const struct dip_s3_source *src_cb;
     uint64_t src_off, src_len, sent;
     /* download */
     int sink;
@@ -413,6 +414,10 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
         return 0;
     if (r->src == SRC_MEM) {
         memcpy(buf, r->src_mem + r->src_off + r->sent, want);
+    } else if (r->src == SRC_CB) {
+        want = r->src_cb->read(r->src_cb->ud, (uint8_t *)buf, want);
+        if (want == 0)
+            return CURL_READFUNC_ABORT;
     } else {
         ssize_t got = pread(r->src_fd, buf, want, (off_t)(r->src_off + r->sent));
         if (got <= 0)
@@ -590,6 +595,8 @@ static int perform(struct req *r, struct dip_err *err)
         int retry = 0;
 
         req_reset_attempt(r);
+        if (r->src == SRC_CB)
+            r->src_cb->seek(r->src_cb->ud, r->src_off);
         if (r->sink == SINK_FD && ftruncate(r->sink_fd, 0) != 0)
             return dip_err_set(err, DIP_EIO, "%s: cannot truncate the download file: %s", name,
                                strerror(errno));
@@ -752,7 +759,7 @@ static void req_cleanup(struct req *r)
 /* ---- Uploads ---- */
 
 static int put_single(dip_s3 *s3, const char *bucket, const char *key, int src, const void *mem,
-                      int fd, uint64_t len, struct dip_err *err)
+                      int fd, const struct dip_s3_source *cb, uint64_t len, struct dip_err *err)
 {
     struct req r;
     int rc;
@@ -761,6 +768,7 @@ static int put_single(dip_s3 *s3, const char *bucket, const char *key, int src, 
     r.src = src;
     r.src_mem = mem;
     r.src_fd = fd;
+    r.src_cb = cb;
     r.src_len = len;
     rc = build_url(&r, NULL);
     if (rc == 0)
@@ -770,7 +778,8 @@ static int put_single(dip_s3 *s3, const char *bucket, const char *key, int src, 
 }
 
 static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int src,
-                         const void *mem, int fd, uint64_t len, struct dip_err *err)
+                         const void *mem, int fd, const struct dip_s3_source *cb, uint64_t len,
+                         struct dip_err *err)
 {
     struct req r;
     struct dbuf q = {.max = 4096}, done = {.max = (size_t)MAX_PARTS * 200 + 4096};
@@ -812,6 +821,7 @@ static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int sr
         r.src = src;
         r.src_mem = mem;
         r.src_fd = fd;
+        r.src_cb = cb;
         r.src_off = off;
         r.src_len = len - off < part ? len - off : part;
         rc = build_url(&r, q.p);
@@ -871,8 +881,16 @@ int dip_s3_put_mem(dip_s3 *s3, const char *bucket, const char *key, const void *
                    struct dip_err *err)
 {
     if (len > DIP_S3_PART_BYTES)
-        return put_multipart(s3, bucket, key, SRC_MEM, data, -1, len, err);
-    return put_single(s3, bucket, key, SRC_MEM, data, -1, len, err);
+        return put_multipart(s3, bucket, key, SRC_MEM, data, -1, NULL, len, err);
+    return put_single(s3, bucket, key, SRC_MEM, data, -1, NULL, len, err);
+}
+
+int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key,
+                   const struct dip_s3_source *src, struct dip_err *err)
+{
+    if (src->len > DIP_S3_PART_BYTES)
+        return put_multipart(s3, bucket, key, SRC_CB, NULL, -1, src, src->len, err);
+    return put_single(s3, bucket, key, SRC_CB, NULL, -1, src, src->len, err);
 }
 
 int dip_s3_put_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struct dip_err *err)
@@ -883,8 +901,8 @@ int dip_s3_put_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struc
         return dip_err_set(err, DIP_EIO, "s3://%s/%s: cannot stat the source: %s", bucket, key,
                            strerror(errno));
     if ((uint64_t)sb.st_size > DIP_S3_PART_BYTES)
-        return put_multipart(s3, bucket, key, SRC_FD, NULL, fd, (uint64_t)sb.st_size, err);
-    return put_single(s3, bucket, key, SRC_FD, NULL, fd, (uint64_t)sb.st_size, err);
+        return put_multipart(s3, bucket, key, SRC_FD, NULL, fd, NULL, (uint64_t)sb.st_size, err);
+    return put_single(s3, bucket, key, SRC_FD, NULL, fd, NULL, (uint64_t)sb.st_size, err);
 }
 
 /* ---- Downloads ---- */

@@ -11,6 +11,8 @@
 #include "dip/image.h"
 #include "test.h"
 
+#define DIP_MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
+
 static void unhex(const char *h, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -92,7 +94,7 @@ TEST(envelope_roundtrip_and_fresh_nonce)
     /* Sealing the same bytes again gives other bytes: a new random nonce each time. */
     ASSERT_OK(dip_envelope_seal(s.a, s.id, "blob-A", 6, s.pt, sizeof(s.pt), env2, NULL));
     ASSERT(memcmp(env2 + 16, s.env + 16, 12) != 0);
-    ASSERT(memcmp(env2 + 28, s.env + 28, 1000) != 0);
+    ASSERT(memcmp(env2 + DIP_ENVELOPE_HEADER, s.env + DIP_ENVELOPE_HEADER, 1000) != 0);
     dip_aead_free(s.a);
 }
 
@@ -102,8 +104,9 @@ TEST(flipped_bit_is_refused)
     uint8_t out[1000];
     struct dip_err err = {0};
     size_t n = 7;
-    /* A bit in the nonce, the ciphertext's first and last byte and the tag. */
-    const size_t where[] = {20, DIP_ENVELOPE_HEADER, DIP_ENVELOPE_HEADER + 999,
+    /* A bit in the nonce, the header's reserved bytes, the ciphertext's first and last byte
+     * and the tag. */
+    const size_t where[] = {20, 30, DIP_ENVELOPE_HEADER, DIP_ENVELOPE_HEADER + 999,
                             sizeof(s.env) - 1};
 
     seal_one(&s);
@@ -265,4 +268,62 @@ TEST(key_file_refused)
     ASSERT_EQ_INT(dip_key_load(path, &k, &err), DIP_EIO);
     ASSERT_CONTAINS(err.msg, "missing.key");
     ASSERT_EQ_INT(dip_key_load(dip_test_tmpdir(), &k, &err), DIP_EINVAL);
+}
+
+/* Reads the whole envelope from `w` in chunks of the sizes in `sizes` (cycled). */
+static size_t read_all(struct dip_envelope_writer *w, uint8_t *out, size_t cap, const size_t *sizes,
+                       size_t nsizes)
+{
+    size_t got = 0, k, i = 0;
+
+    while ((k = dip_envelope_writer_read(w, out + got, DIP_MIN_SZ(sizes[i % nsizes], cap - got))) >
+           0) {
+        got += k;
+        i++;
+    }
+    return got;
+}
+
+TEST(envelope_writer_streams_what_open_accepts)
+{
+    enum { LEN = 100003 };
+    static uint8_t pt[LEN], env[LEN + DIP_ENVELOPE_OVERHEAD], again[sizeof(env)], back[LEN];
+    static const size_t odd[] = {1, 7, 16, 100, 4096, 3, 65536};
+    static const size_t big[] = {1 << 20};
+    struct dip_envelope_writer w;
+    struct dip_key k;
+    dip_aead *a;
+    uint8_t id[8];
+    size_t n;
+
+    for (size_t i = 0; i < LEN; i++)
+        pt[i] = (uint8_t)(i * 131 + 7);
+    key_from(0x55, &k);
+    ASSERT_OK(dip_aead_new(&k, &a));
+    dip_key_id_bytes(&k, id);
+    ASSERT_OK(dip_envelope_writer_init(&w, a, id, "name", 4, pt, LEN, NULL));
+    ASSERT_EQ_INT(read_all(&w, env, sizeof(env), odd, 7), sizeof(env));
+    ASSERT_OK(dip_envelope_open(a, id, "name", 4, env, sizeof(env), back, &n, NULL));
+    ASSERT_EQ_INT(n, LEN);
+    ASSERT(memcmp(back, pt, LEN) == 0);
+    /* Back to the start: the same bytes. */
+    dip_envelope_writer_seek(&w, 0);
+    ASSERT_EQ_INT(read_all(&w, again, sizeof(again), big, 1), sizeof(env));
+    ASSERT(memcmp(again, env, sizeof(env)) == 0);
+    /* A mark at a part boundary, a read past it, back to the mark (a retried part). */
+    dip_envelope_writer_seek(&w, 65536);
+    ASSERT_EQ_INT(w.pos, 65536);
+    dip_envelope_writer_seek(&w, 65536); /* marks here */
+    n = dip_envelope_writer_read(&w, again, 5000);
+    ASSERT_EQ_INT(n, 5000);
+    dip_envelope_writer_seek(&w, 65536);
+    memset(again, 0, sizeof(again));
+    ASSERT_EQ_INT(read_all(&w, again + 65536, sizeof(again) - 65536, odd, 7),
+                  sizeof(env) - 65536);
+    ASSERT(memcmp(again + 65536, env + 65536, sizeof(env) - 65536) == 0);
+    /* The tag region read twice gives the same tag. */
+    dip_envelope_writer_seek(&w, sizeof(env) - 10);
+    ASSERT_EQ_INT(dip_envelope_writer_read(&w, again, 100), 10);
+    ASSERT(memcmp(again, env + sizeof(env) - 10, 10) == 0);
+    dip_aead_free(a);
 }
