@@ -68,20 +68,21 @@ struct dip_s3_source {
     size_t (*read)(void *ud, uint8_t *buf, size_t n);
 };
 /** Uploads from `src` (multipart above 8 MiB, a part retried from its start). */
-int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key,
-                   const struct dip_s3_source *src, struct dip_err *err);
+int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key, const struct dip_s3_source *src,
+                   struct dip_err *err);
 /** Uploads the file open on `fd` (its size from fstat; read with pread, never wholly in memory). */
 int dip_s3_put_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struct dip_err *err);
 /** Downloads into a dip_malloc'ed buffer of exactly the object's size (dip_free). DIP_ELIMIT when
  * the object has more than `max_bytes`. */
-int dip_s3_get_mem(dip_s3 *s3, const char *bucket, const char *key, size_t max_bytes,
-                   uint8_t **out, size_t *len, struct dip_err *err);
-/** Downloads into the file open on `fd` (written from its start, truncated to the object's size). */
+int dip_s3_get_mem(dip_s3 *s3, const char *bucket, const char *key, size_t max_bytes, uint8_t **out,
+                   size_t *len, struct dip_err *err);
+/** Downloads into the file open on `fd` (written from its start, truncated to the object's size).
+ */
 int dip_s3_get_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struct dip_err *err);
 /** Downloads bytes [first, last] of an object into a buffer (a Range request; for tests and
  * sniffing headers). */
-int dip_s3_get_range(dip_s3 *s3, const char *bucket, const char *key, uint64_t first,
-                     uint64_t last, uint8_t **out, size_t *len, struct dip_err *err);
+int dip_s3_get_range(dip_s3 *s3, const char *bucket, const char *key, uint64_t first, uint64_t last,
+                     uint8_t **out, size_t *len, struct dip_err *err);
 /** The object's size; DIP_ENOTFOUND when it does not exist. */
 int dip_s3_head(dip_s3 *s3, const char *bucket, const char *key, uint64_t *size,
                 struct dip_err *err);
@@ -90,8 +91,7 @@ int dip_s3_delete(dip_s3 *s3, const char *bucket, const char *key, struct dip_er
 /** Calls fn for every object whose key starts with `prefix`, in S3's (byte) order; fn returns
  * nonzero to stop. ListObjectsV2, 1000 keys a page. */
 int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
-                int (*fn)(void *ud, const char *key, uint64_t size), void *ud,
-                struct dip_err *err);
+                int (*fn)(void *ud, const char *key, uint64_t size), void *ud, struct dip_err *err);
 
 /** Requests made and retried since the client was created (for logs and tests). */
 void dip_s3_stats(dip_s3 *s3, uint64_t *requests, uint64_t *retries);

@@ -41,7 +41,8 @@ static const char help[] =
     "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
     "      --task-timeout S  minimum seconds before a task's worker is declared lost\n"
     "INPUT and OUT may be objects: s3://bucket/key, s3://bucket/prefix/ (every object under it)\n"
-    "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for several.\n";
+    "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for\n"
+    "several.\n";
 
 enum {
     OPT_SUBSAMPLING = DIP_OPT_FIRST_FREE,

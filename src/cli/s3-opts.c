@@ -232,8 +232,9 @@ size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16]
 
 static int absent(struct dip_err *err)
 {
-    return dip_err_set(err, DIP_EINVAL, "s3:// paths need dip built with object storage "
-                                        "(DIP_WITH_SERVER: libcurl, SQLite)");
+    return dip_err_set(err, DIP_EINVAL,
+                       "s3:// paths need dip built with object storage "
+                       "(DIP_WITH_SERVER: libcurl, SQLite)");
 }
 
 int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)

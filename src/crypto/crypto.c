@@ -66,8 +66,8 @@ int dip_key_create(const char *path, struct dip_err *err)
         return rc;
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        rc = dip_err_set(err, errno == EEXIST ? DIP_EINVAL : DIP_EIO,
-                         "key file %s: %s%s", path, strerror(errno),
+        rc = dip_err_set(err, errno == EEXIST ? DIP_EINVAL : DIP_EIO, "key file %s: %s%s", path,
+                         strerror(errno),
                          errno == EEXIST ? " (an existing key is never overwritten)" : "");
         goto out;
     }
@@ -239,8 +239,9 @@ int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const
     size_t n;
 
     if (len < DIP_TAG_BYTES)
-        return dip_err_set(err, DIP_EINTEGRITY, "truncated: %zu bytes, shorter than the %d-byte tag",
-                           len, DIP_TAG_BYTES);
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "truncated: %zu bytes, shorter than the %d-byte tag", len,
+                           DIP_TAG_BYTES);
     n = len - DIP_TAG_BYTES;
     /* Keep the received tag: `out` may overlap `in`, and decryption writes over it. */
     memcpy(want, (const uint8_t *)in + n, DIP_TAG_BYTES);
@@ -325,7 +326,8 @@ static void envelope_start(struct dip_aead_stream *s, const dip_aead *a,
 
 int dip_envelope_is_sealed(const void *data, size_t len)
 {
-    return len >= sizeof(envelope_magic) && memcmp(data, envelope_magic, sizeof(envelope_magic)) == 0;
+    return len >= sizeof(envelope_magic) &&
+           memcmp(data, envelope_magic, sizeof(envelope_magic)) == 0;
 }
 
 int dip_envelope_seal(const dip_aead *a, const uint8_t key_id[8], const void *ad, size_t ad_len,
@@ -362,11 +364,13 @@ int dip_envelope_open(const dip_aead *a, const uint8_t key_id[8], const void *ad
 
     *out_len = 0;
     if (!dip_envelope_is_sealed(in, len))
-        return dip_err_set(err, DIP_EINTEGRITY, "not sealed: it lacks the encryption header "
-                                                "(stored without a key?)");
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "not sealed: it lacks the encryption header "
+                           "(stored without a key?)");
     if (len < DIP_ENVELOPE_OVERHEAD)
-        return dip_err_set(err, DIP_EINTEGRITY, "truncated: %zu bytes, shorter than the %d bytes "
-                                                "of header and tag",
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "truncated: %zu bytes, shorter than the %d bytes "
+                           "of header and tag",
                            len, DIP_ENVELOPE_OVERHEAD);
     if (memcmp(p + 8, key_id, 8) != 0) {
         char theirs[17], ours[17];
@@ -500,8 +504,8 @@ void dip_envelope_writer_seek(struct dip_envelope_writer *w, uint64_t pos)
     w->have_tag = 0;
     while (w->pos < pos) {
         uint64_t left = pos - w->pos;
-        size_t k = dip_envelope_writer_read(w, scratch, left < sizeof(scratch) ? (size_t)left
-                                                                                : sizeof(scratch));
+        size_t k = dip_envelope_writer_read(
+            w, scratch, left < sizeof(scratch) ? (size_t)left : sizeof(scratch));
         if (k == 0)
             break;
     }

@@ -26,8 +26,8 @@ struct backend {
     /* The same from a source produced as it is written (a blob sealed on the fly). */
     int (*put_src)(struct dip__blobs *b, const char *sha, const struct dip_s3_source *src,
                    struct dip_err *err);
-    int (*get)(struct dip__blobs *b, const char *sha, size_t max_bytes, uint8_t **out,
-               size_t *len, struct dip_err *err);
+    int (*get)(struct dip__blobs *b, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
+               struct dip_err *err);
     /* Stored size in bytes; DIP_ENOTFOUND when absent. */
     int (*size)(struct dip__blobs *b, const char *sha, uint64_t *size, struct dip_err *err);
 };

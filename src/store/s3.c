@@ -155,7 +155,8 @@ static const char *xml_get(const char *from, const char *end, const char *tag, c
         static const struct {
             const char *ent;
             char c;
-        } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        } ents[] = {
+            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         int done = 0;
         if (*a == '&') {
             for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
@@ -626,9 +627,8 @@ static int perform(struct req *r, struct dip_err *err)
             curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
         }
         /* libcurl 7.88 signs the payload hash it finds in this header; S3 wants the header. */
-        hdrs = curl_slist_append(hdrs, r->src != SRC_NONE
-                                           ? "x-amz-content-sha256: UNSIGNED-PAYLOAD"
-                                           : "x-amz-content-sha256: " EMPTY_SHA256);
+        hdrs = curl_slist_append(hdrs, r->src != SRC_NONE ? "x-amz-content-sha256: UNSIGNED-PAYLOAD"
+                                                          : "x-amz-content-sha256: " EMPTY_SHA256);
         if (s3->fixed_date != NULL) {
             snprintf(hbuf, sizeof(hbuf), "x-amz-date: %s", s3->fixed_date);
             hdrs = curl_slist_append(hdrs, hbuf);
@@ -777,9 +777,8 @@ static int put_single(dip_s3 *s3, const char *bucket, const char *key, int src, 
     return rc;
 }
 
-static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int src,
-                         const void *mem, int fd, const struct dip_s3_source *cb, uint64_t len,
-                         struct dip_err *err)
+static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int src, const void *mem,
+                         int fd, const struct dip_s3_source *cb, uint64_t len, struct dip_err *err)
 {
     struct req r;
     struct dbuf q = {.max = 4096}, done = {.max = (size_t)MAX_PARTS * 200 + 4096};
@@ -796,10 +795,10 @@ static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int sr
     rc = build_url(&r, "uploads=");
     if (rc == 0)
         rc = perform(&r, err);
-    if (rc == 0 && (r.body.p == NULL ||
-                    !xml_get(r.body.p, r.body.p + r.body.len, "UploadId", upload_id,
-                             sizeof(upload_id)) ||
-                    upload_id[0] == '\0'))
+    if (rc == 0 &&
+        (r.body.p == NULL ||
+         !xml_get(r.body.p, r.body.p + r.body.len, "UploadId", upload_id, sizeof(upload_id)) ||
+         upload_id[0] == '\0'))
         rc = dip_err_set(err, DIP_EIO, "s3://%s/%s: multipart upload: no UploadId in the answer",
                          bucket, key);
     req_cleanup(&r);
@@ -830,8 +829,9 @@ static int put_multipart(dip_s3 *s3, const char *bucket, const char *key, int sr
         if (rc == 0 && r.etag[0] == '\0')
             rc = dip_err_set(err, DIP_EIO, "s3://%s/%s: part %llu: no ETag in the answer", bucket,
                              key, (unsigned long long)(i + 1));
-        if (rc == 0 && dbuf_printf(&done, "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
-                                   (unsigned long long)(i + 1), r.etag) != 0)
+        if (rc == 0 &&
+            dbuf_printf(&done, "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
+                        (unsigned long long)(i + 1), r.etag) != 0)
             rc = DIP_ENOMEM;
         req_cleanup(&r);
         if (rc != 0)
@@ -885,8 +885,8 @@ int dip_s3_put_mem(dip_s3 *s3, const char *bucket, const char *key, const void *
     return put_single(s3, bucket, key, SRC_MEM, data, -1, NULL, len, err);
 }
 
-int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key,
-                   const struct dip_s3_source *src, struct dip_err *err)
+int dip_s3_put_src(dip_s3 *s3, const char *bucket, const char *key, const struct dip_s3_source *src,
+                   struct dip_err *err)
 {
     if (src->len > DIP_S3_PART_BYTES)
         return put_multipart(s3, bucket, key, SRC_CB, NULL, -1, src, src->len, err);
@@ -937,14 +937,14 @@ static int get_mem(dip_s3 *s3, const char *bucket, const char *key, const char *
     return rc;
 }
 
-int dip_s3_get_mem(dip_s3 *s3, const char *bucket, const char *key, size_t max_bytes,
-                   uint8_t **out, size_t *len, struct dip_err *err)
+int dip_s3_get_mem(dip_s3 *s3, const char *bucket, const char *key, size_t max_bytes, uint8_t **out,
+                   size_t *len, struct dip_err *err)
 {
     return get_mem(s3, bucket, key, NULL, max_bytes, out, len, err);
 }
 
-int dip_s3_get_range(dip_s3 *s3, const char *bucket, const char *key, uint64_t first,
-                     uint64_t last, uint8_t **out, size_t *len, struct dip_err *err)
+int dip_s3_get_range(dip_s3 *s3, const char *bucket, const char *key, uint64_t first, uint64_t last,
+                     uint8_t **out, size_t *len, struct dip_err *err)
 {
     char range[64];
 
@@ -965,8 +965,8 @@ int dip_s3_get_fd(dip_s3 *s3, const char *bucket, const char *key, int fd, struc
     if (rc == 0)
         rc = perform(&r, err);
     if (rc == 0 && r.content_length > 0 && r.mem_len != r.content_length)
-        rc = dip_err_set(err, DIP_EIO, "s3://%s/%s: got %zu of %llu bytes", bucket, key,
-                         r.mem_len, (unsigned long long)r.content_length);
+        rc = dip_err_set(err, DIP_EIO, "s3://%s/%s: got %zu of %llu bytes", bucket, key, r.mem_len,
+                         (unsigned long long)r.content_length);
     req_cleanup(&r);
     return rc;
 }
@@ -1004,8 +1004,7 @@ int dip_s3_delete(dip_s3 *s3, const char *bucket, const char *key, struct dip_er
 /* ---- Listing ---- */
 
 int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
-                int (*fn)(void *ud, const char *key, uint64_t size), void *ud,
-                struct dip_err *err)
+                int (*fn)(void *ud, const char *key, uint64_t size), void *ud, struct dip_err *err)
 {
     struct dbuf q = {.max = 8192};
     char token[2048] = "", *key = NULL;

@@ -113,9 +113,9 @@ TEST(flipped_bit_is_refused)
     for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
         s.env[where[i]] ^= 0x10;
         memset(out, 0xee, sizeof(out));
-        ASSERT_EQ_INT(dip_envelope_open(s.a, s.id, "blob-A", 6, s.env, sizeof(s.env), out, &n,
-                                        &err),
-                      DIP_EINTEGRITY);
+        ASSERT_EQ_INT(
+            dip_envelope_open(s.a, s.id, "blob-A", 6, s.env, sizeof(s.env), out, &n, &err),
+            DIP_EINTEGRITY);
         ASSERT_CONTAINS(err.msg, "authentication failed");
         ASSERT_EQ_INT(n, 0);
         /* No unauthenticated plaintext is handed out. */
@@ -181,9 +181,9 @@ TEST(truncated_is_refused)
                   DIP_EINTEGRITY);
     ASSERT_CONTAINS(err.msg, "truncated");
     /* Cut anywhere else: the tag no longer matches. */
-    ASSERT_EQ_INT(dip_envelope_open(s.a, s.id, "blob-A", 6, s.env, sizeof(s.env) - 1, out, &n,
-                                    &err),
-                  DIP_EINTEGRITY);
+    ASSERT_EQ_INT(
+        dip_envelope_open(s.a, s.id, "blob-A", 6, s.env, sizeof(s.env) - 1, out, &n, &err),
+        DIP_EINTEGRITY);
     ASSERT_CONTAINS(err.msg, "authentication failed");
     ASSERT_EQ_INT(dip_aead_open(s.a, s.env + 16, NULL, 0, s.env, 15, out, &err), DIP_EINTEGRITY);
     ASSERT_CONTAINS(err.msg, "truncated");
@@ -318,8 +318,7 @@ TEST(envelope_writer_streams_what_open_accepts)
     ASSERT_EQ_INT(n, 5000);
     dip_envelope_writer_seek(&w, 65536);
     memset(again, 0, sizeof(again));
-    ASSERT_EQ_INT(read_all(&w, again + 65536, sizeof(again) - 65536, odd, 7),
-                  sizeof(env) - 65536);
+    ASSERT_EQ_INT(read_all(&w, again + 65536, sizeof(again) - 65536, odd, 7), sizeof(env) - 65536);
     ASSERT(memcmp(again + 65536, env + 65536, sizeof(env) - 65536) == 0);
     /* The tag region read twice gives the same tag. */
     dip_envelope_writer_seek(&w, sizeof(env) - 10);
