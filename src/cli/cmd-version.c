@@ -3,6 +3,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dip/crypto.h"
+#ifdef DIP_WITH_STORE
+#include "dip/s3.h"
+#endif
 #ifdef DIP_WITH_SERVER
 #include "dip/server.h"
 #include "dip/store.h"
@@ -22,6 +26,10 @@ int dip__cmd_version(int argc, char **argv)
     fputs(buf, stdout);
 #ifdef DIP_WITH_SERVER
     printf("%s\n%s\n", dip_store_version(), dip_server_version());
+#endif
+    printf("%s\n", dip_crypto_version());
+#ifdef DIP_WITH_STORE
+    printf("%s\n", dip_s3_version());
 #endif
 #ifdef DIP_WITH_MPI
     dip_mpi_version(buf, sizeof(buf));

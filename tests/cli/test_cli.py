@@ -59,7 +59,7 @@ with tempfile.TemporaryDirectory() as d:
         ck.check(h.returncode == 0 and "Usage" in h.stdout, "dip %s --help" % cmd)
     r = dip("version")
     for lib in ["dip ", "libpng", "libjpeg-turbo", "libwebp", "libtiff", "giflib", "SQLite",
-                "libmicrohttpd", "Open MPI"]:
+                "libmicrohttpd", "Open MPI", "nettle", "libcurl"]:
         ck.check(r.returncode == 0 and lib in r.stdout, "dip version names %s" % lib)
     r = dip("nosuchcommand")
     ck.check(r.returncode != 0 and "unknown command" in r.stderr, "unknown command refused")
