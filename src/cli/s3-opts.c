@@ -2,6 +2,7 @@
 /* Object storage in the CLI (see s3-opts.h). */
 #include <fnmatch.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,6 +95,9 @@ int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)
 
     if (c->client != NULL)
         return 0;
+    /* A peer that closes mid-upload must be an error to retry, not a SIGPIPE (curl runs with
+     * CURLOPT_NOSIGNAL so that threads may share it). */
+    signal(SIGPIPE, SIG_IGN);
     dip_s3_config_env(&cfg);
     if (c->endpoint != NULL)
         cfg.endpoint = c->endpoint;

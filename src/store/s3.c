@@ -34,6 +34,7 @@ struct dip_s3 {
     char *userpwd; /* "access:secret" or NULL */
     char *sigv4;   /* "aws:amz:REGION:s3" */
     char *session_token;
+    char *session_header; /* "x-amz-security-token: ..." */
     char *connect_to;
     char *fixed_date;
     int path_style;
@@ -202,8 +203,10 @@ void dip_s3_config_env(struct dip_s3_config *c)
     else if (v != NULL && *v)
         c->path_style = -2; /* refused by dip_s3_new */
     v = getenv("DIP_S3_MAX_ATTEMPTS");
-    if (v != NULL && *v)
-        c->max_attempts = atoi(v) > 0 ? atoi(v) : 1; /* NOLINT: a bound, not a parse */
+    if (v != NULL && *v) {
+        long n = strtol(v, NULL, 10);
+        c->max_attempts = n < 1 ? 1 : n > 100 ? 100 : (int)n;
+    }
     c->connect_to = getenv("DIP_S3_CONNECT_TO");
     c->fixed_date = getenv("DIP_S3_FIXED_DATE");
 }
@@ -223,7 +226,7 @@ static void share_unlock(CURL *h, curl_lock_data d, void *ud)
 int dip_s3_new(const struct dip_s3_config *c, dip_s3 **out, struct dip_err *err)
 {
     dip_s3 *s3 = NULL;
-    struct dbuf b = {.max = 4096};
+    struct dbuf b = {.max = 65536};
     const char *ep, *sep;
     int rc = 0;
 
@@ -282,9 +285,15 @@ int dip_s3_new(const struct dip_s3_config *c, dip_s3 **out, struct dip_err *err)
             (s3->sigv4 = dip_strdup(b.p)) == NULL)
             goto nomem;
     }
-    if ((c->session_token && *c->session_token &&
-         (s3->session_token = xstrdup(c->session_token)) == NULL) ||
-        (c->connect_to && *c->connect_to && (s3->connect_to = xstrdup(c->connect_to)) == NULL) ||
+    if (c->session_token && *c->session_token) {
+        b.len = 0;
+        if ((s3->session_token = xstrdup(c->session_token)) == NULL ||
+            dbuf_add(&b, "x-amz-security-token: ", 22) != 0 ||
+            dbuf_add(&b, c->session_token, strlen(c->session_token)) != 0 ||
+            (s3->session_header = dip_strdup(b.p)) == NULL)
+            goto nomem;
+    }
+    if ((c->connect_to && *c->connect_to && (s3->connect_to = xstrdup(c->connect_to)) == NULL) ||
         (c->fixed_date && *c->fixed_date && (s3->fixed_date = xstrdup(c->fixed_date)) == NULL))
         goto nomem;
     s3->max_attempts = c->max_attempts > 0 ? c->max_attempts : 5;
@@ -326,6 +335,7 @@ void dip_s3_free(dip_s3 *s3)
     dip_free(s3->userpwd);
     dip_free(s3->sigv4);
     dip_free(s3->session_token);
+    dip_free(s3->session_header);
     dip_free(s3->connect_to);
     dip_free(s3->fixed_date);
     dip_free(s3);
@@ -633,10 +643,8 @@ static int perform(struct req *r, struct dip_err *err)
             snprintf(hbuf, sizeof(hbuf), "x-amz-date: %s", s3->fixed_date);
             hdrs = curl_slist_append(hdrs, hbuf);
         }
-        if (s3->session_token != NULL) {
-            snprintf(hbuf, sizeof(hbuf), "x-amz-security-token: %s", s3->session_token);
-            hdrs = curl_slist_append(hdrs, hbuf);
-        }
+        if (s3->session_token != NULL) /* STS tokens run to a few KiB */
+            hdrs = curl_slist_append(hdrs, s3->session_header);
         if (r->range != NULL) {
             snprintf(hbuf, sizeof(hbuf), "Range: %s", r->range);
             hdrs = curl_slist_append(hdrs, hbuf);

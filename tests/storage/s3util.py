@@ -107,7 +107,8 @@ def dip(args, env_, timeout=120, check_rc=None):
 
 
 class Proxy:
-    """A loopback HTTP proxy in front of `target_port`. Records (method, path) of every request.
+    """A loopback HTTP proxy in front of `target_port`. Records (method, path, headers) of every
+    request.
     `fail_when(method, path)` returning True makes that request fail: the proxy reads part of
     its body, answers 503 SlowDown and closes the connection (a failure mid-transfer)."""
 
@@ -128,7 +129,7 @@ class Proxy:
             def handle_any(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 with proxy.lock:
-                    proxy.log.append((self.command, self.path))
+                    proxy.log.append((self.command, self.path, dict(self.headers.items())))
                     inject = proxy.fail_when(self.command, self.path)
                     if inject:
                         proxy.failed.append((self.command, self.path))

@@ -108,6 +108,14 @@ def main():
         p = dip(["s3", "ls", "s3://Bad_Bucket/"], e)
         check(p.returncode == 2 and "bucket name" in p.stderr, "bad bucket name: " + p.stderr)
 
+        # Temporary credentials: a long session token is sent, and signed.
+        proxy.log.clear()
+        token = "FwoGZXIvYXdzE" + "x" * 1500
+        dip(["s3", "ls", "s3://bkt/in/"], env(proxy.url, AWS_SESSION_TOKEN=token), check_rc=0)
+        h = {k.lower(): v for k, v in proxy.log[-1][2].items()}
+        check(h.get("x-amz-security-token") == token, "session token header: %r" % h.keys())
+        check("x-amz-security-token" in h.get("authorization", ""), "session token not signed")
+
         # rm
         dip(["s3", "rm", "s3://bkt/in/small.bin"], e, check_rc=0)
         p = dip(["s3", "ls", "s3://bkt/in/"], e, check_rc=0)
