@@ -18,6 +18,8 @@
 extern "C" {
 #endif
 
+struct dip_s3_config;
+
 struct dip_server_opts {
     const char *listen;   /* "HOST:PORT"; default "127.0.0.1:8080"; port 0 picks a free one */
     const char *data_dir; /* default "./var" */
@@ -37,6 +39,7 @@ struct dip_server_opts {
     int quiet;                /* 1: no log lines on stderr */
     const char *blobs;        /* NULL: DATA/blobs; "s3://bucket/prefix": object storage */
     const char *encrypt_key;  /* key file: blobs encrypted at rest; NULL: plain */
+    const struct dip_s3_config *s3; /* object storage endpoint/credentials; NULL: environment */
 };
 
 /** Defaults as documented above. */

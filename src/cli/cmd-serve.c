@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dip/s3.h"
 #include "dip/server.h"
+#include "s3-opts.h"
 
 enum {
     OPT_LISTEN = DIP_OPT_FIRST_FREE,
@@ -54,8 +56,9 @@ static void usage(FILE *f, const char *web_dir)
             "  --routes             print the API's routes and exit\n"
             "  --quiet              no log lines\n\n"
             "Without tokens (dip token create), only a loopback address may be used and the API\n"
-            "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s",
-            web_dir, dip__cli_limits_help);
+            "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s"
+            "%s",
+            web_dir, dip__cli_limits_help, dip__cli_s3_help);
 }
 
 static volatile sig_atomic_t got_signal;
@@ -86,9 +89,12 @@ int dip__cmd_serve(int argc, char **argv)
         {"blobs", required_argument, NULL, OPT_BLOBS},
         {"encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY},
         DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct dip_server_opts o;
+    struct dip__cli_s3 s3o = DIP_CLI_S3_INIT;
+    struct dip_s3_config s3cfg;
     struct dip_err err = {0};
     dip_server *srv = NULL;
     dip_executor *ex = NULL;
@@ -99,7 +105,8 @@ int dip__cmd_serve(int argc, char **argv)
     dip_server_opts_default(&o);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (dip__cli_limit_opt(opt, optarg, &o.limits, &bad))
+        if (dip__cli_limit_opt(opt, optarg, &o.limits, &bad) ||
+            dip__cli_s3_opt(opt, optarg, &s3o, &bad))
             continue;
         switch (opt) {
         case OPT_LISTEN:
@@ -197,6 +204,8 @@ int dip__cmd_serve(int argc, char **argv)
     }
 #endif
     o.executor = ex; /* NULL: the server starts a local executor */
+    dip__cli_s3_config(&s3o, &s3cfg);
+    o.s3 = &s3cfg;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

@@ -89,6 +89,17 @@ static int strv_add(struct strv *s, const char *a, const char *b)
 
 #ifdef DIP_WITH_STORE
 
+void dip__cli_s3_config(const struct dip__cli_s3 *c, struct dip_s3_config *cfg)
+{
+    dip_s3_config_env(cfg);
+    if (c->endpoint != NULL)
+        cfg->endpoint = c->endpoint;
+    if (c->region != NULL)
+        cfg->region = c->region;
+    if (c->path_style >= 0)
+        cfg->path_style = c->path_style;
+}
+
 int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)
 {
     struct dip_s3_config cfg;
@@ -98,13 +109,7 @@ int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err)
     /* A peer that closes mid-upload must be an error to retry, not a SIGPIPE (curl runs with
      * CURLOPT_NOSIGNAL so that threads may share it). */
     signal(SIGPIPE, SIG_IGN);
-    dip_s3_config_env(&cfg);
-    if (c->endpoint != NULL)
-        cfg.endpoint = c->endpoint;
-    if (c->region != NULL)
-        cfg.region = c->region;
-    if (c->path_style >= 0)
-        cfg.path_style = c->path_style;
+    dip__cli_s3_config(c, &cfg);
     return dip_s3_new(&cfg, (dip_s3 **)&c->client, err);
 }
 

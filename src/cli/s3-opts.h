@@ -35,6 +35,9 @@ extern const char dip__cli_s3_help[];
 int dip__cli_s3_opt(int opt, const char *arg, struct dip__cli_s3 *c, int *bad);
 /* 1 for "s3://..." */
 int dip__cli_s3_is_url(const char *s);
+struct dip_s3_config;
+/* The environment's configuration with the flags applied (strings borrowed). */
+void dip__cli_s3_config(const struct dip__cli_s3 *c, struct dip_s3_config *cfg);
 /* Makes the client (once; not thread-safe, call before starting threads). */
 int dip__cli_s3_client(struct dip__cli_s3 *c, struct dip_err *err);
 /* The inputs with every s3://bucket/prefix/ and s3://bucket/glob expanded to the matching

@@ -1730,7 +1730,8 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
             goto out;
     }
     {
-        struct dip_store_blob_opts bo = {.url = o->blobs, .encrypt_key = o->encrypt_key};
+        struct dip_store_blob_opts bo = {
+            .url = o->blobs, .encrypt_key = o->encrypt_key, .s3 = o->s3};
         rc = dip_store_open_blobs(s->data_dir, &bo, &s->store, err);
     }
     if (rc != 0)

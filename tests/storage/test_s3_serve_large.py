@@ -3,7 +3,7 @@
 # seals the upload as it sends it in 8 MiB parts; a 503 injected in the middle of part 2 makes
 # that part go again from its start, and the stored object still opens (the result is
 # byte-identical to `dip process` on the local file) and is exactly the input plus the 48 bytes
-# of header and tag.
+# of header and tag. The endpoint comes from --s3-endpoint here.
 import os
 import subprocess
 import sys
@@ -45,8 +45,10 @@ def main():
                 return True
             return False
         proxy.fail_when = fail_part2_once
+        # The endpoint from the flag this time, over the environment's (a closed loopback port).
+        e_flag = dict(e, AWS_ENDPOINT_URL="http://127.0.0.1:9")
         svc = Server("--threads", "2", "--quiet", "--blobs", "s3://blobs/big", "--encrypt-key", key,
-                     env=e)
+                     "--s3-endpoint", proxy.url, "--s3-addressing", "path", env=e_flag)
         j = svc.wait(svc.submit([("big.png", data)], pipeline="invert", fmt="png").json()["id"],
                      timeout=300)
         check(j["state"] == "done", "job: %r" % j)
