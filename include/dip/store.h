@@ -55,6 +55,11 @@ int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65]
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
                        struct dip_err *err);
 
+/** Opens blob `sha` for reading in chunks (downloads stream from it): *fd (close it) and its size.
+ * DIP_ENOTFOUND when absent, DIP_EIO. */
+int dip_store_blob_open(dip_store *st, const char *sha, int *fd, uint64_t *size,
+                        struct dip_err *err);
+
 /* ---- Jobs ---- */
 
 #define DIP_STORE_ID_LEN 40
@@ -99,6 +104,11 @@ void dip_store_jobs_free(struct dip_store_job *jobs, size_t n);
 /** Records a new job and its items (state queued) in one transaction. The items' blobs must be
  * stored already. */
 int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct dip_err *err);
+/** As dip_store_job_create, refusing with DIP_EBUSY (err says which) when `owner` already has
+ * `max_owner` queued or running jobs, or everybody `max_all` (0: no cap); checked and created in
+ * one transaction. */
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job,
+                                uint64_t max_owner, uint64_t max_all, struct dip_err *err);
 /** Reads job `id` (with its items when `items`). DIP_ENOTFOUND when absent. The caller frees *out
  * with dip_store_job_free. */
 int dip_store_job_get(dip_store *st, const char *id, int items, struct dip_store_job **out,
@@ -115,6 +125,9 @@ int dip_store_job_set_state(dip_store *st, const char *id, const char *state, in
  * else the oldest; users take turns while several wait. DIP_ENOTFOUND when none is queued. */
 int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_ID_LEN],
                        struct dip_err *err);
+/** The ids of up to `max` queued or running jobs, oldest first, into ids[0..*n). */
+int dip_store_job_pending(dip_store *st, char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err);
 /** Counts the jobs of `owner` (NULL: all) that are queued or running. */
 int dip_store_job_active(dip_store *st, const char *owner, uint64_t *n, struct dip_err *err);
 /** Job counts by state for /metrics: queued, running, done, failed, cancelled. */

@@ -4,6 +4,7 @@
  * requested output rect (need), then the ops run forwards through per-tile buffers; image borders
  * are padded here, per op, exactly as if the whole image were one tile. This file is what makes
  * results independent of tile size, thread count and rank count. It knows nothing of threads. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -238,6 +239,22 @@ out:
         return rc;
     }
     *out = pl;
+    return 0;
+}
+
+int dip_plan_check_limits(const dip_plan *pl, const struct dip_limits *lim, struct dip_err *err)
+{
+    /* Ops in pipeline order are the tiled pops; a global op's output has its input's size. Each
+     * op's output is checked, so a resize that grows and a crop that shrinks again still meets
+     * the limit at its largest. */
+    for (size_t i = 0; i < pl->nops; i++) {
+        const struct pop *p = &pl->ops[i];
+        char what[96];
+        snprintf(what, sizeof(what), "%s output", p->op->name);
+        if (p->out_w > lim->max_width || p->out_h > lim->max_height ||
+            (uint64_t)p->out_w * (uint64_t)p->out_h > lim->max_pixels)
+            return dip_limits_check_dims(lim, what, p->out_w, p->out_h, err);
+    }
     return 0;
 }
 

@@ -65,6 +65,8 @@ static int db_err(dip_store *st, struct dip_err *err, int src, const char *what)
         code = DIP_ENOMEM;
     else if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
         code = DIP_EBUSY;
+    else if (src == SQLITE_FULL)
+        code = DIP_ENOSPC;
     return dip_err_set(err, code, "store: %s: %s", what, st ? sqlite3_errmsg(st->db) : "?");
 }
 
@@ -206,6 +208,12 @@ void dip_store_close(dip_store *st)
     dip_free(st);
 }
 
+/* A full disk or quota is the operator's to fix, not an I/O fault: DIP_ENOSPC (507). */
+static int io_code(int e)
+{
+    return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? DIP_ENOSPC : DIP_EIO;
+}
+
 /* ---- Blobs ---- */
 
 static int sha_ok(const char *sha)
@@ -258,14 +266,15 @@ int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65]
              rnd[3], rnd[4], rnd[5]);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return dip_err_set(err, DIP_EIO, "store: cannot create %s: %s", tmp, strerror(errno));
+        return dip_err_set(err, io_code(errno), "store: cannot create %s: %s", tmp,
+                           strerror(errno));
     if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
+        rc = dip_err_set(err, io_code(errno), "store: cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
+        rc = dip_err_set(err, io_code(errno), "store: cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
     fd = -1;
@@ -283,6 +292,31 @@ out:
     if (rc != 0)
         unlink(tmp);
     return rc;
+}
+
+int dip_store_blob_open(dip_store *st, const char *sha, int *fd_out, uint64_t *size,
+                        struct dip_err *err)
+{
+    char path[4200];
+    struct stat sb;
+    int fd;
+
+    *fd_out = -1;
+    *size = 0;
+    if (!sha_ok(sha))
+        return dip_err_set(err, DIP_ENOTFOUND, "store: bad blob name");
+    blob_path(st, sha, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dip_err_set(err, errno == ENOENT ? DIP_ENOTFOUND : DIP_EIO, "store: blob %s: %s",
+                           sha, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return dip_err_set(err, DIP_EIO, "store: blob %s: not a readable file", sha);
+    }
+    *fd_out = fd;
+    *size = (uint64_t)sb.st_size;
+    return 0;
 }
 
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
@@ -377,16 +411,67 @@ void dip_store_jobs_free(struct dip_store_job *jobs, size_t n)
     dip_free(jobs);
 }
 
+/* COUNT(*) of `sql` (one optional text argument) inside the caller's transaction. */
+static int count_locked(dip_store *st, const char *sql, const char *arg, uint64_t *n,
+                        struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src;
+
+    *n = 0;
+    rc = prep(st, sql, &s, err);
+    if (rc != 0)
+        return rc;
+    if (arg)
+        sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(s, 0);
+    else
+        rc = db_err(st, err, src, "count");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct dip_err *err)
+{
+    return dip_store_job_create_capped(st, job, 0, 0, err);
+}
+
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job,
+                                uint64_t max_owner, uint64_t max_all, struct dip_err *err)
 {
     sqlite3_stmt *js = NULL, *is = NULL;
     int rc = 0, began = 0;
+    uint64_t n = 0;
 
     pthread_mutex_lock(&st->lock);
     rc = exec_sql(st, "BEGIN IMMEDIATE", err);
     if (rc != 0)
         goto out;
     began = 1;
+    /* The quotas are checked inside the transaction that creates the job, so concurrent
+     * submissions cannot all pass the check before any of them is recorded. */
+    if (max_owner > 0) {
+        rc = count_locked(st,
+                          "SELECT COUNT(*) FROM jobs WHERE owner = ?"
+                          " AND state IN ('queued', 'running')",
+                          job->owner, &n, err);
+        if (rc == 0 && n >= max_owner)
+            rc = dip_err_set(err, DIP_EBUSY, "user %s has %llu unfinished jobs (limit %llu)",
+                             job->owner, (unsigned long long)n, (unsigned long long)max_owner);
+        if (rc != 0)
+            goto out;
+    }
+    if (max_all > 0) {
+        rc = count_locked(st, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                          NULL, &n, err);
+        if (rc == 0 && n >= max_all)
+            rc = dip_err_set(err, DIP_EBUSY, "the queue is full (%llu jobs)",
+                             (unsigned long long)n);
+        if (rc != 0)
+            goto out;
+    }
     rc = prep(st,
               "INSERT INTO jobs (id, owner, state, pipeline, canon, format, quality, created,"
               " n_items) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
@@ -639,6 +724,31 @@ int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_
         rc = DIP_ENOTFOUND;
     else
         rc = db_err(st, err, src, "next job");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_job_pending(dip_store *st, char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE;
+
+    *n = 0;
+    pthread_mutex_lock(&st->lock);
+    rc = prep(st,
+              "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
+              " ORDER BY created, rowid LIMIT ?",
+              &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+    while (*n < max && (src = sqlite3_step(s)) == SQLITE_ROW)
+        copy_str(ids[(*n)++], DIP_STORE_ID_LEN, sqlite3_column_text(s, 0));
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = db_err(st, err, src, "pending jobs");
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);
