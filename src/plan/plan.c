@@ -249,11 +249,12 @@ int dip_plan_check_limits(const dip_plan *pl, const struct dip_limits *lim, stru
      * the limit at its largest. */
     for (size_t i = 0; i < pl->nops; i++) {
         const struct pop *p = &pl->ops[i];
+        struct dip_err e = {0};
         char what[96];
+
         snprintf(what, sizeof(what), "%s output", p->op->name);
-        if (p->out_w > lim->max_width || p->out_h > lim->max_height ||
-            (uint64_t)p->out_w * (uint64_t)p->out_h > lim->max_pixels)
-            return dip_limits_check_dims(lim, what, p->out_w, p->out_h, err);
+        if (dip_limits_check_dims(lim, what, p->out_w, p->out_h, &e) != 0)
+            return dip_err_set(err, DIP_ETOOBIG, "%s", e.msg);
     }
     return 0;
 }

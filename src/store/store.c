@@ -176,6 +176,24 @@ int dip_store_open(const char *dir, dip_store **out, struct dip_err *err)
     }
     pthread_mutex_init(&st->lock, NULL);
     snprintf(path, sizeof(path), "%s/dip.db", dir);
+    /* The database holds token hashes and every user's jobs: private like the blobs. SQLite gives
+     * its -wal and -shm files the database file's mode, so creating (or fixing) it 0600 first
+     * covers them too, whatever the umask or an older version left. */
+    {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || fchmod(fd, 0600) != 0) {
+            rc = dip_err_set(err, DIP_EIO, "store: cannot open %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        close(fd);
+        snprintf(path, sizeof(path), "%s/dip.db-wal", dir);
+        (void)chmod(path, 0600);
+        snprintf(path, sizeof(path), "%s/dip.db-shm", dir);
+        (void)chmod(path, 0600);
+        snprintf(path, sizeof(path), "%s/dip.db", dir);
+    }
     src = sqlite3_open_v2(path, &st->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
