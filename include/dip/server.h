@@ -42,6 +42,7 @@ struct dip_server_opts {
     int header_timeout_s;     /* a request's headers must arrive within this; default 10 */
     int max_streams;          /* event streams in all; default 256 */
     int max_streams_per_user; /* event streams per user; default 8 */
+    double keep_s;            /* finished jobs are deleted after this; 0: never; default 7 days */
 };
 
 /** Defaults as documented above. */

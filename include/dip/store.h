@@ -178,6 +178,25 @@ int dip_store_token_check(dip_store *st, const char *token, char name[64], int *
 /** Number of tokens. */
 int dip_store_token_count(dip_store *st, uint64_t *n, struct dip_err *err);
 
+/* ---- Retention ---- */
+
+/** Deletes job `id` (its items, results, and cache entries no other job's results share) in one
+ * transaction, then, with `free_blobs`, the blob files no row refers to any more; *files and
+ * *bytes (optional) count what was freed. Only the process that writes blobs (the server, holding
+ * its lock) may free them. DIP_ENOTFOUND when there is no such job. */
+int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t *files,
+                         uint64_t *bytes, struct dip_err *err);
+/** Ids of up to `max` jobs: every job of `owner` when it is not NULL, else the final jobs that
+ * finished before `before` (unix seconds), oldest first. */
+int dip_store_jobs_before(dip_store *st, const char *owner, double before,
+                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err);
+/** Deletes blob files that no row refers to and whose mtime is before `older_than` (younger ones
+ * may belong to an upload in flight): interrupted uploads' and deleted jobs' leftovers. Counts
+ * what went (*files, *bytes) and what stays (*kept_files, *kept_bytes: the disk use). */
+int dip_store_blob_collect(dip_store *st, double older_than, uint64_t *files, uint64_t *bytes,
+                           uint64_t *kept_files, uint64_t *kept_bytes);
+
 /** Writes a consistent copy of the database to `path` (sqlite3 online backup), while the store
  * stays in use. */
 int dip_store_backup(dip_store *st, const char *path, struct dip_err *err);

@@ -68,14 +68,38 @@ enum MHD_Result dip__h_job_get(struct ctx *c)
     return dip__send_json(c, 200, &b);
 }
 
+/* DELETE: an unfinished job is cancelled (its done results stay); a finished one is deleted with
+ * the blobs no other job uses. */
 enum MHD_Result dip__h_job_delete(struct ctx *c)
 {
+    struct dip_store_job *job = NULL;
     struct dip_err err = {0};
-    int rc = dip_service_cancel(c->svc, c->r->id, c->user, c->admin, &err);
+    uint64_t freed = 0;
+    struct dip__sbuf b;
+    int rc;
 
-    if (rc != 0)
+    if (dip__load_job(c, 0, &job) != 0)
+        return MHD_YES;
+    if (!dip_job_state_final(job->state)) {
+        dip_store_job_free(job);
+        rc = dip_service_cancel(c->svc, c->r->id, c->user, c->admin, &err);
+        if (rc != 0)
+            return dip__send_dip_error(c, rc, &err);
+        return send_job(c, 200, c->r->id);
+    }
+    dip__sbuf_init(&b, 4096);
+    dip__sbuf_str(&b, "{\"id\":");
+    dip__sbuf_json_str(&b, job->id);
+    dip__sbuf_str(&b, ",\"state\":");
+    dip__sbuf_json_str(&b, job->state);
+    dip_store_job_free(job);
+    rc = dip_service_delete(c->svc, c->r->id, c->user, c->admin, &freed, &err);
+    if (rc != 0) {
+        dip__sbuf_free(&b);
         return dip__send_dip_error(c, rc, &err);
-    return send_job(c, 200, c->r->id);
+    }
+    dip__sbuf_printf(&b, ",\"deleted\":true,\"freed_bytes\":%llu}", (unsigned long long)freed);
+    return dip__send_json(c, 200, &b);
 }
 
 /* Copies text field part p into a NUL-terminated string (*dst, dip_malloc'ed). */

@@ -44,6 +44,7 @@ void dip_server_opts_default(struct dip_server_opts *o)
     o->header_timeout_s = 10;
     o->max_streams = 256;
     o->max_streams_per_user = 8;
+    o->keep_s = 7 * 86400.0;
 }
 
 /* ---- The route table ---- */
@@ -410,6 +411,7 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
     so.max_queue = o->max_queue;
     so.executor = o->executor;
     so.quiet = o->quiet;
+    so.keep_s = o->keep_s;
     rc = dip_service_new(&so, &s->svc, err);
     if (rc != 0)
         goto out;

@@ -68,6 +68,10 @@ struct dip_service {
     int lock_fd; /* flock on DATA/serve.lock */
     int batch;   /* items per executor call: small, so users take turns often */
 
+    /* Blob writers (uploads, results, cache hits) hold it shared from writing a blob until a row
+     * refers to it; deleting jobs and collecting blobs hold it exclusively. */
+    pthread_rwlock_t blobs;
+
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and change waiters */
     int stopping;
@@ -95,6 +99,9 @@ struct dip_service {
     /* Metrics. */
     uint64_t m_requests, m_tasks, m_items_done, m_items_failed, m_cache_hits;
     uint64_t m_bytes_in, m_bytes_out, m_process;
+    uint64_t m_deleted_jobs, m_freed_bytes;
+    uint64_t disk_files, disk_bytes; /* blobs, at the last retention pass */
+    double last_retention;
     uint64_t lat_count[DIP__LAT_BUCKETS + 1];
     double lat_sum;
     uint64_t lat_n;

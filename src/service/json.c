@@ -5,6 +5,7 @@
  * the HTTP layer only sends them. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/internal.h"
 #include "dip/codec.h"
@@ -260,6 +261,17 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
                      (unsigned long long)s->m_items_failed, (unsigned long long)s->m_cache_hits,
                      (unsigned long long)s->m_bytes_in, (unsigned long long)s->m_bytes_out,
                      (unsigned long long)s->m_requests, (unsigned long long)s->m_process);
+    dip__sbuf_printf(bp,
+                     "# HELP dip_blob_bytes Bytes of stored blobs (inputs and results), at the last "
+                     "retention pass.\n# TYPE dip_blob_bytes gauge\ndip_blob_bytes %llu\n"
+                     "# HELP dip_blob_files Stored blob files, at the last retention pass.\n"
+                     "# TYPE dip_blob_files gauge\ndip_blob_files %llu\n"
+                     "# HELP dip_jobs_deleted_total Jobs deleted (DELETE or --keep) since start.\n"
+                     "# TYPE dip_jobs_deleted_total counter\ndip_jobs_deleted_total %llu\n"
+                     "# HELP dip_freed_bytes_total Blob bytes freed since start.\n"
+                     "# TYPE dip_freed_bytes_total counter\ndip_freed_bytes_total %llu\n",
+                     (unsigned long long)s->disk_bytes, (unsigned long long)s->disk_files,
+                     (unsigned long long)s->m_deleted_jobs, (unsigned long long)s->m_freed_bytes);
     dip__sbuf_str(bp, "# HELP dip_task_seconds Time to compute one item (decode, run, encode).\n"
                       "# TYPE dip_task_seconds histogram\n");
     for (int i = 0; i < DIP__LAT_BUCKETS; i++) {
@@ -272,6 +284,22 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
     dip__sbuf_printf(bp, "dip_task_seconds_sum %.6f\ndip_task_seconds_count %llu\n", s->lat_sum,
                      (unsigned long long)s->lat_n);
     pthread_mutex_unlock(&s->lock);
+    {
+        /* The database and its WAL, at the moment of the scrape. */
+        uint64_t db = 0;
+        char path[4200];
+        struct stat sb;
+        static const char *const files[] = {"dip.db", "dip.db-wal"};
+        for (size_t i = 0; i < DIP_COUNTOF(files); i++) {
+            snprintf(path, sizeof(path), "%s/%s", s->data_dir, files[i]);
+            if (stat(path, &sb) == 0)
+                db += (uint64_t)sb.st_size;
+        }
+        dip__sbuf_printf(bp,
+                         "# HELP dip_db_bytes Bytes of the job database and its WAL.\n"
+                         "# TYPE dip_db_bytes gauge\ndip_db_bytes %llu\n",
+                         (unsigned long long)db);
+    }
     dip__sbuf_printf(bp,
                      "# HELP dip_workers Workers of the executor by status.\n"
                      "# TYPE dip_workers gauge\ndip_workers{status=\"alive\"} %llu\n"

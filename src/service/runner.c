@@ -296,6 +296,7 @@ static void io_result(void *ud, const struct dip_item_result *res)
         struct dip_store_item out = {0};
         char key[65];
 
+        pthread_rwlock_rdlock(&svc->blobs);
         rc = dip_store_blob_put(svc->store, res->data, res->len, out.out_sha, &err);
         if (rc == 0) {
             out.index = it->index;
@@ -307,6 +308,7 @@ static void io_result(void *ud, const struct dip_item_result *res)
             dip__cache_key(it->sha, job->canon, job->format, job->quality, key);
             rc = dip_store_result_put(svc->store, job->id, &out, key, &err);
         }
+        pthread_rwlock_unlock(&svc->blobs);
         if (rc != 0) {
             /* The log keeps the path; the item's error names none. */
             dip__log(svc, "job %s item %d: cannot store the result: %s", job->id, it->index,
@@ -369,6 +371,7 @@ static int from_cache(dip_service *svc, struct dip_store_job *job, size_t i)
     int ok = 0;
 
     dip__cache_key(it->sha, job->canon, job->format, job->quality, key);
+    pthread_rwlock_rdlock(&svc->blobs);
     if (dip_store_cache_get(svc->store, key, &hit, NULL) == 0) {
         hit.index = it->index;
         hit.cached = 1;
@@ -382,6 +385,7 @@ static int from_cache(dip_service *svc, struct dip_store_job *job, size_t i)
         }
         dip_free(hit.versions);
     }
+    pthread_rwlock_unlock(&svc->blobs);
     return ok;
 }
 
@@ -710,6 +714,10 @@ int dip_service_run(dip_service *svc, volatile sig_atomic_t *stop)
             seen = wake;
             refill(svc);
         }
+        /* Retention every minute (more often with a short --keep). */
+        if (dip__now() - svc->last_retention >
+            (svc->o.keep_s > 0 ? DIP_MAX(1.0, DIP_MIN(60.0, svc->o.keep_s / 2)) : 60.0))
+            dip_service_retention(svc, 3600.0);
         /* Synchronous requests and job batches alternate, so neither starves the other. */
         if (has_proc && (proc_turn || svc->n_active == 0)) {
             run_proc_batch(svc);

@@ -63,6 +63,7 @@ void dip_service_opts_default(struct dip_service_opts *o)
     o->max_images_per_job = 1000;
     o->max_active_per_user = 100;
     o->max_queue = 10000;
+    o->keep_s = 7 * 86400.0;
 }
 
 void dip__log(dip_service *svc, const char *fmt, ...)
@@ -92,6 +93,7 @@ int dip_service_new(const struct dip_service_opts *o, dip_service **out, struct 
         return DIP_ENOMEM;
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->cond, NULL);
+    pthread_rwlock_init(&svc->blobs, NULL);
     svc->lock_fd = -1;
     svc->o = *o;
     svc->data_dir = dip_strdup(o->data_dir ? o->data_dir : "./var");
@@ -117,6 +119,9 @@ int dip_service_new(const struct dip_service_opts *o, dip_service **out, struct 
     rc = dip_store_recover(svc->store, err);
     if (rc != 0)
         goto out;
+    /* Nothing is being uploaded yet: every blob no row refers to is an interrupted upload's or a
+     * deleted job's, and goes now. Then the jobs past --keep. */
+    dip_service_retention(svc, -1);
     if (o->executor != NULL) {
         svc->ex = o->executor;
     } else {
@@ -164,6 +169,7 @@ void dip_service_free(dip_service *svc)
         close(svc->lock_fd); /* releases the lock */
     pthread_cond_destroy(&svc->cond);
     pthread_mutex_destroy(&svc->lock);
+    pthread_rwlock_destroy(&svc->blobs);
     dip_free(svc->data_dir);
     dip_free(svc);
 }
@@ -303,6 +309,94 @@ int dip_service_cancel(dip_service *svc, const char *id, const char *user, int a
     }
     dip_store_job_free(job);
     return 0;
+}
+
+int dip_service_delete(dip_service *svc, const char *id, const char *user, int admin,
+                       uint64_t *freed, struct dip_err *err)
+{
+    struct dip_store_job *job = NULL;
+    uint64_t files = 0, bytes = 0;
+    int rc;
+
+    if (freed)
+        *freed = 0;
+    rc = dip_service_job_get(svc, id, user, admin, 0, &job, err);
+    if (rc != 0)
+        return rc;
+    if (!dip_job_state_final(job->state)) {
+        dip_store_job_free(job);
+        return dip_err_set(err, DIP_EBUSY, "job %s is %s: cancel it first", id, job->state);
+    }
+    dip_store_job_free(job);
+    pthread_rwlock_wrlock(&svc->blobs);
+    rc = dip_store_job_delete(svc->store, id, 1, &files, &bytes, err);
+    pthread_rwlock_unlock(&svc->blobs);
+    if (rc == 0) {
+        pthread_mutex_lock(&svc->lock);
+        svc->m_deleted_jobs++;
+        svc->m_freed_bytes += bytes;
+        if (svc->disk_bytes >= bytes && svc->disk_files >= files) {
+            svc->disk_bytes -= bytes;
+            svc->disk_files -= files;
+        }
+        dip__service_bump(svc);
+        pthread_mutex_unlock(&svc->lock);
+        dip__service_notify(svc);
+        dip__log(svc, "job %s: deleted (%llu blob(s), %llu bytes freed)", id,
+                 (unsigned long long)files, (unsigned long long)bytes);
+        if (freed)
+            *freed = bytes;
+    }
+    return rc;
+}
+
+void dip_service_retention(dip_service *svc, double grace_s)
+{
+    char (*ids)[DIP_STORE_ID_LEN] = NULL;
+    uint64_t files = 0, bytes = 0, kept_files = 0, kept_bytes = 0, deleted = 0, freed = 0;
+    struct timespec ts;
+    double now; /* wall clock, as the store's times and file times are */
+    size_t n = 0;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (svc->o.keep_s > 0 && (ids = dip_calloc(256, sizeof(*ids))) != NULL) {
+        do {
+            n = 0;
+            if (dip_store_jobs_before(svc->store, NULL, now - svc->o.keep_s, ids, 256, &n, NULL) !=
+                0)
+                break;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t f = 0, b = 0;
+                pthread_rwlock_wrlock(&svc->blobs);
+                if (dip_store_job_delete(svc->store, ids[i], 1, &f, &b, NULL) == 0) {
+                    deleted++;
+                    freed += b;
+                }
+                pthread_rwlock_unlock(&svc->blobs);
+            }
+        } while (n == 256);
+        dip_free(ids);
+    }
+    /* Uploads wait while the folder is walked: one of them could otherwise start referring to an
+     * old unreferenced blob (an identical image) just before it goes. */
+    pthread_rwlock_wrlock(&svc->blobs);
+    dip_store_blob_collect(svc->store, grace_s < 0 ? now + 1 : now - grace_s, &files, &bytes,
+                           &kept_files, &kept_bytes);
+    pthread_rwlock_unlock(&svc->blobs);
+    pthread_mutex_lock(&svc->lock);
+    svc->m_deleted_jobs += deleted;
+    svc->m_freed_bytes += freed + bytes;
+    svc->disk_files = kept_files;
+    svc->disk_bytes = kept_bytes;
+    svc->last_retention = dip__now();
+    if (deleted > 0)
+        dip__service_bump(svc);
+    pthread_mutex_unlock(&svc->lock);
+    if (deleted > 0 || files > 0)
+        dip__log(svc, "retention: %llu job(s) deleted, %llu unused blob(s) (%llu bytes) freed",
+                 (unsigned long long)deleted, (unsigned long long)files,
+                 (unsigned long long)(freed + bytes));
 }
 
 /* ---- Result names ---- */

@@ -53,6 +53,7 @@ struct dip_service_opts {
     int max_queue;            /* queued + running jobs in all; default 10000 */
     dip_executor *executor;   /* borrowed; NULL = a local executor owned by the service */
     int quiet;                /* 1: no log lines on stderr */
+    double keep_s;            /* finished jobs are deleted this long after; 0: kept; default 7 days */
 };
 void dip_service_opts_default(struct dip_service_opts *o);
 
@@ -122,6 +123,16 @@ int dip_service_job_get(dip_service *svc, const char *id, const char *user, int 
  * between tiles). Returns 0 or DIP_ENOTFOUND. */
 int dip_service_cancel(dip_service *svc, const char *id, const char *user, int admin,
                        struct dip_err *err);
+/** Deletes final job `id` with its results, cache entries and the blobs no other job uses
+ * (*freed, optional: bytes freed). DIP_ENOTFOUND, DIP_EBUSY while it is unfinished (cancel it
+ * first). */
+int dip_service_delete(dip_service *svc, const char *id, const char *user, int admin,
+                       uint64_t *freed, struct dip_err *err);
+/** Deletes the jobs finished more than keep_s ago, then blobs nothing refers to that are older
+ * than `grace_s` (younger ones may belong to an upload in flight); updates the disk-use figures.
+ * The runner calls it every minute. */
+void dip_service_retention(dip_service *svc, double grace_s);
+
 /** The download name of item i of `job`: unique within the job. */
 void dip_service_result_name(const struct dip_store_job *job, size_t i, char *out, size_t len);
 

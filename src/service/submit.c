@@ -134,7 +134,7 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req,
     dip_format format;
     uint64_t active = 0, bytes = 0;
     struct timespec ts;
-    int rc;
+    int rc, locked = 0;
 
     memset(&job, 0, sizeof(job));
     id[0] = '\0';
@@ -193,6 +193,9 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req,
                          req->owner, (unsigned long long)active, o->max_active_per_user);
         goto out;
     }
+    /* From the first blob until the job's rows refer to them, retention must not take them. */
+    pthread_rwlock_rdlock(&svc->blobs);
+    locked = 1;
     for (size_t i = 0; rc == 0 && i < req->n_files; i++)
         rc = dip_store_blob_put(svc->store, req->files[i].data, req->files[i].len,
                                 job.items[i].sha, err);
@@ -215,6 +218,8 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req,
     job.n_items = req->n_files;
     rc = dip_store_job_create_capped(svc->store, &job, (uint64_t)o->max_active_per_user,
                                      (uint64_t)o->max_queue, err);
+    pthread_rwlock_unlock(&svc->blobs);
+    locked = 0;
     if (rc != 0) {
         if (rc != DIP_EBUSY)
             rc = storage_error(svc, rc, err, "recording the job");
@@ -227,6 +232,8 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req,
     pthread_mutex_unlock(&svc->lock);
     dip__runner_wake(svc);
 out:
+    if (locked)
+        pthread_rwlock_unlock(&svc->blobs);
     dip_free(job.items);
     dip_free(canon);
     dip_pipeline_free(p);

@@ -33,6 +33,7 @@ static const char schema[] =
     " created REAL NOT NULL, finished REAL NOT NULL DEFAULT 0, n_items INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);"
     "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created);"
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);"
     "CREATE TABLE IF NOT EXISTS items ("
     " job TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, sha TEXT NOT NULL,"
     " bytes_in INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
@@ -45,6 +46,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS cache ("
     " key TEXT PRIMARY KEY, sha TEXT NOT NULL, format TEXT NOT NULL, width INTEGER NOT NULL,"
     " height INTEGER NOT NULL, bytes INTEGER NOT NULL, versions TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS items_sha ON items(sha);"
+    "CREATE INDEX IF NOT EXISTS results_sha ON results(sha);"
+    "CREATE INDEX IF NOT EXISTS cache_sha ON cache(sha);"
     "CREATE TABLE IF NOT EXISTS tokens ("
     " name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL,"
     " created REAL NOT NULL);";
@@ -1260,4 +1264,203 @@ const char *dip_store_version(void)
     if (buf[0] == '\0')
         snprintf(buf, sizeof(buf), "SQLite %s", sqlite3_libversion());
     return buf;
+}
+
+/* ---- Retention: deleting jobs and the blobs nothing uses any more ---- */
+
+/* 1 when a row still refers to blob `sha`; called with st->lock held. */
+static int blob_used(dip_store *st, const char *sha)
+{
+    sqlite3_stmt *s = NULL;
+    int used = 1; /* on any doubt, keep the file */
+
+    if (prep(st,
+             "SELECT 1 FROM items WHERE sha = ?1 UNION ALL SELECT 1 FROM results WHERE sha = ?1"
+             " UNION ALL SELECT 1 FROM cache WHERE sha = ?1 LIMIT 1",
+             &s, NULL) != 0)
+        return 1;
+    sqlite3_bind_text(s, 1, sha, -1, SQLITE_STATIC);
+    switch (sqlite3_step(s)) {
+    case SQLITE_ROW:
+        used = 1;
+        break;
+    case SQLITE_DONE:
+        used = 0;
+        break;
+    default:
+        used = 1;
+    }
+    sqlite3_finalize(s);
+    return used;
+}
+
+/* Unlinks blob `sha` unless a row refers to it; adds its size to *bytes when it goes. Called
+ * with st->lock held, so no row can start referring to it meanwhile through this store. */
+static int blob_drop_unused(dip_store *st, const char *sha, uint64_t *bytes)
+{
+    char path[4200];
+    struct stat sb;
+
+    if (!sha_ok(sha) || strlen(sha) != 64 || blob_used(st, sha))
+        return 0;
+    blob_path(st, sha, path, sizeof(path));
+    if (stat(path, &sb) != 0 || unlink(path) != 0)
+        return 0;
+    if (bytes != NULL)
+        *bytes += (uint64_t)sb.st_size;
+    return 1;
+}
+
+int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t *files,
+                         uint64_t *bytes, struct dip_err *err)
+{
+    static const char *const del[] = {
+        "DELETE FROM cache WHERE sha IN (SELECT sha FROM results WHERE job = ?1)"
+        " AND sha NOT IN (SELECT sha FROM results WHERE job != ?1)",
+        "DELETE FROM results WHERE job = ?1",
+        "DELETE FROM items WHERE job = ?1",
+        "DELETE FROM jobs WHERE id = ?1",
+    };
+    sqlite3_stmt *s = NULL;
+    char (*shas)[65] = NULL;
+    size_t n = 0, cap = 0;
+    int rc, src, began = 0;
+
+    if (files)
+        *files = 0;
+    if (bytes)
+        *bytes = 0;
+    pthread_mutex_lock(&st->lock);
+    rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != 0)
+        goto out;
+    began = 1;
+    /* The blobs it refers to, to look at once its rows are gone. */
+    rc = prep(st,
+              "SELECT sha FROM items WHERE job = ?1 UNION SELECT sha FROM results WHERE job = ?1",
+              &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char (*g)[65] = dip_realloc(shas, nc * sizeof(*shas));
+            if (g == NULL) {
+                rc = DIP_ENOMEM;
+                goto out;
+            }
+            shas = g;
+            cap = nc;
+        }
+        copy_str(shas[n++], 65, sqlite3_column_text(s, 0));
+    }
+    if (src != SQLITE_DONE) {
+        rc = db_err(st, err, src, "job blobs");
+        goto out;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    for (size_t i = 0; rc == 0 && i < sizeof(del) / sizeof(del[0]); i++) {
+        rc = prep(st, del[i], &s, err);
+        if (rc != 0)
+            break;
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        rc = step_done(st, s, err);
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = dip_err_set(err, DIP_ENOTFOUND, "no job %s", id);
+    if (rc == 0)
+        rc = exec_sql(st, "COMMIT", err);
+    if (rc == 0)
+        began = 0;
+    for (size_t i = 0; rc == 0 && free_blobs && i < n; i++) {
+        int gone = blob_drop_unused(st, shas[i], bytes);
+        if (files)
+            *files += (uint64_t)gone;
+    }
+out:
+    sqlite3_finalize(s);
+    if (began)
+        (void)exec_sql(st, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&st->lock);
+    dip_free(shas);
+    return rc;
+}
+
+int dip_store_jobs_before(dip_store *st, const char *owner, double before,
+                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE;
+
+    *n = 0;
+    pthread_mutex_lock(&st->lock);
+    if (owner != NULL)
+        rc = prep(st, "SELECT id FROM jobs WHERE owner = ?2 LIMIT ?3", &s, err);
+    else
+        rc = prep(st,
+                  "SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled')"
+                  " AND finished > 0 AND finished < ?1 ORDER BY finished LIMIT ?3",
+                  &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_double(s, 1, before);
+    sqlite3_bind_text(s, 2, owner ? owner : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+    while (*n < max && (src = sqlite3_step(s)) == SQLITE_ROW)
+        copy_str(ids[(*n)++], DIP_STORE_ID_LEN, sqlite3_column_text(s, 0));
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = db_err(st, err, src, "jobs to delete");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_blob_collect(dip_store *st, double older_than, uint64_t *files, uint64_t *bytes,
+                           uint64_t *kept_files, uint64_t *kept_bytes)
+{
+    char path[4200];
+    DIR *top, *sub;
+    struct dirent *d, *e;
+
+    *files = *bytes = *kept_files = *kept_bytes = 0;
+    snprintf(path, sizeof(path), "%s/blobs", st->dir);
+    top = opendir(path);
+    if (top == NULL)
+        return 0;
+    while ((d = readdir(top)) != NULL) {
+        if (strlen(d->d_name) != 2)
+            continue;
+        snprintf(path, sizeof(path), "%s/blobs/%s", st->dir, d->d_name);
+        sub = opendir(path);
+        if (sub == NULL)
+            continue;
+        while ((e = readdir(sub)) != NULL) {
+            char sha[65];
+            struct stat sb;
+            if (strlen(e->d_name) != 62 || strchr(e->d_name, '.') != NULL)
+                continue;
+            snprintf(sha, sizeof(sha), "%s%s", d->d_name, e->d_name);
+            snprintf(path, sizeof(path), "%s/blobs/%s/%s", st->dir, d->d_name, e->d_name);
+            if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+                continue;
+            pthread_mutex_lock(&st->lock);
+            /* A young file may belong to an upload whose job is not recorded yet. */
+            if ((double)sb.st_mtime < older_than && blob_drop_unused(st, sha, bytes)) {
+                (*files)++;
+            } else {
+                (*kept_files)++;
+                *kept_bytes += (uint64_t)sb.st_size;
+            }
+            pthread_mutex_unlock(&st->lock);
+        }
+        closedir(sub);
+    }
+    closedir(top);
+    return 0;
 }
