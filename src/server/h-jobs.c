@@ -1,16 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /* /api/v1/jobs: list, submit (multipart/form-data into a dip_submit for the service), read and
  * cancel. What a job may be is decided in src/service/submit.c; this file only translates. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
 #include "server/http.h"
 
+/* A non-negative integer query argument, `def` when absent, capped at `max`; -1 when bad. */
+static long long num_arg(struct ctx *c, const char *name, long long def, long long max)
+{
+    const char *v = dip__arg(c, name);
+    char *end;
+    long long n;
+
+    if (v == NULL || v[0] == '\0')
+        return def;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 0)
+        return -1;
+    return n > max ? max : n;
+}
+
 enum MHD_Result dip__h_jobs_list(struct ctx *c)
 {
     const char *all = dip__arg(c, "items");
     int items = all != NULL && (strcmp(all, "1") == 0 || strcmp(all, "true") == 0);
+    /* With items, each job lists a first page of them (GET /jobs/{id} pages through the rest):
+     * a list of big jobs stays small. */
+    long long per_job = num_arg(c, "items_limit", 100, 1000);
     dip_store *st = dip_service_store(c->svc);
     struct dip_store_job *jobs = NULL;
     struct dip_err err = {0};
@@ -18,6 +39,8 @@ enum MHD_Result dip__h_jobs_list(struct ctx *c)
     struct dip__sbuf b;
     int rc;
 
+    if (per_job < 0)
+        return dip__send_error(c, 400, "EINVAL", "items_limit must be a non-negative integer");
     rc = dip_store_job_list(st, c->admin ? NULL : c->user, items, 1000, &jobs, &n, &err);
     if (rc != 0)
         return dip__send_dip_error(c, rc, &err);
@@ -32,7 +55,7 @@ enum MHD_Result dip__h_jobs_list(struct ctx *c)
             dip__job_json(c->svc, full, 0, &b);
             dip_store_job_free(full);
         } else {
-            dip__job_json(c->svc, &jobs[i], items, &b);
+            dip__job_json_page(c->svc, &jobs[i], items, 0, (size_t)per_job, &b);
         }
     }
     dip__sbuf_str(&b, "]}");
@@ -57,13 +80,18 @@ static enum MHD_Result send_job(struct ctx *c, int status, const char *id)
 
 enum MHD_Result dip__h_job_get(struct ctx *c)
 {
+    long long off = num_arg(c, "items_offset", 0, 1LL << 40);
+    long long lim = num_arg(c, "items_limit", 1000, 10000);
     struct dip_store_job *job = NULL;
     struct dip__sbuf b;
 
+    if (off < 0 || lim < 0)
+        return dip__send_error(c, 400, "EINVAL",
+                               "items_offset and items_limit must be non-negative integers");
     if (dip__load_job(c, 1, &job) != 0)
         return MHD_YES;
     dip__sbuf_init(&b, DIP__JSON_CAP);
-    dip__job_json(c->svc, job, 1, &b);
+    dip__job_json_page(c->svc, job, 1, (size_t)off, (size_t)lim, &b);
     dip_store_job_free(job);
     return dip__send_json(c, 200, &b);
 }

@@ -69,6 +69,13 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
 int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items,
                   struct dip__sbuf *b)
 {
+    return dip__job_json_page(svc, job, items, 0, SIZE_MAX, b);
+}
+
+int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items,
+                       size_t offset, size_t limit, struct dip__sbuf *b)
+{
+    size_t end = 0;
     struct dip_job_progress pr;
     char (*names)[300] = NULL;
 
@@ -95,11 +102,20 @@ int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items,
         names = dip__result_names(job);
         if (names == NULL)
             return b->failed = DIP_ENOMEM;
+        /* A page of the items: [offset, offset + limit). */
+        if (offset > job->n_items)
+            offset = job->n_items;
+        end = limit < job->n_items - offset ? offset + limit : job->n_items;
+        dip__sbuf_printf(b, ",\"items_offset\":%zu,\"items_next\":", offset);
+        if (end < job->n_items)
+            dip__sbuf_printf(b, "%zu", end);
+        else
+            dip__sbuf_str(b, "null");
         dip__sbuf_str(b, ",\"items\":[");
-        for (size_t i = 0; i < job->n_items; i++) {
+        for (size_t i = offset; i < end; i++) {
             const struct dip_store_item *it = &job->items[i];
             int is_done = dip_job_state_is(it->state, DIP_JOB_DONE) && it->out_sha[0] != '\0';
-            dip__sbuf_printf(b, "%s{\"index\":%d,\"name\":", i ? "," : "", it->index);
+            dip__sbuf_printf(b, "%s{\"index\":%d,\"name\":", i > offset ? "," : "", it->index);
             dip__sbuf_json_str(b, it->name);
             dip__sbuf_str(b, ",\"state\":");
             dip__sbuf_json_str(b, it->state);
