@@ -4,8 +4,10 @@
  * one body length only (request smuggling), and the header deadline: a connection whose request
  * headers are not complete within --header-timeout is shut down by the ticker (slowloris), which
  * also wakes the event streams. */
+#define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -224,3 +226,107 @@ void *dip__ticker(void *arg)
     return NULL;
 }
 
+
+/* ---- While the body arrives ---- */
+
+void dip__early_check(struct ctx *c)
+{
+    struct req *r = c->r;
+    const char *b = r->body.data, *end = b + r->body.len;
+    char delim[96];
+    size_t dl;
+    const char *p;
+
+    if (r->early_checked || r->boundary[0] == '\0' || b == NULL)
+        return;
+    dl = (size_t)snprintf(delim, sizeof(delim), "--%s", r->boundary);
+    p = memmem(b, r->body.len, delim, dl);
+    while (p != NULL) {
+        const char *h = p + dl, *he, *v, *ve;
+        if (end - h < 2)
+            return; /* wait for more */
+        if (h[0] == '-' && h[1] == '-') {
+            r->early_checked = 1; /* the end: no pipeline field before it */
+            return;
+        }
+        he = memmem(h, (size_t)(end - h), "\r\n\r\n", 4);
+        if (he == NULL) {
+            if (end - h > 8192)
+                r->early_checked = 1; /* odd headers: the full parser will say */
+            return;
+        }
+        /* A file part before the pipeline field: nothing to check early. */
+        if (memmem(h, (size_t)(he - h), "filename=", 9) != NULL) {
+            r->early_checked = 1;
+            return;
+        }
+        v = he + 4;
+        ve = memmem(v, (size_t)(end - v), delim, dl);
+        if (ve == NULL) {
+            if (end - v > 65536)
+                r->early_checked = 1;
+            return;
+        }
+        if (memmem(h, (size_t)(he - h), "name=\"pipeline\"", 15) != NULL) {
+            char *text;
+            size_t n = (size_t)(ve - v);
+            if (n >= 2 && v[n - 2] == '\r' && v[n - 1] == '\n')
+                n -= 2;
+            r->early_checked = 1;
+            text = dip_malloc(n + 1);
+            if (text == NULL || memchr(v, '\0', n) != NULL) {
+                dip_free(text);
+                return;
+            }
+            memcpy(text, v, n);
+            text[n] = '\0';
+            r->early_rc = dip_service_check_options(c->svc, text, "", "", NULL, &r->early_err);
+            dip_free(text);
+            return;
+        }
+        p = ve;
+    }
+}
+
+int dip__uploads_add(struct ctx *c, uint64_t n)
+{
+    dip_server *s = c->s;
+    uint64_t cap = (uint64_t)s->o.limits.max_request_bytes * 2;
+    size_t slot = SIZE_MAX, freeslot = SIZE_MAX;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < sizeof(s->uploads) / sizeof(s->uploads[0]); i++) {
+        if (s->uploads[i].bytes > 0 && strcmp(s->uploads[i].user, c->r->user) == 0)
+            slot = i;
+        else if (s->uploads[i].bytes == 0 && freeslot == SIZE_MAX)
+            freeslot = i;
+    }
+    if (slot == SIZE_MAX && freeslot != SIZE_MAX) {
+        slot = freeslot;
+        snprintf(s->uploads[slot].user, sizeof(s->uploads[slot].user), "%s", c->r->user);
+    }
+    if (slot == SIZE_MAX || s->uploads[slot].bytes + n > cap) {
+        rc = -1; /* too many users uploading at once, or this one too much */
+    } else {
+        s->uploads[slot].bytes += n;
+        c->r->counted += n;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void dip__uploads_done(dip_server *s, struct req *r)
+{
+    if (r->counted == 0)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < sizeof(s->uploads) / sizeof(s->uploads[0]); i++) {
+        if (s->uploads[i].bytes > 0 && strcmp(s->uploads[i].user, r->user) == 0) {
+            s->uploads[i].bytes -= DIP_MIN(s->uploads[i].bytes, r->counted);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    r->counted = 0;
+}

@@ -184,9 +184,11 @@ enum MHD_Result dip__h_jobs_post(struct ctx *c)
     if (rc == 0) {
         memset(&sub, 0, sizeof(sub));
         sub.owner = c->user;
-        sub.pipeline = pipe ? pipe : "";
-        sub.format = fmt ? fmt : "";
-        sub.quality = qual ? qual : "";
+        /* A form field wins; the query may carry the options instead (checked before the
+         * body was read). */
+        sub.pipeline = pipe ? pipe : dip__arg(c, "pipeline") ? dip__arg(c, "pipeline") : "";
+        sub.format = fmt ? fmt : dip__arg(c, "format") ? dip__arg(c, "format") : "";
+        sub.quality = qual ? qual : dip__arg(c, "quality") ? dip__arg(c, "quality") : "";
         sub.files = files;
         sub.n_files = nfiles;
         rc = dip_service_submit(c->svc, &sub, id, &err);

@@ -33,6 +33,10 @@ struct dip_server {
     struct dip__sse *streams; /* open event streams */
     size_t n_streams;
     struct sockinfo *socks; /* open connections (header deadlines) */
+    struct {
+        char user[64];
+        uint64_t bytes;
+    } uploads[64]; /* bytes of request bodies in flight, per user */
 };
 
 /** One open connection, for the header deadline (guard.c). */
@@ -68,6 +72,11 @@ struct req {
     struct dip__sbuf body;
     int too_big;
     int responded;
+    int early_checked;          /* POST /jobs: the pipeline field was looked at while uploading */
+    int early_rc;               /* nonzero: the options are refused; the rest is discarded */
+    struct dip_err early_err;
+    char boundary[80];
+    uint64_t counted;           /* bytes of this body counted in the user's uploads in flight */
     char user[64];
     int admin;
     double t0;
@@ -100,6 +109,15 @@ struct sockinfo *dip__sock_of(struct MHD_Connection *conn);
 void dip__on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                         enum MHD_ConnectionNotificationCode toe);
 void *dip__ticker(void *server);
+
+/** Looks at the start of a POST /jobs body as it arrives: once the `pipeline` field (sent before
+ * the files) is complete, checks the options, so that a refused job is not uploaded in full. */
+void dip__early_check(struct ctx *c);
+/** Counts `n` more body bytes of the request's user; 0, or -1 when the user's uploads in flight
+ * would pass the cap. */
+int dip__uploads_add(struct ctx *c, uint64_t n);
+/** Uncounts the request's bytes (completed). */
+void dip__uploads_done(dip_server *s, struct req *r);
 
 /* ---- Responses (respond.c) ---- */
 

@@ -182,7 +182,23 @@ static enum MHD_Result begin(struct ctx *c, const char *url, const char *method)
             r->too_big = 1;
         }
     }
+    if (r->route->fn == dip__h_jobs_post &&
+        (dip__arg(c, "pipeline") || dip__arg(c, "format") || dip__arg(c, "quality"))) {
+        /* Options in the query are checked from the request line: refused before the body. */
+        struct dip_err err = {0};
+        const char *pl = dip__arg(c, "pipeline"), *fm = dip__arg(c, "format");
+        const char *q = dip__arg(c, "quality");
+        int rc = dip_service_check_options(c->svc, pl ? pl : "", fm ? fm : "", q ? q : "", NULL,
+                                           &err);
+        if (rc != 0)
+            return dip__send_dip_error(c, rc, &err);
+    }
     dip__sbuf_init(&r->body, body_cap(s, r->route));
+    if (r->route->fn == dip__h_jobs_post) {
+        const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+        if (dip__multipart_boundary(ct, r->boundary, sizeof(r->boundary), NULL) != 0)
+            r->boundary[0] = '\0';
+    }
     if (cl != NULL && !r->too_big) {
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
@@ -227,9 +243,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 r->too_big = 2;
             return MHD_YES;
         }
-        if (!r->too_big && dip__sbuf_add(&r->body, upload_data, *upload_data_size) != 0)
+        if (r->too_big || r->early_rc != 0) {
+            *upload_data_size = 0; /* refused already: read and dropped */
+            return MHD_YES;
+        }
+        /* The user's uploads in flight are capped while they stream, not once they are in. */
+        if (dip__uploads_add(&c, *upload_data_size) != 0)
+            r->too_big = 3;
+        else if (dip__sbuf_add(&r->body, upload_data, *upload_data_size) != 0)
             r->too_big = 1;
         *upload_data_size = 0;
+        if (r->too_big) {
+            /* Refused: what it holds is given back now, the rest is read and dropped. */
+            int failed = r->body.failed;
+            dip__uploads_done(s, r);
+            dip__sbuf_free(&r->body);
+            r->body.failed = failed;
+            return MHD_YES;
+        }
+        if (r->route->fn == dip__h_jobs_post && !r->early_checked) {
+            dip__early_check(&c);
+            if (r->early_rc != 0) {
+                /* Free what was buffered; the answer goes out when the body has been read. */
+                dip__uploads_done(s, r);
+                dip__sbuf_free(&r->body);
+            }
+        }
         return MHD_YES;
     }
     if (r->responded)
@@ -237,10 +276,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_big == 1) {
         if (r->body.failed == DIP_ENOMEM)
             return dip__send_error(&c, 503, "ENOMEM", "out of memory for the request body");
-        return dip__send_error(&c, 413, "ELIMIT", "request body > limit %zu", r->body.cap);
+        return dip__send_error(&c, 413, "ELIMIT", "request body > limit %zu", body_cap(s, r->route));
     }
     if (r->too_big == 2)
         return dip__send_error(&c, 400, "EINVAL", "%s %s takes no body", method, url);
+    if (r->too_big == 3)
+        return dip__send_error(&c, 413, "ELIMIT",
+                               "user %s has more than %zu bytes of uploads in flight; retry when "
+                               "one is done",
+                               r->user, s->o.limits.max_request_bytes * 2);
+    if (r->early_rc != 0)
+        return dip__send_dip_error(&c, r->early_rc, &r->early_err);
     if (r->route == NULL)
         return dip__serve_static(&c, url);
     return r->route->fn(&c);
@@ -263,6 +309,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     if (r == NULL)
         return;
+    dip__uploads_done(s, r);
     if (r->state_free != NULL)
         r->state_free(r->state);
     dip__sbuf_free(&r->body);

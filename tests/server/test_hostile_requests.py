@@ -150,6 +150,37 @@ try:
           % (e["message"], cli.stderr.decode()))
     err(s.request("POST", "/api/v1/process?pipeline=median(size%3D4)", body=small), 400,
         "EINVAL", "process median(size=4)", "must be odd")
+    # In the query, the options are refused from the request line, before any of a 200 MiB body.
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    c.sendall(("POST /api/v1/jobs?pipeline=median(size%%3D4) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Content-Type: multipart/form-data; boundary=B\r\nContent-Length: %d\r\n\r\n"
+               % (200 << 20)).encode() + b"\0" * 65536)
+    c.settimeout(5)
+    try:
+        got = c.recv(4096)
+    except socket.timeout:
+        got = b""
+    c.close()
+    check(got.startswith(b"HTTP/1.1 400") and b"must be odd" in got,
+          "options in the query refused before the body: %r" % got[:200])
+    # In the form, before the files: the files are read and dropped, not kept or probed, and the
+    # answer is the same 400 (libmicrohttpd answers once the body has been read).
+    bnd = "dipB"
+    head = ("--%s\r\nContent-Disposition: form-data; name=\"pipeline\"\r\n\r\nmedian(size=4)"
+            "\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            "\r\n" % (bnd, bnd)).encode()
+    body = head + b"\0" * (8 << 20) + ("\r\n--%s--\r\n" % bnd).encode()
+    r = s.request("POST", "/api/v1/jobs", body=body,
+                  headers={"Content-Type": "multipart/form-data; boundary=" + bnd})
+    err(r, 400, "EINVAL", "pipeline field before the files", "must be odd")
+    # Query options are used when the form has none.
+    ct, body = multipart([], [("file", "q.png", small)])
+    r = s.request("POST", "/api/v1/jobs?pipeline=invert&format=bmp", body=body,
+                  headers={"Content-Type": ct})
+    check(r.status == 201 and r.json()["pipeline"] == "invert" and r.json()["format"] == "bmp",
+          "options in the query: %d %r" % (r.status, r.body[:200]))
+    s.wait(r.json()["id"])
+    s.request("DELETE", "/api/v1/jobs/" + r.json()["id"])
 
     # ---- 3: every step's output against the limits, 422 naming the op and the limit ----
     for pipe, needle in (("resize(width=20000,height=20000)", "max_pixels"),
@@ -169,7 +200,8 @@ try:
         check(e["message"].split(": ", 1)[1] in cli.stderr.decode(),
               "CLI message for %s: %r vs %r" % (pipe, e["message"], cli.stderr.decode()))
         check(not os.path.exists(os.path.join(tmp, "big.png")), "CLI wrote nothing")
-    check(s.get("/api/v1/jobs").json()["jobs"][0]["id"] == jid, "no refused job was recorded")
+    check([j["id"] for j in s.get("/api/v1/jobs").json()["jobs"]] == [jid],
+          "no refused job was recorded")
 
     # ---- 11: result names are unique within a job and its zip ----
     r = s.submit([("a.png", small), ("a.png", small), ("a-1.png", small)], pipeline="invert")
@@ -187,6 +219,29 @@ try:
             check(mode == 0o600, "%s mode %o" % (f, mode))
     check(os.path.exists(os.path.join(s.data, "dip.db-wal")), "WAL exists while serving")
 
+    check(s.healthy(), "healthy at the end")
+    s.close()
+
+    # ---- 1: a user's uploads in flight are capped while they stream (2 x --max-request) ----
+    s = Server("--quiet", "--max-request", "1000000")
+    conns = []
+    for i in range(3):
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        c.sendall(("POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                   "multipart/form-data; boundary=B\r\nContent-Length: 900000\r\n\r\n")
+                  .encode() + b"\0" * 800000)
+        conns.append(c)
+        time.sleep(0.3)
+    answers = []
+    for c in conns:
+        c.sendall(b"\0" * 100000)
+        c.settimeout(10)
+        answers.append(c.recv(4096))
+        c.close()
+    check(answers[2].startswith(b"HTTP/1.1 413") and b"in flight" in answers[2],
+          "the third upload in flight: %r" % answers[2][:200])
+    check(all(a.startswith(b"HTTP/1.1 400") for a in answers[:2]),
+          "the first two were read (and refused as malformed): %r" % answers)
     check(s.healthy(), "healthy at the end")
     print("ok")
 finally:
