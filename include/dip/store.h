@@ -107,8 +107,8 @@ int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct 
 /** As dip_store_job_create, refusing with DIP_EBUSY (err says which) when `owner` already has
  * `max_owner` queued or running jobs, or everybody `max_all` (0: no cap); checked and created in
  * one transaction. */
-int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job,
-                                uint64_t max_owner, uint64_t max_all, struct dip_err *err);
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, uint64_t max_owner,
+                                uint64_t max_all, struct dip_err *err);
 /** Reads job `id` (with its items when `items`). DIP_ENOTFOUND when absent. The caller frees *out
  * with dip_store_job_free. */
 int dip_store_job_get(dip_store *st, const char *id, int items, struct dip_store_job **out,

@@ -16,15 +16,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: dip token create NAME [--admin] [--data DIR]\n"
-               "       dip token list [--data DIR]\n"
-               "       dip token revoke NAME [--purge] [--data DIR]\n\n"
-               "Users of the HTTP API. 'create' prints the new token once (keep it: only its hash\n"
-               "is stored); clients send it as 'Authorization: Bearer TOKEN'. An admin sees every\n"
-               "user's jobs and the cluster. 'revoke --purge' also deletes the user's jobs, results\n"
-               "and the blobs no other job uses (while dip serve runs, unfinished jobs are\n"
-               "cancelled, and the server frees their blobs at its next retention pass). The data\n"
-               "folder defaults to ./var.\n");
+    fprintf(f,
+            "Usage: dip token create NAME [--admin] [--data DIR]\n"
+            "       dip token list [--data DIR]\n"
+            "       dip token revoke NAME [--purge] [--data DIR]\n\n"
+            "Users of the HTTP API. 'create' prints the new token once (keep it: only its hash\n"
+            "is stored); clients send it as 'Authorization: Bearer TOKEN'. An admin sees every\n"
+            "user's jobs and the cluster. 'revoke --purge' also deletes the user's jobs, results\n"
+            "and the blobs no other job uses (while dip serve runs, unfinished jobs are\n"
+            "cancelled, and the server frees their blobs at its next retention pass). The data\n"
+            "folder defaults to ./var.\n");
 }
 
 static void print_user(void *ud, const char *name, int admin, double created)
@@ -43,7 +44,7 @@ static void print_user(void *ud, const char *name, int admin, double created)
  * (its lock); otherwise the server's retention pass frees them, since only the blob writer may. */
 static int purge(dip_store *st, const char *data, const char *name, struct dip_err *err)
 {
-    char (*ids)[DIP_STORE_ID_LEN] = dip_calloc(256, sizeof(*ids));
+    char(*ids)[DIP_STORE_ID_LEN] = dip_calloc(256, sizeof(*ids));
     char lock[4200];
     uint64_t jobs = 0, files = 0, bytes = 0, busy = 0;
     size_t n = 0;
@@ -99,8 +100,9 @@ static int purge(dip_store *st, const char *data, const char *name, struct dip_e
         fprintf(stderr, ", %llu blob(s), %llu bytes", (unsigned long long)files,
                 (unsigned long long)bytes);
     if (rc == 0 && busy > 0)
-        fprintf(stderr, "; %llu unfinished job(s) cancelled: run the command again once they "
-                        "stop",
+        fprintf(stderr,
+                "; %llu unfinished job(s) cancelled: run the command again once they "
+                "stop",
                 (unsigned long long)busy);
     if (rc == 0)
         fputc('\n', stderr);

@@ -102,8 +102,7 @@ int dip__host_ok(const dip_server *s, const char *host)
             return 1;
     }
     if (s->loopback)
-        return strcmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 ||
-               strcmp(h, "::1") == 0;
+        return strcmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 || strcmp(h, "::1") == 0;
     if (strcmp(lh, "0.0.0.0") == 0 || strcmp(lh, "::") == 0)
         return inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1;
     return 0;
@@ -160,7 +159,7 @@ struct sockinfo *dip__sock_of(struct MHD_Connection *conn)
 }
 
 void dip__on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
+                        enum MHD_ConnectionNotificationCode toe)
 {
     dip_server *s = cls;
     struct sockinfo *si = *socket_context;
@@ -225,7 +224,6 @@ void *dip__ticker(void *arg)
     }
     return NULL;
 }
-
 
 /* ---- While the body arrives ---- */
 

@@ -140,8 +140,8 @@ enum MHD_Result dip__h_events(struct ctx *c)
     pthread_mutex_unlock(&s->lock);
     if (mine >= (size_t)s->o.max_streams_per_user)
         return dip__send_error(c, 429, "EBUSY",
-                               "user %s has %zu event streams open (limit %d); close one",
-                               c->user, mine, s->o.max_streams_per_user);
+                               "user %s has %zu event streams open (limit %d); close one", c->user,
+                               mine, s->o.max_streams_per_user);
     if (all >= (size_t)s->o.max_streams)
         return dip__send_error(c, 429, "EBUSY", "too many event streams open (%zu)", all);
     e = dip_calloc(1, sizeof(*e));

@@ -49,8 +49,8 @@ enum MHD_Result dip__h_process(struct ctx *c)
         /* Resumed: the runner has finished it. */
         if (pr->r.rc != 0)
             return dip__send_dip_error(c, pr->r.rc, &pr->r.err);
-        resp = MHD_create_response_from_buffer_with_free_callback(pr->r.out_len, pr->r.out,
-                                                                  free_cb);
+        resp =
+            MHD_create_response_from_buffer_with_free_callback(pr->r.out_len, pr->r.out, free_cb);
         if (resp == NULL)
             return MHD_NO;
         pr->r.out = NULL; /* the response owns it */

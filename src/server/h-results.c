@@ -15,8 +15,7 @@
 
 #define CHUNK 65536
 
-static enum MHD_Result send_fd(struct ctx *c, int fd, uint64_t size, dip_format f,
-                               const char *name)
+static enum MHD_Result send_fd(struct ctx *c, int fd, uint64_t size, dip_format f, const char *name)
 {
     struct MHD_Response *resp = MHD_create_response_from_fd(size, fd);
     char cd[400];
@@ -35,7 +34,7 @@ enum MHD_Result dip__h_result(struct ctx *c)
 {
     struct dip_store_job *job = NULL;
     struct dip_err err = {0};
-    char (*names)[300] = NULL;
+    char(*names)[300] = NULL;
     char *end;
     unsigned long n;
     uint64_t size = 0;
@@ -51,8 +50,8 @@ enum MHD_Result dip__h_result(struct ctx *c)
         goto out;
     }
     if (!dip_job_state_is(job->items[n].state, DIP_JOB_DONE) || job->items[n].out_sha[0] == '\0') {
-        ret = dip__send_error(c, 404, "ENOTFOUND", "item %lu of job %s has no result (state %s)",
-                              n, job->id, job->items[n].state);
+        ret = dip__send_error(c, 404, "ENOTFOUND", "item %lu of job %s has no result (state %s)", n,
+                              job->id, job->items[n].state);
         goto out;
     }
     names = dip__result_names(job);
@@ -85,8 +84,8 @@ struct zipstream {
     struct dip__sbuf central;
     struct dip__sbuf pending; /* headers and records waiting to go out */
     size_t off;
-    int fd;             /* the entry whose bytes are streaming, or -1 */
-    uint64_t fd_left;   /* its bytes still to send */
+    int fd;           /* the entry whose bytes are streaming, or -1 */
+    uint64_t fd_left; /* its bytes still to send */
     int ended;
     uint8_t chunk[CHUNK];
 };

@@ -86,4 +86,3 @@ enum MHD_Result dip__serve_static(struct ctx *c, const char *url)
     MHD_add_response_header(resp, "Content-Type", content_type_of(real));
     return dip__queue(c, 200, resp);
 }
-

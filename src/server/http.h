@@ -58,8 +58,8 @@ struct route {
     const char *method;
     const char *pattern; /* {id}, {n}: path parameters */
     enum who who;
-    int body;       /* takes a request body */
-    int changes;    /* changes state: refused when the Origin is foreign */
+    int body;    /* takes a request body */
+    int changes; /* changes state: refused when the Origin is foreign */
     dip__handler_fn fn;
 };
 
@@ -72,11 +72,11 @@ struct req {
     struct dip__sbuf body;
     int too_big;
     int responded;
-    int early_checked;          /* POST /jobs: the pipeline field was looked at while uploading */
-    int early_rc;               /* nonzero: the options are refused; the rest is discarded */
+    int early_checked; /* POST /jobs: the pipeline field was looked at while uploading */
+    int early_rc;      /* nonzero: the options are refused; the rest is discarded */
     struct dip_err early_err;
     char boundary[80];
-    uint64_t counted;           /* bytes of this body counted in the user's uploads in flight */
+    uint64_t counted; /* bytes of this body counted in the user's uploads in flight */
     char user[64];
     int admin;
     double t0;

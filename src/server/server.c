@@ -143,8 +143,7 @@ static enum MHD_Result begin(struct ctx *c, const char *url, const char *method)
                                "only");
     if (!dip__host_ok(s, host))
         return dip__send_error(c, 421, "EINVAL",
-                               "Host '%.64s' does not name this server (see --public-host)",
-                               host);
+                               "Host '%.64s' does not name this server (see --public-host)", host);
     if (r->route == NULL && path_known)
         return dip__send_error(c, 405, "EINVAL", "method %s not allowed on %s", method, url);
     if (r->route == NULL && strncmp(url, "/api/", 5) == 0)
@@ -188,8 +187,8 @@ static enum MHD_Result begin(struct ctx *c, const char *url, const char *method)
         struct dip_err err = {0};
         const char *pl = dip__arg(c, "pipeline"), *fm = dip__arg(c, "format");
         const char *q = dip__arg(c, "quality");
-        int rc = dip_service_check_options(c->svc, pl ? pl : "", fm ? fm : "", q ? q : "", NULL,
-                                           &err);
+        int rc =
+            dip_service_check_options(c->svc, pl ? pl : "", fm ? fm : "", q ? q : "", NULL, &err);
         if (rc != 0)
             return dip__send_dip_error(c, rc, &err);
     }
@@ -276,7 +275,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_big == 1) {
         if (r->body.failed == DIP_ENOMEM)
             return dip__send_error(&c, 503, "ENOMEM", "out of memory for the request body");
-        return dip__send_error(&c, 413, "ELIMIT", "request body > limit %zu", body_cap(s, r->route));
+        return dip__send_error(&c, 413, "ELIMIT", "request body > limit %zu",
+                               body_cap(s, r->route));
     }
     if (r->too_big == 2)
         return dip__send_error(&c, 400, "EINVAL", "%s %s takes no body", method, url);
@@ -473,8 +473,9 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         goto out;
     }
     if (!s->loopback && s->tls_cert_pem == NULL && !o->quiet)
-        fprintf(stderr, "dip serve: warning: listening on %s without TLS: tokens and images cross "
-                        "the network in clear (use --tls-cert/--tls-key or a TLS proxy)\n",
+        fprintf(stderr,
+                "dip serve: warning: listening on %s without TLS: tokens and images cross "
+                "the network in clear (use --tls-cert/--tls-key or a TLS proxy)\n",
                 s->listen);
     dip_service_on_change(s->svc, dip__events_wake, s);
 
@@ -487,8 +488,8 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         flags |= MHD_USE_TLS;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_NOTIFY_CONNECTION, dip__on_connection, s, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, dip__on_connection, s, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)s->o.http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)s->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)s->o.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -534,8 +535,8 @@ int dip_server_open_mode(const dip_server *s)
 {
     uint64_t ntok = 1;
 
-    return s->loopback &&
-           dip_store_token_count(dip_service_store(s->svc), &ntok, NULL) == 0 && ntok == 0;
+    return s->loopback && dip_store_token_count(dip_service_store(s->svc), &ntok, NULL) == 0 &&
+           ntok == 0;
 }
 
 void dip_server_free(dip_server *s)

@@ -142,8 +142,8 @@ int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items,
                   struct dip__sbuf *b);
 /** The same with only items [offset, offset + limit) listed ("items_next" says where the next
  * page starts; the progress still counts every item). */
-int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items,
-                       size_t offset, size_t limit, struct dip__sbuf *b);
+int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items, size_t offset,
+                       size_t limit, struct dip__sbuf *b);
 /** Appends the Prometheus text of /metrics. */
 int dip__metrics_text(dip_service *svc, struct dip__sbuf *b);
 /** Appends {"ops":[...]} from the op table. */

@@ -66,18 +66,17 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
     }
 }
 
-int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items,
-                  struct dip__sbuf *b)
+int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items, struct dip__sbuf *b)
 {
     return dip__job_json_page(svc, job, items, 0, SIZE_MAX, b);
 }
 
-int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items,
-                       size_t offset, size_t limit, struct dip__sbuf *b)
+int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items, size_t offset,
+                       size_t limit, struct dip__sbuf *b)
 {
     size_t end = 0;
     struct dip_job_progress pr;
-    char (*names)[300] = NULL;
+    char(*names)[300] = NULL;
 
     dip_service_progress(svc, job, &pr);
 
@@ -161,7 +160,6 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
     dip_free(names);
     return b->failed;
 }
-
 
 static const char *kind_name(enum dip_op_kind k)
 {
@@ -253,8 +251,7 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
     dip__sbuf_str(bp, "# HELP dip_jobs Jobs in the store by state.\n# TYPE dip_jobs gauge\n");
     for (int i = 0; i < DIP_JOB_NSTATES; i++)
         dip__sbuf_printf(bp, "dip_jobs{state=\"%s\"} %llu\n",
-                         dip_job_state_name((enum dip_job_state)i),
-                         (unsigned long long)counts[i]);
+                         dip_job_state_name((enum dip_job_state)i), (unsigned long long)counts[i]);
     pthread_mutex_lock(&s->lock);
     dip__sbuf_printf(bp,
                      "# HELP dip_tasks_total Items computed by the executor since start.\n"
@@ -277,17 +274,18 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
                      (unsigned long long)s->m_items_failed, (unsigned long long)s->m_cache_hits,
                      (unsigned long long)s->m_bytes_in, (unsigned long long)s->m_bytes_out,
                      (unsigned long long)s->m_requests, (unsigned long long)s->m_process);
-    dip__sbuf_printf(bp,
-                     "# HELP dip_blob_bytes Bytes of stored blobs (inputs and results), at the last "
-                     "retention pass.\n# TYPE dip_blob_bytes gauge\ndip_blob_bytes %llu\n"
-                     "# HELP dip_blob_files Stored blob files, at the last retention pass.\n"
-                     "# TYPE dip_blob_files gauge\ndip_blob_files %llu\n"
-                     "# HELP dip_jobs_deleted_total Jobs deleted (DELETE or --keep) since start.\n"
-                     "# TYPE dip_jobs_deleted_total counter\ndip_jobs_deleted_total %llu\n"
-                     "# HELP dip_freed_bytes_total Blob bytes freed since start.\n"
-                     "# TYPE dip_freed_bytes_total counter\ndip_freed_bytes_total %llu\n",
-                     (unsigned long long)s->disk_bytes, (unsigned long long)s->disk_files,
-                     (unsigned long long)s->m_deleted_jobs, (unsigned long long)s->m_freed_bytes);
+    dip__sbuf_printf(
+        bp,
+        "# HELP dip_blob_bytes Bytes of stored blobs (inputs and results), at the last "
+        "retention pass.\n# TYPE dip_blob_bytes gauge\ndip_blob_bytes %llu\n"
+        "# HELP dip_blob_files Stored blob files, at the last retention pass.\n"
+        "# TYPE dip_blob_files gauge\ndip_blob_files %llu\n"
+        "# HELP dip_jobs_deleted_total Jobs deleted (DELETE or --keep) since start.\n"
+        "# TYPE dip_jobs_deleted_total counter\ndip_jobs_deleted_total %llu\n"
+        "# HELP dip_freed_bytes_total Blob bytes freed since start.\n"
+        "# TYPE dip_freed_bytes_total counter\ndip_freed_bytes_total %llu\n",
+        (unsigned long long)s->disk_bytes, (unsigned long long)s->disk_files,
+        (unsigned long long)s->m_deleted_jobs, (unsigned long long)s->m_freed_bytes);
     dip__sbuf_str(bp, "# HELP dip_task_seconds Time to compute one item (decode, run, encode).\n"
                       "# TYPE dip_task_seconds histogram\n");
     for (int i = 0; i < DIP__LAT_BUCKETS; i++) {
@@ -323,7 +321,6 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
                      (unsigned long long)alive, (unsigned long long)(nw - alive));
     return bp->failed;
 }
-
 
 int dip__limits_json(dip_service *svc, struct dip__sbuf *b)
 {

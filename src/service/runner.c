@@ -59,7 +59,6 @@ void dip__cache_key(const char *in_sha, const char *canon, const char *format, i
     key[64] = '\0';
 }
 
-
 /* ---- State ---- */
 
 struct dip__proc {
@@ -123,7 +122,7 @@ static int check_stop(dip_service *svc)
 /* Loads queued and running jobs that are not active yet, oldest first, while there is room. */
 static void refill(dip_service *svc)
 {
-    char (*ids)[DIP_STORE_ID_LEN] = NULL;
+    char(*ids)[DIP_STORE_ID_LEN] = NULL;
     size_t n = 0;
 
     if (svc->n_active >= MAX_ACTIVE)
@@ -314,14 +313,13 @@ static void io_result(void *ud, const struct dip_item_result *res)
             dip__log(svc, "job %s item %d: cannot store the result: %s", job->id, it->index,
                      dip_err_text(&err, rc));
             if (!stopping)
-                dip_store_item_set_state(svc->store, job->id, it->index,
-                                         dip_job_state_name(DIP_JOB_FAILED),
-                                         rc == DIP_ENOSPC
-                                             ? "cannot store the result: the server's storage is "
-                                               "full"
-                                             : "cannot store the result: the server's storage "
-                                               "failed",
-                                         NULL);
+                dip_store_item_set_state(
+                    svc->store, job->id, it->index, dip_job_state_name(DIP_JOB_FAILED),
+                    rc == DIP_ENOSPC ? "cannot store the result: the server's storage is "
+                                       "full"
+                                     : "cannot store the result: the server's storage "
+                                       "failed",
+                    NULL);
         }
         pthread_mutex_lock(&svc->lock);
         if (rc == 0) {
@@ -340,8 +338,8 @@ static void io_result(void *ud, const struct dip_item_result *res)
                                      dip_job_state_name(DIP_JOB_CANCELLED), NULL, NULL);
     } else {
         const char *msg = res->error && res->error[0] ? res->error : dip_strerror(res->rc);
-        dip_store_item_set_state(svc->store, job->id, it->index,
-                                 dip_job_state_name(DIP_JOB_FAILED), msg, NULL);
+        dip_store_item_set_state(svc->store, job->id, it->index, dip_job_state_name(DIP_JOB_FAILED),
+                                 msg, NULL);
         pthread_mutex_lock(&svc->lock);
         svc->m_items_failed++;
         svc->m_tasks++;
@@ -608,8 +606,8 @@ static void run_proc_batch(dip_service *svc)
     }
 }
 
-int dip_service_process_start(dip_service *svc, struct dip_process_req *r,
-                              void (*done)(void *ud), void *ud, struct dip_err *err)
+int dip_service_process_start(dip_service *svc, struct dip_process_req *r, void (*done)(void *ud),
+                              void *ud, struct dip_err *err)
 {
     struct dip__proc *p;
     dip_pipeline *pl = NULL;

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Capped growable buffers and the JSON writing helpers of the service and its HTTP API. Every response body is
- * built here, so every size is bounded by the cap given at init; the first failure sticks and is
- * checked once by the caller. */
+/* Capped growable buffers and the JSON writing helpers of the service and its HTTP API. Every
+ * response body is built here, so every size is bounded by the cap given at init; the first failure
+ * sticks and is checked once by the caller. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dip/image.h"
 #include "core/internal.h"
+#include "dip/image.h"
 #include "service/internal.h"
 
 void dip__sbuf_init(struct dip__sbuf *b, size_t cap)

@@ -301,7 +301,7 @@ int dip_service_cancel(dip_service *svc, const char *id, const char *user, int a
         dip_store_items_finish(svc->store, job->id, cancelled, NULL, NULL);
         pthread_mutex_lock(&svc->lock);
         if (strcmp(svc->running_id, job->id) == 0)
-            svc->cancel = 1; /* stops the batch in flight between tiles */
+            svc->cancel = 1;    /* stops the batch in flight between tiles */
         dip__service_bump(svc); /* the runner drops it at its next batch */
         svc->wake++;
         pthread_mutex_unlock(&svc->lock);
@@ -352,7 +352,7 @@ int dip_service_delete(dip_service *svc, const char *id, const char *user, int a
 
 void dip_service_retention(dip_service *svc, double grace_s)
 {
-    char (*ids)[DIP_STORE_ID_LEN] = NULL;
+    char(*ids)[DIP_STORE_ID_LEN] = NULL;
     uint64_t files = 0, bytes = 0, kept_files = 0, kept_bytes = 0, deleted = 0, freed = 0;
     struct timespec ts;
     double now; /* wall clock, as the store's times and file times are */
@@ -417,8 +417,7 @@ static const char *result_ext(const struct dip_store_job *job, size_t i)
     }
 }
 
-static void candidate(const struct dip_store_job *job, size_t i, int attempt, char *out,
-                      size_t len)
+static void candidate(const struct dip_store_job *job, size_t i, int attempt, char *out, size_t len)
 {
     char stem[256];
     char *dot;
@@ -432,13 +431,12 @@ static void candidate(const struct dip_store_job *job, size_t i, int attempt, ch
     else if (attempt == 1)
         snprintf(out, len, "%s-%d.%s", stem, job->items[i].index, result_ext(job, i));
     else
-        snprintf(out, len, "%s-%d-%d.%s", stem, job->items[i].index, attempt,
-                 result_ext(job, i));
+        snprintf(out, len, "%s-%d-%d.%s", stem, job->items[i].index, attempt, result_ext(job, i));
 }
 
 char (*dip__result_names(const struct dip_store_job *job))[300]
 {
-    char (*names)[300] = dip_calloc(job->n_items + 1, sizeof(*names));
+    char(*names)[300] = dip_calloc(job->n_items + 1, sizeof(*names));
 
     if (names == NULL)
         return NULL;
@@ -459,7 +457,7 @@ char (*dip__result_names(const struct dip_store_job *job))[300]
 
 void dip_service_result_name(const struct dip_store_job *job, size_t i, char *out, size_t len)
 {
-    char (*names)[300] = dip__result_names(job);
+    char(*names)[300] = dip__result_names(job);
 
     if (names == NULL || i >= job->n_items)
         candidate(job, i < job->n_items ? i : 0, 1, out, len);

@@ -53,7 +53,7 @@ struct dip_service_opts {
     int max_queue;            /* queued + running jobs in all; default 10000 */
     dip_executor *executor;   /* borrowed; NULL = a local executor owned by the service */
     int quiet;                /* 1: no log lines on stderr */
-    double keep_s;            /* finished jobs are deleted this long after; 0: kept; default 7 days */
+    double keep_s; /* finished jobs are deleted this long after; 0: kept; default 7 days */
 };
 void dip_service_opts_default(struct dip_service_opts *o);
 
@@ -110,8 +110,8 @@ int dip_service_check_options(dip_service *svc, const char *pipeline, const char
  * many images, an input or an output over a limit), DIP_EFORMAT/DIP_ECORRUPT (an unreadable
  * image, err names the file), DIP_EBUSY (a quota), DIP_ENOSPC-like storage failures as DIP_EIO
  * with a message that names no path. */
-int dip_service_submit(dip_service *svc, const struct dip_submit *req,
-                       char id[DIP_STORE_ID_LEN], struct dip_err *err);
+int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[DIP_STORE_ID_LEN],
+                       struct dip_err *err);
 
 /* ---- Jobs ---- */
 
@@ -181,8 +181,8 @@ struct dip_process_req {
  * mpirun), first come first served, batched with waiting requests of the same options. `done(ud)`
  * is called once r is finished (from the runner's thread, or from dip_service_stop's caller).
  * DIP_EINVAL for a bad pipeline, DIP_EBUSY when too many wait or the service stops. */
-int dip_service_process_start(dip_service *svc, struct dip_process_req *r,
-                              void (*done)(void *ud), void *ud, struct dip_err *err);
+int dip_service_process_start(dip_service *svc, struct dip_process_req *r, void (*done)(void *ud),
+                              void *ud, struct dip_err *err);
 /** The same, waiting for the result. Needs dip_service_run() on another thread. */
 int dip_service_process(dip_service *svc, struct dip_process_req *r, struct dip_err *err);
 

@@ -59,12 +59,11 @@ int dip_service_check_options(dip_service *svc, const char *pipeline, const char
     if (canon)
         *canon = NULL;
     if (dip__parse_format(format, &f) != 0)
-        return dip_err_set(err, DIP_EINVAL,
-                           "format '%.32s' is not one of png, jpeg, webp, tiff, bmp, pnm (or empty)",
-                           format);
+        return dip_err_set(
+            err, DIP_EINVAL,
+            "format '%.32s' is not one of png, jpeg, webp, tiff, bmp, pnm (or empty)", format);
     if (dip__parse_quality(quality, &q) != 0)
-        return dip_err_set(err, DIP_EINVAL, "quality '%.32s' is not an integer in 1..100",
-                           quality);
+        return dip_err_set(err, DIP_EINVAL, "quality '%.32s' is not an integer in 1..100", quality);
     rc = dip_pipeline_parse(pipeline ? pipeline : "", &p, err);
     if (rc != 0)
         return rc;
@@ -123,8 +122,8 @@ static int random_id(char id[DIP_STORE_ID_LEN])
     return 0;
 }
 
-int dip_service_submit(dip_service *svc, const struct dip_submit *req,
-                       char id[DIP_STORE_ID_LEN], struct dip_err *err)
+int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[DIP_STORE_ID_LEN],
+                       struct dip_err *err)
 {
     const struct dip_service_opts *o = &svc->o;
     struct dip_store_job job;
@@ -189,16 +188,16 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req,
      * transaction that records the job. */
     rc = dip_store_job_active(svc->store, req->owner, &active, err);
     if (rc == 0 && active >= (uint64_t)o->max_active_per_user) {
-        rc = dip_err_set(err, DIP_EBUSY, "user %s has %llu unfinished jobs (limit %d)",
-                         req->owner, (unsigned long long)active, o->max_active_per_user);
+        rc = dip_err_set(err, DIP_EBUSY, "user %s has %llu unfinished jobs (limit %d)", req->owner,
+                         (unsigned long long)active, o->max_active_per_user);
         goto out;
     }
     /* From the first blob until the job's rows refer to them, retention must not take them. */
     pthread_rwlock_rdlock(&svc->blobs);
     locked = 1;
     for (size_t i = 0; rc == 0 && i < req->n_files; i++)
-        rc = dip_store_blob_put(svc->store, req->files[i].data, req->files[i].len,
-                                job.items[i].sha, err);
+        rc = dip_store_blob_put(svc->store, req->files[i].data, req->files[i].len, job.items[i].sha,
+                                err);
     if (rc != 0) {
         rc = storage_error(svc, rc, err, "storing the upload");
         goto out;

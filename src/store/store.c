@@ -460,8 +460,8 @@ int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct 
     return dip_store_job_create_capped(st, job, 0, 0, err);
 }
 
-int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job,
-                                uint64_t max_owner, uint64_t max_all, struct dip_err *err)
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, uint64_t max_owner,
+                                uint64_t max_all, struct dip_err *err)
 {
     sqlite3_stmt *js = NULL, *is = NULL;
     int rc = 0, began = 0;
@@ -489,8 +489,8 @@ int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job,
         rc = count_locked(st, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
                           NULL, &n, err);
         if (rc == 0 && n >= max_all)
-            rc = dip_err_set(err, DIP_EBUSY, "the queue is full (%llu jobs)",
-                             (unsigned long long)n);
+            rc =
+                dip_err_set(err, DIP_EBUSY, "the queue is full (%llu jobs)", (unsigned long long)n);
         if (rc != 0)
             goto out;
     }
@@ -1322,7 +1322,7 @@ int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t
         "DELETE FROM jobs WHERE id = ?1",
     };
     sqlite3_stmt *s = NULL;
-    char (*shas)[65] = NULL;
+    char(*shas)[65] = NULL;
     size_t n = 0, cap = 0;
     int rc, src, began = 0;
 
@@ -1345,7 +1345,7 @@ int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 16;
-            char (*g)[65] = dip_realloc(shas, nc * sizeof(*shas));
+            char(*g)[65] = dip_realloc(shas, nc * sizeof(*shas));
             if (g == NULL) {
                 rc = DIP_ENOMEM;
                 goto out;
@@ -1391,8 +1391,7 @@ out:
 }
 
 int dip_store_jobs_before(dip_store *st, const char *owner, double before,
-                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
-                          struct dip_err *err)
+                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n, struct dip_err *err)
 {
     sqlite3_stmt *s = NULL;
     int rc, src = SQLITE_DONE;

@@ -80,7 +80,8 @@ TEST(submit_refuses_before_storing)
     char id[DIP_STORE_ID_LEN];
     size_t len = 0;
     uint8_t *img = png(40, 30, &len);
-    struct dip_submit_file files[2] = {{"a.png", img, len}, {"bad.png", (const uint8_t *)"nope", 4}};
+    struct dip_submit_file files[2] = {{"a.png", img, len},
+                                       {"bad.png", (const uint8_t *)"nope", 4}};
     struct dip_submit sub = {"alice", "median(size=4)", "", "", files, 1};
 
     /* A parameter no image can satisfy: the CLI's message, before any image is looked at. */
@@ -230,7 +231,7 @@ TEST(result_names_are_unique)
 {
     struct dip_store_item items[4];
     struct dip_store_job job;
-    char (*names)[300];
+    char(*names)[300];
 
     memset(&job, 0, sizeof(job));
     memset(items, 0, sizeof(items));
