@@ -1444,7 +1444,9 @@ int dip_store_blob_collect(dip_store *st, double older_than, uint64_t *files, ui
             struct stat sb;
             if (strlen(e->d_name) != 62 || strchr(e->d_name, '.') != NULL)
                 continue;
-            snprintf(sha, sizeof(sha), "%s%s", d->d_name, e->d_name);
+            memcpy(sha, d->d_name, 2); /* lengths checked: 2 + 62 */
+            memcpy(sha + 2, e->d_name, 62);
+            sha[64] = '\0';
             snprintf(path, sizeof(path), "%s/blobs/%s/%s", st->dir, d->d_name, e->d_name);
             if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
                 continue;
