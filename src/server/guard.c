@@ -110,17 +110,26 @@ int dip__host_ok(const dip_server *s, const char *host)
 
 /* CSRF: a request that changes state from a browser page carries Origin; it must be this
  * server's own (same host and port as the Host the request was sent to). */
-int dip__origin_ok(const char *origin, const char *host)
+int dip__origin_ok(const dip_server *s, const char *origin, const char *host)
 {
     const char *auth;
 
     if (origin == NULL)
         return 1; /* not a browser's cross-origin request (curl, the CLI) */
     auth = strstr(origin, "://");
-    if (auth == NULL || host == NULL)
+    if (auth == NULL)
         return 0; /* "null" and the like */
     auth += 3;
-    return strcasecmp(auth, host) == 0;
+    if (host != NULL && strcasecmp(auth, host) == 0)
+        return 1;
+    /* Behind a proxy that rewrites Host, the page's origin is the public name. */
+    if (s->public_host != NULL) {
+        char oh[256], ph[256];
+        host_part(auth, oh, sizeof(oh));
+        host_part(s->public_host, ph, sizeof(ph));
+        return strcmp(oh, ph) == 0;
+    }
+    return 0;
 }
 
 struct hcount {

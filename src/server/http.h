@@ -101,8 +101,8 @@ struct ctx {
 int dip__auth(struct ctx *c, enum who who);
 /** 1 when a Host header names this server. */
 int dip__host_ok(const dip_server *s, const char *host);
-/** 1 when Origin is absent or the origin of `host` itself. */
-int dip__origin_ok(const char *origin, const char *host);
+/** 1 when Origin is absent, the origin of `host` itself, or names --public-host. */
+int dip__origin_ok(const dip_server *s, const char *origin, const char *host);
 /** 0 when the request has two Content-Length headers, or one and a Transfer-Encoding. */
 int dip__one_length(struct MHD_Connection *conn);
 struct sockinfo *dip__sock_of(struct MHD_Connection *conn);

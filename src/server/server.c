@@ -153,7 +153,7 @@ static enum MHD_Result begin(struct ctx *c, const char *url, const char *method)
     if (r->route == NULL)
         return MHD_YES; /* a static file */
     if (r->route->changes &&
-        !dip__origin_ok(MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Origin"), host))
+        !dip__origin_ok(s, MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Origin"), host))
         return dip__send_error(c, 403, "EAUTH", "cross-origin %s refused", method);
     if (dip__auth(c, r->route->who) != 0)
         return MHD_YES;

@@ -222,6 +222,22 @@ try:
     check(s.healthy(), "healthy at the end")
     s.close()
 
+    # ---- 6 behind a proxy: --public-host names the server for Host and Origin ----
+    s = Server("--quiet", "--public-host", "dip.example.com")
+    check(s.get("/api/v1/jobs", headers={"Host": "dip.example.com"}).status == 200,
+          "the public name as Host")
+    check(s.get("/api/v1/jobs", headers={"Host": "other.example.com"}).status == 421,
+          "another name")
+    ct, body = multipart([("pipeline", "invert")], [("file", "a.png", small)])
+    r = s.request("POST", "/api/v1/jobs", body=body,
+                  headers={"Content-Type": ct, "Origin": "https://dip.example.com"})
+    check(r.status == 201, "the public origin through a proxy that rewrites Host: %d" % r.status)
+    s.wait(r.json()["id"])
+    r = s.request("POST", "/api/v1/jobs", body=body,
+                  headers={"Content-Type": ct, "Origin": "https://evil.example.com"})
+    check(r.status == 403, "a foreign origin still: %d" % r.status)
+    s.close()
+
     # ---- 1: a user's uploads in flight are capped while they stream (2 x --max-request) ----
     s = Server("--quiet", "--max-request", "1000000")
     conns = []
