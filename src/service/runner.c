@@ -309,17 +309,15 @@ static void io_result(void *ud, const struct dip_item_result *res)
         }
         pthread_rwlock_unlock(&svc->blobs);
         if (rc != 0) {
+            static const char full[] = "cannot store the result: the server's storage is full";
+            static const char broken[] = "cannot store the result: a storage error (see the log)";
             /* The log keeps the path; the item's error names none. */
             dip__log(svc, "job %s item %d: cannot store the result: %s", job->id, it->index,
                      dip_err_text(&err, rc));
             if (!stopping)
-                dip_store_item_set_state(
-                    svc->store, job->id, it->index, dip_job_state_name(DIP_JOB_FAILED),
-                    rc == DIP_ENOSPC ? "cannot store the result: the server's storage is "
-                                       "full"
-                                     : "cannot store the result: the server's storage "
-                                       "failed",
-                    NULL);
+                dip_store_item_set_state(svc->store, job->id, it->index,
+                                         dip_job_state_name(DIP_JOB_FAILED),
+                                         rc == DIP_ENOSPC ? full : broken, NULL);
         }
         pthread_mutex_lock(&svc->lock);
         if (rc == 0) {
