@@ -146,88 +146,186 @@ static int text_field(const struct dip__part *p, char **dst, struct dip_err *err
     return 0;
 }
 
+/* ---- Submissions, off the HTTP threads ---- */
+
+/* A submission probes every image and writes (and fsyncs) every blob: seconds for a big batch.
+ * That runs on the server's intake threads while the connection is suspended, so the HTTP
+ * threads stay free for everybody else. */
+struct dip__intake {
+    struct dip__intake *next;
+    struct MHD_Connection *conn;
+    dip_service *svc;
+    struct dip__part *parts; /* borrow from the request body, which outlives this */
+    struct dip_submit_file *files;
+    char *pipe, *fmt, *qual;
+    char owner[64];
+    struct dip_submit sub;
+    int rc, finished;
+    struct dip_err err;
+    char id[DIP_STORE_ID_LEN];
+};
+
+static void intake_free(void *p)
+{
+    struct dip__intake *in = p;
+
+    dip_free(in->pipe);
+    dip_free(in->fmt);
+    dip_free(in->qual);
+    dip_free(in->files);
+    dip_free(in->parts);
+    dip_free(in);
+}
+
+static void *intake_worker(void *arg)
+{
+    dip_server *s = arg;
+
+    for (;;) {
+        struct dip__intake *in;
+        pthread_mutex_lock(&s->lock);
+        while (s->intake_head == NULL && !s->intake_stop)
+            pthread_cond_wait(&s->intake_cond, &s->lock);
+        in = s->intake_head;
+        if (in != NULL)
+            s->intake_head = in->next;
+        pthread_mutex_unlock(&s->lock);
+        if (in == NULL)
+            break; /* stopping and nothing left */
+        in->rc = dip_service_submit(in->svc, &in->sub, in->id, &in->err);
+        in->finished = 1;
+        MHD_resume_connection(in->conn);
+    }
+    return NULL;
+}
+
+int dip__intake_start(dip_server *s)
+{
+    pthread_cond_init(&s->intake_cond, NULL);
+    s->has_intake_cond = 1;
+    for (size_t i = 0; i < DIP_COUNTOF(s->intake); i++) {
+        if (pthread_create(&s->intake[i], NULL, intake_worker, s) != 0)
+            return -1;
+        s->n_intake++;
+    }
+    return 0;
+}
+
+void dip__intake_stop(dip_server *s)
+{
+    if (!s->has_intake_cond)
+        return;
+    /* Workers finish what is queued (a submission is short next to a shutdown), then leave. */
+    pthread_mutex_lock(&s->lock);
+    s->intake_stop = 1;
+    pthread_cond_broadcast(&s->intake_cond);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->n_intake; i++)
+        pthread_join(s->intake[i], NULL);
+    s->n_intake = 0;
+    pthread_cond_destroy(&s->intake_cond);
+    s->has_intake_cond = 0;
+}
+
+/* Resumed: the intake thread has decided. */
+static enum MHD_Result answer(struct ctx *c, struct dip__intake *in)
+{
+    struct dip_store_job *job = NULL;
+    struct dip_err err = {0};
+    struct dip__sbuf b;
+    struct MHD_Response *resp;
+    char loc[128];
+    int rc;
+
+    if (in->rc != 0)
+        return dip__send_dip_error(c, in->rc, &in->err);
+    rc = dip_store_job_get(dip_service_store(c->svc), in->id, 1, &job, &err);
+    if (rc != 0)
+        return dip__send_dip_error(c, rc, &err);
+    dip__sbuf_init(&b, DIP__JSON_CAP);
+    dip__job_json(c->svc, job, 1, &b);
+    dip_store_job_free(job);
+    if (b.failed)
+        return dip__send_json(c, 201, &b);
+    resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    dip__sbuf_free(&b);
+    if (resp == NULL)
+        return MHD_NO;
+    snprintf(loc, sizeof(loc), "/api/v1/jobs/%s", in->id);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Location", loc);
+    return dip__queue(c, 201, resp);
+}
+
 enum MHD_Result dip__h_jobs_post(struct ctx *c)
 {
     const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
     const struct dip_service_opts *so = dip_service_options(c->svc);
-    struct dip__part *parts = NULL;
-    struct dip_submit_file *files = NULL;
-    struct dip_submit sub;
+    struct dip__intake *in = c->r->state;
     struct dip_err err = {0};
-    char boundary[80], id[DIP_STORE_ID_LEN];
-    char *pipe = NULL, *fmt = NULL, *qual = NULL;
+    char boundary[80];
     size_t nparts = 0, nfiles = 0;
-    enum MHD_Result ret;
     int rc;
 
+    if (in != NULL)
+        return answer(c, in);
+    in = dip_calloc(1, sizeof(*in));
+    if (in == NULL)
+        return dip__send_error(c, 503, "ENOMEM", "out of memory");
     rc = dip__multipart_boundary(ct, boundary, sizeof(boundary), &err);
     if (rc == 0)
         rc = dip__multipart_parse((const uint8_t *)c->r->body.data, c->r->body.len, boundary,
-                                  (size_t)so->max_images_per_job + 16, &parts, &nparts, &err);
-    if (rc == 0 && (files = dip_calloc(nparts + 1, sizeof(*files))) == NULL)
+                                  (size_t)so->max_images_per_job + 16, &in->parts, &nparts, &err);
+    if (rc == 0 && (in->files = dip_calloc(nparts + 1, sizeof(*in->files))) == NULL)
         rc = DIP_ENOMEM;
     for (size_t i = 0; rc == 0 && i < nparts; i++) {
-        const struct dip__part *p = &parts[i];
+        const struct dip__part *p = &in->parts[i];
         if (p->has_filename || strcmp(p->name, "file") == 0) {
-            files[nfiles].name = p->filename;
-            files[nfiles].data = p->data;
-            files[nfiles].len = p->len;
+            in->files[nfiles].name = p->filename;
+            in->files[nfiles].data = p->data;
+            in->files[nfiles].len = p->len;
             nfiles++;
         } else if (strcmp(p->name, "pipeline") == 0) {
-            rc = text_field(p, &pipe, &err);
+            rc = text_field(p, &in->pipe, &err);
         } else if (strcmp(p->name, "format") == 0) {
-            rc = text_field(p, &fmt, &err);
+            rc = text_field(p, &in->fmt, &err);
         } else if (strcmp(p->name, "quality") == 0) {
-            rc = text_field(p, &qual, &err);
+            rc = text_field(p, &in->qual, &err);
         }
-    }
-    if (rc == 0) {
-        memset(&sub, 0, sizeof(sub));
-        sub.owner = c->user;
-        /* A form field wins; the query may carry the options instead (checked before the
-         * body was read). */
-        sub.pipeline = pipe ? pipe : dip__arg(c, "pipeline") ? dip__arg(c, "pipeline") : "";
-        sub.format = fmt ? fmt : dip__arg(c, "format") ? dip__arg(c, "format") : "";
-        sub.quality = qual ? qual : dip__arg(c, "quality") ? dip__arg(c, "quality") : "";
-        sub.files = files;
-        sub.n_files = nfiles;
-        rc = dip_service_submit(c->svc, &sub, id, &err);
     }
     if (rc != 0) {
-        ret = dip__send_dip_error(c, rc, &err);
-    } else {
-        char loc[128];
-        struct dip_store_job *job = NULL;
-        struct dip__sbuf b;
-        struct MHD_Response *resp;
-        rc = dip_store_job_get(dip_service_store(c->svc), id, 1, &job, &err);
-        if (rc != 0) {
-            ret = dip__send_dip_error(c, rc, &err);
-            goto out;
-        }
-        dip__sbuf_init(&b, DIP__JSON_CAP);
-        dip__job_json(c->svc, job, 1, &b);
-        dip_store_job_free(job);
-        if (b.failed) {
-            ret = dip__send_json(c, 201, &b);
-            goto out;
-        }
-        resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
-        dip__sbuf_free(&b);
-        if (resp == NULL) {
-            ret = MHD_NO;
-            goto out;
-        }
-        snprintf(loc, sizeof(loc), "/api/v1/jobs/%s", id);
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, "Location", loc);
-        ret = dip__queue(c, 201, resp);
+        intake_free(in);
+        return dip__send_dip_error(c, rc, &err);
     }
-out:
-    dip_free(pipe);
-    dip_free(fmt);
-    dip_free(qual);
-    dip_free(files);
-    dip_free(parts);
-    return ret;
+    snprintf(in->owner, sizeof(in->owner), "%s", c->user);
+    in->sub.owner = in->owner;
+    /* A form field wins; the query may carry the options instead (checked before the body was
+     * read). The query strings live as long as the connection. */
+    in->sub.pipeline = in->pipe ? in->pipe : dip__arg(c, "pipeline") ? dip__arg(c, "pipeline") : "";
+    in->sub.format = in->fmt ? in->fmt : dip__arg(c, "format") ? dip__arg(c, "format") : "";
+    in->sub.quality = in->qual ? in->qual : dip__arg(c, "quality") ? dip__arg(c, "quality") : "";
+    in->sub.files = in->files;
+    in->sub.n_files = nfiles;
+    in->svc = c->svc;
+    in->conn = c->conn;
+    c->r->state = in;
+    c->r->state_free = intake_free;
+    MHD_suspend_connection(c->conn);
+    pthread_mutex_lock(&c->s->lock);
+    if (c->s->intake_stop) {
+        in->rc = dip_err_set(&in->err, DIP_EBUSY, "the server is stopping");
+        in->finished = 1;
+        pthread_mutex_unlock(&c->s->lock);
+        MHD_resume_connection(c->conn);
+        return MHD_YES;
+    }
+    {
+        struct dip__intake **pp = &c->s->intake_head;
+        while (*pp != NULL)
+            pp = &(*pp)->next;
+        *pp = in;
+    }
+    pthread_cond_signal(&c->s->intake_cond);
+    pthread_mutex_unlock(&c->s->lock);
+    return MHD_YES;
 }

@@ -36,7 +36,13 @@ struct dip_server {
     struct {
         char user[64];
         uint64_t bytes;
-    } uploads[64]; /* bytes of request bodies in flight, per user */
+    } uploads[64];                   /* bytes of request bodies in flight, per user */
+    struct dip__intake *intake_head; /* submissions waiting for an intake thread (h-jobs.c) */
+    int intake_stop;
+    pthread_cond_t intake_cond;
+    int has_intake_cond;
+    pthread_t intake[2];
+    size_t n_intake;
 };
 
 /** One open connection, for the header deadline (guard.c). */
@@ -149,6 +155,9 @@ enum MHD_Result dip__h_jobs_list(struct ctx *c);
 enum MHD_Result dip__h_jobs_post(struct ctx *c);
 enum MHD_Result dip__h_job_get(struct ctx *c);
 enum MHD_Result dip__h_job_delete(struct ctx *c);
+/** Starts and stops the intake threads that run submissions off the HTTP threads. */
+int dip__intake_start(dip_server *s);
+void dip__intake_stop(dip_server *s);
 /* h-results.c */
 enum MHD_Result dip__h_result(struct ctx *c);
 enum MHD_Result dip__h_archive(struct ctx *c);

@@ -514,6 +514,10 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         goto out;
     }
     s->has_ticker = 1;
+    if (dip__intake_start(s) != 0) {
+        rc = dip_err_set(err, DIP_ENOMEM, "serve: cannot start a thread");
+        goto out;
+    }
     *out = s;
     s = NULL;
 out:
@@ -553,6 +557,7 @@ void dip_server_free(dip_server *s)
     pthread_mutex_unlock(&s->lock);
     if (s->has_ticker)
         pthread_join(s->ticker, NULL);
+    dip__intake_stop(s); /* resumes the connections of what was queued */
     /* Suspended event streams must run again to end before the daemon stops. */
     if (s->mhd != NULL) {
         dip__events_wake(s);
