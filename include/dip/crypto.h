@@ -146,6 +146,25 @@ size_t dip_envelope_writer_read(struct dip_envelope_writer *w, uint8_t *buf, siz
  * and plaintext give the same bytes, so this is not a nonce reuse). */
 void dip_envelope_writer_seek(struct dip_envelope_writer *w, uint64_t pos);
 
+/** Opens an envelope piece by piece (a large blob decrypted in chunks). init checks the 32-byte
+ * header (magic, key id: the same sentences as dip_envelope_open); update decrypts the next bytes
+ * of ciphertext (every call but the last a multiple of 16 bytes); final compares the tag in
+ * constant time. Nothing decrypted may be released before final returns 0. */
+struct dip_envelope_reader {
+    struct dip_aead_stream s;
+};
+int dip_envelope_reader_init(struct dip_envelope_reader *r, const dip_aead *a,
+                             const uint8_t key_id[8], const void *ad, size_t ad_len,
+                             const uint8_t header[DIP_ENVELOPE_HEADER], struct dip_err *err);
+void dip_envelope_reader_update(struct dip_envelope_reader *r, const void *in, size_t len,
+                                uint8_t *out);
+int dip_envelope_reader_final(struct dip_envelope_reader *r, const uint8_t tag[DIP_TAG_BYTES],
+                              struct dip_err *err);
+
+/** HMAC-SHA256 of `msg` under `key` (RFC 2104), e.g. for SigV4 query signing. */
+void dip_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                     uint8_t out[32]);
+
 /** "nettle 3.8": the linked crypto library (static string). */
 const char *dip_crypto_version(void);
 

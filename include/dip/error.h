@@ -26,7 +26,9 @@ extern "C" {
     XX(EAUTH, 401, 9, "authentication required or invalid token")                                  \
     XX(EBUSY, 429, 10, "too many requests or jobs; retry later")                                   \
     XX(EINTERNAL, 500, 11, "internal error")                                                       \
-    XX(EINTEGRITY, 500, 12, "data failed authentication: wrong key or altered")
+    XX(ENOSPC, 507, 12, "insufficient storage")                                                    \
+    XX(ETOOBIG, 422, 3, "the result would exceed a configured limit")                              \
+    XX(EINTEGRITY, 500, 13, "data failed authentication: wrong key or altered")
 
 enum dip_errno {
     DIP_OK = 0,

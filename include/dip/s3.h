@@ -93,6 +93,18 @@ int dip_s3_delete(dip_s3 *s3, const char *bucket, const char *key, struct dip_er
 int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
                 int (*fn)(void *ud, const char *key, uint64_t size), void *ud, struct dip_err *err);
 
+/** As dip_s3_list, with each object's LastModified (unix seconds; 0 when unreadable). */
+int dip_s3_list_ex(dip_s3 *s3, const char *bucket, const char *prefix,
+                   int (*fn)(void *ud, const char *key, uint64_t size, double mtime), void *ud,
+                   struct dip_err *err);
+
+/** A presigned GET URL for the object, valid `expires_s` seconds (1..604800): SigV4 query signing
+ * (X-Amz-Algorithm ... X-Amz-Signature, signed header host, UNSIGNED-PAYLOAD), computed here
+ * since libcurl cannot presign. Signed now, or at DIP_S3_FIXED_DATE. *url is dip_malloc'ed.
+ * DIP_EINVAL without credentials. Makes no request. */
+int dip_s3_presign(dip_s3 *s3, const char *bucket, const char *key, unsigned expires_s, char **url,
+                   struct dip_err *err);
+
 /** Requests made and retried since the client was created (for logs and tests). */
 void dip_s3_stats(dip_s3 *s3, uint64_t *requests, uint64_t *retries);
 

@@ -401,6 +401,62 @@ int dip_envelope_open(const dip_aead *a, const uint8_t key_id[8], const void *ad
     return 0;
 }
 
+/* ---- Envelope reader ---- */
+
+int dip_envelope_reader_init(struct dip_envelope_reader *r, const dip_aead *a,
+                             const uint8_t key_id[8], const void *ad, size_t ad_len,
+                             const uint8_t header[DIP_ENVELOPE_HEADER], struct dip_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (!dip_envelope_is_sealed(header, DIP_ENVELOPE_HEADER))
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "not sealed: it lacks the encryption header "
+                           "(stored without a key?)");
+    if (memcmp(header + 8, key_id, 8) != 0) {
+        char theirs[17], ours[17];
+        hex8(header + 8, theirs);
+        hex8(key_id, ours);
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "sealed with another key (key id %s; this key's id is %s)", theirs,
+                           ours);
+    }
+    envelope_start(&r->s, a, header, ad, ad_len);
+    return 0;
+}
+
+void dip_envelope_reader_update(struct dip_envelope_reader *r, const void *in, size_t len,
+                                uint8_t *out)
+{
+    dip_aead_stream_decrypt(&r->s, in, len, out);
+}
+
+int dip_envelope_reader_final(struct dip_envelope_reader *r, const uint8_t want[DIP_TAG_BYTES],
+                              struct dip_err *err)
+{
+    uint8_t tag[DIP_TAG_BYTES];
+    int ok;
+
+    dip_aead_stream_tag(&r->s, tag);
+    explicit_bzero(&r->s, sizeof(r->s));
+    ok = memeql_sec(tag, want, DIP_TAG_BYTES);
+    if (!ok)
+        return dip_err_set(err, DIP_EINTEGRITY,
+                           "authentication failed: the data was altered, or it was sealed with "
+                           "another key or other associated data");
+    return 0;
+}
+
+void dip_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                     uint8_t out[32])
+{
+    struct hmac_sha256_ctx mac;
+
+    hmac_sha256_set_key(&mac, key_len, key);
+    hmac_sha256_update(&mac, msg_len, msg);
+    hmac_sha256_digest(&mac, SHA256_DIGEST_SIZE, out);
+    explicit_bzero(&mac, sizeof(mac));
+}
+
 /* ---- Envelope writer ---- */
 
 int dip_envelope_writer_init(struct dip_envelope_writer *w, const dip_aead *a,

@@ -30,6 +30,22 @@ int dip__blobs_has(struct dip__blobs *b, const char *sha, uint64_t len);
 void dip__blobs_sweep(struct dip__blobs *b);
 /** "DIR/blobs" or "s3://bucket/prefix", and ", encrypted (key id X)" when sealed. */
 const char *dip__blobs_describe(const struct dip__blobs *b);
+/** Opens blob `sha` for reading as plaintext: *fd (seekable, at 0; close it) and its plaintext
+ * size. The local plain folder gives the blob file itself; S3 is a streamed GET into an unlinked
+ * file of the data folder; a sealed blob is decrypted in 64 KiB chunks into an unlinked file and
+ * handed out only once its tag matched. Memory stays constant whatever the size. */
+int dip__blobs_open_read(struct dip__blobs *b, const char *sha, int *fd, uint64_t *size,
+                         struct dip_err *err);
+/** Deletes blob `sha` (file or object); 1 when it went (its stored size added to *bytes). */
+int dip__blobs_delete(struct dip__blobs *b, const char *sha, uint64_t *bytes);
+/** Calls fn for every stored blob (name, stored size, mtime); fn returns nonzero to stop. */
+int dip__blobs_list(struct dip__blobs *b,
+                    int (*fn)(void *ud, const char *sha, uint64_t size, double mtime), void *ud,
+                    struct dip_err *err);
+/** A presigned GET URL for an unencrypted S3 blob; DIP_ENOTFOUND (no message) when the store is
+ * local or encrypted (the caller then streams the body). */
+int dip__blobs_presign(struct dip__blobs *b, const char *sha, unsigned expires_s, char **url,
+                       struct dip_err *err);
 /** 1 for a well-formed blob name (64 lower-case hex digits). */
 int dip__sha_ok(const char *sha);
 

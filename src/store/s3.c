@@ -4,7 +4,9 @@
  * world, and curl's codes and S3's XML errors are mapped to DIP_E* here and nowhere else.
  * Bodies stream: an upload reads its source (memory or pread on a file) as curl asks, a download
  * writes into one buffer sized from Content-Length or into a file, so no object is copied twice.
- * What this file does not do: server-side encryption, presigning, bucket management. */
+ * The one signature computed by hand is the presigned URL (dip_s3_presign): libcurl cannot
+ * presign, so SigV4 query signing is done here with dip_hmac_sha256 (nettle, in src/crypto).
+ * What this file does not do: server-side encryption, bucket management. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 
 #include <curl/curl.h>
 
+#include "dip/crypto.h"
 #include "dip/dip.h"
 #include "dip/s3.h"
 #include "dip/store.h"
@@ -1011,8 +1014,44 @@ int dip_s3_delete(dip_s3 *s3, const char *bucket, const char *key, struct dip_er
 
 /* ---- Listing ---- */
 
+struct list_plain {
+    int (*fn)(void *ud, const char *key, uint64_t size);
+    void *ud;
+};
+
+static int list_plain_fn(void *ud, const char *key, uint64_t size, double mtime)
+{
+    struct list_plain *lp = ud;
+
+    (void)mtime;
+    return lp->fn(lp->ud, key, size);
+}
+
 int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
                 int (*fn)(void *ud, const char *key, uint64_t size), void *ud, struct dip_err *err)
+{
+    struct list_plain lp = {fn, ud};
+
+    return dip_s3_list_ex(s3, bucket, prefix, list_plain_fn, &lp, err);
+}
+
+/* "2013-09-17T18:07:53.000Z" -> unix seconds; 0 when unreadable. */
+static double iso_time(const char *t)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(t, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (double)timegm(&tm);
+}
+
+int dip_s3_list_ex(dip_s3 *s3, const char *bucket, const char *prefix,
+                   int (*fn)(void *ud, const char *key, uint64_t size, double mtime), void *ud,
+                   struct dip_err *err)
 {
     struct dbuf q = {.max = 8192};
     char token[2048] = "", *key = NULL;
@@ -1024,7 +1063,7 @@ int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
     do {
         struct req r;
         const char *p, *end;
-        char trunc[16] = "", size[32];
+        char trunc[16] = "", size[32], mtime[64];
 
         /* Parameters in SigV4's canonical (sorted) order. */
         q.len = 0;
@@ -1057,7 +1096,8 @@ int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
                 continue;
             }
             xml_get(p, ce, "Size", size, sizeof(size));
-            stop = fn(ud, key, strtoull(size, NULL, 10));
+            xml_get(p, ce, "LastModified", mtime, sizeof(mtime));
+            stop = fn(ud, key, strtoull(size, NULL, 10), iso_time(mtime));
             p = ce;
         }
         xml_get(r.body.p, end, "IsTruncated", trunc, sizeof(trunc));
@@ -1068,5 +1108,109 @@ int dip_s3_list(dip_s3 *s3, const char *bucket, const char *prefix,
     } while (!stop && token[0] != '\0');
     free(q.p);
     dip_free(key);
+    return rc;
+}
+
+/* ---- Presigned URLs (SigV4 query signing) ---- */
+
+static void hex32(const uint8_t d[32], char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+int dip_s3_presign(dip_s3 *s3, const char *bucket, const char *key, unsigned expires_s,
+                   char **url_out, struct dip_err *err)
+{
+    struct dbuf path = {.max = 64 * 1024}, q = {.max = 64 * 1024}, creq = {.max = 256 * 1024},
+                url = {.max = 256 * 1024};
+    char ts[32], date[16], host[600], access[256], sts[512], hexd[65];
+    const char *colon;
+    uint8_t k[32], d[32];
+    int rc = 0, bad = 0;
+
+    *url_out = NULL;
+    if (s3->userpwd == NULL || (colon = strchr(s3->userpwd, ':')) == NULL ||
+        (size_t)(colon - s3->userpwd) >= sizeof(access))
+        return dip_err_set(err, DIP_EINVAL,
+                           "s3://%s/%s: cannot presign without credentials (AWS_ACCESS_KEY_ID)",
+                           bucket, key);
+    if (expires_s < 1 || expires_s > 604800)
+        return dip_err_set(err, DIP_EINVAL, "presign: expiry %u s outside 1..604800", expires_s);
+    memcpy(access, s3->userpwd, (size_t)(colon - s3->userpwd));
+    access[colon - s3->userpwd] = '\0';
+    if (s3->fixed_date != NULL && strlen(s3->fixed_date) == 16) {
+        snprintf(ts, sizeof(ts), "%s", s3->fixed_date);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+    }
+    memcpy(date, ts, 8);
+    date[8] = '\0';
+    if (s3->path_style) {
+        snprintf(host, sizeof(host), "%s", s3->hostport);
+        bad |= dbuf_printf(&path, "/%s/", bucket);
+    } else {
+        snprintf(host, sizeof(host), "%s.%s", bucket, s3->hostport);
+        bad |= dbuf_printf(&path, "/");
+    }
+    bad |= dbuf_uri(&path, key, 1);
+    /* The query in canonical (sorted, encoded) order. */
+    bad |= dbuf_printf(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+    bad |= dbuf_uri(&q, access, 0);
+    bad |= dbuf_printf(&q, "%%2F%s%%2F%s%%2Fs3%%2Faws4_request&X-Amz-Date=%s&X-Amz-Expires=%u",
+                       date, s3->region, ts, expires_s);
+    if (s3->session_token != NULL) {
+        bad |= dbuf_printf(&q, "&X-Amz-Security-Token=");
+        bad |= dbuf_uri(&q, s3->session_token, 0);
+    }
+    bad |= dbuf_printf(&q, "&X-Amz-SignedHeaders=host");
+    bad |= dbuf_add(&creq, "GET\n", 4) || dbuf_add(&creq, path.p, path.len) ||
+           dbuf_add(&creq, "\n", 1) || dbuf_add(&creq, q.p, q.len) ||
+           dbuf_printf(&creq, "\nhost:%s\n\nhost\nUNSIGNED-PAYLOAD", host);
+    if (bad) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    dip_sha256_hex(creq.p, creq.len, hexd);
+    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", ts, date,
+             s3->region, hexd);
+    {
+        const char *secret = colon + 1;
+        size_t sl = strlen(secret);
+        char *ks = dip_malloc(sl + 5);
+        if (ks == NULL) {
+            rc = DIP_ENOMEM;
+            goto out;
+        }
+        memcpy(ks, "AWS4", 4);
+        memcpy(ks + 4, secret, sl + 1);
+        dip_hmac_sha256(ks, sl + 4, date, strlen(date), k);
+        explicit_bzero(ks, sl + 4);
+        dip_free(ks);
+    }
+    dip_hmac_sha256(k, 32, s3->region, strlen(s3->region), d);
+    dip_hmac_sha256(d, 32, "s3", 2, k);
+    dip_hmac_sha256(k, 32, "aws4_request", 12, d);
+    dip_hmac_sha256(d, 32, sts, strlen(sts), k);
+    explicit_bzero(d, sizeof(d));
+    hex32(k, hexd);
+    if (dbuf_printf(&url, "%s://%s", s3->scheme, host) != 0 ||
+        dbuf_add(&url, path.p, path.len) != 0 || dbuf_add(&url, "?", 1) != 0 ||
+        dbuf_add(&url, q.p, q.len) != 0 || dbuf_printf(&url, "&X-Amz-Signature=%s", hexd) != 0 ||
+        (*url_out = dip_strdup(url.p)) == NULL)
+        rc = DIP_ENOMEM;
+out:
+    free(path.p);
+    free(q.p);
+    free(creq.p);
+    free(url.p);
     return rc;
 }
