@@ -21,8 +21,10 @@ static const char help[] =
     "       dip s3 put FILE s3://BUCKET/KEY  upload (multipart above 8 MiB)\n"
     "       dip s3 get s3://BUCKET/KEY FILE  download (to FILE.tmp, then renamed)\n"
     "       dip s3 rm s3://BUCKET/KEY        delete\n"
+    "       dip s3 presign s3://BUCKET/KEY   print a presigned GET URL (no request made)\n"
     "Options:\n"
-    "      --range A-B       get: only bytes A..B (printed to FILE as well)\n";
+    "      --range A-B       get: only bytes A..B (printed to FILE as well)\n"
+    "      --expires SECONDS presign: validity, 1..604800 (default 900)\n";
 
 struct ls {
     uint64_t n;
@@ -71,10 +73,11 @@ static int get_to_file(dip_s3 *s3, const char *bucket, const char *key, const ch
 
 int dip__cmd_s3(int argc, char **argv)
 {
-    enum { OPT_RANGE = DIP_OPT_FIRST_FREE };
+    enum { OPT_RANGE = DIP_OPT_FIRST_FREE, OPT_EXPIRES };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"range", required_argument, NULL, OPT_RANGE},
+        {"expires", required_argument, NULL, OPT_EXPIRES},
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -84,7 +87,8 @@ int dip__cmd_s3(int argc, char **argv)
     const char *range = NULL, *verb, *key;
     char bucket[64];
     int opt, bad = 0, rc = 0, nargs;
-    char **args;
+    unsigned long expires = 900;
+    char **args, *end;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -93,6 +97,15 @@ int dip__cmd_s3(int argc, char **argv)
         switch (opt) {
         case OPT_RANGE:
             range = optarg;
+            break;
+        case OPT_EXPIRES:
+            errno = 0;
+            expires = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || optarg[0] < '0' || optarg[0] > '9' || expires < 1 ||
+                expires > 604800) {
+                dip__cli_error("s3", "--expires %s: want whole seconds, 1..604800", optarg);
+                return 2;
+            }
             break;
         case 'h':
             fputs(help, stdout);
@@ -140,6 +153,16 @@ int dip__cmd_s3(int argc, char **argv)
         rc = dip_s3_parse_url(args[1], bucket, &key, &err);
         if (rc == 0)
             rc = dip_s3_delete(s3, bucket, key, &err);
+    } else if (strcmp(verb, "presign") == 0 && nargs == 2) {
+        char *url = NULL;
+        rc = dip_s3_parse_url(args[1], bucket, &key, &err);
+        if (rc == 0 && key[0] == '\0')
+            rc = dip_err_set(&err, DIP_EINVAL, "%s: no key after the bucket", args[1]);
+        if (rc == 0)
+            rc = dip_s3_presign(s3, bucket, key, (unsigned)expires, &url, &err);
+        if (rc == 0)
+            printf("%s\n", url);
+        dip_free(url);
     } else {
         fputs(help, stderr);
         rc = DIP_EINVAL;
