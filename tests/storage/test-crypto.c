@@ -326,3 +326,69 @@ TEST(envelope_writer_streams_what_open_accepts)
     ASSERT(memcmp(again, env + sizeof(env) - 10, 10) == 0);
     dip_aead_free(a);
 }
+
+/* Opens `env` with the streaming reader in chunks of `chunk` bytes (a multiple of 16). */
+static int read_in_chunks(dip_aead *a, const uint8_t id[8], const uint8_t *env, size_t len,
+                          size_t chunk, uint8_t *out, struct dip_err *err)
+{
+    struct dip_envelope_reader r;
+    size_t body = len - DIP_ENVELOPE_OVERHEAD;
+    int rc = dip_envelope_reader_init(&r, a, id, "name", 4, env, err);
+
+    if (rc != 0)
+        return rc;
+    for (size_t at = 0; at < body; at += chunk)
+        dip_envelope_reader_update(&r, env + DIP_ENVELOPE_HEADER + at,
+                                   body - at < chunk ? body - at : chunk, out + at);
+    return dip_envelope_reader_final(&r, env + len - DIP_TAG_BYTES, err);
+}
+
+TEST(envelope_reader_opens_in_chunks_and_refuses_tampering)
+{
+    enum { LEN = 200001 };
+    static uint8_t pt[LEN], env[LEN + DIP_ENVELOPE_OVERHEAD], back[LEN];
+    struct dip_err err = {0};
+    struct dip_key k, other;
+    dip_aead *a, *b;
+    uint8_t id[8], oid[8];
+    size_t n;
+
+    for (size_t i = 0; i < LEN; i++)
+        pt[i] = (uint8_t)(i * 17 + 3);
+    key_from(0x42, &k);
+    key_from(0x43, &other);
+    ASSERT_OK(dip_aead_new(&k, &a));
+    ASSERT_OK(dip_aead_new(&other, &b));
+    dip_key_id_bytes(&k, id);
+    dip_key_id_bytes(&other, oid);
+    ASSERT_OK(dip_envelope_seal(a, id, "name", 4, pt, LEN, env, NULL));
+    ASSERT_OK(read_in_chunks(a, id, env, sizeof(env), 65536, back, NULL));
+    ASSERT(memcmp(back, pt, LEN) == 0);
+    ASSERT_OK(read_in_chunks(a, id, env, sizeof(env), 16, back, NULL));
+    ASSERT(memcmp(back, pt, LEN) == 0);
+    /* What the one-shot open accepts, and the same refusals. */
+    ASSERT_OK(dip_envelope_open(a, id, "name", 4, env, sizeof(env), back, &n, NULL));
+    ASSERT_EQ_INT(read_in_chunks(b, oid, env, sizeof(env), 65536, back, &err), DIP_EINTEGRITY);
+    ASSERT(strstr(err.msg, "sealed with another key") != NULL);
+    env[DIP_ENVELOPE_HEADER + 150000] ^= 1;
+    ASSERT_EQ_INT(read_in_chunks(a, id, env, sizeof(env), 65536, back, &err), DIP_EINTEGRITY);
+    ASSERT(strstr(err.msg, "authentication failed") != NULL);
+    env[DIP_ENVELOPE_HEADER + 150000] ^= 1;
+    env[20] ^= 1; /* the nonce, in the authenticated header */
+    ASSERT_EQ_INT(read_in_chunks(a, id, env, sizeof(env), 65536, back, &err), DIP_EINTEGRITY);
+    env[20] ^= 1;
+    env[0] ^= 1;
+    ASSERT_EQ_INT(read_in_chunks(a, id, env, sizeof(env), 65536, back, &err), DIP_EINTEGRITY);
+    ASSERT(strstr(err.msg, "not sealed") != NULL);
+    dip_aead_free(a);
+    dip_aead_free(b);
+}
+
+TEST(hmac_sha256_rfc4231_case2)
+{
+    uint8_t mac[32], want[32];
+
+    dip_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+    unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want, 32);
+    ASSERT(memcmp(mac, want, 32) == 0);
+}
