@@ -117,18 +117,22 @@ def main():
         time.sleep(1.0)
         base = peak = rss_mb(svc.proc.pid)
         c = svc.conn(timeout=120)
+        t0 = time.time()
         c.request("GET", big["items"][0]["result_url"], headers={"Host": "127.0.0.1"})
         resp = c.getresponse()
+        first = None
         n = 0
         while True:
             chunk = resp.read(1 << 20)
             if not chunk:
                 break
+            if first is None:
+                first = time.time() - t0
             n += len(chunk)
             peak = max(peak, rss_mb(svc.proc.pid))
         c.close()
-        print("encrypted download of %.0f MB from s3: RSS %.0f -> %.0f MiB" % (size / 1e6, base,
-                                                                             peak))
+        print("encrypted download of %.0f MB from s3: RSS %.0f -> %.0f MiB, first MiB after "
+              "%.2f s, all after %.2f s" % (size / 1e6, base, peak, first or 0, time.time() - t0))
         check(n == size, "big download complete: %d of %d" % (n, size))
         check(peak - base < size / 1e6 / 3, "RSS grew by %.0f MiB for a %.0f MB result"
               % (peak - base, size / 1e6))
