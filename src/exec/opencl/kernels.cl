@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/* dip's OpenCL kernels: ports of src/ops' CPU arithmetic, operation by operation, so that a device
+ * gives the same bytes as the CPU path. Images are packed 8-bit rows (width * channels bytes).
+ * Each kernel computes whole images; borders are read through bidx(), the planner's
+ * border_index(), so the result equals the CPU's for any tiling. Integer ops stay integer;
+ * the few float ops (hsv, bilateral) use the same operations in the same order, with contraction
+ * off and correctly rounded division (the host builds with -cl-fp32-correctly-rounded-divide-sqrt).
+ * Embedded in the binary at build time (tools: src/exec/opencl/embed.cmake). */
+#pragma OPENCL FP_CONTRACT OFF
+
+/* OpenCV's borderInterpolate: edge 0 reflect-101, 1 replicate. */
+static int bidx(int p, int len, int edge)
+{
+    if (p >= 0 && p < len)
+        return p;
+    if (edge == 1)
+        return p < 0 ? 0 : len - 1;
+    if (len == 1)
+        return 0;
+    do {
+        if (p < 0)
+            p = -p;
+        else
+            p = 2 * (len - 1) - p;
+    } while (p < 0 || p >= len);
+    return p;
+}
+
+static int luma15(int r, int g, int b)
+{
+    return (r * 9798 + g * 19235 + b * 3735 + (1 << 14)) >> 15;
+}
+
+static int luma14(int r, int g, int b)
+{
+    return (r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14;
+}
+
+/* ---- point ops ---- */
+
+/* Per-channel table: dst[i] = lut[(i % ch) * 256 + src[i]] over every byte. */
+__kernel void lut_ch(__global const uchar *src, __global uchar *dst, __constant uchar *lut,
+                     int ch, int n)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    dst[i] = lut[(i % ch) * 256 + src[i]];
+}
+
+/* Gray-valued ops: out = lut[gray], gray = luma15 of RGB or channel 0; alpha (ch 2, 4) kept. */
+__kernel void gray_lut(__global const uchar *src, __global uchar *dst, __constant uchar *lut,
+                       int ch, int npix)
+{
+    int i = get_global_id(0);
+    if (i >= npix)
+        return;
+    __global const uchar *p = src + i * ch;
+    int g = ch >= 3 ? luma15(p[0], p[1], p[2]) : p[0];
+    int och = ch == 3 ? 1 : ch == 4 ? 2 : ch;
+    dst[i * och] = lut[g];
+    if (och == 2)
+        dst[i * 2 + 1] = p[ch - 1];
+}
+
+/* equalize on colour: OpenCV's integer YCrCb, Y replaced by lut[Y], back to RGB (stats.c). */
+__kernel void ycc_lut(__global const uchar *src, __global uchar *dst, __constant uchar *lut,
+                      int ch, int npix)
+{
+    const int h128 = 128 << 14, rnd = 1 << 13;
+    int i = get_global_id(0);
+    if (i >= npix)
+        return;
+    __global const uchar *p = src + i * ch;
+    __global uchar *q = dst + i * ch;
+    int r = p[0], g = p[1], b = p[2];
+    int y = luma14(r, g, b);
+    int cr = ((r - y) * 11682 + h128 + rnd) >> 14;
+    int cb = ((b - y) * 9241 + h128 + rnd) >> 14;
+    cr = clamp(cr, 0, 255);
+    cb = clamp(cb, 0, 255);
+    int ny = lut[y];
+    int ro = ny + (((cr - 128) * 22987 + rnd) >> 14);
+    int go = ny + (((cb - 128) * -5636 + (cr - 128) * -11698 + rnd) >> 14);
+    int bo = ny + (((cb - 128) * 29049 + rnd) >> 14);
+    uchar alpha = p[ch - 1];
+    q[0] = (uchar)clamp(ro, 0, 255);
+    q[1] = (uchar)clamp(go, 0, 255);
+    q[2] = (uchar)clamp(bo, 0, 255);
+    if (ch == 4)
+        q[3] = alpha;
+}
+
+static uchar trunc_u8(float f)
+{
+    int i = (int)f;
+    return (uchar)(i < 0 ? 0 : i > 255 ? 255 : i);
+}
+
+/* hsv on RGB(A): color.c's hsv_px. */
+__kernel void hsv(__global const uchar *src, __global uchar *dst, __constant int *sdiv,
+                  __constant int *hdiv, int ch, int npix, int dh, int ds, int dv)
+{
+    const float hscale = 6.0f / 180.0f, k255 = 1.0f / 255.0f;
+    int i = get_global_id(0);
+    if (i >= npix)
+        return;
+    __global const uchar *p = src + i * ch;
+    __global uchar *q = dst + i * ch;
+    int r = p[0], g = p[1], b = p[2];
+    int v = max(max(r, g), b), vmin = min(min(r, g), b);
+    int diff = v - vmin;
+    int vr = v == r ? -1 : 0, vg = v == g ? -1 : 0;
+    int s = (diff * sdiv[v] + (1 << 11)) >> 12;
+    int h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + (~vg & (r - g + 4 * diff))));
+    h = (h * hdiv[diff] + (1 << 11)) >> 12;
+    h += h < 0 ? 180 : 0;
+    h = (h + dh + 360) % 180;
+    s = clamp(s + ds, 0, 255);
+    v = clamp(v + dv, 0, 255);
+    float fh = (float)h * hscale, fs = (float)s * k255, fv = (float)v * k255;
+    int sec = (int)fh;
+    fh = fh - (float)sec;
+    float t0 = fv, t1 = fv * (1.0f - fs), t2 = fv * (1.0f - fs * fh);
+    float t3 = fv * (1.0f - fs * (1.0f - fh));
+    float rr = (sec == 0 || sec == 5) ? t0 : sec == 1 ? t2 : sec == 4 ? t3 : t1;
+    float gg = (sec == 1 || sec == 2) ? t0 : sec == 0 ? t3 : sec == 3 ? t2 : t1;
+    float bb = (sec == 3 || sec == 4) ? t0 : sec == 2 ? t3 : sec == 5 ? t2 : t1;
+    uchar alpha = p[ch - 1];
+    q[0] = trunc_u8(rr * 255.0f);
+    q[1] = trunc_u8(gg * 255.0f);
+    q[2] = trunc_u8(bb * 255.0f);
+    if (ch == 4)
+        q[3] = alpha;
+}
+
+/* ---- separable integer stencils: box, gaussian, sharpen ---- */
+
+/* Vertical pass: v[y][i] = sum_j wt[j] src[bidx(y - r + j)][i] over the w * ch values of a row. */
+__kernel void vsum(__global const uchar *src, __global uint *v, __constant int *wt, int k, int w,
+                   int h, int ch, int edge)
+{
+    int i = get_global_id(0), y = get_global_id(1);
+    int n = w * ch, r = k / 2;
+    if (i >= n || y >= h)
+        return;
+    uint s = 0;
+    for (int j = 0; j < k; j++)
+        s += (uint)wt[j] * src[bidx(y - r + j, h, edge) * n + i];
+    v[y * n + i] = s;
+}
+
+/* Horizontal pass. mode 0: gaussian, (sum wt v + 2^15) >> 16; mode 1: box, (sum + area/2) / area;
+ * mode 2: sharpen, the gaussian then blur.c's sharpen_mix with the centre pixel. */
+__kernel void hsum(__global const uint *v, __global const uchar *src, __global uchar *dst,
+                   __constant int *wt, int k, int w, int h, int ch, int edge, int mode, int area,
+                   int amount_q, int thr)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    int r = k / 2, n = w * ch;
+    if (x >= w || y >= h)
+        return;
+    for (int c = 0; c < ch; c++) {
+        uint s = 0;
+        for (int j = 0; j < k; j++)
+            s += (uint)wt[j] * v[y * n + bidx(x - r + j, w, edge) * ch + c];
+        int o = y * n + x * ch + c;
+        if (mode == 1) {
+            dst[o] = (uchar)((s + (uint)area / 2) / (uint)area);
+        } else if (mode == 0) {
+            dst[o] = (uchar)((s + 32768u) >> 16);
+        } else {
+            uchar in = src[o], d = (uchar)((s + 32768u) >> 16);
+            short diff = (short)(in - d);
+            short a = (short)(diff * 128);
+            short add = (short)(((int)a * (short)amount_q + 16384) >> 15);
+            short val = (short)(in + add);
+            short ad = diff < 0 ? (short)-diff : diff;
+            val = val < 0 ? 0 : val > 255 ? 255 : val;
+            dst[o] = (uchar)(ad >= (short)thr ? val : in);
+        }
+    }
+}
+
+/* ---- sobel ---- */
+
+/* Gray plane for sobel (edge.c's gray_row): luma15 of RGB, channel 0 otherwise. */
+__kernel void gray_plane(__global const uchar *src, __global uchar *g, int ch, int npix)
+{
+    int i = get_global_id(0);
+    if (i >= npix)
+        return;
+    __global const uchar *p = src + i * ch;
+    g[i] = ch >= 3 ? (uchar)luma15(p[0], p[1], p[2]) : p[0];
+}
+
+/* min(255, |dx| + |dy|) with the k-tap smoothing `sm` and derivative `dv` (exact integers). */
+__kernel void sobel(__global const uchar *g, __global uchar *dst, __constant int *sm,
+                    __constant int *dv, int k, int w, int h)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    int r = k / 2;
+    if (x >= w || y >= h)
+        return;
+    int gx = 0, gy = 0;
+    for (int j = 0; j < k; j++) {
+        int xx = bidx(x - r + j, w, 0), vs = 0, vd = 0;
+        for (int i = 0; i < k; i++) {
+            int p = g[bidx(y - r + i, h, 0) * w + xx];
+            vs += sm[i] * p;
+            vd += dv[i] * p;
+        }
+        gx += dv[j] * vs;
+        gy += sm[j] * vd;
+    }
+    int mag = abs(gx) + abs(gy);
+    dst[y * w + x] = (uchar)(mag > 255 ? 255 : mag);
+}
+
+/* ---- median ---- */
+
+/* The median of the k x k window per channel (replicate border): the smallest v with more than
+ * k*k/2 window values <= v, found by bisection over 0..255 (exact, like any median). */
+__kernel void median(__global const uchar *src, __global uchar *dst, int k, int w, int h, int ch)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    int r = k / 2, hk = k * k / 2, n = w * ch;
+    if (x >= w || y >= h)
+        return;
+    for (int c = 0; c < ch; c++) {
+        int lo = 0, hi = 255;
+        while (lo < hi) {
+            int mid = (lo + hi) >> 1, cnt = 0;
+            for (int i = 0; i < k; i++) {
+                __global const uchar *row = src + bidx(y - r + i, h, 1) * n + c;
+                for (int j = 0; j < k; j++)
+                    cnt += row[bidx(x - r + j, w, 1) * ch] <= mid;
+            }
+            if (cnt > hk)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        dst[y * n + x * ch + c] = (uchar)lo;
+    }
+}
+
+/* ---- bilateral ---- */
+
+static uchar round_u8(float v)
+{
+    float t = v + 12582912.0f;
+    return (uchar)(int)(t - 12582912.0f);
+}
+
+/* blur.c's bilateral: taps in OpenCV's order, weights sw * cw[sum |diff|], float sums tap by tap,
+ * sum / wsum on gray (and gray+alpha), sum * (1 / wsum) on colour. */
+__kernel void bilateral(__global const uchar *src, __global uchar *dst, __global const int *tdx,
+                        __global const int *tdy, __global const float *tw,
+                        __global const float *cw, int ntaps, int w, int h, int ch)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    int n = w * ch, cc = ch >= 3 ? 3 : 1;
+    if (x >= w || y >= h)
+        return;
+    __global const uchar *ctr = src + y * n + x * ch;
+    float wsum = 0.0f, sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int t = 0; t < ntaps; t++) {
+        __global const uchar *p =
+            src + bidx(y + tdy[t], h, 0) * n + bidx(x + tdx[t], w, 0) * ch;
+        int idx = abs(p[0] - ctr[0]);
+        if (cc == 3)
+            idx += abs(p[1] - ctr[1]) + abs(p[2] - ctr[2]);
+        float wt = tw[t] * cw[idx];
+        wsum = wsum + wt;
+        for (int c = 0; c < ch; c++)
+            sum[c] = sum[c] + (float)p[c] * wt;
+    }
+    if (cc == 1) {
+        for (int c = 0; c < ch; c++)
+            dst[y * n + x * ch + c] = round_u8(sum[c] / wsum);
+    } else {
+        float inv = 1.0f / wsum;
+        for (int c = 0; c < ch; c++)
+            dst[y * n + x * ch + c] = round_u8(sum[c] * inv);
+    }
+}
+
+/* ---- statistics: 256-bin histograms for otsu, equalize and stretch ---- */
+
+/* mode 0: gray (luma15 of RGB, channel 0 otherwise); 1: luma14 likewise; 2: every colour value
+ * (all bytes of gray and RGB, channel 0 of gray+alpha, R, G, B of RGBA). Counts per work-group
+ * in local memory, then added to the global counts. */
+__kernel void hist(__global const uchar *src, __global uint *out, int ch, int npix, int mode)
+{
+    __local uint lh[256];
+    int l = get_local_id(0), ls = get_local_size(0);
+    for (int b = l; b < 256; b += ls)
+        lh[b] = 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = get_global_id(0); i < npix; i += get_global_size(0)) {
+        __global const uchar *p = src + i * ch;
+        if (mode == 2) {
+            int nc = ch == 2 ? 1 : ch == 4 ? 3 : ch;
+            for (int c = 0; c < nc; c++)
+                atomic_inc(&lh[p[c]]);
+        } else {
+            int g = ch < 3 ? p[0] : mode == 0 ? luma15(p[0], p[1], p[2]) : luma14(p[0], p[1], p[2]);
+            atomic_inc(&lh[g]);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int b = l; b < 256; b += ls)
+        if (lh[b])
+            atomic_add(&out[b], lh[b]);
+}
