@@ -17,7 +17,8 @@ static const int sizes[][2] = {{1, 1}, {13, 1}, {1, 17}, {31, 23}, {67, 45}};
 static const char *const on_device[] = {"invert",  "linear",    "brightness", "gray",
                                         "threshold", "hsv",     "otsu",       "equalize",
                                         "stretch", "box",       "gaussian",   "median",
-                                        "bilateral", "sharpen", "sobel"};
+                                        "bilateral", "sharpen", "sobel",
+                                        "crop",    "flip",      "rotate"};
 
 static int expect_device(const char *pipeline)
 {
@@ -154,6 +155,8 @@ TEST(op_variants_match_cpu)
         "bilateral(d=5, sigma_color=20, sigma_space=3)", "bilateral(d=0, sigma_space=2)",
         "linear(alpha=-1.3, beta=200)", "brightness(delta=-90)", "threshold(t=90, invert=1)",
         "hsv(h=-40, s=30, v=-20)", "otsu(invert=1)", "stretch(low=2, high=97)",
+        "flip(axis=v)", "flip(axis=both)", "rotate(angle=90)", "rotate(angle=180)",
+        "rotate(angle=270)", "crop(x=3, y=2, width=9, height=5)", "crop(x=1, y=4)",
     };
     need_device();
     sweep(texts, DIP_COUNTOF(texts), 2);

@@ -27,6 +27,7 @@ enum ocl_kernel {
     K_MEDIAN,
     K_BILATERAL,
     K_HIST,
+    K_QMAP,
     K_COUNT
 };
 

@@ -314,3 +314,18 @@ __kernel void hist(__global const uchar *src, __global uint *out, int ch, int np
         if (lh[b])
             atomic_add(&out[b], lh[b]);
 }
+
+/* ---- geometry: crop, flip, rotate (pixel moves) ---- */
+
+/* out(x, y) = in(ax x + bx y + cx, ay x + by y + cy): geometry.c's qmap, derived on the host from
+ * the op's own need(). */
+__kernel void qmap(__global const uchar *src, __global uchar *dst, int iw, int ow, int oh, int ch,
+                   int ax, int bx, int cx, int ay, int by, int cy)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= ow || y >= oh)
+        return;
+    int ix = ax * x + bx * y + cx, iy = ay * x + by * y + cy;
+    for (int c = 0; c < ch; c++)
+        dst[(y * ow + x) * ch + c] = src[(iy * iw + ix) * ch + c];
+}

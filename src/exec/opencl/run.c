@@ -233,6 +233,7 @@ enum how {
     H_SOBEL,
     H_MEDIAN,
     H_BILATERAL,
+    H_QMAP, /* crop, flip, rotate */
 };
 
 static int is(const struct dip_op *op, const char *name)
@@ -265,6 +266,8 @@ static enum how how_of(const struct ocl_dev *d, const struct dip_plan_op *po)
         if (is(op, "bilateral") && d->exact_div)
             return H_BILATERAL;
     }
+    if (po->kind == DIP_OP_GEOMETRIC && (is(op, "crop") || is(op, "flip") || is(op, "rotate")))
+        return H_QMAP;
     return H_NONE;
 }
 
@@ -494,6 +497,40 @@ out:
     return rc;
 }
 
+/* crop, flip and rotate move pixels by an affine map of integers; the map comes from the op's
+ * own need() on single pixels, and is checked on the four corners of the output. */
+static int run_qmap(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem out)
+{
+    struct dip_rect p00, p10, p01;
+    int iw = po->in_w, ow = po->out_w, oh = po->out_h, ch = po->in_ch;
+    int ax, bx, cx, ay, by, cy;
+
+    po->op->need(po->args, po->in_w, po->in_h, (struct dip_rect){0, 0, 1, 1}, &p00);
+    po->op->need(po->args, po->in_w, po->in_h, (struct dip_rect){1, 0, 1, 1}, &p10);
+    po->op->need(po->args, po->in_w, po->in_h, (struct dip_rect){0, 1, 1, 1}, &p01);
+    ax = p10.x - p00.x;
+    ay = p10.y - p00.y;
+    bx = p01.x - p00.x;
+    by = p01.y - p00.y;
+    cx = p00.x;
+    cy = p00.y;
+    for (int k = 0; k < 4; k++) {
+        int x = k & 1 ? ow - 1 : 0, y = k & 2 ? oh - 1 : 0;
+        struct dip_rect q;
+        po->op->need(po->args, po->in_w, po->in_h, (struct dip_rect){x, y, 1, 1}, &q);
+        if (q.w != 1 || q.h != 1 || q.x != ax * x + bx * y + cx || q.y != ay * x + by * y + cy ||
+            q.x < 0 || q.y < 0 || q.x >= po->in_w || q.y >= po->in_h) {
+            snprintf(r->why, r->whylen, "%s: not a pixel map the kernel knows", po->op->name);
+            return DIP_EINVAL;
+        }
+    }
+    {
+        struct karg a[] = {KA(in), KA(out), KA(iw), KA(ow), KA(oh), KA(ch),
+                           KA(ax), KA(bx),  KA(cx), KA(ay), KA(by), KA(cy)};
+        return launch(r, K_QMAP, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
+    }
+}
+
 static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem *out)
 {
     enum how how = how_of(r->d, po);
@@ -516,6 +553,8 @@ static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem
         return run_median(r, po, in, *out);
     case H_BILATERAL:
         return run_bilateral(r, po, in, *out);
+    case H_QMAP:
+        return run_qmap(r, po, in, *out);
     default:
         snprintf(r->why, r->whylen, "%s has no OpenCL kernel", po->op->name);
         return DIP_EINVAL;
