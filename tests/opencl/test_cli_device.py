@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+"""`--device` as a user meets it: `dip version` names the OpenCL devices; `dip process --device
+opencl` writes the same files as `--device cpu` on gray, gray+alpha, RGB and RGBA images; an op
+without a kernel runs on the CPU with one warning for the whole batch, never a failed item;
+`auto` on a machine without a GPU is the CPU, silently; a bad value is refused by name."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
+from diputil import Checker  # noqa: E402
+
+DIP = os.environ["DIP"]
+ck = Checker()
+
+
+def dip(*args):
+    return subprocess.run([DIP] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+r = dip("version")
+ck.check(r.returncode == 0 and "opencl: " in r.stdout, "dip version names devices: %r" % r.stdout)
+gpu = "(gpu" in r.stdout
+
+with tempfile.TemporaryDirectory() as d:
+    rng = np.random.default_rng(5)
+    inputs = []
+    for ch in (1, 3, 4):
+        img = rng.integers(0, 256, (37, 53, ch), dtype=np.uint8)
+        img[:, :26] //= 3  # an edge, so that sobel and canny find something
+        p = os.path.join(d, "in%d.png" % ch)
+        cv2.imwrite(p, img if ch != 1 else img[:, :, 0])
+        inputs.append(p)
+    # gray+alpha (OpenCV cannot write it): dip's gray of the RGBA image.
+    r = dip("process", "--device", "cpu", "-p", "gray", "-o", os.path.join(d, "in2.png"),
+            inputs[2])
+    ck.check(r.returncode == 0, "gray+alpha input: %r" % r.stderr)
+    inputs.append(os.path.join(d, "in2.png"))
+    for pipe in ("gaussian(size=5) | sobel | threshold(t=40)",
+                 "hsv(h=20) | median(size=3) | equalize | rotate(angle=90)",
+                 "gaussian | canny"):
+        outs = {}
+        for dev in ("cpu", "opencl"):
+            o = os.path.join(d, dev)
+            r = dip("process", "--device", dev, "--quiet", "-p", pipe, "-o", o, *inputs)
+            ck.check(r.returncode == 0, "%s on %s: %s" % (pipe, dev, r.stderr))
+            outs[dev] = [read(os.path.join(o, os.path.basename(p))) for p in inputs]
+            if dev == "opencl":
+                warns = [ln for ln in r.stderr.splitlines() if "warning: opencl" in ln]
+                want = 1 if "canny" in pipe else 0
+                ck.check(len(warns) == want, "%s: %d warnings, want %d: %r" %
+                         (pipe, len(warns), want, r.stderr))
+        for i, p in enumerate(inputs):
+            ck.check(outs["cpu"][i] == outs["opencl"][i],
+                     "%s on %s: opencl file differs from cpu" % (pipe, os.path.basename(p)))
+    if not gpu:
+        r = dip("process", "--device", "auto", "-p", "gaussian", "-o", os.path.join(d, "a.png"),
+                inputs[1])
+        ck.check(r.returncode == 0 and "warning" not in r.stderr, "auto without a GPU: %r" %
+                 r.stderr)
+    r = dip("process", "--device", "gpu", "-p", "invert", "-o", os.path.join(d, "b.png"),
+            inputs[0])
+    ck.check(r.returncode == 2 and "'gpu'" in r.stderr, "bad --device: %r" % r.stderr)
+    r = dip("bench", "--device", "opencl", "--width", "64", "--height", "48", "--runs", "1",
+            "--ops", "gaussian,canny", "--threads", "1")
+    rows = r.stdout.splitlines()
+    ck.check(r.returncode == 0 and any(",gaussian,dip-opencl," in x for x in rows) and
+             any(",gaussian,dip-opencl-kernels," in x for x in rows) and
+             not any(",canny,dip-opencl" in x for x in rows), "bench rows: %r" % rows)
+
+sys.exit(ck.done())
