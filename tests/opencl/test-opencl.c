@@ -18,7 +18,7 @@ static const char *const on_device[] = {"invert",  "linear",    "brightness", "g
                                         "threshold", "hsv",     "otsu",       "equalize",
                                         "stretch", "box",       "gaussian",   "median",
                                         "bilateral", "sharpen", "sobel",
-                                        "crop",    "flip",      "rotate"};
+                                        "crop",    "flip",      "rotate",     "canny"};
 
 static int expect_device(const char *pipeline)
 {
@@ -156,7 +156,7 @@ TEST(op_variants_match_cpu)
         "linear(alpha=-1.3, beta=200)", "brightness(delta=-90)", "threshold(t=90, invert=1)",
         "hsv(h=-40, s=30, v=-20)", "otsu(invert=1)", "stretch(low=2, high=97)",
         "flip(axis=v)", "flip(axis=both)", "rotate(angle=90)", "rotate(angle=180)",
-        "rotate(angle=270)", "crop(x=3, y=2, width=9, height=5)", "crop(x=1, y=4)",
+        "rotate(angle=270)", "canny(low=20, high=60)", "canny(low=300, high=50)", "crop(x=3, y=2, width=9, height=5)", "crop(x=1, y=4)",
     };
     need_device();
     sweep(texts, DIP_COUNTOF(texts), 2);

@@ -28,6 +28,8 @@ enum ocl_kernel {
     K_BILATERAL,
     K_HIST,
     K_QMAP,
+    K_CANNY_GRAD,
+    K_CANNY_NMS,
     K_COUNT
 };
 

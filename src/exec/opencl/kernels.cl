@@ -329,3 +329,68 @@ __kernel void qmap(__global const uchar *src, __global uchar *dst, int iw, int o
     for (int c = 0; c < ch; c++)
         dst[(y * ow + x) * ch + c] = src[(iy * iw + ix) * ch + c];
 }
+
+/* ---- canny's tiled pass: gradient, then non-maximum suppression (edge.c) ---- */
+
+/* 3x3 Sobel of every channel with replicated borders; the channel of largest |dx| + |dy|, ties
+ * to B, then G, then R (as OpenCV on BGR); channel 0 for gray and gray+alpha. */
+__kernel void canny_grad(__global const uchar *src, __global int *gdx, __global int *gdy,
+                         __global int *gmag, int w, int h, int ch)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= w || y >= h)
+        return;
+    int n = w * ch, ya = bidx(y - 1, h, 1) * n, yb = y * n, yc = bidx(y + 1, h, 1) * n;
+    int xl = bidx(x - 1, w, 1) * ch, xm = x * ch, xr = bidx(x + 1, w, 1) * ch;
+    int nc = ch >= 3 ? 3 : 1, bm = -1, bx = 0, by = 0;
+    for (int c = nc - 1; c >= 0; c--) {
+        int vsl = src[ya + xl + c] + 2 * src[yb + xl + c] + src[yc + xl + c];
+        int vsr = src[ya + xr + c] + 2 * src[yb + xr + c] + src[yc + xr + c];
+        int vdl = src[yc + xl + c] - src[ya + xl + c];
+        int vdm = src[yc + xm + c] - src[ya + xm + c];
+        int vdr = src[yc + xr + c] - src[ya + xr + c];
+        int ex = vsr - vsl, ey = vdl + 2 * vdm + vdr, m = abs(ex) + abs(ey);
+        if (m > bm) {
+            bm = m;
+            bx = ex;
+            by = ey;
+        }
+    }
+    gdx[y * w + x] = bx;
+    gdy[y * w + x] = by;
+    gmag[y * w + x] = bm;
+}
+
+static int cmag(__global const int *gmag, int x, int y, int w, int h)
+{
+    return x < 0 || y < 0 || x >= w || y >= h ? 0 : gmag[y * w + x];
+}
+
+/* OpenCV's suppression: direction from tan(22.5) in 15-bit fixed point, strict > on one side,
+ * >= on the other; magnitude 0 outside the image. 255 strong, 128 weak, 0 none. */
+__kernel void canny_nms(__global const int *gdx, __global const int *gdy,
+                        __global const int *gmag, __global uchar *dst, int w, int h, int low,
+                        int high)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= w || y >= h)
+        return;
+    int m = gmag[y * w + x], keep = 0;
+    if (m > low) {
+        int xs = gdx[y * w + x], ys = gdy[y * w + x];
+        int ax = abs(xs), ay = abs(ys) << 15;
+        int tg22x = ax * 13573;
+        if (ay < tg22x) {
+            keep = m > cmag(gmag, x - 1, y, w, h) && m >= cmag(gmag, x + 1, y, w, h);
+        } else {
+            int tg67x = tg22x + (ax << 16);
+            if (ay > tg67x) {
+                keep = m > cmag(gmag, x, y - 1, w, h) && m >= cmag(gmag, x, y + 1, w, h);
+            } else {
+                int sg = (xs ^ ys) < 0 ? -1 : 1;
+                keep = m > cmag(gmag, x - sg, y - 1, w, h) && m > cmag(gmag, x + sg, y + 1, w, h);
+            }
+        }
+    }
+    dst[y * w + x] = (uchar)(!keep ? 0 : m > high ? 255 : 128);
+}

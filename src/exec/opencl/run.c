@@ -234,6 +234,7 @@ enum how {
     H_MEDIAN,
     H_BILATERAL,
     H_QMAP, /* crop, flip, rotate */
+    H_CANNY, /* canny's tiled pass (its hysteresis is a GLOBAL step, on the host) */
 };
 
 static int is(const struct dip_op *op, const char *name)
@@ -266,6 +267,8 @@ static enum how how_of(const struct ocl_dev *d, const struct dip_plan_op *po)
         if (is(op, "bilateral") && d->exact_div)
             return H_BILATERAL;
     }
+    if (po->kind == DIP_OP_STENCIL && op->kind == DIP_OP_GLOBAL && is(op, "canny"))
+        return H_CANNY;
     if (po->kind == DIP_OP_GEOMETRIC && (is(op, "crop") || is(op, "flip") || is(op, "rotate")))
         return H_QMAP;
     return H_NONE;
@@ -531,6 +534,37 @@ static int run_qmap(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_m
     }
 }
 
+static int run_canny(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem out)
+{
+    double lo = param(po->op, po->args, "low"), hi = param(po->op, po->args, "high");
+    int low = (int)(lo < hi ? lo : hi), high = (int)(lo < hi ? hi : lo); /* canny_prepare */
+    int w = po->in_w, h = po->in_h, ch = po->in_ch, rc;
+    size_t plane = (size_t)w * (size_t)h * sizeof(cl_int);
+    cl_mem gx = NULL, gy = NULL, gm = NULL;
+
+    if (po->halo.left != 2 || po->edge != DIP_EDGE_REPLICATE || po->out_ch != 1) {
+        snprintf(r->why, r->whylen, "canny: its tiled pass disagrees with the kernel");
+        return DIP_EINTERNAL;
+    }
+    rc = buf_new(r, plane, &gx);
+    if (rc == 0)
+        rc = buf_new(r, plane, &gy);
+    if (rc == 0)
+        rc = buf_new(r, plane, &gm);
+    if (rc == 0) {
+        struct karg a[] = {KA(in), KA(gx), KA(gy), KA(gm), KA(w), KA(h), KA(ch)};
+        rc = launch(r, K_CANNY_GRAD, a, DIP_COUNTOF(a), 2, (size_t)w, (size_t)h);
+    }
+    if (rc == 0) {
+        struct karg a[] = {KA(gx), KA(gy), KA(gm), KA(out), KA(w), KA(h), KA(low), KA(high)};
+        rc = launch(r, K_CANNY_NMS, a, DIP_COUNTOF(a), 2, (size_t)w, (size_t)h);
+    }
+    rel(&gx);
+    rel(&gy);
+    rel(&gm);
+    return rc;
+}
+
 static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem *out)
 {
     enum how how = how_of(r->d, po);
@@ -555,6 +589,8 @@ static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem
         return run_bilateral(r, po, in, *out);
     case H_QMAP:
         return run_qmap(r, po, in, *out);
+    case H_CANNY:
+        return run_canny(r, po, in, *out);
     default:
         snprintf(r->why, r->whylen, "%s has no OpenCL kernel", po->op->name);
         return DIP_EINVAL;
