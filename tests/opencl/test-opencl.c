@@ -18,7 +18,8 @@ static const char *const on_device[] = {"invert",  "linear",    "brightness", "g
                                         "threshold", "hsv",     "otsu",       "equalize",
                                         "stretch", "box",       "gaussian",   "median",
                                         "bilateral", "sharpen", "sobel",
-                                        "crop",    "flip",      "rotate",     "canny"};
+                                        "crop",    "flip",      "rotate",     "canny",
+                                        "resize"};
 
 static int expect_device(const char *pipeline)
 {
@@ -156,6 +157,9 @@ TEST(op_variants_match_cpu)
         "linear(alpha=-1.3, beta=200)", "brightness(delta=-90)", "threshold(t=90, invert=1)",
         "hsv(h=-40, s=30, v=-20)", "otsu(invert=1)", "stretch(low=2, high=97)",
         "flip(axis=v)", "flip(axis=both)", "rotate(angle=90)", "rotate(angle=180)",
+        "resize(scale=0.5)", "resize(width=40, height=9, filter=cubic)",
+        "resize(scale=2.3, filter=linear)", "resize(scale=1.7, filter=area)",
+        "resize(width=100, height=3, filter=area)", "resize(scale=0.3, filter=cubic)",
         "rotate(angle=270)", "canny(low=20, high=60)", "canny(low=300, high=50)", "crop(x=3, y=2, width=9, height=5)", "crop(x=1, y=4)",
     };
     need_device();

@@ -30,6 +30,8 @@ enum ocl_kernel {
     K_QMAP,
     K_CANNY_GRAD,
     K_CANNY_NMS,
+    K_RESIZE_HALF,
+    K_RESIZE_INTERP,
     K_COUNT
 };
 

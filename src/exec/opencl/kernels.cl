@@ -394,3 +394,50 @@ __kernel void canny_nms(__global const int *gdx, __global const int *gdy,
     }
     dst[y * w + x] = (uchar)(!keep ? 0 : m > high ? 255 : 128);
 }
+
+/* ---- resize: the 2x2 halving and the fixed-point interpolation (geometry.c) ---- */
+
+__kernel void resize_half(__global const uchar *src, __global uchar *dst, int iw, int ow, int oh,
+                          int ch)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= ow || y >= oh)
+        return;
+    __global const uchar *s0 = src + (2 * y * iw + 2 * x) * ch, *s1 = s0 + iw * ch;
+    for (int c = 0; c < ch; c++)
+        dst[(y * ow + x) * ch + c] =
+            (uchar)(((s0[c] + s1[c]) + (s0[ch + c] + s1[ch + c]) + 2) >> 2);
+}
+
+/* k = 2 (linear, and area when enlarging) or 4 (cubic) taps per axis from the host's tables
+ * (input index, 11-bit weight): horizontal sums in int, then the vertical pass of geometry.c
+ * (vpass_linear's 16-bit high products, or vpass_cubic's 22-bit rounding). */
+__kernel void resize_interp(__global const uchar *src, __global uchar *dst,
+                            __global const int *xofs, __global const short *xw,
+                            __global const int *yofs, __global const short *yw, int iw, int ow,
+                            int oh, int ch, int k)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= ow || y >= oh)
+        return;
+    for (int c = 0; c < ch; c++) {
+        int rows[4];
+        for (int j = 0; j < k; j++) {
+            __global const uchar *s = src + yofs[y * 4 + j] * iw * ch + c;
+            int sum = 0;
+            for (int i = 0; i < k; i++)
+                sum += s[xofs[x * 4 + i] * ch] * xw[x * 4 + i];
+            rows[j] = sum;
+        }
+        int v;
+        if (k == 2) {
+            v = (((rows[0] >> 4) * yw[y * 4] >> 16) + ((rows[1] >> 4) * yw[y * 4 + 1] >> 16) + 2) >>
+                2;
+        } else {
+            int sum = (1 << 21) + rows[0] * yw[y * 4] + rows[1] * yw[y * 4 + 1] +
+                      rows[2] * yw[y * 4 + 2] + rows[3] * yw[y * 4 + 3];
+            v = sum >> 22;
+        }
+        dst[(y * ow + x) * ch + c] = (uchar)clamp(v, 0, 255);
+    }
+}

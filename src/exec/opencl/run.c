@@ -235,7 +235,78 @@ enum how {
     H_BILATERAL,
     H_QMAP, /* crop, flip, rotate */
     H_CANNY, /* canny's tiled pass (its hysteresis is a GLOBAL step, on the host) */
+    H_RESIZE_HALF,
+    H_RESIZE_INTERP,
 };
+
+/* ---- resize: geometry.c's choice of path and its interpolation tables ---- */
+
+enum { FILTER_AREA, FILTER_LINEAR, FILTER_CUBIC }; /* geometry.c's resize_filters order */
+
+static int area_int_factor(int in, int out)
+{
+    double scale = 1. / ((double)out / in);
+    double is = floor(scale + 0.5);
+
+    return fabs(scale - is) < 2.220446049250313e-16 ? (int)is : 0;
+}
+
+static enum how resize_how(const struct dip_plan_op *po, int filter)
+{
+    int fx2 = area_int_factor(po->in_w, po->out_w), fy2 = area_int_factor(po->in_h, po->out_h);
+
+    if ((filter == FILTER_LINEAR || filter == FILTER_AREA) && fx2 == 2 && fy2 == 2)
+        return H_RESIZE_HALF;
+    if (filter == FILTER_AREA && po->out_w <= po->in_w && po->out_h <= po->in_h)
+        return H_NONE; /* area shrinking: float cell weights, not ported */
+    return H_RESIZE_INTERP;
+}
+
+static short round_coef(float c)
+{
+    long r = lrintf(c * 2048);
+    return (short)(r < -32768 ? -32768 : r > 32767 ? 32767 : r);
+}
+
+/* geometry.c's interp_taps (cv2.resize's coefficients), the same float and double operations. */
+static int interp_taps(int filter, int in, int out, int d, int *idx, short *w)
+{
+    double inv_scale = (double)out / in, scale = 1. / inv_scale;
+    float fx, cbuf[4];
+    int sx, k = filter == FILTER_CUBIC ? 4 : 2;
+
+    if (filter != FILTER_AREA) {
+        fx = (float)((d + 0.5) * scale - 0.5);
+        sx = (int)floorf(fx);
+        fx -= (float)sx;
+    } else {
+        sx = (int)floor(d * scale);
+        fx = (float)((d + 1) - (sx + 1) * inv_scale);
+        fx = fx <= 0 ? 0.f : fx - floorf(fx);
+    }
+    if (filter != FILTER_CUBIC) {
+        if (sx < 0)
+            fx = 0, sx = 0;
+        if (sx >= in - 1)
+            fx = 0, sx = in - 1;
+        cbuf[0] = 1.f - fx;
+        cbuf[1] = fx;
+    } else {
+        const float A = -0.75f;
+        float x = fx;
+        cbuf[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+        cbuf[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+        cbuf[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+        cbuf[3] = 1.f - cbuf[0] - cbuf[1] - cbuf[2];
+        sx -= 1;
+    }
+    for (int j = 0; j < k; j++) {
+        int s = sx + j;
+        idx[j] = s < 0 ? 0 : s >= in ? in - 1 : s;
+        w[j] = round_coef(cbuf[j]);
+    }
+    return k;
+}
 
 static int is(const struct dip_op *op, const char *name)
 {
@@ -269,6 +340,8 @@ static enum how how_of(const struct ocl_dev *d, const struct dip_plan_op *po)
     }
     if (po->kind == DIP_OP_STENCIL && op->kind == DIP_OP_GLOBAL && is(op, "canny"))
         return H_CANNY;
+    if (po->kind == DIP_OP_GEOMETRIC && is(op, "resize"))
+        return resize_how(po, (int)param(op, po->args, "filter"));
     if (po->kind == DIP_OP_GEOMETRIC && (is(op, "crop") || is(op, "flip") || is(op, "rotate")))
         return H_QMAP;
     return H_NONE;
@@ -565,6 +638,54 @@ static int run_canny(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_
     return rc;
 }
 
+static int run_resize(struct run *r, const struct dip_plan_op *po, enum how how, cl_mem in,
+                      cl_mem out)
+{
+    int iw = po->in_w, ow = po->out_w, oh = po->out_h, ch = po->in_ch, rc = 0, k = 2;
+    int filter = (int)param(po->op, po->args, "filter");
+    int *xofs = NULL, *yofs = NULL;
+    short *xw = NULL, *yw = NULL;
+    cl_mem b[4] = {NULL, NULL, NULL, NULL};
+
+    if (how == H_RESIZE_HALF) {
+        struct karg a[] = {KA(in), KA(out), KA(iw), KA(ow), KA(oh), KA(ch)};
+        return launch(r, K_RESIZE_HALF, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
+    }
+    xofs = calloc((size_t)ow * 4, sizeof(int));
+    xw = calloc((size_t)ow * 4, sizeof(short));
+    yofs = calloc((size_t)oh * 4, sizeof(int));
+    yw = calloc((size_t)oh * 4, sizeof(short));
+    if (!xofs || !xw || !yofs || !yw) {
+        snprintf(r->why, r->whylen, "out of memory");
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    for (int x = 0; x < ow; x++)
+        k = interp_taps(filter, po->in_w, ow, x, xofs + 4 * x, xw + 4 * x);
+    for (int y = 0; y < oh; y++)
+        interp_taps(filter, po->in_h, oh, y, yofs + 4 * y, yw + 4 * y);
+    rc = buf_const(r, xofs, (size_t)ow * 4 * sizeof(int), &b[0]);
+    if (rc == 0)
+        rc = buf_const(r, xw, (size_t)ow * 4 * sizeof(short), &b[1]);
+    if (rc == 0)
+        rc = buf_const(r, yofs, (size_t)oh * 4 * sizeof(int), &b[2]);
+    if (rc == 0)
+        rc = buf_const(r, yw, (size_t)oh * 4 * sizeof(short), &b[3]);
+    if (rc == 0) {
+        struct karg a[] = {KA(in), KA(out), KA(b[0]), KA(b[1]), KA(b[2]), KA(b[3]),
+                           KA(iw), KA(ow),  KA(oh),   KA(ch),   KA(k)};
+        rc = launch(r, K_RESIZE_INTERP, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
+    }
+out:
+    for (int i = 0; i < 4; i++)
+        rel(&b[i]);
+    free(xofs);
+    free(xw);
+    free(yofs);
+    free(yw);
+    return rc;
+}
+
 static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem *out)
 {
     enum how how = how_of(r->d, po);
@@ -591,6 +712,9 @@ static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem
         return run_qmap(r, po, in, *out);
     case H_CANNY:
         return run_canny(r, po, in, *out);
+    case H_RESIZE_HALF:
+    case H_RESIZE_INTERP:
+        return run_resize(r, po, how, in, *out);
     default:
         snprintf(r->why, r->whylen, "%s has no OpenCL kernel", po->op->name);
         return DIP_EINVAL;
