@@ -137,9 +137,23 @@ static int launch(struct run *r, enum ocl_kernel k, const struct karg *args, siz
     }
     if (hook_fail())
         return fail(r, CL_OUT_OF_RESOURCES, "forced kernel failure (test hook)");
-    e = clEnqueueNDRangeKernel(r->s->q, kk, (cl_uint)dims, NULL, g, NULL, 0, NULL,
-                               ev_slot(r, 1));
-    return e == CL_SUCCESS ? 0 : fail(r, e, dip__ocl_kernel_names[k]);
+    if (dims == 1) {
+        e = clEnqueueNDRangeKernel(r->s->q, kk, 1, NULL, g, NULL, 0, NULL, ev_slot(r, 1));
+        return e == CL_SUCCESS ? 0 : fail(r, e, dip__ocl_kernel_names[k]);
+    }
+    /* 2-D kernels run as launches over bands of rows (tiles of the image, about 4 M work items
+     * each), so that no single launch of a large image runs into a display driver's watchdog;
+     * kernels see absolute coordinates (the global offset). */
+    {
+        size_t band = DIP_MAX((size_t)1, ((size_t)1 << 22) / g[0]);
+        for (size_t y0 = 0; y0 < g[1]; y0 += band) {
+            size_t off[2] = {0, y0}, gg[2] = {g[0], DIP_MIN(band, g[1] - y0)};
+            e = clEnqueueNDRangeKernel(r->s->q, kk, 2, off, gg, NULL, 0, NULL, ev_slot(r, 1));
+            if (e != CL_SUCCESS)
+                return fail(r, e, dip__ocl_kernel_names[k]);
+        }
+    }
+    return 0;
 }
 
 /* ---- Parameters and tables, from the op's public parameter table ---- */
