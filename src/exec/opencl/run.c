@@ -795,6 +795,12 @@ static int plan_supported(struct run *r, const dip_plan *plan)
         for (size_t i = 0; i < si.n_ops; i++) {
             struct dip_plan_op po;
             dip_plan_step_op(plan, s, i, &po);
+            /* Kernels index bytes with 32-bit ints. */
+            if ((uint64_t)po.in_w * (uint64_t)po.in_h * (uint64_t)po.in_ch > INT32_MAX ||
+                (uint64_t)po.out_w * (uint64_t)po.out_h * (uint64_t)po.out_ch > INT32_MAX) {
+                snprintf(r->why, r->whylen, "%s: image too large for the kernels", po.op->name);
+                return 0;
+            }
             if (how_of(r->d, &po) == H_NONE) {
                 snprintf(r->why, r->whylen, "%s%s has no OpenCL kernel%s", po.op->name,
                          po.op->kind == DIP_OP_GLOBAL ? "'s tiled pass" : "",
