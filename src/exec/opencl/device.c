@@ -57,14 +57,11 @@ const char *dip__ocl_errname(cl_int e)
     }
 }
 
-static void scan_locked(void)
+static void do_scan(void)
 {
     cl_platform_id plats[8];
     cl_uint np = 0;
 
-    if (g_scanned)
-        return;
-    g_scanned = 1;
     if (clGetPlatformIDs(8, plats, &np) != CL_SUCCESS)
         return;
     for (cl_uint p = 0; p < np && p < 8; p++) {
@@ -110,6 +107,89 @@ static int pick_locked(int want_any)
     if (ng > 0)
         return gpus[local_rank() % ng];
     return want_any && g_ndevs > 0 ? 0 : -1;
+}
+
+static struct ocl_dev *dev_make(cl_device_id id, char *why, size_t whylen);
+
+/* ---- The setup thread ----
+ * Drivers built on LLVM (PoCL, Mesa) install an alternate signal stack in the thread that first
+ * initialises them; when that thread exits, ASan (and any code that frees its signal stack)
+ * trips over it. So the platform scan and the program build run on one thread of this backend's
+ * own, which lives as long as the process. */
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_thread_ok;
+static int g_req = -1; /* device index whose context the setup thread is asked to make */
+
+static void *setup_main(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&g_mu);
+    pthread_mutex_unlock(&g_mu);
+    do_scan();
+    pthread_mutex_lock(&g_mu);
+    g_scanned = 1;
+    pthread_cond_broadcast(&g_cv);
+    for (;;) {
+        struct ocl_dev *d;
+        int i;
+        char why[sizeof(g_dev_why)];
+        while (g_req < 0)
+            pthread_cond_wait(&g_cv, &g_mu);
+        i = g_req;
+        pthread_mutex_unlock(&g_mu);
+        d = dev_make(g_devs[i].id, why, sizeof(why));
+        pthread_mutex_lock(&g_mu);
+        g_dev = d;
+        g_selected = d ? i : -1;
+        g_dev_failed = d == NULL;
+        memcpy(g_dev_why, why, sizeof(why));
+        g_req = -1;
+        pthread_cond_broadcast(&g_cv);
+    }
+    return NULL;
+}
+
+static void setup_start(void)
+{
+    pthread_t t;
+    pthread_attr_t a;
+
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    g_thread_ok = pthread_create(&t, &a, setup_main, NULL) == 0;
+    pthread_attr_destroy(&a);
+}
+
+/* With g_mu held: the scan is done (on the setup thread, or here when it cannot start). */
+static void scan_locked(void)
+{
+    pthread_once(&g_once, setup_start);
+    if (!g_thread_ok && !g_scanned) {
+        do_scan();
+        g_scanned = 1;
+    }
+    while (!g_scanned)
+        pthread_cond_wait(&g_cv, &g_mu);
+}
+
+/* With g_mu held: makes the context of device i (on the setup thread when it runs). */
+static void make_locked(int i)
+{
+    if (!g_thread_ok) {
+        g_dev = dev_make(g_devs[i].id, g_dev_why, sizeof(g_dev_why));
+        g_selected = g_dev ? i : -1;
+        g_dev_failed = g_dev == NULL;
+        return;
+    }
+    while (g_req >= 0) /* another device asked for: wait for it */
+        pthread_cond_wait(&g_cv, &g_mu);
+    if (g_dev != NULL || g_dev_failed)
+        return;
+    g_req = i;
+    pthread_cond_broadcast(&g_cv);
+    while (g_req >= 0)
+        pthread_cond_wait(&g_cv, &g_mu);
 }
 
 static void dev_free(struct ocl_dev *d)
@@ -198,9 +278,7 @@ struct ocl_dev *dip__ocl_dev(int want_any, char *why, size_t whylen)
         if (i < 0) {
             snprintf(why, whylen, g_ndevs ? "no OpenCL GPU" : "no OpenCL platform");
         } else {
-            g_dev = dev_make(g_devs[i].id, g_dev_why, sizeof(g_dev_why));
-            g_selected = g_dev ? i : -1;
-            g_dev_failed = g_dev == NULL;
+            make_locked(i);
             d = g_dev;
             if (d == NULL)
                 snprintf(why, whylen, "%s", g_dev_why);
