@@ -60,9 +60,9 @@ static void bench_device(const char *suite, const char *name, const dip_pipeline
     }
     qsort(wall, (size_t)runs, sizeof(double), cmp_double);
     qsort(kern, (size_t)runs, sizeof(double), cmp_double);
-    printf("%s,%s,dip-opencl,1,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, name,
-           dip_image_width(img), dip_image_height(img), runs, wall[runs / 2], wall[0],
-           wall[runs - 1], mp / wall[runs / 2]);
+    printf("%s,%s,dip-opencl,1,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, name, dip_image_width(img),
+           dip_image_height(img), runs, wall[runs / 2], wall[0], wall[runs - 1],
+           mp / wall[runs / 2]);
     if (kern[runs / 2] > 0)
         printf("%s,%s,dip-opencl-kernels,1,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, name,
                dip_image_width(img), dip_image_height(img), runs, kern[runs / 2], kern[0],

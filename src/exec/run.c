@@ -93,8 +93,7 @@ static void warn_fallback(const char *why, int rc)
     if (rc == DIP_EINVAL) {
         for (int i = 0; i < nsaid && !repeat; i++)
             repeat = strncmp(said[i], why, sizeof(said[i]) - 1) == 0;
-        if (!repeat && nsaid < 16)
-            {
+        if (!repeat && nsaid < 16) {
             size_t l = strlen(why) < sizeof(said[0]) - 1 ? strlen(why) : sizeof(said[0]) - 1;
             memcpy(said[nsaid], why, l);
             said[nsaid++][l] = '\0';

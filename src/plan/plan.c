@@ -559,10 +559,18 @@ void dip_plan_step_op(const dip_plan *pl, size_t si, size_t i, struct dip_plan_o
 {
     const struct pop *p = &pl->ops[pl->steps[si].first + i];
 
-    *out = (struct dip_plan_op){.op = p->op, .args = p->args, .kind = p->kind,
-                                .is_map = p->role == ROLE_MAP, .halo = p->halo, .edge = p->edge,
-                                .in_w = p->in_w, .in_h = p->in_h, .in_ch = p->in_ch,
-                                .out_w = p->out_w, .out_h = p->out_h, .out_ch = p->out_ch};
+    *out = (struct dip_plan_op){.op = p->op,
+                                .args = p->args,
+                                .kind = p->kind,
+                                .is_map = p->role == ROLE_MAP,
+                                .halo = p->halo,
+                                .edge = p->edge,
+                                .in_w = p->in_w,
+                                .in_h = p->in_h,
+                                .in_ch = p->in_ch,
+                                .out_w = p->out_w,
+                                .out_h = p->out_h,
+                                .out_ch = p->out_ch};
 }
 
 const struct dip_op *dip_plan_step_stat(const dip_plan *pl, size_t si, const void **args)

@@ -12,8 +12,9 @@
 #include "ocl_kernels.h" /* generated: dip__ocl_source */
 
 const char *const dip__ocl_kernel_names[K_COUNT] = {
-    "lut_ch", "gray_lut", "ycc_lut",  "hsv",       "vsum", "hsum",
-    "gray_plane", "sobel", "median", "bilateral", "hist", "qmap", "canny_grad", "canny_nms", "resize_half", "resize_interp",
+    "lut_ch",     "gray_lut",  "ycc_lut",     "hsv",           "vsum", "hsum",
+    "gray_plane", "sobel",     "median",      "bilateral",     "hist", "qmap",
+    "canny_grad", "canny_nms", "resize_half", "resize_interp",
 };
 
 #define MAX_DEVS 16
@@ -28,10 +29,10 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_scanned;
 static struct found g_devs[MAX_DEVS];
 static int g_ndevs;
-static struct ocl_dev *g_dev;   /* made on first use */
-static int g_dev_failed;        /* building it failed once: do not retry per image */
+static struct ocl_dev *g_dev; /* made on first use */
+static int g_dev_failed;      /* building it failed once: do not retry per image */
 static char g_dev_why[512];
-static int g_selected = -1;     /* index into g_devs */
+static int g_selected = -1; /* index into g_devs */
 static enum dip_device g_default = DIP_DEVICE_CPU;
 static struct dip_device_times g_times;
 
@@ -41,17 +42,18 @@ const char *dip__ocl_errname(cl_int e)
 #define E(x)                                                                                       \
     case x:                                                                                        \
         return #x;
-        E(CL_DEVICE_NOT_FOUND) E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE)
-        E(CL_MEM_OBJECT_ALLOCATION_FAILURE) E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY)
-        E(CL_BUILD_PROGRAM_FAILURE) E(CL_INVALID_VALUE) E(CL_INVALID_KERNEL_NAME)
-        E(CL_INVALID_KERNEL_ARGS) E(CL_INVALID_WORK_GROUP_SIZE) E(CL_INVALID_BUFFER_SIZE)
-        E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_CONTEXT) E(CL_INVALID_MEM_OBJECT)
-        E(CL_INVALID_ARG_SIZE) E(CL_INVALID_ARG_VALUE) E(CL_INVALID_WORK_ITEM_SIZE)
-        E(CL_INVALID_GLOBAL_WORK_SIZE) E(CL_INVALID_PROGRAM_EXECUTABLE)
-        E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+        E(CL_DEVICE_NOT_FOUND)
+        E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE) E(CL_MEM_OBJECT_ALLOCATION_FAILURE)
+            E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY) E(CL_BUILD_PROGRAM_FAILURE)
+                E(CL_INVALID_VALUE) E(CL_INVALID_KERNEL_NAME) E(CL_INVALID_KERNEL_ARGS)
+                    E(CL_INVALID_WORK_GROUP_SIZE) E(CL_INVALID_BUFFER_SIZE)
+                        E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_CONTEXT) E(CL_INVALID_MEM_OBJECT)
+                            E(CL_INVALID_ARG_SIZE) E(CL_INVALID_ARG_VALUE)
+                                E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_WORK_SIZE)
+                                    E(CL_INVALID_PROGRAM_EXECUTABLE)
+                                        E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
 #undef E
-    case -1001:
-        return "CL_PLATFORM_NOT_FOUND_KHR";
+                                            case -1001 : return "CL_PLATFORM_NOT_FOUND_KHR";
     default:
         return "OpenCL error";
     }
@@ -243,8 +245,7 @@ static struct ocl_dev *dev_make(cl_device_id id, char *why, size_t whylen)
     if (e != CL_SUCCESS) {
         char log[256] = "";
         clGetProgramBuildInfo(d->prog, id, CL_PROGRAM_BUILD_LOG, sizeof(log) - 1, log, NULL);
-        snprintf(why, whylen, "building the kernels failed: %s: %.200s", dip__ocl_errname(e),
-                 log);
+        snprintf(why, whylen, "building the kernels failed: %s: %.200s", dip__ocl_errname(e), log);
         dev_free(d);
         return NULL;
     }

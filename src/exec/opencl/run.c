@@ -119,10 +119,13 @@ struct karg {
     size_t size;
     const void *p;
 };
-#define KA(x) {sizeof(x), &(x)}
+#define KA(x)                                                                                      \
+    {                                                                                              \
+        sizeof(x), &(x)                                                                            \
+    }
 
-static int launch(struct run *r, enum ocl_kernel k, const struct karg *args, size_t nargs,
-                  int dims, size_t gx, size_t gy)
+static int launch(struct run *r, enum ocl_kernel k, const struct karg *args, size_t nargs, int dims,
+                  size_t gx, size_t gy)
 {
     cl_kernel kk = kern(r, k);
     size_t g[2] = {gx ? gx : 1, gy ? gy : 1};
@@ -243,11 +246,11 @@ enum how {
     H_GRAY_LUT, /* table of the gray value from the ramp */
     H_YCC_LUT,  /* equalize on colour */
     H_HSV,
-    H_SEP,      /* box, gaussian, sharpen */
+    H_SEP, /* box, gaussian, sharpen */
     H_SOBEL,
     H_MEDIAN,
     H_BILATERAL,
-    H_QMAP, /* crop, flip, rotate */
+    H_QMAP,  /* crop, flip, rotate */
     H_CANNY, /* canny's tiled pass (its hysteresis is a GLOBAL step, on the host) */
     H_RESIZE_HALF,
     H_RESIZE_INTERP,
@@ -406,8 +409,8 @@ static int run_point(struct run *r, const struct dip_plan_op *po, enum how how, 
         if (rc == 0)
             rc = buf_const(r, hdiv, sizeof(hdiv), &bh);
         if (rc == 0) {
-            struct karg a[] = {KA(in), KA(out), KA(bs), KA(bh), KA(ch),
-                               KA(npix), KA(dh), KA(ds), KA(dv)};
+            struct karg a[] = {KA(in),   KA(out), KA(bs), KA(bh), KA(ch),
+                               KA(npix), KA(dh),  KA(ds), KA(dv)};
             rc = launch(r, K_HSV, a, DIP_COUNTOF(a), 1, (size_t)npix, 1);
         }
         rel(&bs);
@@ -445,8 +448,7 @@ static int run_sep(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_me
         mode = 1;
         area = k * k;
     } else {
-        k = gauss_make((int)param(po->op, po->args, "size"), param(po->op, po->args, "sigma"),
-                       wt);
+        k = gauss_make((int)param(po->op, po->args, "size"), param(po->op, po->args, "sigma"), wt);
         mode = 0;
         if (is(po->op, "sharpen")) {
             mode = 2;
@@ -466,9 +468,8 @@ static int run_sep(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_me
         rc = launch(r, K_VSUM, a, DIP_COUNTOF(a), 2, (size_t)w * (size_t)ch, (size_t)h);
     }
     if (rc == 0) {
-        struct karg a[] = {KA(v),    KA(in),   KA(out),      KA(bw),  KA(k),
-                           KA(w),    KA(h),    KA(ch),       KA(edge), KA(mode),
-                           KA(area), KA(amount_q), KA(thr)};
+        struct karg a[] = {KA(v),  KA(in),   KA(out),  KA(bw),   KA(k),        KA(w),  KA(h),
+                           KA(ch), KA(edge), KA(mode), KA(area), KA(amount_q), KA(thr)};
         rc = launch(r, K_HSUM, a, DIP_COUNTOF(a), 2, (size_t)w, (size_t)h);
     }
     rel(&v);
@@ -572,8 +573,8 @@ static int run_bilateral(struct run *r, const struct dip_plan_op *po, cl_mem in,
     if (rc == 0)
         rc = buf_const(r, cw, sizeof(cw), &bc);
     if (rc == 0) {
-        struct karg a[] = {KA(in), KA(out), KA(bx), KA(by), KA(bw), KA(bc),
-                           KA(n),  KA(w),   KA(h),  KA(ch)};
+        struct karg a[] = {KA(in), KA(out), KA(bx), KA(by), KA(bw),
+                           KA(bc), KA(n),   KA(w),  KA(h),  KA(ch)};
         rc = launch(r, K_BILATERAL, a, DIP_COUNTOF(a), 2, (size_t)w, (size_t)h);
     }
 out:
@@ -823,8 +824,7 @@ static double ev_seconds(cl_event e)
 {
     cl_ulong a = 0, b = 0;
 
-    if (clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof(a), &a, NULL) !=
-            CL_SUCCESS ||
+    if (clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof(a), &a, NULL) != CL_SUCCESS ||
         clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof(b), &b, NULL) != CL_SUCCESS)
         return 0;
     return b > a ? (double)(b - a) * 1e-9 : 0;
@@ -885,8 +885,7 @@ int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_
             }
             vi = dip_image_view(host);
             vo = dip_image_view(host2);
-            e = clEnqueueReadBuffer(r.s->q, cur, CL_TRUE, 0, ib, vi.data, 0, NULL,
-                                    ev_slot(&r, 2));
+            e = clEnqueueReadBuffer(r.s->q, cur, CL_TRUE, 0, ib, vi.data, 0, NULL, ev_slot(&r, 2));
             if (e != CL_SUCCESS) {
                 rc = fail(&r, e, "downloading for a host step");
                 break;
@@ -935,9 +934,8 @@ int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_
             snprintf(why, whylen, "out of memory");
         } else {
             struct dip_view v = dip_image_view(res);
-            e = clEnqueueReadBuffer(r.s->q, cur, CL_TRUE, 0,
-                                    (size_t)ow * (size_t)oh * (size_t)och, v.data, 0, NULL,
-                                    ev_slot(&r, 2));
+            e = clEnqueueReadBuffer(r.s->q, cur, CL_TRUE, 0, (size_t)ow * (size_t)oh * (size_t)och,
+                                    v.data, 0, NULL, ev_slot(&r, 2));
             if (e != CL_SUCCESS)
                 rc = fail(&r, e, "downloading the result");
         }
