@@ -178,6 +178,8 @@ TEST(op_variants_match_cpu)
         "resize(scale=1.7, filter=area)",
         "resize(width=100, height=3, filter=area)",
         "resize(scale=0.3, filter=cubic)",
+        "resize(scale=0.3, filter=area)", "resize(width=10, height=5, filter=area)",
+        "resize(width=15, height=11, filter=area)", "resize(scale=0.6, filter=area)", "resize(width=31, height=1, filter=area)",
         "rotate(angle=270)",
         "canny(low=20, high=60)",
         "canny(low=300, high=50)",

@@ -14,7 +14,7 @@
 const char *const dip__ocl_kernel_names[K_COUNT] = {
     "lut_ch",     "gray_lut",  "ycc_lut",     "hsv",           "vsum", "hsum",
     "gray_plane", "sobel",     "median",      "bilateral",     "hist", "qmap",
-    "canny_grad", "canny_nms", "resize_half", "resize_interp",
+    "canny_grad", "canny_nms", "resize_half", "resize_interp", "resize_area_fast", "resize_area",
 };
 
 #define MAX_DEVS 16

@@ -32,6 +32,8 @@ enum ocl_kernel {
     K_CANNY_NMS,
     K_RESIZE_HALF,
     K_RESIZE_INTERP,
+    K_RESIZE_AREA_FAST,
+    K_RESIZE_AREA,
     K_COUNT
 };
 

@@ -441,3 +441,49 @@ __kernel void resize_interp(__global const uchar *src, __global uchar *dst,
         dst[(y * ow + x) * ch + c] = (uchar)clamp(v, 0, 255);
     }
 }
+
+/* resize with filter=area when shrinking, integer factors: exact block sums, (sum + 2) >> 2 for
+ * 2x2, else the single-precision product by 1/area (inv, from the host) rounded half to even. */
+__kernel void resize_area_fast(__global const uchar *src, __global uchar *dst, int iw, int ow,
+                               int oh, int ch, int fx, int fy, float inv)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= ow || y >= oh)
+        return;
+    for (int c = 0; c < ch; c++) {
+        int sum = 0;
+        for (int j = 0; j < fy; j++)
+            for (int i = 0; i < fx; i++)
+                sum += src[((y * fy + j) * iw + x * fx + i) * ch + c];
+        int v = fx * fy == 4 && fx == 2 ? (sum + 2) >> 2 : (int)rint((float)sum * inv);
+        dst[(y * ow + x) * ch + c] = (uchar)(v > 255 ? 255 : v);
+    }
+}
+
+/* resize with filter=area when shrinking, other factors: INTER_AREA's cell weights (host
+ * tables, m taps a side at most), summed in single precision in geometry.c's order: the columns
+ * of each tap row, then the rows; clamped, rounded half to even. */
+__kernel void resize_area(__global const uchar *src, __global uchar *dst, __global const int *xofs,
+                          __global const float *xw, __global const int *xn,
+                          __global const int *yofs, __global const float *yw,
+                          __global const int *yn, int iw, int ow, int oh, int ch, int mx, int my)
+{
+    int x = get_global_id(0), y = get_global_id(1);
+    if (x >= ow || y >= oh)
+        return;
+    for (int c = 0; c < ch; c++) {
+        float acc = 0.0f;
+        for (int j = 0; j < yn[y]; j++) {
+            __global const uchar *s = src + yofs[y * my + j] * iw * ch + c;
+            float sum = 0.0f;
+            for (int q = 0; q < xn[x]; q++)
+                sum += (float)s[xofs[x * mx + q] * ch] * xw[x * mx + q];
+            if (j == 0)
+                acc = yw[y * my] * sum;
+            else
+                acc += yw[y * my + j] * sum;
+        }
+        float f = acc < 0.0f ? 0.0f : acc > 255.0f ? 255.0f : acc;
+        dst[(y * ow + x) * ch + c] = (uchar)(int)rint(f);
+    }
+}

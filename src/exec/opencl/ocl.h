@@ -17,7 +17,7 @@ int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_
                  char *why, size_t whylen);
 
 /** Test builds only (BUILD_TESTING): the next `n` kernel launches fail as if the device had run
- * out of resources. */
+ * out of resources (also set from the environment: DIP_TEST_OPENCL_FAIL_LAUNCHES=n). */
 void dip__ocl_fail_launches(int n);
 
 #endif

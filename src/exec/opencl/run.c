@@ -40,9 +40,21 @@ void dip__ocl_fail_launches(int n)
     pthread_mutex_unlock(&g_hook_mu);
 }
 
+/* The same from the environment, for tests of the dip command: DIP_TEST_OPENCL_FAIL_LAUNCHES=N. */
+static pthread_once_t g_hook_once = PTHREAD_ONCE_INIT;
+
+static void hook_env(void)
+{
+    const char *v = getenv("DIP_TEST_OPENCL_FAIL_LAUNCHES");
+
+    if (v != NULL && *v)
+        g_fail_launches = (int)strtol(v, NULL, 10);
+}
+
 static int hook_fail(void)
 {
     int f;
+    pthread_once(&g_hook_once, hook_env);
     pthread_mutex_lock(&g_hook_mu);
     f = g_fail_launches > 0;
     g_fail_launches -= f;
@@ -254,6 +266,8 @@ enum how {
     H_CANNY, /* canny's tiled pass (its hysteresis is a GLOBAL step, on the host) */
     H_RESIZE_HALF,
     H_RESIZE_INTERP,
+    H_RESIZE_AREA_FAST,
+    H_RESIZE_AREA,
 };
 
 /* ---- resize: geometry.c's choice of path and its interpolation tables ---- */
@@ -275,8 +289,41 @@ static enum how resize_how(const struct dip_plan_op *po, int filter)
     if ((filter == FILTER_LINEAR || filter == FILTER_AREA) && fx2 == 2 && fy2 == 2)
         return H_RESIZE_HALF;
     if (filter == FILTER_AREA && po->out_w <= po->in_w && po->out_h <= po->in_h)
-        return H_NONE; /* area shrinking: float cell weights, not ported */
+        return area_int_factor(po->in_w, po->out_w) && area_int_factor(po->in_h, po->out_h)
+                   ? H_RESIZE_AREA_FAST
+                   : H_RESIZE_AREA;
     return H_RESIZE_INTERP;
+}
+
+/* geometry.c's area_taps and area_max_taps (cv2.resize's INTER_AREA table). */
+static int area_taps(int in, int out, int d, int *idx, float *w, int max)
+{
+    double scale = 1. / ((double)out / in);
+    double fsx1 = d * scale, fsx2 = fsx1 + scale;
+    double cell = scale < in - fsx1 ? scale : in - fsx1;
+    int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2), n = 0;
+
+    sx2 = sx2 < in - 1 ? sx2 : in - 1;
+    sx1 = sx1 < sx2 ? sx1 : sx2;
+    if (sx1 - fsx1 > 1e-3 && n < max) {
+        idx[n] = sx1 - 1;
+        w[n++] = (float)((sx1 - fsx1) / cell);
+    }
+    for (int sx = sx1; sx < sx2 && n < max; sx++) {
+        idx[n] = sx;
+        w[n++] = (float)(1.0 / cell);
+    }
+    if (fsx2 - sx2 > 1e-3 && n < max) {
+        double part = fsx2 - sx2 < 1. ? fsx2 - sx2 : 1.;
+        idx[n] = sx2;
+        w[n++] = (float)((part < cell ? part : cell) / cell);
+    }
+    return n;
+}
+
+static int area_max_taps(int in, int out)
+{
+    return (int)ceil((double)in / out) + 2;
 }
 
 static short round_coef(float c)
@@ -653,6 +700,56 @@ static int run_canny(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_
     return rc;
 }
 
+static int run_resize_area(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem out)
+{
+    int iw = po->in_w, ow = po->out_w, oh = po->out_h, ch = po->in_ch, rc = 0;
+    int mx = area_max_taps(po->in_w, ow), my = area_max_taps(po->in_h, oh);
+    int *xofs = calloc((size_t)ow * (size_t)mx, sizeof(int));
+    int *yofs = calloc((size_t)oh * (size_t)my, sizeof(int));
+    int *xn = calloc((size_t)ow, sizeof(int)), *yn = calloc((size_t)oh, sizeof(int));
+    float *xw = calloc((size_t)ow * (size_t)mx, sizeof(float));
+    float *yw = calloc((size_t)oh * (size_t)my, sizeof(float));
+    cl_mem b[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+
+    if (!xofs || !yofs || !xn || !yn || !xw || !yw) {
+        snprintf(r->why, r->whylen, "out of memory");
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    for (int x = 0; x < ow; x++)
+        xn[x] = area_taps(po->in_w, ow, x, xofs + (size_t)x * (size_t)mx,
+                          xw + (size_t)x * (size_t)mx, mx);
+    for (int y = 0; y < oh; y++)
+        yn[y] = area_taps(po->in_h, oh, y, yofs + (size_t)y * (size_t)my,
+                          yw + (size_t)y * (size_t)my, my);
+    rc = buf_const(r, xofs, (size_t)ow * (size_t)mx * sizeof(int), &b[0]);
+    if (rc == 0)
+        rc = buf_const(r, xw, (size_t)ow * (size_t)mx * sizeof(float), &b[1]);
+    if (rc == 0)
+        rc = buf_const(r, xn, (size_t)ow * sizeof(int), &b[2]);
+    if (rc == 0)
+        rc = buf_const(r, yofs, (size_t)oh * (size_t)my * sizeof(int), &b[3]);
+    if (rc == 0)
+        rc = buf_const(r, yw, (size_t)oh * (size_t)my * sizeof(float), &b[4]);
+    if (rc == 0)
+        rc = buf_const(r, yn, (size_t)oh * sizeof(int), &b[5]);
+    if (rc == 0) {
+        struct karg a[] = {KA(in),   KA(out), KA(b[0]), KA(b[1]), KA(b[2]), KA(b[3]), KA(b[4]),
+                           KA(b[5]), KA(iw),  KA(ow),   KA(oh),   KA(ch),   KA(mx),   KA(my)};
+        rc = launch(r, K_RESIZE_AREA, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
+    }
+out:
+    for (int i = 0; i < 6; i++)
+        rel(&b[i]);
+    free(xofs);
+    free(yofs);
+    free(xn);
+    free(yn);
+    free(xw);
+    free(yw);
+    return rc;
+}
+
 static int run_resize(struct run *r, const struct dip_plan_op *po, enum how how, cl_mem in,
                       cl_mem out)
 {
@@ -666,6 +763,15 @@ static int run_resize(struct run *r, const struct dip_plan_op *po, enum how how,
         struct karg a[] = {KA(in), KA(out), KA(iw), KA(ow), KA(oh), KA(ch)};
         return launch(r, K_RESIZE_HALF, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
     }
+    if (how == H_RESIZE_AREA_FAST) {
+        int fx = area_int_factor(po->in_w, ow), fy = area_int_factor(po->in_h, oh);
+        float inv = 1.f / (float)(fx * fy);
+        struct karg a[] = {KA(in), KA(out), KA(iw), KA(ow), KA(oh),
+                           KA(ch), KA(fx),  KA(fy), KA(inv)};
+        return launch(r, K_RESIZE_AREA_FAST, a, DIP_COUNTOF(a), 2, (size_t)ow, (size_t)oh);
+    }
+    if (how == H_RESIZE_AREA)
+        return run_resize_area(r, po, in, out);
     xofs = calloc((size_t)ow * 4, sizeof(int));
     xw = calloc((size_t)ow * 4, sizeof(short));
     yofs = calloc((size_t)oh * 4, sizeof(int));
@@ -729,6 +835,8 @@ static int run_op(struct run *r, const struct dip_plan_op *po, cl_mem in, cl_mem
         return run_canny(r, po, in, *out);
     case H_RESIZE_HALF:
     case H_RESIZE_INTERP:
+    case H_RESIZE_AREA_FAST:
+    case H_RESIZE_AREA:
         return run_resize(r, po, how, in, *out);
     default:
         snprintf(r->why, r->whylen, "%s has no OpenCL kernel", po->op->name);
