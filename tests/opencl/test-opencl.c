@@ -178,8 +178,11 @@ TEST(op_variants_match_cpu)
         "resize(scale=1.7, filter=area)",
         "resize(width=100, height=3, filter=area)",
         "resize(scale=0.3, filter=cubic)",
-        "resize(scale=0.3, filter=area)", "resize(width=10, height=5, filter=area)",
-        "resize(width=15, height=11, filter=area)", "resize(scale=0.6, filter=area)", "resize(width=31, height=1, filter=area)",
+        "resize(scale=0.3, filter=area)",
+        "resize(width=10, height=5, filter=area)",
+        "resize(width=15, height=11, filter=area)",
+        "resize(scale=0.6, filter=area)",
+        "resize(width=31, height=1, filter=area)",
         "rotate(angle=270)",
         "canny(low=20, high=60)",
         "canny(low=300, high=50)",
@@ -243,7 +246,8 @@ TEST(forced_kernel_failure_falls_back)
 TEST(large_image_in_bands_matches_cpu)
 {
     static const char *const texts[] = {"gaussian(size=7) | sobel", "median(size=5) | rotate",
-                                        "canny | resize(scale=0.7, filter=cubic)"};
+                                        "canny | resize(scale=0.7, filter=cubic)",
+                                        "equalize | box(size=3) | otsu"};
     dip_image *in = noise(2100, 2050, 1, 99);
 
     need_device();

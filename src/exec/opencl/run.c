@@ -857,7 +857,9 @@ static int run_stat(struct run *r, dip_plan *plan, size_t s, const struct dip_op
     rc = buf_const(r, counts, sizeof(counts), &bh);
     if (rc == 0) {
         struct karg a[] = {KA(cur), KA(bh), KA(ch), KA(npix), KA(mode)};
-        size_t groups = (size_t)DIP_MIN(64, (npix + 255) / 256);
+        /* Up to 1024 work-groups of 64, each counting in local memory about 1024 pixels or
+         * more, so that a GPU has enough groups in flight and the global adds stay few. */
+        size_t groups = (size_t)DIP_CLAMP((npix + 1023) / 1024, 1, 1024);
         cl_kernel kk = kern(r, K_HIST);
         size_t g = groups * 64, l = 64;
         rc = kk ? 0 : DIP_EIO;
