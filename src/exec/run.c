@@ -140,7 +140,9 @@ int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_r
     *out = NULL;
     if (o == NULL)
         o = &defaults;
-    if (dip_device_resolve((enum dip_device)o->device) == DIP_DEVICE_OPENCL) {
+    /* A conversion (no operation) has no pixel work to move to a device. */
+    if (dip_pipeline_length(p) > 0 &&
+        dip_device_resolve((enum dip_device)o->device) == DIP_DEVICE_OPENCL) {
         rc = run_device(p, in, o, out, err);
         if (rc == 0 || rc == DIP_ECANCELED)
             return rc == DIP_ECANCELED ? dip_err_set(err, rc, "cancelled") : 0;
