@@ -82,6 +82,10 @@ with tempfile.TemporaryDirectory() as d:
                 inputs[1])
         ck.check(r.returncode == 0 and "warning" not in r.stderr, "auto without a GPU: %r" %
                  r.stderr)
+        # auto (the default) never takes PoCL's CPU device: no device rows in the benchmark.
+        r = dip("bench", "--width", "32", "--height", "16", "--runs", "1", "--ops", "invert")
+        ck.check(r.returncode == 0 and ",invert,dip," in r.stdout and "dip-opencl" not in r.stdout,
+                 "auto without a GPU benchmarks the CPU only: %r" % r.stdout)
     r = dip("process", "--device", "gpu", "-p", "invert", "-o", os.path.join(d, "b.png"),
             inputs[0])
     ck.check(r.returncode == 2 and "'gpu'" in r.stderr, "bad --device: %r" % r.stderr)
