@@ -12,9 +12,24 @@
 #include "ocl_kernels.h" /* generated: dip__ocl_source */
 
 const char *const dip__ocl_kernel_names[K_COUNT] = {
-    "lut_ch",     "gray_lut",  "ycc_lut",     "hsv",           "vsum", "hsum",
-    "gray_plane", "sobel",     "median",      "bilateral",     "hist", "qmap",
-    "canny_grad", "canny_nms", "resize_half", "resize_interp", "resize_area_fast", "resize_area",
+    [K_LUT_CH] = "lut_ch",
+    [K_GRAY_LUT] = "gray_lut",
+    [K_YCC_LUT] = "ycc_lut",
+    [K_HSV] = "hsv",
+    [K_VSUM] = "vsum",
+    [K_HSUM] = "hsum",
+    [K_GRAY_PLANE] = "gray_plane",
+    [K_SOBEL] = "sobel",
+    [K_MEDIAN] = "median",
+    [K_BILATERAL] = "bilateral",
+    [K_HIST] = "hist",
+    [K_QMAP] = "qmap",
+    [K_CANNY_GRAD] = "canny_grad",
+    [K_CANNY_NMS] = "canny_nms",
+    [K_RESIZE_HALF] = "resize_half",
+    [K_RESIZE_INTERP] = "resize_interp",
+    [K_RESIZE_AREA_FAST] = "resize_area_fast",
+    [K_RESIZE_AREA] = "resize_area",
 };
 
 #define MAX_DEVS 16
