@@ -53,25 +53,39 @@ static struct dip_device_times g_times;
 
 const char *dip__ocl_errname(cl_int e)
 {
-    switch (e) {
-#define E(x)                                                                                       \
-    case x:                                                                                        \
-        return #x;
-        E(CL_DEVICE_NOT_FOUND)
-        E(CL_DEVICE_NOT_AVAILABLE) E(CL_COMPILER_NOT_AVAILABLE) E(CL_MEM_OBJECT_ALLOCATION_FAILURE)
-            E(CL_OUT_OF_RESOURCES) E(CL_OUT_OF_HOST_MEMORY) E(CL_BUILD_PROGRAM_FAILURE)
-                E(CL_INVALID_VALUE) E(CL_INVALID_KERNEL_NAME) E(CL_INVALID_KERNEL_ARGS)
-                    E(CL_INVALID_WORK_GROUP_SIZE) E(CL_INVALID_BUFFER_SIZE)
-                        E(CL_INVALID_COMMAND_QUEUE) E(CL_INVALID_CONTEXT) E(CL_INVALID_MEM_OBJECT)
-                            E(CL_INVALID_ARG_SIZE) E(CL_INVALID_ARG_VALUE)
-                                E(CL_INVALID_WORK_ITEM_SIZE) E(CL_INVALID_GLOBAL_WORK_SIZE)
-                                    E(CL_INVALID_PROGRAM_EXECUTABLE)
-                                        E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
-#undef E
-                                            case -1001 : return "CL_PLATFORM_NOT_FOUND_KHR";
-    default:
-        return "OpenCL error";
-    }
+    static const struct {
+        cl_int code;
+        const char *name;
+    } names[] = {
+        {CL_DEVICE_NOT_FOUND, "CL_DEVICE_NOT_FOUND"},
+        {CL_DEVICE_NOT_AVAILABLE, "CL_DEVICE_NOT_AVAILABLE"},
+        {CL_COMPILER_NOT_AVAILABLE, "CL_COMPILER_NOT_AVAILABLE"},
+        {CL_MEM_OBJECT_ALLOCATION_FAILURE, "CL_MEM_OBJECT_ALLOCATION_FAILURE"},
+        {CL_OUT_OF_RESOURCES, "CL_OUT_OF_RESOURCES"},
+        {CL_OUT_OF_HOST_MEMORY, "CL_OUT_OF_HOST_MEMORY"},
+        {CL_BUILD_PROGRAM_FAILURE, "CL_BUILD_PROGRAM_FAILURE"},
+        {CL_INVALID_VALUE, "CL_INVALID_VALUE"},
+        {CL_INVALID_KERNEL_NAME, "CL_INVALID_KERNEL_NAME"},
+        {CL_INVALID_KERNEL_ARGS, "CL_INVALID_KERNEL_ARGS"},
+        {CL_INVALID_WORK_GROUP_SIZE, "CL_INVALID_WORK_GROUP_SIZE"},
+        {CL_INVALID_BUFFER_SIZE, "CL_INVALID_BUFFER_SIZE"},
+        {CL_INVALID_COMMAND_QUEUE, "CL_INVALID_COMMAND_QUEUE"},
+        {CL_INVALID_CONTEXT, "CL_INVALID_CONTEXT"},
+        {CL_INVALID_MEM_OBJECT, "CL_INVALID_MEM_OBJECT"},
+        {CL_INVALID_ARG_SIZE, "CL_INVALID_ARG_SIZE"},
+        {CL_INVALID_ARG_VALUE, "CL_INVALID_ARG_VALUE"},
+        {CL_INVALID_WORK_ITEM_SIZE, "CL_INVALID_WORK_ITEM_SIZE"},
+        {CL_INVALID_GLOBAL_WORK_SIZE, "CL_INVALID_GLOBAL_WORK_SIZE"},
+        {CL_INVALID_PROGRAM_EXECUTABLE, "CL_INVALID_PROGRAM_EXECUTABLE"},
+        {CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST,
+         "CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST"},
+        {-1001, "CL_PLATFORM_NOT_FOUND_KHR"},
+    };
+
+    for (size_t i = 0; i < DIP_COUNTOF(names); i++)
+        if (names[i].code == e)
+            return names[i].name;
+    return "OpenCL error";
 }
 
 static void do_scan(void)
