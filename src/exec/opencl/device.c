@@ -260,6 +260,7 @@ static struct ocl_dev *dev_make(cl_device_id id, char *why, size_t whylen)
     d->id = id;
     clGetDeviceInfo(id, CL_DEVICE_SINGLE_FP_CONFIG, sizeof(fp), &fp, NULL);
     clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(d->max_alloc), &d->max_alloc, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(d->global_mem), &d->global_mem, NULL);
     d->exact_div = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
     d->ctx = clCreateContext(NULL, 1, &id, NULL, NULL, &e);
     if (e != CL_SUCCESS)

@@ -48,7 +48,7 @@ struct ocl_dev {
     cl_context ctx;
     cl_program prog;
     int exact_div; /* correctly rounded float division is available (bilateral, hsv) */
-    cl_ulong max_alloc;
+    cl_ulong max_alloc, global_mem;
     struct ocl_slot slots[OCL_SLOTS];
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -27,6 +27,7 @@ struct run {
     int nev;
     char *why;
     size_t whylen;
+    int no_memory; /* plan_supported: the image does not fit the device */
 };
 
 #ifdef DIP_OCL_TEST_HOOKS
@@ -912,6 +913,22 @@ static int plan_supported(struct run *r, const dip_plan *plan)
                 snprintf(r->why, r->whylen, "%s: image too large for the kernels", po.op->name);
                 return 0;
             }
+            /* Device memory at the op's peak: its input, its output and its scratch (a 32-bit
+             * plane per value for the separable passes, three for canny). */
+            {
+                uint64_t in = (uint64_t)po.in_w * (uint64_t)po.in_h * (uint64_t)po.in_ch;
+                uint64_t out = (uint64_t)po.out_w * (uint64_t)po.out_h * (uint64_t)po.out_ch;
+                uint64_t scratch = 4 * in * (uint64_t)(is(po.op, "canny") ? 3 : 1);
+                if (in + out + scratch > r->d->global_mem) {
+                    snprintf(r->why, r->whylen,
+                             "%s: the image needs %llu MiB of device memory, the device has "
+                             "%llu MiB",
+                             po.op->name, (unsigned long long)((in + out + scratch) >> 20),
+                             (unsigned long long)(r->d->global_mem >> 20));
+                    r->no_memory = 1;
+                    return 0;
+                }
+            }
             if (how_of(r->d, &po) == H_NONE) {
                 snprintf(r->why, r->whylen, "%s%s has no OpenCL kernel%s", po.op->name,
                          po.op->kind == DIP_OP_GLOBAL ? "'s tiled pass" : "",
@@ -956,7 +973,7 @@ int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_
     r.d = dip__ocl_dev(1, why, whylen);
     if (r.d == NULL || !plan_supported(&r, plan)) {
         dip__ocl_times_add(0, 0, 0, 1);
-        return r.d == NULL ? DIP_EIO : DIP_EINVAL;
+        return r.d == NULL ? DIP_EIO : r.no_memory ? DIP_ENOMEM : DIP_EINVAL;
     }
     r.s = dip__ocl_slot_get(r.d);
     /* Upload (non-blocking: the queue orders it before the first kernel). */
