@@ -80,8 +80,9 @@ static int tile_task(void *ud, size_t i, int thread)
     return rc;
 }
 
-/* One warning per image that falls back from the device to the CPU; a missing kernel is said
- * once per process and op (a batch would repeat it for every image). */
+/* One warning per image that falls back from the device to the CPU; what lasts for the process
+ * (an op without a kernel, no usable device) is said once (a batch would repeat it for every
+ * image). */
 static void warn_fallback(const char *why, int rc)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -90,7 +91,7 @@ static void warn_fallback(const char *why, int rc)
     int repeat = 0;
 
     pthread_mutex_lock(&mu);
-    if (rc == DIP_EINVAL) {
+    if (rc == DIP_EINVAL || rc == DIP_ENOTFOUND) {
         for (int i = 0; i < nsaid && !repeat; i++)
             repeat = strncmp(said[i], why, sizeof(said[i]) - 1) == 0;
         if (!repeat && nsaid < 16) {
@@ -101,7 +102,7 @@ static void warn_fallback(const char *why, int rc)
     }
     if (!repeat)
         fprintf(stderr, "dip: warning: opencl: %s; %s on the CPU\n", why,
-                rc == DIP_EINVAL ? "such images run" : "this image runs");
+                rc == DIP_EINVAL || rc == DIP_ENOTFOUND ? "such images run" : "this image runs");
     pthread_mutex_unlock(&mu);
 }
 

@@ -3,7 +3,8 @@
 opencl` writes the same files as `--device cpu` on gray, gray+alpha, RGB and RGBA images; a device
 failure (forced by a hook of test builds) runs that image on the CPU with one warning, never a
 failed item;
-`auto` on a machine without a GPU is the CPU, silently; a bad value is refused by name."""
+`auto` on a machine without a GPU, or without any OpenCL platform, is the CPU, silently; a bad
+value is refused by name."""
 import os
 import subprocess
 import sys
@@ -86,6 +87,24 @@ with tempfile.TemporaryDirectory() as d:
         r = dip("bench", "--width", "32", "--height", "16", "--runs", "1", "--ops", "invert")
         ck.check(r.returncode == 0 and ",invert,dip," in r.stdout and "dip-opencl" not in r.stdout,
                  "auto without a GPU benchmarks the CPU only: %r" % r.stdout)
+    # No OpenCL platform at all (the ICD loader pointed at an empty folder): auto is the CPU,
+    # silently; opencl says so once for the batch; every item is done, with the CPU's bytes.
+    icd = os.path.join(d, "no-icd")
+    os.mkdir(icd)
+    env = dict(os.environ, OCL_ICD_VENDORS=icd)
+    for dev, want in (("auto", 0), ("opencl", 1)):
+        o = os.path.join(d, "noicd-" + dev)
+        r = subprocess.run([DIP, "process", "--device", dev, "-p",
+                            "gaussian(size=5) | sobel | threshold(t=40)", "-o", o] + inputs,
+                           capture_output=True, text=True, timeout=600, env=env)
+        warns = [ln for ln in r.stderr.splitlines() if "warning: opencl" in ln]
+        ck.check(r.returncode == 0 and len(warns) == want and
+                 (want == 0 or "no OpenCL platform" in warns[0]),
+                 "no platform, --device %s: %r" % (dev, r.stderr))
+        ck.check([read(os.path.join(o, os.path.basename(p))) for p in inputs] == first,
+                 "no platform, --device %s: files differ from the CPU's" % dev)
+    r = subprocess.run([DIP, "version"], capture_output=True, text=True, env=env)
+    ck.check("opencl: no device" in r.stdout, "version without a platform: %r" % r.stdout)
     r = dip("process", "--device", "gpu", "-p", "invert", "-o", os.path.join(d, "b.png"),
             inputs[0])
     ck.check(r.returncode == 2 and "'gpu'" in r.stderr, "bad --device: %r" % r.stderr)

@@ -10,8 +10,10 @@
 #include "dip/plan.h"
 
 /** Runs the compiled `plan` on `in` on the OpenCL device and returns the result in *out.
- * Returns 0; DIP_ECANCELED; or another code with `why` saying what failed (an op without a
- * kernel, a device error): the caller then runs the image on the CPU. `plan` may have had
+ * Returns 0; DIP_ECANCELED; or another code with `why` saying what failed: DIP_EINVAL an op
+ * without a kernel, DIP_ENOTFOUND no usable device (none, or its kernels failed to build: both
+ * last for the process), anything else a device error of this image. The caller then runs the
+ * image on the CPU. `plan` may have had
  * statistics finished (dip_plan_stat_finish) when it fails: the caller compiles a fresh one. */
 int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_image **out,
                  char *why, size_t whylen);

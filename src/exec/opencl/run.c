@@ -973,7 +973,7 @@ int dip__ocl_run(dip_plan *plan, const dip_image *in, volatile int *cancel, dip_
     r.d = dip__ocl_dev(1, why, whylen);
     if (r.d == NULL || !plan_supported(&r, plan)) {
         dip__ocl_times_add(0, 0, 0, 1);
-        return r.d == NULL ? DIP_EIO : r.no_memory ? DIP_ENOMEM : DIP_EINVAL;
+        return r.d == NULL ? DIP_ENOTFOUND : r.no_memory ? DIP_ENOMEM : DIP_EINVAL;
     }
     r.s = dip__ocl_slot_get(r.d);
     /* Upload (non-blocking: the queue orders it before the first kernel). */
