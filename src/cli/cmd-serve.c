@@ -35,6 +35,7 @@ enum {
     OPT_MAX_USER_STREAMS,
     OPT_KEEP,
     OPT_HELP,
+    OPT_DEVICE,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -46,6 +47,7 @@ static void usage(FILE *f, const char *web_dir)
             "  --data DIR           database dip.db and blobs/ (default ./var)\n"
             "  --web DIR            static files of the web page (default %s)\n"
             "  --threads N          compute threads (default: all cores)\n"
+            "  --device D           cpu, opencl or auto (default: an OpenCL GPU when present)\n"
             "  --tls-cert FILE      PEM certificate: serve HTTPS (with --tls-key)\n"
             "  --tls-key FILE       PEM private key\n"
             "  --max-images N       images per job (default 1000)\n"
@@ -116,6 +118,7 @@ int dip__cmd_serve(int argc, char **argv)
         {"data", required_argument, NULL, OPT_DATA},
         {"web", required_argument, NULL, OPT_WEB},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
@@ -159,6 +162,9 @@ int dip__cmd_serve(int argc, char **argv)
             break;
         case OPT_WEB:
             o.web_dir = optarg;
+            break;
+        case OPT_DEVICE:
+            bad |= dip__cli_device("serve", optarg);
             break;
         case OPT_THREADS:
             bad |= dip__cli_int("threads", optarg, 0, 4096, &v);
