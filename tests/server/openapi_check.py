@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import threading
 
 import jsonschema
 import yaml
@@ -22,6 +23,9 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 counts = {"validated": 0, "events": 0, "skipped": 0}
 _state = {}
+# Tests send requests from several threads; the document is loaded once and jsonschema's
+# RefResolver keeps a scope stack, so checks take turns.
+_lock = threading.RLock()
 
 
 def load_doc(path=DOC_PATH):
@@ -29,13 +33,16 @@ def load_doc(path=DOC_PATH):
         return yaml.safe_load(f)
 
 
-def strict(node):
+def strict(node, top=False):
     """A copy of a schema tree in which every object schema that lists properties allows no
     others (unless it says otherwise)."""
     if isinstance(node, dict):
         out = {k: strict(v) for k, v in node.items()}
-        if "properties" in out and "additionalProperties" not in out and "allOf" not in out:
+        if "properties" in out and "additionalProperties" not in out and not top:
             out["additionalProperties"] = False
+        if "allOf" in node:
+            # The parts of an allOf each list some of the properties: not strict themselves.
+            out["allOf"] = [strict(v, top=True) for v in node["allOf"]]
         return out
     if isinstance(node, list):
         return [strict(v) for v in node]
@@ -43,11 +50,15 @@ def strict(node):
 
 
 def _doc():
+    with _lock:
+        return _load()
+
+
+def _load():
     if "doc" not in _state:
         doc = load_doc()
         sdoc = copy.deepcopy(doc)
         sdoc["components"]["schemas"] = strict(sdoc["components"]["schemas"])
-        _state["doc"] = doc
         _state["sdoc"] = sdoc
         _state["resolver"] = jsonschema.RefResolver("", sdoc)
         routes = []
@@ -56,6 +67,7 @@ def _doc():
             routes.append((p.count("{"), p, re.compile(rx)))
         routes.sort()  # literal paths before templated ones
         _state["routes"] = routes
+        _state["doc"] = doc
     return _state["doc"]
 
 
@@ -106,6 +118,11 @@ def _media_match(declared, ct):
 
 def check_response(method, path, status, content_type, body):
     """Raises AssertionError when the response contradicts the document."""
+    with _lock:
+        _check_response(method, path, status, content_type, body)
+
+
+def _check_response(method, path, status, content_type, body):
     doc = _doc()
     ct = _media(content_type)
     is_json = ct == "application/json"
@@ -164,6 +181,11 @@ def check_response(method, path, status, content_type, body):
 
 def check_event(path, event, data):
     """One Server-Sent Event of GET path: its data must match the schema x-sse-events names."""
+    with _lock:
+        _check_event(path, event, data)
+
+
+def _check_event(path, event, data):
     tpl, item = find(path)
     if item is None or "get" not in item or "x-sse-events" not in item["get"]:
         raise AssertionError("%s: events from a path without x-sse-events" % path)
