@@ -116,6 +116,8 @@ try:
     page = r.body.decode()
     check('spec-url="/api/v1/openapi.json"' in page and '/api/docs/redoc.js' in page, page)
     check("http://" not in page and "https://" not in page, "the page loads something remote")
+    r = s.get("/")
+    check(r.status == 200 and b'href="/api/docs"' in r.body, "the web page does not link /api/docs")
     r = s.get("/api/docs/redoc.js")
     if r.status == 200:
         check(b"Redoc" in r.body and len(r.body) > 100000, "redoc.js is not Redoc's bundle")
