@@ -17,6 +17,7 @@ extern const size_t dip__openapi_json_len;
 static const char docs_page[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     "<title>dip API reference</title>\n"
+    "<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<style>body{margin:0}</style></head><body>\n"
     "<redoc spec-url=\"/api/v1/openapi.json\"></redoc>\n"
