@@ -37,7 +37,11 @@ test: test-deps test-ci test-asan
 test-ci:
 	@cmake --preset ci >/dev/null
 	@cmake --build build-ci -j$(JOBS)
+	@rm -f build-ci/openapi-validated.log
 	@cd build-ci && ctest -j$(JOBS) --output-on-failure --timeout 900
+	@if [ -f build-ci/openapi-validated.log ]; then awk '{r+=$$2; e+=$$3; n++} END {printf \
+	  "openapi: %d responses and %d events validated against docs/openapi.yaml in %d tests\n", \
+	  r, e, n}' build-ci/openapi-validated.log; fi
 
 test-asan:
 	@cmake --preset asan >/dev/null
