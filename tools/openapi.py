@@ -44,7 +44,8 @@ def embed(path, out):
     with open(out, "w") as f:
         f.write("/* Generated from docs/openapi.yaml by tools/openapi.py; do not edit. */\n")
         f.write("#include <stddef.h>\n")
-        f.write("extern const size_t dip__openapi_json_len;\nextern const char dip__openapi_json[];\n")
+        f.write("extern const size_t dip__openapi_json_len;\n")
+        f.write("extern const char dip__openapi_json[];\n")
         f.write("const size_t dip__openapi_json_len = %d;\n" % len(data))
         f.write("const char dip__openapi_json[] = {\n")
         for i in range(0, len(data), 24):

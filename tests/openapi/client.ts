@@ -85,7 +85,10 @@ async function events(body: ReadableStream<Uint8Array>): Promise<Array<[string, 
 async function main(): Promise<void> {
     const [base, token] = process.argv.slice(2);
     check(base && token, "usage: client.js BASE_URL TOKEN");
-    const api = createClient<paths>({ baseUrl: base, headers: { Authorization: `Bearer ${token}` } });
+    const api = createClient<paths>({
+        baseUrl: base,
+        headers: { Authorization: `Bearer ${token}` },
+    });
 
     const who = await api.GET("/api/v1/whoami");
     check(who.data, "whoami: " + JSON.stringify(who.error));
@@ -107,7 +110,8 @@ async function main(): Promise<void> {
             return fd;
         },
     });
-    check(created.response.status === 201, `submit: ${created.response.status} ${JSON.stringify(created.error)}`);
+    check(created.response.status === 201,
+          `submit: ${created.response.status} ${JSON.stringify(created.error)}`);
     check(created.data, "submit: no job");
     const job: Job = created.data;
     check(created.response.headers.get("Location")?.endsWith(job.id), "no Location");
@@ -148,7 +152,9 @@ async function main(): Promise<void> {
     });
     check(zip.response.status === 200 && zip.data, `zip: ${zip.response.status}`);
     check(new DataView(zip.data as ArrayBuffer).getUint32(0, true) === 0x04034b50, "not a zip");
-    console.log(`downloaded ${bytes.length} bytes of PNG (${item.result_name}) and a zip of ${(zip.data as ArrayBuffer).byteLength} bytes`);
+    const zipBytes = (zip.data as ArrayBuffer).byteLength;
+    console.log(`downloaded ${bytes.length} bytes of PNG (${item.result_name}) and a zip of ` +
+                `${zipBytes} bytes`);
 
     // A typed error.
     const missing = await api.GET("/api/v1/jobs/{id}", { params: { path: { id: "0123abcd" } } });
