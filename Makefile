@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
-.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs
+.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops
 
 all: build
 
@@ -23,6 +23,8 @@ test-deps:
 	  (cd tests/e2e && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
 	@if [ -f tests/storage/package.json ] && [ ! -d tests/storage/node_modules ]; then \
 	  (cd tests/storage && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
+	@if [ -f tests/openapi/package.json ] && [ ! -d tests/openapi/node_modules ]; then \
+	  (cd tests/openapi && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
 
 build: deps
 	@cmake --preset default >/dev/null
@@ -37,7 +39,11 @@ test: test-deps test-ci test-asan
 test-ci:
 	@cmake --preset ci >/dev/null
 	@cmake --build build-ci -j$(JOBS)
+	@rm -f build-ci/openapi-validated.log
 	@cd build-ci && ctest -j$(JOBS) --output-on-failure --timeout 900
+	@if [ -f build-ci/openapi-validated.log ]; then awk '{r+=$$2; e+=$$3; n++} END {printf \
+	  "openapi: %d responses and %d events validated against docs/openapi.yaml in %d tests\n", \
+	  r, e, n}' build-ci/openapi-validated.log; fi
 
 test-asan:
 	@cmake --preset asan >/dev/null
@@ -53,6 +59,10 @@ bench: build
 docs: build
 	@$(BUILD)/dip ops --markdown > docs/ops.md
 	@cat docs/ops-seeds.md >> docs/ops.md
+
+# The OpName enum of docs/openapi.yaml, from the op table (a test fails when it is stale).
+openapi-ops: build
+	@/usr/bin/python3 tools/openapi.py ops $(BUILD)/dip docs/openapi.yaml
 
 clean:
 	rm -rf build build-ci build-asan build-tsan build-fuzz

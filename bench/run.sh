@@ -32,3 +32,8 @@ if pkg-config --exists vips; then
 fi
 echo
 /usr/bin/python3 bench/report.py "$csv"
+# With an OpenCL GPU (dip bench's default --device auto), the device rows get their own table.
+if grep -q ',dip-opencl,' "$csv"; then
+  echo
+  /usr/bin/python3 bench/opencl_report.py "$csv"
+fi

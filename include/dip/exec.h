@@ -38,6 +38,7 @@ struct dip_run_opts {
     volatile int *cancel; /* polled between tiles; nonzero -> DIP_ECANCELED */
     dip_tile_progress_fn progress;
     void *progress_ud;
+    int device; /* enum dip_device; 0 = the process default (dip_device_set_default) */
 };
 
 /** Runs pipeline `p` on `in` and returns a new image in *out (caller unrefs). The result is
@@ -139,6 +140,40 @@ int dip_executor_run(dip_executor *ex, const struct dip_job_spec *spec, const st
                      struct dip_err *err);
 size_t dip_executor_workers(dip_executor *ex, struct dip_worker_stat *out, size_t max);
 void dip_executor_free(dip_executor *ex);
+
+/* ---- Devices (src/exec/opencl, built with DIP_WITH_OPENCL) ---- */
+
+/** Where dip_run_image() runs the pixel work. */
+enum dip_device {
+    DIP_DEVICE_DEFAULT = 0, /* the process default (CPU unless dip_device_set_default changed it) */
+    DIP_DEVICE_CPU,         /* the thread pool */
+    DIP_DEVICE_OPENCL,      /* an OpenCL device: a GPU when present, else any (e.g. PoCL's CPU) */
+    DIP_DEVICE_AUTO,        /* an OpenCL GPU when one is present, the CPU otherwise */
+};
+/** Parses "cpu", "opencl" or "auto". Returns 0 or DIP_EINVAL (err names the value). */
+int dip_device_parse(const char *text, enum dip_device *out, struct dip_err *err);
+/** Sets the device used by runs whose dip_run_opts.device is DIP_DEVICE_DEFAULT (the CLI's
+ * --device; MPI workers parse the same argv, so each rank picks its own GPU). Call before runs. */
+void dip_device_set_default(enum dip_device d);
+/** The device kind a run with `d` uses now: DIP_DEVICE_CPU or DIP_DEVICE_OPENCL. The first call
+ * that needs OpenCL finds the platforms (no platform: the CPU, silently for auto). */
+enum dip_device dip_device_resolve(enum dip_device d);
+/** One line per OpenCL device found ("opencl: NVIDIA CUDA / NVIDIA H100 (gpu)"), or
+ * "opencl: none" (or "opencl: not built"), into buf. */
+void dip_devices_describe(char *buf, size_t len);
+/** The devices as a JSON array of objects {"platform","name","type","selected"} into buf
+ * ("[]" when none). For the server's /api/v1/cluster. Returns the length written. */
+size_t dip_devices_json(char *buf, size_t len);
+
+/** Device time of the runs so far (all threads): host->device and device->host copies and
+ * kernels, from the device's own profiling clocks, and the number of runs that fell back to the
+ * CPU. For `dip bench`. */
+struct dip_device_times {
+    double upload_s, kernel_s, download_s;
+    unsigned long runs, fallbacks;
+};
+void dip_device_times(struct dip_device_times *out);
+void dip_device_times_reset(void);
 
 /* ---- The MPI cluster executor (src/exec/mpi, built with DIP_WITH_MPI) ---- */
 

@@ -67,6 +67,24 @@ void dip_plan_stat_merge(const dip_plan *plan, size_t s, void *acc, const void *
  * the STAT op's map). Call once, after every tile of step s, before any tile of step s + 1. */
 int dip_plan_stat_finish(dip_plan *plan, size_t s, const void *acc);
 
+/** One operation of a TILED step as the plan prepared it, for device backends (src/exec/opencl)
+ * that run the step's ops one by one on whole images instead of calling dip_plan_tile(). */
+struct dip_plan_op {
+    const struct dip_op *op;
+    const void *args;      /* after prepare(); a STAT map's after dip_plan_stat_finish() */
+    enum dip_op_kind kind; /* how it is tiled: POINT (a STAT map too), STENCIL (a GLOBAL op's
+                              tiled pre-pass too) or GEOMETRIC */
+    int is_map;            /* 1: the point map of a STAT op */
+    struct dip_halo halo;
+    enum dip_edge edge;
+    int in_w, in_h, in_ch, out_w, out_h, out_ch;
+};
+/** TILED: op i (0 <= i < n_ops) of step s. Borrowed; valid until dip_plan_free(). */
+void dip_plan_step_op(const dip_plan *plan, size_t s, size_t i, struct dip_plan_op *out);
+/** TILED: the STAT op collecting a statistic over step s's output (NULL: none); its args in
+ * *args. GLOBAL: the step's op. */
+const struct dip_op *dip_plan_step_stat(const dip_plan *plan, size_t s, const void **args);
+
 /** GLOBAL: runs the step on the whole input view into the whole output view. */
 int dip_plan_global(const dip_plan *plan, size_t s, const struct dip_view *in,
                     const struct dip_view *out);

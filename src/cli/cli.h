@@ -18,6 +18,8 @@ void dip__cli_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Options shared by commands that take limits: returns 1 when `opt` was a limit option. */
 int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *bad);
 extern const char dip__cli_limits_help[];
+/* --device cpu|opencl|auto: sets the process default device; prints an error on a bad value. */
+int dip__cli_device(const char *cmd, const char *val);
 
 /* getopt_long codes for the limit options (above any short option character). */
 enum {

@@ -10,14 +10,65 @@
 #include "cli.h"
 #include "core/internal.h"
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static const char help[] =
     "Usage: dip bench [--input FILE] [--width W --height H] [--runs N] [--ops a,b,c]\n"
-    "                 [--threads N] [--suite NAME]\n"
+    "                 [--threads N] [--suite NAME] [--device cpu|opencl|auto]\n"
     "\n"
     "Times each operation with its defaults on a 12-megapixel RGB image (4000x3000, a\n"
     "smooth photo-like pattern with noise; or --input FILE), with 1 thread and with all\n"
     "threads (or N), and prints CSV: suite,op,impl,threads,size,runs,median,min,max,rate\n"
-    "where times are seconds and rate is megapixels per second of the median run.\n";
+    "where times are seconds and rate is megapixels per second of the median run.\n"
+    "With an OpenCL device (--device opencl, or auto with a GPU) each op also gets a row\n"
+    "impl=dip-opencl (upload, kernels, download: wall time) and dip-opencl-kernels (the\n"
+    "device's own kernel time, transfers excluded). Ops without a kernel get no such rows.\n";
+
+/* Times `runs` runs of `p` on the OpenCL device after one warm-up run (kernel build, caches) and
+ * prints the two dip-opencl rows. Nothing when the op falls back to the CPU. */
+static void bench_device(const char *suite, const char *name, const dip_pipeline *p,
+                         const dip_image *img, long runs, double *wall, double *kern)
+{
+    struct dip_run_opts o = {.device = DIP_DEVICE_OPENCL};
+    struct dip_device_times t0, t1;
+    struct dip_err err = {0};
+    double mp = (double)dip_image_width(img) * dip_image_height(img) / 1e6;
+    dip_image *out = NULL;
+    int rc;
+
+    dip_device_times(&t0);
+    rc = dip_run_image(p, img, &o, &out, &err);
+    dip_image_unref(out);
+    dip_device_times(&t1);
+    if (rc || t1.fallbacks != t0.fallbacks)
+        return;
+    for (long r = 0; r < runs; r++) {
+        double s = dip__now();
+        dip_device_times(&t0);
+        rc = dip_run_image(p, img, &o, &out, &err);
+        wall[r] = dip__now() - s;
+        dip_device_times(&t1);
+        kern[r] = t1.kernel_s - t0.kernel_s;
+        dip_image_unref(out);
+        out = NULL;
+        if (rc || t1.fallbacks != t0.fallbacks)
+            return;
+    }
+    qsort(wall, (size_t)runs, sizeof(double), cmp_double);
+    qsort(kern, (size_t)runs, sizeof(double), cmp_double);
+    printf("%s,%s,dip-opencl,1,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, name, dip_image_width(img),
+           dip_image_height(img), runs, wall[runs / 2], wall[0], wall[runs - 1],
+           mp / wall[runs / 2]);
+    if (kern[runs / 2] > 0)
+        printf("%s,%s,dip-opencl-kernels,1,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f\n", suite, name,
+               dip_image_width(img), dip_image_height(img), runs, kern[runs / 2], kern[0],
+               kern[runs - 1], mp / kern[runs / 2]);
+    fflush(stdout);
+}
 
 static void fill_photo(dip_image *img)
 {
@@ -39,11 +90,6 @@ static void fill_photo(dip_image *img)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int dip__cmd_bench(int argc, char **argv)
 {
@@ -52,6 +98,7 @@ int dip__cmd_bench(int argc, char **argv)
         {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
         {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
         {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"device", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
     const char *input = NULL, *only = NULL, *suite = "ops";
@@ -84,6 +131,9 @@ int dip__cmd_bench(int argc, char **argv)
         case 't':
             bad |= dip__cli_int("threads", optarg, 1, 1024, &v);
             threads = v;
+            break;
+        case 'd':
+            bad |= dip__cli_device("bench", optarg);
             break;
         case 'h':
             fputs(help, stdout);
@@ -135,7 +185,7 @@ int dip__cmd_bench(int argc, char **argv)
         for (int k = 0; k < (threads == 1 ? 1 : 2); k++) {
             dip_pool *pool = NULL;
             double times[1000];
-            struct dip_run_opts o = {0};
+            struct dip_run_opts o = {.device = DIP_DEVICE_CPU};
             double mp = (double)dip_image_width(img) * dip_image_height(img) / 1e6;
             if (dip_pool_new((int)tcounts[k], &pool) != 0)
                 break;
@@ -160,6 +210,10 @@ int dip__cmd_bench(int argc, char **argv)
                    dip_image_width(img), dip_image_height(img), runs, times[runs / 2], times[0],
                    times[runs - 1], mp / times[runs / 2]);
             fflush(stdout);
+        }
+        if (dip_device_resolve(DIP_DEVICE_DEFAULT) == DIP_DEVICE_OPENCL) {
+            double wall[1000], kern[1000];
+            bench_device(suite, op->name, p, img, runs, wall, kern);
         }
         dip_pipeline_free(p);
     }

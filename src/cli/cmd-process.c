@@ -36,6 +36,8 @@ static const char help[] =
     "      --tile N          tile side in pixels (default: automatic strips); results are\n"
     "                        byte-identical for every tile size and thread count\n"
     "      --quiet           print only failures and the summary\n"
+    "      --device D        cpu, opencl or auto (default: an OpenCL GPU when present, else\n"
+    "                        the CPU); the same bytes on every device\n"
     "Cluster (under mpirun; see README):\n"
     "      --max-workers M   spawn workers up to M when the backlog grows\n"
     "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
@@ -54,6 +56,7 @@ enum {
     OPT_MAX_WORKERS,
     OPT_LOG_LEVEL,
     OPT_TASK_TIMEOUT,
+    OPT_DEVICE,
 };
 
 struct item {
@@ -264,6 +267,7 @@ int dip__cmd_process(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"quality", required_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 't'},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"help", no_argument, NULL, 'h'},
         {"subsampling", required_argument, NULL, OPT_SUBSAMPLING},
         {"png-level", required_argument, NULL, OPT_PNG_LEVEL},
@@ -318,6 +322,9 @@ int dip__cmd_process(int argc, char **argv)
         case 'q':
             bad |= dip__cli_int("quality", optarg, 1, 100, &v);
             spec.encode.quality = (int)v;
+            break;
+        case OPT_DEVICE:
+            bad |= dip__cli_device("process", optarg);
             break;
         case 't':
             bad |= dip__cli_int("threads", optarg, 1, 1024, &v);

@@ -39,6 +39,7 @@ enum {
     OPT_HELP,
     OPT_BLOBS,
     OPT_ENCRYPT_KEY,
+    OPT_DEVICE,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -53,6 +54,7 @@ static void usage(FILE *f, const char *web_dir)
             "  --encrypt-key FILE   encrypt every blob at rest (dip key create FILE)\n"
             "  --web DIR            static files of the web page (default %s)\n"
             "  --threads N          compute threads (default: all cores)\n"
+            "  --device D           cpu, opencl or auto (default: an OpenCL GPU when present)\n"
             "  --tls-cert FILE      PEM certificate: serve HTTPS (with --tls-key)\n"
             "  --tls-key FILE       PEM private key\n"
             "  --max-images N       images per job (default 1000)\n"
@@ -124,6 +126,7 @@ int dip__cmd_serve(int argc, char **argv)
         {"data", required_argument, NULL, OPT_DATA},
         {"web", required_argument, NULL, OPT_WEB},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
@@ -173,6 +176,9 @@ int dip__cmd_serve(int argc, char **argv)
             break;
         case OPT_WEB:
             o.web_dir = optarg;
+            break;
+        case OPT_DEVICE:
+            bad |= dip__cli_device("serve", optarg);
             break;
         case OPT_THREADS:
             bad |= dip__cli_int("threads", optarg, 0, 4096, &v);

@@ -36,6 +36,8 @@ int dip__cmd_version(int argc, char **argv)
     if (buf[0])
         printf("%s\n", buf);
 #endif
+    dip_devices_describe(buf, sizeof(buf));
+    fputs(buf, stdout);
 #ifdef __VERSION__
     printf("compiler %s\n", __VERSION__);
 #endif

@@ -106,6 +106,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    dip_device_set_default(DIP_DEVICE_AUTO); /* --device overrides: a GPU when present */
     if (argc < 2) {
         usage(stderr);
         return 2;

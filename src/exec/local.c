@@ -122,7 +122,11 @@ static int local_run(dip_executor *base, const struct dip_job_spec *spec,
     j.p = p;
     j.t0 = dip__now();
     j.prog.items_total = io->n_items;
-    j.per_item_pool = io->n_items < (size_t)threads;
+    /* On an OpenCL device, images always run side by side (the device takes two at a time), so
+     * that one image's decode and upload overlap another's kernels. */
+    j.per_item_pool = io->n_items < (size_t)threads &&
+                      !(io->n_items > 1 && spec->pipeline && *spec->pipeline &&
+                        dip_device_resolve(DIP_DEVICE_DEFAULT) == DIP_DEVICE_OPENCL);
     j.prog.tasks_total = io->n_items;
     if (j.per_item_pool)
         j.prog.tasks_total = 0; /* tiles: each image adds its count when it starts */

@@ -5,11 +5,13 @@
  * per-item unit of work shared by every executor: decode, run, encode. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/internal.h"
 #include "dip/exec.h"
 #include "dip/plan.h"
+#include "exec/opencl/ocl.h"
 
 /* Tile grid of a w x h output: T x T squares when asked, else full-width strips of about 256 K
  * pixels (cache-sized), at least two per thread when the image is tall enough. */
@@ -78,6 +80,53 @@ static int tile_task(void *ud, size_t i, int thread)
     return rc;
 }
 
+/* One warning per image that falls back from the device to the CPU; what lasts for the process
+ * (an op without a kernel, no usable device) is said once (a batch would repeat it for every
+ * image). */
+static void warn_fallback(const char *why, int rc)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char said[16][96];
+    static int nsaid;
+    int repeat = 0;
+
+    pthread_mutex_lock(&mu);
+    if (rc == DIP_EINVAL || rc == DIP_ENOTFOUND) {
+        for (int i = 0; i < nsaid && !repeat; i++)
+            repeat = strncmp(said[i], why, sizeof(said[i]) - 1) == 0;
+        if (!repeat && nsaid < 16) {
+            size_t l = strlen(why) < sizeof(said[0]) - 1 ? strlen(why) : sizeof(said[0]) - 1;
+            memcpy(said[nsaid], why, l);
+            said[nsaid++][l] = '\0';
+        }
+    }
+    if (!repeat)
+        fprintf(stderr, "dip: warning: opencl: %s; %s on the CPU\n", why,
+                rc == DIP_EINVAL || rc == DIP_ENOTFOUND ? "such images run" : "this image runs");
+    pthread_mutex_unlock(&mu);
+}
+
+/* The device path: 0 with *out, DIP_ECANCELED, or nonzero after a warning (run the CPU). */
+static int run_device(const dip_pipeline *p, const dip_image *in, const struct dip_run_opts *o,
+                      dip_image **out, struct dip_err *err)
+{
+    dip_plan *plan = NULL;
+    char why[512];
+    int rc;
+
+    rc = dip_plan_compile(p, dip_image_width(in), dip_image_height(in), dip_image_channels(in),
+                          &plan, err);
+    if (rc)
+        return rc; /* the CPU path reports the same error */
+    rc = dip__ocl_run(plan, in, o->cancel, out, why, sizeof(why));
+    dip_plan_free(plan);
+    if (rc == 0 && o->progress)
+        o->progress(o->progress_ud, 1, 1);
+    if (rc && rc != DIP_ECANCELED)
+        warn_fallback(why, rc);
+    return rc;
+}
+
 int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_run_opts *o,
                   dip_image **out, struct dip_err *err)
 {
@@ -92,6 +141,13 @@ int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_r
     *out = NULL;
     if (o == NULL)
         o = &defaults;
+    /* A conversion (no operation) has no pixel work to move to a device. */
+    if (dip_pipeline_length(p) > 0 &&
+        dip_device_resolve((enum dip_device)o->device) == DIP_DEVICE_OPENCL) {
+        rc = run_device(p, in, o, out, err);
+        if (rc == 0 || rc == DIP_ECANCELED)
+            return rc == DIP_ECANCELED ? dip_err_set(err, rc, "cancelled") : 0;
+    }
     threads = dip_pool_threads(o->pool);
     rc = dip_plan_compile(p, dip_image_width(in), dip_image_height(in), dip_image_channels(in),
                           &plan, err);

@@ -572,3 +572,30 @@ int dip_plan_global(const dip_plan *pl, size_t si, const struct dip_view *in,
 
     return g->op->global(g->args, in, out);
 }
+
+void dip_plan_step_op(const dip_plan *pl, size_t si, size_t i, struct dip_plan_op *out)
+{
+    const struct pop *p = &pl->ops[pl->steps[si].first + i];
+
+    *out = (struct dip_plan_op){.op = p->op,
+                                .args = p->args,
+                                .kind = p->kind,
+                                .is_map = p->role == ROLE_MAP,
+                                .halo = p->halo,
+                                .edge = p->edge,
+                                .in_w = p->in_w,
+                                .in_h = p->in_h,
+                                .in_ch = p->in_ch,
+                                .out_w = p->out_w,
+                                .out_h = p->out_h,
+                                .out_ch = p->out_ch};
+}
+
+const struct dip_op *dip_plan_step_stat(const dip_plan *pl, size_t si, const void **args)
+{
+    const struct step *s = &pl->steps[si];
+    const struct pop *g = s->kind == DIP_STEP_TILED ? s->stat : s->global;
+
+    *args = g ? g->args : NULL;
+    return g ? g->op : NULL;
+}

@@ -81,6 +81,10 @@ enum MHD_Result dip__h_cluster(struct ctx *c)
         dip__sbuf_json_num(&b, ws[i].busy_s);
         dip__sbuf_str(&b, "}");
     }
-    dip__sbuf_str(&b, "]}");
+    {
+        char dev[2048]; /* the OpenCL devices this process found (src/exec/opencl) */
+        dip_devices_json(dev, sizeof(dev));
+        dip__sbuf_printf(&b, "],\"devices\":%s}", dev);
+    }
     return dip__send_json(c, 200, &b);
 }

@@ -167,6 +167,10 @@ enum MHD_Result dip__h_events(struct ctx *c);
 void dip__events_wake(void *server);
 /* h-process.c */
 enum MHD_Result dip__h_process(struct ctx *c);
+/* h-docs.c */
+enum MHD_Result dip__h_openapi(struct ctx *c);
+enum MHD_Result dip__h_docs(struct ctx *c);
+enum MHD_Result dip__h_docs_js(struct ctx *c);
 /* h-static.c */
 enum MHD_Result dip__serve_static(struct ctx *c, const char *url);
 

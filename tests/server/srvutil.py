@@ -16,6 +16,8 @@ import uuid
 import cv2
 import numpy as np
 
+import openapi_check
+
 DIP = os.environ.get("DIP", "dip")
 SRC = os.environ.get("DIP_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -135,9 +137,11 @@ class Server:
         try:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
-            return Response(r.status, r.getheaders(), r.read())
+            resp = Response(r.status, r.getheaders(), r.read())
         finally:
             c.close()
+        openapi(method, path, resp)
+        return resp
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -216,6 +220,17 @@ def free_port():
     return port
 
 
+def openapi(method, path, resp):
+    """Every response a test gets is checked against docs/openapi.yaml (tests/server/
+    openapi_check.py): a route or status the document lacks, or a body that does not match the
+    schema of its route and status, fails the test."""
+    try:
+        openapi_check.check_response(method, path, resp.status, resp.header("Content-Type"),
+                                     resp.body)
+    except AssertionError as e:
+        fail("openapi: %s\nbody: %r" % (e, resp.body[:500]))
+
+
 def sse_events(server, job_id, token=None, timeout=120, sink=None):
     """Reads the event stream to its end; returns [(event, data_json)], also appended to `sink`
     (a list) as each event arrives."""
@@ -226,6 +241,9 @@ def sse_events(server, job_id, token=None, timeout=120, sink=None):
         h["Authorization"] = "Bearer " + tok
     c.request("GET", "/api/v1/jobs/%s/events" % job_id, headers=h)
     r = c.getresponse()
+    # The status and Content-Type (and an error's body) against the document; then each event.
+    openapi("GET", "/api/v1/jobs/%s/events" % job_id,
+            Response(r.status, r.getheaders(), r.read() if r.status != 200 else b""))
     check(r.status == 200, "events: %d" % r.status)
     check(r.getheader("Content-Type").startswith("text/event-stream"), "events content type")
     events = sink if sink is not None else []
@@ -243,6 +261,10 @@ def sse_events(server, job_id, token=None, timeout=120, sink=None):
             data.append(line[5:].strip())
         elif line == "" and ev is not None:
             events.append((ev, json.loads("\n".join(data))))
+            try:
+                openapi_check.check_event("/api/v1/jobs/%s/events" % job_id, ev, events[-1][1])
+            except AssertionError as e:
+                fail("openapi: %s" % e)
             ev, data = None, []
             if events[-1][0] == "end":
                 break

@@ -43,6 +43,8 @@ try:
     r = s.get("/api/v1/cluster")
     check(r.status == 200 and r.json()["executor"] == "local", "cluster %r" % r.body[:200])
     check(len(r.json()["workers"]) >= 1, "cluster lists workers")
+    check(all(d["name"] and d["type"] in ("gpu", "cpu") for d in r.json()["devices"]),
+          "cluster lists the OpenCL devices %r" % r.json()["devices"])
 
     # ---- a batch job ----
     imgs = [image(320, 240, seed=i) for i in range(3)]
