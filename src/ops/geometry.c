@@ -32,6 +32,53 @@ static void copy_strided(uint8_t *d, const uint8_t *s, ptrdiff_t step, int w, in
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_GEOMETRY_AVX2 1
+
+/* A mirrored row: output pixel i is the pixel `s - i * ch` (s is the rightmost input pixel of
+ * the run), for as many pixels as full vectors allow without touching a byte outside the w
+ * input and output pixels. Byte shuffles only: the same bytes as copy_strided. Returns how many
+ * pixels were done. */
+__attribute__((target("avx2"))) static int mirror_avx2(uint8_t *d, const uint8_t *s, int w, int ch)
+{
+    const uint8_t *first = s - (ptrdiff_t)(w - 1) * ch; /* leftmost input pixel */
+    int x = 0;
+
+    if (ch == 3) {
+        /* 5 pixels (15 bytes) a round, loaded from the byte before them and stored as 16 bytes:
+         * stop while 6 pixels remain. */
+        const __m128i rev3 = _mm_setr_epi8(13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, -1);
+        for (; x + 6 <= w; x += 5) {
+            __m128i v = _mm_loadu_si128(
+                (const __m128i *)(const void *)(first + (ptrdiff_t)(w - 5 - x) * 3 - 1));
+            _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * 3), _mm_shuffle_epi8(v, rev3));
+        }
+        return x;
+    }
+    {
+        const __m256i rev1 = _mm256_setr_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m256i rev2 = _mm256_setr_epi8(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1,
+                                              14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
+        const __m256i rev4 = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        int per = 32 / ch; /* pixels a round */
+        for (; x + per <= w; x += per) {
+            __m256i v = _mm256_loadu_si256(
+                (const __m256i *)(const void *)(first + (ptrdiff_t)(w - per - x) * ch));
+            if (ch == 4) {
+                v = _mm256_permutevar8x32_epi32(v, rev4);
+            } else {
+                v = _mm256_shuffle_epi8(v, ch == 1 ? rev1 : rev2);
+                v = _mm256_permute2x128_si256(v, v, 0x01);
+            }
+            _mm256_storeu_si256((__m256i *)(void *)(d + (size_t)x * (size_t)ch), v);
+        }
+    }
+    return x;
+}
+#endif
+
 /* Output (ox, oy) takes input (ix, iy) = (ax*ox + bx*oy + cx, ay*ox + by*oy + cy), with each of
  * ax, bx, ay, by in {-1, 0, 1}: flips and quarter turns. Blocked so that transposes stay in
  * cache. */
@@ -56,10 +103,18 @@ static int qmap_tile(const struct qmap *m, const struct dip_tile *t)
                 int iy = m->ay * ox + m->by * oy + m->cy - t->in_rect.y;
                 const uint8_t *s = t->in.data + (size_t)iy * t->in.stride + (size_t)ix * (size_t)ch;
                 uint8_t *d = t->out.data + (size_t)y * t->out.stride + (size_t)x0 * (size_t)ch;
-                if (step == ch) /* crop, vertical flip: whole rows */
+                if (step == ch) { /* crop, vertical flip: whole rows */
                     memcpy(d, s, (size_t)n * (size_t)ch);
-                else
-                    copy_strided(d, s, step, n, ch);
+                } else {
+                    int done = 0;
+#ifdef HAVE_GEOMETRY_AVX2
+                    /* horizontal flip, rotate 180: a mirrored row */
+                    if (step == -ch && __builtin_cpu_supports("avx2"))
+                        done = mirror_avx2(d, s, n, ch);
+#endif
+                    copy_strided(d + (size_t)done * (size_t)ch, s + step * done, step, n - done,
+                                 ch);
+                }
             }
         }
     }
