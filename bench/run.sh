@@ -6,7 +6,8 @@
 # each in RGB and in gray; then a table of MP/s and the ratios dip/OpenCV (one thread and all
 # threads) and dip/libvips.
 # Usage: bench/run.sh [BUILD_DIR]   (RUNS=5 by default; IMAGES="synthetic kleiber dune" by
-#        default; OPS=a,b,c to time only some operations)
+#        default; OPS=a,b,c to time only some operations; STAT=min to rate each op by its
+#        fastest run instead of the median, steadier on a loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -49,4 +50,4 @@ for name in $images; do
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 bench/report.py "$csv"
+/usr/bin/python3 bench/report.py "$csv" "${STAT:-median}"
