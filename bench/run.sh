@@ -7,7 +7,8 @@
 # threads) and dip/libvips.
 # Usage: bench/run.sh [BUILD_DIR]   (RUNS=5 by default; IMAGES="synthetic kleiber dune" by
 #        default; OPS=a,b,c to time only some operations; STAT=min to rate each op by its
-#        fastest run instead of the median, steadier on a loaded machine)
+#        fastest run instead of the median, steadier on a loaded machine; VIPS=0 to leave out
+#        libvips, whose slow operations take most of the time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -28,7 +29,7 @@ gray_ops=$gray_ops,sobel,sharpen,canny,resize,flip,rotate,crop
 rgb_ops=${OPS:-}
 if [ -n "${OPS:-}" ]; then gray_ops=$OPS; fi
 vips=""
-if pkg-config --exists vips; then
+if [ "${VIPS:-1}" != 0 ] && pkg-config --exists vips; then
   cc -O2 -o "$out/vips-bench" bench/vips-bench.c $(pkg-config --cflags --libs vips)
   vips=$out/vips-bench
 fi
