@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The AVX2 paths (2x2 resize, mirrored rows of flip and rotate 180, canny's suppression) give
+"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression) give
 the same bytes as their definitions at every row width around their vector sizes, every channel
 count and several tilings: the vector loop stops short of the row end and the scalar loop
 finishes it, so widths of 1 .. 70 pixels cover a round, a round and a tail, and tails only."""
@@ -36,6 +36,13 @@ for ch in [1, 2, 3, 4]:
                     got = du.run("resize(width=%d, height=3, filter=%s)" % (w // 2, f), a, tile=tile)
                     C.check(np.array_equal(got, want.astype(np.uint8)),
                             "resize 1/2 (%s) %d channels, width %d, tile %d" % (f, ch, w, tile))
+            if w % 4 == 0:
+                b = a[:4].astype(np.int64)
+                s = sum(b[j::4, i::4] for j in range(4) for i in range(4))
+                want = np.round(s / 16.0).astype(np.uint8)  # half to even, as lrintf
+                got = du.run("resize(width=%d, height=1, filter=area)" % (w // 4), a[:4], tile=tile)
+                C.check(np.array_equal(got, want),
+                        "resize 1/4 (area) %d channels, width %d, tile %d" % (ch, w, tile))
 # canny: noise and a smooth ramp with steps, gray and colour, against cv2.Canny.
 yy, xx = np.mgrid[0:24, 0:80]
 for w in [w for w in widths if w >= 3]:
