@@ -3,8 +3,8 @@
  * one thread and with all threads, printed as CSV rows
  * suite,op,impl,threads,size,runs,median,min,max,rate (seconds; rate in MP/s of the median). */
 #include <getopt.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 

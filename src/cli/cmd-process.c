@@ -110,8 +110,7 @@ static void clear_bar(struct run *r)
 }
 
 /* Reports an item once its file is written (rc: 0, or the run's or the write's error). */
-static void report_item(struct run *r, const struct dip_item_result *res, int rc,
-                        const char *werr)
+static void report_item(struct run *r, const struct dip_item_result *res, int rc, const char *werr)
 {
     struct item *it = &r->items[res->index];
 

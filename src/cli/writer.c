@@ -84,8 +84,7 @@ int dip__writer_new(int threads, size_t max_bytes, dip__writer_done_fn done, voi
     return 0;
 }
 
-int dip__writer_put(dip__writer *w, size_t index, const char *path, const uint8_t *data,
-                    size_t len)
+int dip__writer_put(dip__writer *w, size_t index, const char *path, const uint8_t *data, size_t len)
 {
     struct wjob *j = dip_calloc(1, sizeof(*j));
     uint8_t *copy = dip_malloc(len);

@@ -371,22 +371,23 @@ nms8(const int16_t *mp, const int16_t *ma, const int16_t *mn, const int16_t *rdx
     __m256i horiz = _mm256_cmpgt_epi32(tg22, ay);
     __m256i vert = _mm256_cmpgt_epi32(ay, tg67);
     __m256i neg = _mm256_srai_epi32(_mm256_xor_si256(dx, dy), 31); /* sg = -1 */
-    __m256i kh = _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(ma + 1), m),
-                                     _mm256_cmpgt_epi32(m, L16(ma - 1)));
-    __m256i kv = _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(mn), m), _mm256_cmpgt_epi32(m, L16(mp)));
+    __m256i kh =
+        _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(ma + 1), m), _mm256_cmpgt_epi32(m, L16(ma - 1)));
+    __m256i kv =
+        _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(mn), m), _mm256_cmpgt_epi32(m, L16(mp)));
     /* sg = 1: m > mp[x - 1] && m > mn[x + 1]; sg = -1: m > mp[x + 1] && m > mn[x - 1] */
-    __m256i kdp = _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp - 1)),
-                                   _mm256_cmpgt_epi32(m, L16(mn + 1)));
-    __m256i kdn = _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp + 1)),
-                                   _mm256_cmpgt_epi32(m, L16(mn - 1)));
+    __m256i kdp =
+        _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp - 1)), _mm256_cmpgt_epi32(m, L16(mn + 1)));
+    __m256i kdn =
+        _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp + 1)), _mm256_cmpgt_epi32(m, L16(mn - 1)));
     __m256i kd = _mm256_blendv_epi8(kdp, kdn, neg);
     __m256i diag = _mm256_andnot_si256(_mm256_or_si256(horiz, vert), _mm256_set1_epi32(-1));
-    __m256i keep = _mm256_or_si256(_mm256_and_si256(horiz, kh),
-                                   _mm256_or_si256(_mm256_and_si256(vert, kv),
-                                                   _mm256_and_si256(diag, kd)));
+    __m256i keep =
+        _mm256_or_si256(_mm256_and_si256(horiz, kh),
+                        _mm256_or_si256(_mm256_and_si256(vert, kv), _mm256_and_si256(diag, kd)));
     __m256i strong = _mm256_cmpgt_epi32(m, high);
-    __m256i val = _mm256_blendv_epi8(_mm256_set1_epi32(CANNY_WEAK),
-                                     _mm256_set1_epi32(CANNY_STRONG), strong);
+    __m256i val =
+        _mm256_blendv_epi8(_mm256_set1_epi32(CANNY_WEAK), _mm256_set1_epi32(CANNY_STRONG), strong);
 #undef L16
     keep = _mm256_and_si256(keep, _mm256_cmpgt_epi32(m, low));
     return _mm256_and_si256(keep, val);

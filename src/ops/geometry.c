@@ -724,8 +724,8 @@ __attribute__((target("avx2"))) static int half_avx2(const uint8_t *s0, const ui
         /* 12 input bytes (2 outputs) a lane; loads of 16 bytes at 0, 12, 24, 36 read up to 52
          * bytes, stores of 16 bytes at 0 and 12 write up to 28 bytes: stop while 10 outputs
          * (60 input bytes, 30 output bytes) remain. */
-        const __m256i sh = _mm256_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1,
-                                            0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1);
+        const __m256i sh = _mm256_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1, 0,
+                                            3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1);
         const __m256i pk = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1,
                                             0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1);
         for (; x + 10 <= w; x += 8) {
@@ -759,15 +759,16 @@ __attribute__((target("avx2"))) static int half_avx2(const uint8_t *s0, const ui
         const __m256i sh = ch == 2 ? sh2 : sh4;
         int per = 16 / ch; /* output pixels a round */
         for (; x + per <= w; x += per) {
-            const uint8_t *a = s0 + (size_t)x * 2 * (size_t)ch, *b = s1 + (size_t)x * 2 * (size_t)ch;
+            const uint8_t *a = s0 + (size_t)x * 2 * (size_t)ch,
+                          *b = s1 + (size_t)x * 2 * (size_t)ch;
             __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
             __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
             if (ch != 1) {
                 va = _mm256_shuffle_epi8(va, sh);
                 vb = _mm256_shuffle_epi8(vb, sh);
             }
-            __m256i sum = _mm256_add_epi16(_mm256_maddubs_epi16(va, ones),
-                                           _mm256_maddubs_epi16(vb, ones));
+            __m256i sum =
+                _mm256_add_epi16(_mm256_maddubs_epi16(va, ones), _mm256_maddubs_epi16(vb, ones));
             __m256i r = _mm256_srli_epi16(_mm256_add_epi16(sum, two), 2);
             r = _mm256_permute4x64_epi64(_mm256_packus_epi16(r, r), 0x08);
             _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * (size_t)ch),
@@ -825,8 +826,8 @@ static int resize_half_tile(const struct dip_tile *t)
 /* Area 1/4: the 4x4 block sum, rounded as resize_area_fast_tile does (sum * (1/16.f) is exact,
  * lrintf rounds half to even): q + (r > 8 || (r == 8 && q odd)) with q = sum >> 4, r = sum & 15.
  * The four rows are summed into 16 bits first (contiguous, so it vectorises). */
-static inline __attribute__((always_inline)) void quarter_row(const uint8_t *const s[4],
-                                                              uint8_t *d, int w, int ch)
+static inline __attribute__((always_inline)) void quarter_row(const uint8_t *const s[4], uint8_t *d,
+                                                              int w, int ch)
 {
     uint16_t v[16 * 128];
 
