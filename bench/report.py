@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: MIT
 """Reads the benchmark CSV and prints, per suite and operation, MP/s for dip, OpenCV and libvips
-at one thread and all threads, and the ratios dip/OpenCV and dip/libvips."""
+at one thread and all threads, and the ratios dip/OpenCV and dip/libvips.
+Usage: report.py RESULTS.csv [median|min]   rates from the median run (default) or the fastest
+run of each (steadier on a loaded machine: the run least disturbed by other processes)."""
 import csv
 import sys
 from collections import defaultdict
+
+stat = sys.argv[2] if len(sys.argv) > 2 else "median"
 
 rows = defaultdict(dict)
 maxthreads = defaultdict(int)
@@ -12,6 +16,9 @@ with open(sys.argv[1]) as f:
         if len(r) != 10 or r[0] == "suite":
             continue
         suite, op, impl, threads, rate = r[0], r[1], r[2], int(r[3]), float(r[9])
+        if stat == "min":
+            w, h = (int(v) for v in r[4].split("x"))
+            rate = w * h / 1e6 / float(r[7])
         key = (suite, op)
         t = "1" if threads == 1 else "N"
         rows[key][(impl, t)] = rate
@@ -26,8 +33,8 @@ def ratio(d, a, b):
     return "%6.2f" % (d[a] / d[b]) if a in d and b in d and d[b] > 0 else "%6s" % "-"
 
 
-print("MP/s (higher is better); 1 = one thread, N = all threads (dip %d, OpenCV %d, vips %d)"
-      % (maxthreads["dip"], maxthreads["opencv"], maxthreads["vips"]))
+print("MP/s of the %s run (higher is better); 1 = one thread, N = all threads (dip %d, "
+      "OpenCV %d, vips %d)" % (stat, maxthreads["dip"], maxthreads["opencv"], maxthreads["vips"]))
 print("%-6s %-11s %9s %9s %9s %9s %9s %9s | %6s %6s %6s" %
       ("suite", "op", "dip 1", "dip N", "cv 1", "cv N", "vips 1", "vips N",
        "dip/cv1", "dip/cvN", "dip/vp1"))

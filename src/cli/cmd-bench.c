@@ -4,6 +4,7 @@
  * suite,op,impl,threads,size,runs,median,min,max,rate (seconds; rate in MP/s of the median). */
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,13 +18,15 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static const char help[] =
-    "Usage: dip bench [--input FILE] [--width W --height H] [--runs N] [--ops a,b,c]\n"
-    "                 [--threads N] [--suite NAME] [--device cpu|opencl|auto]\n"
+    "Usage: dip bench [--input FILE]... [FILE]... [--width W --height H] [--runs N]\n"
+    "                 [--ops a,b,c] [--threads N] [--suite NAME] [--device cpu|opencl|auto]\n"
     "\n"
     "Times each operation with its defaults on a 12-megapixel RGB image (4000x3000, a\n"
-    "smooth photo-like pattern with noise; or --input FILE), with 1 thread and with all\n"
-    "threads (or N), and prints CSV: suite,op,impl,threads,size,runs,median,min,max,rate\n"
-    "where times are seconds and rate is megapixels per second of the median run.\n"
+    "smooth photo-like pattern with noise), or on each input file in turn, with 1 thread\n"
+    "and with all threads (or N), and prints CSV: suite,op,impl,threads,size,runs,median,\n"
+    "min,max,rate where times are seconds and rate is megapixels per second of the median\n"
+    "run. The suite is NAME (default \"ops\"); with several inputs, each file's name without\n"
+    "folder and extension.\n"
     "With an OpenCL device (--device opencl, or auto with a GPU) each op also gets a row\n"
     "impl=dip-opencl (upload, kernels, download: wall time) and dip-opencl-kernels (the\n"
     "device's own kernel time, transfers excluded). Ops without a kernel get no such rows.\n";
@@ -90,61 +93,37 @@ static void fill_photo(dip_image *img)
     }
 }
 
-
-int dip__cmd_bench(int argc, char **argv)
+static int add_input(const char ***inputs, int *n, const char *path)
 {
-    static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},  {"width", required_argument, NULL, 'W'},
-        {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
-        {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
-        {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
-        {"device", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *input = NULL, *only = NULL, *suite = "ops";
-    long w = 4000, h = 3000, runs = 5, threads = 0, v;
-    int opt, bad = 0, rc = 0;
+    const char **a = realloc(*inputs, (size_t)(*n + 1) * sizeof(*a));
+
+    if (a == NULL) {
+        fputs("dip bench: out of memory\n", stderr);
+        return 1;
+    }
+    a[(*n)++] = path;
+    *inputs = a;
+    return 0;
+}
+
+/* The suite of an input file: its name without folder and extension. */
+static void suite_name(const char *path, char *name, size_t size)
+{
+    const char *b = strrchr(path, '/'), *dot;
+
+    b = b ? b + 1 : path;
+    dot = strrchr(b, '.');
+    snprintf(name, size, "%.*s", (int)(dot && dot != b ? dot - b : (ptrdiff_t)strlen(b)), b);
+}
+
+/* Times every selected operation on one image (input, or the synthetic w x h when NULL). */
+static int bench_one(const char *input, const char *suite, const char *only, int w, int h,
+                     long runs, long threads)
+{
     dip_image *img = NULL;
     struct dip_err err = {0};
+    int rc = 0;
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'i':
-            input = optarg;
-            break;
-        case 'W':
-            bad |= dip__cli_int("width", optarg, 1, 65535, &w);
-            break;
-        case 'H':
-            bad |= dip__cli_int("height", optarg, 1, 65535, &h);
-            break;
-        case 'r':
-            bad |= dip__cli_int("runs", optarg, 1, 1000, &runs);
-            break;
-        case 'o':
-            only = optarg;
-            break;
-        case 's':
-            suite = optarg;
-            break;
-        case 't':
-            bad |= dip__cli_int("threads", optarg, 1, 1024, &v);
-            threads = v;
-            break;
-        case 'd':
-            bad |= dip__cli_device("bench", optarg);
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return 0;
-        default:
-            fputs(help, stderr);
-            return 2;
-        }
-    }
-    if (bad)
-        return 2;
     if (input) {
         struct dip_limits lim;
         uint8_t *data = NULL;
@@ -155,20 +134,17 @@ int dip__cmd_bench(int argc, char **argv)
             rc = dip_codec_decode(data, len, &lim, NULL, &img, NULL, &err);
         dip_free(data);
         if (rc) {
-            fprintf(stderr, "dip bench: %s\n", dip_err_text(&err, rc));
+            fprintf(stderr, "dip bench: %s: %s\n", input, dip_err_text(&err, rc));
             return dip_err_exit_code(rc);
         }
     } else {
-        rc = dip_image_new((int)w, (int)h, 3, &img);
+        rc = dip_image_new(w, h, 3, &img);
         if (rc) {
             fprintf(stderr, "dip bench: %s\n", dip_strerror(rc));
             return dip_err_exit_code(rc);
         }
         fill_photo(img);
     }
-    if (threads == 0)
-        threads = dip_cpu_count();
-    printf("suite,op,impl,threads,size,runs,median,min,max,rate\n");
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
         long tcounts[2] = {1, threads};
@@ -219,4 +195,80 @@ int dip__cmd_bench(int argc, char **argv)
     }
     dip_image_unref(img);
     return 0;
+}
+
+int dip__cmd_bench(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, NULL, 'i'},  {"width", required_argument, NULL, 'W'},
+        {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
+        {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
+        {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"device", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    const char **inputs = NULL, *only = NULL, *suite = NULL;
+    int n_inputs = 0;
+    long w = 4000, h = 3000, runs = 5, threads = 0, v;
+    int opt, bad = 0, rc = 0;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'i':
+            bad |= add_input(&inputs, &n_inputs, optarg);
+            break;
+        case 'W':
+            bad |= dip__cli_int("width", optarg, 1, 65535, &w);
+            break;
+        case 'H':
+            bad |= dip__cli_int("height", optarg, 1, 65535, &h);
+            break;
+        case 'r':
+            bad |= dip__cli_int("runs", optarg, 1, 1000, &runs);
+            break;
+        case 'o':
+            only = optarg;
+            break;
+        case 's':
+            suite = optarg;
+            break;
+        case 't':
+            bad |= dip__cli_int("threads", optarg, 1, 1024, &v);
+            threads = v;
+            break;
+        case 'd':
+            bad |= dip__cli_device("bench", optarg);
+            break;
+        case 'h':
+            fputs(help, stdout);
+            free(inputs);
+            return 0;
+        default:
+            fputs(help, stderr);
+            free(inputs);
+            return 2;
+        }
+    }
+    while (optind < argc)
+        bad |= add_input(&inputs, &n_inputs, argv[optind++]);
+    if (bad) {
+        free(inputs);
+        return 2;
+    }
+    if (threads == 0)
+        threads = dip_cpu_count();
+    printf("suite,op,impl,threads,size,runs,median,min,max,rate\n");
+    if (n_inputs == 0)
+        rc = bench_one(NULL, suite ? suite : "ops", only, (int)w, (int)h, runs, threads);
+    for (int i = 0; i < n_inputs && rc == 0; i++) {
+        char name[256];
+        if (suite == NULL || n_inputs > 1)
+            suite_name(inputs[i], name, sizeof(name));
+        else
+            snprintf(name, sizeof(name), "%s", suite);
+        rc = bench_one(inputs[i], name, only, (int)w, (int)h, runs, threads);
+    }
+    free(inputs);
+    return rc;
 }

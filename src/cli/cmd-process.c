@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "core/internal.h"
 #include "s3-opts.h"
+#include "writer.h"
 
 static const char help[] =
     "Usage: dip process [-p PIPELINE] -o OUT [OPTIONS] INPUT...\n"
@@ -65,6 +67,7 @@ struct item {
     uint8_t *data;
     int rc;
     char *error;
+    struct dip_item_result res; /* while its file is being written (data and error unset) */
 };
 
 struct run {
@@ -76,6 +79,8 @@ struct run {
     int bar_shown;
     size_t written;
     struct dip__cli_s3 *s3;
+    dip__writer *writer; /* writes the outputs off the executor's threads */
+    pthread_mutex_t mu;  /* the fields above, between the executor's callbacks and the writer */
 };
 
 static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err)
@@ -114,20 +119,14 @@ static void clear_bar(struct run *r)
     }
 }
 
-static void on_result(void *ud, const struct dip_item_result *res)
+/* Reports an item once its file is written (rc: 0, or the run's or the write's error). */
+static void report_item(struct run *r, const struct dip_item_result *res, int rc, const char *werr)
 {
-    struct run *r = ud;
     struct item *it = &r->items[res->index];
-    struct dip_err err = {0};
-    int rc = res->rc;
 
-    if (rc == 0 && dip__cli_s3_is_url(it->out))
-        rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
-    else if (rc == 0)
-        rc = dip_file_write_atomic(it->out, res->data, res->len, &err);
     it->rc = rc;
     if (rc) {
-        const char *msg = res->rc ? res->error : err.msg;
+        const char *msg = res->rc ? res->error : werr;
         it->error = dip_strdup(msg ? msg : dip_strerror(rc));
         clear_bar(r);
         fprintf(stderr, "FAILED %s: %s\n", it->in, msg ? msg : dip_strerror(rc));
@@ -144,6 +143,43 @@ static void on_result(void *ud, const struct dip_item_result *res)
     }
 }
 
+static void on_result(void *ud, const struct dip_item_result *res)
+{
+    struct run *r = ud;
+    struct item *it = &r->items[res->index];
+    struct dip_err err = {0};
+    int rc = res->rc;
+
+    if (rc == 0 && dip__cli_s3_is_url(it->out)) {
+        /* An object is put from the encoder's buffer on this thread: a writer thread would
+         * need a copy of it, and the upload does not wait on a local disk's fsync. */
+        rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
+    } else if (rc == 0 && r->writer != NULL) {
+        it->res = *res;
+        it->res.data = NULL;
+        it->res.error = NULL;
+        rc = dip__writer_put(r->writer, res->index, it->out, res->data, res->len);
+        if (rc == 0)
+            return; /* wrote() reports it */
+        dip_err_set(&err, rc, "%s: out of memory queueing the output", it->out);
+    } else if (rc == 0) {
+        rc = dip_file_write_atomic(it->out, res->data, res->len, &err);
+    }
+    pthread_mutex_lock(&r->mu);
+    report_item(r, res, rc, err.msg);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* The writer's callback, on its thread. */
+static void wrote(void *ud, size_t index, int rc, const struct dip_err *err)
+{
+    struct run *r = ud;
+
+    pthread_mutex_lock(&r->mu);
+    report_item(r, &r->items[index].res, rc, err->msg);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void on_progress(void *ud, const struct dip_progress *p)
 {
     struct run *r = ud;
@@ -152,6 +188,7 @@ static void on_progress(void *ud, const struct dip_progress *p)
 
     if (r->quiet || !r->tty)
         return;
+    pthread_mutex_lock(&r->mu);
     if (p->tasks_total > 0 && p->items_total == 1)
         frac = (double)p->tasks_done / (double)p->tasks_total;
     else
@@ -169,6 +206,7 @@ static void on_progress(void *ud, const struct dip_progress *p)
             rate, eta);
     fflush(stderr);
     r->bar_shown = 1;
+    pthread_mutex_unlock(&r->mu);
 }
 
 static int is_dir(const char *path)
@@ -285,7 +323,7 @@ int dip__cmd_process(int argc, char **argv)
     struct dip_job_spec spec;
     struct dip_mpi_opts mo;
     struct dip_job_io io = {0};
-    struct run run = {0};
+    struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct dip__cli_s3 s3 = DIP_CLI_S3_INIT;
     char **inputs = NULL;
     size_t n_inputs = 0;
@@ -472,7 +510,13 @@ int dip__cmd_process(int argc, char **argv)
     io.progress = on_progress;
     io.ud = &run;
     t0 = dip__now();
+    /* Two writers: an fsync waits on the disk, not the CPU, so two overlap; 256 MiB of encoded
+     * outputs at most wait. Without them the executor's threads write (as before). */
+    if (dip__writer_new(2, (size_t)256 << 20, wrote, &run, &run.writer) != 0)
+        run.writer = NULL;
     rc = dip_executor_run(ex, &spec, &io, &err);
+    dip__writer_free(run.writer); /* every output written */
+    run.writer = NULL;
     clear_bar(&run);
     if (rc) {
         fprintf(stderr, "dip process: %s\n", dip_err_text(&err, rc));

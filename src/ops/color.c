@@ -143,11 +143,32 @@ void dip__gray_row(const uint8_t *s, uint8_t *g, int w, int ch, int ycc)
     gray_row(s, g, w, ch, ycc);
 }
 
+/* Counts of 8 bytes: 8 sub-histograms so that runs of equal values (smooth photos) do not wait
+ * on one counter's store; one 64-bit load, the bytes taken by shifts. */
+DIP_HOT static void hist8(const uint8_t *g, int n, uint32_t h[8][256])
+{
+    int i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, g + i, 8);
+        h[0][v & 255]++;
+        h[1][(v >> 8) & 255]++;
+        h[2][(v >> 16) & 255]++;
+        h[3][(v >> 24) & 255]++;
+        h[4][(v >> 32) & 255]++;
+        h[5][(v >> 40) & 255]++;
+        h[6][(v >> 48) & 255]++;
+        h[7][v >> 56]++;
+    }
+    for (; i < n; i++)
+        h[0][g[i]]++;
+}
+
 void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc)
 {
-    /* Four sub-histograms so that runs of equal values do not serialise on one counter; 32-bit
-     * counters are flushed well before they could overflow. */
-    uint32_t h[4][256];
+    /* 32-bit counters are flushed well before they could overflow. */
+    uint32_t h[8][256];
     uint8_t row[1024];
     uint64_t pending = 0;
 
@@ -156,31 +177,25 @@ void dip__gray_hist(const struct dip_view *in, uint64_t hist[256], int ycc)
         const uint8_t *s = in->data + (size_t)y * in->stride;
         for (int x0 = 0; x0 < in->width; x0 += (int)sizeof(row)) {
             int n = in->width - x0 < (int)sizeof(row) ? in->width - x0 : (int)sizeof(row);
-            int i = 0;
             const uint8_t *g = s + x0; /* gray input: count it where it lies */
             if (in->channels != 1) {
                 dip__gray_row(s + (size_t)x0 * (size_t)in->channels, row, n, in->channels, ycc);
                 g = row;
             }
-            for (; i + 4 <= n; i += 4) {
-                h[0][g[i]]++;
-                h[1][g[i + 1]]++;
-                h[2][g[i + 2]]++;
-                h[3][g[i + 3]]++;
-            }
-            for (; i < n; i++)
-                h[0][g[i]]++;
+            hist8(g, n, h);
             pending += (uint64_t)n;
             if (pending > (1u << 30)) {
                 for (int v = 0; v < 256; v++)
-                    hist[v] += (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
+                    for (int k = 0; k < 8; k++)
+                        hist[v] += h[k][v];
                 memset(h, 0, sizeof(h));
                 pending = 0;
             }
         }
     }
     for (int v = 0; v < 256; v++)
-        hist[v] += (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
+        for (int k = 0; k < 8; k++)
+            hist[v] += h[k][v];
 }
 
 static int gray_out_channels(const void *args, int in_channels)

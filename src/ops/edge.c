@@ -345,9 +345,73 @@ HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
     size_t cn = (size_t)in->channels, n = (size_t)in->width * cn, m = (size_t)mw * cn;
 
     canny_vsum(row_at(in, y - 1), row_at(in, y), row_at(in, y + 1), s->vs, s->vd, n);
+    if (cn == 1) { /* one channel: nothing to pick, the sums go straight into the ring */
+        canny_hsum(s->vs, s->vd, s->dx[slot], s->dy[slot], s->mag[slot], m, 1);
+        return;
+    }
     canny_hsum(s->vs, s->vd, s->gx, s->gy, s->gm, m, cn);
     canny_pick(s->gx, s->gy, s->gm, s->dx[slot], s->dy[slot], s->mag[slot], mw, cn);
 }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_NMS_AVX2 1
+
+/* 8 pixels of the suppression in 32-bit lanes: the tests of canny_nms as masks; returns the
+ * 0 / CANNY_WEAK / CANNY_STRONG values. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+nms8(const int16_t *mp, const int16_t *ma, const int16_t *mn, const int16_t *rdx,
+     const int16_t *rdy, __m256i low, __m256i high)
+{
+#define L16(p) _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+    __m256i m = L16(ma), dx = L16(rdx), dy = L16(rdy);
+    __m256i ax = _mm256_abs_epi32(dx), ay = _mm256_slli_epi32(_mm256_abs_epi32(dy), CANNY_SHIFT);
+    __m256i tg22 = _mm256_mullo_epi32(ax, _mm256_set1_epi32(CANNY_TG22));
+    __m256i tg67 = _mm256_add_epi32(tg22, _mm256_slli_epi32(ax, CANNY_SHIFT + 1));
+    __m256i horiz = _mm256_cmpgt_epi32(tg22, ay);
+    __m256i vert = _mm256_cmpgt_epi32(ay, tg67);
+    __m256i neg = _mm256_srai_epi32(_mm256_xor_si256(dx, dy), 31); /* sg = -1 */
+    __m256i kh =
+        _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(ma + 1), m), _mm256_cmpgt_epi32(m, L16(ma - 1)));
+    __m256i kv =
+        _mm256_andnot_si256(_mm256_cmpgt_epi32(L16(mn), m), _mm256_cmpgt_epi32(m, L16(mp)));
+    /* sg = 1: m > mp[x - 1] && m > mn[x + 1]; sg = -1: m > mp[x + 1] && m > mn[x - 1] */
+    __m256i kdp =
+        _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp - 1)), _mm256_cmpgt_epi32(m, L16(mn + 1)));
+    __m256i kdn =
+        _mm256_and_si256(_mm256_cmpgt_epi32(m, L16(mp + 1)), _mm256_cmpgt_epi32(m, L16(mn - 1)));
+    __m256i kd = _mm256_blendv_epi8(kdp, kdn, neg);
+    __m256i diag = _mm256_andnot_si256(_mm256_or_si256(horiz, vert), _mm256_set1_epi32(-1));
+    __m256i keep =
+        _mm256_or_si256(_mm256_and_si256(horiz, kh),
+                        _mm256_or_si256(_mm256_and_si256(vert, kv), _mm256_and_si256(diag, kd)));
+    __m256i strong = _mm256_cmpgt_epi32(m, high);
+    __m256i val =
+        _mm256_blendv_epi8(_mm256_set1_epi32(CANNY_WEAK), _mm256_set1_epi32(CANNY_STRONG), strong);
+#undef L16
+    keep = _mm256_and_si256(keep, _mm256_cmpgt_epi32(m, low));
+    return _mm256_and_si256(keep, val);
+}
+
+/* 16 pixels a round; returns how many were done (the caller finishes the row). */
+__attribute__((target("avx2"))) static int nms_avx2(const int16_t *mp, const int16_t *ma,
+                                                    const int16_t *mn, const int16_t *rdx,
+                                                    const int16_t *rdy, int low, int high, int w,
+                                                    uint8_t *d)
+{
+    __m256i lo = _mm256_set1_epi32(low), hi = _mm256_set1_epi32(high);
+    int x = 0;
+
+    for (; x + 16 <= w; x += 16) {
+        __m256i a = nms8(mp + x, ma + x, mn + x, rdx + x, rdy + x, lo, hi);
+        __m256i b = nms8(mp + x + 8, ma + x + 8, mn + x + 8, rdx + x + 8, rdy + x + 8, lo, hi);
+        __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+        __m256i b8 = _mm256_permute4x64_epi64(_mm256_packus_epi16(w16, w16), 0x08);
+        _mm_storeu_si128((__m128i *)(void *)(d + x), _mm256_castsi256_si128(b8));
+    }
+    return x;
+}
+#endif
 
 /* Non-maximum suppression of one row (centre ring slot c, above p, below n), as OpenCV: the
  * direction from tan(22.5) in fixed point; strict > towards one side, >= towards the other. */
@@ -356,9 +420,13 @@ static void canny_nms(const struct canny_args *a, const struct canny_scratch *s,
 {
     const int16_t *mp = s->mag[p] + 1, *ma = s->mag[c] + 1, *mn = s->mag[n] + 1;
     const int16_t *rdx = s->dx[c] + 1, *rdy = s->dy[c] + 1;
-    int low = a->ilow, high = a->ihigh;
+    int low = a->ilow, high = a->ihigh, x = 0;
 
-    for (int x = 0; x < w; x++) {
+#ifdef HAVE_NMS_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        x = nms_avx2(mp, ma, mn, rdx, rdy, low, high, w, d);
+#endif
+    for (; x < w; x++) {
         int m = ma[x], keep = 0;
         if (m > low) {
             int xs = rdx[x], ys = rdy[x];
@@ -411,9 +479,11 @@ static int canny_tile(const void *args, const struct dip_tile *t)
         if (gy < 0 || gy >= t->in_height) {
             memset(s.mag[slot], 0, (size_t)mw * sizeof(int16_t));
         } else {
-            for (int mx = 0; mx < mw; mx++)
-                if (gx0 + mx < 0 || gx0 + mx >= t->in_width)
-                    s.mag[slot][mx] = 0;
+            /* Columns mx with gx0 + mx outside [0, in_width): at most one at each end. */
+            for (int mx = 0; mx < mw && gx0 + mx < 0; mx++)
+                s.mag[slot][mx] = 0;
+            for (int mx = t->in_width - gx0 > 0 ? t->in_width - gx0 : 0; mx < mw; mx++)
+                s.mag[slot][mx] = 0;
         }
         if (my >= 2)
             canny_nms(a, &s, (my - 2) % 3, (my - 1) % 3, slot, w, row_at(&t->out, my - 2));

@@ -32,6 +32,53 @@ static void copy_strided(uint8_t *d, const uint8_t *s, ptrdiff_t step, int w, in
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_GEOMETRY_AVX2 1
+
+/* A mirrored row: output pixel i is the pixel `s - i * ch` (s is the rightmost input pixel of
+ * the run), for as many pixels as full vectors allow without touching a byte outside the w
+ * input and output pixels. Byte shuffles only: the same bytes as copy_strided. Returns how many
+ * pixels were done. */
+__attribute__((target("avx2"))) static int mirror_avx2(uint8_t *d, const uint8_t *s, int w, int ch)
+{
+    const uint8_t *first = s - (ptrdiff_t)(w - 1) * ch; /* leftmost input pixel */
+    int x = 0;
+
+    if (ch == 3) {
+        /* 5 pixels (15 bytes) a round, loaded from the byte before them and stored as 16 bytes:
+         * stop while 6 pixels remain. */
+        const __m128i rev3 = _mm_setr_epi8(13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, -1);
+        for (; x + 6 <= w; x += 5) {
+            __m128i v = _mm_loadu_si128(
+                (const __m128i *)(const void *)(first + (ptrdiff_t)(w - 5 - x) * 3 - 1));
+            _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * 3), _mm_shuffle_epi8(v, rev3));
+        }
+        return x;
+    }
+    {
+        const __m256i rev1 = _mm256_setr_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m256i rev2 = _mm256_setr_epi8(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1,
+                                              14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
+        const __m256i rev4 = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        int per = 32 / ch; /* pixels a round */
+        for (; x + per <= w; x += per) {
+            __m256i v = _mm256_loadu_si256(
+                (const __m256i *)(const void *)(first + (ptrdiff_t)(w - per - x) * ch));
+            if (ch == 4) {
+                v = _mm256_permutevar8x32_epi32(v, rev4);
+            } else {
+                v = _mm256_shuffle_epi8(v, ch == 1 ? rev1 : rev2);
+                v = _mm256_permute2x128_si256(v, v, 0x01);
+            }
+            _mm256_storeu_si256((__m256i *)(void *)(d + (size_t)x * (size_t)ch), v);
+        }
+    }
+    return x;
+}
+#endif
+
 /* Output (ox, oy) takes input (ix, iy) = (ax*ox + bx*oy + cx, ay*ox + by*oy + cy), with each of
  * ax, bx, ay, by in {-1, 0, 1}: flips and quarter turns. Blocked so that transposes stay in
  * cache. */
@@ -56,10 +103,18 @@ static int qmap_tile(const struct qmap *m, const struct dip_tile *t)
                 int iy = m->ay * ox + m->by * oy + m->cy - t->in_rect.y;
                 const uint8_t *s = t->in.data + (size_t)iy * t->in.stride + (size_t)ix * (size_t)ch;
                 uint8_t *d = t->out.data + (size_t)y * t->out.stride + (size_t)x0 * (size_t)ch;
-                if (step == ch) /* crop, vertical flip: whole rows */
+                if (step == ch) { /* crop, vertical flip: whole rows */
                     memcpy(d, s, (size_t)n * (size_t)ch);
-                else
-                    copy_strided(d, s, step, n, ch);
+                } else {
+                    int done = 0;
+#ifdef HAVE_GEOMETRY_AVX2
+                    /* horizontal flip, rotate 180: a mirrored row */
+                    if (step == -ch && __builtin_cpu_supports("avx2"))
+                        done = mirror_avx2(d, s, n, ch);
+#endif
+                    copy_strided(d + (size_t)done * (size_t)ch, s + step * done, step, n - done,
+                                 ch);
+                }
             }
         }
     }
@@ -650,6 +705,109 @@ DIP_HOT static void half_row4(const uint8_t *s0, const uint8_t *s1, uint8_t *d, 
     half_row(s0, s1, d, w, 4);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_HALF_AVX2 1
+
+/* The same average written out for AVX2 (as OpenCV's SIMD area path): a byte shuffle puts the
+ * two pixels of each output next to each other, a multiply-add by ones sums the pairs of a row
+ * into 16 bits, the two rows are added, then (sum + 2) >> 2: the same integers as half_row, so
+ * the bytes do not depend on the path. Returns how many output pixels were done (the caller
+ * finishes the row); never reads or writes past the row. */
+__attribute__((target("avx2"))) static int half_avx2(const uint8_t *s0, const uint8_t *s1,
+                                                     uint8_t *d, int w, int ch)
+{
+    const __m256i ones = _mm256_set1_epi8(1), two = _mm256_set1_epi16(2);
+    int x = 0;
+
+    if (ch == 3) {
+        /* 12 input bytes (2 outputs) a lane; loads of 16 bytes at 0, 12, 24, 36 read up to 52
+         * bytes, stores of 16 bytes at 0 and 12 write up to 28 bytes: stop while 10 outputs
+         * (60 input bytes, 30 output bytes) remain. */
+        const __m256i sh = _mm256_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1, 0,
+                                            3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1);
+        const __m256i pk = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1,
+                                            0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1);
+        for (; x + 10 <= w; x += 8) {
+            const uint8_t *a = s0 + (size_t)x * 6, *b = s1 + (size_t)x * 6;
+            __m256i r[2];
+            for (int k = 0; k < 2; k++) {
+                /* lanes: outputs 2k, 2k + 1 (bytes 12k) and 2k + 4, 2k + 5 (bytes 12k + 24) */
+                const uint8_t *pa = a + 12 * k, *pb = b + 12 * k;
+                __m256i va = _mm256_loadu2_m128i((const __m128i *)(const void *)(pa + 24),
+                                                 (const __m128i *)(const void *)pa);
+                __m256i vb = _mm256_loadu2_m128i((const __m128i *)(const void *)(pb + 24),
+                                                 (const __m128i *)(const void *)pb);
+                __m256i sa = _mm256_maddubs_epi16(_mm256_shuffle_epi8(va, sh), ones);
+                __m256i sb = _mm256_maddubs_epi16(_mm256_shuffle_epi8(vb, sh), ones);
+                r[k] = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(sa, sb), two), 2);
+            }
+            /* lane 0: outputs 0-1 then 2-3 (6 valid bytes of 8 each); lane 1: outputs 4-7 */
+            __m256i o = _mm256_shuffle_epi8(_mm256_packus_epi16(r[0], r[1]), pk);
+            _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * 3), _mm256_castsi256_si128(o));
+            _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * 3 + 12),
+                             _mm256_extracti128_si256(o, 1));
+        }
+        return x;
+    }
+    /* 1, 2, 4 channels: 32 input bytes make 16 output bytes. */
+    {
+        const __m256i sh2 = _mm256_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15,
+                                             0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+        const __m256i sh4 = _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+                                             0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+        const __m256i sh = ch == 2 ? sh2 : sh4;
+        int per = 16 / ch; /* output pixels a round */
+        for (; x + per <= w; x += per) {
+            const uint8_t *a = s0 + (size_t)x * 2 * (size_t)ch,
+                          *b = s1 + (size_t)x * 2 * (size_t)ch;
+            __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
+            __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+            if (ch != 1) {
+                va = _mm256_shuffle_epi8(va, sh);
+                vb = _mm256_shuffle_epi8(vb, sh);
+            }
+            __m256i sum =
+                _mm256_add_epi16(_mm256_maddubs_epi16(va, ones), _mm256_maddubs_epi16(vb, ones));
+            __m256i r = _mm256_srli_epi16(_mm256_add_epi16(sum, two), 2);
+            r = _mm256_permute4x64_epi64(_mm256_packus_epi16(r, r), 0x08);
+            _mm_storeu_si128((__m128i *)(void *)(d + (size_t)x * (size_t)ch),
+                             _mm256_castsi256_si128(r));
+        }
+    }
+    return x;
+}
+#endif
+
+/* One output row of the 2x2 average: the AVX2 path where the CPU has it, the rest portable. */
+static void half_row_any(const uint8_t *s0, const uint8_t *s1, uint8_t *d, int w, int ch)
+{
+    int x = 0;
+
+#ifdef HAVE_HALF_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        x = half_avx2(s0, s1, d, w, ch);
+#endif
+    s0 += (size_t)x * 2 * (size_t)ch;
+    s1 += (size_t)x * 2 * (size_t)ch;
+    d += (size_t)x * (size_t)ch;
+    w -= x;
+    switch (ch) {
+    case 1:
+        half_row1(s0, s1, d, w);
+        break;
+    case 2:
+        half_row2(s0, s1, d, w);
+        break;
+    case 3:
+        half_row3(s0, s1, d, w);
+        break;
+    default:
+        half_row4(s0, s1, d, w);
+        break;
+    }
+}
+
 static int resize_half_tile(const struct dip_tile *t)
 {
     int ch = t->out.channels;
@@ -660,22 +818,62 @@ static int resize_half_tile(const struct dip_tile *t)
         const uint8_t *s0 = t->in.data + (size_t)sy * t->in.stride + (size_t)sx * (size_t)ch;
         const uint8_t *s1 = s0 + t->in.stride;
         uint8_t *d = t->out.data + (size_t)y * t->out.stride;
+        half_row_any(s0, s1, d, t->out.width, ch);
+    }
+    return 0;
+}
+
+/* Area 1/4: the 4x4 block sum, rounded as resize_area_fast_tile does (sum * (1/16.f) is exact,
+ * lrintf rounds half to even): q + (r > 8 || (r == 8 && q odd)) with q = sum >> 4, r = sum & 15.
+ * The four rows are summed into 16 bits first (contiguous, so it vectorises). */
+static inline __attribute__((always_inline)) void quarter_row(const uint8_t *const s[4], uint8_t *d,
+                                                              int w, int ch)
+{
+    uint16_t v[16 * 128];
+
+    for (int x0 = 0; x0 < w; x0 += 128) {
+        int n = w - x0 < 128 ? w - x0 : 128;
+        size_t off = (size_t)x0 * 4 * (size_t)ch;
+        uint8_t *o = d + (size_t)x0 * (size_t)ch;
+        for (int i = 0; i < 4 * ch * n; i++)
+            v[i] = (uint16_t)(s[0][off + (size_t)i] + s[1][off + (size_t)i] +
+                              s[2][off + (size_t)i] + s[3][off + (size_t)i]);
+        for (int x = 0; x < n; x++)
+            for (int c = 0; c < ch; c++) {
+                const uint16_t *p = v + (size_t)(4 * x * ch + c);
+                int sum = p[0] + p[ch] + p[2 * ch] + p[3 * ch];
+                int q = sum >> 4, r = sum & 15;
+                o[x * ch + c] = (uint8_t)(q + (r > 8 || (r == 8 && (q & 1))));
+            }
+    }
+}
+
+DIP_HOT static void quarter_rows(const struct dip_tile *t)
+{
+    int ch = t->out.channels;
+
+    for (int y = 0; y < t->out.height; y++) {
+        int sy = (t->out_rect.y + y) * 4 - t->in_rect.y;
+        int sx = t->out_rect.x * 4 - t->in_rect.x;
+        const uint8_t *s[4];
+        uint8_t *d = t->out.data + (size_t)y * t->out.stride;
+        for (int j = 0; j < 4; j++)
+            s[j] = t->in.data + (size_t)(sy + j) * t->in.stride + (size_t)sx * (size_t)ch;
         switch (ch) {
         case 1:
-            half_row1(s0, s1, d, t->out.width);
+            quarter_row(s, d, t->out.width, 1);
             break;
         case 2:
-            half_row2(s0, s1, d, t->out.width);
+            quarter_row(s, d, t->out.width, 2);
             break;
         case 3:
-            half_row3(s0, s1, d, t->out.width);
+            quarter_row(s, d, t->out.width, 3);
             break;
         default:
-            half_row4(s0, s1, d, t->out.width);
+            quarter_row(s, d, t->out.width, 4);
             break;
         }
     }
-    return 0;
 }
 
 /* Integer factors: exact block sums, rounded as OpenCV (half up for 2x2, else the single-precision
@@ -785,6 +983,10 @@ static int resize_tile(const void *args, const struct dip_tile *t)
     if (area_downscale(a->filter, t->in_width, t->in_height, t->out_width, t->out_height)) {
         int fx = area_int_factor(t->in_width, t->out_width);
         int fy = area_int_factor(t->in_height, t->out_height);
+        if (fx == 4 && fy == 4) {
+            quarter_rows(t);
+            return 0;
+        }
         if (fx && fy)
             return resize_area_fast_tile(t, fx, fy);
         return resize_area_tile(t);

@@ -11,8 +11,58 @@ import numpy as np
 DIP_RAW = os.environ.get("DIP_RAW", "")
 
 
+_server = None
+_tmpdir = None
+
+
+def _serve():
+    """The test's one dip-raw process (`dip-raw --serve`), started on first use and again after
+    it died; every check of a test goes through it instead of starting a process per check."""
+    global _server, _tmpdir
+    if _server is not None and _server.poll() is None:
+        return _server
+    if _tmpdir is None:
+        _tmpdir = tempfile.TemporaryDirectory()
+    _server = subprocess.Popen([DIP_RAW, "--serve"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, bufsize=1)
+    return _server
+
+
 def run(pipeline, img, tile=0, threads=1):
     """Runs `pipeline` on uint8 array img (HxW or HxWxC) and returns the result array."""
+    if "\t" in pipeline or "\n" in pipeline:
+        return run_process(pipeline, img, tile, threads)
+    srv = _serve()
+    src, dst = os.path.join(_tmpdir.name, "in.npy"), os.path.join(_tmpdir.name, "out.npy")
+    np.save(src, np.ascontiguousarray(img, dtype=np.uint8))
+    try:
+        srv.stdin.write("%s\t%s\t%s\t%d\t%d\n" % (pipeline, src, dst, tile, threads))
+        srv.stdin.flush()
+        answer = srv.stdout.readline()
+    except BrokenPipeError:
+        answer = ""
+    if answer == "":
+        code = srv.wait()
+        raise RuntimeError("dip-raw %r failed: the process ended with status %d" % (pipeline, code))
+    if answer != "ok\n":
+        raise RuntimeError("dip-raw %r failed: %s" % (pipeline, answer[len("error: "):].strip()))
+    return np.load(dst)
+
+
+def close():
+    """Ends the dip-raw process and returns its exit status (None when none ran): a leak or an
+    error that the sanitizers report at exit shows here."""
+    global _server
+    if _server is None:
+        return None
+    _server.stdin.close()
+    code = _server.wait()
+    _server = None
+    return code
+
+
+def run_process(pipeline, img, tile=0, threads=1):
+    """run() in a process of its own (the command line of dip-raw)."""
     with tempfile.TemporaryDirectory() as d:
         src, dst = os.path.join(d, "in.npy"), os.path.join(d, "out.npy")
         np.save(src, np.ascontiguousarray(img, dtype=np.uint8))
@@ -82,5 +132,8 @@ class Checker:
             print("FAIL:", what, flush=True)
 
     def done(self):
+        code = close()
+        if code is not None:
+            self.check(code == 0, "dip-raw --serve ended with status %d" % code)
         print("%d passed, %d failed" % (self.passed, len(self.failed)))
         sys.exit(1 if self.failed else 0)

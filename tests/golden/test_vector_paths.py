@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression) give
+the same bytes as their definitions at every row width around their vector sizes, every channel
+count and several tilings: the vector loop stops short of the row end and the scalar loop
+finishes it, so widths of 1 .. 70 pixels cover a round, a round and a tail, and tails only."""
+import os
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import diputil as du  # noqa: E402
+
+if not du.DIP_RAW or not os.path.exists(du.DIP_RAW):
+    print("DIP_RAW (the dip-raw tool) is not set: skipped")
+    sys.exit(77)
+
+C = du.Checker()
+rng = np.random.default_rng(11)
+widths = list(range(1, 71)) + [127, 128, 129, 255, 256, 257]
+for ch in [1, 2, 3, 4]:
+    for w in widths:
+        shape = (6, w) if ch == 1 else (6, w, ch)
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        for tile in [0, 4]:
+            C.check(np.array_equal(du.run("flip(axis=h)", a, tile=tile), a[:, ::-1]),
+                    "flip(axis=h) %d channels, width %d, tile %d" % (ch, w, tile))
+            C.check(np.array_equal(du.run("rotate(angle=180)", a, tile=tile), a[::-1, ::-1]),
+                    "rotate(angle=180) %d channels, width %d, tile %d" % (ch, w, tile))
+            if w % 2 == 0:
+                b = a.astype(np.int32)
+                want = ((b[0::2, 0::2] + b[0::2, 1::2] + b[1::2, 0::2] + b[1::2, 1::2] + 2) >> 2)
+                for f in ["linear", "area"]:
+                    got = du.run("resize(width=%d, height=3, filter=%s)" % (w // 2, f), a, tile=tile)
+                    C.check(np.array_equal(got, want.astype(np.uint8)),
+                            "resize 1/2 (%s) %d channels, width %d, tile %d" % (f, ch, w, tile))
+            if w % 4 == 0:
+                b = a[:4].astype(np.int64)
+                s = sum(b[j::4, i::4] for j in range(4) for i in range(4))
+                want = np.round(s / 16.0).astype(np.uint8)  # half to even, as lrintf
+                got = du.run("resize(width=%d, height=1, filter=area)" % (w // 4), a[:4], tile=tile)
+                C.check(np.array_equal(got, want),
+                        "resize 1/4 (area) %d channels, width %d, tile %d" % (ch, w, tile))
+# canny: noise and a smooth ramp with steps, gray and colour, against cv2.Canny.
+yy, xx = np.mgrid[0:24, 0:80]
+for w in [w for w in widths if w >= 3]:
+    for name, img in [("noise", rng.integers(0, 256, (24, w, 3), dtype=np.uint8)),
+                      ("steps", np.dstack([((xx * 7 + yy * 13) % 256)[:, :w].astype(np.uint8)] * 3)
+                       if w <= 80 else None)]:
+        if img is None:
+            continue
+        for lo, hi in [(100, 200), (20, 60)]:
+            for colour in [True, False]:
+                src = img if colour else np.ascontiguousarray(img[:, :, 0])
+                want = cv2.Canny(src[:, :, ::-1] if colour else src, lo, hi)
+                got = du.run("canny(low=%d, high=%d)" % (lo, hi), src, tile=0 if lo == 100 else 5)
+                C.check(np.array_equal(got, want), "canny(%d, %d) on %s %s width %d" % (
+                    lo, hi, name, "colour" if colour else "gray", w))
+C.done()
