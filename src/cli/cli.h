@@ -18,6 +18,11 @@ void dip__cli_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Options shared by commands that take limits: returns 1 when `opt` was a limit option. */
 int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *bad);
 extern const char dip__cli_limits_help[];
+/* Rank 0's status file for dip mpirun (cmd-mpirun.c): open (and lock) it once this process is
+ * the coordinator, write the exit status once every output and the summary are out. No-ops when
+ * DIP_MPI_STATUS_FILE is unset. */
+void dip__cli_status_open(void);
+void dip__cli_status_write(int exit_code, size_t lost);
 
 /* getopt_long codes for the limit options (above any short option character). */
 enum {

@@ -9,6 +9,7 @@
  * coordinator runs the tasks itself. Every MPI call here is non-blocking and polled. */
 #define _GNU_SOURCE
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,9 @@ struct worker {
     int id; /* rank in MPI_COMM_WORLD, or world size + n for spawned ones; 0: the coordinator */
     MPI_Comm comm;
     int peer; /* rank of the worker in comm */
-    int spawned, alive, pid;
-    int released; /* let go while idle: not lost */
+    int spawned, alive;
+    struct dip__proc_id proc; /* which process it is, from its HELLO */
+    int released;             /* let go while idle: not lost */
     double last_heard, head_since, idle_since;
     uint64_t job_sent, running;
     struct task *q[CREDIT];
@@ -107,6 +109,13 @@ struct coord {
     size_t nimgs;
     struct dip_progress prog;
     double t0, last_prog;
+
+    /* pings sent by a helper thread while this thread computes (busy_begin/busy_end) */
+    int busy_depth;
+    pthread_t pinger;
+    pthread_mutex_t busy_mu;
+    pthread_cond_t busy_cv;
+    int busy_stop, pinger_on;
 };
 
 static void nap(long us)
@@ -205,6 +214,60 @@ static void send_stop(struct coord *c, struct worker *w, int finalize)
         d[0] = (uint8_t)finalize;
         send_to(c, w, DIP__MPI_STOP, d, 1);
     }
+}
+
+/* ---- Pings while the coordinator computes ----
+ * A global step, a decode or an encode of a large image keeps this thread away from MPI for
+ * seconds; the workers would take that silence for a dead coordinator. While it computes, a
+ * helper thread pings them every heartbeat. This thread makes no MPI call between busy_begin and
+ * busy_end, so MPI stays serialised (MPI_THREAD_SERIALIZED). */
+static void *pinger_main(void *arg)
+{
+    struct coord *c = arg;
+    double hb = c->o.heartbeat_s > 0 ? c->o.heartbeat_s : 0.5;
+
+    pthread_mutex_lock(&c->busy_mu);
+    while (!c->busy_stop) {
+        struct timespec until;
+        double now = dip__now();
+
+        if (now - c->last_ping >= hb) {
+            pthread_mutex_unlock(&c->busy_mu);
+            send_ping(c, 1);
+            poll_sends(c);
+            pthread_mutex_lock(&c->busy_mu);
+            c->last_ping = now;
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->busy_cv, &c->busy_mu, &until);
+    }
+    pthread_mutex_unlock(&c->busy_mu);
+    return NULL;
+}
+
+static void busy_begin(struct coord *c)
+{
+    if (c->busy_depth++ > 0 || c->nw < 2)
+        return;
+    c->busy_stop = 0;
+    c->pinger_on = pthread_create(&c->pinger, NULL, pinger_main, c) == 0;
+}
+
+static void busy_end(struct coord *c)
+{
+    if (--c->busy_depth > 0 || !c->pinger_on)
+        return;
+    pthread_mutex_lock(&c->busy_mu);
+    c->busy_stop = 1;
+    pthread_cond_signal(&c->busy_cv);
+    pthread_mutex_unlock(&c->busy_mu);
+    pthread_join(c->pinger, NULL);
+    c->pinger_on = 0;
 }
 
 /* ---- The task queue ---- */
@@ -372,7 +435,9 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     if (rc == 0) {
         if (enc.format == DIP_FORMAT_UNKNOWN)
             enc.format = dip_format_can_encode(im->in_format) ? im->in_format : DIP_FORMAT_PNG;
+        busy_begin(c);
         rc = dip_codec_encode(im->cur, &enc, &out, &len, &err);
+        busy_end(c);
         msg = dip_err_text(&err, rc);
     }
     item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
@@ -416,7 +481,9 @@ static void img_advance(struct coord *c, struct timg *im)
         vo = dip_image_view(out);
         dip__mpi_log(2, "rank 0: image %zu/%llu step %zu (global) here", im->item + 1,
                      (unsigned long long)c->prog.items_total, im->step + 1);
+        busy_begin(c);
         rc = dip_plan_global(im->plan, im->step, &vi, &vo);
+        busy_end(c);
         if (rc) {
             dip_image_unref(out);
             break;
@@ -498,7 +565,9 @@ static void img_start(struct coord *c, struct timg *im, const uint8_t *data, siz
     im->t0 = dip__now();
     im->attempts = 1;
     memset(&info, 0, sizeof info);
+    busy_begin(c);
     rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
+    busy_end(c);
     if (rc == 0)
         rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
     if (rc == 0) {
@@ -767,7 +836,7 @@ static int poll_comm(struct coord *c, MPI_Comm comm, int *broke)
             struct dip__rbuf r = {data, len, 0};
             char *host;
 
-            w->pid = (int)dip__rbuf_u32(&r);
+            dip__wire_read_proc_id(&r, &w->proc);
             (void)dip__rbuf_u32(&r);
             host = dip__rbuf_str(&r, 255);
             if (host && !r.bad)
@@ -960,8 +1029,11 @@ static void run_here(struct coord *c, struct task *t)
     }
     t->attempts++;
     rc = build_task(c, t, &b);
-    if (rc == 0)
+    if (rc == 0) {
+        busy_begin(c);
         rc = dip__runner_task(&c->rn, b.data, b.len, 0, &id, &res);
+        busy_end(c);
+    }
     dip_free(b.data);
     if (rc || res.oom) {
         dip_free(res.data);
@@ -1030,26 +1102,11 @@ static void clear_job(struct coord *c)
         c->w[i].nq = 0;
 }
 
-static uint64_t tile_min_pixels(void)
-{
-    const char *env = getenv("DIP_MPI_TILE_PIXELS");
-    uint64_t v = 4000000;
-
-    if (env) {
-        char *end;
-        unsigned long long n = strtoull(env, &end, 10);
-        if (end != env)
-            v = n;
-    }
-    return v;
-}
-
 /* Between jobs, spawned workers idle for DIP_MPI_IDLE_S seconds (default 30) are let go: they
  * leave the worker loop, disconnect and finalise. */
 static void release_idle(struct coord *c)
 {
-    const char *env = getenv("DIP_MPI_IDLE_S");
-    double idle = env ? strtod(env, NULL) : 30.0, now = dip__now();
+    double idle = c->o.idle_s, now = dip__now();
 
     for (size_t i = 1; i < c->nw; i++) {
         struct worker *w = &c->w[i];
@@ -1119,7 +1176,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             struct dip_image_info info;
 
             if (dip_codec_probe(t->bytes, t->len, &spec->limits, &info, NULL) == 0 &&
-                (uint64_t)info.width * (uint64_t)info.height >= tile_min_pixels()) {
+                (uint64_t)info.width * (uint64_t)info.height >= c->o.tile_pixels) {
                 struct timg *im = dip_calloc(1, sizeof *im);
                 struct timg **n = dip_realloc(c->imgs, (c->nimgs + 1) * sizeof *n);
 
@@ -1236,12 +1293,13 @@ static void coord_free(dip_executor *base)
     if (sending_to(c, SIZE_MAX))
         clean = 0;
     if (c->any_lost) {
-        /* A lost rank on this host that is stopped or hung would keep mpirun waiting forever:
-         * end it. Lost ranks elsewhere are left to their own watchdog. */
+        /* A lost rank that is stopped or hung would keep mpirun waiting for ever. Signal it only
+         * where it is verified to be that worker: same kernel boot and PID namespace, same start
+         * time, through a pidfd (never by PID or host name alone: PIDs wrap). Lost ranks on
+         * other machines are left to their own watchdog and to the launcher (dip mpirun). */
         for (size_t i = 1; i < c->nw; i++)
-            if (!c->w[i].alive && !c->w[i].released && c->w[i].pid > 0 &&
-                strcmp(c->w[i].st.host, c->host) == 0)
-                kill((pid_t)c->w[i].pid, SIGKILL);
+            if (!c->w[i].alive && !c->w[i].released && dip__proc_kill_verified(&c->w[i].proc))
+                dip__mpi_log(2, "ended lost worker %d (pid %u)", c->w[i].id, c->w[i].proc.pid);
         for (size_t i = 1; i < c->nw; i++)
             if (!c->w[i].alive && !c->w[i].released)
                 dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
@@ -1285,6 +1343,8 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
         return dip_err_set(err, DIP_ENOMEM, "mpi: out of memory");
     c->base.vt = &coord_vt;
     c->o = *o;
+    pthread_mutex_init(&c->busy_mu, NULL);
+    pthread_cond_init(&c->busy_cv, NULL);
     if (c->o.task_timeout_s <= 0)
         c->o.task_timeout_s = 30.0;
     c->lost_after = dip__mpi_lost_after(o);
@@ -1334,6 +1394,10 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
     }
     if (dip_pool_new(0, &c->rn.pool) != 0)
         c->rn.pool = NULL;
+    /* dip serve idles between jobs: tell the workers not to take the silence for a dead
+     * coordinator (dip process starts its job at once, and the workers count from their start). */
+    if (c->o.serve)
+        send_ping(c, 0);
     dip__mpi_log(2, "coordinator on %s with %d worker rank%s", c->host, c->world_size - 1,
                  c->world_size == 2 ? "" : "s");
     *out = &c->base;

@@ -111,4 +111,23 @@ extern int dip__mpi_log_level;
 /** Seconds of silence after which a worker is declared lost (DIP_MPI_LOST_S overrides). */
 double dip__mpi_lost_after(const struct dip_mpi_opts *o);
 
+/* ---- Process identity: which process a worker is, beyond its PID (PIDs wrap) ---- */
+
+struct dip__proc_id {
+    uint32_t pid;
+    uint64_t start;  /* start time in clock ticks after boot (/proc/PID/stat field 22) */
+    uint64_t pidns;  /* inode of the PID namespace (/proc/self/ns/pid) */
+    char boot[40];   /* the kernel's boot id (/proc/sys/kernel/random/boot_id) */
+};
+
+/** This process's identity; fields it cannot read stay zero. */
+void dip__proc_self(struct dip__proc_id *id);
+void dip__wire_proc_id(struct dip__wbuf *b, const struct dip__proc_id *id);
+void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id);
+/** SIGKILLs the process `id` names only if it runs under the same kernel boot and PID namespace
+ * as this process and is verified (through a pidfd, so the check and the signal concern the same
+ * process) to have the recorded start time. Returns 1 when it was signalled, 0 when it is not that
+ * process (gone, PID reused, another machine) or cannot be verified. */
+int dip__proc_kill_verified(const struct dip__proc_id *id);
+
 #endif

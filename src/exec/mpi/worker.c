@@ -193,7 +193,7 @@ static void nap(long us)
 
 /* Receives one matched message into a new buffer, polling with a deadline so a coordinator that
  * dies mid-message cannot hold the worker forever. */
-static int recv_matched(MPI_Message *mm, MPI_Status *st, uint8_t **out, int *len)
+static int recv_matched(MPI_Message *mm, MPI_Status *st, uint8_t **out, int *len, double limit_s)
 {
     MPI_Request req;
     int n = 0, done = 0;
@@ -209,7 +209,8 @@ static int recv_matched(MPI_Message *mm, MPI_Status *st, uint8_t **out, int *len
         return DIP_EPEER;
     }
     while (!done) {
-        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || dip__now() - t0 > 60.0)
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+            dip__now() - t0 > limit_s + (double)n / 10e6)
             return DIP_EPEER; /* the buffer stays with MPI: never freed */
         if (!done)
             nap(20);
@@ -229,30 +230,20 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     double last_beat = 0, last_heard = dip__now();
     uint64_t announced = 0;
     long idle_us = 50;
-    /* A worker with a job in hand leaves when the coordinator is silent this long (it pings every
-     * heartbeat, but may be busy with a global step); between jobs it waits for ever, since
-     * dip serve may idle for hours. */
-    double orphan_s = 60.0;
-    int in_job = 0;
+    /* A worker leaves when the coordinator is silent for orphan_s: it pings every heartbeat,
+     * also while it computes a global step or encodes. Between jobs of dip serve (told by a PING
+     * of 0) it waits for ever, since the service may idle for hours. */
+    double orphan_s = o->orphan_s > 0 ? o->orphan_s : dip__mpi_lost_after(o);
+    int in_job = 1;
     int finalize = 0, threads;
     struct dip__wbuf hello = {0};
+    struct dip__proc_id me;
     char host[64] = "";
 
-    if (getenv("DIP_MPI_ORPHAN_S")) {
-        double v = strtod(getenv("DIP_MPI_ORPHAN_S"), NULL);
-
-        if (v > 0)
-            orphan_s = v;
-    }
     memset(&ws, 0, sizeof ws);
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
-    threads = dip_cpu_count();
-    if (getenv("DIP_MPI_THREADS")) {
-        long t = strtol(getenv("DIP_MPI_THREADS"), NULL, 10);
-        if (t > 0 && t < 1024)
-            threads = (int)t;
-    }
+    threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
     if (dip_pool_new(threads, &ws.rn.pool) != 0)
         ws.rn.pool = NULL; /* run on the compute thread alone */
     if (pthread_create(&th, NULL, compute_main, &ws) != 0) {
@@ -261,7 +252,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
         return 0;
     }
     gethostname(host, sizeof host - 1);
-    dip__wbuf_u32(&hello, (uint32_t)getpid());
+    dip__proc_self(&me);
+    dip__wire_proc_id(&hello, &me);
     dip__wbuf_u32(&hello, (uint32_t)(ws.rn.pool ? dip_pool_threads(ws.rn.pool) : 1));
     dip__wbuf_str(&hello, host);
     if (!hello.oom)
@@ -281,7 +273,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
 
             busy = 1;
             last_heard = dip__now();
-            if (recv_matched(&mm, &st, &data, &len) != 0) {
+            if (recv_matched(&mm, &st, &data, &len, orphan_s) != 0) {
                 dip__mpi_log(0, "worker: lost the coordinator mid-message; leaving");
                 break;
             }
@@ -340,7 +332,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
         }
         poll_sends(&sends);
         if (in_job && now - last_heard > orphan_s) {
-            dip__mpi_log(0, "worker: no word from the coordinator for %.0f s; leaving", orphan_s);
+            dip__mpi_log(0, "worker: no word from the coordinator for %.1f s; leaving", orphan_s);
             break;
         }
         idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
