@@ -20,21 +20,6 @@
 #include "core/internal.h"
 #include "internal.h"
 
-int dip__mpi_log_level = 1;
-
-void dip__mpi_log(int level, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-
-    if (level > dip__mpi_log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "dip-mpi: %s\n", line);
-}
-
 /* A number from the environment within [lo, hi], else `def`. */
 static double env_num(const char *name, double lo, double hi, double def)
 {
