@@ -144,7 +144,7 @@ struct dip_mpi_opts {
     /* Read from the environment by dip_mpi_opts_default() (the only place that reads it): */
     double lost_s;         /* DIP_MPI_LOST_S: silence before a worker is lost (5) */
     double orphan_s;       /* DIP_MPI_ORPHAN_S: a worker with a job leaves after this long
-                            * without word from the coordinator (lost_s) */
+                            * without word from the coordinator (2 x lost_s) */
     double idle_s;         /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
     int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """kill -9 of the coordinator (rank 0) mid-job on one machine, under plain mpirun: the workers
-notice the silence within DIP_MPI_ORPHAN_S (here the default, DIP_MPI_LOST_S = 3 s) and leave, so
-mpirun exits within 10 s of the kill (it waited 60 s when the orphan limit was hard-coded)."""
+notice the silence within DIP_MPI_ORPHAN_S (3 s here) and leave, so mpirun exits within 10 s of
+the kill (it waited 60 s when the orphan limit was hard-coded and the variable had no effect)."""
 import os
 import signal
 import time
@@ -13,7 +13,8 @@ d = tmpdir()
 inputs = make_images(os.path.join(d, "in"), 30, 640, 480, seed=12)
 out = os.path.join(d, "mpi")
 log = os.path.join(d, "log")
-p = start_mpi(3, "median(size=5) | " + PIPELINE, inputs, out + "/", log, DIP_MPI_LOST_S=3)
+p = start_mpi(3, "median(size=5) | " + PIPELINE, inputs, out + "/", log, DIP_MPI_LOST_S=3,
+              DIP_MPI_ORPHAN_S=3)
 try:
     ranks = rank_pids(p.pid, want=3)
     check(0 in ranks, "rank 0 not found: %s" % ranks)

@@ -1302,6 +1302,7 @@ static void coord_free(dip_executor *base)
     }
     /* Otherwise MPI is left as it is: MPI_Finalize would wait on the dead. The process exits
      * without it, which mpirun --enable-recovery accepts. */
+    dip__tx_abandon(&c->tx);
     clear_job(c);
     dip__runner_cleanup(&c->rn);
     dip__runner_destroy(&c->rn);

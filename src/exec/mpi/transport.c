@@ -18,6 +18,9 @@ struct dip__txsend {
     size_t owner;
 };
 
+/* Buffers handed to MPI for good (see dip__tx_abandon and dip__rx_test). */
+static struct dip__txsend *abandoned;
+
 int dip__mpi_log_level = 1;
 
 void dip__mpi_log(int level, const char *fmt, ...)
@@ -82,6 +85,20 @@ void dip__tx_poll(struct dip__tx *tx)
     }
 }
 
+void dip__tx_abandon(struct dip__tx *tx)
+{
+    struct dip__txsend *s = tx->head;
+
+    while (s) {
+        struct dip__txsend *next = s->next;
+
+        s->next = abandoned;
+        abandoned = s;
+        s = next;
+    }
+    tx->head = NULL;
+}
+
 int dip__tx_pending(const struct dip__tx *tx, size_t owner, int (*live)(size_t owner, void *ud),
                     void *ud)
 {
@@ -131,8 +148,17 @@ int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len
         return 0;
     if (MPI_Test(&rx->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
         (!done && dip__now() - rx->t0 > limit_s + (double)rx->len / 10e6)) {
+        struct dip__txsend *keep = dip_malloc(sizeof *keep);
+
         rx->active = 0;
-        rx->buf = NULL; /* the buffer stays with MPI */
+        if (keep) { /* the buffer stays with MPI: keep it reachable, never free it */
+            keep->data = rx->buf;
+            keep->req = rx->req;
+            keep->owner = SIZE_MAX;
+            keep->next = abandoned;
+            abandoned = keep;
+        }
+        rx->buf = NULL;
         return DIP_EPEER;
     }
     if (!done)

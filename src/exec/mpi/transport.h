@@ -28,6 +28,9 @@ int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *
 /** Completes what it can. A send to a dead peer may never complete: it stays queued (its buffer
  * belongs to MPI) and is never waited for. */
 void dip__tx_poll(struct dip__tx *tx);
+/** At an exit without MPI_Finalize: the sends still queued belong to MPI until the process ends;
+ * keeps them reachable (they are not leaks) and forgets them. */
+void dip__tx_abandon(struct dip__tx *tx);
 /** 1 while a send to `owner` (SIZE_MAX: to anyone `live(owner, ud)` accepts) is pending. */
 int dip__tx_pending(const struct dip__tx *tx, size_t owner, int (*live)(size_t owner, void *ud),
                     void *ud);

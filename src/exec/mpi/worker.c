@@ -356,6 +356,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             pthread_join(th[i], NULL);
         for (double t0 = dip__now(); tx.head && dip__now() - t0 < 5.0; dip__nap(1000))
             dip__tx_poll(&tx);
+        dip__tx_abandon(&tx);
         dip__runner_cleanup(&ws.rn);
         dip__runner_destroy(&ws.rn);
         dip_pool_free(ws.rn.pool);
@@ -369,6 +370,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
         }
     } else {
         /* The coordinator will not finalise: leave at once, whatever the compute threads do. */
+        dip__tx_abandon(&tx);
         fflush(NULL);
         _exit(0);
     }
