@@ -245,13 +245,16 @@ static void remove_stale_temporaries(const struct run *r)
         }
         d = opendir(dir);
         while (d != NULL && (e = readdir(d)) != NULL) {
-            const char *t = strstr(e->d_name, ".tmp.");
+            size_t nl = strlen(e->d_name);
+            const char *t = nl > 11 && memcmp(e->d_name + nl - 11, ".tmp.", 5) == 0
+                                ? e->d_name + nl - 11
+                                : NULL;
             char path[4096];
             struct stat st;
             size_t base_len;
             int ours = 0;
 
-            if (t == NULL || strlen(t) != 11)
+            if (t == NULL)
                 continue;
             for (const char *q = t + 5; *q; q++)
                 if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
