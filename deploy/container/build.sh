@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds dip's container image with podman from deploy/container/Containerfile.
+# Usage: deploy/container/build.sh [IMAGE]        (default localhost/dip:latest)
+#   DIP_IMAGE_BASE  the base image; unset: make one locally with make-base.sh (debootstrap),
+#                   cached in podman's store (localhost/dip-base:bookworm)
+# The build context is the repository (less what containerignore leaves out). Layers are
+# reused between runs: the build packages until tools/install-deps.sh changes, the runtime
+# packages until the list of libraries dip links changes; ccache keeps compiled objects.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+image=${1:-localhost/dip:latest}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
+base=${DIP_IMAGE_BASE:-}
+if [ -z "$base" ]; then
+  base=localhost/dip-base:bookworm
+  "$here/make-base.sh" "$base"
+fi
+# --format docker: the OCI format has no HEALTHCHECK; --network host: apt reaches the archive.
+exec podman build --format docker --network host --layers \
+  --ignorefile "$here/containerignore" \
+  --build-arg BASE="$base" -f "$here/Containerfile" -t "$image" "$repo"
