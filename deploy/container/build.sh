@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds dip's container image with podman from deploy/container/Containerfile.
-# Usage: deploy/container/build.sh [IMAGE]        (default localhost/dip:latest)
+# Usage: deploy/container/build.sh [IMAGE] [TARGET]   (default localhost/dip:latest runtime)
+#   TARGET runtime: the service and CLI; mpi: the same plus sshd, for the MPI Operator's pods
 #   DIP_IMAGE_BASE  the base image; unset: make one locally with make-base.sh (debootstrap),
 #                   cached in podman's store (localhost/dip-base:bookworm)
 # The build context is the repository (less what containerignore leaves out). Layers are
@@ -11,6 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 image=${1:-localhost/dip:latest}
+target=${2:-runtime}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 base=${DIP_IMAGE_BASE:-}
 if [ -z "$base" ]; then
@@ -20,4 +22,4 @@ fi
 # --format docker: the OCI format has no HEALTHCHECK; --network host: apt reaches the archive.
 exec podman build --format docker --network host --layers \
   --ignorefile "$here/containerignore" \
-  --build-arg BASE="$base" -f "$here/Containerfile" -t "$image" "$repo"
+  --build-arg BASE="$base" --target "$target" -f "$here/Containerfile" -t "$image" "$repo"
