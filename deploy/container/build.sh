@@ -20,6 +20,13 @@ if [ -z "$base" ]; then
   "$here/make-base.sh" "$base"
 fi
 # --format docker: the OCI format has no HEALTHCHECK; --network host: apt reaches the archive.
-exec podman build --format docker --network host --layers \
-  --ignorefile "$here/containerignore" \
-  --build-arg BASE="$base" --target "$target" -f "$here/Containerfile" -t "$image" "$repo"
+build() {
+  podman build --format docker --network host --layers \
+    --ignorefile "$here/containerignore" \
+    --build-arg BASE="$base" -f "$here/Containerfile" "$@" "$repo"
+}
+# The build stage gets a name too (the second build reuses it), so that pruning the untagged
+# images each rebuild leaves behind (old sources, old objects) keeps the current layer cache.
+build --target build -t localhost/dip-build:cache
+build --target "$target" -t "$image"
+podman image prune -f >/dev/null
