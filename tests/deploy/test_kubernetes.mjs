@@ -63,6 +63,36 @@ for (const dir of ["deploy/kubernetes", "deploy/kubernetes/mpijob"]) {
   }
 }
 
+// ---- what kustomize renders (when a kubectl with kustomize is installed) ----------------------
+// The documents actually applied: namespace set, image names replaced.
+let kubectl = null;
+try {
+  execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
+  kubectl = "kubectl";
+} catch {
+  console.log("kubectl not installed: rendering with kustomize not checked");
+}
+if (kubectl) {
+  for (const dir of ["deploy/kubernetes", "deploy/kubernetes/mpijob"]) {
+    let out;
+    try {
+      out = execFileSync(kubectl, ["kustomize", path.join(src, dir)], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+    } catch (e) {
+      fail(`kubectl kustomize ${dir}: ${e.stderr}`);
+      continue;
+    }
+    const docs = YAML.parseAllDocuments(out).map((d) => d.toJS()).filter((d) => d);
+    for (const doc of docs) {
+      const errs = checkDoc(doc);
+      if (doc.kind !== "Namespace" && doc.metadata?.namespace !== "dip") errs.push("rendered without namespace dip");
+      for (const [, img] of JSON.stringify(doc).matchAll(/"image":"([^"]+)"/g))
+        if (!img.includes("/")) errs.push(`image '${img}' not replaced by the kustomization`);
+      if (errs.length) fail(`rendered ${doc.kind}/${doc.metadata?.name} (${dir}):\n    ${errs.join("\n    ")}`);
+    }
+    console.log(`ok kubectl kustomize ${dir}: ${docs.length} documents`);
+  }
+}
+
 // ---- broken copies: each must be rejected, with the broken path in the message -----------------
 const clone = (x) => JSON.parse(JSON.stringify(x));
 const broken = [
