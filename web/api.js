@@ -171,6 +171,7 @@ export async function createJob(files, fields, onProgress) {
 }
 
 export const getOps = () => request('GET', '/ops');
+export const getLimits = () => request('GET', '/limits');
 export const whoami = () => request('GET', '/whoami');
 export const listJobs = () => request('GET', '/jobs');
 export const getJob = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);

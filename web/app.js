@@ -5,7 +5,7 @@
 
 import * as api from './api.js';
 import {Builder} from './builder.js';
-import {inspect, thumbnail, FORMAT_NAMES, BROWSER_FORMATS} from './files.js';
+import {inspect, thumbnail, setLimits, FORMAT_NAMES, BROWSER_FORMATS} from './files.js';
 import {
     $, h, replaceChildren, formatBytes, formatDims, formatDuration, formatTime, shortId, saveBlob,
     stateBadge, announce, STATE_LABELS,
@@ -187,6 +187,14 @@ async function fetchOps() {
 
 const inspectQueue = [];
 let inspecting = 0;
+let limitsLoading = null;
+
+/** The limits files are checked against come from the server (GET /api/v1/limits, open to
+ * anyone), once, before the first file is inspected; without them only the server checks. */
+function loadLimits() {
+    if (!limitsLoading) limitsLoading = api.getLimits().then(setLimits).catch(() => {});
+    return limitsLoading;
+}
 
 function addFiles(list) {
     const added = [];
@@ -207,6 +215,7 @@ async function pumpInspect() {
         inspecting++;
         (async () => {
             try {
+                await loadLimits();
                 entry.info = await inspect(entry.file);
                 if (!entry.info.fatal) {
                     entry.thumb = await thumbnail(entry.file, entry.info);

@@ -1,14 +1,27 @@
 // SPDX-License-Identifier: MIT
 // Inspecting files before upload: the format from the magic bytes (the way the server sniffs
 // them), the dimensions from the header alone (no decoding, so a 100-megapixel image costs a few
-// bytes), checks against the server's default limits, and small thumbnails for the formats the
-// browser can decode. Nothing here is trusted by the server, which checks every input again.
+// bytes), checks against the limits the server announces (GET /api/v1/limits), and small
+// thumbnails for the formats the browser can decode. Nothing here is trusted by the server, which
+// checks every input again.
 
+/** The server's limits, from GET /api/v1/limits once loaded (setLimits); until then nothing is
+ * refused here, since the server's own check is the one that counts. */
 export const LIMITS = {
-    maxBytes: 256 * 1024 * 1024,
-    maxPixels: 100e6,
-    maxSide: 65535,
+    maxBytes: Infinity,
+    maxPixels: Infinity,
+    maxSide: Infinity,
 };
+
+/** Takes the limits from the server's answer to GET /api/v1/limits. */
+export function setLimits(server) {
+    if (!server) return;
+    if (server.max_input_bytes) LIMITS.maxBytes = server.max_input_bytes;
+    if (server.max_pixels) LIMITS.maxPixels = server.max_pixels;
+    if (server.max_width && server.max_height) {
+        LIMITS.maxSide = Math.min(server.max_width, server.max_height);
+    }
+}
 
 export const FORMAT_NAMES = {
     png: 'PNG', jpeg: 'JPEG', webp: 'WebP', tiff: 'TIFF', gif: 'GIF', bmp: 'BMP', pnm: 'PNM',

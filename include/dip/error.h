@@ -25,7 +25,9 @@ extern "C" {
     XX(ECANCELED, 409, 8, "cancelled")                                                             \
     XX(EAUTH, 401, 9, "authentication required or invalid token")                                  \
     XX(EBUSY, 429, 10, "too many requests or jobs; retry later")                                   \
-    XX(EINTERNAL, 500, 11, "internal error")
+    XX(EINTERNAL, 500, 11, "internal error")                                                       \
+    XX(ENOSPC, 507, 12, "insufficient storage")                                                    \
+    XX(ETOOBIG, 422, 3, "the result would exceed a configured limit")
 
 enum dip_errno {
     DIP_OK = 0,

@@ -66,6 +66,12 @@ int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, co
                       dip_format *out_format, struct dip_image_info *info, int *out_w, int *out_h,
                       struct dip_err *err);
 
+/** Checks, from the header of encoded image `in` alone, that it is within spec->limits and that
+ * every step of `p` produces an output within max_width, max_height and max_pixels. Returns 0,
+ * DIP_ETOOBIG (422) naming the op and the limit, or the probe's and the planner's errors. */
+int dip_check_output(const struct dip_job_spec *spec, const dip_pipeline *p, const uint8_t *in,
+                     size_t in_len, struct dip_err *err);
+
 /** The result of one item, handed to dip_job_io.result. Pointers are borrowed for the call. */
 struct dip_item_result {
     size_t index;

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "limits.h"
 #include "pipeline.h"
 
 #ifdef __cplusplus
@@ -41,6 +42,9 @@ struct dip_step_info {
 int dip_plan_compile(const dip_pipeline *p, int w, int h, int channels, dip_plan **out,
                      struct dip_err *err);
 void dip_plan_free(dip_plan *plan);
+/** Checks every op's output size against lim's max_width, max_height and max_pixels, before any
+ * pixel is allocated. Returns 0 or DIP_ETOOBIG (422) naming the op and the limit. */
+int dip_plan_check_limits(const dip_plan *plan, const struct dip_limits *lim, struct dip_err *err);
 size_t dip_plan_steps(const dip_plan *plan);
 void dip_plan_step_info(const dip_plan *plan, size_t s, struct dip_step_info *info);
 /** Output size and channels of the whole plan. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The job service behind `dip serve`: an HTTP API (libmicrohttpd) over the job store, a job
- * runner (on the caller's thread, dip_server_run) that feeds the executor, and the web page's
- * static files. The server owns its store; the executor is borrowed (local or MPI). Routes come
- * from one table, which `dip serve --routes` prints and docs/openapi.yaml must match. */
+/* `dip serve`: the HTTP API (libmicrohttpd) in front of the job service (src/service), whose
+ * runner runs on the caller's thread (dip_server_run) and feeds the executor, and the web page's
+ * static files. The executor is borrowed (local or MPI). Routes come from one table, which
+ * `dip serve --routes` prints and docs/openapi.yaml must match. */
 #ifndef DIP_SERVER_H
 #define DIP_SERVER_H
 
@@ -35,6 +35,14 @@ struct dip_server_opts {
     int sse_max_s;            /* longest one event stream stays open; default 600 */
     dip_executor *executor;   /* borrowed; NULL = a local executor owned by the server */
     int quiet;                /* 1: no log lines on stderr */
+    /* Exposure to untrusted clients (docs/api.md, "Hostile clients"). */
+    const char *public_host;  /* the name clients use (Host and Origin checks); NULL: none */
+    int http_threads;         /* HTTP worker threads (epoll each); default 4 */
+    int max_per_ip;           /* connections from one address; default 128 */
+    int header_timeout_s;     /* a request's headers must arrive within this; default 10 */
+    int max_streams;          /* event streams in all; default 256 */
+    int max_streams_per_user; /* event streams per user; default 8 */
+    double keep_s;            /* finished jobs are deleted after this; 0: never; default 7 days */
 };
 
 /** Defaults as documented above. */

@@ -55,6 +55,11 @@ int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65]
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
                        struct dip_err *err);
 
+/** Opens blob `sha` for reading in chunks (downloads stream from it): *fd (close it) and its size.
+ * DIP_ENOTFOUND when absent, DIP_EIO. */
+int dip_store_blob_open(dip_store *st, const char *sha, int *fd, uint64_t *size,
+                        struct dip_err *err);
+
 /* ---- Jobs ---- */
 
 #define DIP_STORE_ID_LEN 40
@@ -99,6 +104,11 @@ void dip_store_jobs_free(struct dip_store_job *jobs, size_t n);
 /** Records a new job and its items (state queued) in one transaction. The items' blobs must be
  * stored already. */
 int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct dip_err *err);
+/** As dip_store_job_create, refusing with DIP_EBUSY (err says which) when `owner` already has
+ * `max_owner` queued or running jobs, or everybody `max_all` (0: no cap); checked and created in
+ * one transaction. */
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, uint64_t max_owner,
+                                uint64_t max_all, struct dip_err *err);
 /** Reads job `id` (with its items when `items`). DIP_ENOTFOUND when absent. The caller frees *out
  * with dip_store_job_free. */
 int dip_store_job_get(dip_store *st, const char *id, int items, struct dip_store_job **out,
@@ -115,6 +125,9 @@ int dip_store_job_set_state(dip_store *st, const char *id, const char *state, in
  * else the oldest; users take turns while several wait. DIP_ENOTFOUND when none is queued. */
 int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_ID_LEN],
                        struct dip_err *err);
+/** The ids of up to `max` queued or running jobs, oldest first, into ids[0..*n). */
+int dip_store_job_pending(dip_store *st, char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err);
 /** Counts the jobs of `owner` (NULL: all) that are queued or running. */
 int dip_store_job_active(dip_store *st, const char *owner, uint64_t *n, struct dip_err *err);
 /** Job counts by state for /metrics: queued, running, done, failed, cancelled. */
@@ -164,6 +177,25 @@ int dip_store_token_check(dip_store *st, const char *token, char name[64], int *
                           struct dip_err *err);
 /** Number of tokens. */
 int dip_store_token_count(dip_store *st, uint64_t *n, struct dip_err *err);
+
+/* ---- Retention ---- */
+
+/** Deletes job `id` (its items, results, and cache entries no other job's results share) in one
+ * transaction, then, with `free_blobs`, the blob files no row refers to any more; *files and
+ * *bytes (optional) count what was freed. Only the process that writes blobs (the server, holding
+ * its lock) may free them. DIP_ENOTFOUND when there is no such job. */
+int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t *files,
+                         uint64_t *bytes, struct dip_err *err);
+/** Ids of up to `max` jobs: every job of `owner` when it is not NULL, else the final jobs that
+ * finished before `before` (unix seconds), oldest first. */
+int dip_store_jobs_before(dip_store *st, const char *owner, double before,
+                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err);
+/** Deletes blob files that no row refers to and whose mtime is before `older_than` (younger ones
+ * may belong to an upload in flight): interrupted uploads' and deleted jobs' leftovers. Counts
+ * what went (*files, *bytes) and what stays (*kept_files, *kept_bytes: the disk use). */
+int dip_store_blob_collect(dip_store *st, double older_than, uint64_t *files, uint64_t *bytes,
+                           uint64_t *kept_files, uint64_t *kept_bytes);
 
 /** Writes a consistent copy of the database to `path` (sqlite3 online backup), while the store
  * stays in use. */

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,6 +27,13 @@ enum {
     OPT_TIMEOUT,
     OPT_ROUTES,
     OPT_QUIET,
+    OPT_PUBLIC_HOST,
+    OPT_HTTP_THREADS,
+    OPT_MAX_PER_IP,
+    OPT_HEADER_TIMEOUT,
+    OPT_MAX_STREAMS,
+    OPT_MAX_USER_STREAMS,
+    OPT_KEEP,
     OPT_HELP,
 };
 
@@ -46,11 +54,52 @@ static void usage(FILE *f, const char *web_dir)
             "  --max-request N      bytes of one upload request (default 536870912)\n"
             "  --max-connections N  open connections (default 512)\n"
             "  --timeout S          idle connection timeout in seconds (default 30)\n"
+            "  --header-timeout S   a request's headers must arrive within S seconds (default 10)\n"
+            "  --max-per-ip N       connections from one address (default 128)\n"
+            "  --http-threads N     HTTP threads, each serving many connections (default 4)\n"
+            "  --max-streams N      event streams in all (default 256)\n"
+            "  --max-user-streams N event streams per user (default 8)\n"
+            "  --public-host NAME   the host name clients use (Host and Origin checks)\n"
+            "  --keep DURATION      delete finished jobs and their blobs after DURATION\n"
+            "                       (e.g. 7d, 12h, 30m, 90s; 0: keep; default 7d)\n"
             "  --routes             print the API's routes and exit\n"
             "  --quiet              no log lines\n\n"
             "Without tokens (dip token create), only a loopback address may be used and the API\n"
             "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s",
             web_dir, dip__cli_limits_help);
+}
+
+/* "7d", "12h", "30m", "90s" or plain seconds; 0 means forever. */
+static int parse_duration(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+
+    if (end == s || v < 0 || v > 1e9)
+        return -1;
+    switch (*end) {
+    case 'd':
+        v *= 86400;
+        end++;
+        break;
+    case 'h':
+        v *= 3600;
+        end++;
+        break;
+    case 'm':
+        v *= 60;
+        end++;
+        break;
+    case 's':
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end != '\0')
+        return -1;
+    *out = v;
+    return 0;
 }
 
 static volatile sig_atomic_t got_signal;
@@ -77,6 +126,13 @@ int dip__cmd_serve(int argc, char **argv)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"routes", no_argument, NULL, OPT_ROUTES},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"public-host", required_argument, NULL, OPT_PUBLIC_HOST},
+        {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+        {"max-user-streams", required_argument, NULL, OPT_MAX_USER_STREAMS},
+        {"keep", required_argument, NULL, OPT_KEEP},
         {"help", no_argument, NULL, OPT_HELP},
         DIP_CLI_LIMIT_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -140,6 +196,36 @@ int dip__cmd_serve(int argc, char **argv)
             break;
         case OPT_ROUTES:
             routes = 1;
+            break;
+        case OPT_PUBLIC_HOST:
+            o.public_host = optarg;
+            break;
+        case OPT_HTTP_THREADS:
+            bad |= dip__cli_int("http-threads", optarg, 1, 256, &v);
+            o.http_threads = (int)v;
+            break;
+        case OPT_MAX_PER_IP:
+            bad |= dip__cli_int("max-per-ip", optarg, 1, 1 << 20, &v);
+            o.max_per_ip = (int)v;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            bad |= dip__cli_int("header-timeout", optarg, 1, 3600, &v);
+            o.header_timeout_s = (int)v;
+            break;
+        case OPT_MAX_STREAMS:
+            bad |= dip__cli_int("max-streams", optarg, 1, 1 << 20, &v);
+            o.max_streams = (int)v;
+            break;
+        case OPT_KEEP:
+            if (parse_duration(optarg, &o.keep_s) != 0) {
+                dip__cli_error("serve", "--keep '%s' is not a duration (e.g. 7d, 12h, 30m, 90s)",
+                               optarg);
+                bad = 1;
+            }
+            break;
+        case OPT_MAX_USER_STREAMS:
+            bad |= dip__cli_int("max-user-streams", optarg, 1, 1 << 20, &v);
+            o.max_streams_per_user = (int)v;
             break;
         case OPT_QUIET:
             o.quiet = 1;

@@ -188,6 +188,30 @@ void dip_job_spec_default(struct dip_job_spec *spec)
     dip_limits_default(&spec->limits);
 }
 
+int dip_check_output(const struct dip_job_spec *spec, const dip_pipeline *p, const uint8_t *in,
+                     size_t in_len, struct dip_err *err)
+{
+    struct dip_image_info info;
+    dip_plan *plan = NULL;
+    int rc, w, h;
+
+    memset(&info, 0, sizeof(info));
+    rc = dip_codec_probe(in, in_len, &spec->limits, &info, err);
+    if (rc)
+        return rc;
+    w = info.width;
+    h = info.height;
+    if (spec->decode.autorotate && info.orientation >= 5) {
+        w = info.height; /* EXIF orientations 5..8 turn the image a quarter */
+        h = info.width;
+    }
+    rc = dip_plan_compile(p, w, h, info.channels, &plan, err);
+    if (rc == 0)
+        rc = dip_plan_check_limits(plan, &spec->limits, err);
+    dip_plan_free(plan);
+    return rc;
+}
+
 int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, const uint8_t *in,
                       size_t in_len, const struct dip_run_opts *o, uint8_t **out, size_t *out_len,
                       dip_format *out_format, struct dip_image_info *info, int *out_w, int *out_h,
@@ -202,6 +226,11 @@ int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, co
     *out_len = 0;
     if (info == NULL)
         info = &local;
+    /* Every step's output is checked against the limits from the header, before the input or
+     * any intermediate is allocated (the same check as the service's at submission). */
+    rc = dip_check_output(spec, p, in, in_len, err);
+    if (rc)
+        goto out;
     rc = dip_codec_decode(in, in_len, &spec->limits, &spec->decode, &img, info, err);
     if (rc)
         goto out;

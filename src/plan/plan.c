@@ -4,6 +4,7 @@
  * requested output rect (need), then the ops run forwards through per-tile buffers; image borders
  * are padded here, per op, exactly as if the whole image were one tile. This file is what makes
  * results independent of tile size, thread count and rank count. It knows nothing of threads. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -238,6 +239,23 @@ out:
         return rc;
     }
     *out = pl;
+    return 0;
+}
+
+int dip_plan_check_limits(const dip_plan *pl, const struct dip_limits *lim, struct dip_err *err)
+{
+    /* Ops in pipeline order are the tiled pops; a global op's output has its input's size. Each
+     * op's output is checked, so a resize that grows and a crop that shrinks again still meets
+     * the limit at its largest. */
+    for (size_t i = 0; i < pl->nops; i++) {
+        const struct pop *p = &pl->ops[i];
+        struct dip_err e = {0};
+        char what[96];
+
+        snprintf(what, sizeof(what), "%s output", p->op->name);
+        if (dip_limits_check_dims(lim, what, p->out_w, p->out_h, &e) != 0)
+            return dip_err_set(err, DIP_ETOOBIG, "%s", e.msg);
+    }
     return 0;
 }
 

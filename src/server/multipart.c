@@ -186,23 +186,3 @@ out:
     dip_free(arr);
     return rc;
 }
-
-void dip__sanitize_name(const char *in, const char *fallback, char *out, size_t out_len)
-{
-    const char *base = in;
-    size_t n = 0;
-
-    for (const char *q = in; *q != '\0'; q++)
-        if (*q == '/' || *q == '\\')
-            base = q + 1;
-    for (; *base != '\0' && n + 1 < out_len && n < 200; base++) {
-        unsigned char c = (unsigned char)*base;
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' || c == ';' || c == '%')
-            out[n++] = '_';
-        else
-            out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    if (n == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-        snprintf(out, out_len, "%s", fallback);
-}

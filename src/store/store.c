@@ -33,6 +33,7 @@ static const char schema[] =
     " created REAL NOT NULL, finished REAL NOT NULL DEFAULT 0, n_items INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);"
     "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created);"
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);"
     "CREATE TABLE IF NOT EXISTS items ("
     " job TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, sha TEXT NOT NULL,"
     " bytes_in INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
@@ -45,6 +46,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS cache ("
     " key TEXT PRIMARY KEY, sha TEXT NOT NULL, format TEXT NOT NULL, width INTEGER NOT NULL,"
     " height INTEGER NOT NULL, bytes INTEGER NOT NULL, versions TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS items_sha ON items(sha);"
+    "CREATE INDEX IF NOT EXISTS results_sha ON results(sha);"
+    "CREATE INDEX IF NOT EXISTS cache_sha ON cache(sha);"
     "CREATE TABLE IF NOT EXISTS tokens ("
     " name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL,"
     " created REAL NOT NULL);";
@@ -65,6 +69,8 @@ static int db_err(dip_store *st, struct dip_err *err, int src, const char *what)
         code = DIP_ENOMEM;
     else if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
         code = DIP_EBUSY;
+    else if (src == SQLITE_FULL)
+        code = DIP_ENOSPC;
     return dip_err_set(err, code, "store: %s: %s", what, st ? sqlite3_errmsg(st->db) : "?");
 }
 
@@ -174,6 +180,24 @@ int dip_store_open(const char *dir, dip_store **out, struct dip_err *err)
     }
     pthread_mutex_init(&st->lock, NULL);
     snprintf(path, sizeof(path), "%s/dip.db", dir);
+    /* The database holds token hashes and every user's jobs: private like the blobs. SQLite gives
+     * its -wal and -shm files the database file's mode, so creating (or fixing) it 0600 first
+     * covers them too, whatever the umask or an older version left. */
+    {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || fchmod(fd, 0600) != 0) {
+            rc = dip_err_set(err, DIP_EIO, "store: cannot open %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        close(fd);
+        snprintf(path, sizeof(path), "%s/dip.db-wal", dir);
+        (void)chmod(path, 0600);
+        snprintf(path, sizeof(path), "%s/dip.db-shm", dir);
+        (void)chmod(path, 0600);
+        snprintf(path, sizeof(path), "%s/dip.db", dir);
+    }
     src = sqlite3_open_v2(path, &st->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
@@ -204,6 +228,12 @@ void dip_store_close(dip_store *st)
         pthread_mutex_destroy(&st->lock);
     dip_free(st->dir);
     dip_free(st);
+}
+
+/* A full disk or quota is the operator's to fix, not an I/O fault: DIP_ENOSPC (507). */
+static int io_code(int e)
+{
+    return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? DIP_ENOSPC : DIP_EIO;
 }
 
 /* ---- Blobs ---- */
@@ -258,14 +288,15 @@ int dip_store_blob_put(dip_store *st, const void *data, size_t len, char sha[65]
              rnd[3], rnd[4], rnd[5]);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return dip_err_set(err, DIP_EIO, "store: cannot create %s: %s", tmp, strerror(errno));
+        return dip_err_set(err, io_code(errno), "store: cannot create %s: %s", tmp,
+                           strerror(errno));
     if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
+        rc = dip_err_set(err, io_code(errno), "store: cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        rc = dip_err_set(err, DIP_EIO, "store: cannot write %s: %s", tmp, strerror(errno));
+        rc = dip_err_set(err, io_code(errno), "store: cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
     fd = -1;
@@ -283,6 +314,31 @@ out:
     if (rc != 0)
         unlink(tmp);
     return rc;
+}
+
+int dip_store_blob_open(dip_store *st, const char *sha, int *fd_out, uint64_t *size,
+                        struct dip_err *err)
+{
+    char path[4200];
+    struct stat sb;
+    int fd;
+
+    *fd_out = -1;
+    *size = 0;
+    if (!sha_ok(sha))
+        return dip_err_set(err, DIP_ENOTFOUND, "store: bad blob name");
+    blob_path(st, sha, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dip_err_set(err, errno == ENOENT ? DIP_ENOTFOUND : DIP_EIO, "store: blob %s: %s",
+                           sha, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return dip_err_set(err, DIP_EIO, "store: blob %s: not a readable file", sha);
+    }
+    *fd_out = fd;
+    *size = (uint64_t)sb.st_size;
+    return 0;
 }
 
 int dip_store_blob_get(dip_store *st, const char *sha, size_t max_bytes, uint8_t **out, size_t *len,
@@ -377,16 +433,67 @@ void dip_store_jobs_free(struct dip_store_job *jobs, size_t n)
     dip_free(jobs);
 }
 
+/* COUNT(*) of `sql` (one optional text argument) inside the caller's transaction. */
+static int count_locked(dip_store *st, const char *sql, const char *arg, uint64_t *n,
+                        struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src;
+
+    *n = 0;
+    rc = prep(st, sql, &s, err);
+    if (rc != 0)
+        return rc;
+    if (arg)
+        sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(s, 0);
+    else
+        rc = db_err(st, err, src, "count");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int dip_store_job_create(dip_store *st, const struct dip_store_job *job, struct dip_err *err)
+{
+    return dip_store_job_create_capped(st, job, 0, 0, err);
+}
+
+int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, uint64_t max_owner,
+                                uint64_t max_all, struct dip_err *err)
 {
     sqlite3_stmt *js = NULL, *is = NULL;
     int rc = 0, began = 0;
+    uint64_t n = 0;
 
     pthread_mutex_lock(&st->lock);
     rc = exec_sql(st, "BEGIN IMMEDIATE", err);
     if (rc != 0)
         goto out;
     began = 1;
+    /* The quotas are checked inside the transaction that creates the job, so concurrent
+     * submissions cannot all pass the check before any of them is recorded. */
+    if (max_owner > 0) {
+        rc = count_locked(st,
+                          "SELECT COUNT(*) FROM jobs WHERE owner = ?"
+                          " AND state IN ('queued', 'running')",
+                          job->owner, &n, err);
+        if (rc == 0 && n >= max_owner)
+            rc = dip_err_set(err, DIP_EBUSY, "user %s has %llu unfinished jobs (limit %llu)",
+                             job->owner, (unsigned long long)n, (unsigned long long)max_owner);
+        if (rc != 0)
+            goto out;
+    }
+    if (max_all > 0) {
+        rc = count_locked(st, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                          NULL, &n, err);
+        if (rc == 0 && n >= max_all)
+            rc =
+                dip_err_set(err, DIP_EBUSY, "the queue is full (%llu jobs)", (unsigned long long)n);
+        if (rc != 0)
+            goto out;
+    }
     rc = prep(st,
               "INSERT INTO jobs (id, owner, state, pipeline, canon, format, quality, created,"
               " n_items) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
@@ -639,6 +746,31 @@ int dip_store_job_next(dip_store *st, const char *last_owner, char id[DIP_STORE_
         rc = DIP_ENOTFOUND;
     else
         rc = db_err(st, err, src, "next job");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_job_pending(dip_store *st, char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n,
+                          struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE;
+
+    *n = 0;
+    pthread_mutex_lock(&st->lock);
+    rc = prep(st,
+              "SELECT id FROM jobs WHERE state IN ('queued', 'running')"
+              " ORDER BY created, rowid LIMIT ?",
+              &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+    while (*n < max && (src = sqlite3_step(s)) == SQLITE_ROW)
+        copy_str(ids[(*n)++], DIP_STORE_ID_LEN, sqlite3_column_text(s, 0));
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = db_err(st, err, src, "pending jobs");
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);
@@ -1132,4 +1264,204 @@ const char *dip_store_version(void)
     if (buf[0] == '\0')
         snprintf(buf, sizeof(buf), "SQLite %s", sqlite3_libversion());
     return buf;
+}
+
+/* ---- Retention: deleting jobs and the blobs nothing uses any more ---- */
+
+/* 1 when a row still refers to blob `sha`; called with st->lock held. */
+static int blob_used(dip_store *st, const char *sha)
+{
+    sqlite3_stmt *s = NULL;
+    int used = 1; /* on any doubt, keep the file */
+
+    if (prep(st,
+             "SELECT 1 FROM items WHERE sha = ?1 UNION ALL SELECT 1 FROM results WHERE sha = ?1"
+             " UNION ALL SELECT 1 FROM cache WHERE sha = ?1 LIMIT 1",
+             &s, NULL) != 0)
+        return 1;
+    sqlite3_bind_text(s, 1, sha, -1, SQLITE_STATIC);
+    switch (sqlite3_step(s)) {
+    case SQLITE_ROW:
+        used = 1;
+        break;
+    case SQLITE_DONE:
+        used = 0;
+        break;
+    default:
+        used = 1;
+    }
+    sqlite3_finalize(s);
+    return used;
+}
+
+/* Unlinks blob `sha` unless a row refers to it; adds its size to *bytes when it goes. Called
+ * with st->lock held, so no row can start referring to it meanwhile through this store. */
+static int blob_drop_unused(dip_store *st, const char *sha, uint64_t *bytes)
+{
+    char path[4200];
+    struct stat sb;
+
+    if (!sha_ok(sha) || strlen(sha) != 64 || blob_used(st, sha))
+        return 0;
+    blob_path(st, sha, path, sizeof(path));
+    if (stat(path, &sb) != 0 || unlink(path) != 0)
+        return 0;
+    if (bytes != NULL)
+        *bytes += (uint64_t)sb.st_size;
+    return 1;
+}
+
+int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t *files,
+                         uint64_t *bytes, struct dip_err *err)
+{
+    static const char *const del[] = {
+        "DELETE FROM cache WHERE sha IN (SELECT sha FROM results WHERE job = ?1)"
+        " AND sha NOT IN (SELECT sha FROM results WHERE job != ?1)",
+        "DELETE FROM results WHERE job = ?1",
+        "DELETE FROM items WHERE job = ?1",
+        "DELETE FROM jobs WHERE id = ?1",
+    };
+    sqlite3_stmt *s = NULL;
+    char(*shas)[65] = NULL;
+    size_t n = 0, cap = 0;
+    int rc, src, began = 0;
+
+    if (files)
+        *files = 0;
+    if (bytes)
+        *bytes = 0;
+    pthread_mutex_lock(&st->lock);
+    rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+    if (rc != 0)
+        goto out;
+    began = 1;
+    /* The blobs it refers to, to look at once its rows are gone. */
+    rc = prep(st,
+              "SELECT sha FROM items WHERE job = ?1 UNION SELECT sha FROM results WHERE job = ?1",
+              &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char(*g)[65] = dip_realloc(shas, nc * sizeof(*shas));
+            if (g == NULL) {
+                rc = DIP_ENOMEM;
+                goto out;
+            }
+            shas = g;
+            cap = nc;
+        }
+        copy_str(shas[n++], 65, sqlite3_column_text(s, 0));
+    }
+    if (src != SQLITE_DONE) {
+        rc = db_err(st, err, src, "job blobs");
+        goto out;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    for (size_t i = 0; rc == 0 && i < sizeof(del) / sizeof(del[0]); i++) {
+        rc = prep(st, del[i], &s, err);
+        if (rc != 0)
+            break;
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        rc = step_done(st, s, err);
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = dip_err_set(err, DIP_ENOTFOUND, "no job %s", id);
+    if (rc == 0)
+        rc = exec_sql(st, "COMMIT", err);
+    if (rc == 0)
+        began = 0;
+    for (size_t i = 0; rc == 0 && free_blobs && i < n; i++) {
+        int gone = blob_drop_unused(st, shas[i], bytes);
+        if (files)
+            *files += (uint64_t)gone;
+    }
+out:
+    sqlite3_finalize(s);
+    if (began)
+        (void)exec_sql(st, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&st->lock);
+    dip_free(shas);
+    return rc;
+}
+
+int dip_store_jobs_before(dip_store *st, const char *owner, double before,
+                          char (*ids)[DIP_STORE_ID_LEN], size_t max, size_t *n, struct dip_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE;
+
+    *n = 0;
+    pthread_mutex_lock(&st->lock);
+    if (owner != NULL)
+        rc = prep(st, "SELECT id FROM jobs WHERE owner = ?2 LIMIT ?3", &s, err);
+    else
+        rc = prep(st,
+                  "SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled')"
+                  " AND finished > 0 AND finished < ?1 ORDER BY finished LIMIT ?3",
+                  &s, err);
+    if (rc != 0)
+        goto out;
+    sqlite3_bind_double(s, 1, before);
+    sqlite3_bind_text(s, 2, owner ? owner : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+    while (*n < max && (src = sqlite3_step(s)) == SQLITE_ROW)
+        copy_str(ids[(*n)++], DIP_STORE_ID_LEN, sqlite3_column_text(s, 0));
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = db_err(st, err, src, "jobs to delete");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_blob_collect(dip_store *st, double older_than, uint64_t *files, uint64_t *bytes,
+                           uint64_t *kept_files, uint64_t *kept_bytes)
+{
+    char path[4200];
+    DIR *top, *sub;
+    struct dirent *d, *e;
+
+    *files = *bytes = *kept_files = *kept_bytes = 0;
+    snprintf(path, sizeof(path), "%s/blobs", st->dir);
+    top = opendir(path);
+    if (top == NULL)
+        return 0;
+    while ((d = readdir(top)) != NULL) {
+        if (strlen(d->d_name) != 2)
+            continue;
+        snprintf(path, sizeof(path), "%s/blobs/%s", st->dir, d->d_name);
+        sub = opendir(path);
+        if (sub == NULL)
+            continue;
+        while ((e = readdir(sub)) != NULL) {
+            char sha[65];
+            struct stat sb;
+            if (strlen(e->d_name) != 62 || strchr(e->d_name, '.') != NULL)
+                continue;
+            memcpy(sha, d->d_name, 2); /* lengths checked: 2 + 62 */
+            memcpy(sha + 2, e->d_name, 62);
+            sha[64] = '\0';
+            snprintf(path, sizeof(path), "%s/blobs/%s/%s", st->dir, d->d_name, e->d_name);
+            if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+                continue;
+            pthread_mutex_lock(&st->lock);
+            /* A young file may belong to an upload whose job is not recorded yet. */
+            if ((double)sb.st_mtime < older_than && blob_drop_unused(st, sha, bytes)) {
+                (*files)++;
+            } else {
+                (*kept_files)++;
+                *kept_bytes += (uint64_t)sb.st_size;
+            }
+            pthread_mutex_unlock(&st->lock);
+        }
+        closedir(sub);
+    }
+    closedir(top);
+    return 0;
 }

@@ -27,7 +27,9 @@ static int http_get(int port, const char *path, char *out, size_t cap)
     sa.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    /* The Host names the server: others are refused (DNS rebinding). */
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
     ASSERT(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
     for (;;) {
         ssize_t r = read(fd, out + have, cap - have - 1);

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Cancellation: a slow pipeline on a big image is cancelled with DELETE; the job reads `cancelled`
 # at once, the executor stops within a second (the next job starts and finishes promptly), and
-# a finished job is not changed by a late DELETE.
+# a finished job is deleted by a DELETE.
 import threading
 import time
 
@@ -52,9 +52,11 @@ try:
     ev = sse_events(s, jid, timeout=10)
     check(ev[-1][0] == "end" and ev[-1][1]["state"] == "cancelled", "events end cancelled")
     check(s.get("/api/v1/jobs/%s/results/0" % jid).status == 404, "no result")
-    # DELETE on a finished job changes nothing.
+    # DELETE on a finished job deletes it (issue 9: retention), saying what it was.
     r = s.request("DELETE", "/api/v1/jobs/" + j2["id"])
-    check(r.status == 200 and r.json()["state"] == "done", "late DELETE keeps done")
+    check(r.status == 200 and r.json()["state"] == "done" and r.json()["deleted"],
+          "DELETE of a finished job: %r" % r.body[:200])
+    check(s.get("/api/v1/jobs/" + j2["id"]).status == 404, "a deleted job is gone")
     print("ok: stopped and next job done in %.2f s" % elapsed)
 finally:
     if s:

@@ -52,6 +52,30 @@ try:
     finally:
         c.close()
     check(s.healthy(), "still healthy")
+    # TLS 1.2 at least (issue 9, finding 8): a client that offers only TLS 1.0 or 1.1 is refused
+    # at the handshake; TLS 1.2 and 1.3 complete.
+    import socket
+    import ssl
+
+    def handshake(lo, hi):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        ctx.minimum_version, ctx.maximum_version = lo, hi
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+            try:
+                with ctx.wrap_socket(raw) as t:
+                    return t.version()
+            except (ssl.SSLError, OSError):
+                return None
+
+    for v in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        got = handshake(v, v)
+        check(got is None, "a %s handshake completed (%s)" % (v.name, got))
+    for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        got = handshake(v, v)
+        check(got is not None, "a %s handshake failed" % v.name)
     # Missing key: refuse to start.
     out = subprocess.run([os.environ.get("DIP", "dip"), "serve", "--listen", "127.0.0.1:0",
                           "--data", os.path.join(tmp, "v"), "--tls-cert", cert],

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Capped growable buffers and the JSON writing helpers of the HTTP API. Every response body is
- * built here, so every size is bounded by the cap given at init; the first failure sticks and is
- * checked once by the caller. */
+/* Capped growable buffers and the JSON writing helpers of the service and its HTTP API. Every
+ * response body is built here, so every size is bounded by the cap given at init; the first failure
+ * sticks and is checked once by the caller. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/internal.h"
 #include "dip/image.h"
-#include "server/internal.h"
+#include "service/internal.h"
 
 void dip__sbuf_init(struct dip__sbuf *b, size_t cap)
 {
@@ -108,6 +109,36 @@ int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...)
     return b->failed;
 }
 
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned int cp;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 int dip__sbuf_json_str(struct dip__sbuf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -130,10 +161,19 @@ int dip__sbuf_json_str(struct dip__sbuf *b, const char *s)
         } else if (c < 0x20 || c == 0x7f) {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             dip__sbuf_add(b, e, 6);
-        } else {
-            /* Bytes >= 0x80 pass through; names are sanitised to ASCII before they get here,
-             * and messages come from our own code. */
+        } else if (c < 0x80) {
             dip__sbuf_add(b, &c, 1);
+        } else {
+            /* A well-formed UTF-8 sequence (no overlong forms, no surrogates, at most U+10FFFF)
+             * passes through; anything else, e.g. a client's Latin-1 bytes echoed in an error,
+             * becomes U+FFFD so the JSON stays valid. */
+            size_t n = utf8_len(p);
+            if (n == 0) {
+                dip__sbuf_add(b, "\\ufffd", 6);
+            } else {
+                dip__sbuf_add(b, p, n);
+                p += n - 1;
+            }
         }
     }
     return dip__sbuf_add(b, "\"", 1);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of src/service shared with the HTTP layer: the capped growable buffer with its JSON
+ * helpers (every response body and event is built in one), the service struct that the runner,
+ * intake and metrics files share, and the JSON forms of jobs, metrics and limits. No HTTP here. */
+#ifndef DIP_SERVICE_INTERNAL_H
+#define DIP_SERVICE_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service/service.h"
+
+/* ---- Buffers (sbuf.c) ---- */
+
+/** A growable buffer that refuses to grow past `cap` (curl's dynbuf). `failed` sticks after the
+ * first error (DIP_ENOMEM or DIP_ELIMIT), so a sequence of appends is checked once at the end. */
+struct dip__sbuf {
+    char *data; /* always NUL-terminated when len > 0 */
+    size_t len, size, cap;
+    int failed;
+};
+void dip__sbuf_init(struct dip__sbuf *b, size_t cap);
+void dip__sbuf_free(struct dip__sbuf *b);
+void dip__sbuf_reset(struct dip__sbuf *b);
+int dip__sbuf_add(struct dip__sbuf *b, const void *p, size_t n);
+/** Makes room for `n` bytes in all (a Content-Length known in advance), so large bodies are not
+ * grown by doubling. */
+int dip__sbuf_reserve(struct dip__sbuf *b, size_t n);
+int dip__sbuf_str(struct dip__sbuf *b, const char *s);
+int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Appends `s` as a JSON string literal (quotes included); NULL appends null. Bytes that are not
+ * valid UTF-8 become U+FFFD, so a client's bytes never make the JSON invalid. */
+int dip__sbuf_json_str(struct dip__sbuf *b, const char *s);
+/** Appends a JSON number (finite; NaN and infinities become null). */
+int dip__sbuf_json_num(struct dip__sbuf *b, double v);
+
+#define DIP__JSON_CAP ((size_t)64 << 20)
+
+/* ---- The service ---- */
+
+#define DIP__LAT_BUCKETS 12
+extern const double dip__lat_bounds[DIP__LAT_BUCKETS];
+
+struct dip__proc; /* one waiting synchronous request (runner.c) */
+
+#define DIP__MAX_ACTIVE 64 /* jobs the runner holds in memory at once; more wait in the store */
+
+/** One job the runner is working through. */
+struct dip__active {
+    struct dip_store_job *job; /* with items, as loaded */
+    size_t next;               /* items before this one are dispatched or were final */
+    uint64_t turn;             /* when its owner was last served */
+    double started;
+    struct dip_progress live; /* the batch in flight, when it is this job's */
+    uint64_t live_px_reported;
+    int in_flight;
+};
+
+struct dip_service {
+    struct dip_service_opts o;
+    char *data_dir;
+    dip_store *store;
+    dip_executor *ex;
+    int own_ex;
+    int lock_fd; /* flock on DATA/serve.lock */
+    int batch;   /* items per executor call: small, so users take turns often */
+
+    /* Blob writers (uploads, results, cache hits) hold it shared from writing a blob until a row
+     * refers to it; deleting jobs and collecting blobs hold it exclusively. */
+    pthread_rwlock_t blobs;
+
+    pthread_mutex_t lock; /* everything below */
+    pthread_cond_t cond;  /* runner wake-ups and change waiters */
+    int stopping;
+    uint64_t wake;    /* bumped when work arrives */
+    uint64_t version; /* bumped on every progress or state change */
+    volatile sig_atomic_t *stop_flag;
+    volatile int cancel; /* the current executor call's cancel flag */
+    void (*on_change)(void *ud);
+    void *on_change_ud;
+
+    /* Jobs in progress (runner.c); guarded by lock for readers of their live counters. */
+    struct dip__active active[DIP__MAX_ACTIVE];
+    size_t n_active;
+    char running_id[DIP_STORE_ID_LEN]; /* the job of the batch in flight */
+    struct {
+        char owner[64];
+        uint64_t turn;
+    } served[DIP__MAX_ACTIVE]; /* when each recent user was last served: users take turns */
+    uint64_t turns;
+
+    /* Synchronous requests waiting for the runner, first come first served. */
+    struct dip__proc *proc_head, *proc_tail;
+    size_t proc_waiting;
+
+    /* Metrics. */
+    uint64_t m_requests, m_tasks, m_items_done, m_items_failed, m_cache_hits;
+    uint64_t m_bytes_in, m_bytes_out, m_process;
+    uint64_t m_deleted_jobs, m_freed_bytes;
+    uint64_t disk_files, disk_bytes; /* blobs, at the last retention pass */
+    double last_retention;
+    uint64_t lat_count[DIP__LAT_BUCKETS + 1];
+    double lat_sum;
+    uint64_t lat_n;
+};
+
+/** Bumps the version and wakes waiters; call with svc->lock held. The change listener is called
+ * by dip__service_notify() after unlocking. */
+void dip__service_bump(dip_service *svc);
+void dip__service_notify(dip_service *svc);
+/** Answers every waiting synchronous request with DIP_EBUSY (stopping). */
+void dip__runner_drain(dip_service *svc);
+/** A safe file name from a client's (last path component, printable ASCII), or `fallback`. */
+void dip__sanitize_name(const char *in, const char *fallback, char *out, size_t out_len);
+/** Wakes the runner (work was queued). */
+void dip__runner_wake(dip_service *svc);
+/** Records one task's latency for /metrics (locks). */
+void dip__metrics_latency(dip_service *svc, double seconds);
+/** The cache key of one item: sha256 over input sha, canonical pipeline, format, quality. */
+void dip__cache_key(const char *in_sha, const char *canon, const char *format, int quality,
+                    char key[65]);
+/** Live counters of job `id` while the runner works on it: 1 when it is active. */
+int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started);
+void dip__log(dip_service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Quality "" -> 90; -1 when not an integer in 1..100. */
+int dip__parse_quality(const char *q, int *out);
+/** "" or an encodable format name; -1 otherwise. */
+int dip__parse_format(const char *f, dip_format *out);
+
+/** Every item's download name, unique within the job: an array of job->n_items (dip_free), or
+ * NULL when out of memory. */
+char (*dip__result_names(const struct dip_store_job *job))[300];
+
+/* ---- JSON (json.c) ---- */
+
+/** Appends the job object (see docs/api.md). `items`: include the items array. */
+int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items,
+                  struct dip__sbuf *b);
+/** The same with only items [offset, offset + limit) listed ("items_next" says where the next
+ * page starts; the progress still counts every item). */
+int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items, size_t offset,
+                       size_t limit, struct dip__sbuf *b);
+/** Appends the Prometheus text of /metrics. */
+int dip__metrics_text(dip_service *svc, struct dip__sbuf *b);
+/** Appends {"ops":[...]} from the op table. */
+int dip__ops_json(struct dip__sbuf *b);
+/** Appends the limits a client checks before uploading (GET /api/v1/limits). */
+int dip__limits_json(dip_service *svc, struct dip__sbuf *b);
+
+#endif

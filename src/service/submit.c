@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* Job intake: everything that decides whether a job is accepted, before it is recorded. Options
+ * first (format, quality, pipeline and its parameters: the CLI's messages), then every image from
+ * its header (limits, and every step's output size), then the quotas, the inputs' blobs and the
+ * job row with the quotas checked again inside that transaction. All or nothing: a refused job
+ * leaves no row. Storage failures are logged with their detail and answered without a path. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/internal.h"
+#include "dip/codec.h"
+#include "dip/op.h"
+#include "dip/pipeline.h"
+#include "dip/plan.h"
+#include "service/internal.h"
+
+/* A safe file name from a client's (the last path component, printable ASCII, no quotes,
+ * backslashes, semicolons or percent signs, at most 200 bytes); `fallback` when nothing is left. */
+void dip__sanitize_name(const char *in, const char *fallback, char *out, size_t out_len)
+{
+    const char *base = in ? in : "";
+    size_t n = 0;
+
+    for (const char *q = base; *q != '\0'; q++)
+        if (*q == '/' || *q == '\\')
+            base = q + 1;
+    for (; *base != '\0' && n + 1 < out_len && n < 200; base++) {
+        unsigned char c = (unsigned char)*base;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' || c == ';' || c == '%')
+            out[n++] = '_';
+        else
+            out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    if (n == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        snprintf(out, out_len, "%s", fallback);
+}
+
+/* Storage errors reach the client without the server's paths; the log keeps the detail. */
+static int storage_error(dip_service *svc, int rc, struct dip_err *err, const char *what)
+{
+    dip__log(svc, "%s: %s", what, dip_err_text(err, rc));
+    if (rc == DIP_ENOSPC)
+        return dip_err_set(err, DIP_ENOSPC, "%s: the server's storage is full; retry later", what);
+    if (rc == DIP_EIO)
+        return dip_err_set(err, DIP_EIO, "%s: the server's storage failed", what);
+    return rc;
+}
+
+int dip_service_check_options(dip_service *svc, const char *pipeline, const char *format,
+                              const char *quality, char **canon, struct dip_err *err)
+{
+    dip_pipeline *p = NULL;
+    dip_format f;
+    int q, rc;
+
+    (void)svc;
+    if (canon)
+        *canon = NULL;
+    if (dip__parse_format(format, &f) != 0)
+        return dip_err_set(
+            err, DIP_EINVAL,
+            "format '%.32s' is not one of png, jpeg, webp, tiff, bmp, pnm (or empty)", format);
+    if (dip__parse_quality(quality, &q) != 0)
+        return dip_err_set(err, DIP_EINVAL, "quality '%.32s' is not an integer in 1..100", quality);
+    rc = dip_pipeline_parse(pipeline ? pipeline : "", &p, err);
+    if (rc != 0)
+        return rc;
+    /* Parameters that no input can make valid (an even median size) are refused now, before any
+     * image is read: an op's prepare() must accept at least one channel count. */
+    for (size_t i = 0; rc == 0 && i < dip_pipeline_length(p); i++) {
+        const struct dip_op *op = dip_pipeline_op(p, i);
+        struct dip_err first = {0};
+        int ok = 0;
+        if (op->prepare == NULL)
+            continue;
+        for (int ch = 1; ch <= 4 && !ok; ch++) {
+            void *args = dip_malloc(op->args_size ? op->args_size : 1);
+            struct dip_err e = {0};
+            int prc;
+            if (args == NULL) {
+                rc = DIP_ENOMEM;
+                break;
+            }
+            memcpy(args, dip_pipeline_args(p, i), op->args_size);
+            prc = op->prepare(args, ch, &e);
+            dip_free(args);
+            if (prc == 0)
+                ok = 1;
+            else if (first.code == 0)
+                first = e, first.code = prc;
+        }
+        if (rc == 0 && !ok)
+            rc = dip_err_set(err, first.code, "%s", dip_err_text(&first, first.code));
+    }
+    if (rc == 0 && canon) {
+        char small[1];
+        size_t len = dip_pipeline_format(p, 1, small, sizeof(small));
+        *canon = dip_malloc(len + 1);
+        if (*canon == NULL)
+            rc = DIP_ENOMEM;
+        else
+            dip_pipeline_format(p, 1, *canon, len + 1);
+    }
+    dip_pipeline_free(p);
+    return rc;
+}
+
+static int random_id(char id[DIP_STORE_ID_LEN])
+{
+    static const char digits[] = "0123456789abcdef";
+    uint8_t rnd[12];
+
+    if (dip_store_random(rnd, sizeof(rnd), NULL) != 0)
+        return -1;
+    for (int i = 0; i < 12; i++) {
+        id[2 * i] = digits[rnd[i] >> 4];
+        id[2 * i + 1] = digits[rnd[i] & 15];
+    }
+    id[24] = '\0';
+    return 0;
+}
+
+int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[DIP_STORE_ID_LEN],
+                       struct dip_err *err)
+{
+    const struct dip_service_opts *o = &svc->o;
+    struct dip_store_job job;
+    struct dip_job_spec spec;
+    dip_pipeline *p = NULL;
+    char *canon = NULL;
+    dip_format format;
+    uint64_t active = 0, bytes = 0;
+    struct timespec ts;
+    int rc, locked = 0;
+
+    memset(&job, 0, sizeof(job));
+    id[0] = '\0';
+    rc = dip_service_check_options(svc, req->pipeline, req->format, req->quality, &canon, err);
+    if (rc != 0)
+        goto out;
+    (void)dip__parse_format(req->format, &format);
+    (void)dip__parse_quality(req->quality, &job.quality);
+    if (req->n_files == 0) {
+        rc = dip_err_set(err, DIP_EINVAL, "no file part (send images as form field 'file')");
+        goto out;
+    }
+    if (req->n_files > (size_t)o->max_images_per_job) {
+        rc = dip_err_set(err, DIP_ELIMIT, "job has %zu images > limit %d", req->n_files,
+                         o->max_images_per_job);
+        goto out;
+    }
+    rc = dip_pipeline_parse(req->pipeline ? req->pipeline : "", &p, err);
+    if (rc != 0)
+        goto out;
+    job.items = dip_calloc(req->n_files, sizeof(*job.items));
+    if (job.items == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    dip_job_spec_default(&spec);
+    spec.limits = o->limits;
+    /* Every image from its header, and what the pipeline makes of it, before anything is kept. */
+    for (size_t i = 0; i < req->n_files; i++) {
+        const struct dip_submit_file *f = &req->files[i];
+        struct dip_store_item *it = &job.items[i];
+        struct dip_image_info info;
+        char fallback[32];
+
+        it->index = (int)i;
+        snprintf(fallback, sizeof(fallback), "image-%zu", i);
+        dip__sanitize_name(f->name, fallback, it->name, sizeof(it->name));
+        memset(&info, 0, sizeof(info));
+        rc = dip_codec_probe(f->data, f->len, &o->limits, &info, err);
+        if (rc == 0)
+            rc = dip_check_output(&spec, p, f->data, f->len, err);
+        if (rc != 0) {
+            dip_err_prefix(err, "file '%s': ", it->name);
+            goto out;
+        }
+        it->width = info.width;
+        it->height = info.height;
+        it->bytes_in = f->len;
+        bytes += f->len;
+    }
+    /* A cheap look at the quotas before writing blobs; the binding check is in the
+     * transaction that records the job. */
+    rc = dip_store_job_active(svc->store, req->owner, &active, err);
+    if (rc == 0 && active >= (uint64_t)o->max_active_per_user) {
+        rc = dip_err_set(err, DIP_EBUSY, "user %s has %llu unfinished jobs (limit %d)", req->owner,
+                         (unsigned long long)active, o->max_active_per_user);
+        goto out;
+    }
+    /* From the first blob until the job's rows refer to them, retention must not take them. */
+    pthread_rwlock_rdlock(&svc->blobs);
+    locked = 1;
+    for (size_t i = 0; rc == 0 && i < req->n_files; i++)
+        rc = dip_store_blob_put(svc->store, req->files[i].data, req->files[i].len, job.items[i].sha,
+                                err);
+    if (rc != 0) {
+        rc = storage_error(svc, rc, err, "storing the upload");
+        goto out;
+    }
+    if (random_id(job.id) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "no randomness for a job id");
+        goto out;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(job.owner, sizeof(job.owner), "%s", req->owner);
+    snprintf(job.state, sizeof(job.state), "%s", dip_job_state_name(DIP_JOB_QUEUED));
+    job.pipeline = (char *)(uintptr_t)(req->pipeline ? req->pipeline : "");
+    job.canon = canon;
+    snprintf(job.format, sizeof(job.format), "%s",
+             format == DIP_FORMAT_UNKNOWN ? "" : dip_format_name(format));
+    job.created = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    job.n_items = req->n_files;
+    rc = dip_store_job_create_capped(svc->store, &job, (uint64_t)o->max_active_per_user,
+                                     (uint64_t)o->max_queue, err);
+    pthread_rwlock_unlock(&svc->blobs);
+    locked = 0;
+    if (rc != 0) {
+        if (rc != DIP_EBUSY)
+            rc = storage_error(svc, rc, err, "recording the job");
+        goto out;
+    }
+    snprintf(id, DIP_STORE_ID_LEN, "%s", job.id);
+    dip_service_count_in(svc, bytes);
+    pthread_mutex_lock(&svc->lock);
+    dip__service_bump(svc);
+    pthread_mutex_unlock(&svc->lock);
+    dip__runner_wake(svc);
+out:
+    if (locked)
+        pthread_rwlock_unlock(&svc->blobs);
+    dip_free(job.items);
+    dip_free(canon);
+    dip_pipeline_free(p);
+    return rc;
+}
