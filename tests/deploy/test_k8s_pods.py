@@ -3,7 +3,8 @@
 # the StatefulSet's init container (bootstrap token) and its dip container with the manifest's
 # args, $(VAR)s expanded from the ConfigMap, its env, uid/gid, a read-only root filesystem, all
 # capabilities dropped, no new privileges, an emptyDir at /tmp and the volume at /var/lib/dip;
-# its probes' paths answer 200; the bootstrap token is an admin's; the backup CronJob's command
+# its probes' paths answer 200; the bootstrap token is an admin's; the Ingress's host name is
+# accepted (--public-host from the ConfigMap) and a foreign one is not; the backup CronJob's command
 # runs beside the live server and leaves a database copy that opens, and the blobs; SIGTERM stops
 # the server with status 0 within terminationGracePeriodSeconds. Label container;slow.
 import http.client
@@ -52,10 +53,13 @@ def load(name):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
-def get(port, path, token=None):
+def get(port, path, token=None, host=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    h = {"Authorization": "Bearer " + token} if token else {}
+    if host:
+        h["Host"] = host
     try:
-        c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+        c.request("GET", path, headers=h)
         r = c.getresponse()
         return r.status, r.read()
     finally:
@@ -155,6 +159,12 @@ try:
           "the bootstrap token is not an admin's: %d %r" % (status, body))
     status, _ = get(hport, "/api/v1/jobs")
     check(status == 401, "the API answered %d without a token" % status)
+    # The Ingress's host (ingress.yaml) is the one dip was told (--public-host); others: 421.
+    ingress_host = load("ingress.yaml")[0]["spec"]["rules"][0]["host"]
+    status, _ = get(hport, "/api/v1/whoami", token, host=ingress_host)
+    check(status == 200, "Host %s (the Ingress's) refused: %d" % (ingress_host, status))
+    status, _ = get(hport, "/api/v1/whoami", token, host="elsewhere.example.org")
+    check(status == 421, "a foreign Host got %d, expected 421" % status)
 
     # The backup CronJob's command beside the live server.
     bpod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
