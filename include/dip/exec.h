@@ -182,6 +182,14 @@ struct dip_mpi_opts {
     int log_level;         /* 0 errors, 1 warnings, 2 info (per-task lines), 3 debug */
     double task_timeout_s; /* minimum deadline of one task; scaled up with its size */
     double heartbeat_s;    /* worker heartbeat period */
+    /* Read from the environment by dip_mpi_opts_default() (the only place that reads it): */
+    double lost_s;         /* DIP_MPI_LOST_S: silence before a worker is lost (5) */
+    double orphan_s;       /* DIP_MPI_ORPHAN_S: a worker with a job leaves after this long
+                            * without word from the coordinator (2 x lost_s) */
+    double idle_s;         /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
+    unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
+    int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
+    int serve;             /* 1: the coordinator idles between jobs (dip serve) */
 };
 void dip_mpi_opts_default(struct dip_mpi_opts *o);
 

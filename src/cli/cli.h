@@ -20,6 +20,11 @@ int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *ba
 extern const char dip__cli_limits_help[];
 /* --device cpu|opencl|auto: sets the process default device; prints an error on a bad value. */
 int dip__cli_device(const char *cmd, const char *val);
+/* Rank 0's status file for dip mpirun (cmd-mpirun.c): open (and lock) it once this process is
+ * the coordinator, write the exit status once every output and the summary are out. No-ops when
+ * DIP_MPI_STATUS_FILE is unset. */
+void dip__cli_status_open(void);
+void dip__cli_status_write(int exit_code, size_t lost);
 
 /* getopt_long codes for the limit options (above any short option character). */
 enum {

@@ -3,6 +3,7 @@
  * written to a temporary name and renamed, one bad input never stops the others, and a summary
  * closes the run. On a terminal a progress bar shows done/total, MP/s and ETA; otherwise each
  * image gets a plain line. Under mpirun the same command runs on the cluster executor. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -256,6 +258,85 @@ static dip_format input_format(const char *path, struct dip__cli_s3 *s3)
     return dip_format_can_encode(fmt) ? fmt : DIP_FORMAT_PNG;
 }
 
+/* Removes the temporaries an earlier run left when it died mid-write: OUT.tmp.XXXXXX (the name
+ * dip_file_write_atomic gives them) for an OUT this run writes, a regular file of this user,
+ * last written before this run started. Nothing else is touched. (Two runs writing the same
+ * outputs at the same time are not supported.) */
+static void remove_stale_temporaries(const struct run *r)
+{
+    struct timespec started;
+    char *done_dirs = NULL;
+    size_t done_len = 0;
+
+    clock_gettime(CLOCK_REALTIME, &started);
+    for (size_t i = 0; i < r->n; i++) {
+        char *copy = dip_strdup(r->items[i].out), *dir, *seen;
+        DIR *d;
+        struct dirent *e;
+        size_t dl;
+
+        if (copy == NULL)
+            break;
+        dir = dirname(copy);
+        dl = strlen(dir);
+        /* each folder once: a batch writes into one */
+        for (seen = done_dirs; seen && seen < done_dirs + done_len; seen += strlen(seen) + 1)
+            if (strcmp(seen, dir) == 0)
+                break;
+        if (seen && seen < done_dirs + done_len) {
+            dip_free(copy);
+            continue;
+        }
+        {
+            char *n = dip_realloc(done_dirs, done_len + dl + 1);
+            if (n != NULL) {
+                memcpy(n + done_len, dir, dl + 1);
+                done_dirs = n;
+                done_len += dl + 1;
+            }
+        }
+        d = opendir(dir);
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            size_t nl = strlen(e->d_name);
+            const char *t = nl > 11 && memcmp(e->d_name + nl - 11, ".tmp.", 5) == 0
+                                ? e->d_name + nl - 11
+                                : NULL;
+            char path[4096];
+            struct stat st;
+            size_t base_len;
+            int ours = 0;
+
+            if (t == NULL)
+                continue;
+            for (const char *q = t + 5; *q; q++)
+                if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                      (*q >= '0' && *q <= '9')))
+                    t = NULL;
+            if (t == NULL)
+                continue;
+            base_len = (size_t)(t - e->d_name);
+            if ((size_t)snprintf(path, sizeof(path), "%s/%.*s", dir, (int)base_len, e->d_name) >=
+                sizeof(path))
+                continue;
+            for (size_t k = 0; k < r->n && !ours; k++)
+                ours = strcmp(r->items[k].out, path) == 0 ||
+                       (strcmp(dir, ".") == 0 && strcmp(r->items[k].out, path + 2) == 0);
+            if (!ours)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                (st.st_mtim.tv_sec < started.tv_sec ||
+                 (st.st_mtim.tv_sec == started.tv_sec && st.st_mtim.tv_nsec < started.tv_nsec)) &&
+                unlink(path) == 0)
+                fprintf(stderr, "dip process: removed %s, left by an interrupted run\n", path);
+        }
+        if (d != NULL)
+            closedir(d);
+        dip_free(copy);
+    }
+    dip_free(done_dirs);
+}
+
 static dip_executor *make_executor(int *argc, char ***argv, int threads,
                                    const struct dip_mpi_opts *mo, int *worker_done, int *rc)
 {
@@ -500,6 +581,8 @@ int dip__cmd_process(int argc, char **argv)
     }
     if (ex == NULL)
         goto out;
+    dip__cli_status_open();
+    remove_stale_temporaries(&run);
     run.max_bytes = spec.limits.max_input_bytes;
     run.tty = isatty(STDERR_FILENO);
     io.n_items = run.n;
@@ -538,6 +621,14 @@ int dip__cmd_process(int argc, char **argv)
             }
     }
 out:
+    if (ex != NULL) {
+        struct dip_worker_stat ws[256];
+        size_t nw = dip_executor_workers(ex, ws, 256), lost = 0;
+
+        for (size_t i = 0; i < nw && i < 256; i++)
+            lost += !ws[i].alive;
+        dip__cli_status_write(rc ? dip_err_exit_code(rc) : 0, lost);
+    }
     dip_executor_free(ex);
     for (size_t i = 0; run.items && i < run.n; i++) {
         dip_free(run.items[i].out);

@@ -283,6 +283,7 @@ int dip__cmd_serve(int argc, char **argv)
         struct dip_mpi_opts mo;
         int worker_done = 0;
         dip_mpi_opts_default(&mo);
+        mo.serve = 1;
         rc = dip_mpi_start(&argc, &argv, &mo, &ex, &worker_done, &err);
         if (rc != 0) {
             /* Fall back to this machine's cores rather than not serving at all. */
@@ -298,6 +299,7 @@ int dip__cmd_serve(int argc, char **argv)
     o.executor = ex; /* NULL: the server starts a local executor */
     dip__cli_s3_config(&s3o, &s3cfg);
     o.s3 = &s3cfg;
+    dip__cli_status_open(); /* rank 0 under dip mpirun */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -330,6 +332,7 @@ int dip__cmd_serve(int argc, char **argv)
         fprintf(stderr, "dip serve: stopping (signal %d)\n", (int)got_signal);
 out:
     dip_server_free(srv);
+    dip__cli_status_write(rc ? dip_err_exit_code(rc) : 0, 0);
     dip_executor_free(ex);
     return rc ? dip_err_exit_code(rc) : 0;
 }

@@ -74,15 +74,17 @@ def run_local(pipeline, inputs, out, extra=()):
 
 
 def mpi_cmd(np_, pipeline, inputs, out, extra=(), mpi_extra=()):
+    btl = [] if "btl" in mpi_extra else ["--mca", "btl", "self,vader,tcp"]
     return [MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
-            "--mca", "btl", "self,vader,tcp", *mpi_extra, "-np", str(np_), DIP, "process",
+            *btl, *mpi_extra, "-np", str(np_), DIP, "process",
             "-p", pipeline, "-o", out, "--log-level", "2", *extra, *inputs]
 
 
 def run_mpi(np_, pipeline, inputs, out, extra=(), mpi_extra=(), timeout=200, **envx):
     t0 = time.time()
     r = subprocess.run(mpi_cmd(np_, pipeline, inputs, out, extra, mpi_extra),
-                       capture_output=True, text=True, timeout=timeout, env=env(**envx))
+                       capture_output=True, text=True, errors="backslashreplace", timeout=timeout,
+                       env=env(**envx))
     r.seconds = time.time() - t0
     return r
 
@@ -178,3 +180,11 @@ def last_output_age(folder, t_end):
     """Seconds between the newest file written in `folder` and t_end."""
     newest = max(os.path.getmtime(os.path.join(folder, n)) for n in os.listdir(folder))
     return t_end - newest
+
+
+def need_hooks():
+    """Skips (77) unless dip was built with the test-only fault hooks (DIP_TEST_HOOKS=ON, as the
+    ci, asan and tsan presets do)."""
+    if not os.environ.get("DIP_TEST_HOOKS"):
+        print("skip: dip was built without the test-only fault hooks (DIP_TEST_HOOKS=OFF)")
+        sys.exit(77)

@@ -6,8 +6,9 @@ it fails as poison, and every other input still succeeds with the local executor
 import os
 
 from mpiutil import (check, make_images, png_with_text, run_local, run_mpi, same_outputs, tmpdir,
-                     worker_table)
+                     worker_table, need_hooks)
 
+need_hooks()
 d = tmpdir()
 inputs = make_images(os.path.join(d, "in"), 10, 320, 240, seed=11)
 stuck = inputs[2]

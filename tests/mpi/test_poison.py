@@ -5,8 +5,9 @@ workers, with a clear error; every other input succeeds with the local executor'
 import os
 
 from mpiutil import (check, make_images, png_with_text, run_local, run_mpi, same_outputs,
-                     tmpdir, worker_table)
+                     tmpdir, worker_table, need_hooks)
 
+need_hooks()
 d = tmpdir()
 inputs = make_images(os.path.join(d, "in"), 12, 320, 240, seed=7)
 poison = inputs[4]

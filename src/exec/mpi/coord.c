@@ -9,6 +9,7 @@
  * coordinator runs the tasks itself. Every MPI call here is non-blocking and polled. */
 #define _GNU_SOURCE
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +20,11 @@
 #include "core/internal.h"
 #include "dip/image.h"
 #include "internal.h"
+#include "transport.h"
 
-#define CREDIT        2 /* tasks a worker holds: one running, one waiting */
-#define MAX_KILLS     3 /* workers a task may take down before it fails */
-#define SPAWN_BACKLOG 5 /* queued tasks per worker that call for another worker */
+#define MAX_CREDIT    257 /* tasks a worker holds: one per thread plus one waiting */
+#define MAX_KILLS     3   /* workers a task may take down before it fails */
+#define SPAWN_BACKLOG 5   /* queued tasks per worker that call for another worker */
 
 enum { Q_QUEUED, Q_RUNNING, Q_DONE };
 
@@ -38,6 +40,8 @@ struct task {
     struct dip_rect rect;
     int worker; /* index into workers while RUNNING */
     int kills, attempts;
+    int running;    /* its worker's last heartbeat listed it as being computed */
+    double since;   /* when its worker began computing it */
     uint8_t *bytes; /* ITEM: the encoded input, kept until done (a lost worker means resending) */
     size_t len;
     double mpix;
@@ -63,20 +67,17 @@ struct worker {
     int id; /* rank in MPI_COMM_WORLD, or world size + n for spawned ones; 0: the coordinator */
     MPI_Comm comm;
     int peer; /* rank of the worker in comm */
-    int spawned, alive, pid;
-    int released; /* let go while idle: not lost */
-    double last_heard, head_since, idle_since;
-    uint64_t job_sent, running;
-    struct task *q[CREDIT];
+    int spawned, alive;
+    struct dip__proc_id proc; /* which process it is, from its HELLO */
+    int released;             /* let go while idle: not lost */
+    double last_heard, idle_since;
+    uint64_t job_sent;
+    int threads;  /* from its HELLO: it computes this many tasks at once */
+    int isolated; /* it holds a suspect task (one that was running when a worker died) alone */
+    struct task *q[MAX_CREDIT];
     int nq;
+    struct dip__rx rx; /* the message arriving from it */
     struct dip_worker_stat st;
-};
-
-struct pending {
-    struct pending *next;
-    MPI_Request req;
-    uint8_t *data;
-    size_t worker; /* index into workers */
 };
 
 struct coord {
@@ -86,11 +87,11 @@ struct coord {
     char **spawn_argv;
     struct worker *w;
     size_t nw, capw;
-    struct pending *sends;
+    struct dip__tx tx; /* sends in flight; owner: the worker's index */
     dip_pool *pool;
     struct dip__runner rn; /* runs tasks here when no worker is left */
     uint64_t next_id, job;
-    int world_size, next_spawn_id, spawn_failures, any_lost;
+    int world_size, next_spawn_id, spawn_failures, any_lost, said_alone;
     double last_spawn, lost_after, drained_at, last_ping;
     char host[64];
 
@@ -107,67 +108,38 @@ struct coord {
     size_t nimgs;
     struct dip_progress prog;
     double t0, last_prog;
+
+    /* pings sent by a helper thread while this thread computes (busy_begin/busy_end) */
+    int busy_depth;
+    pthread_t pinger;
+    pthread_mutex_t busy_mu;
+    pthread_cond_t busy_cv;
+    int busy_stop, pinger_on;
 };
 
-static void nap(long us)
-{
-    struct timespec ts = {0, us * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* ---- Sending ---- */
+/* ---- Sending (through the shared transport) ---- */
 
 static void poll_sends(struct coord *c)
 {
-    struct pending **pp = &c->sends;
-
-    while (*pp) {
-        struct pending *p = *pp;
-        int done = 0;
-
-        if (MPI_Test(&p->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-            done = 0; /* a dead peer: the buffer stays with MPI until exit */
-        if (done) {
-            *pp = p->next;
-            dip_free(p->data);
-            dip_free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
+    dip__tx_poll(&c->tx);
 }
 
 /* Sends `data` (taken over) to worker w. */
 static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, size_t len)
 {
-    struct pending *p = dip_malloc(sizeof *p);
+    return dip__tx_send(&c->tx, w->comm, w->peer, tag, data, len, (size_t)(w - c->w));
+}
 
-    if (!p || len > INT32_MAX) {
-        dip_free(p);
-        dip_free(data);
-        return DIP_ENOMEM;
-    }
-    p->data = data;
-    p->worker = (size_t)(w - c->w);
-    if (MPI_Isend(data, (int)len, MPI_BYTE, w->peer, tag, w->comm, &p->req) != MPI_SUCCESS) {
-        dip_free(p);
-        dip_free(data);
-        return DIP_EPEER;
-    }
-    p->next = c->sends;
-    c->sends = p;
-    return 0;
+static int live_owner(size_t wi, void *ud)
+{
+    return ((struct coord *)ud)->w[wi].alive;
 }
 
 /* 1 while a send to worker index wi (or to any live worker, wi = SIZE_MAX) is in flight. Sends
  * to lost workers may never complete and are not waited for. */
-static int sending_to(const struct coord *c, size_t wi)
+static int sending_to(struct coord *c, size_t wi)
 {
-    for (const struct pending *p = c->sends; p; p = p->next)
-        if (wi == SIZE_MAX ? c->w[p->worker].alive : p->worker == wi)
-            return 1;
-    return 0;
+    return dip__tx_pending(&c->tx, wi, live_owner, c);
 }
 
 static int send_copy(struct coord *c, struct worker *w, int tag, const struct dip__wbuf *b)
@@ -205,6 +177,60 @@ static void send_stop(struct coord *c, struct worker *w, int finalize)
         d[0] = (uint8_t)finalize;
         send_to(c, w, DIP__MPI_STOP, d, 1);
     }
+}
+
+/* ---- Pings while the coordinator computes ----
+ * A global step, a decode or an encode of a large image keeps this thread away from MPI for
+ * seconds; the workers would take that silence for a dead coordinator. While it computes, a
+ * helper thread pings them every heartbeat. This thread makes no MPI call between busy_begin and
+ * busy_end, so MPI stays serialised (MPI_THREAD_SERIALIZED). */
+static void *pinger_main(void *arg)
+{
+    struct coord *c = arg;
+    double hb = c->o.heartbeat_s > 0 ? c->o.heartbeat_s : 0.5;
+
+    pthread_mutex_lock(&c->busy_mu);
+    while (!c->busy_stop) {
+        struct timespec until;
+        double now = dip__now();
+
+        if (now - c->last_ping >= hb) {
+            pthread_mutex_unlock(&c->busy_mu);
+            send_ping(c, 1);
+            poll_sends(c);
+            pthread_mutex_lock(&c->busy_mu);
+            c->last_ping = now;
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->busy_cv, &c->busy_mu, &until);
+    }
+    pthread_mutex_unlock(&c->busy_mu);
+    return NULL;
+}
+
+static void busy_begin(struct coord *c)
+{
+    if (c->busy_depth++ > 0 || c->nw < 2)
+        return;
+    c->busy_stop = 0;
+    c->pinger_on = pthread_create(&c->pinger, NULL, pinger_main, c) == 0;
+}
+
+static void busy_end(struct coord *c)
+{
+    if (--c->busy_depth > 0 || !c->pinger_on)
+        return;
+    pthread_mutex_lock(&c->busy_mu);
+    c->busy_stop = 1;
+    pthread_cond_signal(&c->busy_cv);
+    pthread_mutex_unlock(&c->busy_mu);
+    pthread_join(c->pinger, NULL);
+    c->pinger_on = 0;
 }
 
 /* ---- The task queue ---- */
@@ -245,6 +271,20 @@ static struct task *q_pop(struct coord *c)
         c->qlen--;
         if (t->state == Q_QUEUED)
             return t;
+    }
+    return NULL;
+}
+
+/* The next QUEUED task, left in the queue. */
+static struct task *q_peek(struct coord *c)
+{
+    while (c->qlen) {
+        struct task *t = c->queue[c->qhead];
+
+        if (t->state == Q_QUEUED)
+            return t;
+        c->qhead++;
+        c->qlen--;
     }
     return NULL;
 }
@@ -372,7 +412,9 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     if (rc == 0) {
         if (enc.format == DIP_FORMAT_UNKNOWN)
             enc.format = dip_format_can_encode(im->in_format) ? im->in_format : DIP_FORMAT_PNG;
+        busy_begin(c);
         rc = dip_codec_encode(im->cur, &enc, &out, &len, &err);
+        busy_end(c);
         msg = dip_err_text(&err, rc);
     }
     item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
@@ -416,7 +458,9 @@ static void img_advance(struct coord *c, struct timg *im)
         vo = dip_image_view(out);
         dip__mpi_log(2, "rank 0: image %zu/%llu step %zu (global) here", im->item + 1,
                      (unsigned long long)c->prog.items_total, im->step + 1);
+        busy_begin(c);
         rc = dip_plan_global(im->plan, im->step, &vi, &vo);
+        busy_end(c);
         if (rc) {
             dip_image_unref(out);
             break;
@@ -498,7 +542,9 @@ static void img_start(struct coord *c, struct timg *im, const uint8_t *data, siz
     im->t0 = dip__now();
     im->attempts = 1;
     memset(&info, 0, sizeof info);
+    busy_begin(c);
     rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
+    busy_end(c);
     if (rc == 0)
         rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
     if (rc == 0) {
@@ -581,8 +627,8 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
     w->alive = 0;
     w->st.alive = 0;
     c->any_lost = 1;
-    dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s go back to the queue", w->id, w->st.host, why,
-                 w->nq, w->nq == 1 ? "" : "s");
+    dip__mpi_log(1, "rank %d (%s) lost: %s; %d task%s back to the queue", w->id, w->st.host, why,
+                 w->nq, w->nq == 1 ? " goes" : "s go");
     send_stop(c, w, 0); /* in case it is alive but hung or cut off: it should leave */
     /* Requeue at the front, last first, so the queue keeps their order. */
     for (int i = w->nq - 1; i >= 0; i--) {
@@ -591,9 +637,10 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
         if (t->state != Q_RUNNING || t->worker != (int)(w - c->w))
             continue;
         t->worker = -1;
-        /* Blame only the task it said it was running (workers announce each task before they
-         * start it), not the one waiting behind it. */
-        if (t->id == w->running && ++t->kills >= MAX_KILLS) {
+        /* Blame only the tasks it said it was computing (workers announce each task before they
+         * start it), not those waiting. A blamed task runs alone from now on (see dispatch), so
+         * an innocent task that ran next to a poison one is cleared on its next try. */
+        if (t->running && ++t->kills >= MAX_KILLS) {
             char msg[512];
 
             snprintf(msg, sizeof msg, "poison: input %s killed %d workers",
@@ -603,9 +650,11 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
             fail_task(c, t, DIP_EPEER, msg);
             continue;
         }
+        t->running = 0;
         q_push(c, t, 1);
     }
     w->nq = 0;
+    w->isolated = 0;
 }
 
 static void spawn_worker(struct coord *c)
@@ -658,9 +707,10 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
     t = w->q[slot];
     memmove(&w->q[slot], &w->q[slot + 1], (size_t)(w->nq - slot - 1) * sizeof w->q[0]);
     w->nq--;
-    w->head_since = dip__now();
+    if (t->kills > 0)
+        w->isolated = 0;
     if (w->nq == 0)
-        w->idle_since = w->head_since;
+        w->idle_since = dip__now();
     w->st.tasks++;
     w->st.busy_s += busy > 0 && busy < 1e6 ? busy : 0;
     w->st.megapixels += mpix > 0 && mpix < 1e6 ? mpix : 0;
@@ -703,103 +753,89 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
     dip_free(msg);
 }
 
-/* Receives one matched message, polling with a deadline so a worker that dies mid-message
- * cannot hold the coordinator. Returns 0 with a new buffer, or DIP_EPEER. */
-static int recv_matched(struct coord *c, MPI_Message *mm, MPI_Status *st, uint8_t **out,
-                        size_t *len)
+/* BEAT: the ids of the tasks the worker is computing now. */
+static void on_beat(struct worker *w, const uint8_t *data, size_t len)
 {
-    MPI_Request req;
-    int n = 0, done = 0;
-    uint8_t *buf;
-    double t0 = dip__now();
+    struct dip__rbuf r = {data, len, 0};
+    uint32_t n = dip__rbuf_u32(&r);
+    uint64_t ids[MAX_CREDIT];
+    double now = dip__now();
 
-    MPI_Get_count(st, MPI_BYTE, &n);
-    buf = dip_malloc(n > 0 ? (size_t)n : 1);
-    if (!buf)
-        return DIP_ENOMEM;
-    if (MPI_Imrecv(buf, n, MPI_BYTE, mm, &req) != MPI_SUCCESS) {
-        dip_free(buf);
-        return DIP_EPEER;
+    if (n > MAX_CREDIT)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        ids[i] = dip__rbuf_u64(&r);
+    if (r.bad)
+        return;
+    for (int k = 0; k < w->nq; k++) {
+        struct task *t = w->q[k];
+        int on = 0;
+
+        for (uint32_t i = 0; i < n && !on; i++)
+            on = ids[i] == t->id;
+        if (on && !t->running)
+            t->since = now;
+        t->running = on;
     }
-    while (!done) {
-        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
-            dip__now() - t0 > c->lost_after + (double)n / 10e6)
-            return DIP_EPEER; /* the buffer stays with MPI */
-        if (!done)
-            nap(20);
-    }
-    *out = buf;
-    *len = (size_t)n;
-    return 0;
 }
 
-/* Handles every message waiting from worker index wi's communicator. Returns how many. */
-static int poll_comm(struct coord *c, MPI_Comm comm, int *broke)
+static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t *data, size_t len)
 {
-    int handled = 0;
+    if (tag == DIP__MPI_HELLO) {
+        struct dip__rbuf r = {data, len, 0};
+        char *host;
+        uint32_t threads;
 
-    for (;;) {
-        int flag = 0;
-        MPI_Message mm;
-        MPI_Status st;
-        struct worker *w = NULL;
-        uint8_t *data = NULL;
-        size_t len = 0;
-
-        if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS || !flag)
-            break;
-        handled++;
-        for (size_t i = 1; i < c->nw; i++)
-            if (c->w[i].comm == comm && c->w[i].peer == st.MPI_SOURCE)
-                w = &c->w[i];
-        if (recv_matched(c, &mm, &st, &data, &len) != 0) {
-            if (w)
-                lose_worker(c, w, "a message was cut short");
-            *broke = 1;
-            break;
-        }
-        if (!w || !w->alive) {
-            dip_free(data); /* late words from a lost worker are ignored */
-            continue;
-        }
-        w->last_heard = dip__now();
-        if (st.MPI_TAG == DIP__MPI_HELLO) {
-            struct dip__rbuf r = {data, len, 0};
-            char *host;
-
-            w->pid = (int)dip__rbuf_u32(&r);
-            (void)dip__rbuf_u32(&r);
-            host = dip__rbuf_str(&r, 255);
-            if (host && !r.bad)
+        dip__wire_read_proc_id(&r, &w->proc);
+        threads = dip__rbuf_u32(&r);
+        host = dip__rbuf_str(&r, 255);
+        if (!r.bad) {
+            w->threads = (int)DIP_CLAMP(threads, 1, MAX_CREDIT - 1);
+            if (host)
                 snprintf(w->st.host, sizeof w->st.host, "%s", host);
-            dip_free(host);
-        } else if (st.MPI_TAG == DIP__MPI_BEAT) {
-            struct dip__rbuf r = {data, len, 0};
-
-            w->running = dip__rbuf_u64(&r);
-        } else if (st.MPI_TAG == DIP__MPI_RESULT) {
-            on_result(c, w, data, len);
         }
-        dip_free(data);
+        dip_free(host);
+    } else if (tag == DIP__MPI_BEAT) {
+        on_beat(w, data, len);
+    } else if (tag == DIP__MPI_RESULT) {
+        on_result(c, w, data, len);
     }
-    return handled;
 }
 
-/* Handles every waiting message. Silence is judged against the start of the last poll that got
- * through every communicator, so time the coordinator spent elsewhere (a global step, a message
- * cut short) is never held against the workers. */
+/* Handles what has arrived from each live worker, never waiting on any: a message still on its
+ * way is left to arrive while the loop goes on (its own deadline covers a sender that died or
+ * stopped mid-message). Returns how many messages were handled. */
 static int poll_all(struct coord *c)
 {
     double t0 = dip__now();
-    int n, broke = 0;
+    int n = 0;
 
-    n = poll_comm(c, MPI_COMM_WORLD, &broke);
-    for (size_t i = 1; i < c->nw; i++)
-        if (c->w[i].spawned && c->w[i].alive)
-            n += poll_comm(c, c->w[i].comm, &broke);
+    for (size_t i = 1; i < c->nw; i++) {
+        for (int k = 0; k < 64; k++) {
+            struct worker *w = &c->w[i];
+            uint8_t *data = NULL;
+            size_t len = 0;
+            int tag = 0, got;
+
+            if (!w->alive)
+                break;
+            if (!w->rx.active && dip__rx_probe(&w->rx, w->comm, w->peer) <= 0)
+                break;
+            got = dip__rx_test(&w->rx, c->lost_after, &data, &len, &tag);
+            if (got == 0)
+                break; /* still arriving */
+            if (got < 0) {
+                lose_worker(c, w, "a message was cut short");
+                break;
+            }
+            n++;
+            w->last_heard = dip__now();
+            on_message(c, w, tag, data, len);
+            dip_free(data);
+        }
+    }
     poll_sends(c);
-    if (!broke)
-        c->drained_at = t0;
+    c->drained_at = t0;
     return n;
 }
 
@@ -819,14 +855,21 @@ static void check_workers(struct coord *c)
 
         if (!w->alive)
             continue;
+        if (w->rx.active)
+            continue; /* a message is arriving: its own deadline applies */
         if (now - w->last_heard > c->lost_after) {
             snprintf(why, sizeof why, "silent for %.1f s", now - w->last_heard);
             lose_worker(c, w, why);
             return; /* that may have taken a while: hear the others again before judging */
-        } else if (w->nq > 0 && now - w->head_since > task_timeout(c, w->q[0])) {
-            snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, w->q[0]));
-            lose_worker(c, w, why);
-            return;
+        }
+        for (int k = 0; k < w->nq; k++) {
+            struct task *t = w->q[k];
+
+            if (t->running && dip__now() - t->since > task_timeout(c, t)) {
+                snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, t));
+                lose_worker(c, w, why);
+                return;
+            }
         }
     }
 }
@@ -932,8 +975,9 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
     }
     t->state = Q_RUNNING;
     t->worker = (int)(w - c->w);
-    if (w->nq == 0)
-        w->head_since = dip__now();
+    t->running = 0;
+    if (t->kills > 0)
+        w->isolated = 1;
     w->q[w->nq++] = t;
     if (send_to(c, w, DIP__MPI_TASK, b.data, b.len) != 0)
         lose_worker(c, w, "cannot send");
@@ -960,8 +1004,11 @@ static void run_here(struct coord *c, struct task *t)
     }
     t->attempts++;
     rc = build_task(c, t, &b);
-    if (rc == 0)
-        rc = dip__runner_task(&c->rn, b.data, b.len, 0, &id, &res);
+    if (rc == 0) {
+        busy_begin(c);
+        rc = dip__runner_task(&c->rn, b.data, b.len, DIP__RUN_POOL, &id, &res);
+        busy_end(c);
+    }
     dip_free(b.data);
     if (rc || res.oom) {
         dip_free(res.data);
@@ -976,17 +1023,29 @@ static void run_here(struct coord *c, struct task *t)
     dip_free(res.data);
 }
 
+/* Tasks worker w may hold: one per thread it computes with (its own count, capped by
+ * --threads) plus one waiting, so it never idles between tasks. */
+static int credit(const struct coord *c, const struct worker *w)
+{
+    int t = w->threads > 0 ? w->threads : 1;
+
+    if (c->spec && c->spec->threads > 0 && c->spec->threads < t)
+        t = c->spec->threads;
+    return DIP_MIN(t + 1, MAX_CREDIT);
+}
+
 static void dispatch(struct coord *c)
 {
     for (size_t i = 1; i < c->nw && c->qlen; i++) {
         struct worker *w = &c->w[i];
 
-        while (w->alive && w->nq < CREDIT && c->qlen) {
-            struct task *t = q_pop(c);
+        while (w->alive && !w->isolated && w->nq < credit(c, w) && c->qlen) {
+            struct task *t = q_peek(c);
 
-            if (!t)
+            /* A suspect task (running when a worker died) goes to an idle worker, alone. */
+            if (!t || (t->kills > 0 && w->nq > 0))
                 break;
-            assign(c, w, t);
+            assign(c, w, q_pop(c));
         }
     }
 }
@@ -1030,26 +1089,11 @@ static void clear_job(struct coord *c)
         c->w[i].nq = 0;
 }
 
-static uint64_t tile_min_pixels(void)
-{
-    const char *env = getenv("DIP_MPI_TILE_PIXELS");
-    uint64_t v = 4000000;
-
-    if (env) {
-        char *end;
-        unsigned long long n = strtoull(env, &end, 10);
-        if (end != env)
-            v = n;
-    }
-    return v;
-}
-
 /* Between jobs, spawned workers idle for DIP_MPI_IDLE_S seconds (default 30) are let go: they
  * leave the worker loop, disconnect and finalise. */
 static void release_idle(struct coord *c)
 {
-    const char *env = getenv("DIP_MPI_IDLE_S");
-    double idle = env ? strtod(env, NULL) : 30.0, now = dip__now();
+    double idle = c->o.idle_s, now = dip__now();
 
     for (size_t i = 1; i < c->nw; i++) {
         struct worker *w = &c->w[i];
@@ -1061,7 +1105,7 @@ static void release_idle(struct coord *c)
         send_stop(c, w, 1);
         while (sending_to(c, i) && dip__now() - t0 < 2.0) {
             poll_sends(c);
-            nap(1000);
+            dip__nap(1000);
         }
         dip__mpi_log(1, "released idle worker %d", w->id);
         w->alive = 0;
@@ -1093,6 +1137,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     memset(&c->prog, 0, sizeof c->prog);
     c->prog.items_total = io->n_items;
     c->t0 = dip__now();
+    c->said_alone = 0;
     c->last_prog = 0;
     dip__wbuf_u64(&c->jobmsg, c->job);
     dip__wire_spec(&c->jobmsg, spec);
@@ -1119,7 +1164,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             struct dip_image_info info;
 
             if (dip_codec_probe(t->bytes, t->len, &spec->limits, &info, NULL) == 0 &&
-                (uint64_t)info.width * (uint64_t)info.height >= tile_min_pixels()) {
+                (uint64_t)info.width * (uint64_t)info.height >= c->o.tile_pixels) {
                 struct timg *im = dip_calloc(1, sizeof *im);
                 struct timg **n = dip_realloc(c->imgs, (c->nimgs + 1) * sizeof *n);
 
@@ -1175,7 +1220,9 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             struct task *t = q_pop(c);
 
             if (t) {
-                dip__mpi_log(live == 0 ? 1 : 2, "no worker left: running a task on rank 0");
+                if (!c->said_alone)
+                    dip__mpi_log(1, "no worker left: rank 0 runs the remaining tasks itself");
+                c->said_alone = 1;
                 run_here(c, t);
             }
             moved = 1;
@@ -1190,7 +1237,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
         idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
         if (sending_to(c, SIZE_MAX))
             idle_us = 20; /* large messages move only while both sides poll */
-        nap(idle_us);
+        dip__nap(idle_us);
     }
     send_ping(c, 0);
     c->prog.elapsed_s = dip__now() - c->t0;
@@ -1231,17 +1278,18 @@ static void coord_free(dip_executor *base)
             send_stop(c, &c->w[i], clean);
     while (sending_to(c, SIZE_MAX) && dip__now() - t0 < 5.0) {
         poll_sends(c);
-        nap(1000);
+        dip__nap(1000);
     }
     if (sending_to(c, SIZE_MAX))
         clean = 0;
     if (c->any_lost) {
-        /* A lost rank on this host that is stopped or hung would keep mpirun waiting forever:
-         * end it. Lost ranks elsewhere are left to their own watchdog. */
+        /* A lost rank that is stopped or hung would keep mpirun waiting for ever. Signal it only
+         * where it is verified to be that worker: same kernel boot and PID namespace, same start
+         * time, through a pidfd (never by PID or host name alone: PIDs wrap). Lost ranks on
+         * other machines are left to their own watchdog and to the launcher (dip mpirun). */
         for (size_t i = 1; i < c->nw; i++)
-            if (!c->w[i].alive && !c->w[i].released && c->w[i].pid > 0 &&
-                strcmp(c->w[i].st.host, c->host) == 0)
-                kill((pid_t)c->w[i].pid, SIGKILL);
+            if (!c->w[i].alive && !c->w[i].released && dip__proc_kill_verified(&c->w[i].proc))
+                dip__mpi_log(2, "ended lost worker %d (pid %u)", c->w[i].id, c->w[i].proc.pid);
         for (size_t i = 1; i < c->nw; i++)
             if (!c->w[i].alive && !c->w[i].released)
                 dip__mpi_log(1, "lost worker: rank %d on %s", c->w[i].id, c->w[i].st.host);
@@ -1254,8 +1302,10 @@ static void coord_free(dip_executor *base)
     }
     /* Otherwise MPI is left as it is: MPI_Finalize would wait on the dead. The process exits
      * without it, which mpirun --enable-recovery accepts. */
+    dip__tx_abandon(&c->tx);
     clear_job(c);
     dip__runner_cleanup(&c->rn);
+    dip__runner_destroy(&c->rn);
     dip_pool_free(c->rn.pool);
     if (c->spawn_argv)
         for (char **a = c->spawn_argv; *a; a++)
@@ -1285,6 +1335,8 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
         return dip_err_set(err, DIP_ENOMEM, "mpi: out of memory");
     c->base.vt = &coord_vt;
     c->o = *o;
+    pthread_mutex_init(&c->busy_mu, NULL);
+    pthread_cond_init(&c->busy_cv, NULL);
     if (c->o.task_timeout_s <= 0)
         c->o.task_timeout_s = 30.0;
     c->lost_after = dip__mpi_lost_after(o);
@@ -1332,8 +1384,13 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
         for (int i = first; i < argc; i++)
             c->spawn_argv[i - first] = dip_strdup(argv[i]);
     }
+    dip__runner_init(&c->rn);
     if (dip_pool_new(0, &c->rn.pool) != 0)
         c->rn.pool = NULL;
+    /* dip serve idles between jobs: tell the workers not to take the silence for a dead
+     * coordinator (dip process starts its job at once, and the workers count from their start). */
+    if (c->o.serve)
+        send_ping(c, 0);
     dip__mpi_log(2, "coordinator on %s with %d worker rank%s", c->host, c->world_size - 1,
                  c->world_size == 2 ? "" : "s");
     *out = &c->base;

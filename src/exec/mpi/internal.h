@@ -6,6 +6,7 @@
 #ifndef DIP_EXEC_MPI_INTERNAL_H
 #define DIP_EXEC_MPI_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,26 +76,39 @@ struct dip__runner {
     char *pipeline_text;
     dip_pipeline *pipe;
     dip_pool *pool;
-    /* the cached plan of the last tiled image */
+    /* the cached plan of the last tiled image; tiles of one step run at once on several threads
+     * (read lock), rebinding takes the write lock */
+    pthread_rwlock_t plan_lock;
     dip_plan *plan;
     uint64_t plan_job, plan_item;
     size_t plan_finished; /* steps whose statistic is bound */
     int plan_w, plan_h, plan_ch;
 };
 
-/** Takes the JOB message body: parses the pipeline. Returns 0 or DIP_E*. */
+void dip__runner_init(struct dip__runner *rn);
+void dip__runner_destroy(struct dip__runner *rn);
+/** Takes the JOB message body: parses the pipeline. Returns 0 or DIP_E*. No task may run. */
 int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err *err);
 void dip__runner_cleanup(struct dip__runner *rn);
 
+enum {
+    DIP__RUN_HOOKS = 1, /* a worker: the test-only fault hooks apply (test builds only) */
+    DIP__RUN_POOL = 2,  /* an item may use the whole pool (it runs alone) */
+};
+
 /** Runs one TASK message body and builds the RESULT message body into `res`. The task id is read
  * into *task_id. Returns 0 when a result was built (which may carry an error code for the task),
- * or DIP_E* when the message itself is bad. `busy_s` receives the compute time. */
-int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int poison_ok,
+ * or DIP_E* when the message itself is bad. Several tasks may run at once on different threads
+ * (never at the same time as dip__runner_job). */
+int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int flags,
                      uint64_t *task_id, struct dip__wbuf *res);
 
-/** Test-only fault hook: nonzero when env DIP_TEST_POISON is set and occurs in the bytes (a
- * worker then aborts; likewise a worker hangs for ever on an input containing DIP_TEST_HANG). */
-int dip__mpi_poisoned(const uint8_t *p, size_t n);
+#ifdef DIP_TEST_HOOKS
+/** Test builds only: nonzero when env `var` is set and occurs in the bytes. Hooks: a worker
+ * aborts on an input containing DIP_TEST_POISON, hangs on DIP_TEST_HANG, and stops itself
+ * (SIGSTOP) right after starting to send the result of an input containing DIP_TEST_STALL. */
+int dip__mpi_test_marked(const char *var, const uint8_t *p, size_t n);
+#endif
 
 /** The worker loop on a worker rank (comm: MPI_COMM_WORLD or the parent intercommunicator, as
  * an opaque pointer to an MPI_Comm so this header does not need <mpi.h>). */
@@ -110,5 +124,24 @@ extern int dip__mpi_log_level;
 
 /** Seconds of silence after which a worker is declared lost (DIP_MPI_LOST_S overrides). */
 double dip__mpi_lost_after(const struct dip_mpi_opts *o);
+
+/* ---- Process identity: which process a worker is, beyond its PID (PIDs wrap) ---- */
+
+struct dip__proc_id {
+    uint32_t pid;
+    uint64_t start; /* start time in clock ticks after boot (/proc/PID/stat field 22) */
+    uint64_t pidns; /* inode of the PID namespace (/proc/self/ns/pid) */
+    char boot[40];  /* the kernel's boot id (/proc/sys/kernel/random/boot_id) */
+};
+
+/** This process's identity; fields it cannot read stay zero. */
+void dip__proc_self(struct dip__proc_id *id);
+void dip__wire_proc_id(struct dip__wbuf *b, const struct dip__proc_id *id);
+void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id);
+/** SIGKILLs the process `id` names only if it runs under the same kernel boot and PID namespace
+ * as this process and is verified (through a pidfd, so the check and the signal concern the same
+ * process) to have the recorded start time. Returns 1 when it was signalled, 0 when it is not that
+ * process (gone, PID reused, another machine) or cannot be verified. */
+int dip__proc_kill_verified(const struct dip__proc_id *id);
 
 #endif

@@ -5,44 +5,39 @@
  * executor's logging. MPI runs at MPI_THREAD_SERIALIZED: on workers only the main thread calls it,
  * and on the coordinator the executor is driven by one thread at a time (dip serve runs one job
  * at a time on its own thread). */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/internal.h"
 #include "internal.h"
 
-int dip__mpi_log_level = 1;
-
-void dip__mpi_log(int level, const char *fmt, ...)
+/* A number from the environment within [lo, hi], else `def`. */
+static double env_num(const char *name, double lo, double hi, double def)
 {
-    char line[1024];
-    va_list ap;
+    const char *v = getenv(name);
+    char *end;
+    double d;
 
-    if (level > dip__mpi_log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "dip-mpi: %s\n", line);
-}
-
-double dip__mpi_lost_after(const struct dip_mpi_opts *o)
-{
-    const char *env = getenv("DIP_MPI_LOST_S");
-    double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
-
-    if (env) {
-        double v = strtod(env, NULL);
-        if (v >= 0.2 && v <= 3600)
-            return v;
+    if (!v || !*v)
+        return def;
+    d = strtod(v, &end);
+    if (end == v || *end || !(d >= lo && d <= hi)) {
+        dip__mpi_log(1, "%s=%s ignored (not a number in %g..%g)", name, v, lo, hi);
+        return def;
     }
-    return DIP_MAX(5.0, 10.0 * hb);
+    return d;
 }
 
+/* The only place the cluster executor reads its environment. */
 void dip_mpi_opts_default(struct dip_mpi_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -50,6 +45,135 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
     o->log_level = 1;
     o->task_timeout_s = 30.0;
     o->heartbeat_s = 0.5;
+    o->lost_s = env_num("DIP_MPI_LOST_S", 0.2, 3600, 5.0);
+    /* Twice the lost limit: the coordinator cannot ping while it is inside MPI_Comm_spawn. */
+    o->orphan_s = env_num("DIP_MPI_ORPHAN_S", 0.2, 86400, 2.0 * o->lost_s);
+    o->idle_s = env_num("DIP_MPI_IDLE_S", 0, 86400, 30.0);
+    o->tile_pixels = (unsigned long long)env_num("DIP_MPI_TILE_PIXELS", 0, 1e15, 4e6);
+    o->worker_threads = (int)env_num("DIP_MPI_THREADS", 0, 1024, 0);
+}
+
+double dip__mpi_lost_after(const struct dip_mpi_opts *o)
+{
+    double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
+
+    return o->lost_s > 0 ? o->lost_s : DIP_MAX(5.0, 10.0 * hb);
+}
+
+/* Field 22 (starttime) of /proc/PID/stat, read through `dirfd` (a /proc/PID folder) or the path;
+ * 0 when unreadable. */
+static uint64_t proc_start(int dirfd, uint32_t pid)
+{
+    char buf[1024], path[64];
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    if (dirfd >= 0) {
+        fd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
+    } else {
+        snprintf(path, sizeof path, "/proc/%u/stat", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p)
+        return 0;
+    /* after ") " come fields 3.. ; starttime is field 22 */
+    for (int field = 2; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static void read_boot_id(char *out, size_t len)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+    out[0] = '\0';
+    if (f) {
+        if (!fgets(out, (int)len, f))
+            out[0] = '\0';
+        fclose(f);
+        out[strcspn(out, "\n")] = '\0';
+    }
+}
+
+static uint64_t pid_ns(void)
+{
+    struct stat st;
+
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+void dip__proc_self(struct dip__proc_id *id)
+{
+    memset(id, 0, sizeof *id);
+    id->pid = (uint32_t)getpid();
+    id->start = proc_start(-1, id->pid);
+    id->pidns = pid_ns();
+    read_boot_id(id->boot, sizeof id->boot);
+}
+
+void dip__wire_proc_id(struct dip__wbuf *b, const struct dip__proc_id *id)
+{
+    dip__wbuf_u32(b, id->pid);
+    dip__wbuf_u64(b, id->start);
+    dip__wbuf_u64(b, id->pidns);
+    dip__wbuf_str(b, id->boot);
+}
+
+void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id)
+{
+    char *boot;
+
+    memset(id, 0, sizeof *id);
+    id->pid = dip__rbuf_u32(r);
+    id->start = dip__rbuf_u64(r);
+    id->pidns = dip__rbuf_u64(r);
+    boot = dip__rbuf_str(r, sizeof id->boot - 1);
+    if (boot)
+        snprintf(id->boot, sizeof id->boot, "%s", boot);
+    dip_free(boot);
+}
+
+int dip__proc_kill_verified(const struct dip__proc_id *id)
+{
+    struct dip__proc_id me;
+    char path[64];
+    int pidfd, dirfd, ok = 0;
+
+    dip__proc_self(&me);
+    /* Another kernel (machine) or PID namespace: the PID means nothing here. */
+    if (!id->pid || !id->start || !me.boot[0] || strcmp(id->boot, me.boot) != 0 || !me.pidns ||
+        id->pidns != me.pidns || id->pid == me.pid)
+        return 0;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+    /* The pidfd pins the process: if it is the worker when checked after the pidfd was taken,
+     * the signal reaches the worker, never a later holder of the PID. */
+    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)id->pid, 0);
+    if (pidfd < 0)
+        return 0; /* gone */
+    snprintf(path, sizeof path, "/proc/%u", id->pid);
+    dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) {
+        ok = proc_start(dirfd, id->pid) == id->start;
+        close(dirfd);
+    }
+    if (ok)
+        ok = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
+    close(pidfd);
+#else
+    (void)path;
+    (void)pidfd;
+    (void)dirfd;
+#endif
+    return ok;
 }
 
 int dip_mpi_launched(void)

@@ -12,7 +12,10 @@
 #include "dip/image.h"
 #include "internal.h"
 
-static int marked(const char *var, const uint8_t *p, size_t n)
+#ifdef DIP_TEST_HOOKS
+/* Test-only fault hooks (compiled into test builds only, -DDIP_TEST_HOOKS=ON): nonzero when env
+ * `var` is set and occurs in the bytes. */
+int dip__mpi_test_marked(const char *var, const uint8_t *p, size_t n)
 {
     const char *mark = getenv(var);
 
@@ -20,10 +23,17 @@ static int marked(const char *var, const uint8_t *p, size_t n)
         return 0;
     return memmem(p, n, mark, strlen(mark)) != NULL;
 }
+#endif
 
-int dip__mpi_poisoned(const uint8_t *p, size_t n)
+void dip__runner_init(struct dip__runner *rn)
 {
-    return marked("DIP_TEST_POISON", p, n);
+    memset(rn, 0, sizeof *rn);
+    pthread_rwlock_init(&rn->plan_lock, NULL);
+}
+
+void dip__runner_destroy(struct dip__runner *rn)
+{
+    pthread_rwlock_destroy(&rn->plan_lock);
 }
 
 void dip__runner_cleanup(struct dip__runner *rn)
@@ -79,12 +89,13 @@ static void result_head(struct dip__wbuf *res, uint64_t id, uint64_t job, uint8_
     dip__wbuf_str(res, rc ? msg : "");
 }
 
-static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int poison_ok, uint64_t id,
+static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint64_t id,
                     uint64_t job, struct dip__wbuf *res)
 {
     uint64_t len = dip__rbuf_u64(r);
     const uint8_t *in = len <= r->left ? dip__rbuf_bytes(r, (size_t)len) : NULL;
-    struct dip_run_opts ro = {.tile = rn->spec.tile, .pool = rn->pool};
+    struct dip_run_opts ro = {.tile = rn->spec.tile,
+                              .pool = (flags & DIP__RUN_POOL) ? rn->pool : NULL};
     struct dip_image_info info;
     struct dip_err err = {0};
     uint8_t *out = NULL;
@@ -95,10 +106,12 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int poison_ok, 
 
     if (!in)
         return DIP_EPEER;
-    if (poison_ok && dip__mpi_poisoned(in, (size_t)len))
+#ifdef DIP_TEST_HOOKS
+    if ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_POISON", in, (size_t)len))
         abort(); /* test-only: a worker that crashes on this input */
-    while (poison_ok && marked("DIP_TEST_HANG", in, (size_t)len))
+    while ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_HANG", in, (size_t)len))
         sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
+#endif
     memset(&info, 0, sizeof info);
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
                            &w, &h, &err);
@@ -199,9 +212,22 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     if (r->bad || !pix || (stats_len && !stats) || w <= 0 || h <= 0 || ch < 1 ||
         ch > DIP_MAX_CHANNELS)
         return DIP_EPEER;
-    rc = bind_plan(rn, job, item, w, h, ch, step, stats, (size_t)stats_len, &err);
-    if (rc)
-        goto fail;
+    /* Tiles of one step share the bound plan (read lock); the first tile of another step or
+     * image rebinds it (write lock), then reads again. */
+    for (;;) {
+        pthread_rwlock_rdlock(&rn->plan_lock);
+        if (rn->plan && rn->plan_job == job && rn->plan_item == item && rn->plan_w == w &&
+            rn->plan_h == h && rn->plan_ch == ch && rn->plan_finished == step)
+            break;
+        pthread_rwlock_unlock(&rn->plan_lock);
+        pthread_rwlock_wrlock(&rn->plan_lock);
+        rc = bind_plan(rn, job, item, w, h, ch, step, stats, (size_t)stats_len, &err);
+        pthread_rwlock_unlock(&rn->plan_lock);
+        if (rc) {
+            pthread_rwlock_rdlock(&rn->plan_lock); /* fail: unlocks */
+            goto fail;
+        }
+    }
     dip_plan_step_info(rn->plan, step, &si);
     need = dip_plan_need(rn->plan, step, out_rect);
     if (si.kind != DIP_STEP_TILED || out_rect.w <= 0 || out_rect.h <= 0 ||
@@ -247,9 +273,11 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
             dip__wbuf_f64(&patch, dip__now() - t0);
         }
     }
+    pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
     return 0;
 fail:
+    pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
     res->len = 0;
     res->oom = 0;
@@ -259,7 +287,7 @@ fail:
     return res->oom ? DIP_ENOMEM : 0;
 }
 
-int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int poison_ok,
+int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int flags,
                      uint64_t *task_id, struct dip__wbuf *res)
 {
     struct dip__rbuf r = {msg, len, 0};
@@ -280,7 +308,7 @@ int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int
         return 0;
     }
     if (kind == DIP__TASK_ITEM)
-        return run_item(rn, &r, poison_ok, id, job, res);
+        return run_item(rn, &r, flags, id, job, res);
     if (kind == DIP__TASK_TILE)
         return run_tile(rn, &r, id, job, item, res);
     return DIP_EPEER;

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* The worker loop of a worker rank. The main thread owns all MPI calls (MPI_THREAD_FUNNELED):
- * it receives jobs and tasks, sends results, and sends a heartbeat every heartbeat_s even while
- * the compute thread is deep in a long task, so the coordinator can tell a busy worker from a
- * dead or stopped one. The compute thread runs tasks one at a time with the rank's own thread
- * pool. Nothing here blocks on the coordinator: every receive and send is non-blocking and
- * polled, and a worker in the middle of a job that hears nothing from the coordinator for
- * DIP_MPI_ORPHAN_S seconds (60 by default) leaves on its own. */
+/* The worker loop of a worker rank. The main thread owns all MPI calls: it receives jobs and
+ * tasks, sends results, and sends a heartbeat every heartbeat_s even while the compute threads
+ * are deep in long tasks, so the coordinator can tell a busy worker from a dead or stopped one.
+ * There are as many compute threads as the worker has threads, so it runs that many tasks at
+ * once (the coordinator gives it threads + 1 tasks): a batch image runs on one thread, unless it
+ * is the only task the worker has, when it gets the whole pool; tiles of a large image run one
+ * per thread. Every heartbeat lists the tasks being computed, so that a task that kills the
+ * process is blamed. Nothing here blocks on the coordinator: sends and receives go through the
+ * polled transport, and a worker that hears nothing from the coordinator for orphan_s leaves on
+ * its own. */
 #define _GNU_SOURCE
-#include <mpi.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +21,13 @@
 #include "core/internal.h"
 #include "dip/image.h"
 #include "internal.h"
+#include "transport.h"
+
+#define MAX_COMPUTE 256
 
 struct msg {
     struct msg *next;
-    int tag;
+    int tag, stall;
     uint8_t *data;
     size_t len;
 };
@@ -29,18 +35,19 @@ struct msg {
 struct wstate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute thread */
+    struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute threads */
     struct msg *out_head, *out_tail; /* RESULT messages for the MPI thread */
-    uint64_t current;                /* task being computed (0 none) */
-    uint64_t announced;              /* last task the MPI thread told the coordinator about */
+    uint64_t running[MAX_COMPUTE];   /* task computed by each compute thread (0 none) */
+    int nthreads, limit, busy;       /* compute threads, how many may run now, how many do */
+    int job_pending;                 /* a JOB is being taken: no task may start */
+    uint64_t change_gen, told_gen;   /* running[] changes, and the last the coordinator heard */
     int quit;
     struct dip__runner rn;
 };
 
-struct pending {
-    struct pending *next;
-    MPI_Request req;
-    uint8_t *data;
+struct compute_arg {
+    struct wstate *ws;
+    int index;
 };
 
 static void push(struct msg **head, struct msg **tail, struct msg *m)
@@ -65,67 +72,98 @@ static struct msg *pop(struct msg **head, struct msg **tail)
     return m;
 }
 
+static void deadline_in(struct timespec *until, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_nsec += ms * 1000000L;
+    while (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
+/* A JOB message: parses it once every task of the previous job is done. Called locked. */
+static void take_job(struct wstate *ws, struct msg *m)
+{
+    struct dip__rbuf r = {m->data, m->len, 0};
+    struct dip_err err = {0};
+    int threads;
+
+    while (ws->busy > 0 && !ws->quit)
+        pthread_cond_wait(&ws->cv, &ws->mu);
+    if (dip__runner_job(&ws->rn, &r, &err)) {
+        dip__mpi_log(0, "worker: job refused: %s", err.msg);
+        return;
+    }
+    /* --threads N caps the worker: N tasks at once, and a pool of N for a lone task. */
+    threads = ws->rn.spec.threads > 0 ? DIP_MIN(ws->rn.spec.threads, ws->nthreads) : ws->nthreads;
+    ws->limit = threads;
+    if (!ws->rn.pool || dip_pool_threads(ws->rn.pool) != threads) {
+        dip_pool *pool = NULL;
+
+        if (dip_pool_new(threads, &pool) == 0) {
+            dip_pool_free(ws->rn.pool);
+            ws->rn.pool = pool;
+        }
+    }
+    pthread_cond_broadcast(&ws->cv);
+}
+
 static void *compute_main(void *arg)
 {
-    struct wstate *ws = arg;
+    struct compute_arg *ca = arg;
+    struct wstate *ws = ca->ws;
+    int me = ca->index;
 
     pthread_mutex_lock(&ws->mu);
     for (;;) {
         struct msg *m;
 
-        while (!ws->quit && !ws->in_head)
+        while (!ws->quit && (!ws->in_head || ws->job_pending ||
+                             (ws->in_head->tag == DIP__MPI_TASK && ws->busy >= ws->limit)))
             pthread_cond_wait(&ws->cv, &ws->mu);
         if (ws->quit)
             break;
         m = pop(&ws->in_head, &ws->in_tail);
         if (m->tag == DIP__MPI_JOB) {
-            struct dip__rbuf r = {m->data, m->len, 0};
-            struct dip_err err = {0};
-
-            pthread_mutex_unlock(&ws->mu);
-            if (dip__runner_job(&ws->rn, &r, &err))
-                dip__mpi_log(0, "worker: job refused: %s", err.msg);
-            else if (ws->rn.spec.threads > 0 &&
-                     (!ws->rn.pool || dip_pool_threads(ws->rn.pool) != ws->rn.spec.threads)) {
-                dip_pool *pool = NULL;
-
-                if (dip_pool_new(ws->rn.spec.threads, &pool) == 0) {
-                    dip_pool_free(ws->rn.pool);
-                    ws->rn.pool = pool;
-                }
-            }
-            pthread_mutex_lock(&ws->mu);
+            ws->job_pending = 1;
+            take_job(ws, m);
+            ws->job_pending = 0;
+            pthread_cond_broadcast(&ws->cv);
         } else {
             struct dip__wbuf res = {0};
             struct dip__rbuf peek = {m->data, m->len, 0};
-            uint64_t id = dip__rbuf_u64(&peek);
-            int rc;
+            uint64_t id = dip__rbuf_u64(&peek), gen;
+            int rc, alone, stall = 0;
+            struct timespec until;
 
-            ws->current = id;
+            ws->running[me] = id;
+            ws->busy++;
+            gen = ++ws->change_gen;
+            alone = ws->busy == 1 && !ws->in_head;
             /* Wait (briefly) until the coordinator has been told which task this is, so that if
              * the task kills the process the right task is blamed. */
-            {
-                struct timespec until;
-
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += 200 * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000L;
-                }
-                while (ws->announced != id && !ws->quit)
-                    if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
-                        break;
-            }
+            deadline_in(&until, 200);
+            while (ws->told_gen < gen && !ws->quit)
+                if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
+                    break;
             pthread_mutex_unlock(&ws->mu);
-            rc = dip__runner_task(&ws->rn, m->data, m->len, 1, &id, &res);
+            rc = dip__runner_task(&ws->rn, m->data, m->len,
+                                  DIP__RUN_HOOKS | (alone ? DIP__RUN_POOL : 0), &id, &res);
+#ifdef DIP_TEST_HOOKS
+            stall = dip__mpi_test_marked("DIP_TEST_STALL", m->data, m->len);
+#endif
             pthread_mutex_lock(&ws->mu);
-            ws->current = 0;
+            ws->running[me] = 0;
+            ws->busy--;
+            ws->change_gen++;
+            pthread_cond_broadcast(&ws->cv); /* a JOB may wait for busy == 0 */
             if (rc == 0 && !res.oom) {
                 struct msg *o = dip_malloc(sizeof *o);
 
                 if (o) {
                     o->tag = DIP__MPI_RESULT;
+                    o->stall = stall;
                     o->data = res.data;
                     o->len = res.len;
                     push(&ws->out_head, &ws->out_tail, o);
@@ -145,223 +183,194 @@ static void *compute_main(void *arg)
     return NULL;
 }
 
-static int send_msg(MPI_Comm comm, int tag, uint8_t *data, size_t len, struct pending **list)
+/* Queues a message for the compute threads (takes `data`). */
+static void to_compute(struct wstate *ws, int tag, uint8_t *data, size_t len)
 {
-    struct pending *p = dip_malloc(sizeof *p);
+    struct msg *m = dip_malloc(sizeof *m);
 
-    if (!p || len > INT32_MAX) {
-        dip_free(p);
+    if (!m) {
         dip_free(data);
-        return DIP_ENOMEM;
+        return;
     }
-    p->data = data;
-    if (MPI_Isend(data, (int)len, MPI_BYTE, 0, tag, comm, &p->req) != MPI_SUCCESS) {
-        dip_free(data);
-        dip_free(p);
-        return DIP_EPEER;
-    }
-    p->next = *list;
-    *list = p;
-    return 0;
-}
-
-static void poll_sends(struct pending **list)
-{
-    struct pending **pp = list;
-
-    while (*pp) {
-        struct pending *p = *pp;
-        int done = 0;
-
-        MPI_Test(&p->req, &done, MPI_STATUS_IGNORE);
-        if (done) {
-            *pp = p->next;
-            dip_free(p->data);
-            dip_free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-}
-
-static void nap(long us)
-{
-    struct timespec ts = {0, us * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Receives one matched message into a new buffer, polling with a deadline so a coordinator that
- * dies mid-message cannot hold the worker forever. */
-static int recv_matched(MPI_Message *mm, MPI_Status *st, uint8_t **out, int *len)
-{
-    MPI_Request req;
-    int n = 0, done = 0;
-    uint8_t *buf;
-    double t0 = dip__now();
-
-    MPI_Get_count(st, MPI_BYTE, &n);
-    buf = dip_malloc(n > 0 ? (size_t)n : 1);
-    if (!buf)
-        return DIP_ENOMEM;
-    if (MPI_Imrecv(buf, n, MPI_BYTE, mm, &req) != MPI_SUCCESS) {
-        dip_free(buf);
-        return DIP_EPEER;
-    }
-    while (!done) {
-        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || dip__now() - t0 > 60.0)
-            return DIP_EPEER; /* the buffer stays with MPI: never freed */
-        if (!done)
-            nap(20);
-    }
-    *out = buf;
-    *len = n;
-    return 0;
+    m->tag = tag;
+    m->data = data;
+    m->len = len;
+    pthread_mutex_lock(&ws->mu);
+    push(&ws->in_head, &ws->in_tail, m);
+    pthread_cond_broadcast(&ws->cv);
+    pthread_mutex_unlock(&ws->mu);
 }
 
 int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
 {
     MPI_Comm comm = *(MPI_Comm *)commp;
     struct wstate ws;
-    struct pending *sends = NULL;
-    pthread_t th;
+    struct dip__tx tx = {0};
+    struct dip__rx rx = {0};
+    pthread_t th[MAX_COMPUTE];
+    struct compute_arg args[MAX_COMPUTE];
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
-    uint64_t announced = 0;
+    uint64_t told = 0;
     long idle_us = 50;
-    /* A worker with a job in hand leaves when the coordinator is silent this long (it pings every
-     * heartbeat, but may be busy with a global step); between jobs it waits for ever, since
-     * dip serve may idle for hours. */
-    double orphan_s = 60.0;
-    int in_job = 0;
-    int finalize = 0, threads;
+    /* A worker leaves when the coordinator is silent for orphan_s: it pings every heartbeat,
+     * also while it computes a global step or encodes. Between jobs of dip serve (told by a PING
+     * of 0) it waits for ever, since the service may idle for hours. */
+    double orphan_s = o->orphan_s > 0 ? o->orphan_s : dip__mpi_lost_after(o);
+    int in_job = 1;
+    int finalize = 0, threads, started = 0;
     struct dip__wbuf hello = {0};
+    struct dip__proc_id me;
     char host[64] = "";
 
-    if (getenv("DIP_MPI_ORPHAN_S")) {
-        double v = strtod(getenv("DIP_MPI_ORPHAN_S"), NULL);
-
-        if (v > 0)
-            orphan_s = v;
-    }
     memset(&ws, 0, sizeof ws);
+    dip__runner_init(&ws.rn);
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
-    threads = dip_cpu_count();
-    if (getenv("DIP_MPI_THREADS")) {
-        long t = strtol(getenv("DIP_MPI_THREADS"), NULL, 10);
-        if (t > 0 && t < 1024)
-            threads = (int)t;
-    }
+    threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
+    threads = DIP_CLAMP(threads, 1, MAX_COMPUTE);
     if (dip_pool_new(threads, &ws.rn.pool) != 0)
-        ws.rn.pool = NULL; /* run on the compute thread alone */
-    if (pthread_create(&th, NULL, compute_main, &ws) != 0) {
-        dip__mpi_log(0, "worker: cannot start the compute thread");
+        ws.rn.pool = NULL; /* lone tasks run on their compute thread alone */
+    ws.nthreads = ws.limit = threads;
+    for (int i = 0; i < threads; i++) {
+        args[i].ws = &ws;
+        args[i].index = i;
+        if (pthread_create(&th[i], NULL, compute_main, &args[i]) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) {
+        dip__mpi_log(0, "worker: cannot start a compute thread");
         dip_pool_free(ws.rn.pool);
         return 0;
     }
+    ws.nthreads = ws.limit = started;
     gethostname(host, sizeof host - 1);
-    dip__wbuf_u32(&hello, (uint32_t)getpid());
-    dip__wbuf_u32(&hello, (uint32_t)(ws.rn.pool ? dip_pool_threads(ws.rn.pool) : 1));
+    dip__proc_self(&me);
+    dip__wire_proc_id(&hello, &me);
+    dip__wbuf_u32(&hello, (uint32_t)started);
     dip__wbuf_str(&hello, host);
     if (!hello.oom)
-        send_msg(comm, DIP__MPI_HELLO, hello.data, hello.len, &sends);
+        dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, hello.data, hello.len, 0);
 
     for (;;) {
-        int flag = 0, busy = 0;
-        MPI_Message mm;
-        MPI_Status st;
+        int busy = 0, got;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int tag = 0;
         double now;
 
-        if (MPI_Improbe(0, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS)
-            flag = 0;
-        if (flag) {
-            uint8_t *data = NULL;
-            int len = 0;
-
+        if (dip__rx_probe(&rx, comm, 0) > 0)
+            last_heard = dip__now();
+        got = dip__rx_test(&rx, orphan_s, &data, &len, &tag);
+        if (got < 0) {
+            dip__mpi_log(0, "worker: lost the coordinator mid-message; leaving");
+            break;
+        }
+        if (rx.active)
+            last_heard = dip__now(); /* a message is arriving */
+        if (got == 1) {
             busy = 1;
             last_heard = dip__now();
-            if (recv_matched(&mm, &st, &data, &len) != 0) {
-                dip__mpi_log(0, "worker: lost the coordinator mid-message; leaving");
-                break;
-            }
-            if (st.MPI_TAG == DIP__MPI_STOP) {
-                struct dip__rbuf r = {data, (size_t)len, 0};
+            if (tag == DIP__MPI_STOP) {
+                struct dip__rbuf r = {data, len, 0};
 
                 finalize = dip__rbuf_u8(&r) == 1 && !r.bad;
                 dip_free(data);
                 break;
-            } else if (st.MPI_TAG == DIP__MPI_PING) {
-                struct dip__rbuf r = {data, (size_t)len, 0};
+            } else if (tag == DIP__MPI_PING) {
+                struct dip__rbuf r = {data, len, 0};
 
                 in_job = dip__rbuf_u8(&r) == 1;
-            } else if (st.MPI_TAG == DIP__MPI_JOB || st.MPI_TAG == DIP__MPI_TASK) {
+            } else if (tag == DIP__MPI_JOB || tag == DIP__MPI_TASK) {
                 in_job = 1;
-                struct msg *m = dip_malloc(sizeof *m);
-
-                if (m) {
-                    m->tag = st.MPI_TAG;
-                    m->data = data;
-                    m->len = (size_t)len;
-                    pthread_mutex_lock(&ws.mu);
-                    push(&ws.in_head, &ws.in_tail, m);
-                    pthread_cond_signal(&ws.cv);
-                    pthread_mutex_unlock(&ws.mu);
-                    data = NULL;
-                }
+                to_compute(&ws, tag, data, len);
+                data = NULL;
             }
             dip_free(data); /* PING and unknown tags */
         }
         pthread_mutex_lock(&ws.mu);
         for (struct msg *m; (m = pop(&ws.out_head, &ws.out_tail));) {
-            send_msg(comm, m->tag, m->data, m->len, &sends);
+            int stall = m->stall;
+
+            dip__tx_send(&tx, comm, 0, m->tag, m->data, m->len, 0);
             dip_free(m);
+#ifdef DIP_TEST_HOOKS
+            if (stall) {
+                /* let the message begin to move (its head reaches the coordinator), then stop
+                 * mid-transfer */
+                for (int k = 0; k < 20; k++, dip__nap(100))
+                    dip__tx_poll(&tx);
+                raise(SIGSTOP);
+            }
+#else
+            (void)stall;
+#endif
             busy = 1;
         }
-        {
-            uint64_t cur = ws.current;
+        now = dip__now();
+        if (now - last_beat >= hb || ws.change_gen != told) {
+            /* BEAT: the tasks being computed now. */
+            struct dip__wbuf b = {0};
+            uint64_t gen = ws.change_gen;
+            uint32_t n = 0;
 
+            for (int i = 0; i < ws.nthreads; i++)
+                n += ws.running[i] != 0;
+            dip__wbuf_u32(&b, n);
+            for (int i = 0; i < ws.nthreads; i++)
+                if (ws.running[i])
+                    dip__wbuf_u64(&b, ws.running[i]);
             pthread_mutex_unlock(&ws.mu);
-            now = dip__now();
-            if (now - last_beat >= hb || cur != announced) {
-                struct dip__wbuf b = {0};
-
-                dip__wbuf_u64(&b, cur);
-                if (!b.oom && send_msg(comm, DIP__MPI_BEAT, b.data, b.len, &sends) == 0 &&
-                    cur != announced) {
-                    announced = cur;
-                    pthread_mutex_lock(&ws.mu);
-                    ws.announced = cur;
-                    pthread_cond_broadcast(&ws.cv);
-                    pthread_mutex_unlock(&ws.mu);
-                }
-                last_beat = now;
+            if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0) == 0) {
+                told = gen;
+                pthread_mutex_lock(&ws.mu);
+                ws.told_gen = gen;
+                pthread_cond_broadcast(&ws.cv);
+                pthread_mutex_unlock(&ws.mu);
+            } else if (b.oom) {
+                dip_free(b.data);
             }
+            last_beat = now;
+        } else {
+            pthread_mutex_unlock(&ws.mu);
         }
-        poll_sends(&sends);
+        dip__tx_poll(&tx);
         if (in_job && now - last_heard > orphan_s) {
-            dip__mpi_log(0, "worker: no word from the coordinator for %.0f s; leaving", orphan_s);
+            dip__mpi_log(0, "worker: no word from the coordinator for %.1f s; leaving", orphan_s);
             break;
         }
         idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
-        if (sends)
+        if (tx.head || rx.active)
             idle_us = 20; /* large messages move only while both sides poll */
-        nap(idle_us);
+        dip__nap(idle_us);
     }
 
     pthread_mutex_lock(&ws.mu);
     ws.quit = 1;
-    pthread_cond_signal(&ws.cv);
+    pthread_cond_broadcast(&ws.cv);
     pthread_mutex_unlock(&ws.mu);
     if (finalize) {
-        /* A clean end: the last result was delivered, so the compute thread is idle. */
-        pthread_join(th, NULL);
-        for (double t0 = dip__now(); sends && dip__now() - t0 < 5.0; nap(1000))
-            poll_sends(&sends);
+        /* A clean end: the last result was delivered, so the compute threads are idle. */
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        for (double t0 = dip__now(); tx.head && dip__now() - t0 < 5.0; dip__nap(1000))
+            dip__tx_poll(&tx);
+        dip__tx_abandon(&tx);
         dip__runner_cleanup(&ws.rn);
+        dip__runner_destroy(&ws.rn);
         dip_pool_free(ws.rn.pool);
+        for (struct msg *m; (m = pop(&ws.in_head, &ws.in_tail));) {
+            dip_free(m->data);
+            dip_free(m);
+        }
+        for (struct msg *m; (m = pop(&ws.out_head, &ws.out_tail));) {
+            dip_free(m->data);
+            dip_free(m);
+        }
     } else {
-        /* The coordinator will not finalise: leave at once, whatever the compute thread does. */
+        /* The coordinator will not finalise: leave at once, whatever the compute threads do. */
+        dip__tx_abandon(&tx);
         fflush(NULL);
         _exit(0);
     }

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* The transport of the cluster executor (see transport.h): the send queue, the deadline receive,
+ * the back-off nap and the executor's log, shared by coord.c and worker.c. */
+#define _GNU_SOURCE
+#include "transport.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "core/internal.h"
+#include "internal.h"
+
+struct dip__txsend {
+    struct dip__txsend *next;
+    MPI_Request req;
+    uint8_t *data;
+    size_t owner;
+};
+
+/* Buffers handed to MPI for good (see dip__tx_abandon and dip__rx_test). */
+static struct dip__txsend *abandoned;
+
+int dip__mpi_log_level = 1;
+
+void dip__mpi_log(int level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    if (level > dip__mpi_log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "dip-mpi: %s\n", line);
+}
+
+void dip__nap(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
+                 size_t owner)
+{
+    struct dip__txsend *s = dip_malloc(sizeof *s);
+
+    if (!s || len > INT32_MAX) {
+        dip_free(s);
+        dip_free(data);
+        return DIP_ENOMEM;
+    }
+    s->data = data;
+    s->owner = owner;
+    if (MPI_Isend(data, (int)len, MPI_BYTE, peer, tag, comm, &s->req) != MPI_SUCCESS) {
+        dip_free(data);
+        dip_free(s);
+        return DIP_EPEER;
+    }
+    s->next = tx->head;
+    tx->head = s;
+    return 0;
+}
+
+void dip__tx_poll(struct dip__tx *tx)
+{
+    struct dip__txsend **pp = &tx->head;
+
+    while (*pp) {
+        struct dip__txsend *s = *pp;
+        int done = 0;
+
+        if (MPI_Test(&s->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            done = 0; /* a dead peer: the buffer stays with MPI until exit */
+        if (done) {
+            *pp = s->next;
+            dip_free(s->data);
+            dip_free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+void dip__tx_abandon(struct dip__tx *tx)
+{
+    struct dip__txsend *s = tx->head;
+
+    while (s) {
+        struct dip__txsend *next = s->next;
+
+        s->next = abandoned;
+        abandoned = s;
+        s = next;
+    }
+    tx->head = NULL;
+}
+
+int dip__tx_pending(const struct dip__tx *tx, size_t owner, int (*live)(size_t owner, void *ud),
+                    void *ud)
+{
+    for (const struct dip__txsend *s = tx->head; s; s = s->next)
+        if (owner == SIZE_MAX ? (!live || live(s->owner, ud)) : s->owner == owner)
+            return 1;
+    return 0;
+}
+
+int dip__rx_probe(struct dip__rx *rx, MPI_Comm comm, int source)
+{
+    MPI_Message mm;
+    MPI_Status st;
+    int flag = 0, n = 0;
+
+    if (rx->active)
+        return 0;
+    if (MPI_Improbe(source, MPI_ANY_TAG, comm, &flag, &mm, &st) != MPI_SUCCESS || !flag)
+        return 0;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    rx->buf = dip_malloc(n > 0 ? (size_t)n : 1);
+    if (!rx->buf) {
+        /* Take the message anyway so the queue moves on; it is lost. */
+        uint8_t sink;
+
+        MPI_Mrecv(&sink, 0, MPI_BYTE, &mm, MPI_STATUS_IGNORE);
+        return DIP_ENOMEM;
+    }
+    if (MPI_Imrecv(rx->buf, n, MPI_BYTE, &mm, &rx->req) != MPI_SUCCESS) {
+        dip_free(rx->buf);
+        rx->buf = NULL;
+        return DIP_EPEER;
+    }
+    rx->len = n;
+    rx->tag = st.MPI_TAG;
+    rx->source = st.MPI_SOURCE;
+    rx->t0 = dip__now();
+    rx->active = 1;
+    return 1;
+}
+
+int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag)
+{
+    int done = 0;
+
+    if (!rx->active)
+        return 0;
+    if (MPI_Test(&rx->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+        (!done && dip__now() - rx->t0 > limit_s + (double)rx->len / 10e6)) {
+        struct dip__txsend *keep = dip_malloc(sizeof *keep);
+
+        rx->active = 0;
+        if (keep) { /* the buffer stays with MPI: keep it reachable, never free it */
+            keep->data = rx->buf;
+            keep->req = rx->req;
+            keep->owner = SIZE_MAX;
+            keep->next = abandoned;
+            abandoned = keep;
+        }
+        rx->buf = NULL;
+        return DIP_EPEER;
+    }
+    if (!done)
+        return 0;
+    *data = rx->buf;
+    *len = (size_t)rx->len;
+    *tag = rx->tag;
+    rx->buf = NULL;
+    rx->active = 0;
+    return 1;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The cluster executor's transport, shared by the coordinator and the workers: every message
+ * either side sends goes through dip__tx_send and every message it receives comes out of
+ * dip__rx_test, so these two functions are the one place to add anything that must apply to all
+ * messages (framing checks, sealing). Both are non-blocking: sends are queued and completed by
+ * dip__tx_poll, a receive is started by dip__rx_probe and completed by dip__rx_test under a
+ * deadline, so a peer that dies or stops mid-message never holds the caller. Only src/exec/mpi
+ * includes this header (it needs <mpi.h>). */
+#ifndef DIP_EXEC_MPI_TRANSPORT_H
+#define DIP_EXEC_MPI_TRANSPORT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dip__txsend;
+
+/** Sends in flight. `owner` is the caller's tag for a destination (the coordinator uses the
+ * worker's index) so it can ask whether a send to one destination is still pending. */
+struct dip__tx {
+    struct dip__txsend *head;
+};
+
+/** Queues `data` (taken over, dip_malloc'ed; freed once sent or on error) for `peer` in `comm`
+ * with `tag`. Returns 0, DIP_ENOMEM or DIP_EPEER. */
+int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
+                 size_t owner);
+/** Completes what it can. A send to a dead peer may never complete: it stays queued (its buffer
+ * belongs to MPI) and is never waited for. */
+void dip__tx_poll(struct dip__tx *tx);
+/** At an exit without MPI_Finalize: the sends still queued belong to MPI until the process ends;
+ * keeps them reachable (they are not leaks) and forgets them. */
+void dip__tx_abandon(struct dip__tx *tx);
+/** 1 while a send to `owner` (SIZE_MAX: to anyone `live(owner, ud)` accepts) is pending. */
+int dip__tx_pending(const struct dip__tx *tx, size_t owner, int (*live)(size_t owner, void *ud),
+                    void *ud);
+
+/** One receive in progress. */
+struct dip__rx {
+    int active;
+    MPI_Request req;
+    uint8_t *buf;
+    int len, tag, source;
+    double t0;
+};
+
+/** When no receive is in progress: matches the next message from `source` (MPI_ANY_SOURCE
+ * allowed) in `comm` and starts receiving it. Returns 1 when one was started, 0 when none waits,
+ * DIP_ENOMEM / DIP_EPEER on failure. */
+int dip__rx_probe(struct dip__rx *rx, MPI_Comm comm, int source);
+/** Completes the receive in progress: 1 with the message in *data (dip_malloc'ed, the caller's),
+ * *len and *tag; 0 while it is still arriving; DIP_EPEER when it failed or took longer than
+ * `limit_s` plus 0.1 s per megabyte (the buffer is then left to MPI: never freed). */
+int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag);
+
+/** Sleeps `us` microseconds (the polling loops' back-off). */
+void dip__nap(long us);
+
+#endif
