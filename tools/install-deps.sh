@@ -6,7 +6,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev libwebp-dev
             libtiff-dev libgif-dev zlib1g-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
-            libgnutls28-dev openmpi-bin libopenmpi-dev)
+            libgnutls28-dev openmpi-bin libopenmpi-dev
+            libdeflate-dev libisal-dev)
 test_pkgs=(python3 python3-opencv python3-numpy python3-skimage clang libclang-rt-14-dev iproute2)
 # Added by the parts that need them (codec conformance, web page tests, ...):
 extra_test_pkgs=()

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "image.h"
 #include "limits.h"
+#include "pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,7 @@ struct dip_image_info {
  * dip_decode_opts_default(). */
 struct dip_decode_opts {
     int autorotate; /* apply EXIF orientation (default 1) */
+    dip_pool *pool; /* threads one image's decode may use (NULL: the caller's only); borrowed */
 };
 
 /** Encode options. Zero-initialised is not valid: start from dip_encode_opts_default(). */
@@ -56,6 +58,8 @@ struct dip_encode_opts {
     int subsampling;   /* JPEG chroma: 444, 422 or 420 (default 420) */
     int png_level;     /* PNG zlib level 0..9 (default 6) */
     int webp_lossless; /* 1: lossless WebP (default 0) */
+    dip_pool *pool;    /* threads one image's encode may use (NULL: the caller's only); the
+                        * bytes never depend on it. Borrowed for the call */
 };
 
 void dip_decode_opts_default(struct dip_decode_opts *o);

@@ -17,7 +17,9 @@ static const char help[] =
     "Times each operation with its defaults on a 12-megapixel RGB image (4000x3000, a\n"
     "smooth photo-like pattern with noise; or --input FILE), with 1 thread and with all\n"
     "threads (or N), and prints CSV: suite,op,impl,threads,size,runs,median,min,max,rate\n"
-    "where times are seconds and rate is megapixels per second of the median run.\n";
+    "where times are seconds and rate is megapixels per second of the median run.\n"
+    "--suite codecs times each encoder and decoder instead (--ops png6,tiff,...), the\n"
+    "pool handed to the codec; its rows add the encoded size in bytes.\n";
 
 static void fill_photo(dip_image *img)
 {
@@ -43,6 +45,86 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* --suite codecs: each encoder (and the decoder of what it wrote) with one thread and with all,
+ * the pool passed to the codec as an executor passes it. Rows carry an 11th column, the encoded
+ * size in bytes, so that report.py's operation table leaves them out. */
+static int bench_codecs(const dip_image *img, long runs, long threads, const char *only)
+{
+    static const struct {
+        const char *name;
+        dip_format format;
+        int png_level, quality, lossless;
+    } cfg[] = {
+        {"png0", DIP_FORMAT_PNG, 0, 90, 0},  {"png1", DIP_FORMAT_PNG, 1, 90, 0},
+        {"png3", DIP_FORMAT_PNG, 3, 90, 0},  {"png6", DIP_FORMAT_PNG, 6, 90, 0},
+        {"png9", DIP_FORMAT_PNG, 9, 90, 0},  {"tiff", DIP_FORMAT_TIFF, 6, 90, 0},
+        {"webp90", DIP_FORMAT_WEBP, 6, 90, 0}, {"webpll", DIP_FORMAT_WEBP, 6, 90, 1},
+        {"jpeg90", DIP_FORMAT_JPEG, 6, 90, 0},
+    };
+    double mp = (double)dip_image_width(img) * dip_image_height(img) / 1e6;
+    long tcounts[2] = {1, threads};
+    struct dip_err err = {0};
+    struct dip_limits lim;
+    int rc = 0;
+
+    dip_limits_default(&lim);
+    for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+        if (only && strstr(only, cfg[c].name) == NULL)
+            continue;
+        if (!dip_format_can_encode(cfg[c].format))
+            continue;
+        for (int k = 0; k < (threads == 1 ? 1 : 2); k++) {
+            struct dip_encode_opts eo;
+            struct dip_decode_opts dopt;
+            double te[1000], td[1000];
+            uint8_t *enc = NULL;
+            size_t len = 0;
+            dip_pool *pool = NULL;
+
+            if (dip_pool_new((int)tcounts[k], &pool) != 0)
+                return DIP_ENOMEM;
+            dip_encode_opts_default(&eo);
+            eo.format = cfg[c].format;
+            eo.png_level = cfg[c].png_level;
+            eo.quality = cfg[c].quality;
+            eo.webp_lossless = cfg[c].lossless;
+            eo.pool = pool;
+            dip_decode_opts_default(&dopt);
+            dopt.pool = pool;
+            for (long r = 0; r < runs && rc == 0; r++) {
+                dip_image *back = NULL;
+                double t0 = dip__now();
+                dip_free(enc);
+                enc = NULL;
+                rc = dip_codec_encode(img, &eo, &enc, &len, &err);
+                te[r] = dip__now() - t0;
+                if (rc)
+                    break;
+                t0 = dip__now();
+                rc = dip_codec_decode(enc, len, &lim, &dopt, &back, NULL, &err);
+                td[r] = dip__now() - t0;
+                dip_image_unref(back);
+            }
+            dip_free(enc);
+            dip_pool_free(pool);
+            if (rc) {
+                fprintf(stderr, "dip bench: %s: %s\n", cfg[c].name, dip_err_text(&err, rc));
+                return rc;
+            }
+            qsort(te, (size_t)runs, sizeof(double), cmp_double);
+            qsort(td, (size_t)runs, sizeof(double), cmp_double);
+            printf("codecs,encode-%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", cfg[c].name,
+                   tcounts[k], dip_image_width(img), dip_image_height(img), runs, te[runs / 2],
+                   te[0], te[runs - 1], mp / te[runs / 2], len);
+            printf("codecs,decode-%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", cfg[c].name,
+                   tcounts[k], dip_image_width(img), dip_image_height(img), runs, td[runs / 2],
+                   td[0], td[runs - 1], mp / td[runs / 2], len);
+            fflush(stdout);
+        }
+    }
+    return 0;
 }
 
 int dip__cmd_bench(int argc, char **argv)
@@ -118,6 +200,12 @@ int dip__cmd_bench(int argc, char **argv)
     }
     if (threads == 0)
         threads = dip_cpu_count();
+    if (strcmp(suite, "codecs") == 0) {
+        printf("suite,op,impl,threads,size,runs,median,min,max,rate,bytes\n");
+        rc = bench_codecs(img, runs, threads, only);
+        dip_image_unref(img);
+        return rc ? dip_err_exit_code(rc) : 0;
+    }
     printf("suite,op,impl,threads,size,runs,median,min,max,rate\n");
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
