@@ -128,13 +128,16 @@ static int isal_piece(const uint8_t *in, size_t len, int lvl, int last, uint8_t 
                                       ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
     struct isal_zstream s;
     size_t cap = stored_bound(len) + ISAL_DEF_MAX_HDR_SIZE + 64;
-    uint8_t *o = dip_malloc(cap), *lb = dip_malloc(bufsz[lvl]);
+    uint8_t *o = dip_malloc(cap), *lb = dip_calloc(1, bufsz[lvl]);
     int rc = 0;
 
     if (o == NULL || lb == NULL || len > UINT32_MAX || cap > UINT32_MAX) {
         rc = DIP_ENOMEM;
         goto out;
     }
+    /* isal_deflate_stateless_init leaves fields of the stream as they were, and stack garbage
+     * then changed the output from one thread to another: start from zeros. */
+    memset(&s, 0, sizeof(s));
     isal_deflate_stateless_init(&s);
     s.next_in = (uint8_t *)(uintptr_t)in; /* ISA-L does not write its input */
     s.avail_in = (uint32_t)len;
