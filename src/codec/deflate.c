@@ -312,6 +312,33 @@ int dip__zlib_compress(const uint8_t *in, size_t len, int level, uint8_t **out, 
     return 0;
 }
 
+int dip__inflate(const uint8_t *in, size_t len, int zlib, uint8_t *out, size_t out_len,
+                 size_t *in_used, size_t *out_got)
+{
+    struct libdeflate_decompressor *d;
+    enum libdeflate_result r;
+
+    *in_used = 0;
+    *out_got = 0;
+    pthread_once(&ld_once, ld_init);
+    d = libdeflate_alloc_decompressor();
+    if (d == NULL)
+        return DIP__INFLATE_NOMEM;
+    if (zlib)
+        r = libdeflate_zlib_decompress_ex(d, in, len, out, out_len, in_used, out_got);
+    else
+        r = libdeflate_deflate_decompress_ex(d, in, len, out, out_len, in_used, out_got);
+    libdeflate_free_decompressor(d);
+    switch (r) {
+    case LIBDEFLATE_SUCCESS:
+        return DIP__INFLATE_OK;
+    case LIBDEFLATE_INSUFFICIENT_SPACE:
+        return DIP__INFLATE_TOO_LONG;
+    default:
+        return DIP__INFLATE_BAD;
+    }
+}
+
 void dip__deflate_versions(char *buf, size_t len)
 {
     snprintf(buf, len, "libdeflate %s, ISA-L %d.%d.%d", LIBDEFLATE_VERSION_STRING,

@@ -72,6 +72,12 @@ int dip__zlib_compress(const uint8_t *in, size_t len, int level, uint8_t **out, 
 uint32_t dip__zadler32(uint32_t adler, const uint8_t *p, size_t len);
 uint32_t dip__zadler32_combine(uint32_t a, uint32_t b, size_t len_b);
 uint32_t dip__zcrc32(uint32_t crc, const uint8_t *p, size_t len);
+/* Inflates a whole zlib (zlib=1) or raw deflate stream from in[0..len) into out[0..out_len)
+ * with libdeflate; *in_used and *out_got tell how much of each the stream took. A raw stream
+ * refers to nothing before its start (a reference before it is BAD). Thread-safe. */
+enum { DIP__INFLATE_OK, DIP__INFLATE_BAD, DIP__INFLATE_TOO_LONG, DIP__INFLATE_NOMEM };
+int dip__inflate(const uint8_t *in, size_t len, int zlib, uint8_t *out, size_t out_len,
+                 size_t *in_used, size_t *out_got);
 /* "libdeflate 1.14, ISA-L 2.30.0" */
 void dip__deflate_versions(char *buf, size_t len);
 

@@ -72,6 +72,15 @@ static int samples_of(int ctype)
     return ctype == 0 || ctype == 3 ? 1 : ctype == 4 ? 2 : ctype == 2 ? 3 : 4;
 }
 
+/* The Paeth predictor of the PNG specification (left a, above b, above-left c). */
+static inline int paeth(int a, int b, int c)
+{
+    int p = b - c, q = a - c;
+    int pa = abs(p), pb = abs(q), pc = abs(p + q);
+
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
 /* Walks the chunks: IHDR (checked against lim), then up to the first IDAT when !full (probe), or
  * to IEND when full (decode; sums the IDAT lengths). */
 static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *lim, int full,
@@ -461,6 +470,174 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
     return WARNED(io);
 }
 
+/* ---- Decoding without libpng: 8-bit, not interlaced, no tRNS ---- */
+
+/* The fast path holds the filtered rows and the image at once; past this many filtered bytes
+ * libpng's row-by-row decode keeps the memory at one image. */
+#define FAST_MAX_FILTERED ((size_t)64 << 20)
+
+static int fast_eligible(const struct walk *wk)
+{
+    return wk->depth == 8 && wk->ctype != 3 && !wk->interlace && !wk->has_trns;
+}
+
+/* Reverses the row filters in place order: row y of the image from filtered row f (type byte
+ * first) and the image's row y - 1 (prev, NULL for the first row). */
+static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, size_t n, size_t bpp)
+{
+    const uint8_t *src = f + 1;
+    size_t m = DIP_MIN(bpp, n);
+
+    switch (f[0]) {
+    case 0:
+        memcpy(dst, src, n);
+        break;
+    case 1:
+        memcpy(dst, src, m);
+        for (size_t i = bpp; i < n; i++)
+            dst[i] = (uint8_t)(src[i] + dst[i - bpp]);
+        break;
+    case 2:
+        if (prev == NULL)
+            memcpy(dst, src, n);
+        else
+            for (size_t i = 0; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + prev[i]);
+        break;
+    case 3:
+        if (prev == NULL) {
+            memcpy(dst, src, m);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + (dst[i - bpp] >> 1));
+        } else {
+            for (size_t i = 0; i < m; i++)
+                dst[i] = (uint8_t)(src[i] + (prev[i] >> 1));
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + ((dst[i - bpp] + prev[i]) >> 1));
+        }
+        break;
+    case 4:
+        if (prev == NULL) {
+            /* b = c = 0: Paeth predicts a, as Sub does. */
+            memcpy(dst, src, m);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + dst[i - bpp]);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                dst[i] = (uint8_t)(src[i] + prev[i]);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + paeth(dst[i - bpp], prev[i], prev[i - bpp]));
+        }
+        break;
+    default:
+        return DIP_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Decodes an eligible image: the IDAT chunks (consecutive, CRCs checked) inflated by libdeflate
+ * into the filtered rows, which must be exactly as long as the header says, then unfiltered.
+ * Returns -1 (nothing allocated, no error) when the image is too large for this path. */
+static int fast_decode(const uint8_t *buf, size_t len, const struct walk *wk, dip_image **out,
+                       struct dip_err *err)
+{
+    size_t bpp = (size_t)samples_of(wk->ctype), rb = (size_t)wk->width * bpp, flen, pos, n;
+    size_t zlen = 0, used = 0, got = 0;
+    const uint8_t *z = NULL;
+    uint8_t *joined = NULL, *f = NULL;
+    dip_image *img = NULL;
+    struct dip_view v;
+    int rc = 0, r, seen = 0, ended = 0;
+
+    if (__builtin_mul_overflow(rb + 1, (size_t)wk->height, &flen) || flen > FAST_MAX_FILTERED)
+        return -1;
+    /* The IDAT chunks: one is used in place, several are joined. The walk checked every length
+     * against the input, so the loop only reads inside buf. */
+    for (pos = 33; pos + 12 <= len; pos += 12 + n) {
+        n = be32(buf + pos);
+        if (memcmp(buf + pos + 4, "IEND", 4) == 0)
+            break;
+        if (memcmp(buf + pos + 4, "IDAT", 4) != 0) {
+            if (seen)
+                ended = 1;
+            continue;
+        }
+        if (ended)
+            return dip_err_set(err, DIP_ECORRUPT, "png: IDAT chunks are not consecutive");
+        if (dip__zcrc32(0, buf + pos + 4, n + 4) != be32(buf + pos + 8 + n))
+            return dip_err_set(err, DIP_ECORRUPT, "png: CRC mismatch in chunk 'IDAT' at offset %zu",
+                               pos);
+        seen++;
+        if (seen == 1) {
+            z = buf + pos + 8;
+            zlen = n;
+        } else {
+            if (joined == NULL) {
+                joined = dip_malloc((size_t)wk->idat_bytes);
+                if (joined == NULL) {
+                    rc = DIP_ENOMEM;
+                    goto out;
+                }
+                memcpy(joined, z, zlen);
+                z = joined;
+            }
+            memcpy(joined + zlen, buf + pos + 8, n);
+            zlen += n;
+        }
+    }
+    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
+    if (rc)
+        goto out;
+    f = dip__malloc_large(flen); /* reused between images: no page faults */
+    if (f == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    r = dip__inflate(z, zlen, 1, f, flen, &used, &got);
+    if (r == DIP__INFLATE_NOMEM) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    if (r == DIP__INFLATE_TOO_LONG) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: too much image data (more than %zu bytes)",
+                         flen);
+        goto out;
+    }
+    if (r != DIP__INFLATE_OK) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: corrupt or truncated deflate data");
+        goto out;
+    }
+    if (got != flen) {
+        rc = dip_err_set(err, DIP_ECORRUPT,
+                         "png: IDAT: not enough image data (%zu of %zu bytes)", got, flen);
+        goto out;
+    }
+    if (used != zlen) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: %zu bytes after the compressed data",
+                         zlen - used);
+        goto out;
+    }
+    v = dip_image_view(img);
+    for (uint32_t y = 0; y < wk->height; y++) {
+        uint8_t *dst = v.data + (size_t)y * v.stride;
+        if (unfilter_row(f + (size_t)y * (rb + 1), dst, y ? dst - v.stride : NULL, rb, bpp)) {
+            rc = dip_err_set(err, DIP_ECORRUPT, "png: bad adaptive filter value %d (row %u)",
+                             f[(size_t)y * (rb + 1)], y);
+            goto out;
+        }
+    }
+    *out = img;
+    img = NULL; /* the caller owns it now */
+out:
+    if (rc == DIP_ENOMEM)
+        rc = dip_err_set(err, rc, "png: out of memory decoding %ux%u", wk->width, wk->height);
+    if (f != NULL)
+        dip__free_large(f, flen);
+    dip_free(joined);
+    dip_image_unref(img);
+    return rc;
+}
+
 static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                       const struct dip_decode_opts *opts, dip_image **out,
                       struct dip_image_info *info, struct dip_err *err)
@@ -487,6 +664,11 @@ static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
                            "hold them",
                            wk.width, wk.height, (unsigned long long)wk.idat_bytes);
 
+    if (fast_eligible(&wk)) {
+        rc = fast_decode(buf, len, &wk, out, err);
+        if (rc != -1)
+            return rc;
+    }
     io.buf = buf;
     io.len = len;
     io.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io,
@@ -536,14 +718,6 @@ out:
 static inline uint32_t sabs(int v)
 {
     return (uint32_t)abs((int8_t)(uint8_t)v);
-}
-
-static inline int paeth(int a, int b, int c)
-{
-    int p = b - c, q = a - c;
-    int pa = abs(p), pb = abs(q), pc = abs(p + q);
-
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 }
 
 /* Filters row `cur` (n bytes, bpp bytes per pixel) against `prev` (zeros for the first row) into
@@ -633,7 +807,7 @@ static int piece_task(void *ud, size_t i, int thread)
     const struct dip_view *v = &e->v;
     int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(v->height, y0 + e->piece_rows);
     size_t n = e->rowbytes, len = (size_t)(y1 - y0) * (n + 1);
-    uint8_t *buf = dip_malloc(len), *zeros = dip_calloc(1, n);
+    uint8_t *buf = dip__malloc_large(len), *zeros = dip_calloc(1, n);
     struct piece *p = &e->pieces[i];
     int rc = 0;
 
@@ -653,7 +827,8 @@ static int piece_task(void *ud, size_t i, int thread)
     rc = dip__deflate_piece(buf, len, e->level, i + 1 == e->npieces, &p->z, &p->zlen);
 out:
     dip_free(zeros);
-    dip_free(buf);
+    if (buf != NULL)
+        dip__free_large(buf, len);
     return rc;
 }
 
