@@ -215,7 +215,7 @@ static int webp_probe(const uint8_t *buf, size_t len, const struct dip_limits *l
 
 /* Decodes one bitstream (bare chunks or a whole RIFF file) into w x h pixels at `dst`. */
 static int decode_into(const uint8_t *data, size_t size, int ch, uint8_t *dst, size_t stride, int w,
-                       int h, struct dip_err *err)
+                       int h, int threads, struct dip_err *err)
 {
     WebPDecoderConfig cfg;
     VP8StatusCode s;
@@ -227,7 +227,9 @@ static int decode_into(const uint8_t *data, size_t size, int ch, uint8_t *dst, s
     cfg.output.u.RGBA.rgba = dst;
     cfg.output.u.RGBA.stride = (int)stride;
     cfg.output.u.RGBA.size = stride * (size_t)(h - 1) + (size_t)w * (size_t)ch;
-    cfg.options.use_threads = 0; /* the executor already runs one decode per core */
+    /* libwebp's worker thread only when the caller lends this decode more than one thread (a
+     * batch already runs one decode per core). */
+    cfg.options.use_threads = threads > 1;
     s = WebPDecode(data, size, &cfg);
     WebPFreeDecBuffer(&cfg.output); /* no-op for external memory, but keeps the contract */
     if (s == VP8_STATUS_OK && (cfg.output.width != w || cfg.output.height != h))
@@ -248,7 +250,6 @@ static int webp_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     int have_it = 0, rc;
     struct dip_view v;
 
-    (void)opts;
     if ((rc = header(buf, len, lim, &r, &fr, info, err)) != 0)
         goto out;
     if ((rc = dip_image_new(info->width, info->height, info->channels, &img)) != 0) {
@@ -257,7 +258,8 @@ static int webp_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     }
     v = dip_image_view(img);
     if (!r.anim) {
-        rc = decode_into(buf, r.total, v.channels, v.data, v.stride, v.width, v.height, err);
+        rc = decode_into(buf, r.total, v.channels, v.data, v.stride, v.width, v.height,
+                         dip_pool_threads(opts->pool), err);
         goto done;
     }
     /* The demuxer sees the file only up to the end of the first frame. */
@@ -284,7 +286,7 @@ static int webp_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     memset(v.data, 0, v.stride * (size_t)v.height);
     rc = decode_into(it.fragment.bytes, it.fragment.size, v.channels,
                      v.data + (size_t)fr.y * v.stride + (size_t)fr.x * (size_t)v.channels, v.stride,
-                     (int)fr.w, (int)fr.h, err);
+                     (int)fr.w, (int)fr.h, dip_pool_threads(opts->pool), err);
 done:
     if (rc)
         goto out;
@@ -360,8 +362,14 @@ static int webp_encode(const dip_image *img, const struct dip_encode_opts *opts,
         cfg.exact = 1;
     } else {
         cfg.quality = (float)DIP_CLAMP(opts->quality, 0, 100);
+        /* Method 2 of 0..6 (libwebp's default is 4): on the 12-MP benchmark photo at q90 the
+         * same size (1999430 bytes against 1999196), 0.18 dB lower PSNR, half the time. See
+         * docs/formats.md for the table. */
+        cfg.method = 2;
     }
-    cfg.thread_level = 0;
+    /* libwebp's own worker thread (analysis and alpha alongside the main pass; the bytes do not
+     * change) when the caller lends this encode more than one thread. */
+    cfg.thread_level = dip_pool_threads(opts->pool) > 1;
     if (!WebPValidateConfig(&cfg)) {
         rc = dip_err_set(err, DIP_EINVAL, "webp: invalid encoder settings (quality %d)",
                          opts->quality);
