@@ -463,12 +463,12 @@ static void dst_term(j_compress_ptr e)
 
 /* Channel mapping: 1 -> grayscale JPEG, 3 -> YCbCr JPEG from RGB. JPEG has no alpha, so 2
  * channels (gray+alpha) encode as grayscale and 4 (RGBA) as colour with the alpha channel
- * dropped (not composited on any background). */
-static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_image *img,
+ * dropped (not composited on any background). Standard Huffman tables (no per-image
+ * optimisation), so that bands encoded apart share one set of tables. */
+static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const struct dip_view *v,
                       const struct dip_encode_opts *opts)
 {
-    struct dip_view v = dip_image_view(img);
-    int ch = v.channels, outc = ch <= 2 ? 1 : 3;
+    int ch = v->channels, outc = ch <= 2 ? 1 : 3;
 
     if (setjmp(c->jb))
         return c->code ? c->code : DIP_EINTERNAL;
@@ -477,12 +477,13 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     c->dst.empty_output_buffer = dst_empty;
     c->dst.term_destination = dst_term;
     e->dest = &c->dst;
-    e->image_width = (JDIMENSION)v.width;
-    e->image_height = (JDIMENSION)v.height;
+    e->image_width = (JDIMENSION)v->width;
+    e->image_height = (JDIMENSION)v->height;
     e->input_components = outc;
     e->in_color_space = outc == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(e);
     jpeg_set_quality(e, opts->quality, TRUE);
+    e->optimize_coding = FALSE;
     if (outc == 3) {
         /* Luma sampling factors; chroma stays 1x1. */
         e->comp_info[0].h_samp_factor = opts->subsampling == 444 ? 1 : 2;
@@ -492,10 +493,10 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     }
     jpeg_start_compress(e, TRUE);
     while (e->next_scanline < e->image_height) {
-        JSAMPROW row = v.data + (size_t)e->next_scanline * v.stride;
+        JSAMPROW row = v->data + (size_t)e->next_scanline * v->stride;
         if (ch != outc) {
             /* Drop alpha into the scratch row. */
-            for (int x = 0; x < v.width; x++)
+            for (int x = 0; x < v->width; x++)
                 memcpy(c->row + (size_t)x * (size_t)outc, row + (size_t)x * (size_t)ch,
                        (size_t)outc);
             row = c->row;
@@ -506,26 +507,31 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     return 0;
 }
 
-static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
-                       size_t *out_len, struct dip_err *err)
+static int check_encode_opts(int w, int h, int ch, const struct dip_encode_opts *opts,
+                             struct dip_err *err)
 {
-    struct jctx c;
-    struct jpeg_compress_struct e;
-    int rc = 0, w = dip_image_width(img), h = dip_image_height(img);
-    int ch = dip_image_channels(img);
-
     if (opts->quality < 1 || opts->quality > 100)
         return dip_err_set(err, DIP_EINVAL, "jpeg: quality %d outside 1..100", opts->quality);
     if (opts->subsampling != 444 && opts->subsampling != 422 && opts->subsampling != 420)
         return dip_err_set(err, DIP_EINVAL, "jpeg: subsampling %d is not 444, 422 or 420",
                            opts->subsampling);
-    if (w > JPEG_MAX_DIMENSION || h > JPEG_MAX_DIMENSION)
+    if (w < 1 || h < 1 || w > JPEG_MAX_DIMENSION || h > JPEG_MAX_DIMENSION)
         return dip_err_set(err, DIP_EFORMAT,
-                           "jpeg: %dx%d exceeds JPEG's maximum of %d pixels "
-                           "per side",
-                           w, h, (int)JPEG_MAX_DIMENSION);
+                           "jpeg: %dx%d is outside JPEG's 1 to %d pixels per side", w, h,
+                           (int)JPEG_MAX_DIMENSION);
     if (ch < 1 || ch > 4)
         return dip_err_set(err, DIP_EFORMAT, "jpeg: cannot encode %d channels", ch);
+    return 0;
+}
+
+/* A whole JPEG file of the pixels of v (a standalone image). */
+static int encode_view(const struct dip_view *v, const struct dip_encode_opts *opts,
+                       uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    struct jctx c;
+    struct jpeg_compress_struct e;
+    int rc;
+
     ctx_init(&c, err);
     dip__buf_init(&c.out, SIZE_MAX / 2);
     memset(&e, 0, sizeof(e));
@@ -536,14 +542,14 @@ static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts,
         rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
         goto out;
     }
-    if (ch == 2 || ch == 4) {
-        c.row = dip_malloc((size_t)w * 3);
+    if (v->channels == 2 || v->channels == 4) {
+        c.row = dip_malloc((size_t)v->width * 3);
         if (c.row == NULL) {
             rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
             goto out;
         }
     }
-    rc = run_encode(&c, &e, img, opts);
+    rc = run_encode(&c, &e, v, opts);
     if (rc == 0) {
         *out = c.out.data;
         *out_len = c.out.len;
@@ -554,6 +560,282 @@ out:
     dip__buf_free(&c.out);
     dip_free(c.chunk);
     dip_free(c.row);
+    return rc;
+}
+
+/* ---- Bands: entropy-coded segments joined with restart markers ---- */
+
+/* MCU size in pixels for the options (gray and 4:4:4 8x8, 4:2:2 16x8, 4:2:0 16x16). */
+static void mcu_size(int ch, int subsampling, int *mw, int *mh)
+{
+    int color = ch >= 3;
+
+    *mw = color && subsampling != 444 ? 16 : 8;
+    *mh = color && subsampling == 420 ? 16 : 8;
+}
+
+int dip_jpeg_band_rows(int width, int channels, const struct dip_encode_opts *opts)
+{
+    int mw, mh, mcus_per_row, mcu_rows;
+
+    mcu_size(channels, opts->subsampling, &mw, &mh);
+    mcus_per_row = (DIP_MAX(width, 1) + mw - 1) / mw;
+    /* 128 rows, fewer where a restart interval (MCUs of a band) would pass 65535. */
+    mcu_rows = DIP_MAX(1, DIP_MIN(128 / mh, 65535 / mcus_per_row));
+    return mcu_rows * mh;
+}
+
+/* Offset just past the SOS segment of a JPEG written by libjpeg, and of its SOF height field;
+ * 0 when not found. The markers before SOS are walked by their lengths. */
+static size_t find_sos(const uint8_t *p, size_t n, size_t *sof_height)
+{
+    size_t pos = 2;
+
+    *sof_height = 0;
+    while (pos + 4 <= n && p[pos] == 0xFF) {
+        unsigned m = p[pos + 1];
+        size_t seg = (size_t)p[pos + 2] << 8 | p[pos + 3];
+        if (pos + 2 + seg > n)
+            return 0;
+        if (m == 0xC0 || m == 0xC1)
+            *sof_height = pos + 5;
+        if (m == 0xDA)
+            return pos + 2 + seg;
+        pos += 2 + seg;
+    }
+    return 0;
+}
+
+int dip_jpeg_encode_band(const struct dip_view *band, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    uint8_t *whole = NULL;
+    size_t n = 0, sos, sofh;
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    rc = check_encode_opts(band->width, band->height, band->channels, opts, err);
+    if (rc)
+        return rc;
+    rc = encode_view(band, opts, &whole, &n, err);
+    if (rc)
+        return rc;
+    sos = find_sos(whole, n, &sofh);
+    if (DIP_NEVER(sos == 0 || n < sos + 2)) {
+        dip_free(whole);
+        return dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+    }
+    /* The entropy-coded data: from the end of SOS to EOI, moved to the front. */
+    memmove(whole, whole + sos, n - sos - 2);
+    *out = whole;
+    *out_len = n - sos - 2;
+    return 0;
+}
+
+/* Headers of the whole image from a band's file: SOF's height set to the image's, a DRI marker
+ * (restart interval = the MCUs of one band) inserted before SOS. head receives n + 6 bytes. */
+static int make_head(const uint8_t *band, size_t n, int height, int restart, uint8_t *head,
+                     size_t *head_len)
+{
+    size_t sofh, sos = find_sos(band, n, &sofh), sos_start = 0;
+
+    if (sos == 0 || sofh == 0)
+        return DIP_EINTERNAL;
+    /* SOS begins at the marker whose segment ends at sos: walk again to find its start. */
+    for (size_t pos = 2; pos < sos;) {
+        size_t seg = (size_t)band[pos + 2] << 8 | band[pos + 3];
+        if (pos + 2 + seg == sos) {
+            sos_start = pos;
+            break;
+        }
+        pos += 2 + seg;
+    }
+    if (sos_start == 0)
+        return DIP_EINTERNAL;
+    memcpy(head, band, sos_start);
+    head[sofh] = (uint8_t)(height >> 8);
+    head[sofh + 1] = (uint8_t)height;
+    head[sos_start] = 0xFF;
+    head[sos_start + 1] = 0xDD;
+    head[sos_start + 2] = 0;
+    head[sos_start + 3] = 4;
+    head[sos_start + 4] = (uint8_t)(restart >> 8);
+    head[sos_start + 5] = (uint8_t)restart;
+    memcpy(head + sos_start + 6, band + sos_start, sos - sos_start);
+    *head_len = sos + 6;
+    return 0;
+}
+
+int dip_jpeg_encode_head(int width, int height, int channels, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    dip_image *blank = NULL;
+    struct dip_view v;
+    uint8_t *band = NULL, *head = NULL;
+    size_t n = 0, sofh;
+    int rc, mw, mh, rows;
+
+    *out = NULL;
+    *out_len = 0;
+    rc = check_encode_opts(width, height, channels, opts, err);
+    if (rc)
+        return rc;
+    /* The headers do not depend on the pixels: encode one blank MCU row for them. */
+    mcu_size(channels, opts->subsampling, &mw, &mh);
+    rows = dip_jpeg_band_rows(width, channels, opts);
+    rc = dip_image_new(width, mh, channels, &blank);
+    if (rc)
+        return dip_err_set(err, rc, "jpeg: out of memory");
+    v = dip_image_view(blank);
+    memset(v.data, 0, v.stride * (size_t)v.height);
+    rc = encode_view(&v, opts, &band, &n, err);
+    if (rc)
+        goto out;
+    head = dip_malloc(n + 6);
+    if (head == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+        goto out;
+    }
+    if (find_sos(band, n, &sofh) == 0 ||
+        make_head(band, n, height, ((width + mw - 1) / mw) * (rows / mh), head, out_len) != 0) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        goto out;
+    }
+    *out = head;
+    head = NULL;
+out:
+    dip_free(head);
+    dip_free(band);
+    dip_image_unref(blank);
+    return rc;
+}
+
+int dip_jpeg_join(const uint8_t *head, size_t head_len, const uint8_t *const *segs,
+                  const size_t *seg_lens, size_t nsegs, uint8_t **out, size_t *out_len,
+                  struct dip_err *err)
+{
+    size_t total = head_len + 2, pos;
+    uint8_t *o;
+
+    *out = NULL;
+    *out_len = 0;
+    for (size_t i = 0; i < nsegs; i++)
+        if (__builtin_add_overflow(total, seg_lens[i] + 2, &total))
+            return dip_err_set(err, DIP_ELIMIT, "jpeg: output too large");
+    o = dip_malloc(total);
+    if (o == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory joining %zu bands", nsegs);
+    memcpy(o, head, head_len);
+    pos = head_len;
+    for (size_t i = 0; i < nsegs; i++) {
+        memcpy(o + pos, segs[i], seg_lens[i]);
+        pos += seg_lens[i];
+        o[pos++] = 0xFF;
+        o[pos++] = (uint8_t)(i + 1 < nsegs ? 0xD0 + i % 8 : 0xD9); /* RSTn, EOI last */
+    }
+    *out = o;
+    *out_len = pos;
+    return 0;
+}
+
+struct jenc {
+    struct dip_view v;
+    const struct dip_encode_opts *opts;
+    int rows;
+    uint8_t **seg;
+    size_t *seg_len;
+    uint8_t *band0; /* band 0 as a whole file, for the headers */
+    size_t band0_len;
+    struct dip_err *errs; /* one per band */
+};
+
+static int band_task(void *ud, size_t i, int thread)
+{
+    struct jenc *j = ud;
+    int y0 = (int)i * j->rows;
+    struct dip_rect r = {0, y0, j->v.width, DIP_MIN(j->rows, j->v.height - y0)};
+    struct dip_view b = dip_view_sub(&j->v, r);
+
+    (void)thread;
+    if (i == 0) {
+        /* Band 0 as a whole file: its headers become the image's, its scan the first segment. */
+        size_t sofh, sos;
+        int rc = encode_view(&b, j->opts, &j->band0, &j->band0_len, &j->errs[i]);
+        if (rc)
+            return rc;
+        sos = find_sos(j->band0, j->band0_len, &sofh);
+        if (DIP_NEVER(sos == 0 || j->band0_len < sos + 2))
+            return dip_err_set(&j->errs[i], DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        j->seg_len[i] = j->band0_len - sos - 2;
+        j->seg[i] = dip_malloc(DIP_MAX(j->seg_len[i], (size_t)1));
+        if (j->seg[i] == NULL)
+            return dip_err_set(&j->errs[i], DIP_ENOMEM, "jpeg: out of memory");
+        memcpy(j->seg[i], j->band0 + sos, j->seg_len[i]);
+        return 0;
+    }
+    return dip_jpeg_encode_band(&b, j->opts, &j->seg[i], &j->seg_len[i], &j->errs[i]);
+}
+
+/* Images taller than one band are encoded band by band (in parallel on the caller's pool) and
+ * joined; the band height depends on the width and options only, so the bytes do not depend on
+ * the thread count. Smaller images are one plain libjpeg encode. */
+static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                       size_t *out_len, struct dip_err *err)
+{
+    struct jenc j;
+    struct dip_view v = dip_image_view(img);
+    size_t nb, head_len = 0;
+    uint8_t *head = NULL;
+    int rc, mw, mh;
+
+    rc = check_encode_opts(v.width, v.height, v.channels, opts, err);
+    if (rc)
+        return rc;
+    memset(&j, 0, sizeof(j));
+    j.rows = dip_jpeg_band_rows(v.width, v.channels, opts);
+    if (v.height <= j.rows)
+        return encode_view(&v, opts, out, out_len, err);
+    j.v = v;
+    j.opts = opts;
+    nb = (size_t)((v.height + j.rows - 1) / j.rows);
+    j.seg = dip_calloc(nb, sizeof(*j.seg));
+    j.seg_len = dip_calloc(nb, sizeof(*j.seg_len));
+    j.errs = dip_calloc(nb, sizeof(*j.errs));
+    if (j.seg == NULL || j.seg_len == NULL || j.errs == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory for %zu bands", nb);
+        goto out;
+    }
+    rc = dip_pool_for(opts->pool, nb, band_task, &j);
+    if (rc) {
+        for (size_t i = 0; i < nb; i++)
+            if (j.errs[i].msg[0]) {
+                rc = dip_err_set(err, rc, "%s", j.errs[i].msg);
+                break;
+            }
+        goto out;
+    }
+    head = dip_malloc(j.band0_len + 6);
+    if (head == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+        goto out;
+    }
+    mcu_size(v.channels, opts->subsampling, &mw, &mh);
+    if (make_head(j.band0, j.band0_len, v.height, ((v.width + mw - 1) / mw) * (j.rows / mh), head,
+                  &head_len) != 0) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        goto out;
+    }
+    rc = dip_jpeg_join(head, head_len, (const uint8_t *const *)j.seg, j.seg_len, nb, out,
+                       out_len, err);
+out:
+    for (size_t i = 0; j.seg != NULL && i < nb; i++)
+        dip_free(j.seg[i]);
+    dip_free(j.seg);
+    dip_free(j.seg_len);
+    dip_free(j.errs);
+    dip_free(j.band0);
+    dip_free(head);
     return rc;
 }
 
