@@ -794,6 +794,84 @@ static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *e
     return 0;
 }
 
+/* ---- Strips inflated in parallel ---- */
+
+struct pstrips {
+    TIFF *tif;
+    const uint8_t *buf;
+    size_t len, rowbytes;
+    struct dip_view *v;
+    uint32_t rps;
+    int ch, predictor;
+};
+
+static int pstrip_task(void *ud, size_t s, int thread)
+{
+    struct pstrips *p = ud;
+    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
+    uint64_t off = TIFFGetStrileOffset(p->tif, (uint32_t)s);
+    uint64_t bc = TIFFGetStrileByteCount(p->tif, (uint32_t)s);
+    uint8_t *dst = p->v->data + (size_t)y0 * p->v->stride;
+    size_t n = p->rowbytes * ny, used = 0, got = 0;
+    int r;
+
+    (void)thread;
+    if (off > p->len || bc > p->len - off)
+        return 1;
+    r = dip__inflate(p->buf + off, (size_t)bc, 1, dst, n, &used, &got);
+    if (r == DIP__INFLATE_NOMEM)
+        return DIP_ENOMEM;
+    if (r != DIP__INFLATE_OK || got != n)
+        return 1; /* anything unusual: libtiff decides, serially */
+    if (p->predictor == PREDICTOR_HORIZONTAL)
+        for (uint32_t y = 0; y < ny; y++) {
+            uint8_t *row = dst + (size_t)y * p->v->stride;
+            for (size_t i = (size_t)p->ch; i < p->rowbytes; i++)
+                row[i] = (uint8_t)(row[i] + row[i - (size_t)p->ch]);
+        }
+    return 0;
+}
+
+/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them): each strip
+ * inflated by libdeflate straight into its rows and un-predicted, strips in parallel on the
+ * caller's pool. Returns 0 when done, 1 when the file is not of that kind or a strip is not
+ * exactly its rows (nothing reported: the caller reads it with libtiff), or DIP_ENOMEM. */
+static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
+                                struct dip_view *v, dip_pool *pool)
+{
+    uint16_t planar = PLANARCONFIG_CONTIG, pred = PREDICTOR_NONE, comp = COMPRESSION_NONE;
+    uint16_t fill = FILLORDER_MSB2LSB;
+    uint32_t rps = 0, h = (uint32_t)v->height;
+    struct pstrips p;
+
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+    if (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE)
+        return 1; /* and Predictor exists only for codecs that have it */
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PREDICTOR, &pred);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
+    if (TIFFIsTiled(tif) || planar != PLANARCONFIG_CONTIG || c->bps != 8 || c->alpha == 2 ||
+        (int)c->spp != c->och || v->channels != c->och || fill != FILLORDER_MSB2LSB ||
+        (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE) ||
+        (pred != PREDICTOR_NONE && pred != PREDICTOR_HORIZONTAL) ||
+        (c->photometric != PHOTOMETRIC_MINISBLACK && c->photometric != PHOTOMETRIC_RGB))
+        return 1;
+    if (rps == 0 || rps > h)
+        rps = h;
+    if (TIFFNumberOfStrips(tif) != (h + rps - 1) / rps)
+        return 1;
+    p.tif = tif;
+    p.buf = buf;
+    p.len = len;
+    p.v = v;
+    p.rps = rps;
+    p.ch = v->channels;
+    p.rowbytes = (size_t)v->width * (size_t)v->channels;
+    p.predictor = pred;
+    return dip_pool_for(pool, (h + rps - 1) / rps, pstrip_task, &p);
+}
+
 /* Reads strips or tiles (all planes for separate planar data), unpacks each row to interleaved
  * samples and converts them into the image. */
 static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, struct dip_view *v,
@@ -964,7 +1042,6 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     uint64_t region, max_alloc;
     int rc, own;
 
-    (void)opts;
     memset(&c, 0, sizeof(c));
     if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0 ||
         (rc = count_pages(buf, len, lim, &wk, err)) != 0 ||
@@ -1028,7 +1105,13 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
         goto out;
     }
     v = dip_image_view(img);
-    rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
+    rc = own ? read_strips_parallel(tif, buf, len, &c, &v, opts->pool) : 1;
+    if (rc == DIP_ENOMEM) {
+        rc = dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", w, h);
+        goto out;
+    }
+    if (rc != 0)
+        rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
     if (rc)
         goto out;
     *out = img;
