@@ -32,3 +32,6 @@ if pkg-config --exists vips; then
 fi
 echo
 /usr/bin/python3 bench/report.py "$csv"
+echo
+echo "== codecs (dip, OpenCV, libvips)"
+/usr/bin/python3 bench/codecs.py "$build/dip" "$out/codecs" "${CODEC_RUNS:-3}"
