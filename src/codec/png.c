@@ -187,8 +187,16 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
                                        "png: metadata chunks of %zu bytes exceed the limit "
                                        "max_metadata_bytes=%zu",
                                        meta, lim->max_metadata_bytes);
-                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat)
+                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat) {
+                    /* Refused past max_frames as GIF, WebP and TIFF are, although only the
+                     * default image is decoded: the limit is about the file, not the work. */
                     wk->apng_frames = be32(c + 8);
+                    if (wk->apng_frames > (uint32_t)DIP_MAX(lim->max_frames, 1))
+                        return dip_err_set(err, DIP_ELIMIT,
+                                           "png: APNG acTL declares %u frames, exceeds the limit "
+                                           "max_frames=%d",
+                                           wk->apng_frames, DIP_MAX(lim->max_frames, 1));
+                }
                 if (memcmp(c + 4, "eXIf", 4) == 0 && wk->exif == NULL) {
                     wk->exif = c + 8;
                     wk->exif_len = n;
@@ -203,7 +211,7 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
     return 0;
 }
 
-/* An APNG reports its acTL frame count (capped at max_frames, for information: dip decodes the
+/* An APNG reports its acTL frame count (the walk refused more than max_frames; dip decodes the
  * default image only, as a PNG decoder does, and never walks the animation). */
 static void fill_info(const struct walk *wk, const struct dip_limits *lim,
                       struct dip_image_info *info)
