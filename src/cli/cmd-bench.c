@@ -57,9 +57,9 @@ static int bench_codecs(const dip_image *img, long runs, long threads, const cha
         dip_format format;
         int png_level, quality, lossless;
     } cfg[] = {
-        {"png0", DIP_FORMAT_PNG, 0, 90, 0},  {"png1", DIP_FORMAT_PNG, 1, 90, 0},
-        {"png3", DIP_FORMAT_PNG, 3, 90, 0},  {"png6", DIP_FORMAT_PNG, 6, 90, 0},
-        {"png9", DIP_FORMAT_PNG, 9, 90, 0},  {"tiff", DIP_FORMAT_TIFF, 6, 90, 0},
+        {"png0", DIP_FORMAT_PNG, 0, 90, 0},    {"png1", DIP_FORMAT_PNG, 1, 90, 0},
+        {"png3", DIP_FORMAT_PNG, 3, 90, 0},    {"png6", DIP_FORMAT_PNG, 6, 90, 0},
+        {"png9", DIP_FORMAT_PNG, 9, 90, 0},    {"tiff", DIP_FORMAT_TIFF, 6, 90, 0},
         {"webp90", DIP_FORMAT_WEBP, 6, 90, 0}, {"webpll", DIP_FORMAT_WEBP, 6, 90, 1},
         {"jpeg90", DIP_FORMAT_JPEG, 6, 90, 0},
     };
@@ -130,10 +130,14 @@ static int bench_codecs(const dip_image *img, long runs, long threads, const cha
 int dip__cmd_bench(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},  {"width", required_argument, NULL, 'W'},
-        {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
-        {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
-        {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"input", required_argument, NULL, 'i'},
+        {"width", required_argument, NULL, 'W'},
+        {"height", required_argument, NULL, 'H'},
+        {"runs", required_argument, NULL, 'r'},
+        {"ops", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
+        {"suite", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *input = NULL, *only = NULL, *suite = "ops";

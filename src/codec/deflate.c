@@ -27,8 +27,8 @@ enum { ENG_STORED, ENG_ISAL, ENG_LIBDEFLATE };
 static const struct {
     int engine, level;
 } levels[10] = {
-    {ENG_STORED, 0},     {ENG_ISAL, 1},       {ENG_ISAL, 2},       {ENG_LIBDEFLATE, 2},
-    {ENG_LIBDEFLATE, 3}, {ENG_LIBDEFLATE, 4}, {ENG_LIBDEFLATE, 5}, {ENG_LIBDEFLATE, 7},
+    {ENG_STORED, 0},      {ENG_ISAL, 1},        {ENG_ISAL, 2},       {ENG_LIBDEFLATE, 2},
+    {ENG_LIBDEFLATE, 3},  {ENG_LIBDEFLATE, 4},  {ENG_LIBDEFLATE, 5}, {ENG_LIBDEFLATE, 7},
     {ENG_LIBDEFLATE, 10}, {ENG_LIBDEFLATE, 12},
 };
 

@@ -525,8 +525,8 @@ static int check_encode_opts(int w, int h, int ch, const struct dip_encode_opts 
 }
 
 /* A whole JPEG file of the pixels of v (a standalone image). */
-static int encode_view(const struct dip_view *v, const struct dip_encode_opts *opts,
-                       uint8_t **out, size_t *out_len, struct dip_err *err)
+static int encode_view(const struct dip_view *v, const struct dip_encode_opts *opts, uint8_t **out,
+                       size_t *out_len, struct dip_err *err)
 {
     struct jctx c;
     struct jpeg_compress_struct e;
@@ -826,8 +826,8 @@ static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts,
         rc = dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
         goto out;
     }
-    rc = dip_jpeg_join(head, head_len, (const uint8_t *const *)j.seg, j.seg_len, nb, out,
-                       out_len, err);
+    rc = dip_jpeg_join(head, head_len, (const uint8_t *const *)j.seg, j.seg_len, nb, out, out_len,
+                       err);
 out:
     for (size_t i = 0; j.seg != NULL && i < nb; i++)
         dip_free(j.seg[i]);

@@ -616,8 +616,8 @@ static int fast_decode(const uint8_t *buf, size_t len, const struct walk *wk, di
         goto out;
     }
     if (got != flen) {
-        rc = dip_err_set(err, DIP_ECORRUPT,
-                         "png: IDAT: not enough image data (%zu of %zu bytes)", got, flen);
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: not enough image data (%zu of %zu bytes)",
+                         got, flen);
         goto out;
     }
     if (used != zlen) {
@@ -717,7 +717,8 @@ out:
  * taken as signed (minimum sum of absolute differences), ties to the lower filter number. One
  * pass sums all five candidates; a second writes the winner. The integer arithmetic is the same
  * on every path, so the AVX2 clone picks the same filters as the baseline one. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define FILTER_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define FILTER_CLONES
@@ -887,8 +888,8 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     e.bpp = (size_t)ch;
     e.rowbytes = (size_t)e.v.width * e.bpp;
     e.level = opts->png_level;
-    e.piece_rows = (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (e.rowbytes + 1),
-                                                   (size_t)e.v.height));
+    e.piece_rows =
+        (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (e.rowbytes + 1), (size_t)e.v.height));
     e.npieces = ((size_t)e.v.height + (size_t)e.piece_rows - 1) / (size_t)e.piece_rows;
     e.pieces = dip_calloc(e.npieces, sizeof(*e.pieces));
     if (e.pieces == NULL) {

@@ -27,7 +27,7 @@ struct riff {
     size_t anmf_end;        /* end of the first ANMF chunk (with padding) */
     const uint8_t *exif;
     size_t exif_len;
-    uint64_t meta; /* ICCP, EXIF, XMP and unknown chunk bytes */
+    uint64_t meta;    /* ICCP, EXIF, XMP and unknown chunk bytes */
     int dip_channels; /* dip's "dipC" chunk: 1 gray or 2 gray+alpha written as lossless RGB(A) */
 };
 
@@ -209,7 +209,9 @@ static int header(const uint8_t *buf, size_t len, const struct dip_limits *lim, 
     if (info->orientation < 1 || info->orientation > 8)
         info->orientation = 1;
     snprintf(info->color, sizeof(info->color), "%s",
-             info->channels <= 2 ? "gray" : f.format == 2 ? "rgb" : "ycbcr");
+             info->channels <= 2 ? "gray"
+             : f.format == 2     ? "rgb"
+                                 : "ycbcr");
     return 0;
 }
 
@@ -265,8 +267,7 @@ static int decode_gray(const uint8_t *data, size_t size, struct dip_view *v, int
         for (int x = 0; x < v->width; x++, s += ch, d += v->channels) {
             if (s[0] != s[1] || s[0] != s[2]) {
                 rc = dip_err_set(err, DIP_ECORRUPT,
-                                 "webp: the dipC chunk says gray but pixel (%d,%d) is not", x,
-                                 y);
+                                 "webp: the dipC chunk says gray but pixel (%d,%d) is not", x, y);
                 break;
             }
             d[0] = s[0];

@@ -142,13 +142,13 @@ TEST(jpeg_band_api_gives_the_codec_bytes)
     ASSERT_OK(dip_jpeg_encode_head(v.width, v.height, v.channels, &eo, &head, &hn, &err));
     /* Bands encoded out of order, as strips arriving from workers would be. */
     for (int i = nb - 1; i >= 0; i--) {
-        struct dip_rect r = {0, i * rows, v.width, v.height - i * rows < rows ? v.height - i * rows
-                                                                             : rows};
+        struct dip_rect r = {0, i * rows, v.width,
+                             v.height - i * rows < rows ? v.height - i * rows : rows};
         struct dip_view b = dip_view_sub(&v, r);
         ASSERT_OK(dip_jpeg_encode_band(&b, &eo, &segs[i], &lens[i], &err));
     }
-    ASSERT_OK(dip_jpeg_join(head, hn, (const uint8_t *const *)segs, lens, (size_t)nb, &joined,
-                            &jn, &err));
+    ASSERT_OK(dip_jpeg_join(head, hn, (const uint8_t *const *)segs, lens, (size_t)nb, &joined, &jn,
+                            &err));
     ASSERT_EQ_INT((long long)jn, (long long)n);
     ASSERT(memcmp(joined, whole, n) == 0);
     for (int i = 0; i < nb; i++)

@@ -12,7 +12,6 @@
 #include "dip/exec.h"
 #include "test.h"
 
-
 /* A photo-like RGB(A) image: smooth gradients, fine texture and hard edges, deterministic. */
 static dip_image *make_photo(int w, int h, int ch)
 {

@@ -62,7 +62,11 @@ static uint8_t *filter_all(const uint8_t *img, int w, int h, int ch, int k, size
         for (size_t i = 0; i < rb; i++) {
             int a = i >= (size_t)ch ? cur[i - (size_t)ch] : 0, b = prev ? prev[i] : 0;
             int c = prev && i >= (size_t)ch ? prev[i - (size_t)ch] : 0;
-            int pred = ft == 0 ? 0 : ft == 1 ? a : ft == 2 ? b : ft == 3 ? (a + b) / 2 : pae(a, b, c);
+            int pred = ft == 0   ? 0
+                       : ft == 1 ? a
+                       : ft == 2 ? b
+                       : ft == 3 ? (a + b) / 2
+                                 : pae(a, b, c);
             o[1 + i] = (uint8_t)(cur[i] - pred);
         }
     }
@@ -144,7 +148,8 @@ TEST(png_fast_decode_every_filter_channel_count_and_idat_split)
             v = dip_image_view(out);
             ASSERT_EQ_INT(v.channels, ch);
             for (int y = 0; y < h; y++)
-                ASSERT(memcmp(v.data + (size_t)y * v.stride, img + (size_t)y * (size_t)w * (size_t)ch,
+                ASSERT(memcmp(v.data + (size_t)y * v.stride,
+                              img + (size_t)y * (size_t)w * (size_t)ch,
                               (size_t)w * (size_t)ch) == 0);
             dip_image_unref(out);
             free(b.p);
