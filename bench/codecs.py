@@ -14,6 +14,7 @@ with a pool of worker processes, one image each at a time).
 Usage: codecs.py DIP_BINARY OUT_DIR [RUNS]"""
 import glob
 import multiprocessing
+import resource
 import os
 import shutil
 import statistics
@@ -65,13 +66,32 @@ def prepare():
     return p12, p108, batch
 
 
+def cpu_now():
+    """CPU seconds of this process and its finished children (user + system)."""
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+last_cpu = [0.0]
+
+
 def median_time(fn):
-    ts = []
+    """Median wall seconds of `runs` calls; last_cpu[0] gets the median CPU seconds (all
+    threads), which a loaded machine inflates far less than wall time."""
+    ts, cs = [], []
     for _ in range(runs):
+        c = cpu_now()
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
+        cs.append(cpu_now() - c)
+    last_cpu[0] = statistics.median(cs)
     return statistics.median(ts)
+
+
+def cell(s, mp):
+    return "%.2f s (%.1f) cpu %.2f" % (s, mp / s, last_cpu[0])
 
 
 def sh(cmd, env=None):
@@ -92,8 +112,8 @@ FORMATS = [
 
 def single(p12):
     mp = 12.0
-    print("\n## 12 MP photo (4000x3000), PPM -> invert -> format; seconds (median of %d), MP/s, size"
-          % runs)
+    print("\n## 12 MP photo (4000x3000), PPM -> invert -> format; wall seconds (median of %d), "
+          "MP/s, CPU seconds (all threads), size" % runs)
     print("| output | dip 1 thr | dip 2 thr | dip size | OpenCV 1 thr | OpenCV 2 thr | cv size "
           "| vips 1 thr | vips 2 thr | vips size |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -102,22 +122,22 @@ def single(p12):
         cells = []
         o = os.path.join(out, "single-dip." + ext)
         for t in (1, 2):
-            s = median_time(lambda: sh("%s process -p invert %s --threads %d -o %s %s"
+            s = median_time(lambda: sh("%s process --quiet -p invert %s --threads %d -o %s %s"
                                        % (dip, dopt, t, o, p12)))
-            cells.append("%.2f s (%.1f)" % (s, mp / s))
+            cells.append(cell(s, mp))
         cells.append("%.2f MB" % (os.path.getsize(o) / 1e6))
         oc = os.path.join(out, "single-cv." + ext)
         for t in (1, 2):
             cv2.setNumThreads(t)
             s = median_time(lambda: cv2.imwrite(oc, cv2.bitwise_not(cv2.imread(p12)), cvp))
-            cells.append("%.2f s (%.1f)" % (s, mp / s))
+            cells.append(cell(s, mp))
         cells.append("%.2f MB" % (os.path.getsize(oc) / 1e6))
         if has_vips:
             ov = os.path.join(out, "single-vips." + ext)
             for t in (1, 2):
                 s = median_time(lambda: sh("vips invert %s '%s%s'" % (p12, ov, vopt),
                                            {"VIPS_CONCURRENCY": str(t)}))
-                cells.append("%.2f s (%.1f)" % (s, mp / s))
+                cells.append(cell(s, mp))
             cells.append("%.2f MB" % (os.path.getsize(ov) / 1e6))
         else:
             cells += ["-", "-", "-"]
@@ -135,28 +155,28 @@ def decode(p12):
     ppm = os.path.join(out, "decode-out.ppm")
     row = []
     for t in (1, 2):
-        s = median_time(lambda: sh("%s process --threads %d -o %s %s" % (dip, t, ppm, png)))
-        row.append("%.2f s (%.1f)" % (s, 12 / s))
+        s = median_time(lambda: sh("%s process --quiet --threads %d -o %s %s" % (dip, t, ppm, png)))
+        row.append(cell(s, 12))
     print("| dip (PNG->PPM, whole command) | %s |" % " | ".join(row))
     row = []
     for t in (1, 2):
         cv2.setNumThreads(t)
         s = median_time(lambda: cv2.imwrite(ppm, cv2.imread(png)))
-        row.append("%.2f s (%.1f)" % (s, 12 / s))
+        row.append(cell(s, 12))
     print("| OpenCV (libpng) | %s |" % " | ".join(row))
     if has_vips:
         row = []
         for t in (1, 2):
             s = median_time(lambda: sh("vips copy %s %s" % (png, ppm), {"VIPS_CONCURRENCY": str(t)}))
-            row.append("%.2f s (%.1f)" % (s, 12 / s))
+            row.append(cell(s, 12))
         print("| libvips | %s |" % " | ".join(row))
 
 
 def big(p108):
     print("\n## 108 MP JPEG (12000x9000) -> PNG level 6, 2 threads, seconds")
     o = os.path.join(out, "big.png")
-    s = median_time(lambda: sh("%s process --threads 2 -o %s %s" % (dip, o, p108)))
-    line = "| dip | %.1f s | %.1f MB |" % (s, os.path.getsize(o) / 1e6)
+    s = median_time(lambda: sh("%s process --quiet --threads 2 -o %s %s" % (dip, o, p108)))
+    line = "| dip | %.1f s (cpu %.1f) | %.1f MB |" % (s, last_cpu[0], os.path.getsize(o) / 1e6)
     print("| | time | size |\n|---|---|---|\n" + line)
     cv2.setNumThreads(2)
     s = time.perf_counter()
@@ -189,7 +209,7 @@ def batch(bdir):
                                   "[compression=deflate,predictor=horizontal]")]:
         od = os.path.join(out, "batch-out-" + ext)
         os.makedirs(od, exist_ok=True)
-        s = median_time(lambda: sh("%s process -p 'gaussian(sigma=2)' --threads 2 --format %s "
+        s = median_time(lambda: sh("%s process --quiet -p 'gaussian(sigma=2)' --threads 2 --format %s "
                                    "-o %s %s" % (dip, ext, od, " ".join(files))))
         cells = ["%.1f" % (n / s)]
         jobs = [(f, os.path.join(od, "cv-" + os.path.basename(f)[:-3] + ext), cvp) for f in files]
