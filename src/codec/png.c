@@ -893,23 +893,35 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     e.npieces = ((size_t)e.v.height + (size_t)e.piece_rows - 1) / (size_t)e.piece_rows;
     e.pieces = dip_calloc(e.npieces, sizeof(*e.pieces));
     if (e.pieces == NULL) {
-        rc = DIP_ENOMEM;
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", e.v.width,
+                         e.v.height);
         goto out;
     }
     rc = dip_pool_for(opts->pool, e.npieces, piece_task, &e);
-    if (rc)
+    if (rc) {
+        rc = rc == DIP_ENOMEM
+                 ? dip_err_set(err, rc, "png: out of memory encoding %dx%d", e.v.width, e.v.height)
+                 : dip_err_set(err, rc, "png: encoding failed (%s)", dip_strerror(rc));
         goto out;
+    }
     /* Signature, IHDR, one IDAT per piece (the first opens the zlib stream, the last closes it
      * with the Adler-32 of all filtered bytes), IEND. */
     total = 8 + 25 + 12 + 2 + 4;
     for (size_t i = 0; i < e.npieces; i++) {
+        /* One IDAT per piece: a piece is 4 MiB of rows, or one row; only a row of some 2 GiB
+         * could overflow a chunk. */
+        if (e.pieces[i].zlen > PNG_MAX_U31 - 6) {
+            rc = dip_err_set(err, DIP_EINVAL, "png: a %dx%d image has rows too long to encode",
+                             e.v.width, e.v.height);
+            goto out;
+        }
         total += 12 + e.pieces[i].zlen;
         adler = i == 0 ? e.pieces[i].adler
                        : dip__zadler32_combine(adler, e.pieces[i].adler, e.pieces[i].rawlen);
     }
     o = dip_malloc(total);
     if (o == NULL) {
-        rc = DIP_ENOMEM;
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory for %zu output bytes", total);
         goto out;
     }
     memcpy(o, "\x89PNG\r\n\x1a\n", 8);
@@ -946,10 +958,6 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     *out_len = total;
     o = NULL; /* the caller owns it now */
 out:
-    if (rc == DIP_ENOMEM)
-        rc = dip_err_set(err, rc, "png: out of memory encoding %dx%d", e.v.width, e.v.height);
-    else if (rc)
-        rc = dip_err_set(err, rc, "png: encoding failed (%s)", dip_strerror(rc));
     for (size_t i = 0; e.pieces != NULL && i < e.npieces; i++)
         dip_free(e.pieces[i].z);
     dip_free(e.pieces);
