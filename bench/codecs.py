@@ -158,6 +158,22 @@ def decode(p12):
         s = median_time(lambda: sh("%s process --quiet --threads %d -o %s %s" % (dip, t, ppm, png)))
         row.append(cell(s, 12))
     print("| dip (PNG->PPM, whole command) | %s |" % " | ".join(row))
+    # In-process decode only, as OpenCV's imdecode below: dip bench times dip_codec_decode.
+    row = []
+    for t in (1, 2):
+        r = subprocess.run([dip, "bench", "--suite", "codecs", "--ops", "input", "--input", png,
+                            "--runs", str(max(runs, 3)), "--threads", str(t)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+        f = [x for x in r if x.startswith("codecs,decode-input,dip,%d," % t)][0].split(",")
+        row.append("%.3f s (%.1f)" % (float(f[6]), float(f[9])))
+    print("| dip (decode in process) | %s |" % " | ".join(row[:2]))
+    row = []
+    data = np.frombuffer(open(png, "rb").read(), np.uint8)
+    for t in (1, 2):
+        cv2.setNumThreads(t)
+        s = median_time(lambda: cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
+        row.append("%.3f s (%.1f)" % (s, 12 / s))
+    print("| OpenCV (imdecode in process) | %s |" % " | ".join(row))
     row = []
     for t in (1, 2):
         cv2.setNumThreads(t)
@@ -175,7 +191,8 @@ def decode(p12):
 def big(p108):
     print("\n## 108 MP JPEG (12000x9000) -> PNG level 6, 2 threads, seconds")
     o = os.path.join(out, "big.png")
-    s = median_time(lambda: sh("%s process --quiet --threads 2 -o %s %s" % (dip, o, p108)))
+    s = median_time(lambda: sh("%s process --quiet --threads 2 --max-pixels 200000000 -o %s %s"
+                                   % (dip, o, p108)))
     line = "| dip | %.1f s (cpu %.1f) | %.1f MB |" % (s, last_cpu[0], os.path.getsize(o) / 1e6)
     print("| | time | size |\n|---|---|---|\n" + line)
     cv2.setNumThreads(2)

@@ -50,7 +50,8 @@ static int cmp_double(const void *a, const void *b)
 /* --suite codecs: each encoder (and the decoder of what it wrote) with one thread and with all,
  * the pool passed to the codec as an executor passes it. Rows carry an 11th column, the encoded
  * size in bytes, so that report.py's operation table leaves them out. */
-static int bench_codecs(const dip_image *img, long runs, long threads, const char *only)
+static int bench_codecs(const dip_image *img, const uint8_t *input_bytes, size_t input_len,
+                        long runs, long threads, const char *only)
 {
     static const struct {
         const char *name;
@@ -70,8 +71,36 @@ static int bench_codecs(const dip_image *img, long runs, long threads, const cha
     int rc = 0;
 
     dip_limits_default(&lim);
+    /* "input": decode of the --input file's own bytes (a file another encoder wrote). */
+    if (input_bytes != NULL && only != NULL && strstr(only, "input") != NULL)
+        for (int k = 0; k < (threads == 1 ? 1 : 2); k++) {
+            struct dip_decode_opts dopt;
+            double td[1000];
+            dip_pool *pool = NULL;
+
+            if (dip_pool_new((int)tcounts[k], &pool) != 0)
+                return DIP_ENOMEM;
+            dip_decode_opts_default(&dopt);
+            dopt.pool = pool;
+            for (long r = 0; r < runs && rc == 0; r++) {
+                dip_image *back = NULL;
+                double t0 = dip__now();
+                rc = dip_codec_decode(input_bytes, input_len, &lim, &dopt, &back, NULL, &err);
+                td[r] = dip__now() - t0;
+                dip_image_unref(back);
+            }
+            dip_pool_free(pool);
+            if (rc) {
+                fprintf(stderr, "dip bench: input: %s\n", dip_err_text(&err, rc));
+                return rc;
+            }
+            qsort(td, (size_t)runs, sizeof(double), cmp_double);
+            printf("codecs,decode-input,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", tcounts[k],
+                   dip_image_width(img), dip_image_height(img), runs, td[runs / 2], td[0],
+                   td[runs - 1], mp / td[runs / 2], input_len);
+        }
     for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
-        if (only && strstr(only, cfg[c].name) == NULL)
+        if (only && (strstr(only, cfg[c].name) == NULL || strcmp(only, "input") == 0))
             continue;
         if (!dip_format_can_encode(cfg[c].format))
             continue;
@@ -144,6 +173,8 @@ int dip__cmd_bench(int argc, char **argv)
     long w = 4000, h = 3000, runs = 5, threads = 0, v;
     int opt, bad = 0, rc = 0;
     dip_image *img = NULL;
+    uint8_t *inbytes = NULL; /* --input's bytes, for the codecs suite's "input" row */
+    size_t inlen = 0;
     struct dip_err err = {0};
 
     optind = 1;
@@ -183,14 +214,12 @@ int dip__cmd_bench(int argc, char **argv)
         return 2;
     if (input) {
         struct dip_limits lim;
-        uint8_t *data = NULL;
-        size_t len;
         dip_limits_default(&lim);
-        rc = dip_file_read(input, lim.max_input_bytes, &data, &len, &err);
+        rc = dip_file_read(input, lim.max_input_bytes, &inbytes, &inlen, &err);
         if (rc == 0)
-            rc = dip_codec_decode(data, len, &lim, NULL, &img, NULL, &err);
-        dip_free(data);
+            rc = dip_codec_decode(inbytes, inlen, &lim, NULL, &img, NULL, &err);
         if (rc) {
+            dip_free(inbytes);
             fprintf(stderr, "dip bench: %s\n", dip_err_text(&err, rc));
             return dip_err_exit_code(rc);
         }
@@ -206,7 +235,8 @@ int dip__cmd_bench(int argc, char **argv)
         threads = dip_cpu_count();
     if (strcmp(suite, "codecs") == 0) {
         printf("suite,op,impl,threads,size,runs,median,min,max,rate,bytes\n");
-        rc = bench_codecs(img, runs, threads, only);
+        rc = bench_codecs(img, inbytes, inlen, runs, threads, only);
+        dip_free(inbytes);
         dip_image_unref(img);
         return rc ? dip_err_exit_code(rc) : 0;
     }
@@ -255,6 +285,7 @@ int dip__cmd_bench(int argc, char **argv)
         }
         dip_pipeline_free(p);
     }
+    dip_free(inbytes);
     dip_image_unref(img);
     return 0;
 }
