@@ -417,11 +417,242 @@ static int jpeg_probe(const uint8_t *buf, size_t len, const struct dip_limits *l
     return 0;
 }
 
+/* ---- Decoding in bands split at restart markers ---- */
+
+/* A baseline file whose restart interval is a whole number of MCU rows is cut at its RST markers
+ * into bands of intervals; each band, with one interval of context above and below (libjpeg's
+ * fancy chroma upsampling looks one chroma row across), is rebuilt as a small JPEG of its own
+ * (the tables, SOF with the band's height, DRI, SOS, its intervals with RST renumbered from 0,
+ * EOI) and decoded on the caller's pool; only the band's own rows are kept. The coefficients are
+ * those of the whole file (DC prediction restarts at every RST), so the pixels are those of one
+ * decode. Anything unusual, and any band that fails, sends the whole file to the plain decode,
+ * which gives the errors. */
+
+#define BAND_MIN_ROWS 128
+
+struct jlayout {
+    size_t tables[16][2]; /* DQT, SOF, DHT, DRI segments to copy: offset, length */
+    int ntables;
+    size_t sof_height;   /* offset of SOF's height field */
+    size_t sos, sos_len; /* SOS segment */
+    size_t *iv;          /* start of each interval's entropy data (n + 1 entries: end last) */
+    size_t niv;
+    int width, height, mcu_rows_per_iv, mcu_h;
+};
+
+static unsigned be16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* 0 and the layout when the file can be cut, -1 otherwise (nothing to report). */
+static int jpeg_layout(const uint8_t *buf, size_t len, struct jlayout *L)
+{
+    size_t pos = 2, ri = 0, cap = 0, data;
+    int hmax = 1, vmax = 1, ncomp = 0, sof = 0;
+    unsigned next = 0;
+
+    memset(L, 0, sizeof(*L));
+    while (pos + 4 <= len && buf[pos] == 0xFF) {
+        unsigned m = buf[pos + 1];
+        size_t seg = be16(buf + pos + 2);
+        if (m == 0xFF) {
+            pos++;
+            continue;
+        }
+        if (seg < 2 || pos + 2 + seg > len)
+            return -1;
+        if (m == 0xC0 || m == 0xC1) {
+            const uint8_t *f = buf + pos + 4;
+            if (seg < 8 || f[0] != 8 || sof)
+                return -1;
+            sof = 1;
+            L->height = (int)be16(f + 1);
+            L->width = (int)be16(f + 3);
+            ncomp = f[5];
+            if ((ncomp != 1 && ncomp != 3) || seg < 8 + 3 * (size_t)ncomp || L->height == 0)
+                return -1;
+            for (int i = 0; i < ncomp; i++) {
+                hmax = DIP_MAX(hmax, f[7 + 3 * i] >> 4);
+                vmax = DIP_MAX(vmax, f[7 + 3 * i] & 15);
+            }
+            L->sof_height = pos + 5;
+        } else if (m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            return -1; /* progressive, lossless, arithmetic, hierarchical */
+        } else if (m == 0xDD) {
+            if (seg != 4)
+                return -1;
+            ri = be16(buf + pos + 4);
+        } else if (m == 0xDA) {
+            L->sos = pos;
+            L->sos_len = 2 + seg;
+            break;
+        }
+        if (m == 0xDB || m == 0xC0 || m == 0xC1 || m == 0xC4 || m == 0xDD) {
+            if (L->ntables == 16)
+                return -1;
+            L->tables[L->ntables][0] = pos;
+            L->tables[L->ntables][1] = 2 + seg;
+            L->ntables++;
+        }
+        pos += 2 + seg;
+    }
+    if (!sof || L->sos == 0 || ri == 0 || buf[L->sos + 4] != ncomp)
+        return -1;
+    {
+        int mw = 8 * (ncomp == 1 ? 1 : hmax), mh = 8 * (ncomp == 1 ? 1 : vmax);
+        size_t per_row = ((size_t)L->width + (size_t)mw - 1) / (size_t)mw;
+        size_t rows = ((size_t)L->height + (size_t)mh - 1) / (size_t)mh;
+        if (ri % per_row != 0)
+            return -1;
+        L->mcu_rows_per_iv = (int)(ri / per_row);
+        L->mcu_h = mh;
+        L->niv = (rows + (size_t)L->mcu_rows_per_iv - 1) / (size_t)L->mcu_rows_per_iv;
+    }
+    if (L->niv < 2)
+        return -1;
+    cap = L->niv + 1;
+    L->iv = dip_malloc(cap * sizeof(*L->iv));
+    if (L->iv == NULL)
+        return -1;
+    /* The intervals: RST0..RST7 in turn, then EOI right after the last. */
+    data = L->sos + L->sos_len;
+    L->iv[0] = data;
+    for (size_t i = data, k = 1; i + 1 < len; i++) {
+        if (buf[i] != 0xFF || buf[i + 1] == 0x00 || buf[i + 1] == 0xFF)
+            continue;
+        if (buf[i + 1] >= 0xD0 && buf[i + 1] <= 0xD7) {
+            if (buf[i + 1] != 0xD0 + next || k >= L->niv)
+                break;
+            next = (next + 1) % 8;
+            L->iv[k++] = i + 2;
+            i++;
+            continue;
+        }
+        if (buf[i + 1] == 0xD9 && k == L->niv) {
+            L->iv[k] = i + 2; /* end of the last interval is i; stored as if an RST followed */
+            return 0;
+        }
+        break;
+    }
+    dip_free(L->iv);
+    L->iv = NULL;
+    return -1;
+}
+
+struct jband {
+    const uint8_t *buf;
+    const struct jlayout *L;
+    const struct dip_limits *lim;
+    struct dip_view out;
+    size_t ivs_per_band, nbands;
+    int rows_per_iv;
+};
+
+static int jband_task(void *ud, size_t b, int thread)
+{
+    struct jband *j = ud;
+    const struct jlayout *L = j->L;
+    size_t i0 = b * j->ivs_per_band, i1 = DIP_MIN(L->niv, i0 + j->ivs_per_band);
+    size_t c0 = i0 > 0 ? i0 - 1 : 0, c1 = DIP_MIN(L->niv, i1 + 1), n = 2, pos;
+    int y_first = (int)c0 * j->rows_per_iv;
+    int h = DIP_MIN(L->height, (int)c1 * j->rows_per_iv) - y_first;
+    int keep0 = (int)i0 * j->rows_per_iv, keep1 = DIP_MIN(L->height, (int)i1 * j->rows_per_iv);
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+    uint8_t *f;
+    int rc;
+
+    (void)thread;
+    for (int t = 0; t < L->ntables; t++)
+        n += L->tables[t][1];
+    n += L->sos_len + (L->iv[c1] - L->iv[c0]) + 2;
+    f = dip_malloc(n);
+    if (f == NULL)
+        return DIP_ENOMEM;
+    f[0] = 0xFF;
+    f[1] = 0xD8;
+    pos = 2;
+    for (int t = 0; t < L->ntables; t++) {
+        memcpy(f + pos, j->buf + L->tables[t][0], L->tables[t][1]);
+        if (L->tables[t][0] + 5 == L->sof_height) {
+            f[pos + 5] = (uint8_t)(h >> 8);
+            f[pos + 6] = (uint8_t)h;
+        }
+        pos += L->tables[t][1];
+    }
+    memcpy(f + pos, j->buf + L->sos, L->sos_len);
+    pos += L->sos_len;
+    for (size_t i = c0; i < c1; i++) {
+        /* Interval i's data ends 2 bytes before the next interval's start (its RST or EOI). */
+        size_t a = L->iv[i], e = L->iv[i + 1] - 2;
+        memcpy(f + pos, j->buf + a, e - a);
+        pos += e - a;
+        f[pos++] = 0xFF;
+        f[pos++] = (uint8_t)(i + 1 < c1 ? 0xD0 + (i - c0) % 8 : 0xD9);
+    }
+    rc = jpeg_run(f, pos, j->lim, &img, &info, &err);
+    if (rc == 0 && (dip_image_width(img) != L->width || dip_image_height(img) != h ||
+                    dip_image_channels(img) != j->out.channels))
+        rc = DIP_ECORRUPT;
+    if (rc == 0) {
+        struct dip_view v = dip_image_view(img);
+        for (int y = keep0; y < keep1; y++)
+            memcpy(j->out.data + (size_t)y * j->out.stride,
+                   v.data + (size_t)(y - y_first) * v.stride,
+                   (size_t)L->width * (size_t)v.channels);
+    }
+    dip_image_unref(img);
+    dip_free(f);
+    return rc;
+}
+
+/* 0 with *out, or -1: decode the plain way (which also reports any error). */
+static int jpeg_decode_bands(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                             dip_pool *pool, dip_image **out, struct dip_image_info *info,
+                             struct dip_err *err)
+{
+    struct jlayout L;
+    struct jband j;
+    dip_image *img = NULL;
+    int rc = -1;
+
+    if (dip_pool_threads(pool) < 2 || jpeg_layout(buf, len, &L) != 0)
+        return -1;
+    /* The header the plain way: limits, metadata, EXIF, colour space. */
+    if (jpeg_run(buf, len, lim, NULL, info, err) != 0)
+        goto out;
+    memset(&j, 0, sizeof(j));
+    j.buf = buf;
+    j.L = &L;
+    j.lim = lim;
+    j.rows_per_iv = L.mcu_rows_per_iv * L.mcu_h;
+    j.ivs_per_band = (size_t)DIP_MAX(1, (BAND_MIN_ROWS + j.rows_per_iv - 1) / j.rows_per_iv);
+    j.nbands = (L.niv + j.ivs_per_band - 1) / j.ivs_per_band;
+    if (j.nbands < 2 || info->width != L.width || info->height != L.height)
+        goto out;
+    if (dip_image_new(L.width, L.height, info->channels, &img) != 0)
+        goto out;
+    j.out = dip_image_view(img);
+    if (dip_pool_for(pool, j.nbands, jband_task, &j) != 0)
+        goto out;
+    *out = img;
+    img = NULL;
+    rc = 0;
+out:
+    dip_image_unref(img);
+    dip_free(L.iv);
+    return rc;
+}
+
 static int jpeg_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                        const struct dip_decode_opts *opts, dip_image **out,
                        struct dip_image_info *info, struct dip_err *err)
 {
-    (void)opts; /* orientation is applied by codec.c */
+    /* Orientation is applied by codec.c. */
+    if (jpeg_decode_bands(buf, len, lim, opts->pool, out, info, err) == 0)
+        return 0;
     return jpeg_run(buf, len, lim, out, info, err);
 }
 
