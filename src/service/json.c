@@ -236,7 +236,7 @@ int dip__ops_json(struct dip__sbuf *b0)
             }
             dip__sbuf_str(bp, ",\"help\":");
             dip__sbuf_json_str(bp, p->help);
-            dip__sbuf_str(bp, "}");
+            dip__sbuf_str(bp, (p->flags & DIP_PARAM_ODD) ? ",\"odd\":true}" : ",\"odd\":false}");
         }
         dip__sbuf_str(bp, "]}");
     }

@@ -352,6 +352,32 @@ async function main() {
         assert.match(await page.locator('#pipeline-error').textContent(), /at 1: unknown operation 'gausian'/);
         assert.equal(await page.evaluate(() => document.activeElement.id), 'pipeline-text');
         await shot(page, '06a-error-pipeline');
+        /* Bug 4: a parameter's declared constraint (odd sizes, GET /api/v1/ops) is checked in the
+         * pipeline text and in the builder; the server refuses it too, before any image. */
+        const ops = await (await fetch(`${open.url}/api/v1/ops`)).json();
+        assert.equal(ops.ops.find((o) => o.name === 'median').params.find((p) => p.name === 'size').odd, true);
+        await page.fill('#pipeline-text', 'median(size=4)');
+        await page.waitForSelector('#pipeline-error:has-text("median: size=4 must be odd")');
+        await page.fill('#pipeline-text', 'median(size=5)');
+        await page.waitForSelector('#pipeline-error', {state: 'hidden'});
+        await page.waitForFunction(() => {
+            const steps = document.querySelectorAll('#steps > li.step');
+            return steps.length === 1 && steps[0].dataset.op === 'median';
+        });
+        await page.locator('#pipeline-text').blur(); // the builder re-reads the text on blur
+        await page.waitForTimeout(500);
+        const medianSize = stepCard(page, 'median').locator('input[type=number][id$="-size"]');
+        await medianSize.fill('4');
+        await page.waitForSelector('#steps > li[data-op="median"] input[type=number][aria-invalid="true"]');
+        assert.match(await stepCard(page, 'median').locator('.param-error').textContent(), /must be an odd number/);
+        assert.equal(await page.inputValue('#pipeline-text'), 'median(size=5)', 'the invalid size is not taken');
+        await shot(page, '06c-error-odd-size');
+        const form = new FormData();
+        form.append('pipeline', 'median(size=4)');
+        form.append('file', new Blob([fs.readFileSync(I('a1.png'))]), 'a1.png');
+        const refusedOdd = await fetch(`${open.url}/api/v1/jobs`, {method: 'POST', body: form});
+        assert.equal(refusedOdd.status, 400);
+        assert.match(await refusedOdd.text(), /EINVAL.*size=4 must be odd|size=4 must be odd.*EINVAL/s);
         await page.fill('#pipeline-text', pipeline);
         await page.waitForSelector('#pipeline-error', {state: 'hidden'});
         await page.click('#clear-files');
