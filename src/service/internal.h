@@ -124,6 +124,8 @@ void dip__cache_key(const char *in_sha, const char *canon, const char *format, i
                     char key[65]);
 /** Live counters of job `id` while the runner works on it: 1 when it is active. */
 int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started);
+/* Whether the runner holds a batch of job `id` in the executor now. */
+int dip__runner_in_flight(dip_service *svc, const char *id);
 void dip__log(dip_service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Quality "" -> 90; -1 when not an integer in 1..100. */

@@ -92,6 +92,18 @@ int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live
     return found;
 }
 
+int dip__runner_in_flight(dip_service *svc, const char *id)
+{
+    int busy = 0;
+
+    pthread_mutex_lock(&svc->lock);
+    for (size_t i = 0; i < svc->n_active; i++)
+        if (strcmp(svc->active[i].job->id, id) == 0)
+            busy = svc->active[i].in_flight;
+    pthread_mutex_unlock(&svc->lock);
+    return busy;
+}
+
 static void changed(dip_service *svc)
 {
     pthread_mutex_lock(&svc->lock);

@@ -138,11 +138,12 @@ void dip_service_result_name(const struct dip_store_job *job, size_t i, char *ou
 
 /** Progress of a job, from its items and, while it runs, the executor's live counters. */
 struct dip_job_progress {
-    uint64_t items_total, items_done, items_failed;
+    uint64_t items_total, items_done, items_failed, items_cancelled; /* done: ran (failed too) */
     uint64_t tasks_total, tasks_done;
     uint64_t pixels_total, pixels_done;
     double percent; /* 0..100 */
     double eta_s;   /* < 0: unknown */
+    int in_flight;  /* the runner still holds images of this job (e.g. finishing after a cancel) */
 };
 void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
                           struct dip_job_progress *p);
