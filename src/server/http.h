@@ -85,7 +85,10 @@ struct req {
     uint64_t counted; /* bytes of this body counted in the user's uploads in flight */
     char user[64];
     int admin;
+    char method[12];
     double t0;
+    int status;    /* the status queued (the request log line) */
+    int64_t bytes; /* the body's length; -1: streamed, unknown when queued */
     void *state; /* a handler's own (e.g. a /process request in flight) */
     void (*state_free)(void *state);
 };
@@ -145,6 +148,7 @@ const char *dip__arg(struct ctx *c, const char *name);
 
 /* h-info.c */
 enum MHD_Result dip__h_health(struct ctx *c);
+enum MHD_Result dip__h_ready(struct ctx *c);
 enum MHD_Result dip__h_metrics(struct ctx *c);
 enum MHD_Result dip__h_ops(struct ctx *c);
 enum MHD_Result dip__h_limits(struct ctx *c);
