@@ -128,6 +128,10 @@ int dip__uploads_add(struct ctx *c, uint64_t n);
 /** Uncounts the request's bytes (completed). */
 void dip__uploads_done(dip_server *s, struct req *r);
 
+/** Writes the request's log line (access-log.c). */
+void dip__log_request(dip_server *s, struct MHD_Connection *conn, const struct req *r,
+                      enum MHD_RequestTerminationCode toe);
+
 /* ---- Responses (respond.c) ---- */
 
 enum MHD_Result dip__queue(struct ctx *c, int status, struct MHD_Response *resp);

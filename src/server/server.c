@@ -303,37 +303,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r->route->fn(&c);
 }
 
-/* One line per request (docs/deploy.md, "Logs"): the route's pattern, not the URL (no ids or
- * query strings, so no secret in a query reaches the log), and the user's name, never a token. */
-static void log_request(dip_server *s, struct MHD_Connection *conn, const struct req *r,
-                        enum MHD_RequestTerminationCode toe)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char addr[INET6_ADDRSTRLEN + 8] = "-", status[16], bytes[32], ms[32];
-    const char *route = r->route ? r->route->pattern : r->status == 200 ? "(static)" : "(none)";
-
-    if (s->o.quiet || s->o.log_level < 1)
-        return;
-    if (ci != NULL && ci->client_addr != NULL) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
-                      sizeof(addr));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      addr, sizeof(addr));
-    }
-    snprintf(status, sizeof(status), "%d", r->status ? r->status : (r->responded ? 200 : 0));
-    if (r->bytes >= 0)
-        snprintf(bytes, sizeof(bytes), "%lld", (long long)r->bytes);
-    snprintf(ms, sizeof(ms), "%.3f", (dip__now() - r->t0) * 1000.0);
-    dip__log_event(s->svc, 1, "request", "method", r->method, "route", route, "#status", status,
-                   "#bytes", r->bytes >= 0 ? bytes : NULL, "#ms", ms, "user",
-                   r->user[0] ? r->user : NULL, "remote", addr, "end",
-                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -351,7 +320,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     if (r == NULL)
         return;
-    log_request(s, conn, r, toe);
+    dip__log_request(s, conn, r, toe);
     dip__uploads_done(s, r);
     if (r->state_free != NULL)
         r->state_free(r->state);
