@@ -20,7 +20,7 @@ from srvutil import Server, check, encode, image
 N = 12
 PIPE = "median(size=9) | gaussian(size=7)"
 GRACE = 20
-files = [("img%02d.png" % i, encode(image(900, 700, seed=i), ".png")) for i in range(N)]
+files = [("img%02d.png" % i, encode(image(640, 480, seed=i), ".png")) for i in range(N)]
 
 
 def log_lines(srv):
