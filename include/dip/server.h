@@ -43,6 +43,11 @@ struct dip_server_opts {
     int max_streams;          /* event streams in all; default 256 */
     int max_streams_per_user; /* event streams per user; default 8 */
     double keep_s;            /* finished jobs are deleted after this; 0: never; default 7 days */
+    /* Operation (docs/deploy.md): logs, shutdown, readiness. */
+    int log_level;             /* 0: job events only; 1 (default): also one line per request */
+    int log_json;              /* 1: log lines are JSON objects */
+    double shutdown_grace_s;   /* running work may finish this long after a stop; default 20 */
+    uint64_t ready_min_free;   /* /readyz fails below this many free bytes; default 256 MiB */
 };
 
 /** Defaults as documented above. */

@@ -75,6 +75,7 @@ struct dip_service {
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and change waiters */
     int stopping;
+    double drain_until; /* > 0: a stop was requested; the running batch may finish until then */
     uint64_t wake;    /* bumped when work arrives */
     uint64_t version; /* bumped on every progress or state change */
     volatile sig_atomic_t *stop_flag;
@@ -127,6 +128,10 @@ int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live
 /* Whether the runner holds a batch of job `id` in the executor now. */
 int dip__runner_in_flight(dip_service *svc, const char *id);
 void dip__log(dip_service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** One operator log line (log.c): `event` then NULL-terminated key, value string pairs (a key
+ * starting with '#' holds a number). `request`: a per-request line (none at log level 0). */
+void dip__log_event(dip_service *svc, int request, const char *event, ...)
+    __attribute__((sentinel));
 
 /** Quality "" -> 90; -1 when not an integer in 1..100. */
 int dip__parse_quality(const char *q, int *out);

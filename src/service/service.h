@@ -54,6 +54,13 @@ struct dip_service_opts {
     dip_executor *executor;   /* borrowed; NULL = a local executor owned by the service */
     int quiet;                /* 1: no log lines on stderr */
     double keep_s; /* finished jobs are deleted this long after; 0: kept; default 7 days */
+    int log_level; /* 0: job events only; 1 (default): also one line per request */
+    int log_json;  /* 1: log lines are JSON objects */
+    /* On a stop request the running batch may finish for this long before it is interrupted;
+     * 0: interrupt at once. Default 20 s (under Kubernetes' 30 s). */
+    double shutdown_grace_s;
+    uint64_t ready_min_free; /* /readyz fails below this many free bytes on the data disk;
+                                default 256 MiB */
 };
 void dip_service_opts_default(struct dip_service_opts *o);
 
@@ -78,6 +85,10 @@ const struct dip_service_opts *dip_service_options(const dip_service *svc);
  * it) or dip_service_stop(). Every executor call happens on this thread (MPI_THREAD_FUNNELED).
  * Returns 0. */
 int dip_service_run(dip_service *svc, volatile sig_atomic_t *stop);
+/** 1 while the service is shutting down (a stop was requested, the grace period may still run). */
+int dip_service_draining(dip_service *svc);
+/** Readiness: 0 when the store answers and the executor takes work, else nonzero with `why`. */
+int dip_service_ready(dip_service *svc, char *why, size_t why_len);
 
 /* ---- Intake ---- */
 
