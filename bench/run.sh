@@ -57,3 +57,6 @@ if grep -q ',dip-opencl,' "$csv"; then
   echo
   /usr/bin/python3 bench/opencl_report.py "$csv"
 fi
+echo
+echo "== codecs (dip, OpenCV, libvips)"
+/usr/bin/python3 bench/codecs.py "$build/dip" "$out/codecs" "${CODEC_RUNS:-3}"

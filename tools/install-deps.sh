@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev libw
             libtiff-dev libgif-dev zlib1g-dev libsqlite3-dev sqlite3 libmicrohttpd-dev
             libgnutls28-dev openmpi-bin libopenmpi-dev nettle-dev
             libcurl4-openssl-dev
-            ocl-icd-opencl-dev opencl-c-headers
+            ocl-icd-opencl-dev opencl-c-headers libdeflate-dev libisal-dev
             python3 python3-yaml)  # python3-yaml: docs/openapi.yaml is compiled in as JSON
 test_pkgs=(python3 python3-opencv python3-numpy python3-skimage clang libclang-rt-14-dev iproute2
            pocl-opencl-icd clinfo)

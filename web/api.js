@@ -190,17 +190,21 @@ export async function processSync(blob, pipeline, format) {
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);
 export const isFinal = (job) => FINAL.has(job && job.state);
+/** Final, and no image of it still in the server's hands: after a cancel an image in flight may
+ * still end done, so a watcher keeps going until the server says `in_flight: false`. */
+export const isSettled = (job) => isFinal(job) && !(job.progress && job.progress.in_flight);
 
 /**
  * Follows a job live: onUpdate(job) for every change, until the job is final. Uses SSE
  * (the token travels as ?access_token= since EventSource cannot send headers) and falls back
  * to polling GET /jobs/{id} once a second when the event stream fails. Returns stop().
  */
-export function watchJob(id, onUpdate, onError) {
+export function watchJob(id, onUpdate, onError, onBack) {
     let stopped = false;
     let es = null;
     let timer = null;
     let lastSeen = 0;
+    let down = false; // the last request could not reach the server
 
     const stop = () => {
         stopped = true;
@@ -211,14 +215,19 @@ export function watchJob(id, onUpdate, onError) {
     const deliver = (job) => {
         if (stopped || !job) return;
         lastSeen = Date.now();
+        if (down) {
+            down = false;
+            if (onBack) onBack();
+        }
         onUpdate(job);
-        if (isFinal(job)) stop();
+        if (isSettled(job)) stop();
     };
     const poll = async () => {
         if (stopped) return;
         try {
             deliver(await getJob(id));
         } catch (e) {
+            if (e.code === 'ENETWORK') down = true;
             if (onError) onError(e);
             if (e.status === 404 || e.status === 401 || e.status === 403) {
                 stop();

@@ -119,7 +119,9 @@ function openTokenDialog(reason, err) {
                 input.focus();
                 return;
             }
+            const changed = t !== api.getToken();
             api.setToken(t);
+            if (changed && hadToken) forgetUserState();
             done(true);
             refreshIdentity();
         };
@@ -127,6 +129,7 @@ function openTokenDialog(reason, err) {
         const onClose = () => done(false);
         const onForget = () => {
             api.setToken('');
+            forgetUserState();
             toast('info', 'Signed out', 'The token was removed from this browser.');
             done(false);
             refreshIdentity();
@@ -139,6 +142,22 @@ function openTokenDialog(reason, err) {
     dlg.showModal();
     input.focus();
     return tokenPending;
+}
+
+/** Another user (or none): nothing of the previous user's job, files or results stays on screen. */
+function forgetUserState() {
+    stopWatching();
+    closeViewer();
+    state.job = null;
+    state.originals.clear();
+    state.files = [];
+    inspectQueue.length = 0;
+    renderFiles();
+    itemRows.clear();
+    replaceChildren($('#items'));
+    replaceChildren($('#jobs'));
+    for (const id of ['#job-zip', '#job-cancel', '#job-again']) $(id).hidden = true;
+    if (currentRoute().name === 'job') location.hash = '#/';
 }
 
 async function refreshIdentity() {
@@ -197,9 +216,17 @@ function loadLimits() {
     return limitsLoading;
 }
 
+/** The same file twice (same name, size and date) would give a job with duplicates. */
+const sameFile = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
+
 function addFiles(list) {
     const added = [];
+    const skipped = [];
     for (const file of list) {
+        if (state.files.some((e) => sameFile(e.file, file)) || added.some((e) => sameFile(e.file, file))) {
+            skipped.push(file.name);
+            continue;
+        }
         const entry = {key: ++fileKey, file, info: null, thumb: null, el: null, force: false};
         state.files.push(entry);
         added.push(entry);
@@ -208,6 +235,10 @@ function addFiles(list) {
     renderFiles();
     pumpInspect();
     if (added.length) announce(`${added.length} image${added.length === 1 ? '' : 's'} added.`);
+    if (skipped.length) {
+        toast('warning', `Skipped ${skipped.length} duplicate${skipped.length === 1 ? '' : 's'}`,
+              `Already in the list: ${skipped.join(', ')}.`);
+    }
 }
 
 async function pumpInspect() {
@@ -454,6 +485,8 @@ const itemRows = new Map();
 function stopWatching() {
     if (state.stopWatch) state.stopWatch();
     state.stopWatch = null;
+    state.offlineSince = 0;
+    $('#job-offline').hidden = true;
 }
 
 async function showJob(id) {
@@ -477,7 +510,7 @@ async function showJob(id) {
     }
     if (currentRoute().id !== id) return;
     renderJob(job);
-    if (!api.isFinal(job)) {
+    if (!api.isSettled(job)) {
         let warned = false;
         state.stopWatch = api.watchJob(id, (j) => {
             if (currentRoute().id !== id) return;
@@ -488,16 +521,49 @@ async function showJob(id) {
                 if (j.state === 'done') toast('success', 'Job done', jobSummary(j));
             }
         }, (e) => {
+            if (e.code === 'ENETWORK') {
+                showOutage(true);
+                return;
+            }
             if (!warned) {
                 warned = true;
                 showError(e, 'Following the job');
             }
-        });
+        }, () => showOutage(false));
     }
 }
 
-/** Counts from the items when the job has them (the server's items_done also counts cancelled
- * images as finished), else from the progress object. */
+/** The server cannot be reached (since when) / is back: the page says so instead of an old ETA. */
+function showOutage(down) {
+    const el = $('#job-offline');
+    if (down) {
+        if (!state.offlineSince) state.offlineSince = Date.now();
+        el.textContent = `The server cannot be reached since ${formatTime(state.offlineSince / 1000)}; ` +
+            'retrying every second. The job goes on on the server.';
+        el.hidden = false;
+        $('#job-eta').textContent = 'server unreachable';
+    } else if (state.offlineSince) {
+        const s = Math.round((Date.now() - state.offlineSince) / 1000);
+        state.offlineSince = 0;
+        el.hidden = true;
+        toast('success', 'Connected again', `The server is back after ${formatDuration(s)}.`);
+        announce('The server is reachable again.');
+    }
+}
+
+/** "Done with 1 failure" for a failed job where some images succeeded; the state otherwise. */
+function jobBadge(job) {
+    const c = jobCounts(job);
+    if (job.state === 'failed' && c.done > 0) {
+        return h('span', {class: 'badge state-partial'},
+                 `Done with ${c.failed} failure${c.failed === 1 ? '' : 's'}`);
+    }
+    return stateBadge(job.state);
+}
+const barState = (job) => (job.state === 'failed' && jobCounts(job).done > 0 ? 'partial' : job.state);
+
+/** Counts from the items when the job has them, else from the progress object (items_done
+ * counts the images that ran, failed ones included). */
 function jobCounts(job) {
     const p = job.progress || {};
     const items = job.items;
@@ -507,7 +573,7 @@ function jobCounts(job) {
     }
     const failed = p.items_failed || 0;
     return {total: p.items_total || 0, done: Math.max(0, (p.items_done || 0) - failed), failed,
-            cancelled: 0};
+            cancelled: p.items_cancelled || 0};
 }
 
 function jobSummary(job) {
@@ -522,19 +588,15 @@ function renderJob(job) {
     state.job = job;
     const p = job.progress || {};
     const final = api.isFinal(job);
+    // One definition of progress: the server's (cancelled images never count as done).
     let pct = Number.isFinite(p.percent) ? p.percent : 0;
-    if (job.state === 'done') pct = 100;
-    if (job.state === 'cancelled') {
-        const c = jobCounts(job);
-        pct = c.total ? (100 * (c.done + c.failed)) / c.total : 0; // how far it got
-    }
     pct = Math.max(0, Math.min(100, pct));
     $('#job-title').textContent = `Job ${shortId(job.id)}`;
     const title = $('#job-title');
     const badge = title.nextElementSibling && title.nextElementSibling.classList.contains('badge')
         ? title.nextElementSibling : null;
     if (badge) badge.remove();
-    title.after(stateBadge(job.state));
+    title.after(jobBadge(job));
     const meta = [];
     if (job.created) meta.push(`Started ${formatTime(job.created)}`);
     if (job.finished) meta.push(`finished ${formatTime(job.finished)}`);
@@ -548,9 +610,11 @@ function renderJob(job) {
     const eta = !final && Number.isFinite(p.eta_s) && p.eta_s > 0 ? `about ${formatDuration(p.eta_s)} left` : '';
     bar.setAttribute('aria-valuetext', `${Math.round(pct)}%${eta ? `, ${eta}` : ''}`);
     bar.querySelector('.progress-fill').style.width = `${pct}%`;
-    bar.className = `progress is-${job.state}`;
+    bar.className = `progress is-${barState(job)}`;
     $('#job-percent').textContent = `${pct >= 99.95 || pct === 0 ? Math.round(pct) : pct.toFixed(1)}%`;
-    $('#job-eta').textContent = final ? (STATE_LABELS[job.state] || job.state) : (eta || (job.state === 'queued' ? 'waiting for a worker' : 'estimating…'));
+    $('#job-eta').textContent = state.offlineSince ? 'server unreachable'
+        : final ? (p.in_flight ? 'finishing the images in flight…' : jobBadge(job).textContent)
+        : (eta || (job.state === 'queued' ? 'waiting for a worker' : 'estimating…'));
     $('#job-counts').textContent = jobSummary(job);
     const cancel = $('#job-cancel');
     cancel.hidden = final;
@@ -771,9 +835,10 @@ async function openViewer(job, item) {
         if (state.viewing !== token) return;
         const result = {url: resUrl, ...resDims, label: 'Result'};
         const dims = original && (original.width !== result.width || original.height !== result.height)
-            ? `Original ${formatDims(original.width, original.height)}, result ${formatDims(result.width, result.height)}. `
-            : `${formatDims(result.width, result.height)}. `;
-        state.viewer.setImages(original, result, `${dims}${note} Scroll or pinch to zoom, drag to pan.`);
+            ? `Original ${formatDims(original.width, original.height)}, result ${formatDims(result.width, result.height)}.`
+            : `${formatDims(result.width, result.height)}.`;
+        state.viewer.setImages(original, result,
+                               [dims, note, 'Scroll or pinch to zoom, drag to pan.'].filter(Boolean).join(' '));
     } catch (e) {
         if (state.viewing === token) state.viewer.caption.textContent = 'The result could not be shown.';
         showError(e, 'Showing the result');
@@ -804,8 +869,8 @@ async function loadJobs() {
     $('.jobs').hidden = jobs.length === 0;
     replaceChildren($('#jobs'), shown.map((job) => {
         const p = job.progress || {};
-        const pct = job.state === 'done' ? 100 : Math.max(0, Math.min(100, p.percent || 0));
-        const pctText = job.state === 'cancelled' ? '' : `${Math.round(pct)}%`;
+        const pct = Math.max(0, Math.min(100, p.percent || 0)); // the server's one figure
+        const pctText = `${Math.round(pct)}%`;
         const n = p.items_total ?? (job.items || []).length;
         const failed = p.items_failed || 0;
         return h('tr', {class: `job-row job-${job.state}`},
@@ -816,11 +881,11 @@ async function loadJobs() {
             h('td', {class: 'pipeline-cell'}, h('code', {title: job.pipeline || ''},
                                                 job.pipeline || '(conversion only)')),
             h('td', {class: 'nowrap'}, `${n}${failed ? ` (${failed} failed)` : ''}`),
-            h('td', {}, stateBadge(job.state)),
+            h('td', {}, jobBadge(job)),
             h('td', {}, h('div', {class: 'mini-progress', role: 'progressbar', 'aria-valuemin': '0',
                                   'aria-valuemax': '100', 'aria-valuenow': String(Math.round(pct)),
                                   'aria-label': `Job ${shortId(job.id)} progress`},
-                          h('div', {class: `progress-fill is-${job.state}`, style: {width: `${pct}%`}})),
+                          h('div', {class: `progress-fill is-${barState(job)}`, style: {width: `${pct}%`}})),
               h('span', {class: 'small muted'}, pctText)));
     }));
     // Whole rows open the job too (the link in the first cell is the keyboard route).

@@ -5,7 +5,7 @@
 // both directions: the builder writes the text, and editing the text re-parses into the builder.
 
 import {h, replaceChildren, debounce, formatNumber, announce} from './util.js';
-import {parse, format, newStep, defaultValue, PipelineError} from './pipeline.js';
+import {parse, format, newStep, defaultValue, oddOk, PipelineError} from './pipeline.js';
 
 export const KIND_LABELS = {
     point: 'Pixel', stencil: 'Neighbourhood', stat: 'Whole-image statistic', global: 'Whole image',
@@ -270,11 +270,12 @@ export class Builder {
             const t = number.value.trim();
             const x = Number(t);
             const ok = t !== '' && Number.isFinite(x) && x >= p.min && x <= p.max &&
-                (p.type !== 'int' || Number.isInteger(x));
+                (p.type !== 'int' || Number.isInteger(x)) && oddOk(p, x);
             number.setAttribute('aria-invalid', String(!ok));
             bad.hidden = ok;
             if (!ok) {
-                bad.textContent = `${p.name} must be ${p.type === 'int' ? 'a whole number' : 'a number'} from ${range}.`;
+                bad.textContent = `${p.name} must be ${p.odd ? 'an odd' : p.type === 'int' ? 'a whole'
+                    : 'a'} number from ${range}${p.odd && p.min === 0 ? ' (or 0: automatic)' : ''}.`;
                 return;
             }
             slider.value = String(x);
@@ -284,6 +285,7 @@ export class Builder {
             let x = Number(slider.value);
             x = p.type === 'int' ? Math.round(x) : roundTo(x, step);
             x = Math.min(p.max, Math.max(p.min, x));
+            if (!oddOk(p, x)) x = x + 1 <= p.max ? x + 1 : x - 1; // the slider steps over even sizes
             number.value = formatNumber(x);
             number.setAttribute('aria-invalid', 'false');
             bad.hidden = true;

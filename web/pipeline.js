@@ -38,6 +38,9 @@ export function suggest(name, ops) {
         .sort((x, y) => x[0] - y[0]).slice(0, 3).map(([, n]) => n);
 }
 
+/** The declared constraint `odd` of GET /api/v1/ops: odd values, or 0 where 0 is the minimum. */
+export const oddOk = (p, v) => !p.odd || Math.abs(v % 2) === 1 || (v === 0 && p.min === 0);
+
 /** Parses one value for param p; returns the JS value or throws a message. */
 export function parseValue(op, p, text) {
     const lo = formatNumber(p.min), hi = formatNumber(p.max);
@@ -63,6 +66,7 @@ export function parseValue(op, p, text) {
             throw `${op.name}: ${p.name}=${text} must be an integer (range ${lo}..${hi})`;
         }
         if (v < p.min || v > p.max) throw `${op.name}: ${p.name}=${text} is out of range ${lo}..${hi}`;
+        if (!oddOk(p, v)) throw `${op.name}: ${p.name}=${text} must be odd${p.min === 0 ? ' (or 0: automatic)' : ''}`;
         return v;
     }
     }

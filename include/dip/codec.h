@@ -12,6 +12,7 @@
 #include "error.h"
 #include "image.h"
 #include "limits.h"
+#include "pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,7 @@ struct dip_image_info {
  * dip_decode_opts_default(). */
 struct dip_decode_opts {
     int autorotate; /* apply EXIF orientation (default 1) */
+    dip_pool *pool; /* threads one image's decode may use (NULL: the caller's only); borrowed */
 };
 
 /** Encode options. Zero-initialised is not valid: start from dip_encode_opts_default(). */
@@ -56,6 +58,8 @@ struct dip_encode_opts {
     int subsampling;   /* JPEG chroma: 444, 422 or 420 (default 420) */
     int png_level;     /* PNG zlib level 0..9 (default 6) */
     int webp_lossless; /* 1: lossless WebP (default 0) */
+    dip_pool *pool;    /* threads one image's encode may use (NULL: the caller's only); the
+                        * bytes never depend on it. Borrowed for the call */
 };
 
 void dip_decode_opts_default(struct dip_decode_opts *o);
@@ -95,6 +99,30 @@ int dip_codec_decode(const void *buf, size_t len, const struct dip_limits *lim,
  * refused, RGBA to JPEG drops alpha: see docs/formats.md). Thread-safe. */
 int dip_codec_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
                      size_t *out_len, struct dip_err *err);
+
+/* ---- JPEG in bands ----
+ * A large JPEG is encoded as bands of whole MCU rows, each encoded alone (on any thread or
+ * machine), whose entropy-coded segments are joined behind one header with restart markers
+ * (RST0..RST7 in turn, the restart interval being one band). dip_codec_encode() does this on the
+ * pool for images taller than one band; a caller that streams strips (a cluster coordinator)
+ * uses the three calls below and gets the same bytes. */
+
+/** Rows per band for an image `width` wide with `channels` and opts' subsampling: 128 or fewer
+ * (a multiple of the MCU height; a restart interval holds at most 65535 MCUs). Every band but the
+ * last has exactly this many rows. */
+int dip_jpeg_band_rows(int width, int channels, const struct dip_encode_opts *opts);
+/** The entropy-coded segment of one band (a view of band_rows rows, fewer for the last band):
+ * the bytes between two restart markers. *out is dip_malloc'ed. Thread-safe. */
+int dip_jpeg_encode_band(const struct dip_view *band, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err);
+/** The headers (SOI to the end of SOS, with DRI) of a width x height image. *out dip_malloc'ed. */
+int dip_jpeg_encode_head(int width, int height, int channels, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err);
+/** head + segment 0 + RST0 + segment 1 + RST1 + ... + last segment + EOI into *out
+ * (dip_malloc'ed). */
+int dip_jpeg_join(const uint8_t *head, size_t head_len, const uint8_t *const *segs,
+                  const size_t *seg_lens, size_t nsegs, uint8_t **out, size_t *out_len,
+                  struct dip_err *err);
 
 /** Reads a whole file into memory (dip_malloc), refusing files over max_bytes with DIP_ELIMIT.
  * Errors name the path. */

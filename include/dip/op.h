@@ -35,15 +35,21 @@ struct dip_param {
     double min, max, def;
     const char *const *choices; /* DIP_PARAM_ENUM: NULL-terminated names */
     const char *help;
+    unsigned flags; /* DIP_PARAM_ODD: declared constraints a client can check (GET /api/v1/ops) */
 };
 
+/* Odd values only; 0 too where 0 is the minimum (there it means "automatic"). */
+#define DIP_PARAM_ODD 1u
+
 #define DIP_PARAM_INT(S, f, lo, hi, d, h)                                                          \
-    {#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h)}
+    {#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0}
+#define DIP_PARAM_INT_ODD(S, f, lo, hi, d, h)                                                      \
+    {#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), DIP_PARAM_ODD}
 #define DIP_PARAM_DOUBLE(S, f, lo, hi, d, h)                                                       \
-    {#f, DIP_PARAM_DOUBLE, offsetof(S, f), (lo), (hi), (d), NULL, (h)}
-#define DIP_PARAM_BOOL(S, f, d, h) {#f, DIP_PARAM_BOOL, offsetof(S, f), 0, 1, (d), NULL, (h)}
+    {#f, DIP_PARAM_DOUBLE, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0}
+#define DIP_PARAM_BOOL(S, f, d, h) {#f, DIP_PARAM_BOOL, offsetof(S, f), 0, 1, (d), NULL, (h), 0}
 #define DIP_PARAM_ENUM(S, f, names, d, h)                                                          \
-    {#f, DIP_PARAM_ENUM, offsetof(S, f), 0, 0, (d), (names), (h)}
+    {#f, DIP_PARAM_ENUM, offsetof(S, f), 0, 0, (d), (names), (h), 0}
 
 /* ---- Regions ---- */
 

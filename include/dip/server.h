@@ -48,6 +48,11 @@ struct dip_server_opts {
     const char *blobs;        /* NULL: DATA/blobs; "s3://bucket/prefix": object storage */
     const char *encrypt_key;  /* key file: blobs encrypted at rest; NULL: plain */
     const struct dip_s3_config *s3; /* object storage endpoint/credentials; NULL: environment */
+    /* Operation (docs/deploy.md): logs, shutdown, readiness. */
+    int log_level;             /* 0: job events only; 1 (default): also one line per request */
+    int log_json;              /* 1: log lines are JSON objects */
+    double shutdown_grace_s;   /* running work may finish this long after a stop; default 20 */
+    uint64_t ready_min_free;   /* /readyz fails below this many free bytes; default 256 MiB */
 };
 
 /** Defaults as documented above. */

@@ -29,7 +29,9 @@ static const char help[] =
     "folder and extension.\n"
     "With an OpenCL device (--device opencl, or auto with a GPU) each op also gets a row\n"
     "impl=dip-opencl (upload, kernels, download: wall time) and dip-opencl-kernels (the\n"
-    "device's own kernel time, transfers excluded). Ops without a kernel get no such rows.\n";
+    "device's own kernel time, transfers excluded). Ops without a kernel get no such rows.\n"
+    "--suite codecs times each encoder and decoder instead (--ops png6,tiff,...), the\n"
+    "pool handed to the codec; its rows add the encoded size in bytes.\n";
 
 /* Times `runs` runs of `p` on the OpenCL device after one warm-up run (kernel build, caches) and
  * prints the two dip-opencl rows. Nothing when the op falls back to the CPU. */
@@ -106,6 +108,115 @@ static int add_input(const char ***inputs, int *n, const char *path)
     return 0;
 }
 
+/* --suite codecs: each encoder (and the decoder of what it wrote) with one thread and with all,
+ * the pool passed to the codec as an executor passes it. Rows carry an 11th column, the encoded
+ * size in bytes, so that report.py's operation table leaves them out. */
+static int bench_codecs(const dip_image *img, const uint8_t *input_bytes, size_t input_len,
+                        long runs, long threads, const char *only)
+{
+    static const struct {
+        const char *name;
+        dip_format format;
+        int png_level, quality, lossless;
+    } cfg[] = {
+        {"png0", DIP_FORMAT_PNG, 0, 90, 0},    {"png1", DIP_FORMAT_PNG, 1, 90, 0},
+        {"png3", DIP_FORMAT_PNG, 3, 90, 0},    {"png6", DIP_FORMAT_PNG, 6, 90, 0},
+        {"png9", DIP_FORMAT_PNG, 9, 90, 0},    {"tiff", DIP_FORMAT_TIFF, 6, 90, 0},
+        {"webp90", DIP_FORMAT_WEBP, 6, 90, 0}, {"webpll", DIP_FORMAT_WEBP, 6, 90, 1},
+        {"jpeg90", DIP_FORMAT_JPEG, 6, 90, 0},
+    };
+    double mp = (double)dip_image_width(img) * dip_image_height(img) / 1e6;
+    long tcounts[2] = {1, threads};
+    struct dip_err err = {0};
+    struct dip_limits lim;
+    int rc = 0;
+
+    dip_limits_default(&lim);
+    /* "input": decode of the --input file's own bytes (a file another encoder wrote). */
+    if (input_bytes != NULL && only != NULL && strstr(only, "input") != NULL)
+        for (int k = 0; k < (threads == 1 ? 1 : 2); k++) {
+            struct dip_decode_opts dopt;
+            double td[1000];
+            dip_pool *pool = NULL;
+
+            if (dip_pool_new((int)tcounts[k], &pool) != 0)
+                return DIP_ENOMEM;
+            dip_decode_opts_default(&dopt);
+            dopt.pool = pool;
+            for (long r = 0; r < runs && rc == 0; r++) {
+                dip_image *back = NULL;
+                double t0 = dip__now();
+                rc = dip_codec_decode(input_bytes, input_len, &lim, &dopt, &back, NULL, &err);
+                td[r] = dip__now() - t0;
+                dip_image_unref(back);
+            }
+            dip_pool_free(pool);
+            if (rc) {
+                fprintf(stderr, "dip bench: input: %s\n", dip_err_text(&err, rc));
+                return rc;
+            }
+            qsort(td, (size_t)runs, sizeof(double), cmp_double);
+            printf("codecs,decode-input,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", tcounts[k],
+                   dip_image_width(img), dip_image_height(img), runs, td[runs / 2], td[0],
+                   td[runs - 1], mp / td[runs / 2], input_len);
+        }
+    for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+        if (only && (strstr(only, cfg[c].name) == NULL || strcmp(only, "input") == 0))
+            continue;
+        if (!dip_format_can_encode(cfg[c].format))
+            continue;
+        for (int k = 0; k < (threads == 1 ? 1 : 2); k++) {
+            struct dip_encode_opts eo;
+            struct dip_decode_opts dopt;
+            double te[1000], td[1000];
+            uint8_t *enc = NULL;
+            size_t len = 0;
+            dip_pool *pool = NULL;
+
+            if (dip_pool_new((int)tcounts[k], &pool) != 0)
+                return DIP_ENOMEM;
+            dip_encode_opts_default(&eo);
+            eo.format = cfg[c].format;
+            eo.png_level = cfg[c].png_level;
+            eo.quality = cfg[c].quality;
+            eo.webp_lossless = cfg[c].lossless;
+            eo.pool = pool;
+            dip_decode_opts_default(&dopt);
+            dopt.pool = pool;
+            for (long r = 0; r < runs && rc == 0; r++) {
+                dip_image *back = NULL;
+                double t0 = dip__now();
+                dip_free(enc);
+                enc = NULL;
+                rc = dip_codec_encode(img, &eo, &enc, &len, &err);
+                te[r] = dip__now() - t0;
+                if (rc)
+                    break;
+                t0 = dip__now();
+                rc = dip_codec_decode(enc, len, &lim, &dopt, &back, NULL, &err);
+                td[r] = dip__now() - t0;
+                dip_image_unref(back);
+            }
+            dip_free(enc);
+            dip_pool_free(pool);
+            if (rc) {
+                fprintf(stderr, "dip bench: %s: %s\n", cfg[c].name, dip_err_text(&err, rc));
+                return rc;
+            }
+            qsort(te, (size_t)runs, sizeof(double), cmp_double);
+            qsort(td, (size_t)runs, sizeof(double), cmp_double);
+            printf("codecs,encode-%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", cfg[c].name,
+                   tcounts[k], dip_image_width(img), dip_image_height(img), runs, te[runs / 2],
+                   te[0], te[runs - 1], mp / te[runs / 2], len);
+            printf("codecs,decode-%s,dip,%ld,%dx%d,%ld,%.6f,%.6f,%.6f,%.1f,%zu\n", cfg[c].name,
+                   tcounts[k], dip_image_width(img), dip_image_height(img), runs, td[runs / 2],
+                   td[0], td[runs - 1], mp / td[runs / 2], len);
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
+
 /* The suite of an input file: its name without folder and extension. */
 static void suite_name(const char *path, char *name, size_t size)
 {
@@ -124,16 +235,17 @@ static int bench_one(const char *input, const char *suite, const char *only, int
     struct dip_err err = {0};
     int rc = 0;
 
+    uint8_t *data = NULL; /* --input's bytes, for the codecs suite's "input" row */
+    size_t len = 0;
+
     if (input) {
         struct dip_limits lim;
-        uint8_t *data = NULL;
-        size_t len;
         dip_limits_default(&lim);
         rc = dip_file_read(input, lim.max_input_bytes, &data, &len, &err);
         if (rc == 0)
             rc = dip_codec_decode(data, len, &lim, NULL, &img, NULL, &err);
-        dip_free(data);
         if (rc) {
+            dip_free(data);
             fprintf(stderr, "dip bench: %s: %s\n", input, dip_err_text(&err, rc));
             return dip_err_exit_code(rc);
         }
@@ -145,6 +257,13 @@ static int bench_one(const char *input, const char *suite, const char *only, int
         }
         fill_photo(img);
     }
+    if (strcmp(suite, "codecs") == 0) {
+        rc = bench_codecs(img, data, len, runs, threads, only);
+        dip_free(data);
+        dip_image_unref(img);
+        return rc ? dip_err_exit_code(rc) : 0;
+    }
+    dip_free(data);
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
         long tcounts[2] = {1, threads};
@@ -258,7 +377,10 @@ int dip__cmd_bench(int argc, char **argv)
     }
     if (threads == 0)
         threads = dip_cpu_count();
-    printf("suite,op,impl,threads,size,runs,median,min,max,rate\n");
+    if (suite != NULL && strcmp(suite, "codecs") == 0)
+        printf("suite,op,impl,threads,size,runs,median,min,max,rate,bytes\n");
+    else
+        printf("suite,op,impl,threads,size,runs,median,min,max,rate\n");
     if (n_inputs == 0)
         rc = bench_one(NULL, suite ? suite : "ops", only, (int)w, (int)h, runs, threads);
     for (int i = 0; i < n_inputs && rc == 0; i++) {

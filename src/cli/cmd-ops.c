@@ -105,7 +105,7 @@ static void print_json(void)
             }
             printf(", \"help\": ");
             json_str(p->help);
-            printf("}");
+            printf(", \"odd\": %s}", (p->flags & DIP_PARAM_ODD) ? "true" : "false");
         }
         printf("]}");
     }

@@ -40,6 +40,10 @@ enum {
     OPT_BLOBS,
     OPT_ENCRYPT_KEY,
     OPT_DEVICE,
+    OPT_SHUTDOWN_GRACE,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL,
+    OPT_READY_MIN_FREE,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -72,6 +76,12 @@ static void usage(FILE *f, const char *web_dir)
             "  --keep DURATION      delete finished jobs and their blobs after DURATION\n"
             "                       (e.g. 7d, 12h, 30m, 90s; 0: keep; default 7d)\n"
             "  --routes             print the API's routes and exit\n"
+            "  --shutdown-grace S   on SIGTERM/SIGINT, running work may finish for S seconds;\n"
+            "                       the rest resumes on the next start (default 20)\n"
+            "  --log-format F       text (default) or json: one line per request and job event\n"
+            "  --log-level N        0: job events only, 1: also one line per request (default)\n"
+            "  --ready-min-free N   /readyz fails below N free bytes on the data disk\n"
+            "                       (default 268435456)\n"
             "  --quiet              no log lines\n\n"
             "Without tokens (dip token create), only a loopback address may be used and the API\n"
             "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s"
@@ -147,6 +157,10 @@ int dip__cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {"blobs", required_argument, NULL, OPT_BLOBS},
         {"encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY},
+        {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"ready-min-free", required_argument, NULL, OPT_READY_MIN_FREE},
         DIP_CLI_LIMIT_OPTIONS,
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -247,6 +261,29 @@ int dip__cmd_serve(int argc, char **argv)
             bad |= dip__cli_int("max-user-streams", optarg, 1, 1 << 20, &v);
             o.max_streams_per_user = (int)v;
             break;
+        case OPT_SHUTDOWN_GRACE:
+            if (parse_duration(optarg, &o.shutdown_grace_s) != 0 || o.shutdown_grace_s > 3600) {
+                dip__cli_error("serve", "--shutdown-grace '%s' is not a duration of 0..3600 s",
+                               optarg);
+                bad = 1;
+            }
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0) {
+                o.log_json = strcmp(optarg, "json") == 0;
+            } else {
+                dip__cli_error("serve", "--log-format '%s': use text or json", optarg);
+                bad = 1;
+            }
+            break;
+        case OPT_LOG_LEVEL:
+            bad |= dip__cli_int("log-level", optarg, 0, 1, &v);
+            o.log_level = (int)v;
+            break;
+        case OPT_READY_MIN_FREE:
+            bad |= dip__cli_int("ready-min-free", optarg, 0, 1L << 50, &v);
+            o.ready_min_free = (uint64_t)v;
+            break;
         case OPT_QUIET:
             o.quiet = 1;
             break;
@@ -329,7 +366,7 @@ int dip__cmd_serve(int argc, char **argv)
     }
     dip_server_run(srv, &got_signal);
     if (!o.quiet)
-        fprintf(stderr, "dip serve: stopping (signal %d)\n", (int)got_signal);
+        fprintf(stderr, "dip serve: stopped (signal %d)\n", (int)got_signal);
 out:
     dip_server_free(srv);
     dip__cli_status_write(rc ? dip_err_exit_code(rc) : 0, 0);

@@ -128,6 +128,7 @@ dip_format dip_codec_sniff(const void *vbuf, size_t len)
 void dip_decode_opts_default(struct dip_decode_opts *o)
 {
     o->autorotate = 1;
+    o->pool = NULL;
 }
 
 void dip_encode_opts_default(struct dip_encode_opts *o)
@@ -137,6 +138,7 @@ void dip_encode_opts_default(struct dip_encode_opts *o)
     o->subsampling = 420;
     o->png_level = 6;
     o->webp_lossless = 0;
+    o->pool = NULL;
 }
 
 static int check_input(const void *buf, size_t len, const struct dip_limits *lim,

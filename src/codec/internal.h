@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dip/codec.h"
+#include "dip/pool.h"
 
 struct dip__codec {
     dip_format format;
@@ -53,5 +54,31 @@ struct dip__buf {
 void dip__buf_init(struct dip__buf *b, size_t cap);
 int dip__buf_append(struct dip__buf *b, const void *p, size_t n);
 void dip__buf_free(struct dip__buf *b);
+
+/* ---- Deflate (deflate.c: libdeflate, ISA-L, zlib) ---- */
+
+/* Compresses in[0..len) at `level` (0..9, PNG/zlib meaning) as one piece of a raw deflate stream:
+ * independent of every other piece (no history), ending on a byte boundary, and ending the stream
+ * only when `last`. Pieces joined in order, behind dip__zlib_header() and followed by the
+ * big-endian Adler-32 of all input, make a zlib stream. *out is dip_malloc'ed. Returns 0 or
+ * DIP_ENOMEM. Thread-safe. */
+int dip__deflate_piece(const uint8_t *in, size_t len, int level, int last, uint8_t **out,
+                       size_t *out_len);
+/* The two-byte zlib header for `level`. */
+void dip__zlib_header(int level, uint8_t hdr[2]);
+/* A whole zlib stream (one piece, header and Adler-32) of in[0..len). *out is dip_malloc'ed. */
+int dip__zlib_compress(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *out_len);
+/* Checksums: start Adler-32 at 1 and CRC-32 at 0. */
+uint32_t dip__zadler32(uint32_t adler, const uint8_t *p, size_t len);
+uint32_t dip__zadler32_combine(uint32_t a, uint32_t b, size_t len_b);
+uint32_t dip__zcrc32(uint32_t crc, const uint8_t *p, size_t len);
+/* Inflates a whole zlib (zlib=1) or raw deflate stream from in[0..len) into out[0..out_len)
+ * with libdeflate; *in_used and *out_got tell how much of each the stream took. A raw stream
+ * refers to nothing before its start (a reference before it is BAD). Thread-safe. */
+enum { DIP__INFLATE_OK, DIP__INFLATE_BAD, DIP__INFLATE_TOO_LONG, DIP__INFLATE_NOMEM };
+int dip__inflate(const uint8_t *in, size_t len, int zlib, uint8_t *out, size_t out_len,
+                 size_t *in_used, size_t *out_got);
+/* "libdeflate 1.14, ISA-L 2.30.0" */
+void dip__deflate_versions(char *buf, size_t len);
 
 #endif

@@ -417,11 +417,242 @@ static int jpeg_probe(const uint8_t *buf, size_t len, const struct dip_limits *l
     return 0;
 }
 
+/* ---- Decoding in bands split at restart markers ---- */
+
+/* A baseline file whose restart interval is a whole number of MCU rows is cut at its RST markers
+ * into bands of intervals; each band, with one interval of context above and below (libjpeg's
+ * fancy chroma upsampling looks one chroma row across), is rebuilt as a small JPEG of its own
+ * (the tables, SOF with the band's height, DRI, SOS, its intervals with RST renumbered from 0,
+ * EOI) and decoded on the caller's pool; only the band's own rows are kept. The coefficients are
+ * those of the whole file (DC prediction restarts at every RST), so the pixels are those of one
+ * decode. Anything unusual, and any band that fails, sends the whole file to the plain decode,
+ * which gives the errors. */
+
+#define BAND_MIN_ROWS 128
+
+struct jlayout {
+    size_t tables[16][2]; /* DQT, SOF, DHT, DRI segments to copy: offset, length */
+    int ntables;
+    size_t sof_height;   /* offset of SOF's height field */
+    size_t sos, sos_len; /* SOS segment */
+    size_t *iv;          /* start of each interval's entropy data (n + 1 entries: end last) */
+    size_t niv;
+    int width, height, mcu_rows_per_iv, mcu_h;
+};
+
+static unsigned be16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* 0 and the layout when the file can be cut, -1 otherwise (nothing to report). */
+static int jpeg_layout(const uint8_t *buf, size_t len, struct jlayout *L)
+{
+    size_t pos = 2, ri = 0, cap = 0, data;
+    int hmax = 1, vmax = 1, ncomp = 0, sof = 0;
+    unsigned next = 0;
+
+    memset(L, 0, sizeof(*L));
+    while (pos + 4 <= len && buf[pos] == 0xFF) {
+        unsigned m = buf[pos + 1];
+        size_t seg = be16(buf + pos + 2);
+        if (m == 0xFF) {
+            pos++;
+            continue;
+        }
+        if (seg < 2 || pos + 2 + seg > len)
+            return -1;
+        if (m == 0xC0 || m == 0xC1) {
+            const uint8_t *f = buf + pos + 4;
+            if (seg < 8 || f[0] != 8 || sof)
+                return -1;
+            sof = 1;
+            L->height = (int)be16(f + 1);
+            L->width = (int)be16(f + 3);
+            ncomp = f[5];
+            if ((ncomp != 1 && ncomp != 3) || seg < 8 + 3 * (size_t)ncomp || L->height == 0)
+                return -1;
+            for (int i = 0; i < ncomp; i++) {
+                hmax = DIP_MAX(hmax, f[7 + 3 * i] >> 4);
+                vmax = DIP_MAX(vmax, f[7 + 3 * i] & 15);
+            }
+            L->sof_height = pos + 5;
+        } else if (m >= 0xC2 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            return -1; /* progressive, lossless, arithmetic, hierarchical */
+        } else if (m == 0xDD) {
+            if (seg != 4)
+                return -1;
+            ri = be16(buf + pos + 4);
+        } else if (m == 0xDA) {
+            L->sos = pos;
+            L->sos_len = 2 + seg;
+            break;
+        }
+        if (m == 0xDB || m == 0xC0 || m == 0xC1 || m == 0xC4 || m == 0xDD) {
+            if (L->ntables == 16)
+                return -1;
+            L->tables[L->ntables][0] = pos;
+            L->tables[L->ntables][1] = 2 + seg;
+            L->ntables++;
+        }
+        pos += 2 + seg;
+    }
+    if (!sof || L->sos == 0 || ri == 0 || buf[L->sos + 4] != ncomp)
+        return -1;
+    {
+        int mw = 8 * (ncomp == 1 ? 1 : hmax), mh = 8 * (ncomp == 1 ? 1 : vmax);
+        size_t per_row = ((size_t)L->width + (size_t)mw - 1) / (size_t)mw;
+        size_t rows = ((size_t)L->height + (size_t)mh - 1) / (size_t)mh;
+        if (ri % per_row != 0)
+            return -1;
+        L->mcu_rows_per_iv = (int)(ri / per_row);
+        L->mcu_h = mh;
+        L->niv = (rows + (size_t)L->mcu_rows_per_iv - 1) / (size_t)L->mcu_rows_per_iv;
+    }
+    if (L->niv < 2)
+        return -1;
+    cap = L->niv + 1;
+    L->iv = dip_malloc(cap * sizeof(*L->iv));
+    if (L->iv == NULL)
+        return -1;
+    /* The intervals: RST0..RST7 in turn, then EOI right after the last. */
+    data = L->sos + L->sos_len;
+    L->iv[0] = data;
+    for (size_t i = data, k = 1; i + 1 < len; i++) {
+        if (buf[i] != 0xFF || buf[i + 1] == 0x00 || buf[i + 1] == 0xFF)
+            continue;
+        if (buf[i + 1] >= 0xD0 && buf[i + 1] <= 0xD7) {
+            if (buf[i + 1] != 0xD0 + next || k >= L->niv)
+                break;
+            next = (next + 1) % 8;
+            L->iv[k++] = i + 2;
+            i++;
+            continue;
+        }
+        if (buf[i + 1] == 0xD9 && k == L->niv) {
+            L->iv[k] = i + 2; /* end of the last interval is i; stored as if an RST followed */
+            return 0;
+        }
+        break;
+    }
+    dip_free(L->iv);
+    L->iv = NULL;
+    return -1;
+}
+
+struct jband {
+    const uint8_t *buf;
+    const struct jlayout *L;
+    const struct dip_limits *lim;
+    struct dip_view out;
+    size_t ivs_per_band, nbands;
+    int rows_per_iv;
+};
+
+static int jband_task(void *ud, size_t b, int thread)
+{
+    struct jband *j = ud;
+    const struct jlayout *L = j->L;
+    size_t i0 = b * j->ivs_per_band, i1 = DIP_MIN(L->niv, i0 + j->ivs_per_band);
+    size_t c0 = i0 > 0 ? i0 - 1 : 0, c1 = DIP_MIN(L->niv, i1 + 1), n = 2, pos;
+    int y_first = (int)c0 * j->rows_per_iv;
+    int h = DIP_MIN(L->height, (int)c1 * j->rows_per_iv) - y_first;
+    int keep0 = (int)i0 * j->rows_per_iv, keep1 = DIP_MIN(L->height, (int)i1 * j->rows_per_iv);
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+    uint8_t *f;
+    int rc;
+
+    (void)thread;
+    for (int t = 0; t < L->ntables; t++)
+        n += L->tables[t][1];
+    n += L->sos_len + (L->iv[c1] - L->iv[c0]) + 2;
+    f = dip_malloc(n);
+    if (f == NULL)
+        return DIP_ENOMEM;
+    f[0] = 0xFF;
+    f[1] = 0xD8;
+    pos = 2;
+    for (int t = 0; t < L->ntables; t++) {
+        memcpy(f + pos, j->buf + L->tables[t][0], L->tables[t][1]);
+        if (L->tables[t][0] + 5 == L->sof_height) {
+            f[pos + 5] = (uint8_t)(h >> 8);
+            f[pos + 6] = (uint8_t)h;
+        }
+        pos += L->tables[t][1];
+    }
+    memcpy(f + pos, j->buf + L->sos, L->sos_len);
+    pos += L->sos_len;
+    for (size_t i = c0; i < c1; i++) {
+        /* Interval i's data ends 2 bytes before the next interval's start (its RST or EOI). */
+        size_t a = L->iv[i], e = L->iv[i + 1] - 2;
+        memcpy(f + pos, j->buf + a, e - a);
+        pos += e - a;
+        f[pos++] = 0xFF;
+        f[pos++] = (uint8_t)(i + 1 < c1 ? 0xD0 + (i - c0) % 8 : 0xD9);
+    }
+    rc = jpeg_run(f, pos, j->lim, &img, &info, &err);
+    if (rc == 0 && (dip_image_width(img) != L->width || dip_image_height(img) != h ||
+                    dip_image_channels(img) != j->out.channels))
+        rc = DIP_ECORRUPT;
+    if (rc == 0) {
+        struct dip_view v = dip_image_view(img);
+        for (int y = keep0; y < keep1; y++)
+            memcpy(j->out.data + (size_t)y * j->out.stride,
+                   v.data + (size_t)(y - y_first) * v.stride,
+                   (size_t)L->width * (size_t)v.channels);
+    }
+    dip_image_unref(img);
+    dip_free(f);
+    return rc;
+}
+
+/* 0 with *out, or -1: decode the plain way (which also reports any error). */
+static int jpeg_decode_bands(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                             dip_pool *pool, dip_image **out, struct dip_image_info *info,
+                             struct dip_err *err)
+{
+    struct jlayout L;
+    struct jband j;
+    dip_image *img = NULL;
+    int rc = -1;
+
+    if (dip_pool_threads(pool) < 2 || jpeg_layout(buf, len, &L) != 0)
+        return -1;
+    /* The header the plain way: limits, metadata, EXIF, colour space. */
+    if (jpeg_run(buf, len, lim, NULL, info, err) != 0)
+        goto out;
+    memset(&j, 0, sizeof(j));
+    j.buf = buf;
+    j.L = &L;
+    j.lim = lim;
+    j.rows_per_iv = L.mcu_rows_per_iv * L.mcu_h;
+    j.ivs_per_band = (size_t)DIP_MAX(1, (BAND_MIN_ROWS + j.rows_per_iv - 1) / j.rows_per_iv);
+    j.nbands = (L.niv + j.ivs_per_band - 1) / j.ivs_per_band;
+    if (j.nbands < 2 || info->width != L.width || info->height != L.height)
+        goto out;
+    if (dip_image_new(L.width, L.height, info->channels, &img) != 0)
+        goto out;
+    j.out = dip_image_view(img);
+    if (dip_pool_for(pool, j.nbands, jband_task, &j) != 0)
+        goto out;
+    *out = img;
+    img = NULL;
+    rc = 0;
+out:
+    dip_image_unref(img);
+    dip_free(L.iv);
+    return rc;
+}
+
 static int jpeg_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                        const struct dip_decode_opts *opts, dip_image **out,
                        struct dip_image_info *info, struct dip_err *err)
 {
-    (void)opts; /* orientation is applied by codec.c */
+    /* Orientation is applied by codec.c. */
+    if (jpeg_decode_bands(buf, len, lim, opts->pool, out, info, err) == 0)
+        return 0;
     return jpeg_run(buf, len, lim, out, info, err);
 }
 
@@ -463,12 +694,12 @@ static void dst_term(j_compress_ptr e)
 
 /* Channel mapping: 1 -> grayscale JPEG, 3 -> YCbCr JPEG from RGB. JPEG has no alpha, so 2
  * channels (gray+alpha) encode as grayscale and 4 (RGBA) as colour with the alpha channel
- * dropped (not composited on any background). */
-static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_image *img,
+ * dropped (not composited on any background). Standard Huffman tables (no per-image
+ * optimisation), so that bands encoded apart share one set of tables. */
+static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const struct dip_view *v,
                       const struct dip_encode_opts *opts)
 {
-    struct dip_view v = dip_image_view(img);
-    int ch = v.channels, outc = ch <= 2 ? 1 : 3;
+    int ch = v->channels, outc = ch <= 2 ? 1 : 3;
 
     if (setjmp(c->jb))
         return c->code ? c->code : DIP_EINTERNAL;
@@ -477,12 +708,13 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     c->dst.empty_output_buffer = dst_empty;
     c->dst.term_destination = dst_term;
     e->dest = &c->dst;
-    e->image_width = (JDIMENSION)v.width;
-    e->image_height = (JDIMENSION)v.height;
+    e->image_width = (JDIMENSION)v->width;
+    e->image_height = (JDIMENSION)v->height;
     e->input_components = outc;
     e->in_color_space = outc == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(e);
     jpeg_set_quality(e, opts->quality, TRUE);
+    e->optimize_coding = FALSE;
     if (outc == 3) {
         /* Luma sampling factors; chroma stays 1x1. */
         e->comp_info[0].h_samp_factor = opts->subsampling == 444 ? 1 : 2;
@@ -492,10 +724,10 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     }
     jpeg_start_compress(e, TRUE);
     while (e->next_scanline < e->image_height) {
-        JSAMPROW row = v.data + (size_t)e->next_scanline * v.stride;
+        JSAMPROW row = v->data + (size_t)e->next_scanline * v->stride;
         if (ch != outc) {
             /* Drop alpha into the scratch row. */
-            for (int x = 0; x < v.width; x++)
+            for (int x = 0; x < v->width; x++)
                 memcpy(c->row + (size_t)x * (size_t)outc, row + (size_t)x * (size_t)ch,
                        (size_t)outc);
             row = c->row;
@@ -506,26 +738,31 @@ static int run_encode(struct jctx *c, struct jpeg_compress_struct *e, const dip_
     return 0;
 }
 
-static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
-                       size_t *out_len, struct dip_err *err)
+static int check_encode_opts(int w, int h, int ch, const struct dip_encode_opts *opts,
+                             struct dip_err *err)
 {
-    struct jctx c;
-    struct jpeg_compress_struct e;
-    int rc = 0, w = dip_image_width(img), h = dip_image_height(img);
-    int ch = dip_image_channels(img);
-
     if (opts->quality < 1 || opts->quality > 100)
         return dip_err_set(err, DIP_EINVAL, "jpeg: quality %d outside 1..100", opts->quality);
     if (opts->subsampling != 444 && opts->subsampling != 422 && opts->subsampling != 420)
         return dip_err_set(err, DIP_EINVAL, "jpeg: subsampling %d is not 444, 422 or 420",
                            opts->subsampling);
-    if (w > JPEG_MAX_DIMENSION || h > JPEG_MAX_DIMENSION)
+    if (w < 1 || h < 1 || w > JPEG_MAX_DIMENSION || h > JPEG_MAX_DIMENSION)
         return dip_err_set(err, DIP_EFORMAT,
-                           "jpeg: %dx%d exceeds JPEG's maximum of %d pixels "
-                           "per side",
-                           w, h, (int)JPEG_MAX_DIMENSION);
+                           "jpeg: %dx%d is outside JPEG's 1 to %d pixels per side", w, h,
+                           (int)JPEG_MAX_DIMENSION);
     if (ch < 1 || ch > 4)
         return dip_err_set(err, DIP_EFORMAT, "jpeg: cannot encode %d channels", ch);
+    return 0;
+}
+
+/* A whole JPEG file of the pixels of v (a standalone image). */
+static int encode_view(const struct dip_view *v, const struct dip_encode_opts *opts, uint8_t **out,
+                       size_t *out_len, struct dip_err *err)
+{
+    struct jctx c;
+    struct jpeg_compress_struct e;
+    int rc;
+
     ctx_init(&c, err);
     dip__buf_init(&c.out, SIZE_MAX / 2);
     memset(&e, 0, sizeof(e));
@@ -536,14 +773,14 @@ static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts,
         rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
         goto out;
     }
-    if (ch == 2 || ch == 4) {
-        c.row = dip_malloc((size_t)w * 3);
+    if (v->channels == 2 || v->channels == 4) {
+        c.row = dip_malloc((size_t)v->width * 3);
         if (c.row == NULL) {
             rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
             goto out;
         }
     }
-    rc = run_encode(&c, &e, img, opts);
+    rc = run_encode(&c, &e, v, opts);
     if (rc == 0) {
         *out = c.out.data;
         *out_len = c.out.len;
@@ -554,6 +791,282 @@ out:
     dip__buf_free(&c.out);
     dip_free(c.chunk);
     dip_free(c.row);
+    return rc;
+}
+
+/* ---- Bands: entropy-coded segments joined with restart markers ---- */
+
+/* MCU size in pixels for the options (gray and 4:4:4 8x8, 4:2:2 16x8, 4:2:0 16x16). */
+static void mcu_size(int ch, int subsampling, int *mw, int *mh)
+{
+    int color = ch >= 3;
+
+    *mw = color && subsampling != 444 ? 16 : 8;
+    *mh = color && subsampling == 420 ? 16 : 8;
+}
+
+int dip_jpeg_band_rows(int width, int channels, const struct dip_encode_opts *opts)
+{
+    int mw, mh, mcus_per_row, mcu_rows;
+
+    mcu_size(channels, opts->subsampling, &mw, &mh);
+    mcus_per_row = (DIP_MAX(width, 1) + mw - 1) / mw;
+    /* 128 rows, fewer where a restart interval (MCUs of a band) would pass 65535. */
+    mcu_rows = DIP_MAX(1, DIP_MIN(128 / mh, 65535 / mcus_per_row));
+    return mcu_rows * mh;
+}
+
+/* Offset just past the SOS segment of a JPEG written by libjpeg, and of its SOF height field;
+ * 0 when not found. The markers before SOS are walked by their lengths. */
+static size_t find_sos(const uint8_t *p, size_t n, size_t *sof_height)
+{
+    size_t pos = 2;
+
+    *sof_height = 0;
+    while (pos + 4 <= n && p[pos] == 0xFF) {
+        unsigned m = p[pos + 1];
+        size_t seg = (size_t)p[pos + 2] << 8 | p[pos + 3];
+        if (pos + 2 + seg > n)
+            return 0;
+        if (m == 0xC0 || m == 0xC1)
+            *sof_height = pos + 5;
+        if (m == 0xDA)
+            return pos + 2 + seg;
+        pos += 2 + seg;
+    }
+    return 0;
+}
+
+int dip_jpeg_encode_band(const struct dip_view *band, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    uint8_t *whole = NULL;
+    size_t n = 0, sos, sofh;
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    rc = check_encode_opts(band->width, band->height, band->channels, opts, err);
+    if (rc)
+        return rc;
+    rc = encode_view(band, opts, &whole, &n, err);
+    if (rc)
+        return rc;
+    sos = find_sos(whole, n, &sofh);
+    if (DIP_NEVER(sos == 0 || n < sos + 2)) {
+        dip_free(whole);
+        return dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+    }
+    /* The entropy-coded data: from the end of SOS to EOI, moved to the front. */
+    memmove(whole, whole + sos, n - sos - 2);
+    *out = whole;
+    *out_len = n - sos - 2;
+    return 0;
+}
+
+/* Headers of the whole image from a band's file: SOF's height set to the image's, a DRI marker
+ * (restart interval = the MCUs of one band) inserted before SOS. head receives n + 6 bytes. */
+static int make_head(const uint8_t *band, size_t n, int height, int restart, uint8_t *head,
+                     size_t *head_len)
+{
+    size_t sofh, sos = find_sos(band, n, &sofh), sos_start = 0;
+
+    if (sos == 0 || sofh == 0)
+        return DIP_EINTERNAL;
+    /* SOS begins at the marker whose segment ends at sos: walk again to find its start. */
+    for (size_t pos = 2; pos < sos;) {
+        size_t seg = (size_t)band[pos + 2] << 8 | band[pos + 3];
+        if (pos + 2 + seg == sos) {
+            sos_start = pos;
+            break;
+        }
+        pos += 2 + seg;
+    }
+    if (sos_start == 0)
+        return DIP_EINTERNAL;
+    memcpy(head, band, sos_start);
+    head[sofh] = (uint8_t)(height >> 8);
+    head[sofh + 1] = (uint8_t)height;
+    head[sos_start] = 0xFF;
+    head[sos_start + 1] = 0xDD;
+    head[sos_start + 2] = 0;
+    head[sos_start + 3] = 4;
+    head[sos_start + 4] = (uint8_t)(restart >> 8);
+    head[sos_start + 5] = (uint8_t)restart;
+    memcpy(head + sos_start + 6, band + sos_start, sos - sos_start);
+    *head_len = sos + 6;
+    return 0;
+}
+
+int dip_jpeg_encode_head(int width, int height, int channels, const struct dip_encode_opts *opts,
+                         uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    dip_image *blank = NULL;
+    struct dip_view v;
+    uint8_t *band = NULL, *head = NULL;
+    size_t n = 0, sofh;
+    int rc, mw, mh, rows;
+
+    *out = NULL;
+    *out_len = 0;
+    rc = check_encode_opts(width, height, channels, opts, err);
+    if (rc)
+        return rc;
+    /* The headers do not depend on the pixels: encode one blank MCU row for them. */
+    mcu_size(channels, opts->subsampling, &mw, &mh);
+    rows = dip_jpeg_band_rows(width, channels, opts);
+    rc = dip_image_new(width, mh, channels, &blank);
+    if (rc)
+        return dip_err_set(err, rc, "jpeg: out of memory");
+    v = dip_image_view(blank);
+    memset(v.data, 0, v.stride * (size_t)v.height);
+    rc = encode_view(&v, opts, &band, &n, err);
+    if (rc)
+        goto out;
+    head = dip_malloc(n + 6);
+    if (head == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+        goto out;
+    }
+    if (find_sos(band, n, &sofh) == 0 ||
+        make_head(band, n, height, ((width + mw - 1) / mw) * (rows / mh), head, out_len) != 0) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        goto out;
+    }
+    *out = head;
+    head = NULL;
+out:
+    dip_free(head);
+    dip_free(band);
+    dip_image_unref(blank);
+    return rc;
+}
+
+int dip_jpeg_join(const uint8_t *head, size_t head_len, const uint8_t *const *segs,
+                  const size_t *seg_lens, size_t nsegs, uint8_t **out, size_t *out_len,
+                  struct dip_err *err)
+{
+    size_t total = head_len + 2, pos;
+    uint8_t *o;
+
+    *out = NULL;
+    *out_len = 0;
+    for (size_t i = 0; i < nsegs; i++)
+        if (__builtin_add_overflow(total, seg_lens[i] + 2, &total))
+            return dip_err_set(err, DIP_ELIMIT, "jpeg: output too large");
+    o = dip_malloc(total);
+    if (o == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory joining %zu bands", nsegs);
+    memcpy(o, head, head_len);
+    pos = head_len;
+    for (size_t i = 0; i < nsegs; i++) {
+        memcpy(o + pos, segs[i], seg_lens[i]);
+        pos += seg_lens[i];
+        o[pos++] = 0xFF;
+        o[pos++] = (uint8_t)(i + 1 < nsegs ? 0xD0 + i % 8 : 0xD9); /* RSTn, EOI last */
+    }
+    *out = o;
+    *out_len = pos;
+    return 0;
+}
+
+struct jenc {
+    struct dip_view v;
+    const struct dip_encode_opts *opts;
+    int rows;
+    uint8_t **seg;
+    size_t *seg_len;
+    uint8_t *band0; /* band 0 as a whole file, for the headers */
+    size_t band0_len;
+    struct dip_err *errs; /* one per band */
+};
+
+static int band_task(void *ud, size_t i, int thread)
+{
+    struct jenc *j = ud;
+    int y0 = (int)i * j->rows;
+    struct dip_rect r = {0, y0, j->v.width, DIP_MIN(j->rows, j->v.height - y0)};
+    struct dip_view b = dip_view_sub(&j->v, r);
+
+    (void)thread;
+    if (i == 0) {
+        /* Band 0 as a whole file: its headers become the image's, its scan the first segment. */
+        size_t sofh, sos;
+        int rc = encode_view(&b, j->opts, &j->band0, &j->band0_len, &j->errs[i]);
+        if (rc)
+            return rc;
+        sos = find_sos(j->band0, j->band0_len, &sofh);
+        if (DIP_NEVER(sos == 0 || j->band0_len < sos + 2))
+            return dip_err_set(&j->errs[i], DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        j->seg_len[i] = j->band0_len - sos - 2;
+        j->seg[i] = dip_malloc(DIP_MAX(j->seg_len[i], (size_t)1));
+        if (j->seg[i] == NULL)
+            return dip_err_set(&j->errs[i], DIP_ENOMEM, "jpeg: out of memory");
+        memcpy(j->seg[i], j->band0 + sos, j->seg_len[i]);
+        return 0;
+    }
+    return dip_jpeg_encode_band(&b, j->opts, &j->seg[i], &j->seg_len[i], &j->errs[i]);
+}
+
+/* Images taller than one band are encoded band by band (in parallel on the caller's pool) and
+ * joined; the band height depends on the width and options only, so the bytes do not depend on
+ * the thread count. Smaller images are one plain libjpeg encode. */
+static int jpeg_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
+                       size_t *out_len, struct dip_err *err)
+{
+    struct jenc j;
+    struct dip_view v = dip_image_view(img);
+    size_t nb, head_len = 0;
+    uint8_t *head = NULL;
+    int rc, mw, mh;
+
+    rc = check_encode_opts(v.width, v.height, v.channels, opts, err);
+    if (rc)
+        return rc;
+    memset(&j, 0, sizeof(j));
+    j.rows = dip_jpeg_band_rows(v.width, v.channels, opts);
+    if (v.height <= j.rows)
+        return encode_view(&v, opts, out, out_len, err);
+    j.v = v;
+    j.opts = opts;
+    nb = (size_t)((v.height + j.rows - 1) / j.rows);
+    j.seg = dip_calloc(nb, sizeof(*j.seg));
+    j.seg_len = dip_calloc(nb, sizeof(*j.seg_len));
+    j.errs = dip_calloc(nb, sizeof(*j.errs));
+    if (j.seg == NULL || j.seg_len == NULL || j.errs == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory for %zu bands", nb);
+        goto out;
+    }
+    rc = dip_pool_for(opts->pool, nb, band_task, &j);
+    if (rc) {
+        for (size_t i = 0; i < nb; i++)
+            if (j.errs[i].msg[0]) {
+                rc = dip_err_set(err, rc, "%s", j.errs[i].msg);
+                break;
+            }
+        goto out;
+    }
+    head = dip_malloc(j.band0_len + 6);
+    if (head == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+        goto out;
+    }
+    mcu_size(v.channels, opts->subsampling, &mw, &mh);
+    if (make_head(j.band0, j.band0_len, v.height, ((v.width + mw - 1) / mw) * (j.rows / mh), head,
+                  &head_len) != 0) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "jpeg: libjpeg wrote no scan");
+        goto out;
+    }
+    rc = dip_jpeg_join(head, head_len, (const uint8_t *const *)j.seg, j.seg_len, nb, out, out_len,
+                       err);
+out:
+    for (size_t i = 0; j.seg != NULL && i < nb; i++)
+        dip_free(j.seg[i]);
+    dip_free(j.seg);
+    dip_free(j.seg_len);
+    dip_free(j.errs);
+    dip_free(j.band0);
+    dip_free(head);
     return rc;
 }
 

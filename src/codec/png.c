@@ -7,6 +7,7 @@
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -69,6 +70,15 @@ static int ihdr_valid(int depth, int ctype)
 static int samples_of(int ctype)
 {
     return ctype == 0 || ctype == 3 ? 1 : ctype == 4 ? 2 : ctype == 2 ? 3 : 4;
+}
+
+/* The Paeth predictor of the PNG specification (left a, above b, above-left c). */
+static inline int paeth(int a, int b, int c)
+{
+    int p = b - c, q = a - c;
+    int pa = abs(p), pb = abs(q), pc = abs(p + q);
+
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 }
 
 /* Walks the chunks: IHDR (checked against lim), then up to the first IDAT when !full (probe), or
@@ -177,8 +187,16 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
                                        "png: metadata chunks of %zu bytes exceed the limit "
                                        "max_metadata_bytes=%zu",
                                        meta, lim->max_metadata_bytes);
-                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat)
+                if (memcmp(c + 4, "acTL", 4) == 0 && n == 8 && !saw_idat) {
+                    /* Refused past max_frames as GIF, WebP and TIFF are, although only the
+                     * default image is decoded: the limit is about the file, not the work. */
                     wk->apng_frames = be32(c + 8);
+                    if (wk->apng_frames > (uint32_t)DIP_MAX(lim->max_frames, 1))
+                        return dip_err_set(err, DIP_ELIMIT,
+                                           "png: APNG acTL declares %u frames, exceeds the limit "
+                                           "max_frames=%d",
+                                           wk->apng_frames, DIP_MAX(lim->max_frames, 1));
+                }
                 if (memcmp(c + 4, "eXIf", 4) == 0 && wk->exif == NULL) {
                     wk->exif = c + 8;
                     wk->exif_len = n;
@@ -193,7 +211,7 @@ static int walk_chunks(const uint8_t *buf, size_t len, const struct dip_limits *
     return 0;
 }
 
-/* An APNG reports its acTL frame count (capped at max_frames, for information: dip decodes the
+/* An APNG reports its acTL frame count (the walk refused more than max_frames; dip decodes the
  * default image only, as a PNG decoder does, and never walks the animation). */
 static void fill_info(const struct walk *wk, const struct dip_limits *lim,
                       struct dip_image_info *info)
@@ -244,8 +262,6 @@ struct io {
     uint8_t *row;
     uint8_t pal[256][4]; /* palette images: RGBA of each entry (tRNS applied) */
     int npal;
-    /* writing */
-    struct dip__buf out;
 };
 
 static void on_error(png_structp png, png_const_charp msg)
@@ -462,6 +478,174 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
     return WARNED(io);
 }
 
+/* ---- Decoding without libpng: 8-bit, not interlaced, no tRNS ---- */
+
+/* The fast path holds the filtered rows and the image at once; past this many filtered bytes
+ * libpng's row-by-row decode keeps the memory at one image. */
+#define FAST_MAX_FILTERED ((size_t)64 << 20)
+
+static int fast_eligible(const struct walk *wk)
+{
+    return wk->depth == 8 && wk->ctype != 3 && !wk->interlace && !wk->has_trns;
+}
+
+/* Reverses the row filters in place order: row y of the image from filtered row f (type byte
+ * first) and the image's row y - 1 (prev, NULL for the first row). */
+static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, size_t n, size_t bpp)
+{
+    const uint8_t *src = f + 1;
+    size_t m = DIP_MIN(bpp, n);
+
+    switch (f[0]) {
+    case 0:
+        memcpy(dst, src, n);
+        break;
+    case 1:
+        memcpy(dst, src, m);
+        for (size_t i = bpp; i < n; i++)
+            dst[i] = (uint8_t)(src[i] + dst[i - bpp]);
+        break;
+    case 2:
+        if (prev == NULL)
+            memcpy(dst, src, n);
+        else
+            for (size_t i = 0; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + prev[i]);
+        break;
+    case 3:
+        if (prev == NULL) {
+            memcpy(dst, src, m);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + (dst[i - bpp] >> 1));
+        } else {
+            for (size_t i = 0; i < m; i++)
+                dst[i] = (uint8_t)(src[i] + (prev[i] >> 1));
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + ((dst[i - bpp] + prev[i]) >> 1));
+        }
+        break;
+    case 4:
+        if (prev == NULL) {
+            /* b = c = 0: Paeth predicts a, as Sub does. */
+            memcpy(dst, src, m);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + dst[i - bpp]);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                dst[i] = (uint8_t)(src[i] + prev[i]);
+            for (size_t i = bpp; i < n; i++)
+                dst[i] = (uint8_t)(src[i] + paeth(dst[i - bpp], prev[i], prev[i - bpp]));
+        }
+        break;
+    default:
+        return DIP_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Decodes an eligible image: the IDAT chunks (consecutive, CRCs checked) inflated by libdeflate
+ * into the filtered rows, which must be exactly as long as the header says, then unfiltered.
+ * Returns -1 (nothing allocated, no error) when the image is too large for this path. */
+static int fast_decode(const uint8_t *buf, size_t len, const struct walk *wk, dip_image **out,
+                       struct dip_err *err)
+{
+    size_t bpp = (size_t)samples_of(wk->ctype), rb = (size_t)wk->width * bpp, flen, pos, n;
+    size_t zlen = 0, used = 0, got = 0;
+    const uint8_t *z = NULL;
+    uint8_t *joined = NULL, *f = NULL;
+    dip_image *img = NULL;
+    struct dip_view v;
+    int rc = 0, r, seen = 0, ended = 0;
+
+    if (__builtin_mul_overflow(rb + 1, (size_t)wk->height, &flen) || flen > FAST_MAX_FILTERED)
+        return -1;
+    /* The IDAT chunks: one is used in place, several are joined. The walk checked every length
+     * against the input, so the loop only reads inside buf. */
+    for (pos = 33; pos + 12 <= len; pos += 12 + n) {
+        n = be32(buf + pos);
+        if (memcmp(buf + pos + 4, "IEND", 4) == 0)
+            break;
+        if (memcmp(buf + pos + 4, "IDAT", 4) != 0) {
+            if (seen)
+                ended = 1;
+            continue;
+        }
+        if (ended)
+            return dip_err_set(err, DIP_ECORRUPT, "png: IDAT chunks are not consecutive");
+        if (dip__zcrc32(0, buf + pos + 4, n + 4) != be32(buf + pos + 8 + n))
+            return dip_err_set(err, DIP_ECORRUPT, "png: CRC mismatch in chunk 'IDAT' at offset %zu",
+                               pos);
+        seen++;
+        if (seen == 1) {
+            z = buf + pos + 8;
+            zlen = n;
+        } else {
+            if (joined == NULL) {
+                joined = dip_malloc((size_t)wk->idat_bytes);
+                if (joined == NULL) {
+                    rc = DIP_ENOMEM;
+                    goto out;
+                }
+                memcpy(joined, z, zlen);
+                z = joined;
+            }
+            memcpy(joined + zlen, buf + pos + 8, n);
+            zlen += n;
+        }
+    }
+    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
+    if (rc)
+        goto out;
+    f = dip__malloc_large(flen); /* reused between images: no page faults */
+    if (f == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    r = dip__inflate(z, zlen, 1, f, flen, &used, &got);
+    if (r == DIP__INFLATE_NOMEM) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    if (r == DIP__INFLATE_TOO_LONG) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: too much image data (more than %zu bytes)",
+                         flen);
+        goto out;
+    }
+    if (r != DIP__INFLATE_OK) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: corrupt or truncated deflate data");
+        goto out;
+    }
+    if (got != flen) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: not enough image data (%zu of %zu bytes)",
+                         got, flen);
+        goto out;
+    }
+    if (used != zlen) {
+        rc = dip_err_set(err, DIP_ECORRUPT, "png: IDAT: %zu bytes after the compressed data",
+                         zlen - used);
+        goto out;
+    }
+    v = dip_image_view(img);
+    for (uint32_t y = 0; y < wk->height; y++) {
+        uint8_t *dst = v.data + (size_t)y * v.stride;
+        if (unfilter_row(f + (size_t)y * (rb + 1), dst, y ? dst - v.stride : NULL, rb, bpp)) {
+            rc = dip_err_set(err, DIP_ECORRUPT, "png: bad adaptive filter value %d (row %u)",
+                             f[(size_t)y * (rb + 1)], y);
+            goto out;
+        }
+    }
+    *out = img;
+    img = NULL; /* the caller owns it now */
+out:
+    if (rc == DIP_ENOMEM)
+        rc = dip_err_set(err, rc, "png: out of memory decoding %ux%u", wk->width, wk->height);
+    if (f != NULL)
+        dip__free_large(f, flen);
+    dip_free(joined);
+    dip_image_unref(img);
+    return rc;
+}
+
 static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                       const struct dip_decode_opts *opts, dip_image **out,
                       struct dip_image_info *info, struct dip_err *err)
@@ -488,6 +672,11 @@ static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *l
                            "hold them",
                            wk.width, wk.height, (unsigned long long)wk.idat_bytes);
 
+    if (fast_eligible(&wk)) {
+        rc = fast_decode(buf, len, &wk, out, err);
+        if (rc != -1)
+            return rc;
+    }
     io.buf = buf;
     io.len = len;
     io.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io,
@@ -517,82 +706,271 @@ out:
 
 /* ---- Encoding ---- */
 
-static void on_write(png_structp png, png_bytep data, size_t n)
-{
-    struct io *io = png_get_io_ptr(png);
-    int rc = dip__buf_append(&io->out, data, n);
+/* The rows of an image are filtered and deflated in pieces of PIECE_BYTES of filtered data (a
+ * whole number of rows, at least one), each an independent piece of one zlib stream written as
+ * one IDAT chunk (deflate.c). The piece size depends on the image width only, never on the
+ * number of threads, so the bytes are the same whatever pool runs the pieces; an image that fits
+ * one piece is deflated as one buffer. */
+#define PIECE_BYTES ((size_t)4 << 20)
 
-    if (rc) {
-        io->code = rc;
-        png_error(png, rc == DIP_ENOMEM ? "out of memory" : "output too large");
+/* libpng's adaptive filter heuristic: the filter whose output has the smallest sum of bytes
+ * taken as signed (minimum sum of absolute differences), ties to the lower filter number. One
+ * pass sums all five candidates; a second writes the winner. The integer arithmetic is the same
+ * on every path, so the AVX2 clone picks the same filters as the baseline one. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define FILTER_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FILTER_CLONES
+#endif
+
+static inline uint32_t sabs(int v)
+{
+    return (uint32_t)abs((int8_t)(uint8_t)v);
+}
+
+/* Filters row `cur` (n bytes, bpp bytes per pixel) against `prev` (zeros for the first row) into
+ * out[0] = filter type, out[1..n]. Without `all`, filter None. */
+FILTER_CLONES
+static void filter_row(const uint8_t *prev, const uint8_t *cur, size_t n, size_t bpp, int all,
+                       uint8_t *out)
+{
+    uint32_t s[5] = {0, 0, 0, 0, 0}, s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+    size_t m = DIP_MIN(bpp, n);
+    int f = 0;
+
+    if (all) {
+        for (size_t i = 0; i < m; i++) {
+            s[0] += sabs(cur[i]);
+            s[1] += sabs(cur[i]);
+            s[2] += sabs(cur[i] - prev[i]);
+            s[3] += sabs(cur[i] - (prev[i] >> 1));
+            s[4] += sabs(cur[i] - prev[i]); /* Paeth with a = c = 0 predicts b */
+        }
+        for (size_t i = bpp; i < n; i++) {
+            int x = cur[i], a = cur[i - bpp], b = prev[i], c = prev[i - bpp];
+
+            s0 += sabs(x);
+            s1 += sabs(x - a);
+            s2 += sabs(x - b);
+            s3 += sabs(x - ((a + b) >> 1));
+            s4 += sabs(x - paeth(a, b, c));
+        }
+        s[0] += s0;
+        s[1] += s1;
+        s[2] += s2;
+        s[3] += s3;
+        s[4] += s4;
+        for (int k = 1; k < 5; k++)
+            if (s[k] < s[f])
+                f = k;
+    }
+    out[0] = (uint8_t)f;
+    out++;
+    switch (f) {
+    case 0:
+        memcpy(out, cur, n);
+        break;
+    case 1:
+        memcpy(out, cur, m);
+        for (size_t i = bpp; i < n; i++)
+            out[i] = (uint8_t)(cur[i] - cur[i - bpp]);
+        break;
+    case 2:
+        for (size_t i = 0; i < n; i++)
+            out[i] = (uint8_t)(cur[i] - prev[i]);
+        break;
+    case 3:
+        for (size_t i = 0; i < m; i++)
+            out[i] = (uint8_t)(cur[i] - (prev[i] >> 1));
+        for (size_t i = bpp; i < n; i++)
+            out[i] = (uint8_t)(cur[i] - ((cur[i - bpp] + prev[i]) >> 1));
+        break;
+    default:
+        for (size_t i = 0; i < m; i++)
+            out[i] = (uint8_t)(cur[i] - prev[i]);
+        for (size_t i = bpp; i < n; i++)
+            out[i] = (uint8_t)(cur[i] - paeth(cur[i - bpp], prev[i], prev[i - bpp]));
+        break;
     }
 }
 
-static void on_flush(png_structp png)
+struct piece {
+    uint8_t *z; /* deflated piece */
+    size_t zlen;
+    size_t rawlen; /* filtered bytes in it */
+    uint32_t adler;
+};
+
+struct penc {
+    struct dip_view v;
+    size_t rowbytes, bpp;
+    int piece_rows, level;
+    size_t npieces;
+    struct piece *pieces;
+};
+
+static int piece_task(void *ud, size_t i, int thread)
 {
-    (void)png;
+    struct penc *e = ud;
+    const struct dip_view *v = &e->v;
+    int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(v->height, y0 + e->piece_rows);
+    size_t n = e->rowbytes, len = (size_t)(y1 - y0) * (n + 1);
+    uint8_t *buf = dip__malloc_large(len), *zeros = dip_calloc(1, n);
+    struct piece *p = &e->pieces[i];
+    int rc = 0;
+
+    (void)thread;
+    if (buf == NULL || zeros == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *prev = y > 0 ? v->data + (size_t)(y - 1) * v->stride : zeros;
+
+        filter_row(prev, v->data + (size_t)y * v->stride, n, e->bpp, e->level > 0,
+                   buf + (size_t)(y - y0) * (n + 1));
+    }
+    p->rawlen = len;
+    p->adler = dip__zadler32(1, buf, len);
+    rc = dip__deflate_piece(buf, len, e->level, i + 1 == e->npieces, &p->z, &p->zlen);
+out:
+    dip_free(zeros);
+    if (buf != NULL)
+        dip__free_large(buf, len);
+    return rc;
 }
 
-static int run_encode(struct io *io, const dip_image *img, int level)
+static uint8_t *put32(uint8_t *o, uint32_t x)
 {
-    static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
-                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
-    struct dip_view v = dip_image_view(img);
+    o[0] = (uint8_t)(x >> 24);
+    o[1] = (uint8_t)(x >> 16);
+    o[2] = (uint8_t)(x >> 8);
+    o[3] = (uint8_t)x;
+    return o + 4;
+}
 
-    if (setjmp(png_jmpbuf(io->png)))
-        return io->code ? io->code : DIP_EINTERNAL;
-    png_set_write_fn(io->png, io, on_write, on_flush);
-    png_set_compression_level(io->png, level);
-    png_set_IHDR(io->png, io->pi, (png_uint_32)v.width, (png_uint_32)v.height, 8,
-                 ctypes[v.channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(io->png, io->pi);
-    for (int y = 0; y < v.height && !io->warned; y++)
-        png_write_row(io->png, v.data + (size_t)y * v.stride);
-    if (!io->warned)
-        png_write_end(io->png, NULL);
-    return io->warned ? (io->code ? io->code : DIP_EINTERNAL) : 0;
+/* Writes a chunk's length and type; the caller writes the data, then end_chunk the CRC. */
+static uint8_t *put_chunk_head(uint8_t *o, const char *type, size_t n)
+{
+    o = put32(o, (uint32_t)n);
+    memcpy(o, type, 4);
+    return o + 4;
+}
+
+static uint8_t *end_chunk(uint8_t *start, uint8_t *o)
+{
+    /* start is the chunk's type field; the CRC covers type and data. */
+    return put32(o, dip__zcrc32(0, start, (size_t)(o - start)));
 }
 
 static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
                       size_t *out_len, struct dip_err *err)
 {
-    struct io io;
+    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
+    struct penc e;
+    uint8_t *o = NULL, *w, *t;
+    size_t total;
+    uint32_t adler = 1;
     int rc, ch = dip_image_channels(img);
 
+    memset(&e, 0, sizeof(e));
     if (opts->png_level < 0 || opts->png_level > 9)
         return dip_err_set(err, DIP_EINVAL, "png: compression level %d outside 0..9",
                            opts->png_level);
     if (ch < 1 || ch > 4)
         return dip_err_set(err, DIP_EFORMAT, "png: cannot encode %d channels", ch);
-    memset(&io, 0, sizeof(io));
-    dip__buf_init(&io.out, SIZE_MAX / 2);
-    io.png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning, &io,
-                                       on_malloc, on_free);
-    if (io.png == NULL)
-        return dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the encoder");
-    io.pi = png_create_info_struct(io.png);
-    if (io.pi == NULL) {
-        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the encoder");
+    e.v = dip_image_view(img);
+    if (e.v.width < 1 || e.v.height < 1 || (uint32_t)e.v.width > PNG_MAX_U31 ||
+        (uint32_t)e.v.height > PNG_MAX_U31)
+        return dip_err_set(err, DIP_EINVAL, "png: cannot encode a %dx%d image", e.v.width,
+                           e.v.height);
+    e.bpp = (size_t)ch;
+    e.rowbytes = (size_t)e.v.width * e.bpp;
+    e.level = opts->png_level;
+    e.piece_rows =
+        (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (e.rowbytes + 1), (size_t)e.v.height));
+    e.npieces = ((size_t)e.v.height + (size_t)e.piece_rows - 1) / (size_t)e.piece_rows;
+    e.pieces = dip_calloc(e.npieces, sizeof(*e.pieces));
+    if (e.pieces == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", e.v.width,
+                         e.v.height);
         goto out;
     }
-    rc = run_encode(&io, img, opts->png_level);
-    if (rc)
-        rc = dip_err_set(err, rc, "png: encoding failed: %s", io.msg[0] ? io.msg : "error");
-    if (rc == 0) {
-        *out = io.out.data;
-        *out_len = io.out.len;
-        io.out.data = NULL; /* the caller owns it now */
+    rc = dip_pool_for(opts->pool, e.npieces, piece_task, &e);
+    if (rc) {
+        rc = rc == DIP_ENOMEM
+                 ? dip_err_set(err, rc, "png: out of memory encoding %dx%d", e.v.width, e.v.height)
+                 : dip_err_set(err, rc, "png: encoding failed (%s)", dip_strerror(rc));
+        goto out;
     }
+    /* Signature, IHDR, one IDAT per piece (the first opens the zlib stream, the last closes it
+     * with the Adler-32 of all filtered bytes), IEND. */
+    total = 8 + 25 + 12 + 2 + 4;
+    for (size_t i = 0; i < e.npieces; i++) {
+        /* One IDAT per piece: a piece is 4 MiB of rows, or one row; only a row of some 2 GiB
+         * could overflow a chunk. */
+        if (e.pieces[i].zlen > PNG_MAX_U31 - 6) {
+            rc = dip_err_set(err, DIP_EINVAL, "png: a %dx%d image has rows too long to encode",
+                             e.v.width, e.v.height);
+            goto out;
+        }
+        total += 12 + e.pieces[i].zlen;
+        adler = i == 0 ? e.pieces[i].adler
+                       : dip__zadler32_combine(adler, e.pieces[i].adler, e.pieces[i].rawlen);
+    }
+    o = dip_malloc(total);
+    if (o == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory for %zu output bytes", total);
+        goto out;
+    }
+    memcpy(o, "\x89PNG\r\n\x1a\n", 8);
+    w = put_chunk_head(o + 8, "IHDR", 13);
+    t = w - 4;
+    w = put32(w, (uint32_t)e.v.width);
+    w = put32(w, (uint32_t)e.v.height);
+    *w++ = 8;
+    *w++ = ctypes[ch];
+    *w++ = 0; /* deflate */
+    *w++ = 0; /* adaptive filtering */
+    *w++ = 0; /* not interlaced */
+    w = end_chunk(t, w);
+    for (size_t i = 0; i < e.npieces; i++) {
+        int first = i == 0, last = i + 1 == e.npieces;
+        const struct piece *p = &e.pieces[i];
+
+        w = put_chunk_head(w, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
+        t = w - 4;
+        if (first) {
+            dip__zlib_header(e.level, w);
+            w += 2;
+        }
+        memcpy(w, p->z, p->zlen);
+        w += p->zlen;
+        if (last)
+            w = put32(w, adler);
+        w = end_chunk(t, w);
+    }
+    w = put_chunk_head(w, "IEND", 0);
+    w = end_chunk(w - 4, w);
+    DIP_ASSERT((size_t)(w - o) == total);
+    *out = o;
+    *out_len = total;
+    o = NULL; /* the caller owns it now */
 out:
-    png_destroy_write_struct(&io.png, io.pi ? &io.pi : NULL);
-    dip__buf_free(&io.out);
+    for (size_t i = 0; e.pieces != NULL && i < e.npieces; i++)
+        dip_free(e.pieces[i].z);
+    dip_free(e.pieces);
+    dip_free(o);
     return rc;
 }
 
 static void png_version(char *buf, size_t len)
 {
-    snprintf(buf, len, "libpng %s", png_get_libpng_ver(NULL));
+    char d[64];
+
+    dip__deflate_versions(d, sizeof(d));
+    snprintf(buf, len, "libpng %s (writing: %s)", png_get_libpng_ver(NULL), d);
 }
 
 const struct dip__codec dip__codec_png = {

@@ -794,6 +794,84 @@ static int check_striles(TIFF *tif, size_t len, uint16_t comp, struct dip_err *e
     return 0;
 }
 
+/* ---- Strips inflated in parallel ---- */
+
+struct pstrips {
+    TIFF *tif;
+    const uint8_t *buf;
+    size_t len, rowbytes;
+    struct dip_view *v;
+    uint32_t rps;
+    int ch, predictor;
+};
+
+static int pstrip_task(void *ud, size_t s, int thread)
+{
+    struct pstrips *p = ud;
+    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
+    uint64_t off = TIFFGetStrileOffset(p->tif, (uint32_t)s);
+    uint64_t bc = TIFFGetStrileByteCount(p->tif, (uint32_t)s);
+    uint8_t *dst = p->v->data + (size_t)y0 * p->v->stride;
+    size_t n = p->rowbytes * ny, used = 0, got = 0;
+    int r;
+
+    (void)thread;
+    if (off > p->len || bc > p->len - off)
+        return 1;
+    r = dip__inflate(p->buf + off, (size_t)bc, 1, dst, n, &used, &got);
+    if (r == DIP__INFLATE_NOMEM)
+        return DIP_ENOMEM;
+    if (r != DIP__INFLATE_OK || got != n)
+        return 1; /* anything unusual: libtiff decides, serially */
+    if (p->predictor == PREDICTOR_HORIZONTAL)
+        for (uint32_t y = 0; y < ny; y++) {
+            uint8_t *row = dst + (size_t)y * p->v->stride;
+            for (size_t i = (size_t)p->ch; i < p->rowbytes; i++)
+                row[i] = (uint8_t)(row[i] + row[i - (size_t)p->ch]);
+        }
+    return 0;
+}
+
+/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them): each strip
+ * inflated by libdeflate straight into its rows and un-predicted, strips in parallel on the
+ * caller's pool. Returns 0 when done, 1 when the file is not of that kind or a strip is not
+ * exactly its rows (nothing reported: the caller reads it with libtiff), or DIP_ENOMEM. */
+static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
+                                struct dip_view *v, dip_pool *pool)
+{
+    uint16_t planar = PLANARCONFIG_CONTIG, pred = PREDICTOR_NONE, comp = COMPRESSION_NONE;
+    uint16_t fill = FILLORDER_MSB2LSB;
+    uint32_t rps = 0, h = (uint32_t)v->height;
+    struct pstrips p;
+
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+    if (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE)
+        return 1; /* and Predictor exists only for codecs that have it */
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PREDICTOR, &pred);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
+    if (TIFFIsTiled(tif) || planar != PLANARCONFIG_CONTIG || c->bps != 8 || c->alpha == 2 ||
+        (int)c->spp != c->och || v->channels != c->och || fill != FILLORDER_MSB2LSB ||
+        (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE) ||
+        (pred != PREDICTOR_NONE && pred != PREDICTOR_HORIZONTAL) ||
+        (c->photometric != PHOTOMETRIC_MINISBLACK && c->photometric != PHOTOMETRIC_RGB))
+        return 1;
+    if (rps == 0 || rps > h)
+        rps = h;
+    if (TIFFNumberOfStrips(tif) != (h + rps - 1) / rps)
+        return 1;
+    p.tif = tif;
+    p.buf = buf;
+    p.len = len;
+    p.v = v;
+    p.rps = rps;
+    p.ch = v->channels;
+    p.rowbytes = (size_t)v->width * (size_t)v->channels;
+    p.predictor = pred;
+    return dip_pool_for(pool, (h + rps - 1) / rps, pstrip_task, &p);
+}
+
 /* Reads strips or tiles (all planes for separate planar data), unpacks each row to interleaved
  * samples and converts them into the image. */
 static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, struct dip_view *v,
@@ -964,7 +1042,6 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     uint64_t region, max_alloc;
     int rc, own;
 
-    (void)opts;
     memset(&c, 0, sizeof(c));
     if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0 ||
         (rc = count_pages(buf, len, lim, &wk, err)) != 0 ||
@@ -1028,7 +1105,13 @@ static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *
         goto out;
     }
     v = dip_image_view(img);
-    rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
+    rc = own ? read_strips_parallel(tif, buf, len, &c, &v, opts->pool) : 1;
+    if (rc == DIP_ENOMEM) {
+        rc = dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", w, h);
+        goto out;
+    }
+    if (rc != 0)
+        rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
     if (rc)
         goto out;
     *out = img;
@@ -1043,22 +1126,72 @@ out:
 
 /* ---- Encoding ---- */
 
-/* 8-bit, deflate with horizontal differencing, strips of about 8 KiB; gray+alpha and RGBA carry
- * their alpha as an unassociated extra sample. */
+/* Strips of about STRIP_BYTES (whole rows, at least one), a size fixed by the width alone: each
+ * strip is predicted and deflated on its own (in parallel on the caller's pool) and written raw
+ * in order, so the bytes do not depend on the thread count. */
+#define STRIP_BYTES ((size_t)256 << 10)
+
+struct tenc {
+    struct dip_view v;
+    size_t rowbytes;
+    uint32_t rps, nstrips;
+    uint8_t **z;
+    size_t *zlen;
+};
+
+/* One strip: rows copied, horizontal differencing (TIFF predictor 2, 8-bit: each sample minus
+ * the same sample of the pixel to its left), zlib at level 6 as libtiff's default. */
+static int strip_task(void *ud, size_t s, int thread)
+{
+    struct tenc *e = ud;
+    uint32_t y0 = (uint32_t)s * e->rps, ny = DIP_MIN(e->rps, (uint32_t)e->v.height - y0);
+    size_t ch = (size_t)e->v.channels, n = e->rowbytes * ny;
+    uint8_t *buf = dip_malloc(n);
+    int rc;
+
+    (void)thread;
+    if (buf == NULL)
+        return DIP_ENOMEM;
+    for (uint32_t r = 0; r < ny; r++) {
+        uint8_t *row = buf + r * e->rowbytes;
+        memcpy(row, e->v.data + (size_t)(y0 + r) * e->v.stride, e->rowbytes);
+        for (size_t i = e->rowbytes; i-- > ch;)
+            row[i] = (uint8_t)(row[i] - row[i - ch]);
+    }
+    rc = dip__zlib_compress(buf, n, 6, &e->z[s], &e->zlen[s]);
+    dip_free(buf);
+    return rc;
+}
+
+/* 8-bit, deflate with horizontal differencing; gray+alpha and RGBA carry their alpha as an
+ * unassociated extra sample. */
 static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
                        size_t *out_len, struct dip_err *err)
 {
     struct dip_view v = dip_image_view(img);
     struct mem m = {.cap = (size_t)0xFFFFFFFF}; /* classic TIFF addresses 4 GiB */
     struct report rep = {0, 0, ""};
-    size_t rowbytes = (size_t)v.width * (size_t)v.channels;
+    struct tenc e;
     uint16_t extra = EXTRASAMPLE_UNASSALPHA;
-    uint8_t *strip = NULL;
-    uint32_t rps;
-    TIFF *tif;
+    TIFF *tif = NULL;
     int rc = 0;
 
-    (void)opts;
+    memset(&e, 0, sizeof(e));
+    e.v = v;
+    e.rowbytes = (size_t)v.width * (size_t)v.channels;
+    e.rps = (uint32_t)DIP_MAX((size_t)1, DIP_MIN(STRIP_BYTES / e.rowbytes, (size_t)v.height));
+    e.nstrips = ((uint32_t)v.height + e.rps - 1) / e.rps;
+    e.z = dip_calloc(e.nstrips, sizeof(*e.z));
+    e.zlen = dip_calloc(e.nstrips, sizeof(*e.zlen));
+    if (e.z == NULL || e.zlen == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for %u strips", e.nstrips);
+        goto out;
+    }
+    rc = dip_pool_for(opts->pool, e.nstrips, strip_task, &e);
+    if (rc) {
+        rc = dip_err_set(err, rc, "tiff: compressing the strips: %s", dip_strerror(rc));
+        goto out;
+    }
     tif = open_mem(&m, "w", 0, &rep);
     if (tif == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "tiff: cannot start the encoder%s%s",
@@ -1077,24 +1210,13 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
     TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
     if (v.channels == 2 || v.channels == 4)
         TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
-    rps = TIFFDefaultStripSize(tif, 0);
-    rps = DIP_MAX(1u, DIP_MIN(rps, (uint32_t)v.height));
-    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, e.rps);
     if (rep.failed || rep.warned) {
         rc = dip_err_set(err, DIP_EINTERNAL, "tiff: setting up the encoder: %s", rep.msg);
         goto out;
     }
-    /* libtiff's predictor may change the buffer it is given, so hand it a copy. */
-    strip = dip_malloc(rowbytes * rps);
-    if (strip == NULL) {
-        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a strip");
-        goto out;
-    }
-    for (uint32_t y0 = 0, s = 0; y0 < (uint32_t)v.height; y0 += rps, s++) {
-        uint32_t ny = DIP_MIN(rps, (uint32_t)v.height - y0);
-        for (uint32_t r = 0; r < ny; r++)
-            memcpy(strip + r * rowbytes, v.data + (size_t)(y0 + r) * v.stride, rowbytes);
-        if (TIFFWriteEncodedStrip(tif, s, strip, (tmsize_t)(rowbytes * ny)) < 0 || rep.failed) {
+    for (uint32_t s = 0; s < e.nstrips; s++) {
+        if (TIFFWriteRawStrip(tif, s, e.z[s], (tmsize_t)e.zlen[s]) < 0 || rep.failed) {
             rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
                        : dip_err_set(err, DIP_EINTERNAL, "tiff: writing strip %u: %s", s, rep.msg);
             goto out;
@@ -1108,7 +1230,10 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
 out:
     if (tif != NULL)
         TIFFClose(tif);
-    dip_free(strip);
+    for (uint32_t s = 0; e.z != NULL && s < e.nstrips; s++)
+        dip_free(e.z[s]);
+    dip_free(e.z);
+    dip_free(e.zlen);
     if (rc == 0 && (rep.failed || m.oom))
         rc = m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
                    : dip_err_set(err, DIP_EINTERNAL, "tiff: closing: %s", rep.msg);

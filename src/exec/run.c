@@ -275,9 +275,14 @@ int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, co
 {
     struct dip_image_info local;
     struct dip_encode_opts enc = spec->encode;
+    struct dip_decode_opts dec = spec->decode;
     dip_image *img = NULL, *res = NULL;
     int rc;
 
+    /* The codecs may cut their work over the same pool as the tiles (fixed pieces: the bytes do
+     * not depend on it). NULL when this image runs on one thread beside others. */
+    enc.pool = o ? o->pool : NULL;
+    dec.pool = enc.pool;
     *out = NULL;
     *out_len = 0;
     if (info == NULL)
@@ -287,7 +292,7 @@ int dip_process_bytes(const struct dip_job_spec *spec, const dip_pipeline *p, co
     rc = dip_check_output(spec, p, in, in_len, err);
     if (rc)
         goto out;
-    rc = dip_codec_decode(in, in_len, &spec->limits, &spec->decode, &img, info, err);
+    rc = dip_codec_decode(in, in_len, &spec->limits, &dec, &img, info, err);
     if (rc)
         goto out;
     rc = dip_run_image(p, img, o, &res, err);

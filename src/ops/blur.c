@@ -44,7 +44,7 @@ struct box_args {
 };
 
 static const struct dip_param box_params[] = {
-    DIP_PARAM_INT(struct box_args, size, 1, 255, 5, "Window side in pixels (odd)"),
+    DIP_PARAM_INT_ODD(struct box_args, size, 1, 255, 5, "Window side in pixels (odd)"),
 };
 
 static int box_prepare(void *args, int in_channels, struct dip_err *err)
@@ -235,7 +235,7 @@ struct gaussian_args {
 };
 
 static const struct dip_param gaussian_params[] = {
-    DIP_PARAM_INT(struct gaussian_args, size, 0, GAUSS_MAX, 5,
+    DIP_PARAM_INT_ODD(struct gaussian_args, size, 0, GAUSS_MAX, 5,
                   "Kernel side (odd); 0: from sigma, round(6 sigma + 1) made odd"),
     DIP_PARAM_DOUBLE(struct gaussian_args, sigma, 0, 20, 0,
                      "Standard deviation in pixels; 0: from size, 0.3 ((size-1)/2 - 1) + 0.8"),
@@ -574,7 +574,7 @@ struct median_args {
 };
 
 static const struct dip_param median_params[] = {
-    DIP_PARAM_INT(struct median_args, size, 1, 255, 5, "Window side in pixels (odd)"),
+    DIP_PARAM_INT_ODD(struct median_args, size, 1, 255, 5, "Window side in pixels (odd)"),
 };
 
 static int median_prepare(void *args, int in_channels, struct dip_err *err)
@@ -1139,7 +1139,7 @@ static const struct dip_param sharpen_params[] = {
                      "Strength: out = in + amount (in - blur)"),
     DIP_PARAM_INT(struct sharpen_args, threshold, 0, 255, 0,
                   "Leave pixels with |in - blur| below this unchanged"),
-    DIP_PARAM_INT(struct sharpen_args, size, 0, GAUSS_MAX, 0,
+    DIP_PARAM_INT_ODD(struct sharpen_args, size, 0, GAUSS_MAX, 0,
                   "Blur kernel side (odd); 0: round(6 sigma + 1) made odd"),
 };
 

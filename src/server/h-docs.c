@@ -34,6 +34,7 @@ enum MHD_Result dip__h_openapi(struct ctx *c)
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "application/json");
+    c->r->bytes = (int64_t)dip__openapi_json_len;
     return dip__queue(c, 200, resp);
 }
 
@@ -45,6 +46,7 @@ enum MHD_Result dip__h_docs(struct ctx *c)
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    c->r->bytes = (int64_t)sizeof(docs_page) - 1;
     MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'self'; style-src 'self' 'unsafe-inline'; "
                             "img-src 'self' data:; worker-src 'self' blob:");
@@ -71,5 +73,6 @@ enum MHD_Result dip__h_docs_js(struct ctx *c)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "text/javascript");
+    c->r->bytes = (int64_t)sb.st_size;
     return dip__queue(c, 200, resp);
 }

@@ -15,6 +15,20 @@ enum MHD_Result dip__h_health(struct ctx *c)
     return dip__send_json(c, 200, &b);
 }
 
+/* Readiness (Kubernetes' readinessProbe): the store answers, the executor takes work and the
+ * data disk is above its floor; 503 with the reason otherwise (and while shutting down). */
+enum MHD_Result dip__h_ready(struct ctx *c)
+{
+    struct dip__sbuf b;
+    char why[256];
+
+    if (dip_service_ready(c->svc, why, sizeof(why)) != 0)
+        return dip__send_error(c, 503, "EBUSY", "not ready: %s", why);
+    dip__sbuf_init(&b, 1024);
+    dip__sbuf_str(&b, "{\"status\":\"ready\"}");
+    return dip__send_json(c, 200, &b);
+}
+
 enum MHD_Result dip__h_whoami(struct ctx *c)
 {
     struct dip__sbuf b;

@@ -247,6 +247,7 @@ static enum MHD_Result answer(struct ctx *c, struct dip__intake *in)
     dip_store_job_free(job);
     if (b.failed)
         return dip__send_json(c, 201, &b);
+    c->r->bytes = (int64_t)b.len;
     resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
     dip__sbuf_free(&b);
     if (resp == NULL)

@@ -49,6 +49,7 @@ enum MHD_Result dip__h_process(struct ctx *c)
         /* Resumed: the runner has finished it. */
         if (pr->r.rc != 0)
             return dip__send_dip_error(c, pr->r.rc, &pr->r.err);
+        c->r->bytes = (int64_t)pr->r.out_len;
         resp =
             MHD_create_response_from_buffer_with_free_callback(pr->r.out_len, pr->r.out, free_cb);
         if (resp == NULL)

@@ -25,6 +25,7 @@ static enum MHD_Result send_fd(struct ctx *c, int fd, uint64_t size, dip_format 
         close(fd);
         return MHD_NO;
     }
+    c->r->bytes = (int64_t)size;
     snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", name);
     MHD_add_response_header(resp, "Content-Type", dip__mime_of(f));
     MHD_add_response_header(resp, "Content-Disposition", cd);

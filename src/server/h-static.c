@@ -78,6 +78,7 @@ enum MHD_Result dip__serve_static(struct ctx *c, const char *url)
         close(fd);
         return dip__send_error(c, 404, "ENOTFOUND", "not found");
     }
+    c->r->bytes = (int64_t)sb.st_size;
     resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
     if (resp == NULL) {
         close(fd);

@@ -85,7 +85,10 @@ struct req {
     uint64_t counted; /* bytes of this body counted in the user's uploads in flight */
     char user[64];
     int admin;
+    char method[12];
     double t0;
+    int status;    /* the status queued (the request log line) */
+    int64_t bytes; /* the body's length; -1: streamed, unknown when queued */
     void *state; /* a handler's own (e.g. a /process request in flight) */
     void (*state_free)(void *state);
 };
@@ -104,6 +107,8 @@ struct ctx {
 
 /** Authenticates from the headers (r->user, r->admin); answers 401 and returns -1 when the route
  * needs a user and none is given. */
+/** Fills the service's options from the server's (opts.c). */
+void dip__service_opts(const struct dip_server_opts *o, struct dip_service_opts *so);
 int dip__auth(struct ctx *c, enum who who);
 /** 1 when a Host header names this server. */
 int dip__host_ok(const dip_server *s, const char *host);
@@ -125,6 +130,10 @@ int dip__uploads_add(struct ctx *c, uint64_t n);
 /** Uncounts the request's bytes (completed). */
 void dip__uploads_done(dip_server *s, struct req *r);
 
+/** Writes the request's log line (access-log.c). */
+void dip__log_request(dip_server *s, struct MHD_Connection *conn, const struct req *r,
+                      enum MHD_RequestTerminationCode toe);
+
 /* ---- Responses (respond.c) ---- */
 
 enum MHD_Result dip__queue(struct ctx *c, int status, struct MHD_Response *resp);
@@ -145,6 +154,7 @@ const char *dip__arg(struct ctx *c, const char *name);
 
 /* h-info.c */
 enum MHD_Result dip__h_health(struct ctx *c);
+enum MHD_Result dip__h_ready(struct ctx *c);
 enum MHD_Result dip__h_metrics(struct ctx *c);
 enum MHD_Result dip__h_ops(struct ctx *c);
 enum MHD_Result dip__h_limits(struct ctx *c);

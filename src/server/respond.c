@@ -20,6 +20,7 @@ enum MHD_Result dip__queue(struct ctx *c, int status, struct MHD_Response *resp)
     ret = MHD_queue_response(c->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     c->r->responded = 1;
+    c->r->status = status;
     return ret;
 }
 
@@ -38,6 +39,7 @@ enum MHD_Result dip__send_sbuf(struct ctx *c, int status, const char *type, stru
         dip__sbuf_str(b, "{\"error\":{\"code\":\"ENOMEM\",\"message\":\"response too large\"}}");
         status = 503;
     }
+    c->r->bytes = (int64_t)b->len;
     resp = MHD_create_response_from_buffer_with_free_callback(b->len, b->data ? b->data : "",
                                                               b->data ? free_cb : NULL);
     if (resp == NULL) {
@@ -75,6 +77,7 @@ enum MHD_Result dip__send_error(struct ctx *c, int status, const char *code, con
         dip__sbuf_free(&b);
         return MHD_NO;
     }
+    c->r->bytes = (int64_t)b.len;
     resp = MHD_create_response_from_buffer_with_free_callback(b.len, b.data, free_cb);
     if (resp == NULL) {
         dip__sbuf_free(&b);

@@ -45,6 +45,9 @@ void dip_server_opts_default(struct dip_server_opts *o)
     o->max_streams = 256;
     o->max_streams_per_user = 8;
     o->keep_s = 7 * 86400.0;
+    o->log_level = 1;
+    o->shutdown_grace_s = 20.0;
+    o->ready_min_free = 256ull << 20;
 }
 
 /* ---- The route table ---- */
@@ -52,6 +55,7 @@ void dip_server_opts_default(struct dip_server_opts *o)
 static const struct route routes[] = {
     /* method, pattern, who, body, changes state, handler */
     {"GET", "/healthz", ANYONE, 0, 0, dip__h_health},
+    {"GET", "/readyz", ANYONE, 0, 0, dip__h_ready},
     {"GET", "/metrics", ADMIN, 0, 0, dip__h_metrics},
     {"GET", "/api/v1/ops", ANYONE, 0, 0, dip__h_ops},
     {"GET", "/api/v1/limits", ANYONE, 0, 0, dip__h_limits},
@@ -164,6 +168,8 @@ static enum MHD_Result begin(struct ctx *c, const char *url, const char *method)
     c->admin = r->admin;
     if (r->route->who == ADMIN && !r->admin)
         return dip__send_error(c, 403, "EAUTH", "%s is for admins", r->route->pattern);
+    if (r->route->body && dip_service_draining(c->svc))
+        return dip__send_error(c, 503, "EBUSY", "the server is shutting down; retry shortly");
     if (!r->route->body)
         return MHD_YES;
     cl = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Length");
@@ -231,6 +237,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         r->s = s;
         r->t0 = dip__now();
+        r->bytes = -1;
+        snprintf(r->method, sizeof(r->method), "%s", method);
         *req_cls = r;
         c.r = r;
         return begin(&c, url, method);
@@ -312,6 +320,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     if (r == NULL)
         return;
+    dip__log_request(s, conn, r, toe);
     dip__uploads_done(s, r);
     if (r->state_free != NULL)
         r->state_free(r->state);
@@ -452,19 +461,7 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         if (rc != 0)
             goto out;
     }
-    dip_service_opts_default(&so);
-    so.data_dir = o->data_dir ? o->data_dir : "./var";
-    so.threads = o->threads;
-    so.limits = o->limits;
-    so.max_images_per_job = o->max_images_per_job;
-    so.max_active_per_user = o->max_active_per_user;
-    so.max_queue = o->max_queue;
-    so.executor = o->executor;
-    so.quiet = o->quiet;
-    so.keep_s = o->keep_s;
-    so.blobs = o->blobs;
-    so.encrypt_key = o->encrypt_key;
-    so.s3 = o->s3;
+    dip__service_opts(o, &so);
     rc = dip_service_new(&so, &s->svc, err);
     if (rc != 0)
         goto out;

@@ -75,6 +75,7 @@ struct dip_service {
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t cond;  /* runner wake-ups and change waiters */
     int stopping;
+    double drain_until; /* > 0: a stop was requested; the running batch may finish until then */
     uint64_t wake;    /* bumped when work arrives */
     uint64_t version; /* bumped on every progress or state change */
     volatile sig_atomic_t *stop_flag;
@@ -124,7 +125,13 @@ void dip__cache_key(const char *in_sha, const char *canon, const char *format, i
                     char key[65]);
 /** Live counters of job `id` while the runner works on it: 1 when it is active. */
 int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started);
+/* Whether the runner holds a batch of job `id` in the executor now. */
+int dip__runner_in_flight(dip_service *svc, const char *id);
 void dip__log(dip_service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** One operator log line (log.c): `event` then NULL-terminated key, value string pairs (a key
+ * starting with '#' holds a number). `request`: a per-request line (none at log level 0). */
+void dip__log_event(dip_service *svc, int request, const char *event, ...)
+    __attribute__((sentinel));
 
 /** Quality "" -> 90; -1 when not an integer in 1..100. */
 int dip__parse_quality(const char *q, int *out);

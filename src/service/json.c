@@ -26,7 +26,11 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
         const struct dip_store_item *it = &job->items[i];
         uint64_t px = (uint64_t)it->width * (uint64_t)it->height;
         pr->pixels_total += px;
-        if (dip_job_state_final(it->state)) {
+        /* One definition of progress: images that ran (done or failed) count, cancelled ones
+         * never ran and do not; so a cancelled job keeps the figure it reached. */
+        if (dip_job_state_is(it->state, DIP_JOB_CANCELLED)) {
+            pr->items_cancelled++;
+        } else if (dip_job_state_final(it->state)) {
             pr->items_done++;
             px_final += px;
         }
@@ -34,6 +38,7 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
             pr->items_failed++;
     }
     pr->items_total = job->n_items;
+    pr->in_flight = dip__runner_in_flight(svc, job->id);
     pr->tasks_total = job->n_items;
     pr->tasks_done = pr->items_done;
     running = dip__runner_live(svc, job->id, &live, &started) &&
@@ -51,6 +56,8 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
     pr->pixels_done = px_final;
     if (pr->pixels_total > 0)
         pr->percent = 100.0 * (double)px_final / (double)pr->pixels_total;
+    else if (pr->items_total > 0)
+        pr->percent = 100.0 * (double)pr->items_done / (double)pr->items_total;
     else
         pr->percent = dip_job_state_final(job->state) ? 100.0 : 0.0;
     if (running && pr->tasks_total > 0) {
@@ -152,7 +159,8 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
                      (unsigned long long)pr.items_failed, (unsigned long long)pr.tasks_total,
                      (unsigned long long)pr.tasks_done, (unsigned long long)pr.pixels_total,
                      (unsigned long long)pr.pixels_done);
-    dip__sbuf_printf(b, "%.1f,\"eta_s\":", pr.percent);
+    dip__sbuf_printf(b, "%.1f,\"items_cancelled\":%llu,\"in_flight\":%s,\"eta_s\":", pr.percent,
+                     (unsigned long long)pr.items_cancelled, pr.in_flight ? "true" : "false");
     if (pr.eta_s >= 0)
         dip__sbuf_printf(b, "%.1f}}", pr.eta_s);
     else
@@ -228,7 +236,7 @@ int dip__ops_json(struct dip__sbuf *b0)
             }
             dip__sbuf_str(bp, ",\"help\":");
             dip__sbuf_json_str(bp, p->help);
-            dip__sbuf_str(bp, "}");
+            dip__sbuf_str(bp, (p->flags & DIP_PARAM_ODD) ? ",\"odd\":true}" : ",\"odd\":false}");
         }
         dip__sbuf_str(bp, "]}");
     }

@@ -92,6 +92,18 @@ int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live
     return found;
 }
 
+int dip__runner_in_flight(dip_service *svc, const char *id)
+{
+    int busy = 0;
+
+    pthread_mutex_lock(&svc->lock);
+    for (size_t i = 0; i < svc->n_active; i++)
+        if (strcmp(svc->active[i].job->id, id) == 0)
+            busy = svc->active[i].in_flight;
+    pthread_mutex_unlock(&svc->lock);
+    return busy;
+}
+
 static void changed(dip_service *svc)
 {
     pthread_mutex_lock(&svc->lock);
@@ -106,14 +118,30 @@ static int check_stop(dip_service *svc)
 {
     int stop;
 
+    int began = 0;
+    double grace = svc->o.shutdown_grace_s;
+
     pthread_mutex_lock(&svc->lock);
-    if (svc->stop_flag != NULL && *svc->stop_flag) {
-        svc->stopping = 1;
-        svc->cancel = 1;
+    if (svc->stop_flag != NULL && *svc->stop_flag && !svc->stopping) {
+        /* The running batch may finish within the grace period; past it, it is interrupted
+         * between tiles and what did not finish resumes on the next start. */
+        if (svc->drain_until <= 0) {
+            svc->drain_until = dip__now() + (grace > 0 ? grace : 0);
+            began = 1;
+        }
+        if (grace <= 0 || dip__now() >= svc->drain_until) {
+            svc->stopping = 1;
+            svc->cancel = 1;
+        }
         pthread_cond_broadcast(&svc->cond);
     }
     stop = svc->stopping;
     pthread_mutex_unlock(&svc->lock);
+    if (began) {
+        char g[32];
+        snprintf(g, sizeof(g), "%g", grace > 0 ? grace : 0);
+        dip__log_event(svc, 0, "shutdown", "#grace_s", g, NULL);
+    }
     return stop;
 }
 
@@ -150,7 +178,17 @@ static void refill(dip_service *svc)
             if (strcmp(svc->served[i].owner, job->owner) == 0)
                 a->turn = svc->served[i].turn;
         pthread_mutex_unlock(&svc->lock);
-        dip__log(svc, "job %s: %zu item(s), pipeline '%s'", job->id, job->n_items, job->pipeline);
+        {
+            char items[32], pending[32];
+            size_t left = 0;
+            for (size_t i = 0; i < job->n_items; i++)
+                left += dip_job_state_is(job->items[i].state, DIP_JOB_QUEUED) ||
+                        dip_job_state_is(job->items[i].state, DIP_JOB_RUNNING);
+            snprintf(items, sizeof(items), "%zu", job->n_items);
+            snprintf(pending, sizeof(pending), "%zu", left);
+            dip__log_event(svc, 0, "job_started", "job", job->id, "user", job->owner, "#items",
+                           items, "#pending", pending, "pipeline", job->pipeline, NULL);
+        }
     }
     dip_free(ids);
 }
@@ -169,25 +207,47 @@ static void drop(dip_service *svc, size_t i)
 }
 
 /* Every item dispatched: the job ends done, or failed when an item did not succeed. */
-static void finish(dip_service *svc, const char *id)
+static void finish(dip_service *svc, const char *id, double started)
 {
     struct dip_store_job *fin = NULL;
     enum dip_job_state state = DIP_JOB_DONE;
+    char reason[1024] = "", owner[64] = "", n_done[32], n_failed[32], secs[32];
+    size_t done = 0, failed = 0;
+    double took = 0;
 
     if (dip_store_job_get(svc->store, id, 1, &fin, NULL) == 0) {
         if (dip_job_state_final(fin->state)) {
             dip_store_job_free(fin);
             return; /* cancelled meanwhile */
         }
-        for (size_t i = 0; i < fin->n_items; i++)
-            if (!dip_job_state_is(fin->items[i].state, DIP_JOB_DONE))
-                state = DIP_JOB_FAILED;
+        snprintf(owner, sizeof(owner), "%s", fin->owner);
+        for (size_t i = 0; i < fin->n_items; i++) {
+            if (dip_job_state_is(fin->items[i].state, DIP_JOB_DONE)) {
+                done++;
+                continue;
+            }
+            state = DIP_JOB_FAILED;
+            failed++;
+            if (reason[0] == '\0')
+                snprintf(reason, sizeof(reason), "%s: %s", fin->items[i].name,
+                         fin->items[i].error[0] ? fin->items[i].error
+                                                : "no result from the executor");
+        }
     }
     dip_store_job_free(fin);
     /* An item the executor never reported is a failure, not a forever-running job. */
     dip_store_job_finish(svc->store, id, dip_job_state_name(state),
                          dip_job_state_name(DIP_JOB_FAILED), "no result from the executor", NULL);
-    dip__log(svc, "job %s: %s", id, dip_job_state_name(state));
+    snprintf(n_done, sizeof(n_done), "%zu", done);
+    snprintf(n_failed, sizeof(n_failed), "%zu", failed);
+    took = DIP_MAX(0.0, dip__now() - started);
+    snprintf(secs, sizeof(secs), "%.3f", took);
+    if (state == DIP_JOB_DONE)
+        dip__log_event(svc, 0, "job_finished", "job", id, "user", owner, "#items_done", n_done,
+                       "#items_failed", n_failed, "#seconds", secs, NULL);
+    else
+        dip__log_event(svc, 0, "job_failed", "job", id, "user", owner, "#items_done", n_done,
+                       "#items_failed", n_failed, "#seconds", secs, "reason", reason, NULL);
 }
 
 /* The next job to serve: the one whose owner was served longest ago; a user's oldest job first
@@ -476,7 +536,7 @@ out:
     dip_free(b.map);
     dip_free(b.reported);
     if (!stopping && a->next >= job->n_items) {
-        finish(svc, job->id);
+        finish(svc, job->id, a->started);
         drop(svc, k);
     } else {
         changed(svc);
@@ -700,8 +760,8 @@ int dip_service_run(dip_service *svc, volatile sig_atomic_t *stop)
         int has_proc, did = 0;
         uint64_t wake;
 
-        if (check_stop(svc))
-            break;
+        if (check_stop(svc) || dip_service_draining(svc))
+            break; /* stopped, or draining with no batch in flight */
         pthread_mutex_lock(&svc->lock);
         wake = svc->wake;
         has_proc = svc->proc_head != NULL;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +65,9 @@ void dip_service_opts_default(struct dip_service_opts *o)
     o->max_active_per_user = 100;
     o->max_queue = 10000;
     o->keep_s = 7 * 86400.0;
+    o->log_level = 1;
+    o->shutdown_grace_s = 20.0;
+    o->ready_min_free = 256ull << 20;
 }
 
 void dip__log(dip_service *svc, const char *fmt, ...)
@@ -240,6 +244,51 @@ int dip_service_stopping(dip_service *svc)
     s = svc->stopping;
     pthread_mutex_unlock(&svc->lock);
     return s;
+}
+
+int dip_service_draining(dip_service *svc)
+{
+    int d;
+
+    pthread_mutex_lock(&svc->lock);
+    d = svc->stopping || svc->drain_until > 0 || (svc->stop_flag != NULL && *svc->stop_flag);
+    pthread_mutex_unlock(&svc->lock);
+    return d;
+}
+
+int dip_service_ready(dip_service *svc, char *why, size_t why_len)
+{
+    struct dip_worker_stat ws[64];
+    struct statvfs vfs;
+    uint64_t ntok = 0, avail;
+    size_t n, alive = 0;
+
+    if (dip_service_draining(svc)) {
+        snprintf(why, why_len, "shutting down");
+        return 1;
+    }
+    if (dip_store_token_count(svc->store, &ntok, NULL) != 0) {
+        snprintf(why, why_len, "the job store does not answer");
+        return 1;
+    }
+    n = dip_executor_workers(svc->ex, ws, DIP_COUNTOF(ws));
+    for (size_t i = 0; i < DIP_MIN(n, DIP_COUNTOF(ws)); i++)
+        alive += ws[i].alive != 0;
+    if (n > 0 && alive == 0) {
+        snprintf(why, why_len, "no executor worker is alive");
+        return 1;
+    }
+    if (statvfs(svc->data_dir, &vfs) != 0) {
+        snprintf(why, why_len, "cannot read the data disk's free space: %s", strerror(errno));
+        return 1;
+    }
+    avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    if (avail < svc->o.ready_min_free) {
+        snprintf(why, why_len, "data disk has %llu bytes free, under the floor of %llu",
+                 (unsigned long long)avail, (unsigned long long)svc->o.ready_min_free);
+        return 1;
+    }
+    return 0;
 }
 
 uint64_t dip_service_wait(dip_service *svc, uint64_t seen, double timeout_s)

@@ -60,6 +60,13 @@ struct dip_service_opts {
     const char *blobs;
     const char *encrypt_key;        /* key file: blobs encrypted at rest; NULL: plain */
     const struct dip_s3_config *s3; /* object storage endpoint; NULL: the environment */
+    int log_level; /* 0: job events only; 1 (default): also one line per request */
+    int log_json;  /* 1: log lines are JSON objects */
+    /* On a stop request the running batch may finish for this long before it is interrupted;
+     * 0: interrupt at once. Default 20 s (under Kubernetes' 30 s). */
+    double shutdown_grace_s;
+    uint64_t ready_min_free; /* /readyz fails below this many free bytes on the data disk;
+                                default 256 MiB */
 };
 void dip_service_opts_default(struct dip_service_opts *o);
 
@@ -84,6 +91,10 @@ const struct dip_service_opts *dip_service_options(const dip_service *svc);
  * it) or dip_service_stop(). Every executor call happens on this thread (MPI_THREAD_FUNNELED).
  * Returns 0. */
 int dip_service_run(dip_service *svc, volatile sig_atomic_t *stop);
+/** 1 while the service is shutting down (a stop was requested, the grace period may still run). */
+int dip_service_draining(dip_service *svc);
+/** Readiness: 0 when the store answers and the executor takes work, else nonzero with `why`. */
+int dip_service_ready(dip_service *svc, char *why, size_t why_len);
 
 /* ---- Intake ---- */
 
@@ -144,11 +155,12 @@ void dip_service_result_name(const struct dip_store_job *job, size_t i, char *ou
 
 /** Progress of a job, from its items and, while it runs, the executor's live counters. */
 struct dip_job_progress {
-    uint64_t items_total, items_done, items_failed;
+    uint64_t items_total, items_done, items_failed, items_cancelled; /* done: ran (failed too) */
     uint64_t tasks_total, tasks_done;
     uint64_t pixels_total, pixels_done;
     double percent; /* 0..100 */
     double eta_s;   /* < 0: unknown */
+    int in_flight;  /* the runner still holds images of this job (e.g. finishing after a cancel) */
 };
 void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
                           struct dip_job_progress *p);

@@ -225,6 +225,13 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
         goto out;
     }
     snprintf(id, DIP_STORE_ID_LEN, "%s", job.id);
+    {
+        char items[32], nbytes[32];
+        snprintf(items, sizeof(items), "%zu", req->n_files);
+        snprintf(nbytes, sizeof(nbytes), "%llu", (unsigned long long)bytes);
+        dip__log_event(svc, 0, "job_created", "job", job.id, "user", req->owner, "#items", items,
+                       "#bytes_in", nbytes, "pipeline", req->pipeline ? req->pipeline : "", NULL);
+    }
     dip_service_count_in(svc, bytes);
     pthread_mutex_lock(&svc->lock);
     dip__service_bump(svc);

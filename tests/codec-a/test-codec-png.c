@@ -518,11 +518,44 @@ TEST(apng_reports_frames_decodes_default_image)
     lim.max_metadata_bytes = 1000;
     ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
     ASSERT_EQ_INT(info.frames, 3);
-    lim.max_frames = 2;
+    lim.max_frames = 3;
     ASSERT_OK(decode_with(b.p, b.n, &lim, 1, &img, &info, &err));
-    ASSERT_EQ_INT(info.frames, 2);
+    ASSERT_EQ_INT(info.frames, 3);
     ASSERT_EQ_INT(pix(img, 1, 1, 0), 40);
     dip_image_unref(img);
+    img = NULL;
+    /* More frames than max_frames: refused like GIF, WebP and TIFF, by probe and decode. */
+    lim.max_frames = 2;
+    ASSERT_EQ_INT(dip_codec_probe(b.p, b.n, &lim, &info, &err), DIP_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "max_frames=2");
+    ASSERT_EQ_INT(decode_with(b.p, b.n, &lim, 1, &img, &info, &err), DIP_ELIMIT);
+    ASSERT(img == NULL);
+    bytes_free(&b);
+}
+
+TEST(apng_actl_claiming_2_31_frames_refused)
+{
+    struct bytes b = {0};
+    uint8_t raw[2 * 3] = {0, 10, 20, 0, 30, 40};
+    uint8_t actl[8] = {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    struct dip_limits lim;
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    dip_image *img = NULL;
+    long before;
+
+    ihdr(&b, 2, 2, 8, PNG_COLOR_TYPE_GRAY);
+    chunk(&b, "acTL", actl, 8);
+    idat_of(&b, raw, sizeof(raw));
+    chunk(&b, "IEND", NULL, 0);
+    dip_limits_default(&lim);
+    ASSERT_EQ_INT(dip_codec_probe(b.p, b.n, &lim, &info, &err), DIP_ELIMIT);
+    ASSERT_CONTAINS(err.msg, "2147483647 frames");
+    ASSERT_CONTAINS(err.msg, "max_frames");
+    before = dip__alloc_count();
+    ASSERT_EQ_INT(decode_with(b.p, b.n, &lim, 1, &img, &info, &err), DIP_ELIMIT);
+    ASSERT(img == NULL);
+    ASSERT_EQ_INT(dip__alloc_count(), before); /* refused before any allocation */
     bytes_free(&b);
 }
 

@@ -22,9 +22,10 @@ export function log(...a) {
 
 export const servers = [];
 
-/** Starts `dip serve` on 127.0.0.1:0 with dataDir and the repository's web/ folder. */
-export async function startServer(name, dataDir) {
-    const proc = spawn(DIP, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir,
+/** Starts `dip serve` on 127.0.0.1:port (0: a free one) with dataDir and the repository's web/
+ * folder. */
+export async function startServer(name, dataDir, port = 0) {
+    const proc = spawn(DIP, ['serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir,
                              '--web', path.join(SRC, 'web'), '--threads', '2'],
                        {stdio: ['ignore', 'pipe', 'pipe']});
     const s = {name, proc, out: '', url: null};
@@ -56,6 +57,15 @@ export async function startServer(name, dataDir) {
     }
     log(`${name}: ${s.url}`);
     return s;
+}
+
+/** SIGTERM to one server; waits for it to exit (a restart can then take its port). */
+export async function stopServer(s) {
+    if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+    await new Promise((resolve) => {
+        s.proc.on('exit', resolve);
+        s.proc.kill('SIGTERM');
+    });
 }
 
 /** SIGTERM to every server started here (SIGKILL after 5 s); waits for them to exit. */

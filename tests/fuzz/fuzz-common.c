@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* One fuzz iteration (see fuzz.h): dip_codec_probe then dip_codec_decode with default limits,
+/* One fuzz iteration (see fuzz.h): dip_codec_probe then dip_codec_decode with default limits
+ * (also on a pool of two threads, which must agree),
  * each result checked against the codec contract of include/dip/codec.h, every pixel read (so a
  * sanitizer sees a short buffer), everything freed. */
 #include <stdio.h>
@@ -33,6 +34,29 @@ int dip_fuzz_one(const uint8_t *data, size_t size, dip_format want)
     rc = dip_codec_decode(data, size, &lim, NULL, &img, &info, &err);
     if (rc < 0 || rc >= DIP_ERRNO_MAX)
         broken("decode returned an unknown code", rc, &err);
+    /* The decoders' parallel paths (TIFF strips, JPEG bands) on a pool of two threads: the same
+     * result code and the same pixels as the decode on the caller's thread. */
+    {
+        static dip_pool *pool;
+        struct dip_decode_opts o;
+        struct dip_err perr2 = {0};
+        dip_image *img2 = NULL;
+        int rc2;
+
+        if (pool == NULL && dip_pool_new(2, &pool) != 0)
+            abort();
+        dip_decode_opts_default(&o);
+        o.pool = pool;
+        rc2 = dip_codec_decode(data, size, &lim, &o, &img2, NULL, &perr2);
+        if (rc2 != rc && rc2 != DIP_ENOMEM && rc != DIP_ENOMEM)
+            broken("decode on a pool gave another result code", rc2, &perr2);
+        if (rc == 0 && rc2 == 0) {
+            struct dip_view a = dip_image_view(img), b = dip_image_view(img2);
+            if (!dip_view_equal(&a, &b))
+                broken("decode on a pool gave other pixels", 0, NULL);
+        }
+        dip_image_unref(img2);
+    }
     if (rc != 0) {
         if (img != NULL)
             broken("decode failed but returned an image", rc, &err);

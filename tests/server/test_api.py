@@ -37,9 +37,11 @@ try:
     g = ops[names.index("gaussian")]
     check(g["kind"] == "stencil" and g["version"] >= 1, "gaussian kind/version")
     for p in g["params"]:
-        check(set(p) == {"name", "type", "min", "max", "default", "choices", "help"},
+        check(set(p) == {"name", "type", "min", "max", "default", "choices", "help", "odd"},
               "param keys %r" % sorted(p))
         check(p["type"] in ("int", "double", "bool", "enum"), "param type")
+    size = [p for p in g["params"] if p["name"] == "size"][0]
+    check(size["odd"] is True and size["min"] == 0, "gaussian size declares odd (0: from sigma)")
     r = s.get("/api/v1/cluster")
     check(r.status == 200 and r.json()["executor"] == "local", "cluster %r" % r.body[:200])
     check(len(r.json()["workers"]) >= 1, "cluster lists workers")

@@ -25,7 +25,8 @@ try:
     ref.close()
     ref = None
 
-    crash = Server("--threads", "2", "--quiet")
+    # --shutdown-grace 0: SIGTERM interrupts the batch at once (test_ops covers the grace).
+    crash = Server("--threads", "2", "--quiet", "--shutdown-grace", "0")
     j = crash.submit(files, pipeline=PIPE, fmt="png").json()
     jid = j["id"]
     # Wait until some but not all items are done, then kill -9.
