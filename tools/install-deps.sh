@@ -23,6 +23,12 @@ case "${1:-all}" in
   *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
 esac
 
+# Node.js and npm (web page, OpenAPI, object storage and deployment tests): Debian's only when
+# none is on PATH, since a Node.js installed otherwise (bundling npm) conflicts with Debian's npm.
+case "${1:-all}" in
+  test|all) command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;
+esac
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
