@@ -1110,6 +1110,10 @@ static void release_idle(struct coord *c)
         dip__mpi_log(1, "released idle worker %d", w->id);
         w->alive = 0;
         w->released = 1;
+        /* The spawn rate limit guards against storms while capacity grows; after a release the
+         * next job's backlog may call for a worker at once (else a job that starts within 0.5 s
+         * of the last spawn runs on fewer workers than before). */
+        c->last_spawn = 0;
         if (!sending_to(c, i))
             MPI_Comm_disconnect(&w->comm);
         else
