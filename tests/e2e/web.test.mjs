@@ -55,7 +55,7 @@ def scene(w, h, seed):
     return img
 for i, (w, h) in enumerate([(640, 480), (512, 384), (720, 540)], 1):
     cv2.imwrite('%s/a%d.png' % (d, i), scene(w, h, i))
-for i in range(1, 9):
+for i in range(1, 17):
     cv2.imwrite('%s/big%d.png' % (d, i), scene(1000, 1000, 10 + i))
 cv2.imwrite('%s/pic.tif' % d, scene(300, 200, 7))
 good = open('%s/a1.png' % d, 'rb').read()
@@ -405,10 +405,12 @@ async function main() {
         log('cancelling a long job');
         await page.click('nav a[data-route="new"]');
         await page.click('#clear-files');
-        await page.setInputFiles('#file-input', [1, 2, 3, 4, 5, 6, 7, 8].map((n) => I(`big${n}.png`)));
-        const slow = 'bilateral(d=25, sigma_color=60, sigma_space=12) | median(size=31)';
+        /* Enough work that images are still queued when Cancel comes, however fast the machine: the
+         * whole batch once finished before the cancel on a quiet machine with 8 images, 2 steps. */
+        await page.setInputFiles('#file-input', Array.from({length: 16}, (_, k) => I(`big${k + 1}.png`)));
+        const slow = 'bilateral(d=25, sigma_color=60, sigma_space=12) | median(size=31) | bilateral(d=25, sigma_color=50, sigma_space=10)';
         await page.fill('#pipeline-text', slow);
-        await page.waitForFunction(() => document.querySelectorAll('#steps > li.step').length === 2);
+        await page.waitForFunction(() => document.querySelectorAll('#steps > li.step').length === 3);
         await page.waitForFunction(() => !document.querySelector('#run').disabled);
         await page.click('#run');
         const id3 = await jobId(page);
