@@ -167,7 +167,7 @@ async function main() {
         });
         page.on('console', (m) => {
             if (m.type() === 'error' && !/status of (401|404|409|400|422|415)/.test(m.text()) &&
-                !(outage && /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/.test(m.text()))) {
+                !(outage && /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(m.text()))) {
                 problems.push(`console error: ${m.text()}`);
             }
         });
