@@ -896,14 +896,14 @@ async function loadJobs() {
     const admin = Boolean(state.me && state.me.admin);
     $('#jobs-empty').hidden = jobs.length > 0;
     $('.jobs').hidden = jobs.length === 0;
-    replaceChildren($('#jobs'), shown.map((job) => {
+    replaceChildren($('#jobs'), shown.map((job, row) => {
         const p = job.progress || {};
         const pct = Math.max(0, Math.min(100, p.percent || 0)); // the server's one figure
         const pctText = `${Math.round(pct)}%`;
         const n = p.items_total ?? (job.items || []).length;
         const failed = p.items_failed || 0;
         return h('tr', {class: `job-row job-${job.state}`},
-            h('td', {class: 'job-cell'}, jobThumb(job),
+            h('td', {class: 'job-cell'}, row < 30 ? jobThumb(job) : emptyTile(), // the newest have one
               h('a', {href: `#/jobs/${encodeURIComponent(job.id)}`, class: 'job-link'},
                 job.name || shortId(job.id))),
             h('td', {class: 'nowrap'}, formatTime(job.created),
@@ -994,6 +994,7 @@ function route() {
         closeViewer();
     }
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== `view-${r.name}`;
+    if (state.preview) state.preview.setActive(r.name === 'new');
     for (const a of document.querySelectorAll('nav a')) {
         const on = a.dataset.route === r.name || (r.name === 'job' && a.dataset.route === 'jobs');
         if (on) a.setAttribute('aria-current', 'page');

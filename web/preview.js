@@ -85,6 +85,7 @@ export class Preview {
         this.controller = null;
         this.seq = 0;
         this.lastInput = '';
+        this.active = true; // false while the new-job view is not shown
         this.el = this.build();
         this.schedule = debounce(() => this.run(), 400);
     }
@@ -128,6 +129,22 @@ export class Preview {
             : h('option', {value: ''}, 'Add an image first'));
         this.select.disabled = !files.some(ok);
         this.schedule();
+    }
+
+    /** The new-job view shows (true) or not: a hidden preview sends nothing, and the request in
+     * flight is dropped, so that it does not wait behind the job just started. */
+    setActive(on) {
+        if (this.active === on) return;
+        this.active = on;
+        if (on) {
+            this.schedule();
+        } else if (this.controller) {
+            this.seq++;
+            this.controller.abort();
+            this.controller = null;
+            this.el.removeAttribute('aria-busy');
+            this.setStatus('');
+        }
     }
 
     /** The pipeline or the output options changed. */
@@ -177,6 +194,7 @@ export class Preview {
     }
 
     async run() {
+        if (!this.active) return;
         const entry = this.getFiles().find((e) => e.key === this.key);
         const opts = this.getOptions();
         if (this.controller) this.controller.abort();
@@ -240,7 +258,9 @@ export class Preview {
                            ` (the batch runs at full size) · ${ms} ms.`);
         } catch (e) {
             if (e.name === 'AbortError' || seq !== this.seq) return;
-            this.setStatus(`No preview: ${e.message}`, true);
+            this.setStatus(e.code === 'EBUSY'
+                ? 'The server is busy; the preview updates with your next change.'
+                : `No preview: ${e.message}`, e.code !== 'EBUSY');
         } finally {
             if (seq === this.seq) {
                 this.el.removeAttribute('aria-busy');
