@@ -19,7 +19,10 @@ function pump() {
     while (active < 3 && queue.length) {
         const {url, resolve} = queue.shift();
         active++;
-        shrink(url).then(resolve, () => resolve(null)).finally(() => {
+        shrink(url).then(resolve, () => {
+            byUrl.delete(url); // a later look may try again (e.g. after an outage)
+            resolve(null);
+        }).finally(() => {
             active--;
             pump();
         });
@@ -75,7 +78,11 @@ export function setItemThumb(tile, jobId, item) {
     tile.dataset.for = `${jobId}/${item.index}`;
     const img = tile.querySelector('img');
     itemThumb(jobId, item).then((src) => {
-        if (!src || tile.dataset.for !== `${jobId}/${item.index}`) return;
+        if (tile.dataset.for !== `${jobId}/${item.index}`) return;
+        if (!src) {
+            delete tile.dataset.for; // the next update of the row tries again
+            return;
+        }
         img.src = src;
         img.hidden = false;
         tile.classList.add('has-thumb');
