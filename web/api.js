@@ -179,6 +179,8 @@ export const cancelJob = (id) => request('DELETE', `/jobs/${encodeURIComponent(i
 export const getCluster = () => request('GET', '/cluster');
 export const resultUrl = (id, n) => `${BASE}/jobs/${encodeURIComponent(id)}/results/${n}`;
 export const archiveUrl = (id) => `${BASE}/jobs/${encodeURIComponent(id)}/archive.zip`;
+export const inputUrl = (id, n) => `${BASE}/jobs/${encodeURIComponent(id)}/items/${n}/input`;
+export const retryJob = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/retry`);
 
 /** Runs a pipeline synchronously on one image (used to turn TIFF/PNM into PNG for display). */
 export async function processSync(blob, pipeline, format) {

@@ -11,6 +11,10 @@ import {
     stateBadge, announce, STATE_LABELS,
 } from './util.js';
 import {Viewer} from './viewer.js';
+import {Preview} from './preview.js';
+import {setupForm, jobName, clearJobName, saveForm} from './presets.js';
+import {emptyTile, setItemThumb, jobThumb, forgetThumbs} from './thumbs.js';
+import {setupShortcuts, retryJob, setupViewerNav} from './shortcuts.js';
 
 /* ---- State ---- */
 
@@ -25,6 +29,7 @@ const state = {
     timers: {},
     viewer: null,
     viewing: null, // {jobId, index, blob, name}
+    preview: null, // the live preview (preview.js)
 };
 let fileKey = 0;
 
@@ -157,6 +162,8 @@ function forgetUserState() {
     replaceChildren($('#items'));
     replaceChildren($('#jobs'));
     for (const id of ['#job-zip', '#job-cancel', '#job-again']) $(id).hidden = true;
+    if ($('#job-retry')) $('#job-retry').hidden = true;
+    forgetThumbs();
     if (currentRoute().name === 'job') location.hash = '#/';
 }
 
@@ -263,6 +270,7 @@ async function pumpInspect() {
             inspecting--;
             updateFileCard(entry);
             updateSubmit();
+            if (state.preview) state.preview.filesChanged();
             pumpInspect();
         })();
     }
@@ -287,6 +295,7 @@ function renderFiles() {
     $('#clear-files').hidden = state.files.length === 0;
     $('#drop').classList.toggle('compact', state.files.length > 0);
     updateSubmit();
+    if (state.preview) state.preview.filesChanged();
 }
 
 function fileCard(entry) {
@@ -432,6 +441,9 @@ function setupOutput() {
     };
     q.addEventListener('input', sync);
     fmt.addEventListener('change', sync);
+    // The live preview follows the output options too (preview.js).
+    q.addEventListener('input', () => state.preview && state.preview.optionsChanged());
+    fmt.addEventListener('change', () => state.preview && state.preview.optionsChanged());
     sync();
     $('#run').addEventListener('click', submit);
 }
@@ -443,6 +455,7 @@ async function submit() {
     const fmt = $('#format').value;
     const fields = {pipeline: $('#pipeline-text').value.trim(), format: fmt};
     if (fmt === 'jpeg' || fmt === 'webp' || fmt === '') fields.quality = $('#quality').value;
+    if (jobName()) fields.name = jobName();
     const run = $('#run');
     state.submitting = true;
     run.disabled = true;
@@ -461,6 +474,7 @@ async function submit() {
         });
         state.originals.set(String(job.id), files);
         state.job = job;
+        clearJobName();
         announce('Job started.');
         location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     } catch (e) {
@@ -591,7 +605,7 @@ function renderJob(job) {
     // One definition of progress: the server's (cancelled images never count as done).
     let pct = Number.isFinite(p.percent) ? p.percent : 0;
     pct = Math.max(0, Math.min(100, pct));
-    $('#job-title').textContent = `Job ${shortId(job.id)}`;
+    $('#job-title').textContent = job.name ? job.name : `Job ${shortId(job.id)}`;
     const title = $('#job-title');
     const badge = title.nextElementSibling && title.nextElementSibling.classList.contains('badge')
         ? title.nextElementSibling : null;
@@ -621,6 +635,10 @@ function renderJob(job) {
     const anyDone = (job.items || []).some((i) => i.state === 'done');
     $('#job-zip').hidden = !anyDone;
     $('#job-again').hidden = false;
+    const retry = $('#job-retry');
+    const again = (job.items || []).filter((i) => i.state === 'failed' || i.state === 'cancelled');
+    retry.hidden = !api.isSettled(job) || !again.length;
+    retry.textContent = `Retry ${again.length} image${again.length === 1 ? '' : 's'}`;
     const items = job.items || [];
     const failedItems = items.filter((i) => i.state === 'failed');
     const errors = [...new Set(failedItems.filter((i) => i.error).map((i) => i.error))];
@@ -658,6 +676,7 @@ function itemRow(job, item) {
                             onclick: () => downloadResult(state.job, row.item)}, 'Download');
     const row = {
         item,
+        thumb: emptyTile(),
         tr: h('tr', {dataset: {index: item.index}}),
         cells: {
             num: h('td', {class: 'num'}, String(item.index + 1)),
@@ -677,7 +696,8 @@ function updateItemRow(row, job, item) {
     row.item = item;
     const c = row.cells;
     const name = item.name || `image ${item.index + 1}`;
-    replaceChildren(c.name, h('span', {class: 'item-filename', title: name}, name),
+    setItemThumb(row.thumb, job.id, item);
+    replaceChildren(c.name, row.thumb, h('span', {class: 'item-filename', title: name}, name),
         item.state === 'failed' && item.error
             ? h('span', {class: 'item-error', role: 'note'}, item.error) : null);
     replaceChildren(c.state, stateBadge(item.state), item.cached ? h('span', {class: 'badge badge-quiet', title: 'Served from the result cache'}, 'cached') : null);
@@ -830,13 +850,22 @@ async function openViewer(job, item) {
                 note = 'The original could not be shown in the browser.';
             }
         } else {
-            note = 'The original is shown only for jobs started in this browser tab.';
+            // A past job, or after a reload: the server kept the input (GET .../input).
+            try {
+                const input = await api.download(api.inputUrl(job.id, item.index));
+                const origUrl = await displayUrl(input.blob, input.type);
+                const d = await loadImage(origUrl);
+                original = {url: origUrl, ...d, label: 'Original'};
+            } catch {
+                note = 'The original could not be loaded from the server.';
+            }
         }
         if (state.viewing !== token) return;
         const result = {url: resUrl, ...resDims, label: 'Result'};
         const dims = original && (original.width !== result.width || original.height !== result.height)
             ? `Original ${formatDims(original.width, original.height)}, result ${formatDims(result.width, result.height)}.`
             : `${formatDims(result.width, result.height)}.`;
+        if (state.viewerNav) state.viewerNav.update(job, item);
         state.viewer.setImages(original, result,
                                [dims, note, 'Scroll or pinch to zoom, drag to pan.'].filter(Boolean).join(' '));
     } catch (e) {
@@ -867,15 +896,16 @@ async function loadJobs() {
     const admin = Boolean(state.me && state.me.admin);
     $('#jobs-empty').hidden = jobs.length > 0;
     $('.jobs').hidden = jobs.length === 0;
-    replaceChildren($('#jobs'), shown.map((job) => {
+    replaceChildren($('#jobs'), shown.map((job, row) => {
         const p = job.progress || {};
         const pct = Math.max(0, Math.min(100, p.percent || 0)); // the server's one figure
         const pctText = `${Math.round(pct)}%`;
         const n = p.items_total ?? (job.items || []).length;
         const failed = p.items_failed || 0;
         return h('tr', {class: `job-row job-${job.state}`},
-            h('td', {}, h('a', {href: `#/jobs/${encodeURIComponent(job.id)}`, class: 'job-link'},
-                          shortId(job.id))),
+            h('td', {class: 'job-cell'}, row < 30 ? jobThumb(job) : emptyTile(), // the newest have one
+              h('a', {href: `#/jobs/${encodeURIComponent(job.id)}`, class: 'job-link'},
+                job.name || shortId(job.id))),
             h('td', {class: 'nowrap'}, formatTime(job.created),
               admin && job.owner ? h('span', {class: 'job-owner muted'}, `by ${job.owner}`) : null),
             h('td', {class: 'pipeline-cell'}, h('code', {title: job.pipeline || ''},
@@ -964,6 +994,7 @@ function route() {
         closeViewer();
     }
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== `view-${r.name}`;
+    if (state.preview) state.preview.setActive(r.name === 'new');
     for (const a of document.querySelectorAll('nav a')) {
         const on = a.dataset.route === r.name || (r.name === 'job' && a.dataset.route === 'jobs');
         if (on) a.setAttribute('aria-current', 'page');
@@ -994,11 +1025,26 @@ function start() {
     builder = new Builder({
         list: $('#steps'), select: $('#op-select'), add: $('#op-add'), text: $('#pipeline-text'),
         error: $('#pipeline-error'), status: $('#steps-status'), summary: $('#op-summary'),
-    }, () => updateSubmit());
+    }, () => {
+        updateSubmit();
+        saveForm();
+        if (state.preview) state.preview.optionsChanged();
+    });
     builder.render();
     api.setTokenPrompt(openTokenDialog);
     setupDrop();
     setupOutput();
+    setupForm(builder, () => state.preview && state.preview.optionsChanged());
+    state.preview = new Preview(() => state.files, () => ({
+        pipeline: $('#pipeline-text').value.trim(), format: $('#format').value,
+        quality: $('#quality').value, valid: !builder.hasError(),
+    }));
+    $('#pipeline-text').closest('.panel').after(state.preview.el);
+    state.preview.filesChanged();
+    setupShortcuts({addFiles, isNewJob: () => currentRoute().name === 'new'});
+    $('#job-again').after(h('button', {id: 'job-retry', class: 'btn', type: 'button', hidden: true,
+                                       onclick: () => retryJob(state.job, showError)}, 'Retry'));
+    state.viewerNav = setupViewerNav(() => state.job, (item) => openViewer(state.job, item));
     $('#token-button').addEventListener('click', async () => {
         const ok = await openTokenDialog('manage');
         if (ok) route();

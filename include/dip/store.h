@@ -114,6 +114,7 @@ struct dip_store_job {
     char format[8]; /* requested output format; "" = same as input */
     int quality;
     double created, finished; /* unix seconds; finished 0 while unfinished */
+    char name[128];           /* the user's name for the job; "" when none */
     size_t n_items;
     struct dip_store_item *items; /* n_items entries, or NULL when listed without items */
 };

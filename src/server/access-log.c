@@ -16,7 +16,9 @@ void dip__log_request(dip_server *s, struct MHD_Connection *conn, const struct r
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char addr[INET6_ADDRSTRLEN + 8] = "-", status[16], bytes[32], ms[32];
-    const char *route = r->route ? r->route->pattern : r->status == 200 ? "(static)" : "(none)";
+    const char *route = r->route                               ? r->route->pattern
+                        : r->status == 200 || r->status == 304 ? "(static)"
+                                                               : "(none)";
 
     if (s->o.quiet || s->o.log_level < 1)
         return;

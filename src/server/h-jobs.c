@@ -157,7 +157,7 @@ struct dip__intake {
     dip_service *svc;
     struct dip__part *parts; /* borrow from the request body, which outlives this */
     struct dip_submit_file *files;
-    char *pipe, *fmt, *qual;
+    char *pipe, *fmt, *qual, *name;
     char owner[64];
     struct dip_submit sub;
     int rc, finished;
@@ -172,6 +172,7 @@ static void intake_free(void *p)
     dip_free(in->pipe);
     dip_free(in->fmt);
     dip_free(in->qual);
+    dip_free(in->name);
     dip_free(in->files);
     dip_free(in->parts);
     dip_free(in);
@@ -292,6 +293,8 @@ enum MHD_Result dip__h_jobs_post(struct ctx *c)
             rc = text_field(p, &in->fmt, &err);
         } else if (strcmp(p->name, "quality") == 0) {
             rc = text_field(p, &in->qual, &err);
+        } else if (strcmp(p->name, "name") == 0) {
+            rc = text_field(p, &in->name, &err);
         }
     }
     if (rc != 0) {
@@ -305,6 +308,7 @@ enum MHD_Result dip__h_jobs_post(struct ctx *c)
     in->sub.pipeline = in->pipe ? in->pipe : dip__arg(c, "pipeline") ? dip__arg(c, "pipeline") : "";
     in->sub.format = in->fmt ? in->fmt : dip__arg(c, "format") ? dip__arg(c, "format") : "";
     in->sub.quality = in->qual ? in->qual : dip__arg(c, "quality") ? dip__arg(c, "quality") : "";
+    in->sub.name = in->name ? in->name : dip__arg(c, "name");
     in->sub.files = in->files;
     in->sub.n_files = nfiles;
     in->svc = c->svc;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Results: one item's result (/results/{n}) and every result of a job (/archive.zip). Both
+/* Results: one item's result (/results/{n}) and every result of a job (/archive.zip, with a
+ * failures.txt that lists each image that failed or was cancelled, and why). Both
  * stream from the blob files in chunks, so memory does not grow with a result's size or with the
  * number of downloads in flight: a result is MHD's file response, and the zip is written entry by
  * entry by a content callback that reads each blob twice in 64 KiB pieces (once for its CRC-32,
@@ -110,6 +111,8 @@ struct zipstream {
     struct dip__sbuf central;
     struct dip__sbuf pending; /* headers and records waiting to go out */
     size_t off;
+    struct dip__sbuf failures; /* failures.txt; empty when every image is done */
+    int failures_sent;
     int fd;           /* the entry whose bytes are streaming, or -1 */
     uint64_t fd_left; /* its bytes still to send */
     int ended;
@@ -164,6 +167,19 @@ static int zip_next(struct zipstream *z)
         z->fd_left = len;
         z->entries++;
         z->next++;
+    } else if (!z->failures_sent && z->failures.len > 0) {
+        /* After the results: a small text entry from memory, its bytes right after its header. */
+        const char *name = "failures.txt";
+        uint32_t crc = dip__crc32(0, z->failures.data, z->failures.len);
+        for (size_t i = 0; i < z->job->n_items; i++)
+            if (strcmp(z->names[i], name) == 0)
+                name = "dip-failures.txt"; /* an image's result took the name */
+        z->failures_sent = 1;
+        dip__zip_central(&z->central, name, crc, (uint32_t)z->failures.len, (uint32_t)z->offset);
+        dip__zip_local_header(&z->pending, name, crc, (uint32_t)z->failures.len);
+        dip__sbuf_add(&z->pending, z->failures.data, z->failures.len);
+        z->offset += z->pending.len;
+        z->entries++;
     } else {
         if (z->offset > 0xffffffffu)
             return -1;
@@ -219,7 +235,40 @@ static void zip_free(void *cls)
     dip_free(z->names);
     dip__sbuf_free(&z->central);
     dip__sbuf_free(&z->pending);
+    dip__sbuf_free(&z->failures);
     dip_free(z);
+}
+
+/* failures.txt: one line per image that failed or was cancelled, with the reason; at most 256 KiB
+ * (then a count of the rest), so that it fits in one pending buffer. */
+static void failures_text(const struct dip_store_job *job, struct dip__sbuf *b)
+{
+    size_t failed = 0, cancelled = 0, listed = 0, total;
+
+    for (size_t i = 0; i < job->n_items; i++) {
+        failed += dip_job_state_is(job->items[i].state, DIP_JOB_FAILED);
+        cancelled += dip_job_state_is(job->items[i].state, DIP_JOB_CANCELLED);
+    }
+    total = failed + cancelled;
+    if (total == 0)
+        return;
+    dip__sbuf_printf(b,
+                     "dip job %s: %zu of %zu images have no result (%zu failed, %zu cancelled).\n",
+                     job->id, total, job->n_items, failed, cancelled);
+    dip__sbuf_printf(b, "Pipeline: %s\n\n", job->pipeline ? job->pipeline : "");
+    for (size_t i = 0; i < job->n_items && b->len < (256u << 10); i++) {
+        const struct dip_store_item *it = &job->items[i];
+        if (dip_job_state_is(it->state, DIP_JOB_FAILED))
+            dip__sbuf_printf(b, "%s: failed: %s\n", it->name,
+                             it->error[0] ? it->error : "no reason recorded");
+        else if (dip_job_state_is(it->state, DIP_JOB_CANCELLED))
+            dip__sbuf_printf(b, "%s: cancelled: the job was cancelled before it ran\n", it->name);
+        else
+            continue;
+        listed++;
+    }
+    if (listed < total)
+        dip__sbuf_printf(b, "... and %zu more\n", total - listed);
 }
 
 enum MHD_Result dip__h_archive(struct ctx *c)
@@ -238,7 +287,7 @@ enum MHD_Result dip__h_archive(struct ctx *c)
         entries++;
         total += 30 + 46 + 2 * 300 + job->items[i].bytes_out;
     }
-    if (entries > 65535 || total > 0xffffffffu) {
+    if (entries >= 65535 || total > 0xffffffffu - ((uint64_t)1 << 20)) { /* failures.txt too */
         dip_store_job_free(job);
         return dip__send_error(c, 413, "ELIMIT",
                                "the archive would exceed 4 GiB or 65535 entries; download results "
@@ -255,6 +304,12 @@ enum MHD_Result dip__h_archive(struct ctx *c)
     z->fd = -1;
     dip__sbuf_init(&z->central, (size_t)1 << 26);
     dip__sbuf_init(&z->pending, (size_t)1 << 20);
+    dip__sbuf_init(&z->failures, (size_t)1 << 19);
+    failures_text(job, &z->failures);
+    if (z->failures.failed) {
+        zip_free(z);
+        return dip__send_error(c, 503, "ENOMEM", "out of memory");
+    }
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK, zip_read, z, zip_free);
     if (resp == NULL) {
         zip_free(z);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The web page's static files, from the web folder only: paths that could climb out of it are
  * refused before the disk is touched, and files are sent from their descriptor (MHD reads them in
- * pieces). */
+ * pieces). Caching: every file has an ETag (its size and modification time) and `Cache-Control:
+ * no-cache`, so a browser keeps it and revalidates it with one small request (304), and an
+ * upgraded page is never served stale (the file names carry no content hash, so `immutable` would
+ * pin old scripts). Text files (HTML, CSS, JS, SVG, JSON) are gzip-compressed for clients that
+ * accept it (docs/web.md). */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +14,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "core/internal.h"
 #include "server/http.h"
@@ -47,6 +53,83 @@ static const char *content_type_of(const char *path)
     return "application/octet-stream";
 }
 
+#define GZIP_MAX ((size_t)8 << 20) /* larger files go out as they are */
+
+static int compressible(const char *type)
+{
+    return strncmp(type, "text/", 5) == 0 || strncmp(type, "application/json", 16) == 0 ||
+           strcmp(type, "image/svg+xml") == 0;
+}
+
+/* 1 when the Accept-Encoding header lists gzip without q=0. */
+static int accepts_gzip(struct ctx *c)
+{
+    const char *ae = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Accept-Encoding");
+    const char *g = ae ? strstr(ae, "gzip") : NULL;
+
+    if (g == NULL)
+        return 0;
+    g += 4;
+    while (*g == ' ')
+        g++;
+    if (*g == ';') {
+        const char *q = strstr(g, "q=");
+        if (q != NULL && (size_t)(q - g) < strcspn(g, ",") && strtod(q + 2, NULL) <= 0.0)
+            return 0; /* gzip;q=0: refused */
+    }
+    return 1;
+}
+
+/* 1 when If-None-Match names `etag` (or is "*"). */
+static int not_modified(struct ctx *c, const char *etag)
+{
+    const char *inm = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "If-None-Match");
+
+    return inm != NULL && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0);
+}
+
+/* The whole file `fd` (size bytes) gzip-compressed into *out (dip_malloc'ed); -1 on failure. */
+static int gzip_file(int fd, size_t size, uint8_t **out, size_t *out_len)
+{
+    uint8_t *in = dip_malloc(size ? size : 1), *buf = NULL;
+    size_t got = 0, cap = size + size / 1000 + 64;
+    z_stream z;
+    int rc = -1;
+
+    memset(&z, 0, sizeof(z));
+    if (in == NULL)
+        return -1;
+    while (got < size) {
+        ssize_t r = pread(fd, in + got, size - got, (off_t)got);
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    buf = dip_malloc(cap);
+    if (buf == NULL || deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        goto out;
+    z.next_in = in;
+    z.avail_in = (uInt)size;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
+        *out = buf;
+        *out_len = z.total_out;
+        buf = NULL;
+        rc = 0;
+    }
+    deflateEnd(&z);
+out:
+    dip_free(in);
+    dip_free(buf);
+    return rc;
+}
+
+static void free_cb(void *p)
+{
+    dip_free(p);
+}
+
 enum MHD_Result dip__serve_static(struct ctx *c, const char *url)
 {
     char path[PATH_MAX], real[PATH_MAX], root[PATH_MAX];
@@ -78,12 +161,53 @@ enum MHD_Result dip__serve_static(struct ctx *c, const char *url)
         close(fd);
         return dip__send_error(c, 404, "ENOTFOUND", "not found");
     }
-    c->r->bytes = (int64_t)sb.st_size;
-    resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
-    if (resp == NULL) {
-        close(fd);
-        return MHD_NO;
+    {
+        const char *type = content_type_of(real);
+        int gz = compressible(type) && sb.st_size > 256 && (size_t)sb.st_size <= GZIP_MAX &&
+                 accepts_gzip(c);
+        uint8_t *zbuf = NULL;
+        size_t zlen = 0;
+        char etag[96];
+        int status = 200;
+
+        snprintf(etag, sizeof(etag), "\"%llx-%llx%s\"", (unsigned long long)sb.st_size,
+                 (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull +
+                     (unsigned long long)sb.st_mtim.tv_nsec,
+                 gz ? "-gz" : "");
+        if (not_modified(c, etag)) {
+            close(fd);
+            c->r->bytes = 0;
+            resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+            status = 304;
+        } else if (gz && gzip_file(fd, (size_t)sb.st_size, &zbuf, &zlen) == 0) {
+            close(fd);
+            c->r->bytes = (int64_t)zlen;
+            resp = MHD_create_response_from_buffer_with_free_callback(zlen, zbuf, free_cb);
+            if (resp == NULL)
+                dip_free(zbuf);
+            else
+                MHD_add_response_header(resp, "Content-Encoding", "gzip");
+        } else {
+            /* Not compressible, too large, or the compression failed: the file as it is. */
+            if (gz) {
+                gz = 0;
+                snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_size,
+                         (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull +
+                             (unsigned long long)sb.st_mtim.tv_nsec);
+            }
+            c->r->bytes = (int64_t)sb.st_size;
+            resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+            if (resp == NULL)
+                close(fd);
+        }
+        if (resp == NULL)
+            return MHD_NO;
+        if (status == 200)
+            MHD_add_response_header(resp, "Content-Type", type);
+        MHD_add_response_header(resp, "ETag", etag);
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        if (compressible(type))
+            MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+        return dip__queue(c, status, resp);
     }
-    MHD_add_response_header(resp, "Content-Type", content_type_of(real));
-    return dip__queue(c, 200, resp);
 }

@@ -89,7 +89,7 @@ struct req {
     double t0;
     int status;    /* the status queued (the request log line) */
     int64_t bytes; /* the body's length; -1: streamed, unknown when queued */
-    void *state; /* a handler's own (e.g. a /process request in flight) */
+    void *state;   /* a handler's own (e.g. a /process request in flight) */
     void (*state_free)(void *state);
 };
 
@@ -171,6 +171,9 @@ void dip__intake_stop(dip_server *s);
 /* h-results.c */
 enum MHD_Result dip__h_result(struct ctx *c);
 enum MHD_Result dip__h_archive(struct ctx *c);
+/* h-items.c */
+enum MHD_Result dip__h_input(struct ctx *c);
+enum MHD_Result dip__h_retry(struct ctx *c);
 /* h-events.c */
 enum MHD_Result dip__h_events(struct ctx *c);
 /** Wakes every suspended event stream (a service change). */

@@ -16,7 +16,9 @@ enum MHD_Result dip__queue(struct ctx *c, int status, struct MHD_Response *resp)
     if (resp == NULL)
         return MHD_NO; /* out of memory: MHD closes the connection */
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* API answers carry a user's data: never cached. Static files set their own policy. */
+    if (MHD_get_response_header(resp, "Cache-Control") == NULL)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     ret = MHD_queue_response(c->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     c->r->responded = 1;

@@ -71,6 +71,8 @@ static const struct route routes[] = {
     {"GET", "/api/v1/jobs/{id}/events", USER, 0, 0, dip__h_events},
     {"GET", "/api/v1/jobs/{id}/results/{n}", USER, 0, 0, dip__h_result},
     {"GET", "/api/v1/jobs/{id}/archive.zip", USER, 0, 0, dip__h_archive},
+    {"GET", "/api/v1/jobs/{id}/items/{n}/input", USER, 0, 0, dip__h_input},
+    {"POST", "/api/v1/jobs/{id}/retry", USER, 0, 1, dip__h_retry},
     {"POST", "/api/v1/process", USER, 1, 1, dip__h_process},
 };
 

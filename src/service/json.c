@@ -104,6 +104,8 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
         dip__sbuf_str(b, "null");
     dip__sbuf_str(b, ",\"owner\":");
     dip__sbuf_json_str(b, job->owner);
+    dip__sbuf_str(b, ",\"name\":");
+    dip__sbuf_json_str(b, job->name[0] ? job->name : NULL);
     if (items && job->items != NULL) {
         names = dip__result_names(job);
         if (names == NULL)

@@ -60,8 +60,8 @@ struct dip_service_opts {
     const char *blobs;
     const char *encrypt_key;        /* key file: blobs encrypted at rest; NULL: plain */
     const struct dip_s3_config *s3; /* object storage endpoint; NULL: the environment */
-    int log_level; /* 0: job events only; 1 (default): also one line per request */
-    int log_json;  /* 1: log lines are JSON objects */
+    int log_level;                  /* 0: job events only; 1 (default): also one line per request */
+    int log_json;                   /* 1: log lines are JSON objects */
     /* On a stop request the running batch may finish for this long before it is interrupted;
      * 0: interrupt at once. Default 20 s (under Kubernetes' 30 s). */
     double shutdown_grace_s;
@@ -113,6 +113,8 @@ struct dip_submit {
     const char *quality; /* "" = 90 */
     const struct dip_submit_file *files;
     size_t n_files;
+    const char *name; /* the user's name for the job (at most 100 bytes, no control characters);
+                         NULL or "" for none */
 };
 
 /** Checks the options of a job before any image is read: the pipeline parses and its parameters
@@ -129,6 +131,14 @@ int dip_service_check_options(dip_service *svc, const char *pipeline, const char
  * with a message that names no path. */
 int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[DIP_STORE_ID_LEN],
                        struct dip_err *err);
+
+/** Retries the failed and cancelled images of final job `id` as a new job (queued) with the same
+ * pipeline, format and quality, from the inputs the store kept: nothing is uploaded again. The
+ * new job belongs to the old one's owner and is named after it ("retry of ..."). Writes its id.
+ * Errors: DIP_ENOTFOUND (no such job for `user`), DIP_EBUSY (the job is unfinished or still
+ * finishing images in flight, or a quota), DIP_EINVAL (no failed or cancelled image). */
+int dip_service_retry(dip_service *svc, const char *id, const char *user, int admin,
+                      char new_id[DIP_STORE_ID_LEN], struct dip_err *err);
 
 /* ---- Jobs ---- */
 

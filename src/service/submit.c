@@ -107,6 +107,19 @@ int dip_service_check_options(dip_service *svc, const char *pipeline, const char
     return rc;
 }
 
+/* A job's name is shown as text on the page and in the API: any UTF-8 but control characters. */
+static int check_name(const char *name, struct dip_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n > 100)
+        return dip_err_set(err, DIP_EINVAL, "name is %zu bytes long (at most 100)", n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return dip_err_set(err, DIP_EINVAL, "name contains a control character");
+    return 0;
+}
+
 static int random_id(char id[DIP_STORE_ID_LEN])
 {
     static const char digits[] = "0123456789abcdef";
@@ -142,6 +155,10 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
         goto out;
     (void)dip__parse_format(req->format, &format);
     (void)dip__parse_quality(req->quality, &job.quality);
+    rc = check_name(req->name, err);
+    if (rc != 0)
+        goto out;
+    snprintf(job.name, sizeof(job.name), "%s", req->name ? req->name : "");
     if (req->n_files == 0) {
         rc = dip_err_set(err, DIP_EINVAL, "no file part (send images as form field 'file')");
         goto out;
@@ -243,5 +260,110 @@ out:
     dip_free(job.items);
     dip_free(canon);
     dip_pipeline_free(p);
+    return rc;
+}
+
+/* ---- Retry ---- */
+
+int dip_service_retry(dip_service *svc, const char *id, const char *user, int admin,
+                      char new_id[DIP_STORE_ID_LEN], struct dip_err *err)
+{
+    const struct dip_service_opts *o = &svc->o;
+    struct dip_store_job *old = NULL;
+    struct dip_store_job job;
+    struct dip_job_progress prog;
+    char quality[16], *canon = NULL;
+    struct timespec ts;
+    size_t n = 0;
+    int rc;
+
+    memset(&job, 0, sizeof(job));
+    new_id[0] = '\0';
+    /* Under the blob lock the old job's inputs cannot be deleted (deleting takes it for
+     * writing): read the job inside it, and it still exists when the new one refers to them. */
+    pthread_rwlock_rdlock(&svc->blobs);
+    rc = dip_service_job_get(svc, id, user, admin, 1, &old, err);
+    if (rc != 0)
+        goto out;
+    if (!dip_job_state_final(old->state)) {
+        rc = dip_err_set(err, DIP_EBUSY, "job %s is %s: retry it once it has finished", old->id,
+                         old->state);
+        goto out;
+    }
+    dip_service_progress(svc, old, &prog);
+    if (prog.in_flight) {
+        /* A cancelled image may still finish as done: retrying it now could run it twice. */
+        rc = dip_err_set(err, DIP_EBUSY, "job %s is still finishing images in flight; retry soon",
+                         old->id);
+        goto out;
+    }
+    job.items = dip_calloc(old->n_items ? old->n_items : 1, sizeof(*job.items));
+    if (job.items == NULL) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < old->n_items; i++) {
+        const struct dip_store_item *it = &old->items[i];
+        struct dip_store_item *ni;
+        if (!dip_job_state_is(it->state, DIP_JOB_FAILED) &&
+            !dip_job_state_is(it->state, DIP_JOB_CANCELLED))
+            continue;
+        ni = &job.items[n];
+        ni->index = (int)n;
+        memcpy(ni->name, it->name, sizeof(ni->name));
+        memcpy(ni->sha, it->sha, sizeof(ni->sha));
+        ni->bytes_in = it->bytes_in;
+        ni->width = it->width;
+        ni->height = it->height;
+        n++;
+    }
+    if (n == 0) {
+        rc = dip_err_set(err, DIP_EINVAL, "job %s has no failed or cancelled image to retry",
+                         old->id);
+        goto out;
+    }
+    /* The options are checked again: an operation may have changed since (its version is part of
+     * the canonical text, and so of the result cache's key). */
+    snprintf(quality, sizeof(quality), "%d", old->quality);
+    rc = dip_service_check_options(svc, old->pipeline, old->format, quality, &canon, err);
+    if (rc != 0)
+        goto out;
+    if (random_id(job.id) != 0) {
+        rc = dip_err_set(err, DIP_EIO, "no randomness for a job id");
+        goto out;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(job.owner, sizeof(job.owner), "%s", old->owner);
+    snprintf(job.state, sizeof(job.state), "%s", dip_job_state_name(DIP_JOB_QUEUED));
+    snprintf(job.name, sizeof(job.name), "retry of %.100s", old->name[0] ? old->name : old->id);
+    job.pipeline = old->pipeline;
+    job.canon = canon;
+    snprintf(job.format, sizeof(job.format), "%s", old->format);
+    job.quality = old->quality;
+    job.created = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    job.n_items = n;
+    rc = dip_store_job_create_capped(svc->store, &job, (uint64_t)o->max_active_per_user,
+                                     (uint64_t)o->max_queue, err);
+    if (rc != 0) {
+        if (rc != DIP_EBUSY)
+            rc = storage_error(svc, rc, err, "recording the retry");
+        goto out;
+    }
+    snprintf(new_id, DIP_STORE_ID_LEN, "%s", job.id);
+    {
+        char items[32];
+        snprintf(items, sizeof(items), "%zu", n);
+        dip__log_event(svc, 0, "job_created", "job", job.id, "user", job.owner, "#items", items,
+                       "retry_of", old->id, "pipeline", old->pipeline, NULL);
+    }
+    pthread_mutex_lock(&svc->lock);
+    dip__service_bump(svc);
+    pthread_mutex_unlock(&svc->lock);
+    dip__runner_wake(svc);
+out:
+    pthread_rwlock_unlock(&svc->blobs);
+    dip_free(job.items);
+    dip_free(canon);
+    dip_store_job_free(old);
     return rc;
 }

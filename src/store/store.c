@@ -53,7 +53,10 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS cache_sha ON cache(sha);"
     "CREATE TABLE IF NOT EXISTS tokens ("
     " name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL,"
-    " created REAL NOT NULL);";
+    " created REAL NOT NULL);"
+    /* A job's optional name, in a table of its own so that stores made before it need no
+     * migration (a job without a row has no name). */
+    "CREATE TABLE IF NOT EXISTS job_names (job TEXT PRIMARY KEY, name TEXT NOT NULL);";
 
 static double wall_now(void)
 {
@@ -364,6 +367,16 @@ int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, 
     sqlite3_bind_double(js, 7, job->created);
     sqlite3_bind_int64(js, 8, (sqlite3_int64)job->n_items);
     rc = step_done(st, js, err);
+    if (rc == 0 && job->name[0] != '\0') {
+        sqlite3_finalize(js);
+        js = NULL;
+        rc = prep(st, "INSERT INTO job_names (job, name) VALUES (?, ?)", &js, err);
+        if (rc == 0) {
+            sqlite3_bind_text(js, 1, job->id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(js, 2, job->name, -1, SQLITE_STATIC);
+            rc = step_done(st, js, err);
+        }
+    }
     if (rc != 0)
         goto out;
     rc = prep(st,
@@ -395,7 +408,9 @@ out:
     return rc;
 }
 
-#define JOB_COLS "id, owner, state, pipeline, canon, format, quality, created, finished, n_items"
+#define JOB_COLS                                                                                   \
+    "id, owner, state, pipeline, canon, format, quality, created, finished, n_items,"              \
+    " (SELECT name FROM job_names WHERE job_names.job = jobs.id)"
 
 static int read_job(sqlite3_stmt *s, struct dip_store_job *job)
 {
@@ -409,6 +424,7 @@ static int read_job(sqlite3_stmt *s, struct dip_store_job *job)
     job->created = sqlite3_column_double(s, 7);
     job->finished = sqlite3_column_double(s, 8);
     job->n_items = (size_t)sqlite3_column_int64(s, 9);
+    copy_str(job->name, sizeof(job->name), sqlite3_column_text(s, 10));
     return job->pipeline && job->canon ? 0 : DIP_ENOMEM;
 }
 
@@ -1165,6 +1181,7 @@ int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t
         " AND sha NOT IN (SELECT sha FROM results WHERE job != ?1)",
         "DELETE FROM results WHERE job = ?1",
         "DELETE FROM items WHERE job = ?1",
+        "DELETE FROM job_names WHERE job = ?1",
         "DELETE FROM jobs WHERE id = ?1",
     };
     sqlite3_stmt *s = NULL;

@@ -357,3 +357,49 @@ TEST(job_start_finish)
     dip_store_job_free(job);
     dip_store_close(st);
 }
+
+/* A job's name (issue 10): kept, read back by get and list, and gone with the job, so that a job
+ * made later under the same id has none. A job made without one has "". */
+TEST(job_names)
+{
+    dip_store *st = open_store("names");
+    struct dip_err err = {0};
+    struct dip_store_job job, *got = NULL, *list = NULL;
+    struct dip_store_item item;
+    size_t n = 0;
+
+    memset(&job, 0, sizeof(job));
+    memset(&item, 0, sizeof(item));
+    snprintf(job.id, sizeof(job.id), "named");
+    snprintf(job.owner, sizeof(job.owner), "alice");
+    snprintf(job.name, sizeof(job.name), "Holiday – 2026");
+    job.pipeline = (char *)"invert";
+    job.canon = (char *)"invert@1";
+    job.quality = 90;
+    job.created = 5000.0;
+    job.n_items = 1;
+    job.items = &item;
+    snprintf(item.name, sizeof(item.name), "a.png");
+    ASSERT_OK(dip_store_blob_put(st, "a", 1, item.sha, &err));
+    ASSERT_OK(dip_store_job_create(st, &job, &err));
+    make_job(st, "plain", "alice", 1);
+    ASSERT_OK(dip_store_job_get(st, "named", 1, &got, &err));
+    ASSERT_EQ_STR(got->name, "Holiday – 2026");
+    dip_store_job_free(got);
+    ASSERT_OK(dip_store_job_get(st, "plain", 0, &got, &err));
+    ASSERT_EQ_STR(got->name, "");
+    dip_store_job_free(got);
+    ASSERT_OK(dip_store_job_list(st, "alice", 0, 10, &list, &n, &err));
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_EQ_STR(list[0].id, "named"); /* newest first */
+    ASSERT_EQ_STR(list[0].name, "Holiday – 2026");
+    ASSERT_EQ_STR(list[1].name, "");
+    dip_store_jobs_free(list, n);
+    ASSERT_OK(dip_store_job_delete(st, "named", 0, NULL, NULL, &err));
+    job.name[0] = '\0';
+    ASSERT_OK(dip_store_job_create(st, &job, &err));
+    ASSERT_OK(dip_store_job_get(st, "named", 0, &got, &err));
+    ASSERT_EQ_STR(got->name, "");
+    dip_store_job_free(got);
+    dip_store_close(st);
+}

@@ -82,7 +82,7 @@ TEST(submit_refuses_before_storing)
     uint8_t *img = png(40, 30, &len);
     struct dip_submit_file files[2] = {{"a.png", img, len},
                                        {"bad.png", (const uint8_t *)"nope", 4}};
-    struct dip_submit sub = {"alice", "median(size=4)", "", "", files, 1};
+    struct dip_submit sub = {"alice", "median(size=4)", "", "", files, 1, NULL};
 
     /* A parameter no image can satisfy: the CLI's message, before any image is looked at. */
     ASSERT_EQ_INT(dip_service_submit(svc, &sub, id, &err), DIP_EINVAL);
@@ -129,7 +129,7 @@ static void *race(void *arg)
 {
     struct racer *r = arg;
     struct dip_submit_file f = {"r.png", r->img, r->len};
-    struct dip_submit sub = {"alice", "invert", "", "", &f, 1};
+    struct dip_submit sub = {"alice", "invert", "", "", &f, 1, NULL};
     char id[DIP_STORE_ID_LEN];
 
     r->rc = dip_service_submit(r->svc, &sub, id, NULL);
@@ -194,8 +194,8 @@ TEST(users_take_turns_and_process_goes_through_the_runner)
 {
     dip_service *svc = open_service(100);
     struct dip_submit_file many[24], one;
-    struct dip_submit a = {"alice", "gaussian(sigma=3) | median(size=5)", "", "", many, 24};
-    struct dip_submit b = {"bob", "invert", "", "", &one, 1};
+    struct dip_submit a = {"alice", "gaussian(sigma=3) | median(size=5)", "", "", many, 24, NULL};
+    struct dip_submit b = {"bob", "invert", "", "", &one, 1, NULL};
     struct dip_process_req pr;
     struct dip_err err = {0};
     char ida[DIP_STORE_ID_LEN], idb[DIP_STORE_ID_LEN];
