@@ -175,7 +175,8 @@ export const getLimits = () => request('GET', '/limits');
 export const whoami = () => request('GET', '/whoami');
 export const listJobs = () => request('GET', '/jobs');
 export const getJob = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
-export const cancelJob = (id) => request('DELETE', `/jobs/${encodeURIComponent(id)}`);
+/* POST .../cancel, not DELETE: a DELETE that arrives just after the job finished deletes it. */
+export const cancelJob = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const getCluster = () => request('GET', '/cluster');
 export const resultUrl = (id, n) => `${BASE}/jobs/${encodeURIComponent(id)}/results/${n}`;
 export const archiveUrl = (id) => `${BASE}/jobs/${encodeURIComponent(id)}/archive.zip`;

@@ -96,6 +96,18 @@ enum MHD_Result dip__h_job_get(struct ctx *c)
     return dip__send_json(c, 200, &b);
 }
 
+/* POST .../cancel: cancels an unfinished job and answers the job; a finished one is left as it is
+ * (never deleted), so a Cancel that races the job's end loses nothing. */
+enum MHD_Result dip__h_job_cancel(struct ctx *c)
+{
+    struct dip_err err = {0};
+    int rc = dip_service_cancel(c->svc, c->r->id, c->user, c->admin, &err);
+
+    if (rc != 0)
+        return dip__send_dip_error(c, rc, &err);
+    return send_job(c, 200, c->r->id);
+}
+
 /* DELETE: an unfinished job is cancelled (its done results stay); a finished one is deleted with
  * the blobs no other job uses. */
 enum MHD_Result dip__h_job_delete(struct ctx *c)

@@ -165,6 +165,7 @@ enum MHD_Result dip__h_jobs_list(struct ctx *c);
 enum MHD_Result dip__h_jobs_post(struct ctx *c);
 enum MHD_Result dip__h_job_get(struct ctx *c);
 enum MHD_Result dip__h_job_delete(struct ctx *c);
+enum MHD_Result dip__h_job_cancel(struct ctx *c);
 /** Starts and stops the intake threads that run submissions off the HTTP threads. */
 int dip__intake_start(dip_server *s);
 void dip__intake_stop(dip_server *s);

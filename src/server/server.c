@@ -68,6 +68,7 @@ static const struct route routes[] = {
     {"POST", "/api/v1/jobs", USER, 1, 1, dip__h_jobs_post},
     {"GET", "/api/v1/jobs/{id}", USER, 0, 0, dip__h_job_get},
     {"DELETE", "/api/v1/jobs/{id}", USER, 0, 1, dip__h_job_delete},
+    {"POST", "/api/v1/jobs/{id}/cancel", USER, 0, 1, dip__h_job_cancel},
     {"GET", "/api/v1/jobs/{id}/events", USER, 0, 0, dip__h_events},
     {"GET", "/api/v1/jobs/{id}/results/{n}", USER, 0, 0, dip__h_result},
     {"GET", "/api/v1/jobs/{id}/archive.zip", USER, 0, 0, dip__h_archive},

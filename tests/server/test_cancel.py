@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Cancellation: a slow pipeline on a big image is cancelled with DELETE; the job reads `cancelled`
 # at once, the executor stops within a second (the next job starts and finishes promptly), and
-# a finished job is deleted by a DELETE.
+# a finished job is deleted by a DELETE, while POST .../cancel never deletes.
 import threading
 import time
 
@@ -52,6 +52,13 @@ try:
     ev = sse_events(s, jid, timeout=10)
     check(ev[-1][0] == "end" and ev[-1][1]["state"] == "cancelled", "events end cancelled")
     check(s.get("/api/v1/jobs/%s/results/0" % jid).status == 404, "no result")
+    # POST .../cancel on a finished job (a Cancel click that races the job's end) leaves it and
+    # its results as they were; DELETE would delete them (the page once sent DELETE).
+    r = s.request("POST", "/api/v1/jobs/%s/cancel" % j2["id"])
+    check(r.status == 200 and r.json()["state"] == "done", "cancel of a finished job: %r" % r.body[:200])
+    check(s.get("/api/v1/jobs/%s/results/0" % j2["id"]).status == 200, "its result is still there")
+    r = s.request("POST", "/api/v1/jobs/nosuchjob/cancel")
+    check(r.status == 404, "cancel of an unknown job: %d" % r.status)
     # DELETE on a finished job deletes it (issue 9: retention), saying what it was.
     r = s.request("DELETE", "/api/v1/jobs/" + j2["id"])
     check(r.status == 200 and r.json()["state"] == "done" and r.json()["deleted"],
