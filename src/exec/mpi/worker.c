@@ -225,6 +225,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
 
     memset(&ws, 0, sizeof ws);
     dip__runner_init(&ws.rn);
+    ws.rn.objects = o->objects; /* DIP__TASK_OBJECT: this rank gets and puts objects itself */
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
     threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
