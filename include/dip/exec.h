@@ -238,6 +238,10 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
                   int *worker_done, struct dip_err *err);
 /** 1 when the environment says this process was started by mpirun/mpiexec. */
 int dip_mpi_launched(void);
+/** 1 when the environment says this process is a rank other than 0 of an mpirun launch: a
+ * worker, known before MPI starts (so it can skip what only the coordinator needs, such as
+ * listing the inputs). Workers spawned later (MPI_Comm_spawn) are rank 0 of their own world: 0. */
+int dip_mpi_worker_launched(void);
 /** The MPI library's version line ("Open MPI v4.1.4, ..."), first line only, into buf. */
 void dip_mpi_version(char *buf, size_t len);
 

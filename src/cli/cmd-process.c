@@ -556,6 +556,20 @@ int dip__cmd_process(int argc, char **argv)
             goto out;
         }
     }
+    if (worker_io && dip__cli_s3_objects(&s3, &objio) == 0)
+        mo.objects = &objio; /* every rank: workers get and put objects through it */
+#ifdef DIP_WITH_MPI
+    if (dip_mpi_worker_launched()) {
+        /* A worker rank needs no list of inputs (the coordinator sends tasks): it joins at once,
+         * without listing s3:// prefixes or reading inputs, and reaches the objects with the
+         * configuration the coordinator ships (its own environment need not reach them). */
+        ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
+        if (worker_done || ex == NULL) {
+            rc = worker_done ? 0 : rc;
+            goto out;
+        }
+    }
+#endif
     /* s3:// prefixes and globs become the objects they match. */
     run.s3 = &s3;
     rc = dip__cli_s3_expand(&s3, argv + optind, (size_t)(argc - optind), &inputs, &n_inputs, &err);
@@ -608,9 +622,8 @@ int dip__cmd_process(int argc, char **argv)
         }
     }
     spec.threads = threads;
-    if (worker_io && dip__cli_s3_objects(&s3, &objio) == 0)
-        mo.objects = &objio; /* every rank: workers get and put objects through it */
-    ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
+    if (ex == NULL)
+        ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
     if (worker_done) {
         rc = 0;
         goto out;

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # dip process under mpirun (3 ranks) from s3:// to s3:// (s3rver on loopback): the workers get
 # their inputs and put their outputs themselves and the coordinator ships keys, not bytes (issue
-# 12). A loopback proxy in front of s3rver finds which process opened each connection, so the
+# 12). The workers' own environment cannot reach the bucket: they use the endpoint and
+# credentials rank 0 ships with the job. A loopback proxy in front of s3rver finds which process opened each connection, so the
 # test sees who read and wrote every object. One output is over 8 MiB (a multipart upload): the
 # proxy kills the worker in the middle of that upload's second part, and the test checks that
 # the object is not visible then (parts are not an object until the upload is completed) and
@@ -187,11 +188,18 @@ class OwnerProxy:
         self.sock.close()
 
 
-def mpirun(e, args, timeout=300):
-    return subprocess.run([MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
-                           "--mca", "btl", "self,vader,tcp", "-np", "3", DIP, "process",
-                           "--log-level", "2"] + args,
-                          capture_output=True, text=True, timeout=timeout, env=e,
+def mpirun(e, args, timeout=300, worker_env=None):
+    """dip process under mpirun with 3 ranks; with worker_env, ranks 1 and 2 start with those
+    variables changed (an MPMD launch through env(1)), rank 0 with `e` alone."""
+    cmd = [MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
+           "--mca", "btl", "self,vader,tcp"]
+    dip_cmd = [DIP, "process", "--log-level", "2"] + args
+    if worker_env:
+        cmd += ["-np", "1"] + dip_cmd + [":", "-np", "2", "env"]
+        cmd += ["%s=%s" % kv for kv in worker_env.items()] + dip_cmd
+    else:
+        cmd += ["-np", "3"] + dip_cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e,
                           errors="backslashreplace")
 
 
@@ -241,10 +249,15 @@ def main():
         out_bytes = sum(os.path.getsize(os.path.join(tmp, "loc", n))
                         for n in os.listdir(os.path.join(tmp, "loc")))
 
-        # Worker-side I/O, through the proxy; one worker dies in the middle of a put.
+        # Worker-side I/O, through the proxy; one worker dies in the middle of a put. The
+        # workers' own environment points at a closed loopback port with an unknown key: they
+        # reach the bucket only with the configuration rank 0 ships with the job.
         e = env(proxy.url, DIP_MPI_LOST_S="3")
         t0 = time.time()
-        r = mpirun(e, ["-p", pipe, "-o", "s3://out/w/", "s3://input/p/*.png"])
+        r = mpirun(e, ["-p", pipe, "-o", "s3://out/w/", "s3://input/p/*.png"],
+                   worker_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                               "AWS_ACCESS_KEY_ID": "NOT-THE-KEY",
+                               "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
         text = r.stderr + r.stdout
         print(text[-2500:])
         check(r.returncode == 0, "mpirun: exit %d" % r.returncode)
