@@ -10,6 +10,7 @@
 # of an output came from a worker rank, never from rank 0; rank 0's MPI traffic (the summary's
 # transport line) is a small fraction of the images' bytes, while with --no-worker-io it is more
 # than all of them; the outputs are byte-identical to the local executor's on the same files.
+# Last, an object task's deadline grows with its image, which only the worker sees.
 import http.client
 import os
 import re
@@ -327,6 +328,36 @@ def main():
             check(open(got, "rb").read() ==
                   open(os.path.join(tmp, "loc", "p%03d.png" % i), "rb").read(),
                   "--no-worker-io: p%03d.png differs" % i)
+
+        # Deadlines: rank 0 never sees an object task's image, so its worker reports the size
+        # once it has read the header and the deadline grows with it (--task-timeout plus 2 s
+        # per megapixel), as for shipped items. Two 12-megapixel noise PNGs (36 MB each, to get,
+        # encode and put) with --task-timeout 1: each takes seconds, well inside 1 + 24 s, and
+        # no worker may be declared lost for it.
+        big = []
+        for i in range(2):
+            path = os.path.join(tmp, "big%d.png" % i)
+            cv2.imwrite(path, rng.integers(0, 256, size=(3000, 4000, 3), dtype=np.uint8))
+            dip(["s3", "put", path, "s3://input/big/big%d.png" % i], direct, check_rc=0)
+            big.append(path)
+        r = subprocess.run([DIP, "process", "--quiet", "-p", "invert", "-o",
+                            os.path.join(tmp, "bigloc") + "/"] + big,
+                           capture_output=True, text=True, timeout=300)
+        check(r.returncode == 0, "local run: " + r.stderr)
+        t0 = time.time()
+        r = mpirun(direct, ["--task-timeout", "1", "-p", "invert", "-o", "s3://out/big/",
+                            "s3://input/big/"])
+        text = r.stderr + r.stdout
+        print("two 12-megapixel objects with --task-timeout 1: %.1f s" % (time.time() - t0))
+        check(r.returncode == 0 and "2 done, 0 failed" in text, "big run:\n" + text[-3000:])
+        check("lost" not in text and "LOST" not in text,
+              "a worker was declared lost over a big object's deadline:\n" + text[-3000:])
+        for i in range(2):
+            got = os.path.join(tmp, "got.png")
+            dip(["s3", "get", "s3://out/big/big%d.png" % i, got], direct, check_rc=0)
+            check(open(got, "rb").read() ==
+                  open(os.path.join(tmp, "bigloc", "big%d.png" % i), "rb").read(),
+                  "big%d.png differs" % i)
     finally:
         proxy.close()
         srv.close()

@@ -653,6 +653,8 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
             continue;
         }
         t->running = 0;
+        if (t->kind == DIP__TASK_OBJECT)
+            t->mpix = 0; /* its next worker fetches it again: no deadline until then */
         q_push(c, t, 1);
     }
     w->nq = 0;
@@ -805,12 +807,15 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
     struct dip__rbuf r = {data, len, 0};
     uint32_t n = dip__rbuf_u32(&r);
     uint64_t ids[MAX_CREDIT];
+    double mpix[MAX_CREDIT];
     double now = dip__now();
 
     if (n > MAX_CREDIT)
         return;
     for (uint32_t i = 0; i < n; i++)
         ids[i] = dip__rbuf_u64(&r);
+    for (uint32_t i = 0; i < n; i++)
+        mpix[i] = dip__rbuf_f64(&r); /* an object task's size, once its worker has read it */
     if (r.bad)
         return;
     for (int k = 0; k < w->nq; k++) {
@@ -818,7 +823,15 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
         int on = 0;
 
         for (uint32_t i = 0; i < n && !on; i++)
-            on = ids[i] == t->id;
+            if (ids[i] == t->id) {
+                on = 1;
+                /* An object task's deadline starts once its worker fetched the input (the S3
+                 * client's own timeouts bound the fetch) and grows with its size, as an item's. */
+                if (t->kind == DIP__TASK_OBJECT && t->mpix == 0 && mpix[i] > 0 && mpix[i] < 1e6) {
+                    t->mpix = mpix[i];
+                    t->since = now;
+                }
+            }
         if (on && !t->running)
             t->since = now;
         t->running = on;
@@ -912,6 +925,8 @@ static void check_workers(struct coord *c)
         for (int k = 0; k < w->nq; k++) {
             struct task *t = w->q[k];
 
+            if (t->kind == DIP__TASK_OBJECT && t->mpix == 0)
+                continue; /* still fetching: no deadline yet (see on_beat) */
             if (t->running && dip__now() - t->since > task_timeout(c, t)) {
                 snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, t));
                 lose_worker(c, w, why);

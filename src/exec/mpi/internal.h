@@ -91,6 +91,11 @@ struct dip__runner {
     const struct dip_object_io *objects;
     void *obj;
     struct dip_err obj_err; /* why the handle could not be opened (code 0: it was) */
+    /* optional: called from the task's thread once an object is fetched, with its size from
+     * its header, so the coordinator (which never saw the image) starts the task's deadline
+     * then and grows it with the size */
+    void (*sized)(void *ud, uint64_t task, double mpix);
+    void *sized_ud;
 };
 
 void dip__runner_init(struct dip__runner *rn);

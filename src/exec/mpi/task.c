@@ -183,6 +183,15 @@ static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, ui
     rc = rn->objects->get(rn->obj, in_ref, rn->spec.limits.max_input_bytes, &in, &in_len, &err);
     if (rc)
         goto out;
+    if (rn->sized) {
+        /* fetched: its deadline starts now, and grows with its size (1e-6: not an image we can
+         * size; the decoder will say so) */
+        double mpix = 1e-6;
+
+        if (dip_codec_probe(in, in_len, &rn->spec.limits, &info, NULL) == 0 && info.width > 0)
+            mpix = (double)info.width * info.height / 1e6;
+        rn->sized(rn->sized_ud, id, mpix);
+    }
 #ifdef DIP_TEST_HOOKS
     if ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_POISON", in, in_len))
         abort(); /* test-only: a worker that crashes on this input */
