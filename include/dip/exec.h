@@ -85,6 +85,9 @@ struct dip_item_result {
     int worker;        /* 0 for the local executor, the MPI rank otherwise */
     int attempts;      /* tries it took (1 normally) */
     double seconds;
+    int stored;         /* 1: the worker put the output at the item's out reference itself
+                         * (dip_job_io.refs): data is NULL, len is its size */
+    const char *sha256; /* when stored: hex SHA-256 of the stored bytes, as put() reported it */
 };
 
 /** Where a job's items come from and where results go. Callbacks may come from any thread, but
@@ -102,6 +105,35 @@ struct dip_job_io {
     void (*progress)(void *ud, const struct dip_progress *p);
     void *ud;
     volatile int *cancel; /* nonzero: stop promptly; unfinished items fail with DIP_ECANCELED */
+    /** Optional (issue 12): item i's input and output as object references (s3:// URLs) that
+     * workers can reach themselves. Returns 1 and sets both (borrowed for the job) when the
+     * worker may fetch the input and put the output itself, 0 to go through load/result with
+     * bytes. Only an executor given a dip_object_io (dip_mpi_opts.objects) asks. */
+    int (*refs)(void *ud, size_t i, const char **in_ref, const char **out_ref);
+    /** With refs: the configuration workers need to reach the objects (endpoint, region,
+     * credentials), shipped with the job and handed to dip_object_io.open on each worker;
+     * borrowed for the job. May hold secrets: never logged. */
+    const char *object_conf;
+};
+
+/** Object storage seen from the executor: references are strings only these callbacks
+ * understand (the CLI fills it with the store's S3 client), so the executor links no storage
+ * library. Workers fetch inputs and put outputs through it when the job's items have refs. */
+struct dip_object_io {
+    /** A handle for one job, from the coordinator's dip_job_io.object_conf. DIP_E* on failure
+     * (err says why; no secret in it). Called by one thread at a time. */
+    int (*open)(void *ud, const char *conf, void **handle, struct dip_err *err);
+    void (*close)(void *handle); /* NULL-safe */
+    /** Reads object `ref` into a dip_malloc'ed buffer (dip_free) of its size, at most
+     * max_bytes (DIP_ELIMIT above). Thread-safe on one handle. */
+    int (*get)(void *handle, const char *ref, size_t max_bytes, uint8_t **data, size_t *len,
+               struct dip_err *err);
+    /** Stores `len` bytes as object `ref`, all or nothing: a put that fails or is interrupted
+     * leaves the old object or none, never part of one. Writes the bytes' hex SHA-256 into
+     * sha256. Thread-safe on one handle. */
+    int (*put)(void *handle, const char *ref, const uint8_t *data, size_t len, char sha256[65],
+               struct dip_err *err);
+    void *ud;
 };
 
 /** Per-worker figures for the end-of-job table, /metrics and the cluster panel. */
@@ -113,6 +145,7 @@ struct dip_worker_stat {
     uint64_t failures;
     double megapixels;
     double busy_s;
+    uint64_t bytes_to, bytes_from; /* MPI message bytes the coordinator sent it / received */
 };
 
 typedef struct dip_executor dip_executor;
@@ -190,6 +223,8 @@ struct dip_mpi_opts {
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
     int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
     int serve;             /* 1: the coordinator idles between jobs (dip serve) */
+    /* Object storage for workers (NULL: none): the same callbacks on every rank. */
+    const struct dip_object_io *objects;
 };
 void dip_mpi_opts_default(struct dip_mpi_opts *o);
 
@@ -203,6 +238,10 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
                   int *worker_done, struct dip_err *err);
 /** 1 when the environment says this process was started by mpirun/mpiexec. */
 int dip_mpi_launched(void);
+/** 1 when the environment says this process is a rank other than 0 of an mpirun launch: a
+ * worker, known before MPI starts (so it can skip what only the coordinator needs, such as
+ * listing the inputs). Workers spawned later (MPI_Comm_spawn) are rank 0 of their own world: 0. */
+int dip_mpi_worker_launched(void);
 /** The MPI library's version line ("Open MPI v4.1.4, ..."), first line only, into buf. */
 void dip_mpi_version(char *buf, size_t len);
 

@@ -46,6 +46,9 @@ static const char help[] =
     "      --max-workers M   spawn workers up to M when the backlog grows\n"
     "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
     "      --task-timeout S  minimum seconds before a task's worker is declared lost\n"
+    "      --no-worker-io    rank 0 reads and writes s3:// objects and ships their bytes\n"
+    "                        (default: when INPUT and OUT are both s3://, each worker gets\n"
+    "                        its inputs and puts its outputs itself)\n"
     "INPUT and OUT may be objects: s3://bucket/key, s3://bucket/prefix/ (every object under it)\n"
     "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for\n"
     "several.\n";
@@ -61,6 +64,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_TASK_TIMEOUT,
     OPT_DEVICE,
+    OPT_NO_WORKER_IO,
 };
 
 struct item {
@@ -108,6 +112,17 @@ static void release(void *ud, size_t i)
     r->items[i].data = NULL;
 }
 
+/* Under mpirun, an item whose input and output are both objects goes to a worker as two
+ * references: the worker gets, runs and puts it (issue 12). */
+static int item_refs(void *ud, size_t i, const char **in_ref, const char **out_ref)
+{
+    struct run *r = ud;
+
+    *in_ref = r->items[i].in;
+    *out_ref = r->items[i].out;
+    return dip__cli_s3_is_url(*in_ref) && dip__cli_s3_is_url(*out_ref);
+}
+
 static const char *item_name(void *ud, size_t i)
 {
     return ((struct run *)ud)->items[i].in;
@@ -152,7 +167,9 @@ static void on_result(void *ud, const struct dip_item_result *res)
     struct dip_err err = {0};
     int rc = res->rc;
 
-    if (rc == 0 && dip__cli_s3_is_url(it->out)) {
+    if (rc == 0 && res->stored) {
+        /* the worker put it (dip_job_io.refs) */
+    } else if (rc == 0 && dip__cli_s3_is_url(it->out)) {
         /* An object is put from the encoder's buffer on this thread: a writer thread would
          * need a copy of it, and the upload does not wait on a local disk's fsync. */
         rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
@@ -376,6 +393,16 @@ static void print_workers(dip_executor *ex, double elapsed)
                 ws[i].alive ? "alive" : "LOST", (unsigned long long)ws[i].tasks, ws[i].megapixels,
                 elapsed > 0 ? 100.0 * ws[i].busy_s / elapsed : 0.0,
                 (unsigned long long)ws[i].failures);
+    {
+        uint64_t to = 0, from = 0;
+        for (size_t i = 0; i < n && i < 256; i++) {
+            to += ws[i].bytes_to;
+            from += ws[i].bytes_from;
+        }
+        /* What crossed the MPI transport: with worker-side object I/O, keys rather than images. */
+        fprintf(stderr, "transport: rank 0 sent %llu bytes to the workers, received %llu\n",
+                (unsigned long long)to, (unsigned long long)from);
+    }
 }
 
 int dip__cmd_process(int argc, char **argv)
@@ -397,6 +424,7 @@ int dip__cmd_process(int argc, char **argv)
         {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
+        {"no-worker-io", no_argument, NULL, OPT_NO_WORKER_IO},
         DIP_CLI_LIMIT_OPTIONS,
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -406,6 +434,9 @@ int dip__cmd_process(int argc, char **argv)
     struct dip_job_io io = {0};
     struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct dip__cli_s3 s3 = DIP_CLI_S3_INIT;
+    struct dip_object_io objio;
+    char *objconf = NULL;
+    int worker_io = 1;
     char **inputs = NULL;
     size_t n_inputs = 0;
     struct dip_err err = {0};
@@ -486,6 +517,9 @@ int dip__cmd_process(int argc, char **argv)
             bad |= dip__cli_int("task-timeout", optarg, 1, 86400, &v);
             mo.task_timeout_s = (double)v;
             break;
+        case OPT_NO_WORKER_IO:
+            worker_io = 0;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(dip__cli_limits_help, stdout);
@@ -522,6 +556,20 @@ int dip__cmd_process(int argc, char **argv)
             goto out;
         }
     }
+    if (worker_io && dip__cli_s3_objects(&s3, &objio) == 0)
+        mo.objects = &objio; /* every rank: workers get and put objects through it */
+#ifdef DIP_WITH_MPI
+    if (dip_mpi_worker_launched()) {
+        /* A worker rank needs no list of inputs (the coordinator sends tasks): it joins at once,
+         * without listing s3:// prefixes or reading inputs, and reaches the objects with the
+         * configuration the coordinator ships (its own environment need not reach them). */
+        ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
+        if (worker_done || ex == NULL) {
+            rc = worker_done ? 0 : rc;
+            goto out;
+        }
+    }
+#endif
     /* s3:// prefixes and globs become the objects they match. */
     run.s3 = &s3;
     rc = dip__cli_s3_expand(&s3, argv + optind, (size_t)(argc - optind), &inputs, &n_inputs, &err);
@@ -574,7 +622,8 @@ int dip__cmd_process(int argc, char **argv)
         }
     }
     spec.threads = threads;
-    ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
+    if (ex == NULL)
+        ex = make_executor(&argc, &argv, threads, &mo, &worker_done, &rc);
     if (worker_done) {
         rc = 0;
         goto out;
@@ -592,6 +641,18 @@ int dip__cmd_process(int argc, char **argv)
     io.result = on_result;
     io.progress = on_progress;
     io.ud = &run;
+    if (mo.objects != NULL && strcmp(ex->vt->name, "local") != 0) {
+        /* The configuration (with the credentials) goes to the workers only when they need it. */
+        const char *ri, *ro;
+        size_t k = 0;
+        while (k < run.n && !item_refs(&run, k, &ri, &ro))
+            k++;
+        if (k < run.n && dip__cli_s3_conf(&s3, &objconf, &err) == 0) {
+            io.refs = item_refs;
+            io.object_conf = objconf;
+        }
+        memset(&err, 0, sizeof(err));
+    }
     t0 = dip__now();
     /* Two writers: an fsync waits on the disk, not the CPU, so two overlap; 256 MiB of encoded
      * outputs at most wait. Without them the executor's threads write (as before). */
@@ -630,6 +691,9 @@ out:
         dip__cli_status_write(rc ? dip_err_exit_code(rc) : 0, lost);
     }
     dip_executor_free(ex);
+    if (objconf != NULL)
+        explicit_bzero(objconf, strlen(objconf)); /* it holds the credentials */
+    dip_free(objconf);
     for (size_t i = 0; run.items && i < run.n; i++) {
         dip_free(run.items[i].out);
         dip_free(run.items[i].error);

@@ -4,12 +4,15 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "dip/exec.h"
 #include "dip/image.h"
 #include "s3-opts.h"
 #ifdef DIP_WITH_STORE
 #include "dip/s3.h"
+#include "dip/store.h"
 #endif
 
 const char dip__cli_s3_help[] =
@@ -237,6 +240,128 @@ size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16]
     return n;
 }
 
+/* ---- Objects the workers get and put themselves (issue 12) ---- */
+
+static const char *const conf_names[] = {"endpoint", "region", "access_key", "secret_key",
+                                         "session_token"};
+
+static const char **conf_field(struct dip_s3_config *cfg, size_t i)
+{
+    const char **f[] = {&cfg->endpoint, &cfg->region, &cfg->access_key, &cfg->secret_key,
+                        &cfg->session_token};
+    return f[i];
+}
+
+int dip__cli_s3_conf(struct dip__cli_s3 *c, char **out, struct dip_err *err)
+{
+    struct dip_s3_config cfg;
+    size_t len = 32;
+    char *buf, *p;
+
+    *out = NULL;
+    dip__cli_s3_config(c, &cfg);
+    for (size_t i = 0; i < (sizeof(conf_names) / sizeof(conf_names[0])); i++) {
+        const char *v = *conf_field(&cfg, i);
+        if (v != NULL && strchr(v, '\n') != NULL)
+            return dip_err_set(err, DIP_EINVAL, "s3: the %s holds a line break", conf_names[i]);
+        len += strlen(conf_names[i]) + 2 + (v != NULL ? strlen(v) : 0);
+    }
+    buf = p = dip_malloc(len);
+    if (buf == NULL)
+        return DIP_ENOMEM;
+    for (size_t i = 0; i < (sizeof(conf_names) / sizeof(conf_names[0])); i++) {
+        const char *v = *conf_field(&cfg, i);
+        if (v != NULL && *v)
+            p += snprintf(p, len - (size_t)(p - buf), "%s=%s\n", conf_names[i], v);
+    }
+    snprintf(p, len - (size_t)(p - buf), "path_style=%d\n", cfg.path_style);
+    *out = buf;
+    return 0;
+}
+
+static int obj_open(void *ud, const char *conf, void **handle, struct dip_err *err)
+{
+    struct dip__cli_s3 *c = ud;
+    struct dip_s3_config cfg;
+    char *copy = dip_strdup(conf), *line, *next;
+    size_t copy_len = strlen(conf);
+    int rc;
+
+    *handle = NULL;
+    if (copy == NULL)
+        return DIP_ENOMEM;
+    /* This rank's environment and flags, overridden by what the coordinator shipped (it listed
+     * the objects with that configuration). */
+    signal(SIGPIPE, SIG_IGN);
+    dip__cli_s3_config(c, &cfg);
+    for (line = copy; *line; line = next) {
+        char *eq = strchr(line, '=');
+        next = line + strcspn(line, "\n");
+        if (*next)
+            *next++ = '\0';
+        if (eq == NULL || eq > next)
+            continue;
+        *eq = '\0';
+        if (strcmp(line, "path_style") == 0) {
+            cfg.path_style = (int)strtol(eq + 1, NULL, 10);
+            continue;
+        }
+        for (size_t i = 0; i < (sizeof(conf_names) / sizeof(conf_names[0])); i++)
+            if (strcmp(line, conf_names[i]) == 0 && eq[1])
+                *conf_field(&cfg, i) = eq + 1;
+    }
+    rc = dip_s3_new(&cfg, (dip_s3 **)handle, err); /* copies the strings */
+    explicit_bzero(copy, copy_len);
+    dip_free(copy);
+    return rc;
+}
+
+static void obj_close(void *handle)
+{
+    dip_s3_free(handle);
+}
+
+static int obj_get(void *handle, const char *ref, size_t max_bytes, uint8_t **data, size_t *len,
+                   struct dip_err *err)
+{
+    char bucket[64];
+    const char *key;
+    int rc = dip_s3_parse_url(ref, bucket, &key, err);
+
+    if (rc == 0)
+        rc = dip_s3_get_mem(handle, bucket, key, max_bytes, data, len, err);
+    return rc;
+}
+
+static int obj_put(void *handle, const char *ref, const uint8_t *data, size_t len, char sha256[65],
+                   struct dip_err *err)
+{
+    char bucket[64];
+    const char *key;
+    int rc = dip_s3_parse_url(ref, bucket, &key, err);
+
+    if (rc == 0 && key[0] == '\0')
+        rc = dip_err_set(err, DIP_EINVAL, "%s: no key after the bucket", ref);
+    /* One PUT below 8 MiB, a multipart upload above (aborted when it fails; parts of a killed
+     * process are never an object): either way the object appears whole or not at all. */
+    if (rc == 0)
+        rc = dip_s3_put_mem(handle, bucket, key, data, len, err);
+    if (rc == 0)
+        dip_sha256_hex(data, len, sha256);
+    return rc;
+}
+
+int dip__cli_s3_objects(struct dip__cli_s3 *c, struct dip_object_io *io)
+{
+    memset(io, 0, sizeof(*io));
+    io->open = obj_open;
+    io->close = obj_close;
+    io->get = obj_get;
+    io->put = obj_put;
+    io->ud = c;
+    return 0;
+}
+
 #else /* built without src/store */
 
 static int absent(struct dip_err *err)
@@ -295,5 +420,19 @@ size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16]
 {
     (void)c, (void)url, (void)head;
     return 0;
+}
+
+int dip__cli_s3_objects(struct dip__cli_s3 *c, struct dip_object_io *io)
+{
+    (void)c;
+    memset(io, 0, sizeof(*io));
+    return DIP_EINVAL;
+}
+
+int dip__cli_s3_conf(struct dip__cli_s3 *c, char **out, struct dip_err *err)
+{
+    (void)c;
+    *out = NULL;
+    return absent(err);
 }
 #endif

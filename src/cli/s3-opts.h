@@ -57,4 +57,15 @@ int dip__cli_s3_write(struct dip__cli_s3 *c, const char *url, const void *data, 
 size_t dip__cli_s3_head(struct dip__cli_s3 *c, const char *url, uint8_t head[16]);
 void dip__cli_s3_cleanup(struct dip__cli_s3 *c);
 
+/* Under mpirun (issue 12): the store's S3 client as the executor's object I/O, so that workers
+ * get inputs and put outputs themselves (ud: c, which must outlive the executor). Returns 0, or
+ * DIP_EINVAL when dip was built without object storage. */
+struct dip_object_io;
+int dip__cli_s3_objects(struct dip__cli_s3 *c, struct dip_object_io *io);
+/* The configuration the workers' open() takes: this process's endpoint, region, addressing and
+ * credentials as "name=value" lines, dip_malloc'ed into *out. It holds secrets: wipe it
+ * (explicit_bzero) before dip_free, never log it. A worker fills what it lacks from its own
+ * environment and flags. */
+int dip__cli_s3_conf(struct dip__cli_s3 *c, char **out, struct dip_err *err);
+
 #endif

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # dip process under mpirun (3 ranks) with inputs and outputs in object storage (s3rver on
-# loopback): the coordinator reads the objects and ships their bytes, as for local files, and
-# the outputs are byte-identical to the local executor's on the same files. (Workers fetching
-# and putting objects themselves is not built yet; see docs/storage.md.)
+# loopback): the outputs are byte-identical to the local executor's on the same files. (By
+# default the workers get and put the objects themselves; test_s3_mpi_workers.py checks who
+# does what, a worker killed mid-put, and --no-worker-io.)
 import os
 import shutil
 import subprocess

@@ -44,6 +44,7 @@ struct task {
     double since;   /* when its worker began computing it */
     uint8_t *bytes; /* ITEM: the encoded input, kept until done (a lost worker means resending) */
     size_t len;
+    const char *in_ref, *out_ref; /* OBJECT: borrowed from the job's io (dip_job_io.refs) */
     double mpix;
 };
 
@@ -127,6 +128,7 @@ static void poll_sends(struct coord *c)
 /* Sends `data` (taken over) to worker w. */
 static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, size_t len)
 {
+    w->st.bytes_to += len; /* the summary's transport figures (issue 12: keys, not pixels) */
     return dip__tx_send(&c->tx, w->comm, w->peer, tag, data, len, (size_t)(w - c->w));
 }
 
@@ -609,7 +611,7 @@ static size_t live_workers(const struct coord *c)
 static void fail_task(struct coord *c, struct task *t, int rc, const char *msg)
 {
     t->state = Q_DONE;
-    if (t->kind == DIP__TASK_ITEM) {
+    if (t->kind != DIP__TASK_TILE) {
         item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0);
         dip_free(t->bytes);
         t->bytes = NULL;
@@ -651,6 +653,8 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
             continue;
         }
         t->running = 0;
+        if (t->kind == DIP__TASK_OBJECT)
+            t->mpix = 0; /* its next worker fetches it again: no deadline until then */
         q_push(c, t, 1);
     }
     w->nq = 0;
@@ -684,6 +688,48 @@ static void spawn_worker(struct coord *c)
 }
 
 /* ---- Messages from workers ---- */
+
+/* The result of an OBJECT task: the worker put the output itself; only its size and hash came. */
+static void object_done(struct coord *c, struct worker *w, struct task *t, struct dip__rbuf *r,
+                        int rc, const char *msg, double busy, double mpix)
+{
+    int ow = dip__rbuf_i32(r), oh = dip__rbuf_i32(r);
+    uint32_t fmt = dip__rbuf_u32(r);
+    uint64_t n = dip__rbuf_u64(r);
+    char *sha = dip__rbuf_str(r, 64), nb[32];
+    struct dip_item_result res = {0};
+
+    if (rc == 0 && (r->bad || !sha || strlen(sha) != 64 || fmt >= DIP_FORMAT_COUNT)) {
+        rc = DIP_EPEER;
+        msg = "mpi: malformed result";
+    }
+    dip__mpi_log(2, "rank %d: image %zu/%llu %s -> %s (%.3f s%s%s)", w->id, t->item + 1,
+                 (unsigned long long)c->prog.items_total, item_name(c, t->item, nb, sizeof nb),
+                 t->out_ref, busy, rc ? ", failed: " : ", put by the worker",
+                 rc ? (msg ? msg : dip_strerror(rc)) : "");
+    if (mpix > 0 && mpix < 1e6) {
+        t->mpix = mpix; /* known only now: the coordinator never saw the input */
+        c->prog.pixels_total += (uint64_t)(mpix * 1e6 + 0.5);
+    }
+    res.index = t->item;
+    res.rc = rc;
+    res.error = rc ? (msg ? msg : dip_strerror(rc)) : NULL;
+    res.len = rc ? 0 : (size_t)n;
+    res.format = (dip_format)fmt;
+    res.width = ow;
+    res.height = oh;
+    res.worker = w->id;
+    res.attempts = t->attempts;
+    res.seconds = busy;
+    res.stored = rc == 0;
+    res.sha256 = rc ? NULL : sha;
+    c->io->result(c->io->ud, &res);
+    c->prog.items_done++;
+    c->prog.items_failed += rc != 0;
+    c->prog.pixels_done += (uint64_t)(t->mpix * 1e6 + 0.5);
+    progress(c, 0);
+    dip_free(sha);
+}
 
 static void on_result(struct coord *c, struct worker *w, const uint8_t *data, size_t len)
 {
@@ -741,6 +787,8 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
                   (uint64_t)(t->mpix * 1e6 + 0.5));
         dip_free(t->bytes);
         t->bytes = NULL;
+    } else if (t->kind == DIP__TASK_OBJECT) {
+        object_done(c, w, t, &r, rc, msg, busy, mpix);
     } else {
         dip__mpi_log(2, "rank %d: image %zu/%llu step %zu rows %d..%d (%.3f s)", w->id, t->item + 1,
                      (unsigned long long)c->prog.items_total, t->step + 1, t->rect.y,
@@ -759,12 +807,15 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
     struct dip__rbuf r = {data, len, 0};
     uint32_t n = dip__rbuf_u32(&r);
     uint64_t ids[MAX_CREDIT];
+    double mpix[MAX_CREDIT];
     double now = dip__now();
 
     if (n > MAX_CREDIT)
         return;
     for (uint32_t i = 0; i < n; i++)
         ids[i] = dip__rbuf_u64(&r);
+    for (uint32_t i = 0; i < n; i++)
+        mpix[i] = dip__rbuf_f64(&r); /* an object task's size, once its worker has read it */
     if (r.bad)
         return;
     for (int k = 0; k < w->nq; k++) {
@@ -772,7 +823,15 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
         int on = 0;
 
         for (uint32_t i = 0; i < n && !on; i++)
-            on = ids[i] == t->id;
+            if (ids[i] == t->id) {
+                on = 1;
+                /* An object task's deadline starts once its worker fetched the input (the S3
+                 * client's own timeouts bound the fetch) and grows with its size, as an item's. */
+                if (t->kind == DIP__TASK_OBJECT && t->mpix == 0 && mpix[i] > 0 && mpix[i] < 1e6) {
+                    t->mpix = mpix[i];
+                    t->since = now;
+                }
+            }
         if (on && !t->running)
             t->since = now;
         t->running = on;
@@ -830,6 +889,7 @@ static int poll_all(struct coord *c)
             }
             n++;
             w->last_heard = dip__now();
+            w->st.bytes_from += len;
             on_message(c, w, tag, data, len);
             dip_free(data);
         }
@@ -865,6 +925,8 @@ static void check_workers(struct coord *c)
         for (int k = 0; k < w->nq; k++) {
             struct task *t = w->q[k];
 
+            if (t->kind == DIP__TASK_OBJECT && t->mpix == 0)
+                continue; /* still fetching: no deadline yet (see on_beat) */
             if (t->running && dip__now() - t->since > task_timeout(c, t)) {
                 snprintf(why, sizeof why, "task over its %.0f s deadline", task_timeout(c, t));
                 lose_worker(c, w, why);
@@ -887,6 +949,9 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b)
     if (t->kind == DIP__TASK_ITEM) {
         dip__wbuf_u64(b, t->len);
         dip__wbuf_bytes(b, t->bytes, t->len);
+    } else if (t->kind == DIP__TASK_OBJECT) {
+        dip__wbuf_str(b, t->in_ref);
+        dip__wbuf_str(b, t->out_ref);
     } else {
         struct timg *im = t->img;
         struct dip_rect need = dip_plan_need(im->plan, t->step, t->rect);
@@ -1082,6 +1147,8 @@ static void clear_job(struct coord *c)
     dip_free(c->queue);
     c->queue = NULL;
     c->qhead = c->qlen = c->qcap = 0;
+    if (c->jobmsg.data)
+        explicit_bzero(c->jobmsg.data, c->jobmsg.len); /* it may carry object credentials */
     dip_free(c->jobmsg.data);
     memset(&c->jobmsg, 0, sizeof c->jobmsg);
     /* Tasks still held by workers belong to no job now. */
@@ -1128,7 +1195,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     dip_pipeline *p = NULL;
     size_t live;
     long idle_us = 50;
-    int rc;
+    int rc, small, objects;
 
     rc = dip_pipeline_parse(spec->pipeline, &p, err);
     dip_pipeline_free(p);
@@ -1154,6 +1221,17 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     poll_all(c);
     release_idle(c);
     live = live_workers(c);
+    /* A batch whose inputs and outputs are objects the workers can reach: each worker gets,
+     * runs and puts its items itself, and the coordinator ships references, not bytes. (A lone
+     * image that may be tiled is read here, as before.) The JOB message ends with the object
+     * configuration, or an empty string. */
+    small = io->n_items < DIP_MAX(live, (size_t)2) && spec->pipeline && *spec->pipeline;
+    objects = !small && c->o.objects && io->refs && io->object_conf && *io->object_conf;
+    dip__wbuf_str(&c->jobmsg, objects ? io->object_conf : "");
+    if (c->jobmsg.oom) {
+        rc = DIP_ENOMEM;
+        goto out;
+    }
 
     /* Fewer images than workers: big ones are cut into tiles; the rest go whole. */
     for (size_t i = 0; i < io->n_items; i++) {
@@ -1163,8 +1241,10 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             rc = DIP_ENOMEM;
             goto out;
         }
-        if (io->n_items < DIP_MAX(live, (size_t)2) && spec->pipeline && *spec->pipeline &&
-            load_item(c, t) == 0) {
+        if (objects && io->refs(io->ud, i, &t->in_ref, &t->out_ref) == 1 && t->in_ref &&
+            t->out_ref) {
+            t->kind = DIP__TASK_OBJECT;
+        } else if (small && load_item(c, t) == 0) {
             struct dip_image_info info;
 
             if (dip_codec_probe(t->bytes, t->len, &spec->limits, &info, NULL) == 0 &&
@@ -1389,6 +1469,7 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
             c->spawn_argv[i - first] = dip_strdup(argv[i]);
     }
     dip__runner_init(&c->rn);
+    c->rn.objects = c->o.objects; /* run_here gets and puts objects as a worker would */
     if (dip_pool_new(0, &c->rn.pool) != 0)
         c->rn.pool = NULL;
     /* dip serve idles between jobs: tell the workers not to take the silence for a dead

@@ -27,6 +27,9 @@ enum {
 enum {
     DIP__TASK_ITEM = 1, /* encoded bytes in, encoded bytes out */
     DIP__TASK_TILE = 2, /* step input pixels of need(rect) in, output pixels of rect out */
+    /* input and output object references in; the worker gets, runs and puts; the output's
+     * size and hash out (issue 12) */
+    DIP__TASK_OBJECT = 3,
 };
 
 /* ---- A growable byte buffer and a bounds-checked reader ---- */
@@ -83,11 +86,22 @@ struct dip__runner {
     uint64_t plan_job, plan_item;
     size_t plan_finished; /* steps whose statistic is bound */
     int plan_w, plan_h, plan_ch;
+    /* object storage (DIP__TASK_OBJECT): the callbacks, and the handle for the current job
+     * opened from the configuration its JOB message carried (NULL: none shipped) */
+    const struct dip_object_io *objects;
+    void *obj;
+    struct dip_err obj_err; /* why the handle could not be opened (code 0: it was) */
+    /* optional: called from the task's thread once an object is fetched, with its size from
+     * its header, so the coordinator (which never saw the image) starts the task's deadline
+     * then and grows it with the size */
+    void (*sized)(void *ud, uint64_t task, double mpix);
+    void *sized_ud;
 };
 
 void dip__runner_init(struct dip__runner *rn);
 void dip__runner_destroy(struct dip__runner *rn);
-/** Takes the JOB message body: parses the pipeline. Returns 0 or DIP_E*. No task may run. */
+/** Takes the JOB message body: parses the pipeline and, when the job ships an object storage
+ * configuration, opens rn->objects with it. Returns 0 or DIP_E*. No task may run. */
 int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err *err);
 void dip__runner_cleanup(struct dip__runner *rn);
 

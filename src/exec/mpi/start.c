@@ -187,6 +187,19 @@ int dip_mpi_launched(void)
     return 0;
 }
 
+int dip_mpi_worker_launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+
+        if (v && *v)
+            return strcmp(v, "0") != 0;
+    }
+    return 0;
+}
+
 int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_executor **out,
                   int *worker_done, struct dip_err *err)
 {

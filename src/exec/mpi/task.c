@@ -38,6 +38,10 @@ void dip__runner_destroy(struct dip__runner *rn)
 
 void dip__runner_cleanup(struct dip__runner *rn)
 {
+    if (rn->obj && rn->objects)
+        rn->objects->close(rn->obj);
+    rn->obj = NULL;
+    memset(&rn->obj_err, 0, sizeof rn->obj_err);
     dip_plan_free(rn->plan);
     rn->plan = NULL;
     dip_pipeline_free(rn->pipe);
@@ -50,7 +54,7 @@ int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err 
 {
     uint64_t job = dip__rbuf_u64(r);
     struct dip_job_spec spec;
-    char *text = NULL;
+    char *text = NULL, *conf = NULL;
     dip_pipeline *pipe = NULL;
     int rc = 0;
 
@@ -58,6 +62,12 @@ int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err 
     text = dip__rbuf_str(r, 1 << 20);
     if (r->bad || !text) {
         rc = dip_err_set(err, r->bad ? DIP_EPEER : DIP_ENOMEM, "mpi: malformed job message");
+        goto out;
+    }
+    /* The object storage configuration (it may hold credentials: wiped, never logged). */
+    conf = r->left ? dip__rbuf_str(r, 1 << 16) : NULL;
+    if (r->bad) {
+        rc = dip_err_set(err, DIP_EPEER, "mpi: malformed job message");
         goto out;
     }
     rc = dip_pipeline_parse(text, &pipe, err);
@@ -71,7 +81,21 @@ int dip__runner_job(struct dip__runner *rn, struct dip__rbuf *r, struct dip_err 
     rn->pipe = pipe;
     text = NULL;
     pipe = NULL;
+    if (conf && *conf) {
+        if (!rn->objects)
+            dip_err_set(&rn->obj_err, DIP_EINVAL,
+                        "this rank has no object storage (built without it, or not started by "
+                        "dip process)");
+        else if (rn->objects->open(rn->objects->ud, conf, &rn->obj, &rn->obj_err) != 0 &&
+                 !rn->obj_err.code)
+            rn->obj_err.code = DIP_EIO;
+        if (rn->obj_err.code)
+            rn->obj = NULL;
+    }
 out:
+    if (conf)
+        explicit_bzero(conf, strlen(conf));
+    dip_free(conf);
     dip_free(text);
     dip_pipeline_free(pipe);
     return rc;
@@ -124,6 +148,74 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     if (!rc)
         dip__wbuf_bytes(res, out, out_len);
     dip_free(out);
+    return res->oom ? DIP_ENOMEM : 0;
+}
+
+/* An item whose input and output are objects: get, decode, run, encode, put, here. The result
+ * carries the output's size and hash, never its bytes. A worker killed before its put completed
+ * leaves no object (puts are all or nothing), and the coordinator gives the task to another. */
+static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint64_t id,
+                      uint64_t job, struct dip__wbuf *res)
+{
+    char *in_ref = dip__rbuf_str(r, 4096), *out_ref = dip__rbuf_str(r, 4096);
+    struct dip_run_opts ro = {.tile = rn->spec.tile,
+                              .pool = (flags & DIP__RUN_POOL) ? rn->pool : NULL};
+    struct dip_image_info info;
+    struct dip_err err = {0};
+    uint8_t *in = NULL, *out = NULL;
+    size_t in_len = 0, out_len = 0;
+    dip_format fmt = DIP_FORMAT_UNKNOWN;
+    char sha[65] = "";
+    int w = 0, h = 0, rc;
+    double t0 = dip__now();
+
+    memset(&info, 0, sizeof info);
+    if (r->bad || !in_ref || !out_ref) {
+        rc = r->bad ? DIP_EPEER : DIP_ENOMEM;
+        goto out;
+    }
+    if (!rn->obj) {
+        rc = rn->obj_err.code ? rn->obj_err.code : DIP_EINVAL;
+        dip_err_set(&err, rc, "%s: object storage: %s", in_ref,
+                    rn->obj_err.code ? rn->obj_err.msg : "no configuration shipped with the job");
+        goto out;
+    }
+    rc = rn->objects->get(rn->obj, in_ref, rn->spec.limits.max_input_bytes, &in, &in_len, &err);
+    if (rc)
+        goto out;
+    if (rn->sized) {
+        /* fetched: its deadline starts now, and grows with its size (1e-6: not an image we can
+         * size; the decoder will say so) */
+        double mpix = 1e-6;
+
+        if (dip_codec_probe(in, in_len, &rn->spec.limits, &info, NULL) == 0 && info.width > 0)
+            mpix = (double)info.width * info.height / 1e6;
+        rn->sized(rn->sized_ud, id, mpix);
+    }
+#ifdef DIP_TEST_HOOKS
+    if ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_POISON", in, in_len))
+        abort(); /* test-only: a worker that crashes on this input */
+    while ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_HANG", in, in_len))
+        sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
+#endif
+    rc = dip_process_bytes(&rn->spec, rn->pipe, in, in_len, &ro, &out, &out_len, &fmt, &info, &w,
+                           &h, &err);
+    dip_free(in);
+    in = NULL;
+    if (rc == 0)
+        rc = rn->objects->put(rn->obj, out_ref, out, out_len, sha, &err);
+out:
+    result_head(res, id, job, DIP__TASK_OBJECT, rc, dip__now() - t0,
+                (double)info.width * info.height / 1e6, dip_err_text(&err, rc));
+    dip__wbuf_u32(res, (uint32_t)w);
+    dip__wbuf_u32(res, (uint32_t)h);
+    dip__wbuf_u32(res, (uint32_t)fmt);
+    dip__wbuf_u64(res, rc ? 0 : out_len);
+    dip__wbuf_str(res, rc ? "" : sha);
+    dip_free(in);
+    dip_free(out);
+    dip_free(in_ref);
+    dip_free(out_ref);
     return res->oom ? DIP_ENOMEM : 0;
 }
 
@@ -311,5 +403,7 @@ int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int
         return run_item(rn, &r, flags, id, job, res);
     if (kind == DIP__TASK_TILE)
         return run_tile(rn, &r, id, job, item, res);
+    if (kind == DIP__TASK_OBJECT)
+        return run_object(rn, &r, flags, id, job, res);
     return DIP_EPEER;
 }

@@ -38,6 +38,7 @@ struct wstate {
     struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute threads */
     struct msg *out_head, *out_tail; /* RESULT messages for the MPI thread */
     uint64_t running[MAX_COMPUTE];   /* task computed by each compute thread (0 none) */
+    double mpix[MAX_COMPUTE];        /* its input's megapixels, once known (object tasks) */
     int nthreads, limit, busy;       /* compute threads, how many may run now, how many do */
     int job_pending;                 /* a JOB is being taken: no task may start */
     uint64_t change_gen, told_gen;   /* running[] changes, and the last the coordinator heard */
@@ -138,6 +139,7 @@ static void *compute_main(void *arg)
             struct timespec until;
 
             ws->running[me] = id;
+            ws->mpix[me] = 0;
             ws->busy++;
             gen = ++ws->change_gen;
             alone = ws->busy == 1 && !ws->in_head;
@@ -155,6 +157,7 @@ static void *compute_main(void *arg)
 #endif
             pthread_mutex_lock(&ws->mu);
             ws->running[me] = 0;
+            ws->mpix[me] = 0;
             ws->busy--;
             ws->change_gen++;
             pthread_cond_broadcast(&ws->cv); /* a JOB may wait for busy == 0 */
@@ -181,6 +184,21 @@ static void *compute_main(void *arg)
     }
     pthread_mutex_unlock(&ws->mu);
     return NULL;
+}
+
+/* An object task's input size is known (runner callback, on its compute thread): the next
+ * heartbeat tells the coordinator, whose deadline for the task grows with it. */
+static void on_sized(void *ud, uint64_t task, double mpix)
+{
+    struct wstate *ws = ud;
+
+    pthread_mutex_lock(&ws->mu);
+    for (int i = 0; i < ws->nthreads; i++)
+        if (ws->running[i] == task) {
+            ws->mpix[i] = mpix;
+            ws->change_gen++;
+        }
+    pthread_mutex_unlock(&ws->mu);
 }
 
 /* Queues a message for the compute threads (takes `data`). */
@@ -225,6 +243,9 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
 
     memset(&ws, 0, sizeof ws);
     dip__runner_init(&ws.rn);
+    ws.rn.objects = o->objects; /* DIP__TASK_OBJECT: this rank gets and puts objects itself */
+    ws.rn.sized = on_sized;
+    ws.rn.sized_ud = &ws;
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
     threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
@@ -321,6 +342,9 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             for (int i = 0; i < ws.nthreads; i++)
                 if (ws.running[i])
                     dip__wbuf_u64(&b, ws.running[i]);
+            for (int i = 0; i < ws.nthreads; i++) /* then their sizes: 0 while unknown */
+                if (ws.running[i])
+                    dip__wbuf_f64(&b, ws.mpix[i]);
             pthread_mutex_unlock(&ws.mu);
             if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0) == 0) {
                 told = gen;
