@@ -53,6 +53,8 @@ struct dip_server_opts {
     int log_json;              /* 1: log lines are JSON objects */
     double shutdown_grace_s;   /* running work may finish this long after a stop; default 20 */
     uint64_t ready_min_free;   /* /readyz fails below this many free bytes; default 256 MiB */
+    double cost_cpu_hour;      /* prices of GET /api/v1/usage: per CPU hour, */
+    double cost_gb_month;      /* per GB stored for 30 days; 0: no price */
 };
 
 /** Defaults as documented above. */

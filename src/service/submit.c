@@ -134,6 +134,7 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
     uint64_t active = 0, bytes = 0;
     struct timespec ts;
     int rc, locked = 0;
+    double cpu0 = dip_thread_cpu_seconds(); /* checking and storing the upload is usage too */
 
     memset(&job, 0, sizeof(job));
     id[0] = '\0';
@@ -233,6 +234,10 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
                        "#bytes_in", nbytes, "pipeline", req->pipeline ? req->pipeline : "", NULL);
     }
     dip_service_count_in(svc, bytes);
+    {
+        struct dip_store_usage spent = {.cpu_s = dip_thread_cpu_seconds() - cpu0};
+        dip_store_usage_add(svc->store, req->owner, &spent, NULL);
+    }
     pthread_mutex_lock(&svc->lock);
     dip__service_bump(svc);
     pthread_mutex_unlock(&svc->lock);
