@@ -153,10 +153,10 @@ int dip__usage_json(dip_store *st, const char *owner, double since, double until
 
 static void human_bytes(uint64_t v, char *out, size_t len)
 {
-    if (v >= 10ull << 30)
-        snprintf(out, len, "%.1f GiB", (double)v / (double)(1ull << 30));
-    else if (v >= 10ull << 20)
-        snprintf(out, len, "%.1f MiB", (double)v / (double)(1ull << 20));
+    if (v >= 1ull << 30)
+        snprintf(out, len, "%.2f GiB", (double)v / (double)(1ull << 30));
+    else if (v >= 1ull << 20)
+        snprintf(out, len, "%.2f MiB", (double)v / (double)(1ull << 20));
     else if (v >= 10ull << 10)
         snprintf(out, len, "%.1f KiB", (double)v / 1024.0);
     else
@@ -191,13 +191,13 @@ int dip_usage_report(dip_store *st, const char *owner, double since, double unti
         human_bytes(u->bytes_in, bi, sizeof(bi));
         human_bytes(u->bytes_out, bo, sizeof(bo));
         human_bytes(u->bytes_stored, bs, sizeof(bs));
-        dip__sbuf_printf(&b, "%-20s %6llu %7llu %12s %12s %10.3f %12s %10.6f", u->user,
+        dip__sbuf_printf(&b, "%-20s %6llu %7llu %12s %12s %10.3f %12s %10.3g", u->user,
                          (unsigned long long)u->jobs, (unsigned long long)u->items, bi, bo,
                          u->cpu_s, bs, u->stored_byte_s / 1e9 / MONTH_S);
         if (priced) {
             double cpu, storage;
             cost_of(u, p, &cpu, &storage);
-            dip__sbuf_printf(&b, " %10.4f", cpu + storage);
+            dip__sbuf_printf(&b, " %10.3g", cpu + storage);
         }
         dip__sbuf_str(&b, "\n");
     }

@@ -183,6 +183,11 @@ try:
     check(rb2["bytes_stored"] == 0 and rb2["bytes_in"] == b_in and rb2["items"] == 1,
           "after delete: %r" % rb2)
 
+    # The table an operator reads, with the price list.
+    print(subprocess.run([DIP, "usage", "--data", s.data, "--cost-cpu-hour", str(CPU_HOUR),
+                          "--cost-gb-month", str(GB_MONTH)],
+                         stdout=subprocess.PIPE, check=True).stdout.decode())
+
     # Bounded label values: 11 more users with one synchronous image each.
     small = encode(image(32, 32, 3), ".png")
     for i in range(11):
