@@ -339,7 +339,7 @@ static void progress(struct coord *c, int force)
 
 static void item_done(struct coord *c, size_t item, int rc, const char *msg, const uint8_t *data,
                       size_t len, dip_format fmt, int w, int h, int worker, int attempts,
-                      double seconds, uint64_t pixels)
+                      double seconds, uint64_t pixels, double cpu_s)
 {
     struct dip_item_result r = {.index = item,
                                 .rc = rc,
@@ -351,7 +351,8 @@ static void item_done(struct coord *c, size_t item, int rc, const char *msg, con
                                 .height = h,
                                 .worker = worker,
                                 .attempts = attempts,
-                                .seconds = seconds};
+                                .seconds = seconds,
+                                .cpu_s = cpu_s};
 
     c->io->result(c->io->ud, &r);
     c->prog.items_done++;
@@ -408,6 +409,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     size_t len = 0;
     struct dip_err err = {0};
     struct dip_encode_opts enc = c->spec->encode;
+    double cpu0 = dip_thread_cpu_seconds(); /* the encode's; the tiles' CPU stays uncounted */
 
     if (rc == 0) {
         if (enc.format == DIP_FORMAT_UNKNOWN)
@@ -419,7 +421,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     }
     item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
               im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts, dip__now() - im->t0,
-              (uint64_t)im->in_w * (uint64_t)im->in_h);
+              (uint64_t)im->in_w * (uint64_t)im->in_h, dip_thread_cpu_seconds() - cpu0);
     dip_free(out);
     im->done = 1;
     /* Tasks of this image still queued or running are abandoned. */
@@ -610,7 +612,8 @@ static void fail_task(struct coord *c, struct task *t, int rc, const char *msg)
 {
     t->state = Q_DONE;
     if (t->kind == DIP__TASK_ITEM) {
-        item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0);
+        item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0,
+                  0.0);
         dip_free(t->bytes);
         t->bytes = NULL;
     } else if (!t->img->done) {
@@ -727,6 +730,7 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
         uint32_t fmt = dip__rbuf_u32(&r);
         uint64_t n = dip__rbuf_u64(&r);
         const uint8_t *out = n <= r.left ? dip__rbuf_bytes(&r, (size_t)n) : NULL;
+        double cpu = r.left >= 8 ? dip__rbuf_f64(&r) : 0.0; /* the worker's thread CPU clocks */
 
         if (rc == 0 && (r.bad || !out || fmt >= DIP_FORMAT_COUNT)) {
             rc = DIP_EPEER;
@@ -738,7 +742,7 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
                      busy, rc ? ", failed: " : "", rc ? msg : "");
         item_done(c, t->item, rc, msg ? msg : dip_strerror(rc), rc ? NULL : out, rc ? 0 : (size_t)n,
                   (dip_format)fmt, ow, oh, w->id, t->attempts, busy,
-                  (uint64_t)(t->mpix * 1e6 + 0.5));
+                  (uint64_t)(t->mpix * 1e6 + 0.5), cpu >= 0 && cpu < 1e6 ? cpu : 0.0);
         dip_free(t->bytes);
         t->bytes = NULL;
     } else {

@@ -103,6 +103,10 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     dip_format fmt = DIP_FORMAT_UNKNOWN;
     int w = 0, h = 0, rc;
     double t0 = dip__now();
+    /* CPU, not wall time, for usage accounting: this thread's clock, plus the pool's threads'
+     * when the item has the pool to itself. */
+    double cpu0 = dip_thread_cpu_seconds();
+    double pool0 = ro.pool ? dip_pool_cpu_seconds(ro.pool) : 0;
 
     if (!in)
         return DIP_EPEER;
@@ -123,6 +127,9 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     dip__wbuf_u64(res, rc ? 0 : out_len);
     if (!rc)
         dip__wbuf_bytes(res, out, out_len);
+    /* Last, so older fields keep their offsets: the item's CPU seconds. */
+    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0 +
+                           (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
     dip_free(out);
     return res->oom ? DIP_ENOMEM : 0;
 }
