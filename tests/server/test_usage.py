@@ -7,6 +7,7 @@
 # lowers the bytes stored; /metrics keeps its per-user label values bounded (top 10 + "(other)").
 import json
 import os
+import sqlite3
 import subprocess
 import time
 
@@ -206,6 +207,19 @@ try:
     total = sum(float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
                 if line.startswith("dip_user_items_total{"))
     check(total == 2 + 1 + 11, "every item counted once across the series: %r" % total)
+
+    # A store from before usage was kept (the tables dropped): the next start counts what its
+    # jobs hold, from when they were created; their CPU time was never measured.
+    s.stop()
+    db = sqlite3.connect(os.path.join(s.data, "dip.db"))
+    db.executescript("DROP TRIGGER usage_sum; DROP TABLE usage; DROP TABLE usage_total;")
+    db.close()
+    s.start()
+    ru = usage(s, root)
+    check([x["user"] for x in ru["users"]] == ["alice"], "seeded from the jobs: %r" % ru)
+    want = {"user": "alice", "jobs": 1, "items": 2, "bytes_in": a_in, "bytes_out": a_out,
+            "cpu_seconds": 0, "bytes_stored": a_in + a_out}
+    check(fixed(ru["users"][0]) == want, "seeded: %r, want %r" % (ru["users"][0], want))
     print("OK")
 finally:
     if s is not None:
