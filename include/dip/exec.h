@@ -86,8 +86,8 @@ struct dip_item_result {
     int attempts;      /* tries it took (1 normally) */
     double seconds;
     double cpu_s; /* CPU seconds of every thread that worked on it (load, decode, ops, encode),
-                   * from thread CPU clocks (under MPI the worker's; for an image tiled across
-                   * workers only the coordinator's encode) */
+                   * from thread CPU clocks (under MPI the workers', tiles included, and the
+                   * coordinator's) */
 };
 
 /** Where a job's items come from and where results go. Callbacks may come from any thread, but

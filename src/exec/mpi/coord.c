@@ -61,6 +61,7 @@ struct timg {
     int done;
     double t0;
     int attempts;
+    double cpu_s; /* thread CPU seconds of its tiles (the workers') and its work here */
 };
 
 struct worker {
@@ -409,7 +410,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     size_t len = 0;
     struct dip_err err = {0};
     struct dip_encode_opts enc = c->spec->encode;
-    double cpu0 = dip_thread_cpu_seconds(); /* the encode's; the tiles' CPU stays uncounted */
+    double cpu0 = dip_thread_cpu_seconds(); /* the encode's, added to the tiles' and the rest */
 
     if (rc == 0) {
         if (enc.format == DIP_FORMAT_UNKNOWN)
@@ -421,7 +422,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     }
     item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
               im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts, dip__now() - im->t0,
-              (uint64_t)im->in_w * (uint64_t)im->in_h, dip_thread_cpu_seconds() - cpu0);
+              (uint64_t)im->in_w * (uint64_t)im->in_h, im->cpu_s + dip_thread_cpu_seconds() - cpu0);
     dip_free(out);
     im->done = 1;
     /* Tasks of this image still queued or running are abandoned. */
@@ -445,6 +446,7 @@ static void img_advance(struct coord *c, struct timg *im)
         struct dip_step_info si;
         dip_image *out = NULL;
         struct dip_view vi, vo;
+        double cpu0;
 
         dip_plan_step_info(im->plan, im->step, &si);
         if (si.kind == DIP_STEP_TILED) {
@@ -461,7 +463,9 @@ static void img_advance(struct coord *c, struct timg *im)
         dip__mpi_log(2, "rank 0: image %zu/%llu step %zu (global) here", im->item + 1,
                      (unsigned long long)c->prog.items_total, im->step + 1);
         busy_begin(c);
+        cpu0 = dip_thread_cpu_seconds();
         rc = dip_plan_global(im->plan, im->step, &vi, &vo);
+        im->cpu_s += dip_thread_cpu_seconds() - cpu0;
         busy_end(c);
         if (rc) {
             dip_image_unref(out);
@@ -490,6 +494,10 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
         pix_len != (uint64_t)t->rect.w * (uint64_t)t->rect.h * (uint64_t)dst.channels) {
         img_finish(c, im, DIP_EPEER, "mpi: malformed tile result");
         return;
+    }
+    if (r->left >= 8) {
+        double cpu = dip__rbuf_f64(r); /* the worker's thread CPU clock around the tile */
+        im->cpu_s += cpu > 0 && cpu < 1e6 ? cpu : 0;
     }
     src = (struct dip_view){(uint8_t *)(uintptr_t)pix, t->rect.w, t->rect.h, dst.channels,
                             (size_t)t->rect.w * (size_t)dst.channels};
@@ -545,7 +553,9 @@ static void img_start(struct coord *c, struct timg *im, const uint8_t *data, siz
     im->attempts = 1;
     memset(&info, 0, sizeof info);
     busy_begin(c);
+    im->cpu_s = dip_thread_cpu_seconds();
     rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
+    im->cpu_s = dip_thread_cpu_seconds() - im->cpu_s;
     busy_end(c);
     if (rc == 0)
         rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);

@@ -213,7 +213,7 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     struct dip_view in, out;
     uint8_t *stat = NULL, *opix;
     size_t out_bytes = 0;
-    double t0 = dip__now();
+    double t0 = dip__now(), cpu0 = dip_thread_cpu_seconds();
     int rc;
 
     if (r->bad || !pix || (stats_len && !stats) || w <= 0 || h <= 0 || ch < 1 ||
@@ -282,7 +282,9 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     }
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
-    return 0;
+    /* Last, so older fields keep their offsets: the tile's CPU seconds (usage accounting). */
+    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0);
+    return res->oom ? DIP_ENOMEM : 0;
 fail:
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
