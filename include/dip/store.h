@@ -117,6 +117,7 @@ struct dip_store_job {
     double created, finished; /* unix seconds; finished 0 while unfinished */
     size_t n_items;
     struct dip_store_item *items; /* n_items entries, or NULL when listed without items */
+    double cpu_s; /* dip_store_job_create: CPU spent taking it in, counted as the owner's usage */
 };
 
 /** Frees a job read from the store (and its items). NULL is a no-op. */

@@ -216,6 +216,7 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
              format == DIP_FORMAT_UNKNOWN ? "" : dip_format_name(format));
     job.created = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     job.n_items = req->n_files;
+    job.cpu_s = dip_thread_cpu_seconds() - cpu0;
     rc = dip_store_job_create_capped(svc->store, &job, (uint64_t)o->max_active_per_user,
                                      (uint64_t)o->max_queue, err);
     pthread_rwlock_unlock(&svc->blobs);
@@ -234,10 +235,6 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
                        "#bytes_in", nbytes, "pipeline", req->pipeline ? req->pipeline : "", NULL);
     }
     dip_service_count_in(svc, bytes);
-    {
-        struct dip_store_usage spent = {.cpu_s = dip_thread_cpu_seconds() - cpu0};
-        dip_store_usage_add(svc->store, req->owner, &spent, NULL);
-    }
     pthread_mutex_lock(&svc->lock);
     dip__service_bump(svc);
     pthread_mutex_unlock(&svc->lock);

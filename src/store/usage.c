@@ -44,22 +44,24 @@ static const char usage_schema[] =
 int dip__usage_schema(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL;
-    int src, have;
+    int src, have = 0;
 
-    src = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'usage_total'", -1, &s,
-                             NULL);
+    /* Looked at and made in one write transaction: two processes opening an old store at once
+     * (dip serve and dip usage) cannot both create the tables, and a crash between the tables and
+     * the seed leaves neither. */
+    src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return src;
-    src = sqlite3_step(s);
-    have = src == SQLITE_ROW;
+    src = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'usage_total'", -1, &s,
+                             NULL);
+    if (src == SQLITE_OK) {
+        src = sqlite3_step(s);
+        have = src == SQLITE_ROW;
+        if (src == SQLITE_ROW || src == SQLITE_DONE)
+            src = SQLITE_OK;
+    }
     sqlite3_finalize(s);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return src;
-    if (have)
-        return SQLITE_OK;
-    /* One transaction: a crash between the tables and the seed leaves neither. */
-    src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (src == SQLITE_OK)
+    if (src == SQLITE_OK && !have)
         src = sqlite3_exec(db, usage_schema, NULL, NULL, NULL);
     if (src == SQLITE_OK)
         return sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -93,7 +95,7 @@ int dip__usage_add(sqlite3 *db, const char *owner, double t, const struct dip_st
 
 int dip__usage_job_created(sqlite3 *db, const struct dip_store_job *job)
 {
-    struct dip_store_usage d = {.jobs = 1};
+    struct dip_store_usage d = {.jobs = 1, .cpu_s = job->cpu_s};
 
     for (size_t i = 0; i < job->n_items; i++)
         d.bytes_in += job->items[i].bytes_in;
