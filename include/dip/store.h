@@ -101,7 +101,7 @@ struct dip_store_item {
     int out_width, out_height;
     uint64_t bytes_out;
     int cached;
-    double cpu_s; /* CPU seconds spent making the result (counted as the owner's usage) */
+    double cpu_s;   /* CPU seconds spent making the result (counted as the owner's usage) */
     char *versions; /* the canonical pipeline with op versions that made it (dip_free'd by
                        dip_store_job_free) */
 };

@@ -4,9 +4,9 @@
  * started from inside a task runs inline (no deadlock on nested use); a second caller waits for
  * the pool to be free. */
 #include <errno.h>
-#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +30,9 @@ struct dip_pool {
     atomic_int rc;
     int (*fn)(void *ud, size_t i, int thread);
     void *ud;
-    atomic_uint_least64_t cpu_ns; /* CPU time of the worker threads inside loops */
+
+    /* CPU time of the worker threads inside loops (dip_pool_cpu_seconds). */
+    atomic_uint_least64_t cpu_ns;
 };
 
 static _Thread_local int in_task;

@@ -581,7 +581,8 @@ static void p_result(void *ud, const struct dip_item_result *res)
     r->rc = res->rc;
     if (r->owner != NULL && r->owner[0]) {
         /* A synchronous image is an item of its user's too, with no job and nothing stored. */
-        struct dip_store_usage u = {.items = res->rc == 0, .bytes_in = r->in_len,
+        struct dip_store_usage u = {.items = res->rc == 0,
+                                    .bytes_in = r->in_len,
                                     .bytes_out = res->rc == 0 ? res->len : 0,
                                     .cpu_s = res->cpu_s};
         dip_store_usage_add(b->svc->store, r->owner, &u, NULL);
