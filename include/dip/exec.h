@@ -88,6 +88,9 @@ struct dip_item_result {
     int stored;         /* 1: the worker put the output at the item's out reference itself
                          * (dip_job_io.refs): data is NULL, len is its size */
     const char *sha256; /* when stored: hex SHA-256 of the stored bytes, as put() reported it */
+    double cpu_s; /* CPU seconds of every thread that worked on it (load, decode, ops, encode),
+                   * from thread CPU clocks (under MPI the workers', tiles included, and the
+                   * coordinator's) */
 };
 
 /** Where a job's items come from and where results go. Callbacks may come from any thread, but

@@ -29,6 +29,13 @@ int dip_pool_threads(const dip_pool *pool);
  * A pool of NULL runs inline on the caller. */
 int dip_pool_for(dip_pool *pool, size_t n, int (*fn)(void *ud, size_t i, int thread), void *ud);
 
+/** CPU seconds the pool's own threads (not the callers') have spent inside loops so far; the
+ * difference across a dip_pool_for() call is the CPU that call took on them. Usage accounting
+ * adds the caller's dip_thread_cpu_seconds() to get a run's whole CPU time. */
+double dip_pool_cpu_seconds(dip_pool *pool);
+/** CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID): not wall time. */
+double dip_thread_cpu_seconds(void);
+
 /** Number of online CPUs (at least 1). */
 int dip_cpu_count(void);
 

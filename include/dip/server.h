@@ -53,6 +53,10 @@ struct dip_server_opts {
     int log_json;              /* 1: log lines are JSON objects */
     double shutdown_grace_s;   /* running work may finish this long after a stop; default 20 */
     uint64_t ready_min_free;   /* /readyz fails below this many free bytes; default 256 MiB */
+
+    /* Prices of GET /api/v1/usage (docs/deploy.md, "Cost monitoring"); 0: no price. */
+    double cost_cpu_hour; /* per CPU hour */
+    double cost_gb_month; /* per 10^9 bytes stored for 30 days */
 };
 
 /** Defaults as documented above. */

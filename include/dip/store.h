@@ -101,6 +101,7 @@ struct dip_store_item {
     int out_width, out_height;
     uint64_t bytes_out;
     int cached;
+    double cpu_s;   /* CPU seconds spent making the result (counted as the owner's usage) */
     char *versions; /* the canonical pipeline with op versions that made it (dip_free'd by
                        dip_store_job_free) */
 };
@@ -117,6 +118,7 @@ struct dip_store_job {
     char name[128];           /* the user's name for the job; "" when none */
     size_t n_items;
     struct dip_store_item *items; /* n_items entries, or NULL when listed without items */
+    double cpu_s; /* dip_store_job_create: CPU spent taking it in, counted as the owner's usage */
 };
 
 /** Frees a job read from the store (and its items). NULL is a no-op. */
@@ -182,6 +184,30 @@ int dip_store_result_put(dip_store *st, const char *id, const struct dip_store_i
  * versions of `out` (versions dip_malloc'ed). DIP_ENOTFOUND when none or when its blob is gone. */
 int dip_store_cache_get(dip_store *st, const char *cache_key, struct dip_store_item *out,
                         struct dip_err *err);
+
+/* ---- Usage ---- */
+
+/** One user's usage over a window (or a change to it, for dip_store_usage_add). Jobs, bytes in
+ * and stored bytes are counted when a job is recorded, items, bytes out and CPU when a result is
+ * (once per result, however often a job resumes). */
+struct dip_store_usage {
+    char user[64];
+    uint64_t jobs, items;         /* items: results stored (cache hits too) */
+    uint64_t bytes_in, bytes_out; /* uploaded inputs; results */
+    double cpu_s;                 /* thread CPU seconds spent on the user's items */
+    uint64_t bytes_stored;        /* inputs and results the user's jobs hold now (not windowed) */
+    double stored_byte_s;         /* bytes stored integrated over the window: byte-seconds */
+    int64_t stored_delta;         /* dip_store_usage_add only: change of the bytes stored */
+};
+/** Records a change to `owner`'s usage at the current time (e.g. CPU spent on an item that
+ * failed, or on checking an upload). */
+int dip_store_usage_add(dip_store *st, const char *owner, const struct dip_store_usage *delta,
+                        struct dip_err *err);
+/** Usage per user within [since, until) (unix seconds), of `owner` only when not NULL, biggest
+ * CPU users first: an array of *n (dip_free; NULL when none). Users without usage are absent.
+ * since < 0: all time from running totals (one row read per user; stored_byte_s is 0 then). */
+int dip_store_usage_query(dip_store *st, const char *owner, double since, double until,
+                          struct dip_store_usage **out, size_t *n, struct dip_err *err);
 
 /* ---- Tokens ---- */
 

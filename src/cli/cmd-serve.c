@@ -44,6 +44,8 @@ enum {
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
     OPT_READY_MIN_FREE,
+    OPT_COST_CPU_HOUR,
+    OPT_COST_GB_MONTH,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -82,6 +84,8 @@ static void usage(FILE *f, const char *web_dir)
             "  --log-level N        0: job events only, 1: also one line per request (default)\n"
             "  --ready-min-free N   /readyz fails below N free bytes on the data disk\n"
             "                       (default 268435456)\n"
+            "  --cost-cpu-hour P    price of one CPU hour: GET /api/v1/usage shows a cost\n"
+            "  --cost-gb-month P    price of 10^9 bytes stored for 30 days (docs/deploy.md)\n"
             "  --quiet              no log lines\n\n"
             "Without tokens (dip token create), only a loopback address may be used and the API\n"
             "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s"
@@ -161,6 +165,8 @@ int dip__cmd_serve(int argc, char **argv)
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"ready-min-free", required_argument, NULL, OPT_READY_MIN_FREE},
+        {"cost-cpu-hour", required_argument, NULL, OPT_COST_CPU_HOUR},
+        {"cost-gb-month", required_argument, NULL, OPT_COST_GB_MONTH},
         DIP_CLI_LIMIT_OPTIONS,
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -284,6 +290,22 @@ int dip__cmd_serve(int argc, char **argv)
             bad |= dip__cli_int("ready-min-free", optarg, 0, 1L << 50, &v);
             o.ready_min_free = (uint64_t)v;
             break;
+        case OPT_COST_CPU_HOUR:
+        case OPT_COST_GB_MONTH: {
+            char *end = NULL;
+            double price = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(price >= 0 && price < 1e9)) {
+                dip__cli_error("serve", "--%s '%s' is not a price (a number >= 0)",
+                               opt == OPT_COST_CPU_HOUR ? "cost-cpu-hour" : "cost-gb-month",
+                               optarg);
+                bad = 1;
+            } else if (opt == OPT_COST_CPU_HOUR) {
+                o.cost_cpu_hour = price;
+            } else {
+                o.cost_gb_month = price;
+            }
+            break;
+        }
         case OPT_QUIET:
             o.quiet = 1;
             break;

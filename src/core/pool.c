@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,9 @@ struct dip_pool {
     atomic_int rc;
     int (*fn)(void *ud, size_t i, int thread);
     void *ud;
+
+    /* CPU time of the worker threads inside loops (dip_pool_cpu_seconds). */
+    atomic_uint_least64_t cpu_ns;
 };
 
 static _Thread_local int in_task;
@@ -39,6 +43,21 @@ double dip__now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the calling thread in nanoseconds. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double dip_thread_cpu_seconds(void)
+{
+    return (double)thread_cpu_ns() * 1e-9;
 }
 
 int dip_cpu_count(void)
@@ -88,7 +107,12 @@ static void *worker_main(void *arg)
             break;
         seen = p->gen;
         pthread_mutex_unlock(&p->mu);
-        run_loop(p, thread);
+        {
+            /* Counted before `active` drops, so the caller of dip_pool_for sees it on return. */
+            uint64_t t0 = thread_cpu_ns();
+            run_loop(p, thread);
+            atomic_fetch_add(&p->cpu_ns, thread_cpu_ns() - t0);
+        }
         pthread_mutex_lock(&p->mu);
         if (--p->active == 0)
             pthread_cond_signal(&p->done);
@@ -161,6 +185,11 @@ void dip_pool_free(dip_pool *p)
 int dip_pool_threads(const dip_pool *p)
 {
     return p ? p->n : 1;
+}
+
+double dip_pool_cpu_seconds(dip_pool *p)
+{
+    return p ? (double)atomic_load(&p->cpu_ns) * 1e-9 : 0.0;
 }
 
 int dip_pool_for(dip_pool *p, size_t n, int (*fn)(void *ud, size_t i, int thread), void *ud)

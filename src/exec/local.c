@@ -64,6 +64,10 @@ static int item_task(void *ud, size_t i, int thread)
     size_t len = 0, outlen = 0;
     struct dip_run_opts o = {.tile = j->spec->tile, .cancel = io->cancel};
     double t0 = dip__now();
+    /* CPU, not wall time: this thread's clock, plus the pool threads' when the item's tiles are
+     * spread over the pool (then this is the only item running, so their time is its time). */
+    double cpu0 = dip_thread_cpu_seconds();
+    double pool0 = j->per_item_pool ? dip_pool_cpu_seconds(j->ex->pool) : 0;
     int rc;
 
     (void)thread;
@@ -89,6 +93,9 @@ done:
     r.data = outb;
     r.len = outlen;
     r.seconds = dip__now() - t0;
+    r.cpu_s = dip_thread_cpu_seconds() - cpu0;
+    if (j->per_item_pool)
+        r.cpu_s += dip_pool_cpu_seconds(j->ex->pool) - pool0;
     pthread_mutex_lock(&j->ex->mu);
     io->result(io->ud, &r);
     j->prog.items_done++;

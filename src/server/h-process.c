@@ -78,6 +78,7 @@ enum MHD_Result dip__h_process(struct ctx *c)
     (void)dip__parse_quality(qual, &pr->r.quality);
     pr->r.in = (const uint8_t *)c->r->body.data;
     pr->r.in_len = c->r->body.len;
+    pr->r.owner = c->r->user; /* lives as long as the request */
     c->r->state = pr;
     c->r->state_free = proc_free;
     /* Suspend first: the runner may finish before this handler returns. */

@@ -185,6 +185,8 @@ enum MHD_Result dip__h_process(struct ctx *c);
 enum MHD_Result dip__h_openapi(struct ctx *c);
 enum MHD_Result dip__h_docs(struct ctx *c);
 enum MHD_Result dip__h_docs_js(struct ctx *c);
+/* h-usage.c */
+enum MHD_Result dip__h_usage(struct ctx *c);
 /* h-static.c */
 enum MHD_Result dip__serve_static(struct ctx *c, const char *url);
 

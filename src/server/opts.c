@@ -22,4 +22,6 @@ void dip__service_opts(const struct dip_server_opts *o, struct dip_service_opts 
     so->log_json = o->log_json;
     so->shutdown_grace_s = o->shutdown_grace_s;
     so->ready_min_free = o->ready_min_free;
+    so->cost_cpu_hour = o->cost_cpu_hour;
+    so->cost_gb_month = o->cost_gb_month;
 }

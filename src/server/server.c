@@ -64,6 +64,7 @@ static const struct route routes[] = {
     {"GET", "/api/docs/redoc.js", ANYONE, 0, 0, dip__h_docs_js},
     {"GET", "/api/v1/whoami", USER, 0, 0, dip__h_whoami},
     {"GET", "/api/v1/cluster", ADMIN, 0, 0, dip__h_cluster},
+    {"GET", "/api/v1/usage", USER, 0, 0, dip__h_usage},
     {"GET", "/api/v1/jobs", USER, 0, 0, dip__h_jobs_list},
     {"POST", "/api/v1/jobs", USER, 1, 1, dip__h_jobs_post},
     {"GET", "/api/v1/jobs/{id}", USER, 0, 0, dip__h_job_get},

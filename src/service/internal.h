@@ -155,6 +155,11 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
 int dip__metrics_text(dip_service *svc, struct dip__sbuf *b);
 /** Appends {"ops":[...]} from the op table. */
 int dip__ops_json(struct dip__sbuf *b);
+/** Appends the usage JSON (GET /api/v1/usage; see dip_usage_report). */
+int dip__usage_json(dip_store *st, const char *owner, double since, double until,
+                    const struct dip_usage_prices *p, struct dip__sbuf *b, struct dip_err *err);
+/** Appends the per-user series of /metrics (usage.c). */
+int dip__usage_metrics(dip_service *svc, struct dip__sbuf *b);
 /** Appends the limits a client checks before uploading (GET /api/v1/limits). */
 int dip__limits_json(dip_service *svc, struct dip__sbuf *b);
 

@@ -329,6 +329,7 @@ int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
                      "# TYPE dip_workers gauge\ndip_workers{status=\"alive\"} %llu\n"
                      "dip_workers{status=\"lost\"} %llu\n",
                      (unsigned long long)alive, (unsigned long long)(nw - alive));
+    dip__usage_metrics(s, bp);
     return bp->failed;
 }
 

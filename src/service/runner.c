@@ -354,6 +354,7 @@ static void io_result(void *ud, const struct dip_item_result *res)
     if (res->rc == 0) {
         struct dip_store_item out = {0};
         char key[65];
+        double cpu0 = dip_thread_cpu_seconds();
 
         pthread_rwlock_rdlock(&svc->blobs);
         rc = dip_store_blob_put(svc->store, res->data, res->len, out.out_sha, &err);
@@ -365,6 +366,9 @@ static void io_result(void *ud, const struct dip_item_result *res)
             out.bytes_out = res->len;
             out.versions = job->canon;
             dip__cache_key(it->sha, job->canon, job->format, job->quality, key);
+            /* The user's CPU: the executor's threads on the item, and this thread hashing and
+             * writing its result (the commit's own small share is not counted). */
+            out.cpu_s = res->cpu_s + (dip_thread_cpu_seconds() - cpu0);
             rc = dip_store_result_put(svc->store, job->id, &out, key, &err);
         }
         pthread_rwlock_unlock(&svc->blobs);
@@ -396,8 +400,13 @@ static void io_result(void *ud, const struct dip_item_result *res)
                                      dip_job_state_name(DIP_JOB_CANCELLED), NULL, NULL);
     } else {
         const char *msg = res->error && res->error[0] ? res->error : dip_strerror(res->rc);
+        struct dip_store_usage spent = {.cpu_s = res->cpu_s};
         dip_store_item_set_state(svc->store, job->id, it->index, dip_job_state_name(DIP_JOB_FAILED),
                                  msg, NULL);
+        /* An item that failed still cost its owner the CPU it took (a bad image is no free
+         * lunch); it makes no result, so it counts as no item. */
+        if (res->cpu_s > 0)
+            dip_store_usage_add(svc->store, job->owner, &spent, NULL);
         pthread_mutex_lock(&svc->lock);
         svc->m_items_failed++;
         svc->m_tasks++;
@@ -570,6 +579,14 @@ static void p_result(void *ud, const struct dip_item_result *res)
         return;
     r = b->p[res->index]->req;
     r->rc = res->rc;
+    if (r->owner != NULL && r->owner[0]) {
+        /* A synchronous image is an item of its user's too, with no job and nothing stored. */
+        struct dip_store_usage u = {.items = res->rc == 0,
+                                    .bytes_in = r->in_len,
+                                    .bytes_out = res->rc == 0 ? res->len : 0,
+                                    .cpu_s = res->cpu_s};
+        dip_store_usage_add(b->svc->store, r->owner, &u, NULL);
+    }
     if (res->rc == 0) {
         r->out = dip_malloc(res->len ? res->len : 1);
         if (r->out == NULL) {

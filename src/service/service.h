@@ -67,6 +67,7 @@ struct dip_service_opts {
     double shutdown_grace_s;
     uint64_t ready_min_free; /* /readyz fails below this many free bytes on the data disk;
                                 default 256 MiB */
+    double cost_cpu_hour, cost_gb_month; /* price list of GET /api/v1/usage; 0: no price */
 };
 void dip_service_opts_default(struct dip_service_opts *o);
 
@@ -196,6 +197,7 @@ struct dip_process_req {
     int quality;
     const uint8_t *in;
     size_t in_len;
+    const char *owner; /* the user whose usage it counts to; NULL: nobody's */
     /* Outputs. */
     int rc;
     struct dip_err err;
@@ -213,6 +215,21 @@ int dip_service_process_start(dip_service *svc, struct dip_process_req *r, void 
                               void *ud, struct dip_err *err);
 /** The same, waiting for the result. Needs dip_service_run() on another thread. */
 int dip_service_process(dip_service *svc, struct dip_process_req *r, struct dip_err *err);
+
+/* ---- Usage and cost (usage.c) ---- */
+
+/** A price list: per CPU hour and per GB (10^9 bytes) stored for a month (30 days). */
+struct dip_usage_prices {
+    double cpu_hour, gb_month;
+};
+/** Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) or unix seconds. DIP_EINVAL otherwise. */
+int dip_usage_parse_time(const char *text, double *out, struct dip_err *err);
+/** Usage per user in [since, until) (of `owner` only when not NULL) as the JSON of
+ * GET /api/v1/usage, or as a table for a terminal: a dip_malloc'ed string in *out (dip_free).
+ * `p` may be NULL (no prices). Opens nothing: works on any open store (dip usage reads the store
+ * while dip serve runs). */
+int dip_usage_report(dip_store *st, const char *owner, double since, double until,
+                     const struct dip_usage_prices *p, int json, char **out, struct dip_err *err);
 
 /* ---- Metrics ---- */
 

@@ -147,6 +147,7 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
     uint64_t active = 0, bytes = 0;
     struct timespec ts;
     int rc, locked = 0;
+    double cpu0 = dip_thread_cpu_seconds(); /* checking and storing the upload is usage too */
 
     memset(&job, 0, sizeof(job));
     id[0] = '\0';
@@ -232,6 +233,7 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
              format == DIP_FORMAT_UNKNOWN ? "" : dip_format_name(format));
     job.created = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     job.n_items = req->n_files;
+    job.cpu_s = dip_thread_cpu_seconds() - cpu0;
     rc = dip_store_job_create_capped(svc->store, &job, (uint64_t)o->max_active_per_user,
                                      (uint64_t)o->max_queue, err);
     pthread_rwlock_unlock(&svc->blobs);

@@ -20,6 +20,7 @@
 #include "blobs.h"
 #include "dip/image.h"
 #include "dip/store.h"
+#include "store/usage.h"
 
 struct dip_store {
     pthread_mutex_t lock;
@@ -199,6 +200,8 @@ int dip_store_open_blobs(const char *dir, const struct dip_store_blob_opts *bo, 
     rc = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
     if (rc == 0)
         rc = exec_sql(st, schema, err);
+    if (rc == 0 && (src = dip__usage_schema(st->db)) != SQLITE_OK)
+        rc = db_err(st, err, src, "usage tables");
     if (rc != 0)
         goto out;
     *out = st;
@@ -322,7 +325,7 @@ int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, 
                                 uint64_t max_all, struct dip_err *err)
 {
     sqlite3_stmt *js = NULL, *is = NULL;
-    int rc = 0, began = 0;
+    int rc = 0, began = 0, src;
     uint64_t n = 0;
 
     pthread_mutex_lock(&st->lock);
@@ -395,6 +398,8 @@ int dip_store_job_create_capped(dip_store *st, const struct dip_store_job *job, 
         sqlite3_bind_int(is, 7, it->height);
         rc = step_done(st, is, err);
     }
+    if (rc == 0 && (src = dip__usage_job_created(st->db, job)) != SQLITE_OK)
+        rc = db_err(st, err, src, "usage");
     if (rc == 0)
         rc = exec_sql(st, "COMMIT", err);
     if (rc == 0)
@@ -863,6 +868,12 @@ int dip_store_result_put(dip_store *st, const char *id, const struct dip_store_i
     rc = step_done(st, s, err);
     sqlite3_finalize(s);
     s = NULL;
+    /* Counted only when the row is new: a resumed job's result is never counted twice. */
+    if (rc == 0 && sqlite3_changes(st->db) > 0) {
+        int src = dip__usage_result(st->db, id, r, wall_now());
+        if (src != SQLITE_OK)
+            rc = db_err(st, err, src, "usage");
+    }
     if (rc != 0)
         goto out;
     rc = prep(st, "UPDATE items SET state = 'done', error = NULL WHERE job = ? AND idx = ?", &s,
@@ -945,6 +956,34 @@ out:
         out->versions = NULL;
         rc = DIP_ENOTFOUND;
     }
+    return rc;
+}
+
+/* ---- Usage (usage.c) ---- */
+
+int dip_store_usage_add(dip_store *st, const char *owner, const struct dip_store_usage *delta,
+                        struct dip_err *err)
+{
+    int rc = 0, src;
+
+    pthread_mutex_lock(&st->lock);
+    src = dip__usage_add(st->db, owner, wall_now(), delta);
+    if (src != SQLITE_OK)
+        rc = db_err(st, err, src, "usage");
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int dip_store_usage_query(dip_store *st, const char *owner, double since, double until,
+                          struct dip_store_usage **out, size_t *n, struct dip_err *err)
+{
+    int rc = 0, src;
+
+    pthread_mutex_lock(&st->lock);
+    src = dip__usage_query(st->db, owner, since, until, out, n);
+    if (src != SQLITE_OK)
+        rc = db_err(st, err, src, "usage");
+    pthread_mutex_unlock(&st->lock);
     return rc;
 }
 
@@ -1224,6 +1263,9 @@ int dip_store_job_delete(dip_store *st, const char *id, int free_blobs, uint64_t
     }
     sqlite3_finalize(s);
     s = NULL;
+    src = dip__usage_job_deleted(st->db, id, wall_now());
+    if (src != SQLITE_OK)
+        rc = db_err(st, err, src, "usage");
     for (size_t i = 0; rc == 0 && i < sizeof(del) / sizeof(del[0]); i++) {
         rc = prep(st, del[i], &s, err);
         if (rc != 0)

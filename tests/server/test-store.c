@@ -403,3 +403,85 @@ TEST(job_names)
     dip_store_job_free(got);
     dip_store_close(st);
 }
+
+/* Usage per user: a job's inputs when it is recorded, a result's bytes and CPU once however often
+ * it is put, CPU added on its own, a window by time, the running totals, a deletion that lowers
+ * the bytes stored but not what was used, and the query under every failing allocation. */
+TEST(usage_counted_once)
+{
+    dip_store *st = open_store("usage");
+    struct dip_err err = {0};
+    struct dip_store_item res;
+    struct dip_store_usage *u = NULL, spent = {.cpu_s = 0.25};
+    size_t n = 0;
+    int ok = 0;
+
+    make_job(st, "u1", "alice", 2); /* 2 x 8 bytes in, created at 1002 */
+    make_job(st, "u22", "bob", 1);  /* 8 bytes in, created at 1003 */
+    memset(&res, 0, sizeof(res));
+    ASSERT_OK(dip_store_blob_put(st, "out", 3, res.out_sha, &err));
+    snprintf(res.out_format, sizeof(res.out_format), "png");
+    res.bytes_out = 5;
+    res.cpu_s = 1.5;
+    res.versions = (char *)"invert@1";
+    ASSERT_OK(dip_store_result_put(st, "u1", &res, NULL, &err));
+    ASSERT_OK(dip_store_result_put(st, "u1", &res, NULL, &err)); /* a resumed job: ignored */
+    ASSERT_OK(dip_store_usage_add(st, "alice", &spent, &err));
+
+    ASSERT_OK(dip_store_usage_query(st, NULL, 0, 1e12, &u, &n, &err));
+    ASSERT_EQ_INT((long)n, 2);
+    ASSERT_EQ_STR(u[0].user, "alice"); /* the biggest CPU user first */
+    ASSERT_EQ_INT((long)u[0].jobs, 1);
+    ASSERT_EQ_INT((long)u[0].items, 1);
+    ASSERT_EQ_INT((long)u[0].bytes_in, 16);
+    ASSERT_EQ_INT((long)u[0].bytes_out, 5);
+    ASSERT(u[0].cpu_s > 1.7499 && u[0].cpu_s < 1.7501);
+    ASSERT_EQ_INT((long)u[0].bytes_stored, 21);
+    ASSERT_EQ_STR(u[1].user, "bob");
+    ASSERT_EQ_INT((long)u[1].bytes_stored, 8);
+    dip_free(u);
+
+    /* Up to t = 1500: the job (at 1002) but not the result (stored now); 16 bytes held for
+     * 498 s. */
+    ASSERT_OK(dip_store_usage_query(st, "alice", 0, 1500, &u, &n, &err));
+    ASSERT_EQ_INT((long)n, 1);
+    ASSERT_EQ_INT((long)u[0].jobs, 1);
+    ASSERT_EQ_INT((long)u[0].items, 0);
+    ASSERT(u[0].stored_byte_s > 16 * 498 - 1e-6 && u[0].stored_byte_s < 16 * 498 + 1e-6);
+    dip_free(u);
+    /* From t = 1500 on: only what came later; the bytes held since, for the whole window. */
+    ASSERT_OK(dip_store_usage_query(st, "alice", 1500, 2500, &u, &n, &err));
+    ASSERT_EQ_INT((long)n, 1);
+    ASSERT_EQ_INT((long)u[0].jobs, 0);
+    ASSERT(u[0].stored_byte_s > 16 * 1000 - 1e-6 && u[0].stored_byte_s < 16 * 1000 + 1e-6);
+    dip_free(u);
+
+    /* The running totals agree with the history. */
+    ASSERT_OK(dip_store_usage_query(st, "alice", -1, 0, &u, &n, &err));
+    ASSERT_EQ_INT((long)n, 1);
+    ASSERT_EQ_INT((long)u[0].items, 1);
+    ASSERT_EQ_INT((long)u[0].bytes_stored, 21);
+    dip_free(u);
+
+    /* Deleting the job: nothing stored any more, what was used stays used. */
+    ASSERT_OK(dip_store_job_delete(st, "u1", 0, NULL, NULL, &err));
+    ASSERT_OK(dip_store_usage_query(st, "alice", 0, 1e12, &u, &n, &err));
+    ASSERT_EQ_INT((long)u[0].bytes_stored, 0);
+    ASSERT_EQ_INT((long)u[0].bytes_in, 16);
+    ASSERT_EQ_INT((long)u[0].items, 1);
+    dip_free(u);
+
+    for (long k = 1; k < 40 && !ok; k++) {
+        int rc;
+        u = NULL;
+        dip__alloc_fail_after(k);
+        rc = dip_store_usage_query(st, NULL, 0, 1e12, &u, &n, &err);
+        dip__alloc_fail_after(0);
+        ASSERT(rc == 0 || rc == DIP_ENOMEM);
+        ASSERT(rc == 0 || u == NULL);
+        ok = rc == 0 && n == 2;
+        dip_free(u);
+    }
+    ASSERT(ok);
+    dip_store_close(st);
+}

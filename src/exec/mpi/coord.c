@@ -62,6 +62,7 @@ struct timg {
     int done;
     double t0;
     int attempts;
+    double cpu_s; /* thread CPU seconds of its tiles (the workers') and its work here */
 };
 
 struct worker {
@@ -341,7 +342,7 @@ static void progress(struct coord *c, int force)
 
 static void item_done(struct coord *c, size_t item, int rc, const char *msg, const uint8_t *data,
                       size_t len, dip_format fmt, int w, int h, int worker, int attempts,
-                      double seconds, uint64_t pixels)
+                      double seconds, uint64_t pixels, double cpu_s)
 {
     struct dip_item_result r = {.index = item,
                                 .rc = rc,
@@ -353,7 +354,8 @@ static void item_done(struct coord *c, size_t item, int rc, const char *msg, con
                                 .height = h,
                                 .worker = worker,
                                 .attempts = attempts,
-                                .seconds = seconds};
+                                .seconds = seconds,
+                                .cpu_s = cpu_s};
 
     c->io->result(c->io->ud, &r);
     c->prog.items_done++;
@@ -410,6 +412,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     size_t len = 0;
     struct dip_err err = {0};
     struct dip_encode_opts enc = c->spec->encode;
+    double cpu0 = dip_thread_cpu_seconds(); /* the encode's, added to the tiles' and the rest */
 
     if (rc == 0) {
         if (enc.format == DIP_FORMAT_UNKNOWN)
@@ -421,7 +424,7 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
     }
     item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
               im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts, dip__now() - im->t0,
-              (uint64_t)im->in_w * (uint64_t)im->in_h);
+              (uint64_t)im->in_w * (uint64_t)im->in_h, im->cpu_s + dip_thread_cpu_seconds() - cpu0);
     dip_free(out);
     im->done = 1;
     /* Tasks of this image still queued or running are abandoned. */
@@ -445,6 +448,7 @@ static void img_advance(struct coord *c, struct timg *im)
         struct dip_step_info si;
         dip_image *out = NULL;
         struct dip_view vi, vo;
+        double cpu0;
 
         dip_plan_step_info(im->plan, im->step, &si);
         if (si.kind == DIP_STEP_TILED) {
@@ -461,7 +465,9 @@ static void img_advance(struct coord *c, struct timg *im)
         dip__mpi_log(2, "rank 0: image %zu/%llu step %zu (global) here", im->item + 1,
                      (unsigned long long)c->prog.items_total, im->step + 1);
         busy_begin(c);
+        cpu0 = dip_thread_cpu_seconds();
         rc = dip_plan_global(im->plan, im->step, &vi, &vo);
+        im->cpu_s += dip_thread_cpu_seconds() - cpu0;
         busy_end(c);
         if (rc) {
             dip_image_unref(out);
@@ -490,6 +496,10 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
         pix_len != (uint64_t)t->rect.w * (uint64_t)t->rect.h * (uint64_t)dst.channels) {
         img_finish(c, im, DIP_EPEER, "mpi: malformed tile result");
         return;
+    }
+    if (r->left >= 8) {
+        double cpu = dip__rbuf_f64(r); /* the worker's thread CPU clock around the tile */
+        im->cpu_s += cpu > 0 && cpu < 1e6 ? cpu : 0;
     }
     src = (struct dip_view){(uint8_t *)(uintptr_t)pix, t->rect.w, t->rect.h, dst.channels,
                             (size_t)t->rect.w * (size_t)dst.channels};
@@ -545,7 +555,9 @@ static void img_start(struct coord *c, struct timg *im, const uint8_t *data, siz
     im->attempts = 1;
     memset(&info, 0, sizeof info);
     busy_begin(c);
+    im->cpu_s = dip_thread_cpu_seconds();
     rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
+    im->cpu_s = dip_thread_cpu_seconds() - im->cpu_s;
     busy_end(c);
     if (rc == 0)
         rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
@@ -612,7 +624,8 @@ static void fail_task(struct coord *c, struct task *t, int rc, const char *msg)
 {
     t->state = Q_DONE;
     if (t->kind != DIP__TASK_TILE) {
-        item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0);
+        item_done(c, t->item, rc, msg, NULL, 0, DIP_FORMAT_UNKNOWN, 0, 0, 0, t->attempts, 0.0, 0,
+                  0.0);
         dip_free(t->bytes);
         t->bytes = NULL;
     } else if (!t->img->done) {
@@ -697,6 +710,7 @@ static void object_done(struct coord *c, struct worker *w, struct task *t, struc
     uint32_t fmt = dip__rbuf_u32(r);
     uint64_t n = dip__rbuf_u64(r);
     char *sha = dip__rbuf_str(r, 64), nb[32];
+    double cpu = r->left >= 8 ? dip__rbuf_f64(r) : 0.0; /* the worker's thread CPU clocks */
     struct dip_item_result res = {0};
 
     if (rc == 0 && (r->bad || !sha || strlen(sha) != 64 || fmt >= DIP_FORMAT_COUNT)) {
@@ -723,6 +737,7 @@ static void object_done(struct coord *c, struct worker *w, struct task *t, struc
     res.seconds = busy;
     res.stored = rc == 0;
     res.sha256 = rc ? NULL : sha;
+    res.cpu_s = cpu >= 0 && cpu < 1e6 ? cpu : 0.0;
     c->io->result(c->io->ud, &res);
     c->prog.items_done++;
     c->prog.items_failed += rc != 0;
@@ -773,6 +788,7 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
         uint32_t fmt = dip__rbuf_u32(&r);
         uint64_t n = dip__rbuf_u64(&r);
         const uint8_t *out = n <= r.left ? dip__rbuf_bytes(&r, (size_t)n) : NULL;
+        double cpu = r.left >= 8 ? dip__rbuf_f64(&r) : 0.0; /* the worker's thread CPU clocks */
 
         if (rc == 0 && (r.bad || !out || fmt >= DIP_FORMAT_COUNT)) {
             rc = DIP_EPEER;
@@ -784,7 +800,7 @@ static void on_result(struct coord *c, struct worker *w, const uint8_t *data, si
                      busy, rc ? ", failed: " : "", rc ? msg : "");
         item_done(c, t->item, rc, msg ? msg : dip_strerror(rc), rc ? NULL : out, rc ? 0 : (size_t)n,
                   (dip_format)fmt, ow, oh, w->id, t->attempts, busy,
-                  (uint64_t)(t->mpix * 1e6 + 0.5));
+                  (uint64_t)(t->mpix * 1e6 + 0.5), cpu >= 0 && cpu < 1e6 ? cpu : 0.0);
         dip_free(t->bytes);
         t->bytes = NULL;
     } else if (t->kind == DIP__TASK_OBJECT) {

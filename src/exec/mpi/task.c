@@ -127,6 +127,10 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     dip_format fmt = DIP_FORMAT_UNKNOWN;
     int w = 0, h = 0, rc;
     double t0 = dip__now();
+    /* CPU, not wall time, for usage accounting: this thread's clock, plus the pool's threads'
+     * when the item has the pool to itself. */
+    double cpu0 = dip_thread_cpu_seconds();
+    double pool0 = ro.pool ? dip_pool_cpu_seconds(ro.pool) : 0;
 
     if (!in)
         return DIP_EPEER;
@@ -147,6 +151,9 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     dip__wbuf_u64(res, rc ? 0 : out_len);
     if (!rc)
         dip__wbuf_bytes(res, out, out_len);
+    /* Last, so older fields keep their offsets: the item's CPU seconds. */
+    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0 +
+                           (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
     dip_free(out);
     return res->oom ? DIP_ENOMEM : 0;
 }
@@ -168,6 +175,8 @@ static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, ui
     char sha[65] = "";
     int w = 0, h = 0, rc;
     double t0 = dip__now();
+    double cpu0 = dip_thread_cpu_seconds(); /* usage: CPU of get, decode, run, encode, put */
+    double pool0 = ro.pool ? dip_pool_cpu_seconds(ro.pool) : 0;
 
     memset(&info, 0, sizeof info);
     if (r->bad || !in_ref || !out_ref) {
@@ -212,6 +221,8 @@ out:
     dip__wbuf_u32(res, (uint32_t)fmt);
     dip__wbuf_u64(res, rc ? 0 : out_len);
     dip__wbuf_str(res, rc ? "" : sha);
+    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0 +
+                           (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
     dip_free(in);
     dip_free(out);
     dip_free(in_ref);
@@ -298,7 +309,7 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     struct dip_view in, out;
     uint8_t *stat = NULL, *opix;
     size_t out_bytes = 0;
-    double t0 = dip__now();
+    double t0 = dip__now(), cpu0 = dip_thread_cpu_seconds();
     int rc;
 
     if (r->bad || !pix || (stats_len && !stats) || w <= 0 || h <= 0 || ch < 1 ||
@@ -367,7 +378,9 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     }
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
-    return 0;
+    /* Last, so older fields keep their offsets: the tile's CPU seconds (usage accounting). */
+    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0);
+    return res->oom ? DIP_ENOMEM : 0;
 fail:
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
