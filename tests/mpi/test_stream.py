@@ -4,13 +4,18 @@ TIFF) and the outputs are byte-identical to the local executor's and to the coor
 whole-image path (DIP_MPI_STREAM=0), for a one-step pipeline (read and written in strips) and a
 pipeline of every op kind (read in strips); WebP falls back to the whole image. Rank 0's peak RSS
 with streaming stays below the whole-image path's by more than one decoded image. A file cut off
-half-way fails that image with the decoder's message, with no output and nothing left behind."""
+half-way fails that image with the decoder's message, with no output and nothing left behind. A
+worker SIGKILLed while it holds tiles of a streamed image: its tiles go to the other worker with
+the input rows they need (kept until every tile that needs them is done), same bytes."""
 import os
 
 import cv2
 import numpy as np
 
-from mpiutil import PIPELINE, check, run_local, run_mpi, same_outputs, tmpdir
+import signal
+
+from mpiutil import (PIPELINE, check, kill_group, rank_pids, run_local, run_mpi, same_outputs,
+                     start_mpi, tmpdir, wait_for, worker_table)
 
 d = tmpdir()
 # Over DIP_MPI_TILE_PIXELS (lowered here): a lone image is tiled.
@@ -90,3 +95,28 @@ check("streamed in strips" in r.stderr, "the cut file was not streamed", r.stder
 left = os.listdir(out) if os.path.isdir(out) else []
 check(not left, "files left after a failed image: %s" % left, r.stderr)
 print("ok: a cut-off file fails with the decoder's message")
+
+# A worker killed mid-image: the tiles it held are built again from rows still kept.
+slow = "median(size=11) | invert"
+ref = os.path.join(d, "kill_local")
+run_local(slow, [big], ref + "/")
+out = os.path.join(d, "kill_mpi")
+log = os.path.join(d, "kill_log")
+p = start_mpi(3, slow, [big], out + "/", log, extra=("-t", "1"), DIP_MPI_LOST_S=2, **tile_env)
+try:
+    ranks = rank_pids(p.pid, want=3)
+    check(1 in ranks, "rank 1 not found: %s" % ranks)
+    check(wait_for(lambda: open(log).read().count("rank 1: image") >= 3, 60),
+          "rank 1 never computed a tile", open(log).read())
+    os.kill(ranks[1], signal.SIGKILL)
+    rc = p.wait(timeout=150)
+finally:
+    kill_group(p)
+text = open(log).read()
+check("streamed in strips" in text, "the image was not streamed", text)
+check(" 0 failed" in text, "the image failed after the kill", text)
+table = worker_table(text)
+check(table.get(1, ("?",))[0] == "LOST", "rank 1 not listed as lost: %s" % table, text)
+bad = same_outputs(ref, out)
+check(not bad, "after the kill: %s differ from the local run" % bad, text)
+print("ok: a worker killed mid-image, same bytes")
