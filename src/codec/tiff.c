@@ -805,18 +805,17 @@ struct pstrips {
     int ch, predictor;
 };
 
-static int pstrip_task(void *ud, size_t s, int thread)
+/* Strip s (ny rows) inflated into dst: 0, 1 when anything is unusual (libtiff decides), or
+ * DIP_ENOMEM. */
+static int pstrip_into(const struct pstrips *p, uint32_t s, uint32_t ny, uint8_t *dst,
+                       size_t stride)
 {
-    struct pstrips *p = ud;
-    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
-    uint64_t off = TIFFGetStrileOffset(p->tif, (uint32_t)s);
-    uint64_t bc = TIFFGetStrileByteCount(p->tif, (uint32_t)s);
-    uint8_t *dst = p->v->data + (size_t)y0 * p->v->stride;
+    uint64_t off = TIFFGetStrileOffset(p->tif, s);
+    uint64_t bc = TIFFGetStrileByteCount(p->tif, s);
     size_t n = p->rowbytes * ny, used = 0, got = 0;
     int r;
 
-    (void)thread;
-    if (off > p->len || bc > p->len - off)
+    if (off > p->len || bc > p->len - off || stride != p->rowbytes)
         return 1;
     r = dip__inflate(p->buf + off, (size_t)bc, 1, dst, n, &used, &got);
     if (r == DIP__INFLATE_NOMEM)
@@ -825,24 +824,31 @@ static int pstrip_task(void *ud, size_t s, int thread)
         return 1; /* anything unusual: libtiff decides, serially */
     if (p->predictor == PREDICTOR_HORIZONTAL)
         for (uint32_t y = 0; y < ny; y++) {
-            uint8_t *row = dst + (size_t)y * p->v->stride;
+            uint8_t *row = dst + (size_t)y * stride;
             for (size_t i = (size_t)p->ch; i < p->rowbytes; i++)
                 row[i] = (uint8_t)(row[i] + row[i - (size_t)p->ch]);
         }
     return 0;
 }
 
-/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them): each strip
- * inflated by libdeflate straight into its rows and un-predicted, strips in parallel on the
- * caller's pool. Returns 0 when done, 1 when the file is not of that kind or a strip is not
- * exactly its rows (nothing reported: the caller reads it with libtiff), or DIP_ENOMEM. */
-static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
-                                struct dip_view *v, dip_pool *pool)
+static int pstrip_task(void *ud, size_t s, int thread)
+{
+    struct pstrips *p = ud;
+    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
+
+    (void)thread;
+    return pstrip_into(p, (uint32_t)s, ny, p->v->data + (size_t)y0 * p->v->stride, p->v->stride);
+}
+
+/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them), h rows of w pixels
+ * with ch channels: 0 with *p set up (p->v left to the caller), 1 when the file is not of that
+ * kind. */
+static int pstrips_setup(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c, int w,
+                         int h32, int ch, struct pstrips *p)
 {
     uint16_t planar = PLANARCONFIG_CONTIG, pred = PREDICTOR_NONE, comp = COMPRESSION_NONE;
     uint16_t fill = FILLORDER_MSB2LSB;
-    uint32_t rps = 0, h = (uint32_t)v->height;
-    struct pstrips p;
+    uint32_t rps = 0, h = (uint32_t)h32;
 
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
     if (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE)
@@ -852,7 +858,7 @@ static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const
     TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
     TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
     if (TIFFIsTiled(tif) || planar != PLANARCONFIG_CONTIG || c->bps != 8 || c->alpha == 2 ||
-        (int)c->spp != c->och || v->channels != c->och || fill != FILLORDER_MSB2LSB ||
+        (int)c->spp != c->och || ch != c->och || fill != FILLORDER_MSB2LSB ||
         (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE) ||
         (pred != PREDICTOR_NONE && pred != PREDICTOR_HORIZONTAL) ||
         (c->photometric != PHOTOMETRIC_MINISBLACK && c->photometric != PHOTOMETRIC_RGB))
@@ -861,15 +867,30 @@ static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const
         rps = h;
     if (TIFFNumberOfStrips(tif) != (h + rps - 1) / rps)
         return 1;
-    p.tif = tif;
-    p.buf = buf;
-    p.len = len;
+    memset(p, 0, sizeof(*p));
+    p->tif = tif;
+    p->buf = buf;
+    p->len = len;
+    p->rps = rps;
+    p->ch = ch;
+    p->rowbytes = (size_t)w * (size_t)ch;
+    p->predictor = pred;
+    return 0;
+}
+
+/* Such a file's strips inflated by libdeflate straight into their rows and un-predicted, in
+ * parallel on the caller's pool. Returns 0 when done, 1 when the file is not of that kind or a
+ * strip is not exactly its rows (nothing reported: the caller reads it with libtiff), or
+ * DIP_ENOMEM. */
+static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
+                                struct dip_view *v, dip_pool *pool)
+{
+    struct pstrips p;
+
+    if (pstrips_setup(tif, buf, len, c, v->width, v->height, v->channels, &p) != 0)
+        return 1;
     p.v = v;
-    p.rps = rps;
-    p.ch = v->channels;
-    p.rowbytes = (size_t)v->width * (size_t)v->channels;
-    p.predictor = pred;
-    return dip_pool_for(pool, (h + rps - 1) / rps, pstrip_task, &p);
+    return dip_pool_for(pool, ((uint32_t)v->height + p.rps - 1) / p.rps, pstrip_task, &p);
 }
 
 /* Strips or rows of tiles (all planes for separate planar data), read one band of rh rows at a
@@ -1182,6 +1203,8 @@ out:
 struct trows {
     struct topen t;
     struct bands b;
+    struct pstrips ps; /* fast: strips inflated by libdeflate, as tiff_decode does */
+    int fast;
     dip_image *band; /* the decoded band holding rows band_y .. */
     uint32_t band_y, y;
     int have;
@@ -1210,7 +1233,13 @@ static int trows_read(void *st, const struct dip_view *rows, struct dip_err *err
         if (!r->have || r->y >= r->band_y + r->b.rh) {
             int rc;
             r->band_y = r->y - r->y % r->b.rh;
-            rc = bands_read(&r->b, r->band_y, bv.data, bv.stride, err);
+            rc = r->fast ? pstrip_into(&r->ps, r->band_y / r->b.rh,
+                                       DIP_MIN(r->b.rh, r->b.h - r->band_y), bv.data, bv.stride)
+                         : 1;
+            if (rc == DIP_ENOMEM)
+                return dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", r->b.w, r->b.h);
+            if (rc != 0)
+                rc = bands_read(&r->b, r->band_y, bv.data, bv.stride, err);
             if (rc)
                 return rc;
             r->have = 1;
@@ -1244,6 +1273,9 @@ static int tiff_rows_open(const uint8_t *buf, size_t len, const struct dip_limit
         rc = dip_err_set(err, rc, "tiff: cannot allocate a %ux%u strip", r->t.w, r->b.rh);
         goto out;
     }
+    r->fast = pstrips_setup(r->t.tif, buf, len, &r->t.c, (int)r->t.w, (int)r->t.h, r->t.c.och,
+                            &r->ps) == 0 &&
+              r->ps.rps == r->b.rh;
     rd->st = r;
     rd->read = trows_read;
     rd->free = trows_free;
