@@ -1092,6 +1092,9 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b, stru
 
             if (rc)
                 return rc;
+            if (DIP_NEVER(need.y < im->win_y0)) /* rows are kept while a tile needs them */
+                return dip_err_set(err, DIP_EINTERNAL, "mpi: rows %d.. of a tile were dropped",
+                                   need.y);
             v = (struct dip_view){im->win, im->in_w, im->win_y1 - im->win_y0, im->in_ch,
                                   (size_t)im->in_w * (size_t)im->in_ch};
             at.y -= im->win_y0;
