@@ -504,8 +504,7 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
             png_read_row(io->png, io->row, NULL);
             if (WARNED(io))
                 return WARNED(io);
-            int r = put_row(io, v.data + (size_t)y * v.stride, io->ch, io->depth, cols, y, x0,
-                            dx);
+            int r = put_row(io, v.data + (size_t)y * v.stride, io->ch, io->depth, cols, y, x0, dx);
             if (r)
                 return r;
         }
@@ -685,8 +684,8 @@ out:
 
 /* The checks of a decode before any pixel buffer: the chunk walk, the limits, and whether the
  * IDAT data could hold the pixels the header claims. */
-static int dec_check(const uint8_t *buf, size_t len, const struct dip_limits *lim,
-                     struct walk *wk, struct dip_image_info *info, struct dip_err *err)
+static int dec_check(const uint8_t *buf, size_t len, const struct dip_limits *lim, struct walk *wk,
+                     struct dip_image_info *info, struct dip_err *err)
 {
     uint64_t pixels, bits, room;
     int rc = walk_chunks(buf, len, lim, 1, wk, err);
@@ -778,8 +777,7 @@ static int prows_read(void *st, const struct dip_view *rows, struct dip_err *err
     int rc = dec_rows(&p->io, &p->wk, p->y, rows);
 
     if (rc == DIP_ENOMEM)
-        return dip_err_set(err, rc, "png: out of memory decoding %ux%u", p->wk.width,
-                           p->wk.height);
+        return dip_err_set(err, rc, "png: out of memory decoding %ux%u", p->wk.width, p->wk.height);
     if (rc)
         return dip_err_set(err, rc, "png: %s", p->io.msg[0] ? p->io.msg : "corrupt data");
     p->y += (uint32_t)rows->height;

@@ -36,8 +36,8 @@ static int check_piece(const struct dip_view *v, int w, int h, int ch, int y, co
         return dip_err_set(err, DIP_EINVAL, "%s: rows must be %d pixels wide with %d channels",
                            what, w, ch);
     if (v->height > h - y)
-        return dip_err_set(err, DIP_EINVAL, "%s: %d rows asked past row %d of %d", what,
-                           v->height, y, h);
+        return dip_err_set(err, DIP_EINVAL, "%s: %d rows asked past row %d of %d", what, v->height,
+                           y, h);
     return 0;
 }
 
@@ -133,9 +133,9 @@ int dip_decoder_read_rows(dip_decoder *d, const struct dip_view *rows, struct di
     } else {
         if (d->whole == NULL) {
             rc = dip_codec_decode(d->buf, d->len, &d->lim, &d->opts, &d->whole, NULL, err);
-            if (rc == 0 && (dip_image_width(d->whole) != d->w ||
-                            dip_image_height(d->whole) != d->h ||
-                            dip_image_channels(d->whole) != d->ch))
+            if (rc == 0 &&
+                (dip_image_width(d->whole) != d->w || dip_image_height(d->whole) != d->h ||
+                 dip_image_channels(d->whole) != d->ch))
                 rc = dip_err_set(err, DIP_EINTERNAL,
                                  "%s: the image decoded to %dx%dx%d, its header said %dx%dx%d",
                                  dip_format_name(d->c->format), dip_image_width(d->whole),
@@ -189,8 +189,10 @@ int dip_encoder_open(int width, int height, int channels, const struct dip_encod
     e->ch = channels;
     e->c = dip__codec_find(opts->format);
     if (e->c == NULL || e->c->encode == NULL) {
-        rc = dip_err_set(err, DIP_EFORMAT, "cannot encode format '%s' (encodable: png, jpeg, "
-                         "webp, tiff, bmp, pnm)", dip_format_name(opts->format));
+        rc = dip_err_set(err, DIP_EFORMAT,
+                         "cannot encode format '%s' (encodable: png, jpeg, "
+                         "webp, tiff, bmp, pnm)",
+                         dip_format_name(opts->format));
         goto out;
     }
     if (width < 1 || height < 1 || channels < 1 || channels > 4) {

@@ -980,8 +980,7 @@ static int bands_read(struct bands *b, uint32_t y0, uint8_t *dst0, size_t stride
                 b->tiled ? TIFFReadEncodedTile(b->tif, idx + p * b->per_plane, buf, b->region)
                          : TIFFReadEncodedStrip(b->tif, idx + p * b->per_plane, buf, b->region);
             if (got < 0 || b->rep->failed || b->rep->warned)
-                return libtiff_failed(b->rep, err,
-                                      b->tiled ? "reading a tile" : "reading a strip");
+                return libtiff_failed(b->rep, err, b->tiled ? "reading a tile" : "reading a strip");
             if ((uint64_t)got < (uint64_t)b->rowbytes * ny)
                 return dip_err_set(err, DIP_ECORRUPT,
                                    "tiff: truncated pixel data: %s %u "
@@ -1099,9 +1098,8 @@ static void topen_cleanup(struct topen *t)
     t->c.pal = NULL;
 }
 
-static int topen_init(struct topen *t, const uint8_t *buf, size_t len,
-                      const struct dip_limits *lim, struct dip_image_info *info,
-                      struct dip_err *err)
+static int topen_init(struct topen *t, const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                      struct dip_image_info *info, struct dip_err *err)
 {
     struct walk wk;
     uint16_t bps = 1, spp = 1, photometric = 0, comp = COMPRESSION_NONE;

@@ -71,7 +71,8 @@ int dip_fuzz_one(const uint8_t *data, size_t size, dip_format want)
             rrc = dip_image_new(w, h, ch, &rows);
             for (int y = 0; rrc == 0 && y < h; y += 7) {
                 struct dip_view v = dip_image_view(rows);
-                struct dip_view piece = dip_view_sub(&v, (struct dip_rect){0, y, w, h - y < 7 ? h - y : 7});
+                struct dip_view piece =
+                    dip_view_sub(&v, (struct dip_rect){0, y, w, h - y < 7 ? h - y : 7});
                 rrc = dip_decoder_read_rows(d, &piece, &rerr);
             }
         }

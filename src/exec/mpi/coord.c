@@ -66,17 +66,17 @@ struct timg {
      * that need them are built, and kept only while a tile not yet done needs them; the last
      * step's tiles are encoded in row order as they come back. cur/nxt stay NULL then. */
     int streaming;
-    uint8_t *src;           /* the encoded input the decoder reads (owned) */
-    dip_decoder *dec;       /* step 0 reads from here */
-    uint8_t *win;           /* decoded input rows win_y0 .. win_y1 - 1 */
-    size_t win_cap;         /* rows win has room for */
+    uint8_t *src;     /* the encoded input the decoder reads (owned) */
+    dip_decoder *dec; /* step 0 reads from here */
+    uint8_t *win;     /* decoded input rows win_y0 .. win_y1 - 1 */
+    size_t win_cap;   /* rows win has room for */
     int win_y0, win_y1;
-    dip_encoder *enc;       /* the last step writes here */
+    dip_encoder *enc; /* the last step writes here */
     dip_format out_format;
     int out_w, out_h, out_ch;
-    int orows;              /* rows of each of the last step's tiles (the last may have fewer) */
-    uint8_t **opix;         /* pixels of the last step's tiles that came back, until written */
-    size_t ntiles, onext;   /* tiles of the last step; the next one the encoder takes */
+    int orows;            /* rows of each of the last step's tiles (the last may have fewer) */
+    uint8_t **opix;       /* pixels of the last step's tiles that came back, until written */
+    size_t ntiles, onext; /* tiles of the last step; the next one the encoder takes */
 };
 
 struct worker {
@@ -560,9 +560,13 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
         msg = dip_err_text(&err, rc);
     }
     item_done(c, im->item, rc, msg, out, len, enc.format,
-              im->enc ? im->out_w : im->cur ? dip_image_width(im->cur) : 0,
-              im->enc ? im->out_h : im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts,
-              dip__now() - im->t0, (uint64_t)im->in_w * (uint64_t)im->in_h);
+              im->enc   ? im->out_w
+              : im->cur ? dip_image_width(im->cur)
+                        : 0,
+              im->enc   ? im->out_h
+              : im->cur ? dip_image_height(im->cur)
+                        : 0,
+              0, im->attempts, dip__now() - im->t0, (uint64_t)im->in_w * (uint64_t)im->in_h);
     dip_free(out);
     {
         struct rusage ru;
