@@ -3,8 +3,8 @@
 TIFF) and the outputs are byte-identical to the local executor's and to the coordinator's
 whole-image path (DIP_MPI_STREAM=0), for a one-step pipeline (read and written in strips) and,
 for JPEG, a pipeline of every op kind (read in strips, written in strips after the global and
-geometric steps); WebP falls back to the whole image. test_stream_faults.py: memory, a cut-off
-file, a worker killed mid-image."""
+geometric steps); WebP falls back to the whole image; a JPEG written as PNG, TIFF and WebP.
+test_stream_faults.py: memory, a cut-off file, a worker killed mid-image."""
 import os
 
 import cv2
@@ -47,3 +47,17 @@ for ext, streams in (("jpg", True), ("png", True), ("tif", True), ("webp", False
                   (ext, pi, stream, bad), r.stderr)
         print("%s pipeline %d: identical to local, streamed and whole" % (ext, pi))
 
+
+# The output in another format: a streamed JPEG written as PNG and TIFF (row encoders) and WebP
+# (the encoder keeps the rows and encodes them at the end).
+src = os.path.join(d, "in_jpg", "large.jpg")
+for fmt in ("png", "tiff", "webp"):
+    ref = os.path.join(d, "local_to_%s" % fmt)
+    run_local(one_step, [src], ref + "/", extra=("-f", fmt))
+    out = os.path.join(d, "mpi_to_%s" % fmt)
+    r = run_mpi(3, one_step, [src], out + "/", extra=("-f", fmt), **tile_env)
+    check(r.returncode == 0 and " 0 failed" in r.stderr, "jpg to %s failed" % fmt, r.stderr)
+    check("streamed in strips" in r.stderr, "jpg to %s was not streamed" % fmt, r.stderr)
+    bad = same_outputs(ref, out)
+    check(not bad, "jpg to %s: %s differ from the local run" % (fmt, bad), r.stderr)
+    print("jpg to %s: identical to local" % fmt)
