@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: MIT
 """Scaling benchmark of the cluster executor: a batch of 1080p JPEGs and one large image (100
 megapixels by default), on two cores: the local executor with 1 and 2 threads, one worker of 2
-threads (np=2) and two workers of 1 thread (np=3). Prints wall time, throughput, the peak RSS of
-the largest process (rank 0 under mpirun) and the parallel efficiency against local 1-thread,
-and how far one worker is from the local executor on the same threads.
+threads (np=2), two workers of 1 thread (np=3) and three (np=4, oversubscribed), and for the large
+image also np=3 with the coordinator's whole-image path (DIP_MPI_STREAM=0, as before strips).
+Prints wall time, throughput, peak RSS (the process itself for local runs; under mpirun rank 0's
+own figure from its log for the large image, else the largest process) and the parallel
+efficiency against local 1-thread, and how far one worker is from the local executor on the
+same threads. The load average is printed before and after: on a shared machine it says how much
+the figures mean.
 
     /usr/bin/python3 bench/mpi/bench.py [--dip build/dip] [--batch 60] [--big-mp 100]
                                         [--repeat 2]
@@ -23,6 +27,9 @@ import numpy as np
 
 BATCH_PIPE = "gaussian(size=5) | equalize | sharpen | resize(scale=0.5)"
 BIG_PIPE = "gaussian(size=5) | equalize | sharpen | resize(scale=0.5)"
+# One tiled stage (no statistic): rank 0 streams both the input and the output, holding no
+# intermediate image (equalize's histogram makes BIG_PIPE keep the image between its two steps).
+BIG_PIPE1 = "gaussian(size=5) | sharpen | resize(scale=0.5)"
 
 
 def make_jpeg(path, w, h, seed):
@@ -41,6 +48,9 @@ def timed(cmd, env):
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     if r.returncode != 0 or " 0 failed" not in r.stderr:
         sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr[-3000:]))
+    for line in r.stderr.splitlines():
+        if "rank 0 peak RSS" in line:  # --log-level 2: rank 0's own peak
+            rss = float(line.rsplit("RSS", 1)[1].split()[0])
     return dt, rss
 
 
@@ -73,24 +83,31 @@ def main():
         return lambda inputs, pipe, out: [dip, "process", "--quiet", "-t", str(threads), "-p",
                                           pipe, "-o", out + "/", *inputs]
 
-    def mpi(np_, threads):
+    def mpi(np_, threads, stream=1):
         return lambda inputs, pipe, out: [
-            a.mpiexec, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
-            "--mca", "btl", "self,vader,tcp", "-np", str(np_), dip, "process", "--quiet", "-t",
-            str(threads), "-p", pipe, "-o", out + "/", *inputs]
+            "env", "DIP_MPI_STREAM=%d" % stream, a.mpiexec, "--enable-recovery",
+            "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-np",
+            str(np_), dip, "process", "--quiet", "--log-level", "2", "-t", str(threads), "-p",
+            pipe, "-o", out + "/", *inputs]
 
     runs = [("local 1T", 1, local(1)), ("local 2T", 2, local(2)),
-            ("np=2 (1 worker x 2T)", 2, mpi(2, 2)), ("np=3 (2 workers x 1T)", 2, mpi(3, 1))]
+            ("np=2 (1 worker x 2T)", 2, mpi(2, 2)), ("np=3 (2 workers x 1T)", 2, mpi(3, 1)),
+            ("np=4 (3 workers x 1T)", 2, mpi(4, 1)),
+            ("np=3 whole-image path", 2, mpi(3, 1, 0))]
     print("host: %d cores; batch: %d x 1080p JPEG (%.0f MP); large: %dx%d JPEG (%.0f MP)" %
           (os.cpu_count(), a.batch, mp_batch, side, side, mp_big))
-    print("min of %d runs, interleaved; efficiency = local-1T time / (cores x time)" % a.repeat)
+    print("min of %d runs, interleaved; efficiency = local-1T time / (cores x time); "
+          "load average before: %.2f %.2f %.2f" % ((a.repeat,) + os.getloadavg()))
     print("%-6s %-22s %8s %8s %10s %10s" % ("work", "run", "seconds", "MP/s", "RSS MiB",
                                            "efficiency"))
+    print("large: %s; large1: %s" % (BIG_PIPE, BIG_PIPE1))
     for name, inputs, pipe, mp in (("batch", batch, BATCH_PIPE, mp_batch),
-                                   ("large", [big], BIG_PIPE, mp_big)):
+                                   ("large", [big], BIG_PIPE, mp_big),
+                                   ("large1", [big], BIG_PIPE1, mp_big)):
         best = {}
+        todo = [r for r in runs if name != "batch" or "whole" not in r[0]]
         for _ in range(a.repeat):
-            for label, cores, mk in runs:
+            for label, cores, mk in todo:
                 out = os.path.join(d, "out")
                 shutil.rmtree(out, ignore_errors=True)
                 r = subprocess.run([sys.executable, __file__, "--one", repr(mk(inputs, pipe, out))],
@@ -101,12 +118,13 @@ def main():
                 if label not in best or t < best[label][0]:
                     best[label] = (t, rss)
         t1 = best["local 1T"][0]
-        for label, cores, mk in runs:
+        for label, cores, mk in todo:
             t, rss = best[label]
             print("%-6s %-22s %8.2f %8.1f %10.0f %10.2f" % (name, label, t, mp / t, rss,
                                                             t1 / (cores * t)))
         print("%-6s one worker vs local, same 2 threads: %+.1f%% wall" % (
             name, 100.0 * (best["np=2 (1 worker x 2T)"][0] / best["local 2T"][0] - 1.0)))
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
 

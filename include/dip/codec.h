@@ -124,6 +124,55 @@ int dip_jpeg_join(const uint8_t *head, size_t head_len, const uint8_t *const *se
                   const size_t *seg_lens, size_t nsegs, uint8_t **out, size_t *out_len,
                   struct dip_err *err);
 
+/* ---- Rows: decoding and encoding in strips ----
+ * A caller that must not hold a whole image (a cluster coordinator feeding tiles) reads the
+ * decoded rows top to bottom in pieces of any height and writes rows to an encoder as they come.
+ * JPEG (libjpeg-turbo's scanline API; the encoder writes the same restart-marker bands as
+ * dip_codec_encode), PNG (not interlaced) and TIFF (strips or rows of tiles, in the colour models
+ * dip reads itself) stream; everything else falls back to a whole-image decode on the first
+ * read, or to one encode of the buffered image at the end (dip_decoder_streams and
+ * dip_encoder_streams tell which). The pixels and the encoded bytes are those of
+ * dip_codec_decode and dip_codec_encode, whatever the piece heights. */
+
+typedef struct dip_decoder dip_decoder;
+typedef struct dip_encoder dip_encoder;
+
+/** Opens a decoder on buf (borrowed until dip_decoder_free; it must not change), checking the
+ * input size and the header's dimensions against `lim` before anything is allocated for pixels.
+ * `info` (optional) receives the header's facts. With opts->autorotate and an EXIF orientation
+ * other than 1 the decoder falls back to a whole decode (rotated). Returns 0, DIP_EFORMAT,
+ * DIP_ECORRUPT, DIP_ELIMIT or DIP_ENOMEM; *out is freed with dip_decoder_free. */
+int dip_decoder_open(const void *buf, size_t len, const struct dip_limits *lim,
+                     const struct dip_decode_opts *opts, dip_decoder **out,
+                     struct dip_image_info *info, struct dip_err *err);
+/** Size of the rows it gives: width, height and channels (after any rotation). */
+void dip_decoder_dims(const dip_decoder *d, int *width, int *height, int *channels);
+/** 1 when it decodes piece by piece, 0 when its first read decodes the whole image. */
+int dip_decoder_streams(const dip_decoder *d);
+/** Decodes the next rows->height rows into rows (width and channels as dip_decoder_dims).
+ * Corrupt or truncated data gives DIP_ECORRUPT (for the last rows also what follows them, as
+ * dip_codec_decode checks); after any error every later read fails. Reading past the last row
+ * is DIP_EINVAL. */
+int dip_decoder_read_rows(dip_decoder *d, const struct dip_view *rows, struct dip_err *err);
+/** Rows read so far. */
+int dip_decoder_row(const dip_decoder *d);
+void dip_decoder_free(dip_decoder *d);
+
+/** Opens an encoder of a width x height image with `channels` as opts->format (opts copied;
+ * opts->pool is used while the encoder lives, when the whole-image fallback encodes). The same
+ * options as dip_codec_encode are refused with the same errors. *out: dip_encoder_free. */
+int dip_encoder_open(int width, int height, int channels, const struct dip_encode_opts *opts,
+                     dip_encoder **out, struct dip_err *err);
+/** 1 when it encodes piece by piece, 0 when it keeps the rows for one encode at the end. */
+int dip_encoder_streams(const dip_encoder *e);
+/** The next rows->height rows (width and channels as opened). Writing past the last row is
+ * DIP_EINVAL; after any error every later call fails. */
+int dip_encoder_write_rows(dip_encoder *e, const struct dip_view *rows, struct dip_err *err);
+/** After the last row: the whole file into *out (dip_malloc'ed, the caller frees it), the same
+ * bytes as dip_codec_encode of the whole image. DIP_EINVAL when rows are missing. */
+int dip_encoder_finish(dip_encoder *e, uint8_t **out, size_t *out_len, struct dip_err *err);
+void dip_encoder_free(dip_encoder *e);
+
 /** Reads a whole file into memory (dip_malloc), refusing files over max_bytes with DIP_ELIMIT.
  * Errors name the path. */
 int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,

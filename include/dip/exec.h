@@ -225,6 +225,8 @@ struct dip_mpi_opts {
     double idle_s;         /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
     int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
+    int stream_images;     /* DIP_MPI_STREAM: a tiled image is decoded and encoded in strips
+                            * where its formats allow (1), or whole on the coordinator (0) */
     int serve;             /* 1: the coordinator idles between jobs (dip serve) */
     /* Object storage for workers (NULL: none): the same callbacks on every rank. */
     const struct dip_object_io *objects;

@@ -162,6 +162,17 @@ static int check_input(const void *buf, size_t len, const struct dip_limits *lim
     return 0;
 }
 
+int dip__codec_for_input(const void *buf, size_t len, const struct dip_limits *lim,
+                         const struct dip__codec **codec, struct dip_err *err)
+{
+    return check_input(buf, len, lim, codec, err);
+}
+
+const struct dip__codec *dip__codec_find(dip_format f)
+{
+    return find_codec(f);
+}
+
 static void info_init(struct dip_image_info *info, dip_format f)
 {
     memset(info, 0, sizeof(*info));

@@ -11,6 +11,21 @@
 #include "dip/codec.h"
 #include "dip/pool.h"
 
+/* A format's row decoder and encoder, driven by stream.c (which checks row counts and sizes,
+ * so `read` and `write` get pieces of the right width and channels, in order, never past the
+ * last row). `st` is the format's state, freed by `free` (also after finish or an error). */
+struct dip__rdec {
+    void *st;
+    int (*read)(void *st, const struct dip_view *rows, struct dip_err *err);
+    void (*free)(void *st);
+};
+struct dip__renc {
+    void *st;
+    int (*write)(void *st, const struct dip_view *rows, struct dip_err *err);
+    int (*finish)(void *st, uint8_t **out, size_t *out_len, struct dip_err *err);
+    void (*free)(void *st);
+};
+
 struct dip__codec {
     dip_format format;
     /* Header only; fills info (format already set by the caller), checks dims with
@@ -28,7 +43,21 @@ struct dip__codec {
                   size_t *out_len, struct dip_err *err);
     /* "libpng 1.6.39" */
     void (*version)(char *buf, size_t len);
+    /* Optional: a row decoder, after the same header checks as decode (limits before any pixel
+     * buffer); fills info like decode (orientation included). Returns 0 with d->read NULL when
+     * this file must be decoded whole (interlaced, a colour model only the library renders). */
+    int (*rows_open)(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                     struct dip_image_info *info, struct dip__rdec *d, struct dip_err *err);
+    /* Optional: a row encoder giving the bytes of encode; checks the options as encode does. */
+    int (*enc_open)(int w, int h, int ch, const struct dip_encode_opts *opts, struct dip__renc *e,
+                    struct dip_err *err);
 };
+
+/* codec.c's dispatch for stream.c: the codec of buf after the input checks of a decode, and
+ * the codec that encodes f (NULL when none). */
+int dip__codec_for_input(const void *buf, size_t len, const struct dip_limits *lim,
+                         const struct dip__codec **codec, struct dip_err *err);
+const struct dip__codec *dip__codec_find(dip_format f);
 
 extern const struct dip__codec dip__codec_png;
 extern const struct dip__codec dip__codec_jpeg;

@@ -239,10 +239,11 @@ static void cmyk_to_rgb(const uint8_t *src, uint8_t *dst, size_t n, int inverted
     }
 }
 
-/* Every libjpeg call of a probe (img == NULL requested) or a decode. Failures longjmp back here;
- * everything allocated lives in *c or in *d, which the caller frees. */
-static int run_decode(struct jctx *c, struct jpeg_decompress_struct *d, int want_pixels,
-                      struct dip_image_info *info)
+/* The libjpeg calls of a probe or a decode up to the first scanline: header, limits, colour
+ * space, then (want_pixels) jpeg_start_decompress. Failures longjmp back here; everything
+ * allocated lives in *c or in *d, which the caller frees. */
+static int dec_head(struct jctx *c, struct jpeg_decompress_struct *d, int want_pixels,
+                    struct dip_image_info *info)
 {
     const char *space;
     int rc, ch, cmyk;
@@ -308,38 +309,60 @@ static int run_decode(struct jctx *c, struct jpeg_decompress_struct *d, int want
     if (d->output_width != d->image_width || d->output_height != d->image_height ||
         d->output_components != (cmyk ? 4 : ch))
         return dip_err_set(c->err, DIP_EINTERNAL, "jpeg: unexpected output layout");
-    rc = dip_image_new(info->width, info->height, ch, &c->img);
-    if (rc)
-        return dip_err_set(c->err, rc, "jpeg: cannot allocate a %dx%d image", info->width,
-                           info->height);
     if (cmyk) {
         c->row = dip_malloc((size_t)d->output_width * 4);
         if (c->row == NULL)
             return dip_err_set(c->err, DIP_ENOMEM, "jpeg: out of memory");
     }
-    {
-        struct dip_view v = dip_image_view(c->img);
-        while (d->output_scanline < d->output_height) {
-            JSAMPROW rows[16];
-            JDIMENSION want = 1, got;
-            if (!cmyk) {
-                want = DIP_MIN(16u, d->output_height - d->output_scanline);
-                for (JDIMENSION i = 0; i < want; i++)
-                    rows[i] = v.data + (size_t)(d->output_scanline + i) * v.stride;
-            } else {
-                rows[0] = c->row;
-            }
-            got = jpeg_read_scanlines(d, rows, want);
-            if (got == 0)
-                return dip_err_set(c->err, DIP_ECORRUPT, "jpeg: decoder made no progress");
-            if (cmyk)
-                cmyk_to_rgb(c->row, v.data + (size_t)(d->output_scanline - 1) * v.stride,
-                            d->output_width, d->saw_Adobe_marker);
-        }
-    }
-    /* Reads up to EOI: trailing corruption or truncation is an error too. */
-    jpeg_finish_decompress(d);
     return 0;
+}
+
+/* The next v->height scanlines into v; after the last one, the rest of the file up to EOI
+ * (trailing corruption or truncation is an error too). */
+static int dec_rows(struct jctx *c, struct jpeg_decompress_struct *d, const struct dip_view *v)
+{
+    int cmyk = d->out_color_space == JCS_CMYK;
+    JDIMENSION y0 = d->output_scanline, end = y0 + (JDIMENSION)v->height;
+
+    if (setjmp(c->jb))
+        return c->code ? c->code : DIP_ECORRUPT;
+    while (d->output_scanline < end) {
+        JSAMPROW rows[16];
+        JDIMENSION want = 1, got;
+        if (!cmyk) {
+            want = DIP_MIN(16u, end - d->output_scanline);
+            for (JDIMENSION i = 0; i < want; i++)
+                rows[i] = v->data + (size_t)(d->output_scanline - y0 + i) * v->stride;
+        } else {
+            rows[0] = c->row;
+        }
+        got = jpeg_read_scanlines(d, rows, want);
+        if (got == 0)
+            return dip_err_set(c->err, DIP_ECORRUPT, "jpeg: decoder made no progress");
+        if (cmyk)
+            cmyk_to_rgb(c->row, v->data + (size_t)(d->output_scanline - 1 - y0) * v->stride,
+                        d->output_width, d->saw_Adobe_marker);
+    }
+    if (d->output_scanline == d->output_height)
+        jpeg_finish_decompress(d);
+    return 0;
+}
+
+/* Every libjpeg call of a probe (img == NULL requested) or a decode. */
+static int run_decode(struct jctx *c, struct jpeg_decompress_struct *d, int want_pixels,
+                      struct dip_image_info *info)
+{
+    struct dip_view v;
+    int rc = dec_head(c, d, want_pixels, info);
+
+    if (rc || !want_pixels)
+        return rc;
+    rc = dip_image_new(info->width, info->height, info->channels, &c->img);
+    if (rc)
+        return dip_err_set(c->err, rc, "jpeg: cannot allocate a %dx%d image", info->width,
+                           info->height);
+    v = dip_image_view(c->img);
+    return dec_rows(c, d, &v);
 }
 
 static int jpeg_run(const uint8_t *buf, size_t len, const struct dip_limits *lim, dip_image **out,
@@ -654,6 +677,62 @@ static int jpeg_decode(const uint8_t *buf, size_t len, const struct dip_limits *
     if (jpeg_decode_bands(buf, len, lim, opts->pool, out, info, err) == 0)
         return 0;
     return jpeg_run(buf, len, lim, out, info, err);
+}
+
+/* ---- Decoding in rows ---- */
+
+struct jrows {
+    struct jctx c;
+    struct jpeg_decompress_struct d;
+};
+
+static int jrows_read(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct jrows *j = st;
+
+    j->c.err = err;
+    return dec_rows(&j->c, &j->d, rows);
+}
+
+static void jrows_free(void *st)
+{
+    struct jrows *j = st;
+
+    if (j == NULL)
+        return;
+    jpeg_destroy_decompress(&j->d);
+    dip_free(j->c.exif);
+    dip_free(j->c.row);
+    dip_free(j);
+}
+
+/* libjpeg keeps its state between calls; its error exits longjmp into dec_head or dec_rows,
+ * which return. (libjpeg-turbo decodes a progressive file's coefficients whole; its rows are
+ * still given out in pieces.) */
+static int jpeg_rows_open(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                          struct dip_image_info *info, struct dip__rdec *rd, struct dip_err *err)
+{
+    struct jrows *j = dip_calloc(1, sizeof(*j));
+    int rc;
+
+    if (j == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+    ctx_init(&j->c, err);
+    j->c.decoding = 1;
+    j->c.lim = lim;
+    j->c.buf = buf;
+    j->c.len = len;
+    j->d.err = &j->c.pub;
+    j->d.client_data = &j->c;
+    rc = dec_head(&j->c, &j->d, 1, info);
+    if (rc) {
+        jrows_free(j);
+        return rc;
+    }
+    rd->st = j;
+    rd->read = jrows_read;
+    rd->free = jrows_free;
+    return 0;
 }
 
 /* ---- Encoding ---- */
@@ -1070,6 +1149,142 @@ out:
     return rc;
 }
 
+/* ---- Encoding in rows ---- */
+
+/* The bands of jpeg_encode, one at a time: rows are gathered into a band, each full band is
+ * encoded and appended behind the headers with its restart marker, the last one at the end with
+ * EOI. An image of one band or less is one plain encode at the end, as in jpeg_encode. */
+struct jwrows {
+    struct dip_encode_opts opts;
+    int w, h, ch, rows, nb, y0, filled; /* the band in `band` starts at row y0 */
+    dip_image *band;
+    struct dip__buf out;
+};
+
+static void jwrows_free(void *st)
+{
+    struct jwrows *j = st;
+
+    if (j == NULL)
+        return;
+    dip_image_unref(j->band);
+    dip__buf_free(&j->out);
+    dip_free(j);
+}
+
+/* Encodes the gathered band (band index y0 / rows) and appends its segment and marker. */
+static int jw_flush(struct jwrows *j, struct dip_err *err)
+{
+    struct dip_view v = dip_image_view(j->band);
+    uint8_t *seg = NULL, mark[2];
+    size_t n = 0;
+    int i = j->y0 / j->rows, rc;
+
+    v.height = j->filled;
+    rc = dip_jpeg_encode_band(&v, &j->opts, &seg, &n, err);
+    if (rc)
+        return rc;
+    mark[0] = 0xFF;
+    mark[1] = (uint8_t)(i + 1 < j->nb ? 0xD0 + i % 8 : 0xD9); /* RSTn, EOI last */
+    rc = dip__buf_append(&j->out, seg, n);
+    if (rc == 0)
+        rc = dip__buf_append(&j->out, mark, 2);
+    dip_free(seg);
+    if (rc)
+        return dip_err_set(err, rc, "jpeg: out of memory for the output");
+    j->y0 += j->filled;
+    j->filled = 0;
+    return 0;
+}
+
+static int jwrows_write(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct jwrows *j = st;
+    struct dip_view b = dip_image_view(j->band);
+
+    for (int done = 0; done < rows->height;) {
+        int n = DIP_MIN(rows->height - done, dip_image_height(j->band) - j->filled);
+        struct dip_view src = dip_view_sub(rows, (struct dip_rect){0, done, j->w, n});
+        struct dip_view dst = dip_view_sub(&b, (struct dip_rect){0, j->filled, j->w, n});
+
+        dip_view_copy(&src, &dst);
+        j->filled += n;
+        done += n;
+        /* A full band that is not the last one goes out at once. */
+        if (j->nb > 1 && j->filled == j->rows && j->y0 + j->rows < j->h) {
+            int rc = jw_flush(j, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int jwrows_finish(void *st, uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    struct jwrows *j = st;
+    int rc;
+
+    if (j->nb == 1) {
+        struct dip_view v = dip_image_view(j->band);
+        return encode_view(&v, &j->opts, out, out_len, err);
+    }
+    rc = jw_flush(j, err);
+    if (rc)
+        return rc;
+    *out = j->out.data;
+    *out_len = j->out.len;
+    j->out.data = NULL; /* the caller owns it now */
+    dip__buf_free(&j->out);
+    return 0;
+}
+
+static int jpeg_enc_open(int w, int h, int ch, const struct dip_encode_opts *opts,
+                         struct dip__renc *re, struct dip_err *err)
+{
+    struct jwrows *j = NULL;
+    uint8_t *head = NULL;
+    size_t head_len = 0;
+    int rc = check_encode_opts(w, h, ch, opts, err);
+
+    if (rc)
+        return rc;
+    j = dip_calloc(1, sizeof(*j));
+    if (j == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "jpeg: out of memory");
+    dip__buf_init(&j->out, SIZE_MAX / 2);
+    j->opts = *opts;
+    j->w = w;
+    j->h = h;
+    j->ch = ch;
+    j->rows = dip_jpeg_band_rows(w, ch, opts);
+    j->nb = (h + j->rows - 1) / j->rows;
+    rc = dip_image_new(w, DIP_MIN(h, j->rows), ch, &j->band);
+    if (rc) {
+        rc = dip_err_set(err, rc, "jpeg: out of memory for a %dx%d band", w, j->rows);
+        goto out;
+    }
+    if (j->nb > 1) {
+        rc = dip_jpeg_encode_head(w, h, ch, opts, &head, &head_len, err);
+        if (rc)
+            goto out;
+        rc = dip__buf_append(&j->out, head, head_len);
+        if (rc) {
+            rc = dip_err_set(err, rc, "jpeg: out of memory for the output");
+            goto out;
+        }
+    }
+    re->st = j;
+    re->write = jwrows_write;
+    re->finish = jwrows_finish;
+    re->free = jwrows_free;
+    j = NULL; /* re owns it now */
+out:
+    dip_free(head);
+    jwrows_free(j);
+    return rc;
+}
+
 #define STR2(x) #x
 #define STR(x)  STR2(x)
 
@@ -1088,4 +1303,6 @@ const struct dip__codec dip__codec_jpeg = {
     .decode = jpeg_decode,
     .encode = jpeg_encode,
     .version = jpeg_version,
+    .rows_open = jpeg_rows_open,
+    .enc_open = jpeg_enc_open,
 };

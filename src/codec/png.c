@@ -262,6 +262,7 @@ struct io {
     uint8_t *row;
     uint8_t pal[256][4]; /* palette images: RGBA of each entry (tRNS applied) */
     int npal;
+    int ch, depth; /* output channels; bits per sample of libpng's rows (8 or 16) */
 };
 
 static void on_error(png_structp png, png_const_charp msg)
@@ -330,14 +331,13 @@ static uint8_t to8(const uint8_t *p)
 /* Copies `cols` pixels of a libpng row into output row y at x0, x0+dx, ... Palette rows hold one
  * index per byte and are looked up here, so that an index past the end of PLTE is caught (libpng
  * 1.6 lets the last such index through and decodes it as black). */
-static int put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x0, int dx)
+static int put_row(struct io *io, uint8_t *dst, int ch, int depth, uint32_t cols, int y, int x0,
+                   int dx)
 {
-    struct dip_view v = dip_image_view(io->img);
-    uint8_t *dst = v.data + (size_t)y * v.stride;
     const uint8_t *src = io->row;
-    size_t step = (size_t)v.channels * (size_t)dx;
+    size_t step = (size_t)ch * (size_t)dx;
 
-    dst += (size_t)x0 * (size_t)v.channels;
+    dst += (size_t)x0 * (size_t)ch;
     if (io->npal > 0) {
         for (uint32_t i = 0; i < cols; i++, dst += step) {
             if (src[i] >= io->npal) {
@@ -346,7 +346,7 @@ static int put_row(struct io *io, int ch, int depth, uint32_t cols, int y, int x
                          y);
                 return DIP_ECORRUPT;
             }
-            memcpy(dst, io->pal[src[i]], (size_t)v.channels);
+            memcpy(dst, io->pal[src[i]], (size_t)ch);
         }
     } else if (depth == 16) {
         for (uint32_t i = 0; i < cols; i++, dst += step)
@@ -381,10 +381,11 @@ static void load_palette(struct io *io)
     io->npal = n;
 }
 
-/* All libpng calls of a decode; on a libpng error it returns through the setjmp. Everything it
- * allocates lives in *io, so the caller frees it either way. */
-static int run_decode(struct io *io, const struct dip_limits *lim, const struct walk *wk,
-                      int channels)
+/* The libpng calls of a decode up to the first row: settings, header, expansion, checks and
+ * the row buffer (io->ch and io->depth set). On a libpng error it returns through the setjmp.
+ * Everything it allocates lives in *io, so the caller frees it either way. */
+static int dec_setup(struct io *io, const struct dip_limits *lim, const struct walk *wk,
+                     int channels)
 {
     png_structp png;
     int ch, depth;
@@ -435,46 +436,81 @@ static int run_decode(struct io *io, const struct dip_limits *lim, const struct 
                  ch, depth);
         return DIP_ECORRUPT;
     }
-    io->code = dip_image_new((int)wk->width, (int)wk->height, ch, &io->img);
-    if (io->code)
-        return io->code;
+    io->ch = ch;
+    io->depth = depth;
     io->row = dip_malloc(rowbytes);
     if (io->row == NULL)
         return io->code = DIP_ENOMEM;
+    return 0;
+}
+
+/* Rows y0 .. y0 + v->height - 1 of a non-interlaced image into v; after the last row, the rest
+ * of the file to IEND (the remaining CRCs; a missing IEND is truncation). */
+static int dec_rows(struct io *io, const struct walk *wk, uint32_t y0, const struct dip_view *v)
+{
+    if (setjmp(png_jmpbuf(io->png)))
+        return io->code ? io->code : DIP_ECORRUPT;
+    for (int j = 0; j < v->height; j++) {
+        png_read_row(io->png, io->row, NULL);
+        if (WARNED(io))
+            return WARNED(io);
+        int rc = put_row(io, v->data + (size_t)j * v->stride, io->ch, io->depth, wk->width,
+                         (int)y0 + j, 0, 1);
+        if (rc)
+            return rc;
+    }
+    if (y0 + (uint32_t)v->height == wk->height) {
+        png_read_end(io->png, NULL);
+        return WARNED(io);
+    }
+    return 0;
+}
+
+/* All libpng calls of a decode. */
+static int run_decode(struct io *io, const struct dip_limits *lim, const struct walk *wk,
+                      int channels)
+{
+    struct dip_view v;
+    int rc = dec_setup(io, lim, wk, channels);
+
+    if (rc)
+        return rc;
+    io->code = dip_image_new((int)wk->width, (int)wk->height, io->ch, &io->img);
+    if (io->code)
+        return io->code;
+    v = dip_image_view(io->img);
+    if (!wk->interlace)
+        return dec_rows(io, wk, 0, &v);
+    if (setjmp(png_jmpbuf(io->png)))
+        return io->code ? io->code : DIP_ECORRUPT;
     /* Interlaced images are read pass by pass without libpng's interlace handling: each pass is
      * a small image whose pixels are scattered into place here, after the 16-to-8 rounding. */
-    for (int pass = 0; pass < (wk->interlace ? 7 : 1); pass++) {
-        uint32_t cols = wk->width, rows = wk->height;
-        int x0 = 0, y0 = 0, dx = 1, dy = 1;
+    for (int pass = 0; pass < 7; pass++) {
+        /* Adam7: first column and row of each pass, and the steps between them. */
+        static const int sc[7] = {0, 4, 0, 2, 0, 1, 0}, dc[7] = {8, 8, 4, 4, 2, 2, 1};
+        static const int sr[7] = {0, 0, 4, 0, 2, 0, 1}, dr[7] = {8, 8, 8, 4, 4, 2, 2};
+        int x0 = sc[pass], y0 = sr[pass], dx = dc[pass], dy = dr[pass];
+        uint32_t cols = wk->width > (uint32_t)x0
+                            ? (wk->width - (uint32_t)x0 + (uint32_t)dx - 1) / (uint32_t)dx
+                            : 0;
+        uint32_t rows = wk->height > (uint32_t)y0
+                            ? (wk->height - (uint32_t)y0 + (uint32_t)dy - 1) / (uint32_t)dy
+                            : 0;
 
-        if (wk->interlace) {
-            /* Adam7: first column and row of each pass, and the steps between them. */
-            static const int sc[7] = {0, 4, 0, 2, 0, 1, 0}, dc[7] = {8, 8, 4, 4, 2, 2, 1};
-            static const int sr[7] = {0, 0, 4, 0, 2, 0, 1}, dr[7] = {8, 8, 8, 4, 4, 2, 2};
-            x0 = sc[pass];
-            y0 = sr[pass];
-            dx = dc[pass];
-            dy = dr[pass];
-            cols = wk->width > (uint32_t)x0
-                       ? (wk->width - (uint32_t)x0 + (uint32_t)dx - 1) / (uint32_t)dx
-                       : 0;
-            rows = wk->height > (uint32_t)y0
-                       ? (wk->height - (uint32_t)y0 + (uint32_t)dy - 1) / (uint32_t)dy
-                       : 0;
-            if (cols == 0 || rows == 0)
-                continue; /* libpng skips empty passes too */
-        }
+        if (cols == 0 || rows == 0)
+            continue; /* libpng skips empty passes too */
         for (uint32_t j = 0; j < rows; j++) {
-            png_read_row(png, io->row, NULL);
+            int y = y0 + (int)j * dy;
+            png_read_row(io->png, io->row, NULL);
             if (WARNED(io))
                 return WARNED(io);
-            int rc = put_row(io, ch, depth, cols, y0 + (int)j * dy, x0, dx);
-            if (rc)
-                return rc;
+            int r = put_row(io, v.data + (size_t)y * v.stride, io->ch, io->depth, cols, y, x0, dx);
+            if (r)
+                return r;
         }
     }
     /* Reads to IEND, checking the remaining CRCs; a missing IEND is truncation. */
-    png_read_end(png, NULL);
+    png_read_end(io->png, NULL);
     return WARNED(io);
 }
 
@@ -646,31 +682,43 @@ out:
     return rc;
 }
 
+/* The checks of a decode before any pixel buffer: the chunk walk, the limits, and whether the
+ * IDAT data could hold the pixels the header claims. */
+static int dec_check(const uint8_t *buf, size_t len, const struct dip_limits *lim, struct walk *wk,
+                     struct dip_image_info *info, struct dip_err *err)
+{
+    uint64_t pixels, bits, room;
+    int rc = walk_chunks(buf, len, lim, 1, wk, err);
+
+    if (rc)
+        return rc;
+    fill_info(wk, lim, info);
+    /* The filtered rows hold at least width * height * bits-per-pixel bits. */
+    pixels = (uint64_t)wk->width * wk->height;
+    if (__builtin_mul_overflow(pixels, (uint64_t)(wk->depth * samples_of(wk->ctype)), &bits))
+        bits = UINT64_MAX;
+    room = (wk->idat_bytes + 64) * DEFLATE_MAX_RATIO;
+    if (bits / 8 > room)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "png: IHDR claims %ux%u pixels but %llu bytes of IDAT data cannot "
+                           "hold them",
+                           wk->width, wk->height, (unsigned long long)wk->idat_bytes);
+    return 0;
+}
+
 static int png_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
                       const struct dip_decode_opts *opts, dip_image **out,
                       struct dip_image_info *info, struct dip_err *err)
 {
     struct io io;
     struct walk wk;
-    uint64_t pixels, bits, room;
     int rc;
 
     (void)opts;
     memset(&io, 0, sizeof(io));
-    rc = walk_chunks(buf, len, lim, 1, &wk, err);
+    rc = dec_check(buf, len, lim, &wk, info, err);
     if (rc)
         return rc;
-    fill_info(&wk, lim, info);
-    /* The filtered rows hold at least width * height * bits-per-pixel bits. */
-    pixels = (uint64_t)wk.width * wk.height;
-    if (__builtin_mul_overflow(pixels, (uint64_t)(wk.depth * samples_of(wk.ctype)), &bits))
-        bits = UINT64_MAX;
-    room = (wk.idat_bytes + 64) * DEFLATE_MAX_RATIO;
-    if (bits / 8 > room)
-        return dip_err_set(err, DIP_ECORRUPT,
-                           "png: IHDR claims %ux%u pixels but %llu bytes of IDAT data cannot "
-                           "hold them",
-                           wk.width, wk.height, (unsigned long long)wk.idat_bytes);
 
     if (fast_eligible(&wk)) {
         rc = fast_decode(buf, len, &wk, out, err);
@@ -701,6 +749,81 @@ out:
     png_destroy_read_struct(&io.png, io.pi ? &io.pi : NULL, NULL);
     dip_free(io.row);
     dip_image_unref(io.img);
+    return rc;
+}
+
+/* ---- Decoding in rows (not interlaced: an interlaced file is decoded whole) ---- */
+
+struct prows {
+    struct io io;
+    struct walk wk;
+    uint32_t y;
+};
+
+static void prows_free(void *st)
+{
+    struct prows *p = st;
+
+    if (p == NULL)
+        return;
+    png_destroy_read_struct(&p->io.png, p->io.pi ? &p->io.pi : NULL, NULL);
+    dip_free(p->io.row);
+    dip_free(p);
+}
+
+static int prows_read(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct prows *p = st;
+    int rc = dec_rows(&p->io, &p->wk, p->y, rows);
+
+    if (rc == DIP_ENOMEM)
+        return dip_err_set(err, rc, "png: out of memory decoding %ux%u", p->wk.width, p->wk.height);
+    if (rc)
+        return dip_err_set(err, rc, "png: %s", p->io.msg[0] ? p->io.msg : "corrupt data");
+    p->y += (uint32_t)rows->height;
+    return 0;
+}
+
+static int png_rows_open(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                         struct dip_image_info *info, struct dip__rdec *rd, struct dip_err *err)
+{
+    struct prows *p = NULL;
+    struct walk wk;
+    int rc = dec_check(buf, len, lim, &wk, info, err);
+
+    if (rc || wk.interlace)
+        return rc;
+    p = dip_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the decoder");
+    p->wk = wk;
+    p->wk.exif = NULL; /* borrowed from the input; not needed past here */
+    p->io.buf = buf;
+    p->io.len = len;
+    p->io.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &p->io, on_error, on_warning,
+                                         &p->io, on_malloc, on_free);
+    if (p->io.png == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the decoder");
+        goto out;
+    }
+    p->io.pi = png_create_info_struct(p->io.png);
+    if (p->io.pi == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory creating the decoder");
+        goto out;
+    }
+    rc = dec_setup(&p->io, lim, &p->wk, info->channels);
+    if (rc == DIP_ENOMEM)
+        rc = dip_err_set(err, rc, "png: out of memory decoding %ux%u", wk.width, wk.height);
+    else if (rc)
+        rc = dip_err_set(err, rc, "png: %s", p->io.msg[0] ? p->io.msg : "corrupt data");
+    if (rc == 0) {
+        rd->st = p;
+        rd->read = prows_read;
+        rd->free = prows_free;
+        p = NULL; /* rd owns it now */
+    }
+out:
+    prows_free(p);
     return rc;
 }
 
@@ -810,35 +933,44 @@ struct penc {
     struct piece *pieces;
 };
 
-static int piece_task(void *ud, size_t i, int thread)
+/* Filters the rows of v (prev: the row above its first, NULL at the top of the image) and
+ * deflates them as one piece. */
+static int make_piece(const struct dip_view *v, const uint8_t *prev, size_t bpp, int level,
+                      int last, struct piece *p)
 {
-    struct penc *e = ud;
-    const struct dip_view *v = &e->v;
-    int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(v->height, y0 + e->piece_rows);
-    size_t n = e->rowbytes, len = (size_t)(y1 - y0) * (n + 1);
+    size_t n = (size_t)v->width * bpp, len = (size_t)v->height * (n + 1);
     uint8_t *buf = dip__malloc_large(len), *zeros = dip_calloc(1, n);
-    struct piece *p = &e->pieces[i];
     int rc = 0;
 
-    (void)thread;
     if (buf == NULL || zeros == NULL) {
         rc = DIP_ENOMEM;
         goto out;
     }
-    for (int y = y0; y < y1; y++) {
-        const uint8_t *prev = y > 0 ? v->data + (size_t)(y - 1) * v->stride : zeros;
+    for (int y = 0; y < v->height; y++) {
+        const uint8_t *up = y > 0 ? v->data + (size_t)(y - 1) * v->stride : prev ? prev : zeros;
 
-        filter_row(prev, v->data + (size_t)y * v->stride, n, e->bpp, e->level > 0,
-                   buf + (size_t)(y - y0) * (n + 1));
+        filter_row(up, v->data + (size_t)y * v->stride, n, bpp, level > 0,
+                   buf + (size_t)y * (n + 1));
     }
     p->rawlen = len;
     p->adler = dip__zadler32(1, buf, len);
-    rc = dip__deflate_piece(buf, len, e->level, i + 1 == e->npieces, &p->z, &p->zlen);
+    rc = dip__deflate_piece(buf, len, level, last, &p->z, &p->zlen);
 out:
     dip_free(zeros);
     if (buf != NULL)
         dip__free_large(buf, len);
     return rc;
+}
+
+static int piece_task(void *ud, size_t i, int thread)
+{
+    struct penc *e = ud;
+    int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(e->v.height, y0 + e->piece_rows);
+    struct dip_view rows = dip_view_sub(&e->v, (struct dip_rect){0, y0, e->v.width, y1 - y0});
+
+    (void)thread;
+    return make_piece(&rows, y0 > 0 ? e->v.data + (size_t)(y0 - 1) * e->v.stride : NULL, e->bpp,
+                      e->level, i + 1 == e->npieces, &e->pieces[i]);
 }
 
 static uint8_t *put32(uint8_t *o, uint32_t x)
@@ -965,6 +1097,189 @@ out:
     return rc;
 }
 
+/* ---- Encoding in rows ---- */
+
+/* png_encode's pieces one at a time: rows are gathered into a piece; each full piece but the
+ * last is filtered (against the last row of the piece before), deflated and written as its IDAT
+ * at once; the last one, with the Adler-32 of everything, at the end. */
+struct pwrows {
+    int w, h, ch, level, piece_rows, filled, y0, first;
+    dip_image *piece;
+    uint8_t *prev; /* the last row of the piece before (y0 > 0) */
+    uint32_t adler;
+    struct dip__buf out;
+};
+
+static void pwrows_free(void *st)
+{
+    struct pwrows *e = st;
+
+    if (e == NULL)
+        return;
+    dip_image_unref(e->piece);
+    dip_free(e->prev);
+    dip__buf_free(&e->out);
+    dip_free(e);
+}
+
+/* Appends a chunk whose data is pre + data + post. */
+static int put_chunk(struct dip__buf *b, const char *type, const uint8_t *pre, size_t npre,
+                     const uint8_t *data, size_t n, const uint8_t *post, size_t npost)
+{
+    uint8_t head[8], tail[4];
+    uint32_t crc;
+    int rc;
+
+    put32(head, (uint32_t)(npre + n + npost));
+    memcpy(head + 4, type, 4);
+    crc = dip__zcrc32(0, head + 4, 4);
+    if (npre)
+        crc = dip__zcrc32(crc, pre, npre);
+    if (n)
+        crc = dip__zcrc32(crc, data, n);
+    if (npost)
+        crc = dip__zcrc32(crc, post, npost);
+    put32(tail, crc);
+    rc = dip__buf_append(b, head, 8);
+    if (rc == 0)
+        rc = dip__buf_append(b, pre, npre);
+    if (rc == 0)
+        rc = dip__buf_append(b, data, n);
+    if (rc == 0)
+        rc = dip__buf_append(b, post, npost);
+    if (rc == 0)
+        rc = dip__buf_append(b, tail, 4);
+    return rc;
+}
+
+/* Deflates the gathered piece and writes its IDAT (the last: with the Adler-32, then IEND). */
+static int pw_flush(struct pwrows *e, int last, struct dip_err *err)
+{
+    struct dip_view v = dip_image_view(e->piece);
+    struct piece p = {0};
+    uint8_t hdr[2], tail[4];
+    int rc;
+
+    v.height = e->filled;
+    rc = make_piece(&v, e->y0 > 0 ? e->prev : NULL, (size_t)e->ch, e->level, last, &p);
+    if (rc == 0 && p.zlen > PNG_MAX_U31 - 6)
+        rc = DIP_EINVAL;
+    if (rc) {
+        dip_free(p.z);
+        return rc == DIP_EINVAL
+                   ? dip_err_set(err, rc, "png: a %dx%d image has rows too long to encode", e->w,
+                                 e->h)
+                   : dip_err_set(err, rc, "png: out of memory encoding %dx%d", e->w, e->h);
+    }
+    e->adler = e->first ? p.adler : dip__zadler32_combine(e->adler, p.adler, p.rawlen);
+    dip__zlib_header(e->level, hdr);
+    put32(tail, e->adler);
+    rc = put_chunk(&e->out, "IDAT", hdr, e->first ? 2 : 0, p.z, p.zlen, tail, last ? 4 : 0);
+    if (rc == 0 && last)
+        rc = put_chunk(&e->out, "IEND", NULL, 0, NULL, 0, NULL, 0);
+    dip_free(p.z);
+    if (rc)
+        return dip_err_set(err, rc, "png: out of memory for the output");
+    e->first = 0;
+    memcpy(e->prev, v.data + (size_t)(e->filled - 1) * v.stride, (size_t)e->w * (size_t)e->ch);
+    e->y0 += e->filled;
+    e->filled = 0;
+    return 0;
+}
+
+static int pwrows_write(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct pwrows *e = st;
+    struct dip_view b = dip_image_view(e->piece);
+
+    for (int done = 0; done < rows->height;) {
+        int n = DIP_MIN(rows->height - done, e->piece_rows - e->filled);
+        struct dip_view src = dip_view_sub(rows, (struct dip_rect){0, done, e->w, n});
+        struct dip_view dst = dip_view_sub(&b, (struct dip_rect){0, e->filled, e->w, n});
+
+        dip_view_copy(&src, &dst);
+        e->filled += n;
+        done += n;
+        if (e->filled == e->piece_rows && e->y0 + e->filled < e->h) {
+            int rc = pw_flush(e, 0, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int pwrows_finish(void *st, uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    struct pwrows *e = st;
+    int rc = pw_flush(e, 1, err);
+
+    if (rc)
+        return rc;
+    *out = e->out.data;
+    *out_len = e->out.len;
+    e->out.data = NULL; /* the caller owns it now */
+    dip__buf_free(&e->out);
+    return 0;
+}
+
+static int png_enc_open(int w, int h, int ch, const struct dip_encode_opts *opts,
+                        struct dip__renc *re, struct dip_err *err)
+{
+    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
+    struct pwrows *e = NULL;
+    uint8_t ihdr[13];
+    size_t rowbytes;
+    int rc;
+
+    if (opts->png_level < 0 || opts->png_level > 9)
+        return dip_err_set(err, DIP_EINVAL, "png: compression level %d outside 0..9",
+                           opts->png_level);
+    if (ch < 1 || ch > 4)
+        return dip_err_set(err, DIP_EFORMAT, "png: cannot encode %d channels", ch);
+    if (w < 1 || h < 1 || (uint32_t)w > PNG_MAX_U31 || (uint32_t)h > PNG_MAX_U31)
+        return dip_err_set(err, DIP_EINVAL, "png: cannot encode a %dx%d image", w, h);
+    e = dip_calloc(1, sizeof(*e));
+    if (e == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", w, h);
+    dip__buf_init(&e->out, SIZE_MAX / 2);
+    e->w = w;
+    e->h = h;
+    e->ch = ch;
+    e->level = opts->png_level;
+    e->first = 1;
+    rowbytes = (size_t)w * (size_t)ch;
+    e->piece_rows = (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (rowbytes + 1), (size_t)h));
+    rc = dip_image_new(w, e->piece_rows, ch, &e->piece);
+    e->prev = dip_malloc(rowbytes);
+    if (rc || e->prev == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", w, h);
+        goto out;
+    }
+    put32(ihdr, (uint32_t)w);
+    put32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8;
+    ihdr[9] = ctypes[ch];
+    ihdr[10] = 0; /* deflate */
+    ihdr[11] = 0; /* adaptive filtering */
+    ihdr[12] = 0; /* not interlaced */
+    rc = dip__buf_append(&e->out, "\x89PNG\r\n\x1a\n", 8);
+    if (rc == 0)
+        rc = put_chunk(&e->out, "IHDR", NULL, 0, ihdr, 13, NULL, 0);
+    if (rc) {
+        rc = dip_err_set(err, rc, "png: out of memory for the output");
+        goto out;
+    }
+    re->st = e;
+    re->write = pwrows_write;
+    re->finish = pwrows_finish;
+    re->free = pwrows_free;
+    e = NULL; /* re owns it now */
+out:
+    pwrows_free(e);
+    return rc;
+}
+
 static void png_version(char *buf, size_t len)
 {
     char d[64];
@@ -979,4 +1294,6 @@ const struct dip__codec dip__codec_png = {
     .decode = png_decode,
     .encode = png_encode,
     .version = png_version,
+    .rows_open = png_rows_open,
+    .enc_open = png_enc_open,
 };

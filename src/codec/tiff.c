@@ -805,18 +805,17 @@ struct pstrips {
     int ch, predictor;
 };
 
-static int pstrip_task(void *ud, size_t s, int thread)
+/* Strip s (ny rows) inflated into dst: 0, 1 when anything is unusual (libtiff decides), or
+ * DIP_ENOMEM. */
+static int pstrip_into(const struct pstrips *p, uint32_t s, uint32_t ny, uint8_t *dst,
+                       size_t stride)
 {
-    struct pstrips *p = ud;
-    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
-    uint64_t off = TIFFGetStrileOffset(p->tif, (uint32_t)s);
-    uint64_t bc = TIFFGetStrileByteCount(p->tif, (uint32_t)s);
-    uint8_t *dst = p->v->data + (size_t)y0 * p->v->stride;
+    uint64_t off = TIFFGetStrileOffset(p->tif, s);
+    uint64_t bc = TIFFGetStrileByteCount(p->tif, s);
     size_t n = p->rowbytes * ny, used = 0, got = 0;
     int r;
 
-    (void)thread;
-    if (off > p->len || bc > p->len - off)
+    if (off > p->len || bc > p->len - off || stride != p->rowbytes)
         return 1;
     r = dip__inflate(p->buf + off, (size_t)bc, 1, dst, n, &used, &got);
     if (r == DIP__INFLATE_NOMEM)
@@ -825,24 +824,31 @@ static int pstrip_task(void *ud, size_t s, int thread)
         return 1; /* anything unusual: libtiff decides, serially */
     if (p->predictor == PREDICTOR_HORIZONTAL)
         for (uint32_t y = 0; y < ny; y++) {
-            uint8_t *row = dst + (size_t)y * p->v->stride;
+            uint8_t *row = dst + (size_t)y * stride;
             for (size_t i = (size_t)p->ch; i < p->rowbytes; i++)
                 row[i] = (uint8_t)(row[i] + row[i - (size_t)p->ch]);
         }
     return 0;
 }
 
-/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them): each strip
- * inflated by libdeflate straight into its rows and un-predicted, strips in parallel on the
- * caller's pool. Returns 0 when done, 1 when the file is not of that kind or a strip is not
- * exactly its rows (nothing reported: the caller reads it with libtiff), or DIP_ENOMEM. */
-static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
-                                struct dip_view *v, dip_pool *pool)
+static int pstrip_task(void *ud, size_t s, int thread)
+{
+    struct pstrips *p = ud;
+    uint32_t y0 = (uint32_t)s * p->rps, ny = DIP_MIN(p->rps, (uint32_t)p->v->height - y0);
+
+    (void)thread;
+    return pstrip_into(p, (uint32_t)s, ny, p->v->data + (size_t)y0 * p->v->stride, p->v->stride);
+}
+
+/* 8-bit gray, gray+alpha, RGB or RGBA in deflate strips (as dip writes them), h rows of w pixels
+ * with ch channels: 0 with *p set up (p->v left to the caller), 1 when the file is not of that
+ * kind. */
+static int pstrips_setup(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c, int w,
+                         int h32, int ch, struct pstrips *p)
 {
     uint16_t planar = PLANARCONFIG_CONTIG, pred = PREDICTOR_NONE, comp = COMPRESSION_NONE;
     uint16_t fill = FILLORDER_MSB2LSB;
-    uint32_t rps = 0, h = (uint32_t)v->height;
-    struct pstrips p;
+    uint32_t rps = 0, h = (uint32_t)h32;
 
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
     if (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE)
@@ -852,7 +858,7 @@ static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const
     TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
     TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
     if (TIFFIsTiled(tif) || planar != PLANARCONFIG_CONTIG || c->bps != 8 || c->alpha == 2 ||
-        (int)c->spp != c->och || v->channels != c->och || fill != FILLORDER_MSB2LSB ||
+        (int)c->spp != c->och || ch != c->och || fill != FILLORDER_MSB2LSB ||
         (comp != COMPRESSION_ADOBE_DEFLATE && comp != COMPRESSION_DEFLATE) ||
         (pred != PREDICTOR_NONE && pred != PREDICTOR_HORIZONTAL) ||
         (c->photometric != PHOTOMETRIC_MINISBLACK && c->photometric != PHOTOMETRIC_RGB))
@@ -861,113 +867,160 @@ static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const
         rps = h;
     if (TIFFNumberOfStrips(tif) != (h + rps - 1) / rps)
         return 1;
-    p.tif = tif;
-    p.buf = buf;
-    p.len = len;
-    p.v = v;
-    p.rps = rps;
-    p.ch = v->channels;
-    p.rowbytes = (size_t)v->width * (size_t)v->channels;
-    p.predictor = pred;
-    return dip_pool_for(pool, (h + rps - 1) / rps, pstrip_task, &p);
+    memset(p, 0, sizeof(*p));
+    p->tif = tif;
+    p->buf = buf;
+    p->len = len;
+    p->rps = rps;
+    p->ch = ch;
+    p->rowbytes = (size_t)w * (size_t)ch;
+    p->predictor = pred;
+    return 0;
 }
 
-/* Reads strips or tiles (all planes for separate planar data), unpacks each row to interleaved
- * samples and converts them into the image. */
+/* Such a file's strips inflated by libdeflate straight into their rows and un-predicted, in
+ * parallel on the caller's pool. Returns 0 when done, 1 when the file is not of that kind or a
+ * strip is not exactly its rows (nothing reported: the caller reads it with libtiff), or
+ * DIP_ENOMEM. */
+static int read_strips_parallel(TIFF *tif, const uint8_t *buf, size_t len, const struct conv *c,
+                                struct dip_view *v, dip_pool *pool)
+{
+    struct pstrips p;
+
+    if (pstrips_setup(tif, buf, len, c, v->width, v->height, v->channels, &p) != 0)
+        return 1;
+    p.v = v;
+    return dip_pool_for(pool, ((uint32_t)v->height + p.rps - 1) / p.rps, pstrip_task, &p);
+}
+
+/* Strips or rows of tiles (all planes for separate planar data), read one band of rh rows at a
+ * time, each row unpacked to interleaved samples and converted. */
+struct bands {
+    TIFF *tif;
+    const struct conv *c;
+    const struct report *rep;
+    int tiled, direct;
+    uint32_t rw, rh, w, h, per_plane;
+    unsigned nplanes;
+    tmsize_t region, rowbytes;
+    uint8_t *bufs;
+    uint16_t *vals, *tmp;
+};
+
+static void bands_cleanup(struct bands *b)
+{
+    dip_free(b->tmp);
+    dip_free(b->vals);
+    dip_free(b->bufs);
+    b->tmp = b->vals = NULL;
+    b->bufs = NULL;
+}
+
+static int bands_init(struct bands *b, TIFF *tif, const struct conv *c, const struct report *rep,
+                      uint32_t w, uint32_t h, struct dip_err *err)
+{
+    uint16_t planar = PLANARCONFIG_CONTIG;
+
+    memset(b, 0, sizeof(*b));
+    b->tif = tif;
+    b->c = c;
+    b->rep = rep;
+    b->w = w;
+    b->h = h;
+    b->tiled = TIFFIsTiled(tif);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    b->nplanes = planar == PLANARCONFIG_SEPARATE ? c->spp : 1;
+    /* 8-bit gray, gray+alpha, RGB or RGBA, interleaved, alpha not premultiplied: the decoded
+     * rows already are the output rows. */
+    b->direct = b->nplanes == 1 && c->bps == 8 && c->alpha != 2 && (int)c->spp == c->och &&
+                (c->photometric == PHOTOMETRIC_MINISBLACK || c->photometric == PHOTOMETRIC_RGB);
+    if (b->tiled) {
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &b->rw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &b->rh);
+        b->region = TIFFTileSize(tif);
+        b->rowbytes = TIFFTileRowSize(tif);
+        b->per_plane = ((w + b->rw - 1) / b->rw) * ((h + b->rh - 1) / b->rh);
+    } else {
+        b->rw = w;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &b->rh);
+        if (b->rh == 0 || b->rh > h)
+            b->rh = h;
+        b->region = TIFFStripSize(tif);
+        b->rowbytes = TIFFScanlineSize(tif);
+        b->per_plane = (h + b->rh - 1) / b->rh;
+    }
+    if (b->region <= 0 || b->rowbytes <= 0 || rep->failed)
+        return libtiff_failed(rep, err, "bad strip or tile layout");
+    if ((uint64_t)b->rowbytes * b->rh > (uint64_t)b->region)
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: inconsistent strip or tile size");
+    b->bufs = dip_malloc((size_t)b->region * b->nplanes);
+    b->vals = dip_malloc((size_t)b->rw * c->spp * sizeof(*b->vals));
+    b->tmp = dip_malloc((size_t)b->rw * sizeof(*b->tmp));
+    if (b->bufs == NULL || b->vals == NULL || b->tmp == NULL) {
+        bands_cleanup(b);
+        return dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a %lld-byte %s buffer",
+                           (long long)b->region * b->nplanes, b->tiled ? "tile" : "strip");
+    }
+    return 0;
+}
+
+/* Rows y0 .. y0 + min(rh, h - y0) - 1 into dst (row y0 at dst). */
+static int bands_read(struct bands *b, uint32_t y0, uint8_t *dst0, size_t stride,
+                      struct dip_err *err)
+{
+    const struct conv *c = b->c;
+    uint32_t ny = DIP_MIN(b->rh, b->h - y0);
+
+    for (uint32_t x0 = 0; x0 < b->w; x0 += b->rw) {
+        uint32_t idx = b->tiled ? TIFFComputeTile(b->tif, x0, y0, 0, 0) : y0 / b->rh;
+        uint32_t nx = DIP_MIN(b->rw, b->w - x0);
+        for (unsigned p = 0; p < b->nplanes; p++) {
+            uint8_t *buf = b->bufs + (size_t)b->region * p;
+            tmsize_t got =
+                b->tiled ? TIFFReadEncodedTile(b->tif, idx + p * b->per_plane, buf, b->region)
+                         : TIFFReadEncodedStrip(b->tif, idx + p * b->per_plane, buf, b->region);
+            if (got < 0 || b->rep->failed || b->rep->warned)
+                return libtiff_failed(b->rep, err, b->tiled ? "reading a tile" : "reading a strip");
+            if ((uint64_t)got < (uint64_t)b->rowbytes * ny)
+                return dip_err_set(err, DIP_ECORRUPT,
+                                   "tiff: truncated pixel data: %s %u "
+                                   "decoded to %lld bytes, need %lld",
+                                   b->tiled ? "tile" : "strip", idx + p * b->per_plane,
+                                   (long long)got, (long long)b->rowbytes * ny);
+        }
+        for (uint32_t r = 0; r < ny; r++) {
+            uint8_t *dst = dst0 + (size_t)r * stride + (size_t)x0 * (size_t)c->och;
+            if (b->direct) {
+                memcpy(dst, b->bufs + (size_t)r * (size_t)b->rowbytes, (size_t)nx * c->spp);
+                continue;
+            }
+            if (b->nplanes == 1) {
+                unpack(b->bufs + (size_t)r * (size_t)b->rowbytes, c->bps, (size_t)nx * c->spp,
+                       b->vals);
+            } else {
+                for (unsigned p = 0; p < b->nplanes; p++) {
+                    unpack(b->bufs + (size_t)b->region * p + (size_t)r * (size_t)b->rowbytes,
+                           c->bps, nx, b->tmp);
+                    for (uint32_t x = 0; x < nx; x++)
+                        b->vals[(size_t)x * c->spp + p] = b->tmp[x];
+                }
+            }
+            convert_row(c, b->vals, nx, dst);
+        }
+    }
+    return 0;
+}
+
+/* Reads every band into the image. */
 static int read_own(TIFF *tif, const struct conv *c, const struct report *rep, struct dip_view *v,
                     struct dip_err *err)
 {
-    int tiled = TIFFIsTiled(tif);
-    uint16_t planar = PLANARCONFIG_CONTIG;
-    uint32_t rw, rh, w = (uint32_t)v->width, h = (uint32_t)v->height, per_plane;
-    unsigned nplanes;
-    tmsize_t region, rowbytes;
-    uint8_t *bufs = NULL;
-    uint16_t *vals = NULL, *tmp = NULL;
-    int rc = 0, direct;
+    struct bands b;
+    int rc = bands_init(&b, tif, c, rep, (uint32_t)v->width, (uint32_t)v->height, err);
 
-    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
-    nplanes = planar == PLANARCONFIG_SEPARATE ? c->spp : 1;
-    /* 8-bit gray, gray+alpha, RGB or RGBA, interleaved, alpha not premultiplied: the decoded
-     * rows already are the output rows. */
-    direct = nplanes == 1 && c->bps == 8 && c->alpha != 2 && (int)c->spp == c->och &&
-             (c->photometric == PHOTOMETRIC_MINISBLACK || c->photometric == PHOTOMETRIC_RGB);
-    if (tiled) {
-        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &rw);
-        TIFFGetField(tif, TIFFTAG_TILELENGTH, &rh);
-        region = TIFFTileSize(tif);
-        rowbytes = TIFFTileRowSize(tif);
-        per_plane = ((w + rw - 1) / rw) * ((h + rh - 1) / rh);
-    } else {
-        rw = w;
-        TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rh);
-        if (rh == 0 || rh > h)
-            rh = h;
-        region = TIFFStripSize(tif);
-        rowbytes = TIFFScanlineSize(tif);
-        per_plane = (h + rh - 1) / rh;
-    }
-    if (region <= 0 || rowbytes <= 0 || rep->failed) {
-        rc = libtiff_failed(rep, err, "bad strip or tile layout");
-        goto out;
-    }
-    if ((uint64_t)rowbytes * rh > (uint64_t)region) {
-        rc = dip_err_set(err, DIP_ECORRUPT, "tiff: inconsistent strip or tile size");
-        goto out;
-    }
-    bufs = dip_malloc((size_t)region * nplanes);
-    vals = dip_malloc((size_t)rw * c->spp * sizeof(*vals));
-    tmp = dip_malloc((size_t)rw * sizeof(*tmp));
-    if (bufs == NULL || vals == NULL || tmp == NULL) {
-        rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for a %lld-byte %s buffer",
-                         (long long)region * nplanes, tiled ? "tile" : "strip");
-        goto out;
-    }
-    for (uint32_t y0 = 0; y0 < h; y0 += rh) {
-        for (uint32_t x0 = 0; x0 < w; x0 += rw) {
-            uint32_t idx = tiled ? TIFFComputeTile(tif, x0, y0, 0, 0) : y0 / rh;
-            uint32_t nx = DIP_MIN(rw, w - x0), ny = DIP_MIN(rh, h - y0);
-            for (unsigned p = 0; p < nplanes; p++) {
-                uint8_t *b = bufs + (size_t)region * p;
-                tmsize_t got = tiled ? TIFFReadEncodedTile(tif, idx + p * per_plane, b, region)
-                                     : TIFFReadEncodedStrip(tif, idx + p * per_plane, b, region);
-                if (got < 0 || rep->failed || rep->warned) {
-                    rc = libtiff_failed(rep, err, tiled ? "reading a tile" : "reading a strip");
-                    goto out;
-                }
-                if ((uint64_t)got < (uint64_t)rowbytes * ny) {
-                    rc = dip_err_set(err, DIP_ECORRUPT,
-                                     "tiff: truncated pixel data: %s %u "
-                                     "decoded to %lld bytes, need %lld",
-                                     tiled ? "tile" : "strip", idx + p * per_plane, (long long)got,
-                                     (long long)rowbytes * ny);
-                    goto out;
-                }
-            }
-            for (uint32_t r = 0; r < ny; r++) {
-                uint8_t *dst = v->data + (size_t)(y0 + r) * v->stride + (size_t)x0 * (size_t)c->och;
-                if (direct) {
-                    memcpy(dst, bufs + (size_t)r * (size_t)rowbytes, (size_t)nx * c->spp);
-                    continue;
-                }
-                if (nplanes == 1) {
-                    unpack(bufs + (size_t)r * (size_t)rowbytes, c->bps, (size_t)nx * c->spp, vals);
-                } else {
-                    for (unsigned p = 0; p < nplanes; p++) {
-                        unpack(bufs + (size_t)region * p + (size_t)r * (size_t)rowbytes, c->bps, nx,
-                               tmp);
-                        for (uint32_t x = 0; x < nx; x++)
-                            vals[(size_t)x * c->spp + p] = tmp[x];
-                    }
-                }
-                convert_row(c, vals, nx, dst);
-            }
-        }
-    }
-out:
-    dip_free(tmp);
-    dip_free(vals);
-    dip_free(bufs);
+    for (uint32_t y0 = 0; rc == 0 && y0 < b.h; y0 += b.rh)
+        rc = bands_read(&b, y0, v->data + (size_t)y0 * v->stride, v->stride, err);
+    bands_cleanup(&b);
     return rc;
 }
 
@@ -1026,101 +1079,207 @@ out:
     return rc;
 }
 
-static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
-                       const struct dip_decode_opts *opts, dip_image **out,
-                       struct dip_image_info *info, struct dip_err *err)
+/* An open file after every check of a decode, before any pixel buffer. */
+struct topen {
+    struct mem m;
+    struct report rep;
+    struct conv c;
+    TIFF *tif;
+    uint32_t w, h;
+    int own; /* dip converts the samples itself (else libtiff's RGBA reader) */
+};
+
+static void topen_cleanup(struct topen *t)
+{
+    if (t->tif != NULL)
+        TIFFClose(t->tif);
+    t->tif = NULL;
+    dip_free(t->c.pal);
+    t->c.pal = NULL;
+}
+
+static int topen_init(struct topen *t, const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                      struct dip_image_info *info, struct dip_err *err)
 {
     struct walk wk;
-    struct mem m = {.rd = buf, .len = len};
-    struct report rep = {0, 0, ""};
-    struct conv c;
-    TIFF *tif = NULL;
-    dip_image *img = NULL;
-    struct dip_view v;
-    uint32_t w = 0, h = 0;
     uint16_t bps = 1, spp = 1, photometric = 0, comp = COMPRESSION_NONE;
     uint64_t region, max_alloc;
-    int rc, own;
+    int rc;
 
-    memset(&c, 0, sizeof(c));
+    memset(t, 0, sizeof(*t));
+    t->m.rd = buf;
+    t->m.len = len;
     if ((rc = walk(buf, len, lim, &wk, err)) != 0 || (rc = check_walk(&wk, lim, err)) != 0 ||
         (rc = count_pages(buf, len, lim, &wk, err)) != 0 ||
         (rc = check_strile_bounds(buf, len, &wk, err)) != 0)
-        goto out;
+        return rc;
     walk_info(&wk, info);
     /* The largest buffer libtiff needs for itself: the raw input of one strip or tile (at most
      * the file) or, in its RGBA reader, one decoded strip or tile. */
     region = (wk.tiled ? wk.tw * wk.th : wk.w * DIP_MIN(wk.rps ? wk.rps : wk.h, wk.h)) * wk.spp *
              ((wk.bps + 7) / 8);
     max_alloc = DIP_MAX((uint64_t)len, region) + ((uint64_t)1 << 20);
-    tif = open_mem(&m, "rm", (tmsize_t)DIP_MIN(max_alloc, (uint64_t)INT64_MAX / 2), &rep);
-    if (tif == NULL || rep.failed || rep.warned) {
-        rc = tif == NULL && !rep.failed && !rep.warned
-                 ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory opening the file")
-                 : libtiff_failed(&rep, err, "reading the first directory");
-        goto out;
-    }
-    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
-    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
-    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric)) {
-        rc = dip_err_set(err, DIP_ECORRUPT, "tiff: PhotometricInterpretation missing");
-        goto out;
-    }
-    if (w != wk.w || h != wk.h || bps != wk.bps || spp != wk.spp) {
-        rc = dip_err_set(err, DIP_ECORRUPT,
-                         "tiff: libtiff read the directory differently "
-                         "(%ux%u, %u bits, %u samples)",
-                         w, h, bps, spp);
-        goto out;
-    }
-    if ((rc = check_striles(tif, len, comp, err)) != 0)
-        goto out;
+    t->tif = open_mem(&t->m, "rm", (tmsize_t)DIP_MIN(max_alloc, (uint64_t)INT64_MAX / 2), &t->rep);
+    if (t->tif == NULL || t->rep.failed || t->rep.warned)
+        return t->tif == NULL && !t->rep.failed && !t->rep.warned
+                   ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory opening the file")
+                   : libtiff_failed(&t->rep, err, "reading the first directory");
+    TIFFGetField(t->tif, TIFFTAG_IMAGEWIDTH, &t->w);
+    TIFFGetField(t->tif, TIFFTAG_IMAGELENGTH, &t->h);
+    TIFFGetFieldDefaulted(t->tif, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(t->tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(t->tif, TIFFTAG_COMPRESSION, &comp);
+    if (!TIFFGetField(t->tif, TIFFTAG_PHOTOMETRIC, &photometric))
+        return dip_err_set(err, DIP_ECORRUPT, "tiff: PhotometricInterpretation missing");
+    if (t->w != wk.w || t->h != wk.h || bps != wk.bps || spp != wk.spp)
+        return dip_err_set(err, DIP_ECORRUPT,
+                           "tiff: libtiff read the directory differently "
+                           "(%ux%u, %u bits, %u samples)",
+                           t->w, t->h, bps, spp);
+    if ((rc = check_striles(t->tif, len, comp, err)) != 0)
+        return rc;
     if (photometric == PHOTOMETRIC_YCBCR && comp == COMPRESSION_JPEG) {
         /* Let libjpeg upsample and convert to RGB. */
-        if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB) || rep.failed) {
-            rc = libtiff_failed(&rep, err, "setting up JPEG colour conversion");
-            goto out;
-        }
+        if (!TIFFSetField(t->tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB) || t->rep.failed)
+            return libtiff_failed(&t->rep, err, "setting up JPEG colour conversion");
         photometric = PHOTOMETRIC_RGB;
     }
-    own = comp != COMPRESSION_OJPEG &&
-          (photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE ||
-           photometric == PHOTOMETRIC_RGB || photometric == PHOTOMETRIC_PALETTE ||
-           photometric == PHOTOMETRIC_SEPARATED);
-    c.photometric = photometric;
-    c.bps = bps;
-    c.spp = spp;
-    if (own && (rc = setup_conv(tif, &wk, &c, err)) != 0)
-        goto out;
-    if (!own) {
+    t->own = comp != COMPRESSION_OJPEG &&
+             (photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE ||
+              photometric == PHOTOMETRIC_RGB || photometric == PHOTOMETRIC_PALETTE ||
+              photometric == PHOTOMETRIC_SEPARATED);
+    t->c.photometric = photometric;
+    t->c.bps = bps;
+    t->c.spp = spp;
+    if (t->own && (rc = setup_conv(t->tif, &wk, &t->c, err)) != 0)
+        return rc;
+    if (!t->own) {
         const char *color;
-        c.och = walk_channels(&wk, &color) == 4 ? 4 : 3;
+        t->c.och = walk_channels(&wk, &color) == 4 ? 4 : 3;
     }
-    info->channels = c.och;
-    if ((rc = dip_image_new((int)w, (int)h, c.och, &img)) != 0) {
-        rc = dip_err_set(err, rc, "tiff: cannot allocate a %ux%u image", w, h);
+    info->channels = t->c.och;
+    return 0;
+}
+
+static int tiff_decode(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                       const struct dip_decode_opts *opts, dip_image **out,
+                       struct dip_image_info *info, struct dip_err *err)
+{
+    struct topen t;
+    dip_image *img = NULL;
+    struct dip_view v;
+    int rc;
+
+    rc = topen_init(&t, buf, len, lim, info, err);
+    if (rc)
+        goto out;
+    if ((rc = dip_image_new((int)t.w, (int)t.h, t.c.och, &img)) != 0) {
+        rc = dip_err_set(err, rc, "tiff: cannot allocate a %ux%u image", t.w, t.h);
         goto out;
     }
     v = dip_image_view(img);
-    rc = own ? read_strips_parallel(tif, buf, len, &c, &v, opts->pool) : 1;
+    rc = t.own ? read_strips_parallel(t.tif, buf, len, &t.c, &v, opts->pool) : 1;
     if (rc == DIP_ENOMEM) {
-        rc = dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", w, h);
+        rc = dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", t.w, t.h);
         goto out;
     }
     if (rc != 0)
-        rc = own ? read_own(tif, &c, &rep, &v, err) : read_rgba(tif, &rep, c.och == 4, &v, err);
+        rc = t.own ? read_own(t.tif, &t.c, &t.rep, &v, err)
+                   : read_rgba(t.tif, &t.rep, t.c.och == 4, &v, err);
     if (rc)
         goto out;
     *out = img;
     img = NULL;
 out:
-    if (tif != NULL)
-        TIFFClose(tif);
-    dip_free(c.pal);
+    topen_cleanup(&t);
     dip_image_unref(img);
+    return rc;
+}
+
+/* ---- Decoding in rows: one strip (or row of tiles) at a time ---- */
+
+struct trows {
+    struct topen t;
+    struct bands b;
+    struct pstrips ps; /* fast: strips inflated by libdeflate, as tiff_decode does */
+    int fast;
+    dip_image *band; /* the decoded band holding rows band_y .. */
+    uint32_t band_y, y;
+    int have;
+};
+
+static void trows_free(void *st)
+{
+    struct trows *r = st;
+
+    if (r == NULL)
+        return;
+    bands_cleanup(&r->b);
+    topen_cleanup(&r->t);
+    dip_image_unref(r->band);
+    dip_free(r);
+}
+
+static int trows_read(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct trows *r = st;
+
+    for (int done = 0; done < rows->height;) {
+        struct dip_view bv = dip_image_view(r->band), src, dst;
+        int n;
+
+        if (!r->have || r->y >= r->band_y + r->b.rh) {
+            int rc;
+            r->band_y = r->y - r->y % r->b.rh;
+            rc = r->fast ? pstrip_into(&r->ps, r->band_y / r->b.rh,
+                                       DIP_MIN(r->b.rh, r->b.h - r->band_y), bv.data, bv.stride)
+                         : 1;
+            if (rc == DIP_ENOMEM)
+                return dip_err_set(err, rc, "tiff: out of memory decoding %ux%u", r->b.w, r->b.h);
+            if (rc != 0)
+                rc = bands_read(&r->b, r->band_y, bv.data, bv.stride, err);
+            if (rc)
+                return rc;
+            r->have = 1;
+        }
+        n = (int)DIP_MIN((uint32_t)(rows->height - done), r->band_y + r->b.rh - r->y);
+        src = dip_view_sub(&bv, (struct dip_rect){0, (int)(r->y - r->band_y), bv.width, n});
+        dst = dip_view_sub(rows, (struct dip_rect){0, done, rows->width, n});
+        dip_view_copy(&src, &dst);
+        done += n;
+        r->y += (uint32_t)n;
+    }
+    return 0;
+}
+
+static int tiff_rows_open(const uint8_t *buf, size_t len, const struct dip_limits *lim,
+                          struct dip_image_info *info, struct dip__rdec *rd, struct dip_err *err)
+{
+    struct trows *r = dip_calloc(1, sizeof(*r));
+    int rc;
+
+    if (r == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "tiff: out of memory opening the file");
+    rc = topen_init(&r->t, buf, len, lim, info, err);
+    if (rc || !r->t.own)
+        goto out; /* libtiff's RGBA reader: decoded whole */
+    rc = bands_init(&r->b, r->t.tif, &r->t.c, &r->t.rep, r->t.w, r->t.h, err);
+    if (rc)
+        goto out;
+    rc = dip_image_new((int)r->t.w, (int)r->b.rh, r->t.c.och, &r->band);
+    if (rc) {
+        rc = dip_err_set(err, rc, "tiff: cannot allocate a %ux%u strip", r->t.w, r->b.rh);
+        goto out;
+    }
+    r->fast = pstrips_setup(r->t.tif, buf, len, &r->t.c, (int)r->t.w, (int)r->t.h, r->t.c.och,
+                            &r->ps) == 0 &&
+              r->ps.rps == r->b.rh;
+    rd->st = r;
+    rd->read = trows_read;
+    rd->free = trows_free;
+    r = NULL; /* rd owns it now */
+out:
+    trows_free(r);
     return rc;
 }
 
@@ -1139,28 +1298,56 @@ struct tenc {
     size_t *zlen;
 };
 
-/* One strip: rows copied, horizontal differencing (TIFF predictor 2, 8-bit: each sample minus
- * the same sample of the pixel to its left), zlib at level 6 as libtiff's default. */
+/* One strip (the rows of v): rows copied, horizontal differencing (TIFF predictor 2, 8-bit:
+ * each sample minus the same sample of the pixel to its left), zlib at level 6 as libtiff's
+ * default. */
+static int strip_compress(const struct dip_view *v, uint8_t **z, size_t *zlen)
+{
+    size_t ch = (size_t)v->channels, rowbytes = (size_t)v->width * ch;
+    size_t n = rowbytes * (size_t)v->height;
+    uint8_t *buf = dip_malloc(n);
+    int rc;
+
+    if (buf == NULL)
+        return DIP_ENOMEM;
+    for (int r = 0; r < v->height; r++) {
+        uint8_t *row = buf + (size_t)r * rowbytes;
+        memcpy(row, v->data + (size_t)r * v->stride, rowbytes);
+        for (size_t i = rowbytes; i-- > ch;)
+            row[i] = (uint8_t)(row[i] - row[i - ch]);
+    }
+    rc = dip__zlib_compress(buf, n, 6, z, zlen);
+    dip_free(buf);
+    return rc;
+}
+
 static int strip_task(void *ud, size_t s, int thread)
 {
     struct tenc *e = ud;
     uint32_t y0 = (uint32_t)s * e->rps, ny = DIP_MIN(e->rps, (uint32_t)e->v.height - y0);
-    size_t ch = (size_t)e->v.channels, n = e->rowbytes * ny;
-    uint8_t *buf = dip_malloc(n);
-    int rc;
+    struct dip_view rows = dip_view_sub(&e->v, (struct dip_rect){0, (int)y0, e->v.width, (int)ny});
 
     (void)thread;
-    if (buf == NULL)
-        return DIP_ENOMEM;
-    for (uint32_t r = 0; r < ny; r++) {
-        uint8_t *row = buf + r * e->rowbytes;
-        memcpy(row, e->v.data + (size_t)(y0 + r) * e->v.stride, e->rowbytes);
-        for (size_t i = e->rowbytes; i-- > ch;)
-            row[i] = (uint8_t)(row[i] - row[i - ch]);
-    }
-    rc = dip__zlib_compress(buf, n, 6, &e->z[s], &e->zlen[s]);
-    dip_free(buf);
-    return rc;
+    return strip_compress(&rows, &e->z[s], &e->zlen[s]);
+}
+
+/* The encoder's TIFF fields (before the strips). */
+static void set_fields(TIFF *tif, int w, int h, int ch, uint32_t rps)
+{
+    uint16_t extra = EXTRASAMPLE_UNASSALPHA;
+
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, (uint32_t)h);
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, ch);
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
+    TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
+    TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+    if (ch == 2 || ch == 4)
+        TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
 }
 
 /* 8-bit, deflate with horizontal differencing; gray+alpha and RGBA carry their alpha as an
@@ -1172,7 +1359,6 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
     struct mem m = {.cap = (size_t)0xFFFFFFFF}; /* classic TIFF addresses 4 GiB */
     struct report rep = {0, 0, ""};
     struct tenc e;
-    uint16_t extra = EXTRASAMPLE_UNASSALPHA;
     TIFF *tif = NULL;
     int rc = 0;
 
@@ -1198,19 +1384,7 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
                          rep.msg[0] ? ": " : "", rep.msg);
         goto out;
     }
-    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, (uint32_t)v.width);
-    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, (uint32_t)v.height);
-    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 8);
-    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, v.channels);
-    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                 v.channels >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
-    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
-    TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
-    TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-    if (v.channels == 2 || v.channels == 4)
-        TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &extra);
-    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, e.rps);
+    set_fields(tif, v.width, v.height, v.channels, e.rps);
     if (rep.failed || rep.warned) {
         rc = dip_err_set(err, DIP_EINTERNAL, "tiff: setting up the encoder: %s", rep.msg);
         goto out;
@@ -1246,6 +1420,142 @@ out:
     return rc;
 }
 
+/* ---- Encoding in rows ---- */
+
+/* tiff_encode's strips one at a time: the file is opened and its fields set first, each full
+ * strip is compressed and written raw as soon as its rows are in, and the directory is written
+ * at the end, the same calls in the same order as tiff_encode. */
+struct twrows {
+    struct mem m;
+    struct report rep;
+    TIFF *tif;
+    int w, h, ch, filled;
+    uint32_t rps, strip;
+    dip_image *rows;
+};
+
+static void twrows_free(void *st)
+{
+    struct twrows *e = st;
+
+    if (e == NULL)
+        return;
+    if (e->tif != NULL)
+        TIFFClose(e->tif);
+    dip_image_unref(e->rows);
+    dip_free(e->m.wr);
+    dip_free(e);
+}
+
+static int tw_failed(struct twrows *e, struct dip_err *err, const char *what)
+{
+    return e->m.oom ? dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output")
+                    : dip_err_set(err, DIP_EINTERNAL, "tiff: %s: %s", what, e->rep.msg);
+}
+
+static int tw_flush(struct twrows *e, struct dip_err *err)
+{
+    struct dip_view v = dip_image_view(e->rows);
+    uint8_t *z = NULL;
+    size_t zlen = 0;
+    int rc;
+
+    v.height = e->filled;
+    rc = strip_compress(&v, &z, &zlen);
+    if (rc)
+        return dip_err_set(err, rc, "tiff: compressing the strips: %s", dip_strerror(rc));
+    if (TIFFWriteRawStrip(e->tif, e->strip, z, (tmsize_t)zlen) < 0 || e->rep.failed) {
+        dip_free(z);
+        return tw_failed(e, err, "writing a strip");
+    }
+    dip_free(z);
+    e->strip++;
+    e->filled = 0;
+    return 0;
+}
+
+static int twrows_write(void *st, const struct dip_view *rows, struct dip_err *err)
+{
+    struct twrows *e = st;
+    struct dip_view b = dip_image_view(e->rows);
+
+    for (int done = 0; done < rows->height;) {
+        int n = DIP_MIN(rows->height - done, (int)e->rps - e->filled);
+        struct dip_view src = dip_view_sub(rows, (struct dip_rect){0, done, e->w, n});
+        struct dip_view dst = dip_view_sub(&b, (struct dip_rect){0, e->filled, e->w, n});
+
+        dip_view_copy(&src, &dst);
+        e->filled += n;
+        done += n;
+        if (e->filled == (int)e->rps) {
+            int rc = tw_flush(e, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int twrows_finish(void *st, uint8_t **out, size_t *out_len, struct dip_err *err)
+{
+    struct twrows *e = st;
+    int rc = e->filled ? tw_flush(e, err) : 0;
+
+    if (rc)
+        return rc;
+    if (!TIFFWriteDirectory(e->tif) || e->rep.failed)
+        return tw_failed(e, err, "writing the directory");
+    TIFFClose(e->tif);
+    e->tif = NULL;
+    if (e->rep.failed || e->m.oom)
+        return tw_failed(e, err, "closing");
+    *out = e->m.wr;
+    *out_len = e->m.len;
+    e->m.wr = NULL; /* the caller owns it now */
+    return 0;
+}
+
+static int tiff_enc_open(int w, int h, int ch, const struct dip_encode_opts *opts,
+                         struct dip__renc *re, struct dip_err *err)
+{
+    struct twrows *e = dip_calloc(1, sizeof(*e));
+    size_t rowbytes = (size_t)w * (size_t)ch;
+    int rc;
+
+    (void)opts;
+    if (e == NULL)
+        return dip_err_set(err, DIP_ENOMEM, "tiff: cannot start the encoder");
+    e->m.cap = (size_t)0xFFFFFFFF; /* classic TIFF addresses 4 GiB */
+    e->w = w;
+    e->h = h;
+    e->ch = ch;
+    e->rps = (uint32_t)DIP_MAX((size_t)1, DIP_MIN(STRIP_BYTES / rowbytes, (size_t)h));
+    rc = dip_image_new(w, (int)e->rps, ch, &e->rows);
+    if (rc) {
+        rc = dip_err_set(err, rc, "tiff: out of memory for a %dx%u strip", w, e->rps);
+        goto out;
+    }
+    e->tif = open_mem(&e->m, "w", 0, &e->rep);
+    if (e->tif == NULL) {
+        rc = dip_err_set(err, DIP_ENOMEM, "tiff: cannot start the encoder%s%s",
+                         e->rep.msg[0] ? ": " : "", e->rep.msg);
+        goto out;
+    }
+    set_fields(e->tif, w, h, ch, e->rps);
+    if (e->rep.failed || e->rep.warned) {
+        rc = dip_err_set(err, DIP_EINTERNAL, "tiff: setting up the encoder: %s", e->rep.msg);
+        goto out;
+    }
+    re->st = e;
+    re->write = twrows_write;
+    re->finish = twrows_finish;
+    re->free = twrows_free;
+    e = NULL; /* re owns it now */
+out:
+    twrows_free(e);
+    return rc;
+}
+
 static void tiff_version(char *buf, size_t len)
 {
     const char *v = TIFFGetVersion(), *p = strstr(v, "Version ");
@@ -1267,4 +1577,6 @@ const struct dip__codec dip__codec_tiff = {
     .decode = tiff_decode,
     .encode = tiff_encode,
     .version = tiff_version,
+    .rows_open = tiff_rows_open,
+    .enc_open = tiff_enc_open,
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One fuzz iteration (see fuzz.h): dip_codec_probe then dip_codec_decode with default limits
- * (also on a pool of two threads, which must agree),
+ * (also on a pool of two threads, and through the row decoder in pieces of 7 rows, which must
+ * agree),
  * each result checked against the codec contract of include/dip/codec.h, every pixel read (so a
  * sanitizer sees a short buffer), everything freed. */
 #include <stdio.h>
@@ -56,6 +57,39 @@ int dip_fuzz_one(const uint8_t *data, size_t size, dip_format want)
                 broken("decode on a pool gave other pixels", 0, NULL);
         }
         dip_image_unref(img2);
+    }
+    /* The row decoder (dip_decoder_*): success exactly when the whole decode succeeds, with the
+     * same pixels. */
+    {
+        struct dip_err rerr = {0};
+        dip_decoder *d = NULL;
+        dip_image *rows = NULL;
+        int rrc = dip_decoder_open(data, size, &lim, NULL, &d, NULL, &rerr), w, h, ch;
+
+        if (rrc == 0) {
+            dip_decoder_dims(d, &w, &h, &ch);
+            rrc = dip_image_new(w, h, ch, &rows);
+            for (int y = 0; rrc == 0 && y < h; y += 7) {
+                struct dip_view v = dip_image_view(rows);
+                struct dip_view piece =
+                    dip_view_sub(&v, (struct dip_rect){0, y, w, h - y < 7 ? h - y : 7});
+                rrc = dip_decoder_read_rows(d, &piece, &rerr);
+            }
+        }
+        dip_decoder_free(d);
+        if (rrc < 0 || rrc >= DIP_ERRNO_MAX)
+            broken("row decoder returned an unknown code", rrc, &rerr);
+        if (rrc != 0 && rerr.msg[0] == '\0')
+            broken("row decoder failed without a message", rrc, &rerr);
+        if ((rrc == 0) != (rc == 0) && rrc != DIP_ENOMEM && rc != DIP_ENOMEM)
+            broken("row decoder and whole decode disagree", rrc ? rrc : rc, rrc ? &rerr : &err);
+        if (rc == 0 && rrc == 0) {
+            struct dip_view a = dip_image_view(img), b = dip_image_view(rows);
+            if (a.width != b.width || a.height != b.height || a.channels != b.channels ||
+                !dip_view_equal(&a, &b))
+                broken("row decoder gave other pixels", 0, NULL);
+        }
+        dip_image_unref(rows);
     }
     if (rc != 0) {
         if (img != NULL)

@@ -6,7 +6,9 @@
  * refuse it within 1 s of CPU and wall time (3 s under sanitizers) with a peak RSS under
  * 256 MiB, with an error code that fits and a message naming the limit or the defect. Every
  * test prints a table row per input: name, probe and decode codes, wall and CPU seconds, peak
- * RSS, message. Run the executable without arguments for the whole table. */
+ * RSS, message. Every input also goes through the row decoder (dip_decoder_*, 64 rows at a
+ * time), which must refuse what the whole decode refuses, with a code and message that fit, and
+ * decode what it decodes. Run the executable without arguments for the whole table. */
 #define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,8 +63,8 @@ struct expect {
 };
 
 struct outcome {
-    int probe_rc, rc, ok_exit;
-    char probe_msg[256], msg[256];
+    int probe_rc, rc, ok_exit, rows_rc;
+    char probe_msg[256], msg[256], rows_msg[256];
     double wall_s, cpu_s;
     long rss_kb, base_kb;
     int w, h;
@@ -78,10 +80,33 @@ static double now_s(void)
 }
 
 struct report {
-    int probe_rc, rc, w, h;
+    int probe_rc, rc, w, h, rows_rc;
     long base_kb;
-    char probe_msg[256], msg[256];
+    char probe_msg[256], msg[256], rows_msg[256];
 };
+
+/* The same input through the row decoder (dip_decoder_*), 64 rows at a time into one strip. */
+static int decode_in_rows(const uint8_t *data, size_t len, const struct dip_limits *lim,
+                          struct dip_err *err)
+{
+    dip_decoder *d = NULL;
+    uint8_t *strip = NULL;
+    int rc = dip_decoder_open(data, len, lim, NULL, &d, NULL, err), w, h, ch;
+
+    if (rc)
+        return rc;
+    dip_decoder_dims(d, &w, &h, &ch);
+    strip = malloc((size_t)w * (size_t)ch * 64);
+    if (strip == NULL)
+        rc = dip_err_set(err, DIP_ENOMEM, "test: no memory for a strip");
+    for (int y = 0; rc == 0 && y < h; y += 64) {
+        struct dip_view v = {strip, w, h - y < 64 ? h - y : 64, ch, (size_t)w * (size_t)ch};
+        rc = dip_decoder_read_rows(d, &v, err);
+    }
+    free(strip);
+    dip_decoder_free(d);
+    return rc;
+}
 
 static unsigned child_alarm_s = 20; /* a hang is a failure, not a stuck test run */
 
@@ -117,6 +142,9 @@ static void child(const uint8_t *data, size_t len, int fd)
         r.h = dip_image_height(img);
     }
     dip_image_unref(img);
+    memset(&err, 0, sizeof(err));
+    r.rows_rc = decode_in_rows(data, len, &lim, &err);
+    snprintf(r.rows_msg, sizeof(r.rows_msg), "%s", r.rows_rc ? dip_err_text(&err, r.rows_rc) : "");
     if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
         _exit(3);
     _exit(0);
@@ -168,6 +196,8 @@ static void run_once(const uint8_t *data, size_t len, struct outcome *o)
     }
     o->probe_rc = r.probe_rc;
     o->rc = r.rc;
+    o->rows_rc = r.rows_rc;
+    memcpy(o->rows_msg, r.rows_msg, sizeof(o->rows_msg));
     o->w = r.w;
     o->h = r.h;
     o->base_kb = r.base_kb;
@@ -231,6 +261,16 @@ static void check(const char *name, const uint8_t *data, size_t len, struct expe
         snprintf(why, sizeof(why), "refused with %s, which does not fit", dip_err_name(o.rc));
     else if (o.rc != 0 && !has_word(o.msg, e.words))
         snprintf(why, sizeof(why), "message names none of \"%s\"", e.words);
+    else if (o.rows_rc == 0 && o.rc != 0)
+        snprintf(why, sizeof(why), "decoded in rows although the whole decode refused it");
+    else if (o.rows_rc != 0 && o.rc == 0)
+        snprintf(why, sizeof(why), "decoded whole but refused in rows: %s", o.rows_msg);
+    else if (o.rows_rc != 0 && !(e.codes & (1 << o.rows_rc)))
+        snprintf(why, sizeof(why), "refused in rows with %s, which does not fit (%s)",
+                 dip_err_name(o.rows_rc), o.rows_msg);
+    else if (o.rows_rc != 0 && !has_word(o.rows_msg, e.words))
+        snprintf(why, sizeof(why), "in rows, message names none of \"%s\": %s", e.words,
+                 o.rows_msg);
     else if (e.probe_fails && o.probe_rc == 0)
         snprintf(why, sizeof(why), "probe accepted a header that tells the defect");
     else if (e.probe_fails && (!(e.codes & (1 << o.probe_rc)) || !has_word(o.probe_msg, e.words)))
@@ -277,7 +317,7 @@ static void must_decode(const char *name, const struct gb *b, int w, int h)
     printf("%-34s %-9s %-9s %7.3f %7.3f %7.1f  %s\n", name,
            o.ok_exit ? dip_err_name(o.probe_rc) : "-", o.ok_exit ? dip_err_name(o.rc) : "CRASH",
            o.wall_s, o.cpu_s, o.rss_kb / 1024.0, o.rc ? o.msg : "(decoded: control)");
-    if (!o.ok_exit || o.rc != 0 || o.w != w || o.h != h) {
+    if (!o.ok_exit || o.rc != 0 || o.rows_rc != 0 || o.w != w || o.h != h) {
         printf("    FAIL %s: the valid control file did not decode to %dx%d\n", name, w, h);
         failures++;
     }

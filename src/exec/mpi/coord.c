@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,21 @@ struct timg {
     double t0;
     int attempts;
     double cpu_s; /* thread CPU seconds of its tiles (the workers') and its work here */
+    /* Streaming (struct dip_mpi_opts.stream_images): step 0's input rows are decoded as the tiles
+     * that need them are built, and kept only while a tile not yet done needs them; the last
+     * step's tiles are encoded in row order as they come back. cur/nxt stay NULL then. */
+    int streaming;
+    uint8_t *src;     /* the encoded input the decoder reads (owned) */
+    dip_decoder *dec; /* step 0 reads from here */
+    uint8_t *win;     /* decoded input rows win_y0 .. win_y1 - 1 */
+    size_t win_cap;   /* rows win has room for */
+    int win_y0, win_y1;
+    dip_encoder *enc; /* the last step writes here */
+    dip_format out_format;
+    int out_w, out_h, out_ch;
+    int orows;            /* rows of each of the last step's tiles (the last may have fewer) */
+    uint8_t **opix;       /* pixels of the last step's tiles that came back, until written */
+    size_t ntiles, onext; /* tiles of the last step; the next one the encoder takes */
 };
 
 struct worker {
@@ -372,9 +388,27 @@ static int enqueue_step(struct coord *c, struct timg *im)
     int rows, rc;
 
     dip_plan_step_info(im->plan, im->step, &si);
-    rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &im->nxt);
-    if (rc)
-        return rc;
+    if (im->streaming && im->step + 1 == im->n_steps) {
+        /* The last step of a streamed image: its rows go to the encoder in order. */
+        struct dip_encode_opts enc = c->spec->encode;
+        struct dip_err err = {0};
+
+        if (enc.format == DIP_FORMAT_UNKNOWN)
+            enc.format = dip_format_can_encode(im->in_format) ? im->in_format : DIP_FORMAT_PNG;
+        im->out_format = enc.format;
+        im->out_w = si.out_w;
+        im->out_h = si.out_h;
+        im->out_ch = si.out_channels;
+        rc = dip_encoder_open(si.out_w, si.out_h, si.out_channels, &enc, &im->enc, &err);
+        if (rc) {
+            dip__mpi_log(2, "rank 0: image %zu: %s", im->item + 1, dip_err_text(&err, rc));
+            return rc;
+        }
+    } else {
+        rc = dip_image_new(si.out_w, si.out_h, si.out_channels, &im->nxt);
+        if (rc)
+            return rc;
+    }
     im->stat_size = si.stat_size;
     dip_free(im->acc);
     im->acc = si.stat_size ? dip_calloc(1, si.stat_size) : NULL;
@@ -389,6 +423,14 @@ static int enqueue_step(struct coord *c, struct timg *im)
         rows = (int)DIP_CLAMP(r, 16, (uint64_t)si.out_h);
     }
     im->tiles_left = 0;
+    if (im->enc != NULL) {
+        im->orows = rows;
+        im->ntiles = ((size_t)si.out_h + (size_t)rows - 1) / (size_t)rows;
+        im->onext = 0;
+        im->opix = dip_calloc(im->ntiles, sizeof *im->opix);
+        if (!im->opix)
+            return DIP_ENOMEM;
+    }
     for (int y = 0; y < si.out_h; y += rows) {
         struct task *t = task_new(c, DIP__TASK_TILE, im->item);
 
@@ -406,6 +448,107 @@ static int enqueue_step(struct coord *c, struct timg *im)
     return 0;
 }
 
+/* ---- Streamed images: input rows decoded on demand, output rows encoded in order ---- */
+
+static void stream_free_input(struct timg *im)
+{
+    dip_decoder_free(im->dec);
+    im->dec = NULL;
+    dip_free(im->win);
+    im->win = NULL;
+    im->win_cap = 0;
+    im->win_y0 = im->win_y1 = 0;
+    dip_free(im->src);
+    im->src = NULL;
+}
+
+static void stream_free(struct timg *im)
+{
+    stream_free_input(im);
+    dip_encoder_free(im->enc);
+    im->enc = NULL;
+    for (size_t i = 0; im->opix && i < im->ntiles; i++)
+        dip_free(im->opix[i]);
+    dip_free(im->opix);
+    im->opix = NULL;
+}
+
+/* Makes the decoded input rows reach y_end: rows no unfinished tile of step 0 needs any more
+ * are dropped first (moved out when they are at least half the window, so each row moves a
+ * bounded number of times), then rows are decoded up to y_end. */
+static int win_fill(struct coord *c, struct timg *im, int y_end, struct dip_err *err)
+{
+    size_t stride = (size_t)im->in_w * (size_t)im->in_ch, want;
+    int low = im->win_y1, rc;
+    struct dip_view v;
+    double cpu0;
+
+    if (y_end <= im->win_y1)
+        return 0;
+    for (size_t i = 0; i < c->ntasks; i++) {
+        struct task *t = c->tasks[i];
+
+        if (t->img == im && t->step == 0 && t->state != Q_DONE)
+            low = DIP_MIN(low, dip_plan_need(im->plan, 0, t->rect).y);
+    }
+    if (low > im->win_y0 && low - im->win_y0 >= im->win_y1 - low) {
+        memmove(im->win, im->win + (size_t)(low - im->win_y0) * stride,
+                (size_t)(im->win_y1 - low) * stride);
+        im->win_y0 = low;
+    }
+    want = (size_t)(y_end - im->win_y0);
+    if (want > im->win_cap) {
+        size_t cap = DIP_MIN(DIP_MAX(want, im->win_cap + im->win_cap / 2), (size_t)im->in_h);
+        uint8_t *n = dip_realloc(im->win, cap * stride);
+
+        if (!n)
+            return dip_err_set(err, DIP_ENOMEM, "out of memory for %zu decoded rows", cap);
+        im->win = n;
+        im->win_cap = cap;
+    }
+    v = (struct dip_view){im->win + (size_t)(im->win_y1 - im->win_y0) * stride, im->in_w,
+                          y_end - im->win_y1, im->in_ch, stride};
+    cpu0 = dip_thread_cpu_seconds(); /* usage: rank 0's decode counts for the image's owner */
+    busy_begin(c);
+    rc = dip_decoder_read_rows(im->dec, &v, err);
+    busy_end(c);
+    im->cpu_s += dip_thread_cpu_seconds() - cpu0;
+    if (rc == 0)
+        im->win_y1 = y_end;
+    return rc;
+}
+
+/* Keeps a tile of the last step (its pixels copied) and writes every tile that is next in row
+ * order to the encoder. */
+static int stream_out(struct coord *c, struct timg *im, const struct task *t, const uint8_t *pix,
+                      size_t len, struct dip_err *err)
+{
+    size_t idx = (size_t)t->rect.y / (size_t)im->orows;
+    int rc = 0;
+    double cpu0;
+
+    if (idx >= im->ntiles || idx < im->onext || im->opix[idx])
+        return 0; /* a late duplicate */
+    im->opix[idx] = dip_malloc(len ? len : 1);
+    if (!im->opix[idx])
+        return dip_err_set(err, DIP_ENOMEM, "out of memory keeping a tile");
+    memcpy(im->opix[idx], pix, len);
+    cpu0 = dip_thread_cpu_seconds(); /* usage: rank 0's encode counts for the image's owner */
+    busy_begin(c);
+    while (rc == 0 && im->onext < im->ntiles && im->opix[im->onext]) {
+        int y = (int)im->onext * im->orows;
+        struct dip_view v = {im->opix[im->onext], im->out_w, DIP_MIN(im->orows, im->out_h - y),
+                             im->out_ch, (size_t)im->out_w * (size_t)im->out_ch};
+
+        rc = dip_encoder_write_rows(im->enc, &v, err);
+        dip_free(im->opix[im->onext]);
+        im->opix[im->onext++] = NULL;
+    }
+    busy_end(c);
+    im->cpu_s += dip_thread_cpu_seconds() - cpu0;
+    return rc;
+}
+
 static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg)
 {
     uint8_t *out = NULL;
@@ -418,14 +561,35 @@ static void img_finish(struct coord *c, struct timg *im, int rc, const char *msg
         if (enc.format == DIP_FORMAT_UNKNOWN)
             enc.format = dip_format_can_encode(im->in_format) ? im->in_format : DIP_FORMAT_PNG;
         busy_begin(c);
-        rc = dip_codec_encode(im->cur, &enc, &out, &len, &err);
+        if (im->enc) {
+            enc.format = im->out_format;
+            rc = dip_encoder_finish(im->enc, &out, &len, &err);
+        } else {
+            rc = dip_codec_encode(im->cur, &enc, &out, &len, &err);
+        }
         busy_end(c);
         msg = dip_err_text(&err, rc);
     }
-    item_done(c, im->item, rc, msg, out, len, enc.format, im->cur ? dip_image_width(im->cur) : 0,
-              im->cur ? dip_image_height(im->cur) : 0, 0, im->attempts, dip__now() - im->t0,
-              (uint64_t)im->in_w * (uint64_t)im->in_h, im->cpu_s + dip_thread_cpu_seconds() - cpu0);
+    item_done(c, im->item, rc, msg, out, len, enc.format,
+              im->enc   ? im->out_w
+              : im->cur ? dip_image_width(im->cur)
+                        : 0,
+              im->enc   ? im->out_h
+              : im->cur ? dip_image_height(im->cur)
+                        : 0,
+              0, im->attempts, dip__now() - im->t0, (uint64_t)im->in_w * (uint64_t)im->in_h,
+              im->cpu_s + dip_thread_cpu_seconds() - cpu0);
     dip_free(out);
+    {
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        dip__mpi_log(2, "rank 0: image %zu/%llu %s (%s), rank 0 peak RSS %ld MiB", im->item + 1,
+                     (unsigned long long)c->prog.items_total, rc ? "failed" : "done",
+                     im->streaming ? "streamed in strips" : "decoded and encoded whole",
+                     ru.ru_maxrss / 1024);
+    }
+    stream_free(im);
     im->done = 1;
     /* Tasks of this image still queued or running are abandoned. */
     for (size_t i = 0; i < c->ntasks; i++)
@@ -491,7 +655,10 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
 
     if (im->done || t->step != im->step)
         return;
-    dst = dip_image_view(im->nxt);
+    if (im->nxt)
+        dst = dip_image_view(im->nxt);
+    else
+        dst = (struct dip_view){NULL, im->out_w, im->out_h, im->out_ch, 0};
     if (r->bad || !pix || stat_len != im->stat_size ||
         pix_len != (uint64_t)t->rect.w * (uint64_t)t->rect.h * (uint64_t)dst.channels) {
         img_finish(c, im, DIP_EPEER, "mpi: malformed tile result");
@@ -501,10 +668,20 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
         double cpu = dip__rbuf_f64(r); /* the worker's thread CPU clock around the tile */
         im->cpu_s += cpu > 0 && cpu < 1e6 ? cpu : 0;
     }
-    src = (struct dip_view){(uint8_t *)(uintptr_t)pix, t->rect.w, t->rect.h, dst.channels,
-                            (size_t)t->rect.w * (size_t)dst.channels};
-    dst = dip_view_sub(&dst, t->rect);
-    dip_view_copy(&src, &dst);
+    if (im->nxt) {
+        src = (struct dip_view){(uint8_t *)(uintptr_t)pix, t->rect.w, t->rect.h, dst.channels,
+                                (size_t)t->rect.w * (size_t)dst.channels};
+        dst = dip_view_sub(&dst, t->rect);
+        dip_view_copy(&src, &dst);
+    } else {
+        struct dip_err err = {0};
+        int rc = stream_out(c, im, t, pix, (size_t)pix_len, &err);
+
+        if (rc) {
+            img_finish(c, im, rc, dip_err_text(&err, rc));
+            return;
+        }
+    }
     if (im->stat_size) {
         /* Statistics are arrays of fixed-width integers: merge from an aligned copy. */
         uint64_t *aligned = dip_malloc(im->stat_size);
@@ -540,45 +717,73 @@ static void tile_done(struct coord *c, struct task *t, struct dip__rbuf *r)
     dip_image_unref(im->cur);
     im->cur = im->nxt;
     im->nxt = NULL;
+    if (im->step == 0)
+        stream_free_input(im); /* every tile of step 0 is in */
     im->step++;
     img_advance(c, im);
 }
 
-static void img_start(struct coord *c, struct timg *im, const uint8_t *data, size_t len)
+/* Starts a tiled image from its encoded bytes (owned from here). With stream_images, a format
+ * that decodes in rows and a first step that is tiled, the image is never decoded whole here:
+ * the decoder keeps the bytes and gives rows as tiles need them. */
+static void img_start(struct coord *c, struct timg *im, uint8_t *data, size_t len)
 {
     struct dip_err err = {0};
     struct dip_image_info info;
     dip_pipeline *p = NULL;
-    int rc;
+    dip_decoder *dec = NULL;
+    int rc, w = 0, h = 0, ch = 0;
 
     im->t0 = dip__now();
     im->attempts = 1;
     memset(&info, 0, sizeof info);
-    busy_begin(c);
-    im->cpu_s = dip_thread_cpu_seconds();
-    rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info, &err);
-    im->cpu_s = dip_thread_cpu_seconds() - im->cpu_s;
-    busy_end(c);
+    rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
     if (rc == 0)
-        rc = dip_pipeline_parse(c->spec->pipeline, &p, &err);
+        rc = dip_decoder_open(data, len, &c->spec->limits, &c->spec->decode, &dec, &info, &err);
     if (rc == 0) {
-        im->in_format = info.format;
-        im->in_w = dip_image_width(im->cur);
-        im->in_h = dip_image_height(im->cur);
-        im->in_ch = dip_image_channels(im->cur);
-        c->prog.pixels_total += (uint64_t)info.width * (uint64_t)info.height;
+        dip_decoder_dims(dec, &w, &h, &ch);
         /* The plan must outlive the pipeline text only through its own copy of the args. */
-        rc = dip_plan_compile(p, im->in_w, im->in_h, im->in_ch, &im->plan, &err);
+        rc = dip_plan_compile(p, w, h, ch, &im->plan, &err);
     }
     if (rc == 0) {
+        struct dip_step_info si;
+
         im->n_steps = dip_plan_steps(im->plan);
+        if (im->n_steps > 0)
+            dip_plan_step_info(im->plan, 0, &si);
+        if (c->o.stream_images && dip_decoder_streams(dec) && im->n_steps > 0 &&
+            si.kind == DIP_STEP_TILED) {
+            im->streaming = 1;
+            im->dec = dec;
+            im->src = data;
+            dec = NULL;
+            data = NULL; /* the decoder reads them until step 0 is done */
+        } else {
+            double cpu0 = dip_thread_cpu_seconds();
+
+            busy_begin(c);
+            rc = dip_codec_decode(data, len, &c->spec->limits, &c->spec->decode, &im->cur, &info,
+                                  &err);
+            busy_end(c);
+            im->cpu_s += dip_thread_cpu_seconds() - cpu0;
+        }
+    }
+    if (rc == 0) {
+        im->in_format = info.format;
+        im->in_w = w;
+        im->in_h = h;
+        im->in_ch = ch;
+        c->prog.pixels_total += (uint64_t)info.width * (uint64_t)info.height;
         im->step = 0;
-        dip__mpi_log(2, "rank 0: image %zu/%llu %dx%d split into %zu steps", im->item + 1,
-                     (unsigned long long)c->prog.items_total, im->in_w, im->in_h, im->n_steps);
+        dip__mpi_log(2, "rank 0: image %zu/%llu %dx%d split into %zu steps%s", im->item + 1,
+                     (unsigned long long)c->prog.items_total, im->in_w, im->in_h, im->n_steps,
+                     im->streaming ? ", decoded and encoded in strips" : "");
         img_advance(c, im);
     } else {
         img_finish(c, im, rc, dip_err_text(&err, rc));
     }
+    dip_decoder_free(dec);
+    dip_free(data);
     dip_pipeline_free(p);
 }
 
@@ -954,8 +1159,9 @@ static void check_workers(struct coord *c)
 
 /* ---- Dispatch ---- */
 
-/* Builds the TASK message of t into b. */
-static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b)
+/* Builds the TASK message of t into b; err tells why it could not (a streamed image's rows
+ * failed to decode). */
+static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b, struct dip_err *err)
 {
     dip__wbuf_u64(b, t->id);
     dip__wbuf_u64(b, c->job);
@@ -970,9 +1176,24 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b)
         dip__wbuf_str(b, t->out_ref);
     } else {
         struct timg *im = t->img;
-        struct dip_rect need = dip_plan_need(im->plan, t->step, t->rect);
-        struct dip_view v = dip_image_view(im->cur), sub;
+        struct dip_rect need = dip_plan_need(im->plan, t->step, t->rect), at = need;
+        struct dip_view v, sub;
         uint8_t *px;
+
+        if (im->dec && t->step == 0) {
+            int rc = win_fill(c, im, need.y + need.h, err);
+
+            if (rc)
+                return rc;
+            if (DIP_NEVER(need.y < im->win_y0)) /* rows are kept while a tile needs them */
+                return dip_err_set(err, DIP_EINTERNAL, "mpi: rows %d.. of a tile were dropped",
+                                   need.y);
+            v = (struct dip_view){im->win, im->in_w, im->win_y1 - im->win_y0, im->in_ch,
+                                  (size_t)im->in_w * (size_t)im->in_ch};
+            at.y -= im->win_y0;
+        } else {
+            v = dip_image_view(im->cur);
+        }
 
         dip__wbuf_u32(b, (uint32_t)im->in_w);
         dip__wbuf_u32(b, (uint32_t)im->in_h);
@@ -994,7 +1215,7 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b)
             struct dip_view dst = {px, need.w, need.h, v.channels,
                                    (size_t)need.w * (size_t)v.channels};
 
-            sub = dip_view_sub(&v, need);
+            sub = dip_view_sub(&v, at);
             dip_view_copy(&sub, &dst);
         }
     }
@@ -1049,10 +1270,15 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
         w->job_sent = c->job;
     }
     t->attempts++;
-    if (build_task(c, t, &b) != 0) {
-        dip_free(b.data);
-        fail_task(c, t, DIP_ENOMEM, "out of memory building a task");
-        return;
+    {
+        struct dip_err err = {0};
+        int rc = build_task(c, t, &b, &err);
+
+        if (rc != 0) {
+            dip_free(b.data);
+            fail_task(c, t, rc, err.msg[0] ? err.msg : "out of memory building a task");
+            return;
+        }
     }
     t->state = Q_RUNNING;
     t->worker = (int)(w - c->w);
@@ -1068,6 +1294,7 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
 static void run_here(struct coord *c, struct task *t)
 {
     struct dip__wbuf b = {0}, res = {0};
+    struct dip_err berr = {0};
     struct worker *self = &c->w[0];
     uint64_t id = 0;
     int rc;
@@ -1084,7 +1311,7 @@ static void run_here(struct coord *c, struct task *t)
         }
     }
     t->attempts++;
-    rc = build_task(c, t, &b);
+    rc = build_task(c, t, &b, &berr);
     if (rc == 0) {
         busy_begin(c);
         rc = dip__runner_task(&c->rn, b.data, b.len, DIP__RUN_POOL, &id, &res);
@@ -1093,7 +1320,8 @@ static void run_here(struct coord *c, struct task *t)
     dip_free(b.data);
     if (rc || res.oom) {
         dip_free(res.data);
-        fail_task(c, t, rc ? rc : DIP_ENOMEM, "could not run the task on the coordinator");
+        fail_task(c, t, rc ? rc : DIP_ENOMEM,
+                  berr.msg[0] ? berr.msg : "could not run the task on the coordinator");
         return;
     }
     t->state = Q_RUNNING;
@@ -1153,6 +1381,7 @@ static void clear_job(struct coord *c)
         dip_plan_free(im->plan);
         dip_image_unref(im->cur);
         dip_image_unref(im->nxt);
+        stream_free(im);
         dip_free(im->stats);
         dip_free(im->acc);
         dip_free(im);
@@ -1281,8 +1510,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
                 t->state = Q_DONE; /* replaced by the image's tiles */
                 c->prog.pixels_total -= (uint64_t)info.width * (uint64_t)info.height;
                 img_start(c, im, t->bytes, t->len);
-                dip_free(t->bytes);
-                t->bytes = NULL;
+                t->bytes = NULL; /* img_start owns them */
                 continue;
             }
         }

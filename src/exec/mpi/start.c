@@ -51,6 +51,7 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
     o->idle_s = env_num("DIP_MPI_IDLE_S", 0, 86400, 30.0);
     o->tile_pixels = (unsigned long long)env_num("DIP_MPI_TILE_PIXELS", 0, 1e15, 4e6);
     o->worker_threads = (int)env_num("DIP_MPI_THREADS", 0, 1024, 0);
+    o->stream_images = (int)env_num("DIP_MPI_STREAM", 0, 1, 1);
 }
 
 double dip__mpi_lost_after(const struct dip_mpi_opts *o)
