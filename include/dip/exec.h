@@ -190,6 +190,8 @@ struct dip_mpi_opts {
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
     int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
     int serve;             /* 1: the coordinator idles between jobs (dip serve) */
+    const char *cluster_key; /* DIP_CLUSTER_KEY or --cluster-key: a key file (dip key create)
+                              * that seals every message between ranks; NULL: in clear */
 };
 void dip_mpi_opts_default(struct dip_mpi_opts *o);
 

@@ -46,6 +46,9 @@ static const char help[] =
     "      --max-workers M   spawn workers up to M when the backlog grows\n"
     "      --log-level L     0 errors .. 3 debug (2: a line per task)\n"
     "      --task-timeout S  minimum seconds before a task's worker is declared lost\n"
+    "      --cluster-key F   seal every message between ranks with key file F (dip key\n"
+    "                        create F; mode 0600; the same on every rank; also\n"
+    "                        DIP_CLUSTER_KEY=F)\n"
     "INPUT and OUT may be objects: s3://bucket/key, s3://bucket/prefix/ (every object under it)\n"
     "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for\n"
     "several.\n";
@@ -61,6 +64,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_TASK_TIMEOUT,
     OPT_DEVICE,
+    OPT_CLUSTER_KEY,
 };
 
 struct item {
@@ -397,6 +401,7 @@ int dip__cmd_process(int argc, char **argv)
         {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
+        {"cluster-key", required_argument, NULL, OPT_CLUSTER_KEY},
         DIP_CLI_LIMIT_OPTIONS,
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -485,6 +490,9 @@ int dip__cmd_process(int argc, char **argv)
         case OPT_TASK_TIMEOUT:
             bad |= dip__cli_int("task-timeout", optarg, 1, 86400, &v);
             mo.task_timeout_s = (double)v;
+            break;
+        case OPT_CLUSTER_KEY:
+            mo.cluster_key = optarg;
             break;
         case 'h':
             fputs(help, stdout);

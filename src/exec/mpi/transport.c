@@ -43,15 +43,39 @@ void dip__nap(long us)
     nanosleep(&ts, NULL);
 }
 
+/* The task id a message carries: TASK and RESULT bodies start with it. */
+static uint64_t task_of(int tag, const uint8_t *data, size_t len)
+{
+    uint64_t v = 0;
+
+    if ((tag == DIP__MPI_TASK || tag == DIP__MPI_RESULT) && len >= 8)
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | data[i];
+    return v;
+}
+
 int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
-                 size_t owner)
+                 size_t owner, struct dip__chan *ch)
 {
     struct dip__txsend *s = dip_malloc(sizeof *s);
 
-    if (!s || len > INT32_MAX) {
+    if (!s || len > INT32_MAX - DIP__SEAL_OVERHEAD) {
         dip_free(s);
         dip_free(data);
         return DIP_ENOMEM;
+    }
+    if (ch) {
+        /* Sealed in place: the buffer grows by the tag and header (realloc moves large blocks
+         * with mremap, not by copying). */
+        uint8_t *d = ch->tx ? dip_realloc(data, len + DIP__SEAL_OVERHEAD) : NULL;
+
+        if (!d || dip__chan_seal(ch, tag, task_of(tag, d, len), d, len, NULL) != 0) {
+            dip_free(d ? d : data);
+            dip_free(s);
+            return ch->tx ? DIP_ENOMEM : DIP_EINVAL;
+        }
+        data = d;
+        len += DIP__SEAL_OVERHEAD;
     }
     s->data = data;
     s->owner = owner;
@@ -140,7 +164,8 @@ int dip__rx_probe(struct dip__rx *rx, MPI_Comm comm, int source)
     return 1;
 }
 
-int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag)
+int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag,
+                 struct dip__chan *ch, struct dip_err *err)
 {
     int done = 0;
 
@@ -159,14 +184,26 @@ int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len
             abandoned = keep;
         }
         rx->buf = NULL;
-        return DIP_EPEER;
+        dip_err_set(err, DIP_EPEER, "a message was cut short");
+        return -1;
     }
     if (!done)
         return 0;
+    rx->active = 0;
     *data = rx->buf;
     *len = (size_t)rx->len;
     *tag = rx->tag;
     rx->buf = NULL;
-    rx->active = 0;
+    if (ch && rx->tag != DIP__MPI_KEYX) {
+        size_t n = 0;
+
+        if (dip__chan_open(ch, rx->tag, *data, *len, &n, err) != 0) {
+            dip_free(*data);
+            *data = NULL;
+            *len = 0;
+            return -1;
+        }
+        *len = n;
+    }
     return 1;
 }
