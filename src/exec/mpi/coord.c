@@ -790,6 +790,17 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
     }
 }
 
+/* Without a key on a job whose ranks are on more than one host: one warning, at the first sign. */
+static void warn_clear(struct coord *c, const char *why)
+{
+    if (c->sealed || c->warned_clear)
+        return;
+    c->warned_clear = 1;
+    dip__mpi_log(1, "warning: cluster traffic is not encrypted (%s): anyone on the network "
+                    "between the hosts can read images and results and inject results; give every "
+                    "rank --cluster-key FILE (dip key create FILE)", why);
+}
+
 /* A worker's key exchange: answer with the session nonce and its id, and derive its keys. A worker
  * with another key (or none here) is lost at once; it still gets the answer, so it can tell. */
 static void on_keyx(struct coord *c, struct worker *w, const uint8_t *data, size_t len)
@@ -845,13 +856,12 @@ static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t
             if (host)
                 snprintf(w->st.host, sizeof w->st.host, "%s", host);
             w->authed = c->sealed; /* it opened: the worker holds the key */
-            if (!c->sealed && !c->warned_clear && host && strcmp(host, c->host) != 0) {
-                c->warned_clear = 1;
-                dip__mpi_log(1, "warning: cluster traffic is not encrypted: rank %d runs on %s, "
-                                "the coordinator on %s; anyone on the network between them can "
-                                "read and alter images and results (give every rank "
-                                "--cluster-key FILE, made by dip key create)",
-                             w->id, host, c->host);
+            if (host && strcmp(host, c->host) != 0) {
+                char why[160];
+
+                snprintf(why, sizeof why, "rank %d runs on %.60s, the coordinator on %.60s",
+                         w->id, host, c->host);
+                warn_clear(c, why);
             }
         }
         dip_free(host);
@@ -1478,6 +1488,16 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, const struct dip_key *key, 
         send_ping(c, 0);
     dip__mpi_log(2, "coordinator on %s with %d worker rank%s", c->host, c->world_size - 1,
                  c->world_size == 2 ? "" : "s");
+    {
+        int local = dip__mpi_local_ranks();
+        char why[96];
+
+        if (local > 0 && local < c->world_size) {
+            snprintf(why, sizeof why, "%d of %d ranks run on other hosts", c->world_size - local,
+                     c->world_size);
+            warn_clear(c, why);
+        }
+    }
     *out = &c->base;
     c = NULL;
 out:

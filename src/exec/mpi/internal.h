@@ -126,6 +126,10 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, const struct dip_key *key, 
 void dip__mpi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int dip__mpi_log_level;
 
+/** How many ranks of MPI_COMM_WORLD the launcher started on this host (its environment), 0 when
+ * it does not say. Fewer than the world size: some ranks run on other hosts. */
+int dip__mpi_local_ranks(void);
+
 /** Seconds of silence after which a worker is declared lost (DIP_MPI_LOST_S overrides). */
 double dip__mpi_lost_after(const struct dip_mpi_opts *o);
 

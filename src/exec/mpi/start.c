@@ -179,6 +179,24 @@ int dip__proc_kill_verified(const struct dip__proc_id *id)
     return ok;
 }
 
+int dip__mpi_local_ranks(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"};
+
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n;
+
+        if (!v || !*v)
+            continue;
+        n = strtol(v, &end, 10);
+        if (!*end && n > 0 && n < 1 << 24)
+            return (int)n;
+    }
+    return 0;
+}
+
 int dip_mpi_launched(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
