@@ -178,8 +178,8 @@ int dip__chan_open(struct dip__chan *ch, int kind, uint8_t *buf, size_t len, siz
                        NULL);
     if (rc)
         return dip_err_set(err, DIP_EINTEGRITY,
-                           "authentication failed: message %llu was altered, or sealed with "
-                           "another key", (unsigned long long)seq);
+                           "message %llu does not authenticate: altered on the way, or sealed "
+                           "with another key", (unsigned long long)seq);
     memcpy(ch->seen[seq % DIP__SEAL_WINDOW], tag, DIP_TAG_BYTES);
     ch->rx_seq++;
     *plain_len = (size_t)n;

@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/internal.h"
@@ -54,6 +56,52 @@ static uint64_t task_of(int tag, const uint8_t *data, size_t len)
     return v;
 }
 
+/* Hands `data` to MPI and queues it; frees it when MPI refuses. */
+static int post(struct dip__tx *tx, struct dip__txsend *s, MPI_Comm comm, int peer, int tag,
+                uint8_t *data, size_t len, size_t owner)
+{
+    s->data = data;
+    s->owner = owner;
+    if (MPI_Isend(data, (int)len, MPI_BYTE, peer, tag, comm, &s->req) != MPI_SUCCESS) {
+        dip_free(data);
+        dip_free(s);
+        return DIP_EPEER;
+    }
+    s->next = tx->head;
+    tx->head = s;
+    return 0;
+}
+
+#ifdef DIP_TEST_HOOKS
+/* Test builds only: DIP_TEST_TAMPER=flip or =replay makes this rank alter (one bit of the
+ * ciphertext, before it is posted) or send twice (after) its first sealed RESULT, as someone on
+ * the network would. Called from a worker's MPI thread only. */
+static void tamper(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data,
+                   size_t len, size_t owner, int posted)
+{
+    static int done;
+    const char *v = getenv("DIP_TEST_TAMPER");
+    struct dip__txsend *s;
+    uint8_t *copy;
+
+    if (done || !v || tag != DIP__MPI_RESULT)
+        return;
+    if (!posted && strcmp(v, "flip") == 0) {
+        done = 1;
+        data[0] ^= 0x04;
+    } else if (posted && strcmp(v, "replay") == 0 && (s = dip_malloc(sizeof *s)) != NULL) {
+        done = 1;
+        copy = dip_malloc(len);
+        if (!copy) {
+            dip_free(s);
+            return;
+        }
+        memcpy(copy, data, len);
+        post(tx, s, comm, peer, tag, copy, len, owner); /* goes out after the original */
+    }
+}
+#endif
+
 int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
                  size_t owner, struct dip__chan *ch)
 {
@@ -77,16 +125,18 @@ int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *
         data = d;
         len += DIP__SEAL_OVERHEAD;
     }
-    s->data = data;
-    s->owner = owner;
-    if (MPI_Isend(data, (int)len, MPI_BYTE, peer, tag, comm, &s->req) != MPI_SUCCESS) {
-        dip_free(data);
-        dip_free(s);
-        return DIP_EPEER;
+#ifdef DIP_TEST_HOOKS
+    if (ch && tag == DIP__MPI_RESULT) {
+        int rc;
+
+        tamper(tx, comm, peer, tag, data, len, owner, 0);
+        rc = post(tx, s, comm, peer, tag, data, len, owner);
+        if (rc == 0)
+            tamper(tx, comm, peer, tag, data, len, owner, 1);
+        return rc;
     }
-    s->next = tx->head;
-    tx->head = s;
-    return 0;
+#endif
+    return post(tx, s, comm, peer, tag, data, len, owner);
 }
 
 void dip__tx_poll(struct dip__tx *tx)
