@@ -3,8 +3,10 @@
 """What sealing cluster traffic costs (issue 17): the same np=3 jobs (two workers of one thread,
 on this host's cores) with and without --cluster-key, a batch of 1080p JPEGs and one large image
 split into tiles. Runs alternate (clear, key, clear, key, ...) so that a change in the machine's
-load hits both alike; prints every run, the median and the minimum of each, the overhead of the
-medians, and the load average before and after.
+load hits both alike; prints every run's wall time and CPU time (user + system of mpirun and all
+ranks: what the work cost, less sensitive to other users of the machine than the wall time), the
+median and minimum of each, the overheads, one core's seal/open speed (bench/mpi/seal-speed.c),
+and the load average before and after.
 
     /usr/bin/python3 bench/mpi/crypt.py [--dip build/dip] [--batch 60] [--big-mp 48] [--repeat 5]
 """
@@ -15,9 +17,38 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BATCH_PIPE, BIG_PIPE, make_jpeg, timed  # noqa: E402
+from bench import BATCH_PIPE, BIG_PIPE, make_jpeg  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def timed(cmd, env):
+    """(wall seconds, CPU seconds of the command and every process it waited for)."""
+    t0 = time.time()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read().decode(errors="replace")
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.time() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0 or " 0 failed" not in err:
+        sys.exit("failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), err[-3000:]))
+    return dt, ru.ru_utime + ru.ru_stime
+
+
+def seal_speed(d):
+    """One core's seal and open speed in GB/s, or None without a C compiler."""
+    exe = os.path.join(d, "seal-speed")
+    srcs = ["bench/mpi/seal-speed.c", "src/exec/mpi/seal.c", "src/crypto/crypto.c",
+            "src/core/error.c", "src/core/alloc.c"]
+    r = subprocess.run(["cc", "-O2", "-Iinclude", "-Isrc", "-o", exe, *srcs, "-lnettle"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return [line.split() for line in subprocess.run([exe], capture_output=True,
+                                                    text=True).stdout.splitlines()]
 
 
 def main():
@@ -56,25 +87,34 @@ def main():
     rows = []
     for name, inputs, pipe in (("batch", batch, BATCH_PIPE), ("large", [big], BIG_PIPE)):
         times = {False: [], True: []}
-        for _ in range(a.repeat):
-            for sealed in (False, True):
+        cpu = {False: [], True: []}
+        for i in range(a.repeat):
+            for sealed in ((False, True) if i % 2 == 0 else (True, False)):
                 out = os.path.join(d, "out")
                 shutil.rmtree(out, ignore_errors=True)
-                t, _ = timed(cmd(inputs, pipe, out, sealed), env)
+                t, c = timed(cmd(inputs, pipe, out, sealed), env)
                 times[sealed].append(t)
-        rows.append((name, times))
+                cpu[sealed].append(c)
+        rows.append((name, times, cpu))
         for sealed in (False, True):
-            print("%-6s %-5s runs: %s" % (name, "key" if sealed else "clear",
-                                          " ".join("%.2f" % t for t in times[sealed])))
+            print("%-6s %-5s wall s: %s   CPU s: %s" % (
+                name, "key" if sealed else "clear", " ".join("%.2f" % t for t in times[sealed]),
+                " ".join("%.2f" % t for t in cpu[sealed])))
     load1 = os.getloadavg()
-    print("\n| work | clear median s | key median s | overhead (medians) | clear min s | key min s "
-          "| overhead (minima) |")
+    print("\n| work | wall median clear / key s | overhead | wall min clear / key s | overhead "
+          "| CPU median clear / key s | overhead |")
     print("|---|---|---|---|---|---|---|")
-    for name, times in rows:
+    for name, times, cpu in rows:
         mc, mk = statistics.median(times[False]), statistics.median(times[True])
         nc, nk = min(times[False]), min(times[True])
-        print("| %s | %.2f | %.2f | %+.1f%% | %.2f | %.2f | %+.1f%% |"
-              % (name, mc, mk, 100 * (mk / mc - 1), nc, nk, 100 * (nk / nc - 1)))
+        cc, ck = statistics.median(cpu[False]), statistics.median(cpu[True])
+        print("| %s | %.2f / %.2f | %+.1f%% | %.2f / %.2f | %+.1f%% | %.2f / %.2f | %+.1f%% |"
+              % (name, mc, mk, 100 * (mk / mc - 1), nc, nk, 100 * (nk / nc - 1), cc, ck,
+                 100 * (ck / cc - 1)))
+    speed = seal_speed(d)
+    for size, s, o in speed or []:
+        print("one core (CPU time): %s-byte messages sealed at %s GB/s, opened at %s GB/s"
+              % (size, s, o))
     print("load average after: %.2f %.2f %.2f" % load1)
     shutil.rmtree(d, ignore_errors=True)
 

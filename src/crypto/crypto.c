@@ -218,6 +218,11 @@ void dip_aead_free(dip_aead *a)
     dip_free(a);
 }
 
+/* nettle's gcm_encrypt/decrypt make two passes over their whole input (counter mode, then
+ * GHASH); in pieces of this size the second pass reads from cache, not memory, which makes a
+ * 12 MB message about 1.5x faster. A multiple of 16, as GCM requires of all pieces but the last. */
+#define GCM_PIECE (32u << 10)
+
 void dip_aead_seal(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const void *ad,
                    size_t ad_len, const void *in, size_t len, uint8_t *out)
 {
@@ -226,7 +231,11 @@ void dip_aead_seal(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], cons
     gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
     if (ad_len > 0)
         gcm_update(&ctx, &a->gkey, ad_len, ad);
-    gcm_encrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, len, out, in);
+    for (size_t off = 0, n; off < len; off += n) {
+        n = len - off < GCM_PIECE ? len - off : GCM_PIECE;
+        gcm_encrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, n, out + off,
+                    (const uint8_t *)in + off);
+    }
     gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES,
                out + len);
 }
@@ -248,7 +257,11 @@ int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const
     gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
     if (ad_len > 0)
         gcm_update(&ctx, &a->gkey, ad_len, ad);
-    gcm_decrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, n, out, in);
+    for (size_t off = 0, k; off < n; off += k) {
+        k = n - off < GCM_PIECE ? n - off : GCM_PIECE;
+        gcm_decrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, k, out + off,
+                    (const uint8_t *)in + off);
+    }
     gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES, tag);
     if (!memeql_sec(tag, want, DIP_TAG_BYTES)) {
         explicit_bzero(out, n); /* never hand out unauthenticated plaintext */
