@@ -346,3 +346,48 @@ TEST(every_exchange_gives_new_keys)
     pair_cleanup(&a);
     pair_cleanup(&b);
 }
+
+TEST(every_job_has_its_own_keys)
+{
+    struct pair p = {0};
+    struct dip_err err = {0};
+    uint8_t job[DIP__SESSION_NONCE], wn[DIP__WORKER_NONCE] = {0};
+    char out[64];
+    size_t l0, l1, l2, l3, l4;
+    uint8_t *old_task, *rekey, *ack, *task, *result;
+
+    /* The handshake's worker nonce is random; the test's rekey uses its own on both sides. */
+    ASSERT_OK(handshake(&p, &p.key, &p.key, &err));
+    ASSERT_OK(dip_random(job, sizeof job, NULL));
+    old_task = seal_text(&p.coord, KIND_TASK, "task of job 1", &l0);
+    ASSERT_OK(open_copy(&p.worker, KIND_TASK, old_task, l0, NULL, &err));
+    /* coordinator: REKEY under the current keys, then it sends under the job's keys */
+    rekey = seal_text(&p.coord, 19, "nonce", &l1);
+    ASSERT_OK(dip__chan_rekey_tx(&p.coord, &p.key, job, wn, 7, 1, NULL));
+    task = seal_text(&p.coord, KIND_TASK, "task of job 2", &l3);
+    /* worker: opens REKEY, answers under its current keys, then switches both ways */
+    ASSERT_OK(open_copy(&p.worker, 19, rekey, l1, NULL, &err));
+    ack = seal_text(&p.worker, 19, "", &l2);
+    ASSERT_OK(dip__chan_rekey_tx(&p.worker, &p.key, job, wn, 7, 0, NULL));
+    ASSERT_OK(dip__chan_rekey_rx(&p.worker, NULL));
+    result = seal_text(&p.worker, KIND_RESULT, "result of job 2", &l4);
+    /* job 1's first task, replayed into job 2 where sequence 0 is expected: refused */
+    ASSERT_EQ_INT(open_copy(&p.worker, KIND_TASK, old_task, l0, NULL, &err), DIP_EINTEGRITY);
+    ASSERT_CONTAINS(err.msg, "does not authenticate");
+    ASSERT_OK(open_copy(&p.worker, KIND_TASK, task, l3, out, &err));
+    ASSERT_EQ_STR(out, "task of job 2");
+    /* coordinator: the answer opens under the old keys, then it receives under the new */
+    ASSERT_OK(open_copy(&p.coord, 19, ack, l2, NULL, &err));
+    ASSERT_OK(dip__chan_rekey_rx(&p.coord, NULL));
+    ASSERT_OK(open_copy(&p.coord, KIND_RESULT, result, l4, out, &err));
+    ASSERT_EQ_STR(out, "result of job 2");
+    /* an answer nobody asked for */
+    ASSERT_EQ_INT(dip__chan_rekey_rx(&p.coord, &err), DIP_EINTEGRITY);
+    ASSERT_CONTAINS(err.msg, "never announced");
+    dip_free(old_task);
+    dip_free(rekey);
+    dip_free(ack);
+    dip_free(task);
+    dip_free(result);
+    pair_cleanup(&p);
+}

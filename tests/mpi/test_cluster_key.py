@@ -5,7 +5,9 @@
    local executor's bytes, and the log names the rank that failed authentication (and both key
    fingerprints, never the keys);
 3. spawned workers (--max-workers) seal with the same key, given by DIP_CLUSTER_KEY, and do work;
-4. a job without a key on one host prints no warning about traffic in clear."""
+4. a job without a key on one host prints no warning about traffic in clear;
+5. one executor running several sealed jobs (as dip serve does; new keys per job) gives every job
+   the local executor's bytes."""
 import os
 import re
 import subprocess
@@ -92,4 +94,20 @@ text = r.stderr + r.stdout
 check(r.returncode == 0, "mpirun exited %d" % r.returncode, text)
 check("not encrypted" not in text, "a single-host job warned about clear traffic", text)
 print("4. single host without a key: no warning")
+
+# 5. One executor, several jobs (as dip serve runs them), sealed: each job gets its own keys
+#    (a fresh job nonce per job), spawned workers join, and every job's outputs are the local ones.
+out = os.path.join(d, "jobs")
+os.makedirs(out)
+r = subprocess.run([MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
+                    "-np", "2", os.environ["DIP_MPI_JOBS"], pipe, out, "3", "2", *inputs],
+                   capture_output=True, text=True, timeout=200,
+                   env=env(DIP_MPI_IDLE_S=0, DIP_CLUSTER_KEY=key))
+text = r.stderr + r.stdout
+check(r.returncode == 0 and "0 failed" in r.stdout, "driver failed (%d)" % r.returncode, text)
+check("failed authentication" not in text and "LOST" not in text, "a worker was rejected", text)
+for j in range(3):
+    bad = same_outputs(os.path.join(d, "local"), os.path.join(out, str(j)))
+    check(not bad, "job %d: outputs differ: %s" % (j, bad), text)
+print("5. three sealed jobs on one executor: outputs identical")
 print("ok")

@@ -78,6 +78,7 @@ struct worker {
     int nq;
     struct dip__rx rx; /* the message arriving from it */
     struct dip__chan ch; /* a sealed cluster: its keys, from the key exchange */
+    uint8_t nonce[DIP__WORKER_NONCE]; /* its nonce, from the key exchange */
     int authed;          /* a sealed cluster: its HELLO opened under the session's keys */
     struct dip_worker_stat st;
 };
@@ -100,6 +101,8 @@ struct coord {
     int sealed, warned_clear;
     struct dip_key key;
     uint8_t session[DIP__SESSION_NONCE];
+    uint8_t job_nonce[DIP__SESSION_NONCE]; /* the current job's, drawn when it first ships */
+    uint64_t job_nonce_of;                 /* the job it belongs to (0: none yet) */
 
     /* the current job */
     const struct dip_job_spec *spec;
@@ -805,7 +808,7 @@ static void warn_clear(struct coord *c, const char *why)
  * with another key (or none here) is lost at once; it still gets the answer, so it can tell. */
 static void on_keyx(struct coord *c, struct worker *w, const uint8_t *data, size_t len)
 {
-    uint8_t nonce[DIP__WORKER_NONCE], *kx;
+    uint8_t *kx;
     struct dip_err err = {0};
     char why[600];
 
@@ -824,8 +827,8 @@ static void on_keyx(struct coord *c, struct worker *w, const uint8_t *data, size
         dip__tx_send(&c->tx, w->comm, w->peer, DIP__MPI_KEYX, kx, DIP__KEYX_COORD,
                      (size_t)(w - c->w), NULL);
     }
-    if (dip__keyx_read_worker(data, len, &c->key, nonce, &err) != 0 ||
-        dip__chan_keys(&w->ch, &c->key, c->session, nonce, (uint32_t)w->id, 1, &err) != 0) {
+    if (dip__keyx_read_worker(data, len, &c->key, w->nonce, &err) != 0 ||
+        dip__chan_keys(&w->ch, &c->key, c->session, w->nonce, (uint32_t)w->id, 1, &err) != 0) {
         snprintf(why, sizeof why, "failed authentication: %s", err.msg);
         lose_worker(c, w, why);
         return;
@@ -843,6 +846,16 @@ static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t
 {
     if (tag == DIP__MPI_KEYX) {
         on_keyx(c, w, data, len);
+    } else if (tag == DIP__MPI_REKEY) {
+        /* The worker's last message under the previous job's keys. */
+        struct dip_err err = {0};
+        char why[600];
+
+        if (!c->sealed || dip__chan_rekey_rx(&w->ch, &err) != 0) {
+            snprintf(why, sizeof why, "failed authentication: %s",
+                     c->sealed ? err.msg : "a new job's keys in a cluster without a key");
+            lose_worker(c, w, why);
+        }
     } else if (tag == DIP__MPI_HELLO) {
         struct dip__rbuf r = {data, len, 0};
         char *host;
@@ -1029,6 +1042,32 @@ static int load_item(struct coord *c, struct task *t)
     return 0;
 }
 
+/* A sealed cluster: every job has its own keys, from a random job nonce sent to each worker
+ * (under the keys it has) just before the job itself (seal.h). */
+static int rekey(struct coord *c, struct worker *w)
+{
+    uint8_t *d;
+    int rc;
+
+    if (c->job_nonce_of != c->job) {
+        rc = dip_random(c->job_nonce, sizeof c->job_nonce, NULL);
+        if (rc)
+            return rc;
+        c->job_nonce_of = c->job;
+    }
+    d = dip_malloc(sizeof c->job_nonce);
+    if (!d)
+        return DIP_ENOMEM;
+    memcpy(d, c->job_nonce, sizeof c->job_nonce);
+    rc = send_to(c, w, DIP__MPI_REKEY, d, sizeof c->job_nonce);
+    if (rc == 0)
+        rc = dip__chan_rekey_tx(&w->ch, &c->key, c->job_nonce, w->nonce, (uint32_t)w->id, 1,
+                                NULL);
+    if (rc == 0)
+        dip__mpi_log(3, "rank %d: job %llu keys announced", w->id, (unsigned long long)c->job);
+    return rc;
+}
+
 static void assign(struct coord *c, struct worker *w, struct task *t)
 {
     struct dip__wbuf b = {0};
@@ -1036,6 +1075,11 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
     if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
         return;
     if (w->job_sent != c->job) {
+        if (c->sealed && rekey(c, w) != 0) {
+            q_push(c, t, 1);
+            lose_worker(c, w, "cannot send the job's keys");
+            return;
+        }
         if (send_copy(c, w, DIP__MPI_JOB, &c->jobmsg) != 0) {
             q_push(c, t, 1);
             lose_worker(c, w, "cannot send");

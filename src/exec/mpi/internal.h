@@ -24,6 +24,7 @@ enum {
     DIP__MPI_STOP,       /* coordinator -> worker: leave the worker loop */
     DIP__MPI_PING,       /* coordinator -> worker: the coordinator is alive */
     DIP__MPI_KEYX,       /* both ways, in clear: the key exchange of a sealed cluster (seal.h) */
+    DIP__MPI_REKEY,      /* coordinator -> worker: a new job's nonce; worker -> coordinator: done */
 };
 
 enum {

@@ -91,7 +91,38 @@ void dip__chan_cleanup(struct dip__chan *ch)
 {
     dip_aead_free(ch->tx);
     dip_aead_free(ch->rx);
+    dip_aead_free(ch->rx_next);
     memset(ch, 0, sizeof *ch);
+}
+
+int dip__chan_rekey_tx(struct dip__chan *ch, const struct dip_key *key,
+                       const uint8_t job[DIP__SESSION_NONCE],
+                       const uint8_t worker[DIP__WORKER_NONCE], uint32_t worker_id, int coord,
+                       struct dip_err *err)
+{
+    struct dip__chan next = {0};
+    int rc = dip__chan_keys(&next, key, job, worker, worker_id, coord, err);
+
+    if (rc)
+        return rc;
+    dip_aead_free(ch->tx);
+    dip_aead_free(ch->rx_next);
+    ch->tx = next.tx;
+    ch->tx_seq = 0;
+    ch->rx_next = next.rx;
+    return 0;
+}
+
+int dip__chan_rekey_rx(struct dip__chan *ch, struct dip_err *err)
+{
+    if (!ch->rx_next)
+        return dip_err_set(err, DIP_EINTEGRITY, "a new job's keys that were never announced");
+    dip_aead_free(ch->rx);
+    ch->rx = ch->rx_next;
+    ch->rx_next = NULL;
+    ch->rx_seq = 0;
+    memset(ch->seen, 0, sizeof ch->seen);
+    return 0;
 }
 
 static void nonce_of(uint8_t nonce[DIP_NONCE_BYTES], int dir, uint64_t seq)

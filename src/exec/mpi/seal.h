@@ -37,6 +37,7 @@
  * until dip__chan_keys(). */
 struct dip__chan {
     dip_aead *tx, *rx;
+    dip_aead *rx_next; /* the next job's receive key, between dip__chan_rekey_tx and _rx */
     uint64_t tx_seq, rx_seq; /* next sequence to send / to accept */
     int tx_dir;              /* the direction this side sends (part of each nonce) */
     uint8_t seen[DIP__SEAL_WINDOW][DIP_TAG_BYTES]; /* tags of the last accepted messages */
@@ -50,6 +51,21 @@ int dip__chan_keys(struct dip__chan *ch, const struct dip_key *key,
                    struct dip_err *err);
 /** Frees the keys (wiped) and zeroes the channel. */
 void dip__chan_cleanup(struct dip__chan *ch);
+
+/* A new job's keys, from a fresh random job nonce the coordinator announces (REKEY, sealed under
+ * the current keys; the worker answers REKEY, the last message under its current keys). MPI
+ * keeps each pair's messages in order, so each side switches at a known point and no message
+ * carries an epoch: the coordinator switches sending right after its REKEY and receiving when the
+ * answer arrives; the worker switches both when the REKEY arrives, right after its answer. */
+/** Derives the job's keys (as dip__chan_keys, with the job nonce in place of the session's):
+ * sending switches now (counter from 0), the receive key waits for dip__chan_rekey_rx. */
+int dip__chan_rekey_tx(struct dip__chan *ch, const struct dip_key *key,
+                       const uint8_t job[DIP__SESSION_NONCE],
+                       const uint8_t worker[DIP__WORKER_NONCE], uint32_t worker_id, int coord,
+                       struct dip_err *err);
+/** Receiving switches to the key dip__chan_rekey_tx derived (counter from 0). DIP_EINTEGRITY
+ * when there is none (an answer nobody asked for). */
+int dip__chan_rekey_rx(struct dip__chan *ch, struct dip_err *err);
 
 /** Seals `len` bytes at `buf` in place; `buf` holds len + DIP__SEAL_OVERHEAD bytes. `kind` is the
  * message's MPI tag and `task` its task id (0 when it has none): both authenticated. Returns 0, or

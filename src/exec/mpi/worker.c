@@ -205,7 +205,7 @@ static void to_compute(struct wstate *ws, int tag, uint8_t *data, size_t len)
  * and sends the HELLO, the first sealed message. Returns 0, or 1 when this worker must leave. */
 static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
-                   const uint8_t *data, size_t len, struct dip__wbuf *hello)
+                   const uint8_t *data, size_t len, struct dip__wbuf *hello, uint32_t *my_id)
 {
     uint8_t session[DIP__SESSION_NONCE];
     uint32_t id = 0;
@@ -226,9 +226,38 @@ static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
         return 1;
     }
     explicit_bzero(session, sizeof session);
+    *my_id = id;
     if (!hello->oom) {
         dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, hello->data, hello->len, 0, ch);
         hello->data = NULL;
+    }
+    return 0;
+}
+
+/* A new job's nonce (a sealed cluster): answer under the current keys, then switch both ways to
+ * the job's keys (seal.h). Returns 0, or 1 when this worker must leave. */
+static int on_rekey(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
+                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
+                    uint32_t id, const uint8_t *data, size_t len)
+{
+    struct dip_err err = {0};
+    uint8_t *ack = dip_malloc(1);
+
+    if (!key) {
+        dip_free(ack);
+        return 0; /* traffic in clear: nothing to switch */
+    }
+    if (len != DIP__SESSION_NONCE || !ack) {
+        dip_free(ack);
+        dip__mpi_log(0, "worker: a malformed job key announcement; leaving");
+        return 1;
+    }
+    if (dip__tx_send(tx, comm, 0, DIP__MPI_REKEY, ack, 0, 0, ch) != 0 ||
+        dip__chan_rekey_tx(ch, key, data, nonce, id, 0, &err) != 0 ||
+        dip__chan_rekey_rx(ch, &err) != 0) {
+        dip__mpi_log(0, "worker: cannot take the job's keys: %s; leaving",
+                     err.msg[0] ? err.msg : "send failed");
+        return 1;
     }
     return 0;
 }
@@ -257,6 +286,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     /* A sealed cluster: every message but the key exchange goes through this channel. */
     struct dip__chan ch = {0}, *chp = key ? &ch : NULL;
     uint8_t nonce[DIP__WORKER_NONCE];
+    uint32_t my_id = 0;
     int leave = 0;
 
     memset(&ws, 0, sizeof ws);
@@ -341,7 +371,12 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
 
                 in_job = dip__rbuf_u8(&r) == 1;
             } else if (tag == DIP__MPI_KEYX) {
-                if (on_keyx(comm, &tx, &ch, key, nonce, data, len, &hello) != 0) {
+                if (on_keyx(comm, &tx, &ch, key, nonce, data, len, &hello, &my_id) != 0) {
+                    dip_free(data);
+                    break;
+                }
+            } else if (tag == DIP__MPI_REKEY) {
+                if (on_rekey(comm, &tx, &ch, key, nonce, my_id, data, len) != 0) {
                     dip_free(data);
                     break;
                 }
