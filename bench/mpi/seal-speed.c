@@ -28,7 +28,8 @@ int main(void)
     struct dip__chan tx = {0}, rx = {0};
 
     memset(key.b, 7, sizeof key.b);
-    if (dip__chan_keys(&tx, &key, sn, wn, 1, 1, NULL) || dip__chan_keys(&rx, &key, sn, wn, 1, 0, NULL))
+    if (dip__chan_keys(&tx, &key, sn, wn, 1, 1, NULL) ||
+        dip__chan_keys(&rx, &key, sn, wn, 1, 0, NULL))
         return 1;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t n = sizes[k], pl = 0;

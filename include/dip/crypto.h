@@ -56,8 +56,8 @@ int dip_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t sa
 /** An expanded key. Seal and open only read it, so one context serves many threads at once. */
 typedef struct dip_aead dip_aead;
 
-/** Expands `key` into a new context (the key bytes are not kept). DIP_ENOMEM. Free with
- * dip_aead_free(), which wipes it. */
+/** Expands `key` into a new context (which keeps a copy of the key for the one-shot calls).
+ * DIP_ENOMEM. Free with dip_aead_free(), which wipes it. */
 int dip_aead_new(const struct dip_key *key, dip_aead **out);
 /** Wipes and frees. NULL is a no-op. */
 void dip_aead_free(dip_aead *a);

@@ -319,8 +319,7 @@ TEST(clear_message_and_no_keys)
     ASSERT_CONTAINS(err.msg, "before the key exchange");
     ASSERT_EQ_INT(dip__chan_seal(&none, KIND_TASK, 0, buf, 16, &err), DIP_EINVAL);
     ASSERT_OK(handshake(&p, &p.key, &p.key, &err));
-    ASSERT_EQ_INT(open_copy(&p.worker, KIND_TASK, clear, sizeof clear, NULL, &err),
-                  DIP_EINTEGRITY);
+    ASSERT_EQ_INT(open_copy(&p.worker, KIND_TASK, clear, sizeof clear, NULL, &err), DIP_EINTEGRITY);
     ASSERT_CONTAINS(err.msg, "truncated or not sealed");
     pair_cleanup(&p);
 }

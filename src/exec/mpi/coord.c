@@ -76,10 +76,10 @@ struct worker {
     int isolated; /* it holds a suspect task (one that was running when a worker died) alone */
     struct task *q[MAX_CREDIT];
     int nq;
-    struct dip__rx rx; /* the message arriving from it */
-    struct dip__chan ch; /* a sealed cluster: its keys, from the key exchange */
+    struct dip__rx rx;                /* the message arriving from it */
+    struct dip__chan ch;              /* a sealed cluster: its keys, from the key exchange */
     uint8_t nonce[DIP__WORKER_NONCE]; /* its nonce, from the key exchange */
-    int authed;          /* a sealed cluster: its HELLO opened under the session's keys */
+    int authed; /* a sealed cluster: its HELLO opened under the session's keys */
     struct dip_worker_stat st;
 };
 
@@ -799,9 +799,11 @@ static void warn_clear(struct coord *c, const char *why)
     if (c->sealed || c->warned_clear)
         return;
     c->warned_clear = 1;
-    dip__mpi_log(1, "warning: cluster traffic is not encrypted (%s): anyone on the network "
-                    "between the hosts can read images and results and inject results; give every "
-                    "rank --cluster-key FILE (dip key create FILE)", why);
+    dip__mpi_log(1,
+                 "warning: cluster traffic is not encrypted (%s): anyone on the network "
+                 "between the hosts can read images and results and inject results; give every "
+                 "rank --cluster-key FILE (dip key create FILE)",
+                 why);
 }
 
 /* A worker's key exchange: answer with the session nonce and its id, and derive its keys. A worker
@@ -813,8 +815,9 @@ static void on_keyx(struct coord *c, struct worker *w, const uint8_t *data, size
     char why[600];
 
     if (!c->sealed) {
-        lose_worker(c, w, "it seals its messages (--cluster-key) but this coordinator has no "
-                          "cluster key");
+        lose_worker(c, w,
+                    "it seals its messages (--cluster-key) but this coordinator has no "
+                    "cluster key");
         return;
     }
     if (w->ch.tx) {
@@ -872,8 +875,8 @@ static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t
             if (host && strcmp(host, c->host) != 0) {
                 char why[160];
 
-                snprintf(why, sizeof why, "rank %d runs on %.60s, the coordinator on %.60s",
-                         w->id, host, c->host);
+                snprintf(why, sizeof why, "rank %d runs on %.60s, the coordinator on %.60s", w->id,
+                         host, c->host);
                 warn_clear(c, why);
             }
         }
@@ -905,8 +908,8 @@ static int poll_all(struct coord *c)
                 break;
             if (!w->rx.active && dip__rx_probe(&w->rx, w->comm, w->peer) <= 0)
                 break;
-            got = dip__rx_test(&w->rx, c->lost_after, &data, &len, &tag,
-                               c->sealed ? &w->ch : NULL, &err);
+            got = dip__rx_test(&w->rx, c->lost_after, &data, &len, &tag, c->sealed ? &w->ch : NULL,
+                               &err);
             if (got == 0)
                 break; /* still arriving */
             if (got < 0) {
@@ -1061,8 +1064,7 @@ static int rekey(struct coord *c, struct worker *w)
     memcpy(d, c->job_nonce, sizeof c->job_nonce);
     rc = send_to(c, w, DIP__MPI_REKEY, d, sizeof c->job_nonce);
     if (rc == 0)
-        rc = dip__chan_rekey_tx(&w->ch, &c->key, c->job_nonce, w->nonce, (uint32_t)w->id, 1,
-                                NULL);
+        rc = dip__chan_rekey_tx(&w->ch, &c->key, c->job_nonce, w->nonce, (uint32_t)w->id, 1, NULL);
     if (rc == 0)
         dip__mpi_log(3, "rank %d: job %llu keys announced", w->id, (unsigned long long)c->job);
     return rc;

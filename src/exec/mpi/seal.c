@@ -178,10 +178,11 @@ int dip__chan_open(struct dip__chan *ch, int kind, uint8_t *buf, size_t len, siz
     if (n != len - DIP__SEAL_OVERHEAD)
         return dip_err_set(err, DIP_EINTEGRITY,
                            "truncated or padded message: its header says %llu bytes, it holds "
-                           "%zu", (unsigned long long)n, len - DIP__SEAL_OVERHEAD);
+                           "%zu",
+                           (unsigned long long)n, len - DIP__SEAL_OVERHEAD);
     if (k != (uint32_t)kind)
-        return dip_err_set(err, DIP_EINTEGRITY,
-                           "message kind %u sealed, but it arrived as kind %d", k, kind);
+        return dip_err_set(err, DIP_EINTEGRITY, "message kind %u sealed, but it arrived as kind %d",
+                           k, kind);
     if (seq < ch->rx_seq) {
         const uint8_t *got = buf + n; /* the tag follows the ciphertext */
 
@@ -192,8 +193,8 @@ int dip__chan_open(struct dip__chan *ch, int kind, uint8_t *buf, size_t len, siz
         if (memcmp(got, ch->seen[seq % DIP__SEAL_WINDOW], DIP_TAG_BYTES) == 0)
             return dip_err_set(err, DIP_EINTEGRITY,
                                "replayed message: sequence %llu was already received "
-                               "(expected %llu)", (unsigned long long)seq,
-                               (unsigned long long)ch->rx_seq);
+                               "(expected %llu)",
+                               (unsigned long long)seq, (unsigned long long)ch->rx_seq);
         return dip_err_set(err, DIP_EINTEGRITY,
                            "nonce reused: sequence %llu came again with other content (expected "
                            "%llu); the sender reused a nonce, or the message is forged",
@@ -210,7 +211,8 @@ int dip__chan_open(struct dip__chan *ch, int kind, uint8_t *buf, size_t len, siz
     if (rc)
         return dip_err_set(err, DIP_EINTEGRITY,
                            "message %llu does not authenticate: altered on the way, or sealed "
-                           "with another key", (unsigned long long)seq);
+                           "with another key",
+                           (unsigned long long)seq);
     memcpy(ch->seen[seq % DIP__SEAL_WINDOW], tag, DIP_TAG_BYTES);
     ch->rx_seq++;
     *plain_len = (size_t)n;

@@ -12,8 +12,8 @@
  * A sealed message is: ciphertext (len) | tag (16) | header (32). The header travels in clear
  * and is the associated data: "DIP1" (magic and version), kind (the MPI tag), sequence, task id,
  * length. It sits at the end so the plaintext is decrypted in place at the start of the receive
- * buffer. The receiver accepts only the next sequence number, so a replayed, reordered, dropped, truncated or
- * altered message is rejected, each with its own sentence. */
+ * buffer. The receiver accepts only the next sequence number, so a replayed, reordered, dropped,
+ * truncated or altered message is rejected, each with its own sentence. */
 #ifndef DIP_EXEC_MPI_SEAL_H
 #define DIP_EXEC_MPI_SEAL_H
 
@@ -31,13 +31,14 @@
 #define DIP__WORKER_NONCE  16
 /* Key exchange messages (sent in clear; they hold no secret): */
 #define DIP__KEYX_WORKER 32 /* "DIPK" | version u32 | worker nonce 16 | key id 8 */
-#define DIP__KEYX_COORD  52 /* "DIPK" | version u32 | session nonce 32 | key id 8 | worker id u32 */
+#define DIP__KEYX_COORD  52 /* "DIPK" | version u32 | session nonce 32 | key id 8 | worker id u32  \
+                             */
 
 /** One direction pair between the coordinator and a worker. Zero-initialise; `tx`/`rx` are NULL
  * until dip__chan_keys(). */
 struct dip__chan {
     dip_aead *tx, *rx;
-    dip_aead *rx_next; /* the next job's receive key, between dip__chan_rekey_tx and _rx */
+    dip_aead *rx_next;       /* the next job's receive key, between dip__chan_rekey_tx and _rx */
     uint64_t tx_seq, rx_seq; /* next sequence to send / to accept */
     int tx_dir;              /* the direction this side sends (part of each nonce) */
     uint8_t seen[DIP__SEAL_WINDOW][DIP_TAG_BYTES]; /* tags of the last accepted messages */

@@ -76,8 +76,8 @@ static int post(struct dip__tx *tx, struct dip__txsend *s, MPI_Comm comm, int pe
 /* Test builds only: DIP_TEST_TAMPER=flip or =replay makes this rank alter (one bit of the
  * ciphertext, before it is posted) or send twice (after) its first sealed RESULT, as someone on
  * the network would. Called from a worker's MPI thread only. */
-static void tamper(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data,
-                   size_t len, size_t owner, int posted)
+static void tamper(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
+                   size_t owner, int posted)
 {
     static int done;
     const char *v = getenv("DIP_TEST_TAMPER");

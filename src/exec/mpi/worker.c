@@ -237,8 +237,8 @@ static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
 /* A new job's nonce (a sealed cluster): answer under the current keys, then switch both ways to
  * the job's keys (seal.h). Returns 0, or 1 when this worker must leave. */
 static int on_rekey(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
-                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
-                    uint32_t id, const uint8_t *data, size_t len)
+                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE], uint32_t id,
+                    const uint8_t *data, size_t len)
 {
     struct dip_err err = {0};
     uint8_t *ack = dip_malloc(1);
@@ -347,8 +347,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         if (got < 0 && err.code == DIP_EINTEGRITY) {
             /* Not from the coordinator, or altered: dropped; the coordinator's own messages still
              * open, and its silence ends this worker as usual. */
-            dip__mpi_log(0, "worker: a message failed authentication and was dropped: %s",
-                         err.msg);
+            dip__mpi_log(0, "worker: a message failed authentication and was dropped: %s", err.msg);
             got = 0;
         }
         if (got < 0) {
