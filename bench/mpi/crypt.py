@@ -43,8 +43,8 @@ def seal_speed(d):
     exe = os.path.join(d, "seal-speed")
     srcs = ["bench/mpi/seal-speed.c", "src/exec/mpi/seal.c", "src/crypto/crypto.c",
             "src/core/error.c", "src/core/alloc.c"]
-    r = subprocess.run(["cc", "-O2", "-Iinclude", "-Isrc", "-o", exe, *srcs, "-lnettle"],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(["cc", "-O2", "-Iinclude", "-Isrc", "-o", exe, *srcs, "-lnettle",
+                        "-lgnutls"], cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         return None
     return [line.split() for line in subprocess.run([exe], capture_output=True,

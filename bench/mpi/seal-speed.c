@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Speed of one core sealing and opening cluster messages (src/exec/mpi/seal.c: AES-256-GCM from
- * nettle), for bench/mpi/crypt.py: a tile-sized message (12 MB, a 4-megapixel RGB tile) and a
+ * src/crypto), for bench/mpi/crypt.py: a tile-sized message (12 MB, a 4-megapixel RGB tile) and a
  * batch-sized one (600 KB, an encoded 1080p JPEG). Prints "SIZE seal GB/s open GB/s" lines.
  * Built by crypt.py: cc -O2 -Iinclude -Isrc bench/mpi/seal-speed.c src/exec/mpi/seal.c
- * src/crypto/crypto.c src/core/error.c src/core/alloc.c -lnettle */
+ * src/crypto/crypto.c src/core/error.c src/core/alloc.c -lnettle -lgnutls */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

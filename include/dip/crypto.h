@@ -165,7 +165,7 @@ int dip_envelope_reader_final(struct dip_envelope_reader *r, const uint8_t tag[D
 void dip_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                      uint8_t out[32]);
 
-/** "nettle 3.8": the linked crypto library (static string). */
+/** "nettle 3.8, GnuTLS 3.7.9": the linked crypto libraries (static string). */
 const char *dip_crypto_version(void);
 
 #ifdef __cplusplus

@@ -35,9 +35,10 @@ static const uint8_t envelope_magic[8] = {'D', 'I', 'P', 'S', 'E', 'A', 'L', '1'
 
 const char *dip_crypto_version(void)
 {
-    static char buf[32];
+    static char buf[64];
 
-    snprintf(buf, sizeof(buf), "nettle %d.%d", nettle_version_major(), nettle_version_minor());
+    snprintf(buf, sizeof(buf), "nettle %d.%d, GnuTLS %s", nettle_version_major(),
+             nettle_version_minor(), gnutls_check_version(NULL));
     return buf;
 }
 
