@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """kill -9 of the coordinator (rank 0) mid-job on one machine, under plain mpirun: the workers
-notice the silence within DIP_MPI_ORPHAN_S (3 s here), or the failed receive at once, and leave, so mpirun exits within 10 s of
-the kill (it waited 60 s when the orphan limit was hard-coded and the variable had no effect)."""
+notice the silence within DIP_MPI_ORPHAN_S (3 s here), or a failed receive at once, and leave,
+so mpirun exits within 10 s of the kill (it waited 60 s when the orphan limit was hard-coded and
+the variable had no effect)."""
 import os
 import signal
 import time
