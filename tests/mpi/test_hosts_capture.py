@@ -92,8 +92,8 @@ def run(h, d, inputs, out, key):
         check("listening on" in line, "tcpdump did not start: %s" % line)
     extra = ["--cluster-key", key] if key else []
     cmd = [DIP, "mpirun", *h.mpirun_args(3), "--mca", "btl_tcp_port_min_v4", str(BTL_PORTS[0]),
-           "--mca", "btl_tcp_port_range_v4", str(BTL_PORTS[1] - BTL_PORTS[0]), DIP, "process", "-p", PIPE, "-o", out + "/",
-           "-f", "png", "--log-level", "1", *extra, *inputs]
+           "--mca", "btl_tcp_port_range_v4", str(BTL_PORTS[1] - BTL_PORTS[0]), DIP, "process",
+           "-p", PIPE, "-o", out + "/", "-f", "png", "--log-level", "1", *extra, *inputs]
     for attempt in range(2):  # Open MPI's daemons now and then fail to start (hostnet.py)
         r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=240,
                            env=env(DIP_MPIRUN=MPIEXEC))
