@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The cluster key (--cluster-key, DIP_CLUSTER_KEY), on one host, as an operator meets it:
+0. a missing or group-readable key file stops dip process and dip serve, even without mpirun;
 1. a key file that group or others may read is refused on every rank with a sentence naming it;
 2. a worker started with another key is rejected: the job finishes on the other worker with the
    local executor's bytes, and the log names the rank that failed authentication (and both key
@@ -28,6 +29,17 @@ for k in (key, other, loose):
 os.chmod(loose, 0o640)
 key_id = subprocess.run([DIP, "key", "id", key], capture_output=True, text=True).stdout.strip()
 other_id = subprocess.run([DIP, "key", "id", other], capture_output=True, text=True).stdout.strip()
+
+# 0. Without mpirun too, a key file that cannot be used stops dip process and dip serve at once.
+for args in (["process", "-p", "invert", "-o", os.path.join(d, "x.png"), inputs[0]],
+             ["serve", "--listen", "127.0.0.1:0", "--data", os.path.join(d, "var")]):
+    for k, why in ((os.path.join(d, "missing.key"), "No such file"), (loose, "too open")):
+        r = subprocess.run([DIP, *args, "--cluster-key", k], capture_output=True, text=True,
+                           timeout=60)
+        check(r.returncode != 0 and ("cluster key: key file %s" % k) in r.stderr and
+              why in r.stderr, "dip %s accepted cluster key %s: %d %s"
+              % (args[0], k, r.returncode, r.stderr))
+print("0. refused without mpirun: missing and group-readable key files")
 
 # 1. A key file readable by the group: refused before the rank joins the job.
 # (Without --enable-recovery, so that mpirun reports the ranks' failure in its status.)

@@ -223,17 +223,20 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
         o = &def;
     }
     dip__mpi_log_level = o->log_level;
-    if (!dip_mpi_launched())
-        return 0;
     if (o->cluster_key) {
         /* Before MPI starts: a rank with a missing or unprotected key file stops here, with a
-         * sentence naming the file, and never joins the job. */
+         * sentence naming the file, and never joins the job (checked without mpirun too, so a
+         * wrong path shows up before the first cluster run). */
         rc = dip_key_load(o->cluster_key, &key, err);
         if (rc) {
             dip_err_prefix(err, "cluster key: ");
             return rc;
         }
         keyp = &key;
+    }
+    if (!dip_mpi_launched()) {
+        dip_key_wipe(keyp);
+        return 0;
     }
     MPI_Initialized(&inited);
     if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
