@@ -94,12 +94,17 @@ def run(h, d, inputs, out, key):
     cmd = [DIP, "mpirun", *h.mpirun_args(3), "--mca", "btl_tcp_port_min_v4", str(BTL_PORTS[0]),
            "--mca", "btl_tcp_port_range_v4", str(BTL_PORTS[1] - BTL_PORTS[0]), DIP, "process",
            "-p", PIPE, "-o", out + "/", "-f", "png", "--log-level", "1", *extra, *inputs]
-    for attempt in range(2):  # Open MPI's daemons now and then fail to start (hostnet.py)
+    # On a loaded, shared machine Open MPI's daemons now and then fail to start (a session
+    # folder that exists, a daemon that cannot reach mpirun: hostnet.py); nothing of dip has run
+    # then (no output), so the launch is retried.
+    for attempt in range(4):
         r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=240,
                            env=env(DIP_MPIRUN=MPIEXEC))
-        if r.returncode == 0 or "ORTE" not in r.stderr:
+        ran = os.path.isdir(out) and any(".tmp." not in n for n in os.listdir(out))
+        if r.returncode == 0 or ran or "ORTE" not in r.stderr:
             break
-        print("launch attempt %d failed; retrying" % (attempt + 1))
+        print("launch attempt %d: Open MPI's daemons did not start; retrying" % (attempt + 1))
+        time.sleep(1 + attempt)
     time.sleep(0.5)
     for p in dumps:
         p.send_signal(signal.SIGINT)
