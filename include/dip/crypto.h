@@ -56,8 +56,8 @@ int dip_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t sa
 /** An expanded key. Seal and open only read it, so one context serves many threads at once. */
 typedef struct dip_aead dip_aead;
 
-/** Expands `key` into a new context (the key bytes are not kept). DIP_ENOMEM. Free with
- * dip_aead_free(), which wipes it. */
+/** Expands `key` into a new context (which keeps a copy of the key for the one-shot calls).
+ * DIP_ENOMEM. Free with dip_aead_free(), which wipes it. */
 int dip_aead_new(const struct dip_key *key, dip_aead **out);
 /** Wipes and frees. NULL is a no-op. */
 void dip_aead_free(dip_aead *a);
@@ -165,7 +165,7 @@ int dip_envelope_reader_final(struct dip_envelope_reader *r, const uint8_t tag[D
 void dip_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                      uint8_t out[32]);
 
-/** "nettle 3.8": the linked crypto library (static string). */
+/** "nettle 3.8, GnuTLS 3.7.9": the linked crypto libraries (static string). */
 const char *dip_crypto_version(void);
 
 #ifdef __cplusplus

@@ -230,6 +230,8 @@ struct dip_mpi_opts {
     int serve;             /* 1: the coordinator idles between jobs (dip serve) */
     /* Object storage for workers (NULL: none): the same callbacks on every rank. */
     const struct dip_object_io *objects;
+    const char *cluster_key; /* DIP_CLUSTER_KEY or --cluster-key: a key file (dip key create)
+                              * that seals every message between ranks; NULL: in clear */
 };
 void dip_mpi_opts_default(struct dip_mpi_opts *o);
 

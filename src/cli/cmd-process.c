@@ -49,6 +49,9 @@ static const char help[] =
     "      --no-worker-io    rank 0 reads and writes s3:// objects and ships their bytes\n"
     "                        (default: when INPUT and OUT are both s3://, each worker gets\n"
     "                        its inputs and puts its outputs itself)\n"
+    "      --cluster-key F   seal every message between ranks with key file F (dip key\n"
+    "                        create F; mode 0600; the same on every rank; also\n"
+    "                        DIP_CLUSTER_KEY=F)\n"
     "INPUT and OUT may be objects: s3://bucket/key, s3://bucket/prefix/ (every object under it)\n"
     "or s3://bucket/prefix/*.jpg (a glob on keys; quote it); OUT s3://bucket/prefix/ for\n"
     "several.\n";
@@ -65,6 +68,7 @@ enum {
     OPT_TASK_TIMEOUT,
     OPT_DEVICE,
     OPT_NO_WORKER_IO,
+    OPT_CLUSTER_KEY,
 };
 
 struct item {
@@ -425,6 +429,7 @@ int dip__cmd_process(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
         {"no-worker-io", no_argument, NULL, OPT_NO_WORKER_IO},
+        {"cluster-key", required_argument, NULL, OPT_CLUSTER_KEY},
         DIP_CLI_LIMIT_OPTIONS,
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -519,6 +524,9 @@ int dip__cmd_process(int argc, char **argv)
             break;
         case OPT_NO_WORKER_IO:
             worker_io = 0;
+            break;
+        case OPT_CLUSTER_KEY:
+            mo.cluster_key = optarg;
             break;
         case 'h':
             fputs(help, stdout);

@@ -46,6 +46,7 @@ enum {
     OPT_READY_MIN_FREE,
     OPT_COST_CPU_HOUR,
     OPT_COST_GB_MONTH,
+    OPT_CLUSTER_KEY,
 };
 
 static void usage(FILE *f, const char *web_dir)
@@ -58,6 +59,8 @@ static void usage(FILE *f, const char *web_dir)
             "  --blobs URL          keep inputs and results in s3://BUCKET/PREFIX instead of\n"
             "                       DIR/blobs (AWS_* environment: see README, Storage)\n"
             "  --encrypt-key FILE   encrypt every blob at rest (dip key create FILE)\n"
+            "  --cluster-key FILE   under mpirun: seal every message between ranks (the same\n"
+            "                       file on every rank; also DIP_CLUSTER_KEY=FILE)\n"
             "  --web DIR            static files of the web page (default %s)\n"
             "  --threads N          compute threads (default: all cores)\n"
             "  --device D           cpu, opencl or auto (default: an OpenCL GPU when present)\n"
@@ -161,6 +164,7 @@ int dip__cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {"blobs", required_argument, NULL, OPT_BLOBS},
         {"encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY},
+        {"cluster-key", required_argument, NULL, OPT_CLUSTER_KEY},
         {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -179,6 +183,7 @@ int dip__cmd_serve(int argc, char **argv)
     dip_executor *ex = NULL;
     struct sigaction sa;
     int opt, bad = 0, rc = 0, routes = 0;
+    const char *cluster_key = NULL;
     long v;
 
     dip_server_opts_default(&o);
@@ -315,6 +320,9 @@ int dip__cmd_serve(int argc, char **argv)
         case OPT_ENCRYPT_KEY:
             o.encrypt_key = optarg;
             break;
+        case OPT_CLUSTER_KEY:
+            cluster_key = optarg;
+            break;
         case 'h':
         case OPT_HELP:
             usage(stdout, o.web_dir);
@@ -343,7 +351,14 @@ int dip__cmd_serve(int argc, char **argv)
         int worker_done = 0;
         dip_mpi_opts_default(&mo);
         mo.serve = 1;
+        if (cluster_key)
+            mo.cluster_key = cluster_key;
         rc = dip_mpi_start(&argc, &argv, &mo, &ex, &worker_done, &err);
+        if (rc != 0 && mo.cluster_key && !worker_done && !ex && err.code != DIP_EPEER) {
+            /* A bad cluster key is the operator's to fix: never serve in clear instead. */
+            dip__cli_error("serve", "%s", dip_err_text(&err, rc));
+            return dip_err_exit_code(rc);
+        }
         if (rc != 0) {
             /* Fall back to this machine's cores rather than not serving at all. */
             dip__cli_error("serve", "%s; using the local executor", dip_err_text(&err, rc));
@@ -355,6 +370,7 @@ int dip__cmd_serve(int argc, char **argv)
             return 0;
     }
 #endif
+    (void)cluster_key; /* only under mpirun */
     o.executor = ex; /* NULL: the server starts a local executor */
     dip__cli_s3_config(&s3o, &s3cfg);
     o.s3 = &s3cfg;

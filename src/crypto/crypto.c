@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <nettle/aes.h>
 #include <nettle/gcm.h>
 #include <nettle/hkdf.h>
@@ -26,15 +28,17 @@
 struct dip_aead {
     struct aes256_ctx aes;
     struct gcm_key gkey;
+    uint8_t key[DIP_KEY_BYTES]; /* for GnuTLS's one-shot path; wiped with the context */
 };
 
 static const uint8_t envelope_magic[8] = {'D', 'I', 'P', 'S', 'E', 'A', 'L', '1'};
 
 const char *dip_crypto_version(void)
 {
-    static char buf[32];
+    static char buf[64];
 
-    snprintf(buf, sizeof(buf), "nettle %d.%d", nettle_version_major(), nettle_version_minor());
+    snprintf(buf, sizeof(buf), "nettle %d.%d, GnuTLS %s", nettle_version_major(),
+             nettle_version_minor(), gnutls_check_version(NULL));
     return buf;
 }
 
@@ -206,6 +210,7 @@ int dip_aead_new(const struct dip_key *key, dip_aead **out)
         return DIP_ENOMEM;
     aes256_set_encrypt_key(&a->aes, key->b);
     gcm_set_key(&a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt);
+    memcpy(a->key, key->b, DIP_KEY_BYTES);
     *out = a;
     return 0;
 }
@@ -218,15 +223,54 @@ void dip_aead_free(dip_aead *a)
     dip_free(a);
 }
 
+/* nettle's gcm_encrypt/decrypt make two passes over their whole input (counter mode, then
+ * GHASH); in pieces of this size the second pass reads from cache, not memory, which makes a
+ * 12 MB message about 1.5x faster. A multiple of 16, as GCM requires of all pieces but the last. */
+#define GCM_PIECE (32u << 10)
+
+/* One-shot seal and open go through GnuTLS: on x86-64 its AES-GCM (AES-NI and PCLMUL code, the
+ * two interleaved) runs at about 4 GB/s per core, 2-2.5x nettle's 3.8 (measured by
+ * bench/mpi/seal-speed.c), which matters for the cluster's messages. The bytes are the same
+ * AES-256-GCM (tests/storage/test-crypto.c checks them against nettle's stream). A handle is
+ * made per call (a quarter of a microsecond), so one dip_aead still serves many threads; if GnuTLS
+ * refuses (no such cipher, out of memory), nettle does the work. */
+static gnutls_aead_cipher_hd_t fast_handle(const dip_aead *a)
+{
+    gnutls_datum_t k = {(unsigned char *)(uintptr_t)a->key, DIP_KEY_BYTES}; /* read only */
+    gnutls_aead_cipher_hd_t h;
+
+    return gnutls_aead_cipher_init(&h, GNUTLS_CIPHER_AES_256_GCM, &k) < 0 ? NULL : h;
+}
+
 void dip_aead_seal(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const void *ad,
                    size_t ad_len, const void *in, size_t len, uint8_t *out)
 {
     struct gcm_ctx ctx;
+    gnutls_aead_cipher_hd_t h = fast_handle(a);
 
+    if (out != in)
+        memmove(out, in, len);
+    in = out; /* sealed in place from here */
+    if (h) {
+        giovec_t av = {(void *)(uintptr_t)ad, ad_len}, v = {out, len};
+        size_t tl = DIP_TAG_BYTES;
+        int rc = gnutls_aead_cipher_encryptv2(h, nonce, DIP_NONCE_BYTES, &av, ad_len ? 1 : 0, &v,
+                                              len ? 1 : 0, out + len, &tl);
+
+        gnutls_aead_cipher_deinit(h);
+        if (rc < 0 || tl != DIP_TAG_BYTES)
+            explicit_bzero(out, len + DIP_TAG_BYTES); /* never seen to happen: nothing leaks,
+                                                       * and the receiver refuses the message */
+        return;
+    }
     gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
     if (ad_len > 0)
         gcm_update(&ctx, &a->gkey, ad_len, ad);
-    gcm_encrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, len, out, in);
+    for (size_t off = 0, n; off < len; off += n) {
+        n = len - off < GCM_PIECE ? len - off : GCM_PIECE;
+        gcm_encrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, n, out + off,
+                    (const uint8_t *)in + off);
+    }
     gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES,
                out + len);
 }
@@ -236,6 +280,7 @@ int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const
 {
     struct gcm_ctx ctx;
     uint8_t tag[DIP_TAG_BYTES], want[DIP_TAG_BYTES];
+    gnutls_aead_cipher_hd_t h;
     size_t n;
 
     if (len < DIP_TAG_BYTES)
@@ -245,10 +290,32 @@ int dip_aead_open(const dip_aead *a, const uint8_t nonce[DIP_NONCE_BYTES], const
     n = len - DIP_TAG_BYTES;
     /* Keep the received tag: `out` may overlap `in`, and decryption writes over it. */
     memcpy(want, (const uint8_t *)in + n, DIP_TAG_BYTES);
+    h = fast_handle(a);
+    if (h) {
+        giovec_t av = {(void *)(uintptr_t)ad, ad_len}, v = {out, n};
+        int rc;
+
+        if (out != in)
+            memmove(out, in, n);
+        rc = gnutls_aead_cipher_decryptv2(h, nonce, DIP_NONCE_BYTES, &av, ad_len ? 1 : 0, &v,
+                                          n ? 1 : 0, want, DIP_TAG_BYTES);
+        gnutls_aead_cipher_deinit(h);
+        if (rc < 0) {
+            explicit_bzero(out, n); /* never hand out unauthenticated plaintext */
+            return dip_err_set(err, DIP_EINTEGRITY,
+                               "authentication failed: the data was altered, or it was sealed "
+                               "with another key or other associated data");
+        }
+        return 0;
+    }
     gcm_set_iv(&ctx, &a->gkey, DIP_NONCE_BYTES, nonce);
     if (ad_len > 0)
         gcm_update(&ctx, &a->gkey, ad_len, ad);
-    gcm_decrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, n, out, in);
+    for (size_t off = 0, k; off < n; off += k) {
+        k = n - off < GCM_PIECE ? n - off : GCM_PIECE;
+        gcm_decrypt(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, k, out + off,
+                    (const uint8_t *)in + off);
+    }
     gcm_digest(&ctx, &a->gkey, &a->aes, (nettle_cipher_func *)aes256_encrypt, DIP_TAG_BYTES, tag);
     if (!memeql_sec(tag, want, DIP_TAG_BYTES)) {
         explicit_bzero(out, n); /* never hand out unauthenticated plaintext */

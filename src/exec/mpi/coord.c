@@ -94,7 +94,10 @@ struct worker {
     int isolated; /* it holds a suspect task (one that was running when a worker died) alone */
     struct task *q[MAX_CREDIT];
     int nq;
-    struct dip__rx rx; /* the message arriving from it */
+    struct dip__rx rx;                /* the message arriving from it */
+    struct dip__chan ch;              /* a sealed cluster: its keys, from the key exchange */
+    uint8_t nonce[DIP__WORKER_NONCE]; /* its nonce, from the key exchange */
+    int authed; /* a sealed cluster: its HELLO opened under the session's keys */
     struct dip_worker_stat st;
 };
 
@@ -112,6 +115,12 @@ struct coord {
     int world_size, next_spawn_id, spawn_failures, any_lost, said_alone;
     double last_spawn, lost_after, drained_at, last_ping;
     char host[64];
+    /* A sealed cluster (--cluster-key): the key and this session's nonce (seal.h). */
+    int sealed, warned_clear;
+    struct dip_key key;
+    uint8_t session[DIP__SESSION_NONCE];
+    uint8_t job_nonce[DIP__SESSION_NONCE]; /* the current job's, drawn when it first ships */
+    uint64_t job_nonce_of;                 /* the job it belongs to (0: none yet) */
 
     /* the current job */
     const struct dip_job_spec *spec;
@@ -146,7 +155,9 @@ static void poll_sends(struct coord *c)
 static int send_to(struct coord *c, struct worker *w, int tag, uint8_t *data, size_t len)
 {
     w->st.bytes_to += len; /* the summary's transport figures (issue 12: keys, not pixels) */
-    return dip__tx_send(&c->tx, w->comm, w->peer, tag, data, len, (size_t)(w - c->w));
+    /* Sealed: a worker whose key exchange is not done gets nothing (DIP_EINVAL). */
+    return dip__tx_send(&c->tx, w->comm, w->peer, tag, data, len, (size_t)(w - c->w),
+                        c->sealed ? &w->ch : NULL);
 }
 
 static int live_owner(size_t wi, void *ud)
@@ -194,7 +205,10 @@ static void send_stop(struct coord *c, struct worker *w, int finalize)
 
     if (d) {
         d[0] = (uint8_t)finalize;
-        send_to(c, w, DIP__MPI_STOP, d, 1);
+        if (c->sealed && !w->ch.tx) /* no keys (it has none, or another): a STOP holds no secret */
+            dip__tx_send(&c->tx, w->comm, w->peer, DIP__MPI_STOP, d, 1, (size_t)(w - c->w), NULL);
+        else
+            send_to(c, w, DIP__MPI_STOP, d, 1);
     }
 }
 
@@ -1059,9 +1073,73 @@ static void on_beat(struct worker *w, const uint8_t *data, size_t len)
     }
 }
 
+/* Without a key on a job whose ranks are on more than one host: one warning, at the first sign. */
+static void warn_clear(struct coord *c, const char *why)
+{
+    if (c->sealed || c->warned_clear)
+        return;
+    c->warned_clear = 1;
+    dip__mpi_log(1,
+                 "warning: cluster traffic is not encrypted (%s): anyone on the network "
+                 "between the hosts can read images and results and inject results; give every "
+                 "rank --cluster-key FILE (dip key create FILE)",
+                 why);
+}
+
+/* A worker's key exchange: answer with the session nonce and its id, and derive its keys. A worker
+ * with another key (or none here) is lost at once; it still gets the answer, so it can tell. */
+static void on_keyx(struct coord *c, struct worker *w, const uint8_t *data, size_t len)
+{
+    uint8_t *kx;
+    struct dip_err err = {0};
+    char why[600];
+
+    if (!c->sealed) {
+        lose_worker(c, w,
+                    "it seals its messages (--cluster-key) but this coordinator has no "
+                    "cluster key");
+        return;
+    }
+    if (w->ch.tx) {
+        lose_worker(c, w, "failed authentication: a second key exchange");
+        return;
+    }
+    kx = dip_malloc(DIP__KEYX_COORD);
+    if (kx) {
+        dip__keyx_coord(kx, c->session, &c->key, (uint32_t)w->id);
+        dip__tx_send(&c->tx, w->comm, w->peer, DIP__MPI_KEYX, kx, DIP__KEYX_COORD,
+                     (size_t)(w - c->w), NULL);
+    }
+    if (dip__keyx_read_worker(data, len, &c->key, w->nonce, &err) != 0 ||
+        dip__chan_keys(&w->ch, &c->key, c->session, w->nonce, (uint32_t)w->id, 1, &err) != 0) {
+        snprintf(why, sizeof why, "failed authentication: %s", err.msg);
+        lose_worker(c, w, why);
+        return;
+    }
+    /* The first sealed word: whether a job runs (dip serve idles between jobs; the PING of 0
+     * that dip__mpi_coord_new sent could not reach a worker without keys). */
+    kx = dip_malloc(1);
+    if (kx) {
+        kx[0] = (uint8_t)(c->o.serve && !c->spec ? 0 : 1);
+        send_to(c, w, DIP__MPI_PING, kx, 1);
+    }
+}
+
 static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t *data, size_t len)
 {
-    if (tag == DIP__MPI_HELLO) {
+    if (tag == DIP__MPI_KEYX) {
+        on_keyx(c, w, data, len);
+    } else if (tag == DIP__MPI_REKEY) {
+        /* The worker's last message under the previous job's keys. */
+        struct dip_err err = {0};
+        char why[600];
+
+        if (!c->sealed || dip__chan_rekey_rx(&w->ch, &err) != 0) {
+            snprintf(why, sizeof why, "failed authentication: %s",
+                     c->sealed ? err.msg : "a new job's keys in a cluster without a key");
+            lose_worker(c, w, why);
+        }
+    } else if (tag == DIP__MPI_HELLO) {
         struct dip__rbuf r = {data, len, 0};
         char *host;
         uint32_t threads;
@@ -1073,6 +1151,14 @@ static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t
             w->threads = (int)DIP_CLAMP(threads, 1, MAX_CREDIT - 1);
             if (host)
                 snprintf(w->st.host, sizeof w->st.host, "%s", host);
+            w->authed = c->sealed; /* it opened: the worker holds the key */
+            if (host && strcmp(host, c->host) != 0) {
+                char why[160];
+
+                snprintf(why, sizeof why, "rank %d runs on %.60s, the coordinator on %.60s", w->id,
+                         host, c->host);
+                warn_clear(c, why);
+            }
         }
         dip_free(host);
     } else if (tag == DIP__MPI_BEAT) {
@@ -1096,16 +1182,22 @@ static int poll_all(struct coord *c)
             uint8_t *data = NULL;
             size_t len = 0;
             int tag = 0, got;
+            struct dip_err err = {0};
 
             if (!w->alive)
                 break;
             if (!w->rx.active && dip__rx_probe(&w->rx, w->comm, w->peer) <= 0)
                 break;
-            got = dip__rx_test(&w->rx, c->lost_after, &data, &len, &tag);
+            got = dip__rx_test(&w->rx, c->lost_after, &data, &len, &tag, c->sealed ? &w->ch : NULL,
+                               &err);
             if (got == 0)
                 break; /* still arriving */
             if (got < 0) {
-                lose_worker(c, w, "a message was cut short");
+                char why[600];
+
+                snprintf(why, sizeof why, "%s%s",
+                         err.code == DIP_EINTEGRITY ? "failed authentication: " : "", err.msg);
+                lose_worker(c, w, why);
                 break;
             }
             n++;
@@ -1255,6 +1347,31 @@ static int load_item(struct coord *c, struct task *t)
     return 0;
 }
 
+/* A sealed cluster: every job has its own keys, from a random job nonce sent to each worker
+ * (under the keys it has) just before the job itself (seal.h). */
+static int rekey(struct coord *c, struct worker *w)
+{
+    uint8_t *d;
+    int rc;
+
+    if (c->job_nonce_of != c->job) {
+        rc = dip_random(c->job_nonce, sizeof c->job_nonce, NULL);
+        if (rc)
+            return rc;
+        c->job_nonce_of = c->job;
+    }
+    d = dip_malloc(sizeof c->job_nonce);
+    if (!d)
+        return DIP_ENOMEM;
+    memcpy(d, c->job_nonce, sizeof c->job_nonce);
+    rc = send_to(c, w, DIP__MPI_REKEY, d, sizeof c->job_nonce);
+    if (rc == 0)
+        rc = dip__chan_rekey_tx(&w->ch, &c->key, c->job_nonce, w->nonce, (uint32_t)w->id, 1, NULL);
+    if (rc == 0)
+        dip__mpi_log(3, "rank %d: job %llu keys announced", w->id, (unsigned long long)c->job);
+    return rc;
+}
+
 static void assign(struct coord *c, struct worker *w, struct task *t)
 {
     struct dip__wbuf b = {0};
@@ -1262,6 +1379,11 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
     if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
         return;
     if (w->job_sent != c->job) {
+        if (c->sealed && rekey(c, w) != 0) {
+            q_push(c, t, 1);
+            lose_worker(c, w, "cannot send the job's keys");
+            return;
+        }
         if (send_copy(c, w, DIP__MPI_JOB, &c->jobmsg) != 0) {
             q_push(c, t, 1);
             lose_worker(c, w, "cannot send");
@@ -1348,6 +1470,8 @@ static void dispatch(struct coord *c)
     for (size_t i = 1; i < c->nw && c->qlen; i++) {
         struct worker *w = &c->w[i];
 
+        if (c->sealed && !w->authed)
+            continue; /* its key exchange is not done */
         while (w->alive && !w->isolated && w->nq < credit(c, w) && c->qlen) {
             struct task *t = q_peek(c);
 
@@ -1631,6 +1755,9 @@ static void coord_free(dip_executor *base)
     /* Otherwise MPI is left as it is: MPI_Finalize would wait on the dead. The process exits
      * without it, which mpirun --enable-recovery accepts. */
     dip__tx_abandon(&c->tx);
+    for (size_t i = 0; i < c->nw; i++)
+        dip__chan_cleanup(&c->w[i].ch);
+    dip_key_wipe(&c->key);
     clear_job(c);
     dip__runner_cleanup(&c->rn);
     dip__runner_destroy(&c->rn);
@@ -1651,8 +1778,8 @@ static const struct dip_executor_vtable coord_vt = {
     .free = coord_free,
 };
 
-int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_executor **out,
-                       struct dip_err *err)
+int dip__mpi_coord_new(const struct dip_mpi_opts *o, const struct dip_key *key, int argc,
+                       char **argv, dip_executor **out, struct dip_err *err)
 {
     struct coord *c = dip_calloc(1, sizeof *c);
     char exe[4096];
@@ -1663,6 +1790,16 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
         return dip_err_set(err, DIP_ENOMEM, "mpi: out of memory");
     c->base.vt = &coord_vt;
     c->o = *o;
+    if (key) {
+        /* The session nonce: fresh keys for every worker of this coordinator (seal.h). */
+        c->key = *key;
+        c->sealed = 1;
+        if (dip_random(c->session, sizeof c->session, err) != 0) {
+            dip_key_wipe(&c->key);
+            dip_free(c);
+            return DIP_EIO;
+        }
+    }
     pthread_mutex_init(&c->busy_mu, NULL);
     pthread_cond_init(&c->busy_cv, NULL);
     if (c->o.task_timeout_s <= 0)
@@ -1722,10 +1859,21 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_
         send_ping(c, 0);
     dip__mpi_log(2, "coordinator on %s with %d worker rank%s", c->host, c->world_size - 1,
                  c->world_size == 2 ? "" : "s");
+    {
+        int local = dip__mpi_local_ranks();
+        char why[96];
+
+        if (local > 0 && local < c->world_size) {
+            snprintf(why, sizeof why, "%d of %d ranks run on other hosts", c->world_size - local,
+                     c->world_size);
+            warn_clear(c, why);
+        }
+    }
     *out = &c->base;
     c = NULL;
 out:
     if (c) {
+        dip_key_wipe(&c->key);
         dip_free(c->w);
         dip_free(c);
         rc = dip_err_set(err, rc, "mpi: out of memory");

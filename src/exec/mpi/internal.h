@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dip/crypto.h"
 #include "dip/exec.h"
 #include "dip/plan.h"
 
@@ -22,6 +23,8 @@ enum {
     DIP__MPI_BEAT,       /* worker -> coordinator: alive, and which task it runs */
     DIP__MPI_STOP,       /* coordinator -> worker: leave the worker loop */
     DIP__MPI_PING,       /* coordinator -> worker: the coordinator is alive */
+    DIP__MPI_KEYX,       /* both ways, in clear: the key exchange of a sealed cluster (seal.h) */
+    DIP__MPI_REKEY,      /* coordinator -> worker: a new job's nonce; worker -> coordinator: done */
 };
 
 enum {
@@ -125,16 +128,22 @@ int dip__mpi_test_marked(const char *var, const uint8_t *p, size_t n);
 #endif
 
 /** The worker loop on a worker rank (comm: MPI_COMM_WORLD or the parent intercommunicator, as
- * an opaque pointer to an MPI_Comm so this header does not need <mpi.h>). */
-int dip__mpi_worker(void *comm, const struct dip_mpi_opts *o);
+ * an opaque pointer to an MPI_Comm so this header does not need <mpi.h>). `key`: the cluster
+ * key (NULL: traffic in clear), borrowed for the call. */
+int dip__mpi_worker(void *comm, const struct dip_mpi_opts *o, const struct dip_key *key);
 
-/** The coordinator's executor. `argv` is kept for spawning more workers. */
-int dip__mpi_coord_new(const struct dip_mpi_opts *o, int argc, char **argv, dip_executor **out,
-                       struct dip_err *err);
+/** The coordinator's executor. `argv` is kept for spawning more workers. `key` (NULL: traffic in
+ * clear) is copied. */
+int dip__mpi_coord_new(const struct dip_mpi_opts *o, const struct dip_key *key, int argc,
+                       char **argv, dip_executor **out, struct dip_err *err);
 
 /** Logging to stderr at a level (0 error .. 3 debug) against the configured level. */
 void dip__mpi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int dip__mpi_log_level;
+
+/** How many ranks of MPI_COMM_WORLD the launcher started on this host (its environment), 0 when
+ * it does not say. Fewer than the world size: some ranks run on other hosts. */
+int dip__mpi_local_ranks(void);
 
 /** Seconds of silence after which a worker is declared lost (DIP_MPI_LOST_S overrides). */
 double dip__mpi_lost_after(const struct dip_mpi_opts *o);

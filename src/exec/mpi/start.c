@@ -52,6 +52,9 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
     o->tile_pixels = (unsigned long long)env_num("DIP_MPI_TILE_PIXELS", 0, 1e15, 4e6);
     o->worker_threads = (int)env_num("DIP_MPI_THREADS", 0, 1024, 0);
     o->stream_images = (int)env_num("DIP_MPI_STREAM", 0, 1, 1);
+    o->cluster_key = getenv("DIP_CLUSTER_KEY");
+    if (o->cluster_key && !*o->cluster_key)
+        o->cluster_key = NULL;
 }
 
 double dip__mpi_lost_after(const struct dip_mpi_opts *o)
@@ -177,6 +180,24 @@ int dip__proc_kill_verified(const struct dip__proc_id *id)
     return ok;
 }
 
+int dip__mpi_local_ranks(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"};
+
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n;
+
+        if (!v || !*v)
+            continue;
+        n = strtol(v, &end, 10);
+        if (!*end && n > 0 && n < 1 << 24)
+            return (int)n;
+    }
+    return 0;
+}
+
 int dip_mpi_launched(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
@@ -207,6 +228,7 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
     struct dip_mpi_opts def;
     MPI_Comm parent = MPI_COMM_NULL;
     int inited = 0, provided = 0, rank = 0, size = 1, rc = 0;
+    struct dip_key key, *keyp = NULL;
 
     *out = NULL;
     *worker_done = 0;
@@ -215,11 +237,26 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
         o = &def;
     }
     dip__mpi_log_level = o->log_level;
-    if (!dip_mpi_launched())
+    if (o->cluster_key) {
+        /* Before MPI starts: a rank with a missing or unprotected key file stops here, with a
+         * sentence naming the file, and never joins the job (checked without mpirun too, so a
+         * wrong path shows up before the first cluster run). */
+        rc = dip_key_load(o->cluster_key, &key, err);
+        if (rc) {
+            dip_err_prefix(err, "cluster key: ");
+            return rc;
+        }
+        keyp = &key;
+    }
+    if (!dip_mpi_launched()) {
+        dip_key_wipe(keyp);
         return 0;
+    }
     MPI_Initialized(&inited);
-    if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+    if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+        dip_key_wipe(keyp);
         return dip_err_set(err, DIP_EPEER, "mpi: MPI_Init_thread failed");
+    }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
     MPI_Comm_get_parent(&parent);
@@ -230,28 +267,30 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
         int fin;
 
         MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
-        fin = dip__mpi_worker(&parent, o);
+        fin = dip__mpi_worker(&parent, o, keyp);
         if (fin) {
             MPI_Comm_disconnect(&parent);
             MPI_Finalize();
         }
         *worker_done = 1;
-        return 0;
+        goto out;
     }
     if (size < 2) {
         /* One rank: the local executor does the work; MPI stays idle until exit. */
         MPI_Finalize();
-        return 0;
+        goto out;
     }
     if (rank != 0) {
         MPI_Comm world = MPI_COMM_WORLD;
 
-        if (dip__mpi_worker(&world, o))
+        if (dip__mpi_worker(&world, o, keyp))
             MPI_Finalize();
         *worker_done = 1;
-        return 0;
+        goto out;
     }
-    rc = dip__mpi_coord_new(o, argc ? *argc : 0, argv ? *argv : NULL, out, err);
+    rc = dip__mpi_coord_new(o, keyp, argc ? *argc : 0, argv ? *argv : NULL, out, err);
+out:
+    dip_key_wipe(keyp);
     return rc;
 }
 

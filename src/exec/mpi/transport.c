@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/internal.h"
@@ -43,16 +45,21 @@ void dip__nap(long us)
     nanosleep(&ts, NULL);
 }
 
-int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
-                 size_t owner)
+/* The task id a message carries: TASK and RESULT bodies start with it. */
+static uint64_t task_of(int tag, const uint8_t *data, size_t len)
 {
-    struct dip__txsend *s = dip_malloc(sizeof *s);
+    uint64_t v = 0;
 
-    if (!s || len > INT32_MAX) {
-        dip_free(s);
-        dip_free(data);
-        return DIP_ENOMEM;
-    }
+    if ((tag == DIP__MPI_TASK || tag == DIP__MPI_RESULT) && len >= 8)
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | data[i];
+    return v;
+}
+
+/* Hands `data` to MPI and queues it; frees it when MPI refuses. */
+static int post(struct dip__tx *tx, struct dip__txsend *s, MPI_Comm comm, int peer, int tag,
+                uint8_t *data, size_t len, size_t owner)
+{
     s->data = data;
     s->owner = owner;
     if (MPI_Isend(data, (int)len, MPI_BYTE, peer, tag, comm, &s->req) != MPI_SUCCESS) {
@@ -63,6 +70,73 @@ int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *
     s->next = tx->head;
     tx->head = s;
     return 0;
+}
+
+#ifdef DIP_TEST_HOOKS
+/* Test builds only: DIP_TEST_TAMPER=flip or =replay makes this rank alter (one bit of the
+ * ciphertext, before it is posted) or send twice (after) its first sealed RESULT, as someone on
+ * the network would. Called from a worker's MPI thread only. */
+static void tamper(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
+                   size_t owner, int posted)
+{
+    static int done;
+    const char *v = getenv("DIP_TEST_TAMPER");
+    struct dip__txsend *s;
+    uint8_t *copy;
+
+    if (done || !v || tag != DIP__MPI_RESULT)
+        return;
+    if (!posted && strcmp(v, "flip") == 0) {
+        done = 1;
+        data[0] ^= 0x04;
+    } else if (posted && strcmp(v, "replay") == 0 && (s = dip_malloc(sizeof *s)) != NULL) {
+        done = 1;
+        copy = dip_malloc(len);
+        if (!copy) {
+            dip_free(s);
+            return;
+        }
+        memcpy(copy, data, len);
+        post(tx, s, comm, peer, tag, copy, len, owner); /* goes out after the original */
+    }
+}
+#endif
+
+int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
+                 size_t owner, struct dip__chan *ch)
+{
+    struct dip__txsend *s = dip_malloc(sizeof *s);
+
+    if (!s || len > INT32_MAX - DIP__SEAL_OVERHEAD) {
+        dip_free(s);
+        dip_free(data);
+        return DIP_ENOMEM;
+    }
+    if (ch) {
+        /* Sealed in place: the buffer grows by the tag and header (realloc moves large blocks
+         * with mremap, not by copying). */
+        uint8_t *d = ch->tx ? dip_realloc(data, len + DIP__SEAL_OVERHEAD) : NULL;
+
+        if (!d || dip__chan_seal(ch, tag, task_of(tag, d, len), d, len, NULL) != 0) {
+            dip_free(d ? d : data);
+            dip_free(s);
+            return ch->tx ? DIP_ENOMEM : DIP_EINVAL;
+        }
+        data = d;
+        len += DIP__SEAL_OVERHEAD;
+    }
+#ifdef DIP_TEST_HOOKS
+    if (ch && tag == DIP__MPI_RESULT) {
+        int rc;
+
+        tamper(tx, comm, peer, tag, data, len, owner, 0);
+        rc = post(tx, s, comm, peer, tag, data, len, owner);
+        if (rc == 0)
+            tamper(tx, comm, peer, tag, data, len, owner, 1);
+        return rc;
+    }
+#endif
+    return post(tx, s, comm, peer, tag, data, len, owner);
 }
 
 void dip__tx_poll(struct dip__tx *tx)
@@ -140,7 +214,8 @@ int dip__rx_probe(struct dip__rx *rx, MPI_Comm comm, int source)
     return 1;
 }
 
-int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag)
+int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag,
+                 struct dip__chan *ch, struct dip_err *err)
 {
     int done = 0;
 
@@ -159,14 +234,26 @@ int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len
             abandoned = keep;
         }
         rx->buf = NULL;
-        return DIP_EPEER;
+        dip_err_set(err, DIP_EPEER, "a message was cut short");
+        return -1;
     }
     if (!done)
         return 0;
+    rx->active = 0;
     *data = rx->buf;
     *len = (size_t)rx->len;
     *tag = rx->tag;
     rx->buf = NULL;
-    rx->active = 0;
+    if (ch && rx->tag != DIP__MPI_KEYX) {
+        size_t n = 0;
+
+        if (dip__chan_open(ch, rx->tag, *data, *len, &n, err) != 0) {
+            dip_free(*data);
+            *data = NULL;
+            *len = 0;
+            return -1;
+        }
+        *len = n;
+    }
     return 1;
 }

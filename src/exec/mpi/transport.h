@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seal.h"
+
 struct dip__txsend;
 
 /** Sends in flight. `owner` is the caller's tag for a destination (the coordinator uses the
@@ -22,9 +24,11 @@ struct dip__tx {
 };
 
 /** Queues `data` (taken over, dip_malloc'ed; freed once sent or on error) for `peer` in `comm`
- * with `tag`. Returns 0, DIP_ENOMEM or DIP_EPEER. */
+ * with `tag`. With a channel `ch` (a cluster key is set) the message is sealed on it first, in
+ * place; NULL sends it in clear (no key, or the key exchange itself). Returns 0, DIP_ENOMEM,
+ * DIP_EINVAL (the channel has no keys yet: nothing is sent) or DIP_EPEER. */
 int dip__tx_send(struct dip__tx *tx, MPI_Comm comm, int peer, int tag, uint8_t *data, size_t len,
-                 size_t owner);
+                 size_t owner, struct dip__chan *ch);
 /** Completes what it can. A send to a dead peer may never complete: it stays queued (its buffer
  * belongs to MPI) and is never waited for. */
 void dip__tx_poll(struct dip__tx *tx);
@@ -49,9 +53,13 @@ struct dip__rx {
  * DIP_ENOMEM / DIP_EPEER on failure. */
 int dip__rx_probe(struct dip__rx *rx, MPI_Comm comm, int source);
 /** Completes the receive in progress: 1 with the message in *data (dip_malloc'ed, the caller's),
- * *len and *tag; 0 while it is still arriving; DIP_EPEER when it failed or took longer than
- * `limit_s` plus 0.1 s per megabyte (the buffer is then left to MPI: never freed). */
-int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag);
+ * *len and *tag; 0 while it is still arriving; -1 with `err` set when it failed or took longer
+ * than `limit_s` plus 0.1 s per megabyte (DIP_EPEER; the buffer is then left to MPI: never
+ * freed), or when it failed to open on channel `ch` (DIP_EINTEGRITY, the sentence says why; the
+ * message is dropped). With a channel, only DIP__MPI_KEYX passes in clear (the caller checks it
+ * comes when expected); NULL takes every message in clear. */
+int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len, int *tag,
+                 struct dip__chan *ch, struct dip_err *err);
 
 /** Sleeps `us` microseconds (the polling loops' back-off). */
 void dip__nap(long us);

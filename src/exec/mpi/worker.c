@@ -219,7 +219,68 @@ static void to_compute(struct wstate *ws, int tag, uint8_t *data, size_t len)
     pthread_mutex_unlock(&ws->mu);
 }
 
-int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
+/* The key exchange's answer from the coordinator (a sealed cluster): derives the channel's keys
+ * and sends the HELLO, the first sealed message. Returns 0, or 1 when this worker must leave. */
+static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
+                   const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
+                   const uint8_t *data, size_t len, struct dip__wbuf *hello, uint32_t *my_id)
+{
+    uint8_t session[DIP__SESSION_NONCE];
+    uint32_t id = 0;
+    struct dip_err err = {0};
+
+    if (!key) {
+        dip__mpi_log(0, "worker: the coordinator seals cluster traffic but this rank has no "
+                        "cluster key (--cluster-key FILE or DIP_CLUSTER_KEY); leaving");
+        return 1;
+    }
+    if (ch->tx) {
+        dip__mpi_log(1, "worker: a second key exchange ignored");
+        return 0;
+    }
+    if (dip__keyx_read_coord(data, len, key, session, &id, &err) != 0 ||
+        dip__chan_keys(ch, key, session, nonce, id, 0, &err) != 0) {
+        dip__mpi_log(0, "worker: key exchange with the coordinator failed: %s; leaving", err.msg);
+        return 1;
+    }
+    explicit_bzero(session, sizeof session);
+    *my_id = id;
+    if (!hello->oom) {
+        dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, hello->data, hello->len, 0, ch);
+        hello->data = NULL;
+    }
+    return 0;
+}
+
+/* A new job's nonce (a sealed cluster): answer under the current keys, then switch both ways to
+ * the job's keys (seal.h). Returns 0, or 1 when this worker must leave. */
+static int on_rekey(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
+                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE], uint32_t id,
+                    const uint8_t *data, size_t len)
+{
+    struct dip_err err = {0};
+    uint8_t *ack = dip_malloc(1);
+
+    if (!key) {
+        dip_free(ack);
+        return 0; /* traffic in clear: nothing to switch */
+    }
+    if (len != DIP__SESSION_NONCE || !ack) {
+        dip_free(ack);
+        dip__mpi_log(0, "worker: a malformed job key announcement; leaving");
+        return 1;
+    }
+    if (dip__tx_send(tx, comm, 0, DIP__MPI_REKEY, ack, 0, 0, ch) != 0 ||
+        dip__chan_rekey_tx(ch, key, data, nonce, id, 0, &err) != 0 ||
+        dip__chan_rekey_rx(ch, &err) != 0) {
+        dip__mpi_log(0, "worker: cannot take the job's keys: %s; leaving",
+                     err.msg[0] ? err.msg : "send failed");
+        return 1;
+    }
+    return 0;
+}
+
+int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_key *key)
 {
     MPI_Comm comm = *(MPI_Comm *)commp;
     struct wstate ws;
@@ -240,6 +301,11 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     struct dip__wbuf hello = {0};
     struct dip__proc_id me;
     char host[64] = "";
+    /* A sealed cluster: every message but the key exchange goes through this channel. */
+    struct dip__chan ch = {0}, *chp = key ? &ch : NULL;
+    uint8_t nonce[DIP__WORKER_NONCE];
+    uint32_t my_id = 0;
+    int leave = 0;
 
     memset(&ws, 0, sizeof ws);
     dip__runner_init(&ws.rn);
@@ -271,19 +337,40 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
     dip__wire_proc_id(&hello, &me);
     dip__wbuf_u32(&hello, (uint32_t)started);
     dip__wbuf_str(&hello, host);
-    if (!hello.oom)
-        dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, hello.data, hello.len, 0);
+    if (key) {
+        /* Announce this worker's nonce; the HELLO follows, sealed, once the coordinator answers. */
+        uint8_t *kx = dip_malloc(DIP__KEYX_WORKER);
 
-    for (;;) {
+        if (!kx || dip_random(nonce, sizeof nonce, NULL) != 0) {
+            dip__mpi_log(0, "worker: cannot start the key exchange");
+            dip_free(kx);
+            leave = 1;
+        } else {
+            dip__keyx_worker(kx, nonce, key);
+            dip__tx_send(&tx, comm, 0, DIP__MPI_KEYX, kx, DIP__KEYX_WORKER, 0, NULL);
+        }
+    } else if (!hello.oom) {
+        dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, hello.data, hello.len, 0, NULL);
+        hello.data = NULL;
+    }
+
+    while (!leave) {
         int busy = 0, got;
         uint8_t *data = NULL;
         size_t len = 0;
         int tag = 0;
         double now;
+        struct dip_err err = {0};
 
         if (dip__rx_probe(&rx, comm, 0) > 0)
             last_heard = dip__now();
-        got = dip__rx_test(&rx, orphan_s, &data, &len, &tag);
+        got = dip__rx_test(&rx, orphan_s, &data, &len, &tag, chp, &err);
+        if (got < 0 && err.code == DIP_EINTEGRITY) {
+            /* Not from the coordinator, or altered: dropped; the coordinator's own messages still
+             * open, and its silence ends this worker as usual. */
+            dip__mpi_log(0, "worker: a message failed authentication and was dropped: %s", err.msg);
+            got = 0;
+        }
         if (got < 0) {
             dip__mpi_log(0, "worker: lost the coordinator mid-message; leaving");
             break;
@@ -303,6 +390,16 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
                 struct dip__rbuf r = {data, len, 0};
 
                 in_job = dip__rbuf_u8(&r) == 1;
+            } else if (tag == DIP__MPI_KEYX) {
+                if (on_keyx(comm, &tx, &ch, key, nonce, data, len, &hello, &my_id) != 0) {
+                    dip_free(data);
+                    break;
+                }
+            } else if (tag == DIP__MPI_REKEY) {
+                if (on_rekey(comm, &tx, &ch, key, nonce, my_id, data, len) != 0) {
+                    dip_free(data);
+                    break;
+                }
             } else if (tag == DIP__MPI_JOB || tag == DIP__MPI_TASK) {
                 in_job = 1;
                 to_compute(&ws, tag, data, len);
@@ -314,7 +411,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
         for (struct msg *m; (m = pop(&ws.out_head, &ws.out_tail));) {
             int stall = m->stall;
 
-            dip__tx_send(&tx, comm, 0, m->tag, m->data, m->len, 0);
+            dip__tx_send(&tx, comm, 0, m->tag, m->data, m->len, 0, chp);
             dip_free(m);
 #ifdef DIP_TEST_HOOKS
             if (stall) {
@@ -330,7 +427,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
             busy = 1;
         }
         now = dip__now();
-        if (now - last_beat >= hb || ws.change_gen != told) {
+        if ((!key || ch.tx) && (now - last_beat >= hb || ws.change_gen != told)) {
             /* BEAT: the tasks being computed now. */
             struct dip__wbuf b = {0};
             uint64_t gen = ws.change_gen;
@@ -346,7 +443,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
                 if (ws.running[i])
                     dip__wbuf_f64(&b, ws.mpix[i]);
             pthread_mutex_unlock(&ws.mu);
-            if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0) == 0) {
+            if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0, chp) == 0) {
                 told = gen;
                 pthread_mutex_lock(&ws.mu);
                 ws.told_gen = gen;
@@ -370,6 +467,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o)
         dip__nap(idle_us);
     }
 
+    dip_free(hello.data);
+    dip__chan_cleanup(&ch);
     pthread_mutex_lock(&ws.mu);
     ws.quit = 1;
     pthread_cond_broadcast(&ws.cv);
