@@ -141,7 +141,8 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
             const struct dip__run_item *r = NULL;
             /* The store calls every unfinished item of a started job running; the API says
              * running only of those the executor has started, the others are queued. */
-            if (dip_job_state_is(state, DIP_JOB_QUEUED) || dip_job_state_is(state, DIP_JOB_RUNNING)) {
+            if (dip_job_state_is(state, DIP_JOB_QUEUED) ||
+                dip_job_state_is(state, DIP_JOB_RUNNING)) {
                 for (size_t k = 0; k < n_run && r == NULL; k++)
                     if (run[k].item == i)
                         r = &run[k];
