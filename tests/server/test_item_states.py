@@ -45,7 +45,8 @@ try:
     s = Server("--quiet", "--threads", "2")
     big = image(2400, 1800, seed=7)
     big[100:1700, 100:2300] //= 4  # keeps the PNG small enough to upload quickly
-    r = s.submit([("big.png", encode(big, ".png"))], pipeline="median(size=15) | bilateral", fmt="png")
+    r = s.submit([("big.png", encode(big, ".png"))], pipeline="median(size=15) | bilateral",
+                 fmt="png")
     check(r.status == 201, "submit big: %d %r" % (r.status, r.body[:200]))
     jid = r.json()["id"]
     percents = []
