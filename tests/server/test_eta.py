@@ -2,8 +2,8 @@
 # Issue 10, bug 7: the time left (progress.eta_s) comes from the work done per second since the
 # job (re)started, not counting images served from the result cache, and is null ("estimating")
 # until it is stable. A job of eight equal images (800 x 800), two of them cached from an earlier
-# job, is at 25 % at once: the old ETA (elapsed * left / done) then said "0 s left" for a job with seconds to
-# go. Every ETA shown must be of the order of the time that was really left.
+# job, is at 25 % at once: the old ETA (elapsed * left / done) then said "0 s left" for a job
+# with seconds to go. Every ETA shown must be of the order of the time that was really left.
 import time
 
 from srvutil import Server, check, encode, image
