@@ -2,11 +2,12 @@
 // Accessibility of the web page (issue 10): axe-core (npm, pinned in package.json) injected by
 // playwright-core into Debian's chromium, on every screen of the page, light and dark, phone and
 // wide, against a real `dip serve`: the new-job form empty and filled (a flagged file, a message),
-// a running job, a cancelled job, a finished job with the compare viewer (slider and side by
-// side), the jobs list, the cluster panel and the token dialog. Zero violations of the WCAG 2.0,
-// 2.1 and 2.2 A/AA rules and axe's best practices. Then what axe cannot see: the focus ring has
-// 3:1 contrast against what is around it (WCAG 2.2 2.4.13), focused headings show it, and a skip
-// link takes the keyboard past 32 file cards to the pipeline in a few presses.
+// with a pipeline error, a running job, a cancelled job, a finished job with the compare viewer
+// (slider, side by side, and the result alone after a reload), the jobs list, the cluster panel
+// and the token dialog. Zero violations of the WCAG 2.0, 2.1 and 2.2 A/AA rules and axe's best
+// practices. Then what axe cannot see: the focus ring has 3:1 contrast against what is around it
+// (WCAG 2.2 2.4.13), focused headings show it, and a skip link takes the keyboard past 32 file
+// cards to the pipeline in a few presses.
 // Exits 77 (skipped) only without chromium. A11Y_ONLY='dark phone' (scheme and size) runs one
 // of the four passes, A11Y_NO_FOCUS=1 leaves out the focus checks, when working on the page.
 
@@ -183,6 +184,14 @@ async function main() {
                     await slider.click();
                     await audit(page, `${tag} job done, slider`);
                 }
+
+                /* After a reload the original is gone from the tab: the viewer shows the result. */
+                await page.reload();
+                await page.waitForSelector('#job-title + .badge:has-text("Done")');
+                await page.locator('#items tr').first().locator('.item-view').click();
+                await page.waitForFunction(() => [...document.querySelectorAll('.viewer-canvas img')]
+                    .filter((i) => i.complete && i.naturalWidth > 0).length >= 1);
+                await audit(page, `${tag} job done after a reload, result only`);
 
                 await page.click('nav a[data-route="jobs"]');
                 await page.waitForSelector('#jobs tr');
