@@ -339,19 +339,29 @@ function updateFileCard(entry) {
     else metaEl.textContent = `${formatBytes(entry.file.size)} · reading…`;
     const problems = el.querySelector('.file-problems');
     replaceChildren(problems, (info ? info.problems : []).map((p) => h('li', {}, p)));
-    const skipped = Boolean(info && info.fatal && !entry.force);
+    const skipped = Boolean(info && info.fatal && !entry.force) || Boolean(entry.serverRefused);
     el.classList.toggle('is-refused', skipped);
     el.classList.toggle('has-warning', Boolean(info && info.problems.length && !skipped));
     const force = el.querySelector('.file-force');
-    force.hidden = !(info && info.fatal && info.format);
+    force.hidden = !(info && info.fatal && info.format) || Boolean(entry.serverRefused);
     force.textContent = entry.force ? 'Do not upload' : 'Upload anyway';
-    if (skipped) {
+    if (entry.serverRefused) {
+        problems.prepend(h('li', {class: 'refused'}, `The server refused it: ${entry.serverRefused}`));
+    } else if (skipped) {
         problems.prepend(h('li', {class: 'refused'}, 'Will not be uploaded.'));
     }
 }
 
 function sendable() {
-    return state.files.filter((e) => e.info && (!e.info.fatal || e.force));
+    return state.files.filter((e) => e.info && (!e.info.fatal || e.force) && !e.serverRefused);
+}
+
+/** The file a refused upload names ("file 'x.png': ..."), when it is one of those sent. */
+function refusedEntry(err, entries) {
+    const m = err instanceof api.ApiError && /^file '([^']*)': /.exec(err.message || '');
+    if (!m) return null;
+    return entries.find((e) => e.file.name === m[1]) ||
+        (entries.filter((e) => e.force).length === 1 ? entries.find((e) => e.force) : null);
 }
 
 function updateSubmit() {
@@ -449,9 +459,9 @@ function setupOutput() {
 }
 
 async function submit() {
-    const entries = sendable();
+    let entries = sendable();
     if (!entries.length || state.submitting) return;
-    const files = entries.map((e) => e.file);
+    let files = entries.map((e) => e.file);
     const fmt = $('#format').value;
     const fields = {pipeline: $('#pipeline-text').value.trim(), format: fmt};
     if (fmt === 'jpeg' || fmt === 'webp' || fmt === '') fields.quality = $('#quality').value;
@@ -466,12 +476,30 @@ async function submit() {
                   h('div', {class: 'progress-fill'}));
     replaceChildren(hint, bar);
     try {
-        const job = await api.createJob(files, fields, (f) => {
-            const pct = Math.round(f * 100);
-            bar.setAttribute('aria-valuenow', String(pct));
-            bar.firstChild.style.width = `${pct}%`;
-            run.textContent = pct < 100 ? `Uploading ${pct}%` : 'Starting…';
-        });
+        let job;
+        for (;;) {
+            try {
+                job = await api.createJob(files, fields, (f) => {
+                    const pct = Math.round(f * 100);
+                    bar.setAttribute('aria-valuenow', String(pct));
+                    bar.firstChild.style.width = `${pct}%`;
+                    run.textContent = pct < 100 ? `Uploading ${pct}%` : 'Starting…';
+                });
+                break;
+            } catch (e) {
+                // One file the server refuses (e.g. over its limits after "Upload anyway") is
+                // skipped and the others are sent again, rather than refusing the whole batch.
+                const bad = entries.length > 1 ? refusedEntry(e, entries) : null;
+                if (!bad) throw e;
+                bad.serverRefused = e.message.replace(/^file '[^']*': /, '');
+                updateFileCard(bad);
+                entries = sendable();
+                files = entries.map((x) => x.file);
+                toast('warning', `Skipped ${bad.file.name}`,
+                      `The server refused it (${e.code}): ${bad.serverRefused}. ` +
+                      `Sending the other ${files.length} image${files.length === 1 ? '' : 's'}.`);
+            }
+        }
         state.originals.set(String(job.id), files);
         state.job = job;
         clearJobName();
@@ -593,6 +621,8 @@ function jobCounts(job) {
 function jobSummary(job) {
     const c = jobCounts(job);
     let s = `${c.done} of ${c.total} image${c.total === 1 ? '' : 's'} done`;
+    const running = (job.items || []).filter((i) => i.state === 'running').length;
+    if (running && !api.isFinal(job)) s += `, ${running} running`;
     if (c.failed) s += `, ${c.failed} failed`;
     if (c.cancelled) s += `, ${c.cancelled} cancelled`;
     return s;
@@ -700,7 +730,11 @@ function updateItemRow(row, job, item) {
     replaceChildren(c.name, row.thumb, h('span', {class: 'item-filename', title: name}, name),
         item.state === 'failed' && item.error
             ? h('span', {class: 'item-error', role: 'note'}, item.error) : null);
-    replaceChildren(c.state, stateBadge(item.state), item.cached ? h('span', {class: 'badge badge-quiet', title: 'Served from the result cache'}, 'cached') : null);
+    // Queued / running / done as the API says (it calls running only what the executor started),
+    // with a large image's own progress while it runs.
+    const ownPct = item.state === 'running' && Number.isFinite(item.percent)
+        ? h('span', {class: 'item-percent muted small'}, `${Math.floor(item.percent)}%`) : null;
+    replaceChildren(c.state, stateBadge(item.state), ownPct, item.cached ? h('span', {class: 'badge badge-quiet', title: 'Served from the result cache'}, 'cached') : null);
     const inDims = item.width ? formatDims(item.width, item.height) : '';
     const outDims = item.out_width ? formatDims(item.out_width, item.out_height) : '';
     c.dims.textContent = outDims && outDims !== inDims ? `${inDims} → ${outDims}` : inDims || '—';
@@ -995,6 +1029,7 @@ function route() {
     }
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== `view-${r.name}`;
     if (state.preview) state.preview.setActive(r.name === 'new');
+    $('#skip-pipeline').hidden = r.name !== 'new';
     for (const a of document.querySelectorAll('nav a')) {
         const on = a.dataset.route === r.name || (r.name === 'job' && a.dataset.route === 'jobs');
         if (on) a.setAttribute('aria-current', 'page');
@@ -1071,6 +1106,16 @@ function start() {
     });
     $('#jobs-refresh').addEventListener('click', loadJobs);
     window.addEventListener('hashchange', () => focusView(route()));
+    // Skip links move focus without touching the hash, which holds the route.
+    for (const a of document.querySelectorAll('.skip-link')) {
+        a.addEventListener('click', (e) => {
+            const target = document.getElementById(a.getAttribute('href').slice(1));
+            if (!target) return;
+            e.preventDefault();
+            target.focus();
+            target.scrollIntoView({block: 'start'});
+        });
+    }
     document.addEventListener('keydown', (e) => {
         if (e.key === 'Escape' && !$('#viewer-panel').hidden && !$('#token-dialog').open &&
             document.activeElement && document.activeElement.closest('#viewer-panel')) {

@@ -78,8 +78,32 @@ function pnmDims(b) {
     return tokens.length === 2 ? {width: tokens[0], height: tokens[1]} : null;
 }
 
+/** EXIF Orientation (tag 0x0112 in IFD0) from an APP1 payload that starts "Exif\0\0"; 1 when
+ * absent or damaged (every offset checked, like the server's src/codec/exif.c). */
+function exifOrientation(p) {
+    if (p.length < 14 || ascii(p, 0, 4) !== 'Exif' || p[4] !== 0 || p[5] !== 0) return 1;
+    const t = 6;
+    const le = p[t] === 0x49 && p[t + 1] === 0x49;
+    if (!le && !(p[t] === 0x4d && p[t + 1] === 0x4d)) return 1;
+    const u16 = (o) => (le ? p[t + o] | (p[t + o + 1] << 8) : (p[t + o] << 8) | p[t + o + 1]);
+    const u32 = (o) => (le ? u16(o) + u16(o + 2) * 65536 : u16(o) * 65536 + u16(o + 2));
+    const n = p.length - t;
+    const ifd = u32(4);
+    if (ifd + 2 > n) return 1;
+    const count = u16(ifd);
+    for (let i = 0; i < count && ifd + 2 + 12 * i + 12 <= n; i++) {
+        const e = ifd + 2 + 12 * i;
+        if (u16(e) === 0x0112) {
+            const v = u16(e + 8);
+            return v >= 1 && v <= 8 ? v : 1;
+        }
+    }
+    return 1;
+}
+
 async function jpegDims(file) {
     let off = 2;
+    let orientation = 1;
     for (let guard = 0; guard < 200 && off < file.size; guard++) {
         const hdr = await readAt(file, off, 10);
         if (hdr.length < 4 || hdr[0] !== 0xff) return null;
@@ -93,7 +117,10 @@ async function jpegDims(file) {
         // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
         if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
             if (hdr.length < 9) return null;
-            return {height: (hdr[5] << 8) | hdr[6], width: (hdr[7] << 8) | hdr[8]};
+            return {height: (hdr[5] << 8) | hdr[6], width: (hdr[7] << 8) | hdr[8], orientation};
+        }
+        if (marker === 0xe1 && orientation === 1 && len > 8) {
+            orientation = exifOrientation(await readAt(file, off + 4, Math.min(len - 2, 65533)));
         }
         if (marker === 0xda || marker === 0xd9 || len < 2) return null;
         off += 2 + len;
@@ -190,8 +217,11 @@ export async function inspect(file, limits = LIMITS) {
     }
     const dims = await headerDims(file, info.format, head);
     if (dims && dims.width > 0 && dims.height > 0) {
-        info.width = dims.width;
-        info.height = dims.height;
+        // As shown and processed: the server applies the EXIF orientation (5-8 swap the sides).
+        const swap = dims.orientation >= 5;
+        info.orientation = dims.orientation || 1;
+        info.width = swap ? dims.height : dims.width;
+        info.height = swap ? dims.width : dims.height;
         if (dims.width > limits.maxSide || dims.height > limits.maxSide) {
             info.problems.push(`${dims.width} × ${dims.height} is over the limit of ` +
                                `${limits.maxSide} pixels per side.`);
@@ -212,8 +242,10 @@ export async function thumbnail(file, info, size = 240) {
     if (info.width && info.height && info.width * info.height > 80e6) return null;
     let bmp = null;
     try {
-        const opts = {};
-        if (info.width && info.height) {
+        // The browser turns the image by its EXIF orientation; resizing to the stored sides
+        // would squash a turned photo, so a turned one is decoded whole and scaled below.
+        const opts = {imageOrientation: 'from-image'};
+        if (info.width && info.height && (info.orientation || 1) === 1) {
             const scale = Math.min(1, size / Math.max(info.width, info.height));
             opts.resizeWidth = Math.max(1, Math.round(info.width * scale));
             opts.resizeHeight = Math.max(1, Math.round(info.height * scale));

@@ -46,7 +46,9 @@ export class Viewer {
                            onclick: () => this.actualSize()}, '1:1')));
 
         this.stage = h('div', {
-            class: 'viewer-stage', tabindex: '0', role: 'img',
+            // A group, not an img: an img's content is presentational, and the stage holds the
+            // comparison slider (axe-core: nested-interactive).
+            class: 'viewer-stage', tabindex: '0', role: 'group',
             'aria-label': 'Image comparison. Use + and - to zoom, arrow keys to pan, 0 to fit, ' +
                 '1 for actual pixels.',
         });

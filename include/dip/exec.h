@@ -106,6 +106,9 @@ struct dip_job_io {
     void (*result)(void *ud, const struct dip_item_result *r);
     /** Progress, throttled to a few calls per second plus a final one (optional). */
     void (*progress)(void *ud, const struct dip_progress *p);
+    /** Item i's own progress while it runs, in tiles (optional; the local executor reports it
+     * for images whose tiles share the pool, i.e. large images, one after the other). */
+    void (*item_progress)(void *ud, size_t i, uint64_t tiles_done, uint64_t tiles_total);
     void *ud;
     volatile int *cancel; /* nonzero: stop promptly; unfinished items fail with DIP_ECANCELED */
     /** Optional (issue 12): item i's input and output as object references (s3:// URLs) that

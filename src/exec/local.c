@@ -25,6 +25,7 @@ struct job {
     struct dip_progress prog;
     double t0, last_report;
     int per_item_pool; /* 1: tiles of each image use the pool */
+    size_t item;       /* the image running, when per_item_pool (one at a time) */
 };
 
 static void report(struct job *j, int force)
@@ -48,6 +49,8 @@ static void tile_progress(void *ud, uint64_t done, uint64_t total)
     if (done == 1)
         j->prog.tasks_total += total;
     j->prog.tasks_done++;
+    if (j->io->item_progress)
+        j->io->item_progress(j->io->ud, j->item, done, total);
     report(j, 0);
     pthread_mutex_unlock(&j->ex->mu);
 }
@@ -72,6 +75,7 @@ static int item_task(void *ud, size_t i, int thread)
 
     (void)thread;
     if (j->per_item_pool) {
+        j->item = i;
         o.pool = j->ex->pool;
         o.progress = tile_progress;
         o.progress_ud = j;

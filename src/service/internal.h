@@ -49,6 +49,10 @@ struct dip__proc; /* one waiting synchronous request (runner.c) */
 #define DIP__MAX_ACTIVE 64 /* jobs the runner holds in memory at once; more wait in the store */
 
 /** One job the runner is working through. */
+/* The ETA is null ("estimating") until the job has run this long since it (re)started and
+ * computed at least 2 % of what it computes. */
+#define DIP__ETA_MIN_S 2.0
+
 struct dip__active {
     struct dip_store_job *job; /* with items, as loaded */
     size_t next;               /* items before this one are dispatched or were final */
@@ -56,8 +60,23 @@ struct dip__active {
     double started;
     struct dip_progress live; /* the batch in flight, when it is this job's */
     uint64_t live_px_reported;
+    uint64_t px_skip; /* pixels final when loaded, or served from the cache: not computed here */
     int in_flight;
+    /* The items of the batch in flight (NULL between batches): which ones the executor has
+     * started, so the API tells queued images from running ones, with their tiles. */
+    struct dip__run_item *run;
+    size_t n_run;
 };
+
+struct dip__run_item {
+    size_t item; /* index into job->items */
+    int started, finished;
+    uint64_t tiles_done, tiles_total;
+};
+
+/* Copies the items of job `id` that run now (started, not finished) into out[max]; returns how
+ * many there are. */
+size_t dip__runner_running(dip_service *svc, const char *id, struct dip__run_item *out, size_t max);
 
 struct dip_service {
     struct dip_service_opts o;
@@ -124,7 +143,9 @@ void dip__metrics_latency(dip_service *svc, double seconds);
 void dip__cache_key(const char *in_sha, const char *canon, const char *format, int quality,
                     char key[65]);
 /** Live counters of job `id` while the runner works on it: 1 when it is active. */
-int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started);
+/* *px_skip: pixels this run of the job did not compute (final when it was loaded, or cached). */
+int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started,
+                     uint64_t *px_skip);
 /* Whether the runner holds a batch of job `id` in the executor now. */
 int dip__runner_in_flight(dip_service *svc, const char *id);
 void dip__log(dip_service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

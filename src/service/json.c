@@ -18,6 +18,7 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
     uint64_t px_final = 0;
     struct dip_progress live;
     double started = 0;
+    uint64_t px_skip = 0;
     int running;
 
     memset(pr, 0, sizeof(*pr));
@@ -41,7 +42,7 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
     pr->in_flight = dip__runner_in_flight(svc, job->id);
     pr->tasks_total = job->n_items;
     pr->tasks_done = pr->items_done;
-    running = dip__runner_live(svc, job->id, &live, &started) &&
+    running = dip__runner_live(svc, job->id, &live, &started, &px_skip) &&
               dip_job_state_is(job->state, DIP_JOB_RUNNING);
     if (running) {
         /* Pixels of images in flight count as their tiles finish. */
@@ -67,9 +68,16 @@ void dip_service_progress(dip_service *svc, const struct dip_store_job *job,
     }
     if (dip_job_state_is(job->state, DIP_JOB_DONE))
         pr->percent = 100.0;
-    if (running && pr->percent > 0 && pr->percent < 100) {
+    if (running && pr->percent < 100 && pr->pixels_total > px_skip) {
+        /* Time left from the work done per second since the job (re)started (pixels, tiles of
+         * large images included): images finished before a restart and cached ones took no
+         * time here and do not count. Null ("estimating") until that rate rests on a few
+         * seconds and some work. */
         double el = dip__now() - started;
-        pr->eta_s = el * (100.0 - pr->percent) / pr->percent;
+        double done = pr->percent / 100.0 * (double)pr->pixels_total;
+        double work = done - (double)px_skip;
+        if (el >= DIP__ETA_MIN_S && work > 0 && work * 50 >= (double)(pr->pixels_total - px_skip))
+            pr->eta_s = el * ((double)pr->pixels_total - done) / work;
     }
 }
 
@@ -81,9 +89,10 @@ int dip__job_json(dip_service *svc, const struct dip_store_job *job, int items, 
 int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int items, size_t offset,
                        size_t limit, struct dip__sbuf *b)
 {
-    size_t end = 0;
+    size_t end = 0, n_run = 0;
     struct dip_job_progress pr;
     char(*names)[300] = NULL;
+    struct dip__run_item *run = NULL;
 
     dip_service_progress(svc, job, &pr);
 
@@ -108,8 +117,15 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
     dip__sbuf_json_str(b, job->name[0] ? job->name : NULL);
     if (items && job->items != NULL) {
         names = dip__result_names(job);
-        if (names == NULL)
+        run = dip_calloc((size_t)DIP_MAX(svc->batch, 1), sizeof(*run));
+        if (names == NULL || run == NULL) {
+            dip_free(names);
+            dip_free(run);
             return b->failed = DIP_ENOMEM;
+        }
+        n_run = dip__runner_running(svc, job->id, run, (size_t)DIP_MAX(svc->batch, 1));
+        if (n_run > (size_t)DIP_MAX(svc->batch, 1))
+            n_run = (size_t)DIP_MAX(svc->batch, 1);
         /* A page of the items: [offset, offset + limit). */
         if (offset > job->n_items)
             offset = job->n_items;
@@ -123,10 +139,28 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
         for (size_t i = offset; i < end; i++) {
             const struct dip_store_item *it = &job->items[i];
             int is_done = dip_job_state_is(it->state, DIP_JOB_DONE) && it->out_sha[0] != '\0';
+            const char *state = it->state;
+            const struct dip__run_item *r = NULL;
+            /* The store calls every unfinished item of a started job running; the API says
+             * running only of those the executor has started, the others are queued. */
+            if (dip_job_state_is(state, DIP_JOB_QUEUED) ||
+                dip_job_state_is(state, DIP_JOB_RUNNING)) {
+                for (size_t k = 0; k < n_run && r == NULL; k++)
+                    if (run[k].item == i)
+                        r = &run[k];
+                state = dip_job_state_name(r != NULL ? DIP_JOB_RUNNING : DIP_JOB_QUEUED);
+            }
             dip__sbuf_printf(b, "%s{\"index\":%d,\"name\":", i > offset ? "," : "", it->index);
             dip__sbuf_json_str(b, it->name);
             dip__sbuf_str(b, ",\"state\":");
-            dip__sbuf_json_str(b, it->state);
+            dip__sbuf_json_str(b, state);
+            /* Its own progress while it runs, where the executor reports its tiles. */
+            if (r != NULL && r->tiles_total > 0)
+                dip__sbuf_printf(b, ",\"percent\":%.1f",
+                                 100.0 * (double)DIP_MIN(r->tiles_done, r->tiles_total) /
+                                     (double)r->tiles_total);
+            else
+                dip__sbuf_str(b, ",\"percent\":null");
             dip__sbuf_str(b, ",\"error\":");
             dip__sbuf_json_str(b, it->error[0] ? it->error : NULL);
             dip__sbuf_printf(b, ",\"width\":%d,\"height\":%d", it->width, it->height);
@@ -168,6 +202,7 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
     else
         dip__sbuf_str(b, "null}}");
     dip_free(names);
+    dip_free(run);
     return b->failed;
 }
 

@@ -68,7 +68,8 @@ struct dip__proc {
     void *ud;
 };
 
-int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started)
+int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live, double *started,
+                     uint64_t *px_skip)
 {
     int found = 0;
 
@@ -85,11 +86,33 @@ int dip__runner_live(dip_service *svc, const char *id, struct dip_progress *live
         if (!a->in_flight)
             live->tasks_total = live->tasks_done = 0;
         *started = a->started;
+        *px_skip = a->px_skip;
         found = 1;
         break;
     }
     pthread_mutex_unlock(&svc->lock);
     return found;
+}
+
+size_t dip__runner_running(dip_service *svc, const char *id, struct dip__run_item *out, size_t max)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&svc->lock);
+    for (size_t i = 0; i < svc->n_active; i++) {
+        const struct dip__active *a = &svc->active[i];
+        if (strcmp(a->job->id, id) != 0 || a->run == NULL)
+            continue;
+        for (size_t k = 0; k < a->n_run; k++) {
+            if (!a->run[k].started || a->run[k].finished)
+                continue;
+            if (n < max)
+                out[n] = a->run[k];
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&svc->lock);
+    return n;
 }
 
 int dip__runner_in_flight(dip_service *svc, const char *id)
@@ -172,6 +195,9 @@ static void refill(dip_service *svc)
         memset(a, 0, sizeof(*a));
         a->job = job;
         a->started = dip__now();
+        for (size_t i = 0; i < job->n_items; i++)
+            if (dip_job_state_final(job->items[i].state))
+                a->px_skip += (uint64_t)job->items[i].width * (uint64_t)job->items[i].height;
         /* A user's new job shares that user's turn, even when the user's earlier jobs are
          * finished already. */
         for (size_t i = 0; i < DIP_COUNTOF(svc->served); i++)
@@ -298,6 +324,7 @@ struct batch {
     size_t *map;           /* batch index -> item index */
     uint8_t **bufs;
     int *reported;
+    struct dip__run_item *run; /* published as a->run while the batch runs */
     size_t n;
 };
 
@@ -308,6 +335,12 @@ static int io_load(void *ud, size_t i, const uint8_t **data, size_t *len, struct
     uint8_t *buf = NULL;
     int rc;
 
+    /* The executor starts the item now: from here on the API calls it running. */
+    pthread_mutex_lock(&b->svc->lock);
+    b->run[i].started = 1;
+    dip__service_bump(b->svc);
+    pthread_mutex_unlock(&b->svc->lock);
+    dip__service_notify(b->svc);
     rc = dip_store_blob_get(b->svc->store, it->sha, b->svc->o.limits.max_input_bytes, &buf, len,
                             err);
     if (rc == 0) {
@@ -350,6 +383,7 @@ static void io_result(void *ud, const struct dip_item_result *res)
     stopping = svc->stopping;
     cancelled = svc->cancel;
     b->a->live_px_reported += (uint64_t)it->width * (uint64_t)it->height;
+    b->run[res->index].finished = 1;
     pthread_mutex_unlock(&svc->lock);
     if (res->rc == 0) {
         struct dip_store_item out = {0};
@@ -415,6 +449,18 @@ static void io_result(void *ud, const struct dip_item_result *res)
     changed(svc);
 }
 
+static void io_item_progress(void *ud, size_t i, uint64_t tiles_done, uint64_t tiles_total)
+{
+    struct batch *b = ud;
+
+    if (i >= b->n)
+        return;
+    pthread_mutex_lock(&b->svc->lock);
+    b->run[i].tiles_done = tiles_done;
+    b->run[i].tiles_total = tiles_total;
+    pthread_mutex_unlock(&b->svc->lock); /* io_progress, throttled, tells the watchers */
+}
+
 static void io_progress(void *ud, const struct dip_progress *p)
 {
     struct batch *b = ud;
@@ -442,6 +488,9 @@ static int from_cache(dip_service *svc, struct dip_store_job *job, size_t i)
         hit.cached = 1;
         if (dip_store_result_put(svc->store, job->id, &hit, NULL, NULL) == 0) {
             pthread_mutex_lock(&svc->lock);
+            for (size_t k = 0; k < svc->n_active; k++) /* cached: no work, no ETA figure */
+                if (svc->active[k].job == job)
+                    svc->active[k].px_skip += (uint64_t)it->width * (uint64_t)it->height;
             svc->m_cache_hits++;
             svc->m_items_done++;
             svc->m_bytes_out += hit.bytes_out;
@@ -480,7 +529,8 @@ static void run_batch(dip_service *svc, size_t k)
     b.map = dip_calloc((size_t)svc->batch, sizeof(*b.map));
     b.bufs = dip_calloc((size_t)svc->batch, sizeof(*b.bufs));
     b.reported = dip_calloc((size_t)svc->batch, sizeof(*b.reported));
-    if (b.map == NULL || b.bufs == NULL || b.reported == NULL) {
+    b.run = dip_calloc((size_t)svc->batch, sizeof(*b.run));
+    if (b.map == NULL || b.bufs == NULL || b.reported == NULL || b.run == NULL) {
         dip__log(svc, "job %s: out of memory", job->id);
         goto out;
     }
@@ -502,6 +552,10 @@ static void run_batch(dip_service *svc, size_t k)
     memset(&a->live, 0, sizeof(a->live));
     a->live_px_reported = 0;
     a->in_flight = b.n > 0;
+    for (size_t i = 0; i < b.n; i++)
+        b.run[i].item = b.map[i];
+    a->run = b.run;
+    a->n_run = b.n;
     pthread_mutex_unlock(&svc->lock);
     if (b.n > 0) {
         dip_job_spec_default(&spec);
@@ -516,6 +570,7 @@ static void run_batch(dip_service *svc, size_t k)
         io.name = io_name;
         io.result = io_result;
         io.progress = io_progress;
+        io.item_progress = io_item_progress;
         io.ud = &b;
         io.cancel = &svc->cancel;
         rc = dip_executor_run(svc->ex, &spec, &io, &err);
@@ -536,6 +591,8 @@ static void run_batch(dip_service *svc, size_t k)
 out:
     pthread_mutex_lock(&svc->lock);
     a->in_flight = 0;
+    a->run = NULL;
+    a->n_run = 0;
     svc->running_id[0] = '\0';
     stopping = svc->stopping;
     pthread_mutex_unlock(&svc->lock);
@@ -544,6 +601,7 @@ out:
     dip_free(b.bufs);
     dip_free(b.map);
     dip_free(b.reported);
+    dip_free(b.run);
     if (!stopping && a->next >= job->n_items) {
         finish(svc, job->id, a->started);
         drop(svc, k);

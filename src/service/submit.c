@@ -197,8 +197,9 @@ int dip_service_submit(dip_service *svc, const struct dip_submit *req, char id[D
             dip_err_prefix(err, "file '%s': ", it->name);
             goto out;
         }
-        it->width = info.width;
-        it->height = info.height;
+        /* The sides as processed (and as a browser shows the file): turned by EXIF 5..8. */
+        it->width = spec.decode.autorotate && info.orientation >= 5 ? info.height : info.width;
+        it->height = spec.decode.autorotate && info.orientation >= 5 ? info.width : info.height;
         it->bytes_in = f->len;
         bytes += f->len;
     }

@@ -58,6 +58,10 @@ for i, (w, h) in enumerate([(640, 480), (512, 384), (720, 540)], 1):
 for i in range(1, 17):
     cv2.imwrite('%s/big%d.png' % (d, i), scene(1000, 1000, 10 + i))
 cv2.imwrite('%s/pic.tif' % d, scene(300, 200, 7))
+# A phone photo stored 120 x 60 with EXIF Orientation 6 (turn 90 degrees clockwise to view).
+jpg = cv2.imencode('.jpg', scene(120, 60, 9))[1].tobytes()
+app1 = b'Exif\0\0II*\0' + struct.pack('<IHHHIHHI', 8, 1, 0x0112, 3, 1, 6, 0, 0)
+open('%s/rot.jpg' % d, 'wb').write(jpg[:2] + b'\xff\xe1' + struct.pack('>H', len(app1) + 2) + app1 + jpg[2:])
 good = open('%s/a1.png' % d, 'rb').read()
 open('%s/corrupt.png' % d, 'wb').write(good[:len(good) // 2])
 open('%s/junk.png' % d, 'wb').write(b'this is a text file, not an image\n' * 8)
@@ -166,7 +170,7 @@ async function main() {
             if (r.status() >= 400) consoleLog.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
         });
         page.on('console', (m) => {
-            if (m.type() === 'error' && !/status of (401|404|409|400|422|415)/.test(m.text()) &&
+            if (m.type() === 'error' && !/status of (401|404|409|400|413|422|415)/.test(m.text()) &&
                 !(outage && /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(m.text()))) {
                 problems.push(`console error: ${m.text()}`);
             }
@@ -234,6 +238,15 @@ async function main() {
         await page.waitForSelector('.toast:has-text("Skipped 2 duplicates")');
         assert.match(await page.locator('.toast', {hasText: 'Skipped 2 duplicates'}).textContent(),
                      /Already in the list: a1\.png, a2\.png/);
+        assert.equal(await page.locator('.file-card').count(), 3);
+        /* Bug 5: a photo turned by its EXIF orientation: the card gives its sides as shown (and
+         * as the server processes it), and the thumbnail is turned, not squashed. */
+        await page.setInputFiles('#file-input', [I('rot.jpg')]);
+        await card('rot.jpg').locator('canvas').waitFor();
+        assert.match(await card('rot.jpg').locator('.file-meta').textContent(), /JPEG · .* · 60 × 120/);
+        const rotThumb = await card('rot.jpg').locator('canvas').evaluate((c) => [c.width, c.height]);
+        assert.deepEqual(rotThumb, [60, 120], 'the turned photo\'s thumbnail keeps its shape');
+        await page.getByRole('button', {name: 'Remove rot.jpg'}).click();
         assert.equal(await page.locator('.file-card').count(), 3);
 
         /* Pipeline builder: add, set, reorder from the keyboard, add and remove. */
@@ -415,6 +428,15 @@ async function main() {
         await page.click('#run');
         const id3 = await jobId(page);
         await page.waitForSelector('#job-title + .badge:has-text("Running")');
+        /* Bug 8: only the images the server runs say Running (two threads: at most two at a
+         * time); the others wait as Queued. */
+        const stateBadges = () => page.locator('#items tr td:nth-child(3) .badge:first-child').allTextContents();
+        await page.waitForFunction(() => {
+            const b = [...document.querySelectorAll('#items tr td:nth-child(3) .badge:first-child')].map((x) => x.textContent);
+            return b.includes('Running') && b.includes('Queued');
+        }, null, {timeout: 30000});
+        const running = (await stateBadges()).filter((t) => t === 'Running').length;
+        assert.ok(running >= 1 && running <= 2, `${running} images shown running on a two-thread server`);
         // A progress screenshot with some images done, when the machine gets there in time.
         await page.waitForFunction(() => Number(document.querySelector('#job-progress')
             .getAttribute('aria-valuenow')) > 0, null, {timeout: 20000}).catch(() => {});
@@ -482,6 +504,25 @@ async function main() {
         await page.waitForSelector('#workers tr');
         assert.match(await page.locator('#cluster-stats').textContent(), /workers alive/);
         await shot(page, '10-cluster');
+
+        /* Bug 11: a file over the server's limits sent with "Upload anyway" is skipped by the
+         * server's refusal, and the rest of the batch runs. */
+        log('upload anyway');
+        await page.click('nav a[data-route="new"]');
+        await page.click('#clear-files');
+        await page.setInputFiles('#file-input', [I('a1.png'), I('huge.png')]);
+        await card('huge.png').locator('.file-force').click();
+        await page.waitForFunction(() => !document.querySelector('#run').disabled &&
+            /2 images will be processed/.test(document.querySelector('#submit-hint').textContent));
+        await page.click('#run');
+        const id4 = await jobId(page);
+        assert.equal(await waitFinal(page), 'Done');
+        const job4 = await (await fetch(`${open.url}/api/v1/jobs/${id4}`)).json();
+        assert.deepEqual(job4.items.map((i) => i.name), ['a1.png'], 'the refused file is skipped, the rest run');
+        assert.match(await page.locator('.toast', {hasText: 'Skipped huge.png'}).textContent(),
+                     /server refused it \(ELIMIT\).*Sending the other 1 image/s);
+        await page.click('nav a[data-route="new"]');
+        assert.match(await card('huge.png').textContent(), /The server refused it: .*70000/);
 
         /* Phone width: one column, nothing wider than the screen. */
         log('phone width');
