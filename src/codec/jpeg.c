@@ -782,7 +782,7 @@ static int encode_view(const struct dip_view *v, const struct dip_encode_opts *o
     }
     rc = run_encode(&c, &e, v, opts);
     if (rc == 0) {
-        *out = c.out.data;
+        *out = c.out.bytes;
         *out_len = c.out.len;
         c.out.data = NULL; /* the caller owns it now */
     }
