@@ -59,6 +59,7 @@ bench: build
 docs: build
 	@$(BUILD)/dip ops --markdown > docs/ops.md
 	@cat docs/ops-seeds.md >> docs/ops.md
+	@$(BUILD)/dip limits --markdown | /usr/bin/python3 tools/readme-limits.py README.md
 
 # The OpName enum of docs/openapi.yaml, from the op table (a test fails when it is stale).
 openapi-ops: build

@@ -397,7 +397,7 @@ int dip__cmd_process(int argc, char **argv)
         {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
-        DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -488,7 +488,7 @@ int dip__cmd_process(int argc, char **argv)
             break;
         case 'h':
             fputs(help, stdout);
-            fputs(dip__cli_limits_help, stdout);
+            fputs(dip__cli_limits_help(), stdout);
             fputs(dip__cli_s3_help, stdout);
             return 0;
         default:
