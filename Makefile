@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
-.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops
+.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops \
+	check-format format check-layers
 
 all: build
 
@@ -33,8 +34,20 @@ build: deps
 run: build
 	@tools/run.sh $(BUILD)/dip
 
-# CI: the whole suite with -Werror, then once more under ASan+UBSan.
-test: test-deps test-ci test-asan
+# CI: the whole suite with -Werror, then once more under ASan+UBSan; then the source checks
+# (formatting and layers: quick, and last so that a formatting slip never hides a test result).
+test: test-deps test-ci test-asan check-layers check-format
+
+# STYLE.md's formatting (clang-format v14, .clang-format) on every tracked C file; `make format`
+# rewrites them. DESIGN.md's layers: no file includes a header of a layer above its own.
+check-format:
+	@tools/check-format.sh
+
+format:
+	@tools/check-format.sh --fix
+
+check-layers:
+	@/usr/bin/python3 tools/check-layers.py
 
 test-ci:
 	@cmake --preset ci >/dev/null
