@@ -20,12 +20,7 @@ deps:
 test-deps:
 	@tools/install-deps.sh all
 	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
-	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then \
-	  (cd tests/e2e && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
-	@if [ -f tests/storage/package.json ] && [ ! -d tests/storage/node_modules ]; then \
-	  (cd tests/storage && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
-	@if [ -f tests/openapi/package.json ] && [ ! -d tests/openapi/node_modules ]; then \
-	  (cd tests/openapi && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
+	@tools/npm-deps.sh
 
 build: deps
 	@cmake --preset default >/dev/null
@@ -64,7 +59,7 @@ test-asan:
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp \
-	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench'
+	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench|once'
 
 bench: build
 	@bench/run.sh $(BUILD)
