@@ -5,13 +5,11 @@ the summary and exit status, output naming and formats, no temporary files left 
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 DIP = os.environ["DIP"]

@@ -6,9 +6,7 @@ seed mapping names must exist and parse. Run `make docs` to regenerate."""
 import os
 import re
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 src = os.environ["DIP_SOURCE_DIR"]

@@ -11,7 +11,6 @@ import sys
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import diputil  # noqa: E402
 from diputil import Checker, max_diff, run  # noqa: E402
 
