@@ -156,7 +156,7 @@ def compare(ck, pipeline, ref_fn, exact, name, img):
 
 def golden(ck):
     rng = np.random.default_rng(5)
-    photos = diputil.photos()[:5]  # keeps the suite short under ASan
+    photos = diputil.photos()[:5]  # five of nine; three under sanitizers (diputil.photos)
     ck.check(len(photos) >= 3, "real photos found (install python3-skimage): %d" % len(photos))
     inputs = []
     for name, img in photos:
