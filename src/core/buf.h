@@ -46,7 +46,8 @@ int dip__buf_json_str(struct dip__buf *b, const char *s);
 /** Appends a JSON number (finite; NaN and infinities become null): integers exactly, other values
  * with three decimals. */
 int dip__buf_json_num(struct dip__buf *b, double v);
-/** Appends a JSON number that reads back as exactly `v` (the shorter of %.15g and %.17g); NaN and infinities become null. */
+/** Appends a JSON number that reads back as exactly `v` (the shorter of %.15g and %.17g); NaN and
+ * infinities become null. */
 int dip__buf_json_exact(struct dip__buf *b, double v);
 
 /* ---- Little-endian fields ---- */

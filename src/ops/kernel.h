@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* What every operation file shares (private to src/ops): the one way hot loops are compiled (-O3
  * for these files under GCC, in every build type; an AVX2 clone picked at load time on x86-64),
- * row_at, OpenCV's fixed-point luma, and row helpers that keep alpha. Every kernel here is integer or
- * IEEE single/double arithmetic without contraction, so the AVX2 and baseline clones give the same
- * bytes, and a pixel's value never depends on the tile it is computed in. */
+ * row_at, OpenCV's fixed-point luma, and row helpers that keep alpha. Every kernel here is integer
+ * or IEEE single/double arithmetic without contraction, so the AVX2 and baseline clones give the
+ * same bytes, and a pixel's value never depends on the tile it is computed in. */
 #ifndef DIP_OPS_KERNEL_H
 #define DIP_OPS_KERNEL_H
 

@@ -283,8 +283,8 @@ static void param_json(struct dip__buf *b, const struct dip_param *p)
             nc++;
         /* An enum or a bool has no numeric range: its values are the choices, or true/false. */
         dip__buf_str(b, ",\"min\":null,\"max\":null,\"default\":");
-        dip__buf_json_str(b, p->def >= 0 && (size_t)p->def < nc ? p->choices[(size_t)p->def]
-                                                                 : NULL);
+        dip__buf_json_str(b,
+                          p->def >= 0 && (size_t)p->def < nc ? p->choices[(size_t)p->def] : NULL);
         dip__buf_str(b, ",\"choices\":[");
         for (size_t q = 0; q < nc; q++) {
             dip__buf_str(b, q ? "," : "");

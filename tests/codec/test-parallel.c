@@ -160,9 +160,9 @@ TEST(png_multi_piece_round_trip_every_level_and_channel_count)
     for (int ch = 1; ch <= 4; ch++)
         for (int level = 0; level <= 9; level++) {
             /* Under ASan: stored (0), both ISA-L levels (1, 2: their own buffer sizes) and
-             * libdeflate at 6 and 9; levels 3-5 and 7-8 run libdeflate's code with other numbers. */
-            if (DIP_TEST_SANITIZED && (level == 3 || level == 4 || level == 5 || level == 7 ||
-                                       level == 8))
+             * libdeflate at 6 and 9; 3-5 and 7-8 run libdeflate's code with other numbers. */
+            if (DIP_TEST_SANITIZED &&
+                (level == 3 || level == 4 || level == 5 || level == 7 || level == 8))
                 continue;
             /* Two to three pieces for every channel count; level 9 on a smaller image. */
             int w = level >= 7 ? 700 : 1500, h = (int)((9u << 20) / ((unsigned)w * ch)) + 3;
