@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
-.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops
+.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops \
+	check-format format check-layers
 
 all: build
 
@@ -19,12 +20,7 @@ deps:
 test-deps:
 	@tools/install-deps.sh all
 	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
-	@if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then \
-	  (cd tests/e2e && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
-	@if [ -f tests/storage/package.json ] && [ ! -d tests/storage/node_modules ]; then \
-	  (cd tests/storage && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
-	@if [ -f tests/openapi/package.json ] && [ ! -d tests/openapi/node_modules ]; then \
-	  (cd tests/openapi && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)); fi
+	@tools/npm-deps.sh
 
 build: deps
 	@cmake --preset default >/dev/null
@@ -33,8 +29,20 @@ build: deps
 run: build
 	@tools/run.sh $(BUILD)/dip
 
-# CI: the whole suite with -Werror, then once more under ASan+UBSan.
-test: test-deps test-ci test-asan
+# CI: the whole suite with -Werror, then once more under ASan+UBSan; then the source checks
+# (formatting and layers: quick, and last so that a formatting slip never hides a test result).
+test: test-deps test-ci test-asan check-layers check-format
+
+# STYLE.md's formatting (clang-format v14, .clang-format) on every tracked C file; `make format`
+# rewrites them. DESIGN.md's layers: no file includes a header of a layer above its own.
+check-format:
+	@tools/check-format.sh
+
+format:
+	@tools/check-format.sh --fix
+
+check-layers:
+	@/usr/bin/python3 tools/check-layers.py
 
 test-ci:
 	@cmake --preset ci >/dev/null
@@ -51,7 +59,7 @@ test-asan:
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp \
-	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench'
+	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench|once'
 
 bench: build
 	@bench/run.sh $(BUILD)
@@ -59,6 +67,7 @@ bench: build
 docs: build
 	@$(BUILD)/dip ops --markdown > docs/ops.md
 	@cat docs/ops-seeds.md >> docs/ops.md
+	@$(BUILD)/dip limits --markdown | /usr/bin/python3 tools/readme-limits.py README.md
 
 # The OpName enum of docs/openapi.yaml, from the op table (a test fails when it is stale).
 openapi-ops: build

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "server"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "harness"))
 os.environ["DIP"] = sys.argv[1] if len(sys.argv) > 1 else "build/dip"
 import srvutil  # noqa: E402
 from srvutil import Server, encode, image  # noqa: E402

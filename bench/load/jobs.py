@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "server"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "harness"))
 from srvutil import Server, encode, image  # noqa: E402
 
 jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 200

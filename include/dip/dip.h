@@ -12,7 +12,6 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "pool.h"
-
-#define DIP_VERSION "0.1.0"
+#include "version.h"
 
 #endif

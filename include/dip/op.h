@@ -159,6 +159,12 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
 const struct dip_param *dip_op_param(const struct dip_op *op, const char *name);
 /** Formats parameter `p`'s value in `args` into buf (the form the parser reads back). */
 void dip_op_param_format(const struct dip_param *p, const void *args, char *buf, size_t len);
+/** The whole table as one JSON document, {"ops": [...]}: each op's name, version, summary, doc,
+ * kind and params (name, type, min, max, default, choices, help, odd; min and max are null for
+ * enum and bool). `dip ops --json` and GET /api/v1/ops both print exactly this. *out is
+ * NUL-terminated and dip_malloc'ed (the caller dip_frees it); *len excludes the NUL. Returns 0
+ * or DIP_ENOMEM. */
+int dip_op_table_json(char **out, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -32,7 +32,7 @@ int dip__cmd_info(int argc, char **argv)
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
-        DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS
         {NULL, 0, NULL, 0},
     };
     struct dip_limits lim;
@@ -47,7 +47,7 @@ int dip__cmd_info(int argc, char **argv)
             json = 1;
         } else if (opt == 'h') {
             fputs(help, stdout);
-            fputs(dip__cli_limits_help, stdout);
+            fputs(dip__cli_limits_help(), stdout);
             return 0;
         } else {
             fputs(help, stderr);

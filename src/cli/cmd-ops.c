@@ -39,23 +39,6 @@ static const char *type_name(enum dip_param_type t)
     return "?";
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c == '\n')
-            printf("\\n");
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 /* The default value of a parameter as the parser reads it. */
 static void param_default(const struct dip_op *op, const struct dip_param *p, char *buf,
                           size_t len)
@@ -71,45 +54,20 @@ static void param_default(const struct dip_op *op, const struct dip_param *p, ch
     dip_free(args);
 }
 
-static void print_json(void)
+/* The same document as GET /api/v1/ops, from the one writer in src/ops/registry.c. */
+static int print_json(void)
 {
-    printf("{\"ops\": [");
-    for (size_t i = 0; i < dip_op_count(); i++) {
-        const struct dip_op *op = dip_op_at(i);
-        printf("%s\n  {\"name\": \"%s\", \"version\": %d, \"kind\": \"%s\", \"summary\": ",
-               i ? "," : "", op->name, op->version, kind_name(op->kind));
-        json_str(op->summary);
-        printf(", \"doc\": ");
-        json_str(op->doc ? op->doc : "");
-        printf(", \"params\": [");
-        for (size_t k = 0; k < op->n_params; k++) {
-            const struct dip_param *p = &op->params[k];
-            char def[64];
-            param_default(op, p, def, sizeof(def));
-            printf("%s{\"name\": \"%s\", \"type\": \"%s\", ", k ? ", " : "", p->name,
-                   type_name(p->type));
-            if (p->type == DIP_PARAM_ENUM) {
-                printf("\"min\": null, \"max\": null, \"default\": ");
-                json_str(def);
-                printf(", \"choices\": [");
-                for (int c = 0; p->choices[c]; c++) {
-                    printf("%s", c ? ", " : "");
-                    json_str(p->choices[c]);
-                }
-                printf("]");
-            } else if (p->type == DIP_PARAM_BOOL) {
-                printf("\"min\": null, \"max\": null, \"default\": %s, \"choices\": null", def);
-            } else {
-                printf("\"min\": %.17g, \"max\": %.17g, \"default\": %s, \"choices\": null", p->min,
-                       p->max, def);
-            }
-            printf(", \"help\": ");
-            json_str(p->help);
-            printf(", \"odd\": %s}", (p->flags & DIP_PARAM_ODD) ? "true" : "false");
-        }
-        printf("]}");
+    char *json;
+    size_t len;
+    int rc = dip_op_table_json(&json, &len);
+
+    if (rc) {
+        fprintf(stderr, "dip ops: %s\n", dip_strerror(rc));
+        return dip_err_exit_code(rc);
     }
-    printf("\n]}\n");
+    fwrite(json, 1, len, stdout);
+    dip_free(json);
+    return 0;
 }
 
 static void print_markdown(void)
@@ -201,7 +159,7 @@ int dip__cmd_ops(int argc, char **argv)
         }
     }
     if (json)
-        print_json();
+        return print_json();
     else if (md)
         print_markdown();
     else

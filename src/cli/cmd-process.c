@@ -430,7 +430,7 @@ int dip__cmd_process(int argc, char **argv)
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
         {"no-worker-io", no_argument, NULL, OPT_NO_WORKER_IO},
         {"cluster-key", required_argument, NULL, OPT_CLUSTER_KEY},
-        DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -530,7 +530,7 @@ int dip__cmd_process(int argc, char **argv)
             break;
         case 'h':
             fputs(help, stdout);
-            fputs(dip__cli_limits_help, stdout);
+            fputs(dip__cli_limits_help(), stdout);
             fputs(dip__cli_s3_help, stdout);
             return 0;
         default:

@@ -24,7 +24,6 @@ enum {
     OPT_MAX_IMAGES,
     OPT_MAX_JOBS,
     OPT_MAX_QUEUE,
-    OPT_MAX_REQUEST,
     OPT_MAX_CONN,
     OPT_TIMEOUT,
     OPT_ROUTES,
@@ -69,7 +68,6 @@ static void usage(FILE *f, const char *web_dir)
             "  --max-images N       images per job (default 1000)\n"
             "  --max-jobs N         unfinished jobs per user (default 100; more: 429)\n"
             "  --max-queue N        unfinished jobs in all (default 10000; more: 429)\n"
-            "  --max-request N      bytes of one upload request (default 536870912)\n"
             "  --max-connections N  open connections (default 512)\n"
             "  --timeout S          idle connection timeout in seconds (default 30)\n"
             "  --header-timeout S   a request's headers must arrive within S seconds (default 10)\n"
@@ -93,7 +91,7 @@ static void usage(FILE *f, const char *web_dir)
             "Without tokens (dip token create), only a loopback address may be used and the API\n"
             "is open to local users. Under mpirun, rank 0 serves and the other ranks work.\n\n%s"
             "%s",
-            web_dir, dip__cli_limits_help, dip__cli_s3_help);
+            web_dir, dip__cli_limits_help(), dip__cli_s3_help);
 }
 
 /* "7d", "12h", "30m", "90s" or plain seconds; 0 means forever. */
@@ -149,7 +147,6 @@ int dip__cmd_serve(int argc, char **argv)
         {"max-images", required_argument, NULL, OPT_MAX_IMAGES},
         {"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
-        {"max-request", required_argument, NULL, OPT_MAX_REQUEST},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"routes", no_argument, NULL, OPT_ROUTES},
@@ -171,7 +168,7 @@ int dip__cmd_serve(int argc, char **argv)
         {"ready-min-free", required_argument, NULL, OPT_READY_MIN_FREE},
         {"cost-cpu-hour", required_argument, NULL, OPT_COST_CPU_HOUR},
         {"cost-gb-month", required_argument, NULL, OPT_COST_GB_MONTH},
-        DIP_CLI_LIMIT_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS
         DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -226,10 +223,6 @@ int dip__cmd_serve(int argc, char **argv)
         case OPT_MAX_QUEUE:
             bad |= dip__cli_int("max-queue", optarg, 1, 1 << 30, &v);
             o.max_queue = (int)v;
-            break;
-        case OPT_MAX_REQUEST:
-            bad |= dip__cli_int("max-request", optarg, 1, 1L << 40, &v);
-            o.limits.max_request_bytes = (size_t)v;
             break;
         case OPT_MAX_CONN:
             bad |= dip__cli_int("max-connections", optarg, 1, 1 << 20, &v);

@@ -19,15 +19,34 @@ static const struct {
 #undef DIP_CMD
 };
 
-const char dip__cli_limits_help[] =
-    "Limits (checked from each image's header before decoding):\n"
-    "  --max-width N      pixels per row (default 65535)\n"
-    "  --max-height N     rows (default 65535)\n"
-    "  --max-pixels N     width*height (default 100000000)\n"
-    "  --max-bytes N      bytes of one input file (default 268435456 = 256 MiB)\n"
-    "  --max-frames N     frames/pages examined (default 100)\n"
-    "  --max-scans N      progressive JPEG scans (default 100)\n"
-    "  --max-metadata N   metadata bytes (default 16777216 = 16 MiB)\n";
+/* "268435456 = 256 MiB" for whole mebibytes, else the plain number. */
+static void format_amount(char *buf, size_t len, long long v)
+{
+    if (v >= (1LL << 20) && v % (1LL << 20) == 0)
+        snprintf(buf, len, "%lld = %lld MiB", v, v >> 20);
+    else
+        snprintf(buf, len, "%lld", v);
+}
+
+const char *dip__cli_limits_help(void)
+{
+    static char text[2048];
+    size_t n;
+
+    if (text[0] != '\0')
+        return text;
+    n = (size_t)snprintf(text, sizeof(text),
+                         "Limits (checked from each image's header before decoding):\n");
+    for (int i = 0; i < DIP_LIMIT_COUNT && n < sizeof(text); i++) {
+        const struct dip_limit_info *in = dip_limit_info(i);
+        char flag[32], def[48];
+        snprintf(flag, sizeof(flag), "--%s N", in->flag);
+        format_amount(def, sizeof(def), in->def);
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "  %-18s %s (default %s)\n", flag,
+                              in->help, def);
+    }
+    return text;
+}
 
 void dip__cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -57,40 +76,16 @@ int dip__cli_int(const char *opt, const char *val, long min, long max, long *out
 
 int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *bad)
 {
+    const struct dip_limit_info *in = dip_limit_info(opt - DIP_OPT_LIMIT);
     long v;
 
-    switch (opt) {
-    case DIP_OPT_MAX_WIDTH:
-        *bad |= dip__cli_int("max-width", arg, 1, 1 << 30, &v);
-        lim->max_width = (int)v;
-        return 1;
-    case DIP_OPT_MAX_HEIGHT:
-        *bad |= dip__cli_int("max-height", arg, 1, 1 << 30, &v);
-        lim->max_height = (int)v;
-        return 1;
-    case DIP_OPT_MAX_PIXELS:
-        *bad |= dip__cli_int("max-pixels", arg, 1, 1L << 40, &v);
-        lim->max_pixels = (uint64_t)v;
-        return 1;
-    case DIP_OPT_MAX_BYTES:
-        *bad |= dip__cli_int("max-bytes", arg, 1, 1L << 40, &v);
-        lim->max_input_bytes = (size_t)v;
-        return 1;
-    case DIP_OPT_MAX_FRAMES:
-        *bad |= dip__cli_int("max-frames", arg, 1, 1 << 20, &v);
-        lim->max_frames = (int)v;
-        return 1;
-    case DIP_OPT_MAX_SCANS:
-        *bad |= dip__cli_int("max-scans", arg, 1, 1 << 20, &v);
-        lim->max_jpeg_scans = (int)v;
-        return 1;
-    case DIP_OPT_MAX_METADATA:
-        *bad |= dip__cli_int("max-metadata", arg, 0, 1L << 40, &v);
-        lim->max_metadata_bytes = (size_t)v;
-        return 1;
-    default:
+    if (opt < DIP_OPT_LIMIT || in == NULL)
         return 0;
-    }
+    if (dip__cli_int(in->flag, arg, (long)in->min, (long)in->max, &v) == 0)
+        dip_limits_set(lim, opt - DIP_OPT_LIMIT, v, NULL);
+    else
+        *bad = 1;
+    return 1;
 }
 
 static void usage(FILE *f)

@@ -297,49 +297,6 @@ int dip__orient(dip_image **img, int o)
     return 0;
 }
 
-/* ---- Growable buffer ---- */
-
-void dip__buf_init(struct dip__buf *b, size_t cap)
-{
-    b->data = NULL;
-    b->len = b->alloc = 0;
-    b->cap = cap;
-}
-
-int dip__buf_append(struct dip__buf *b, const void *p, size_t n)
-{
-    size_t need;
-
-    if (dip_size_add(b->len, n, &need) || need > b->cap) {
-        dip__buf_free(b);
-        return DIP_ELIMIT;
-    }
-    if (need > b->alloc) {
-        size_t na = b->alloc ? b->alloc : 4096;
-        uint8_t *nd;
-        while (na < need)
-            na = na > b->cap / 2 ? b->cap : na * 2;
-        nd = dip_realloc(b->data, na);
-        if (nd == NULL) {
-            dip__buf_free(b);
-            return DIP_ENOMEM;
-        }
-        b->data = nd;
-        b->alloc = na;
-    }
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len = need;
-    return 0;
-}
-
-void dip__buf_free(struct dip__buf *b)
-{
-    dip_free(b->data);
-    b->data = NULL;
-    b->len = b->alloc = 0;
-}
-
 /* ---- Files ---- */
 
 int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,

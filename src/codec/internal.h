@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "dip/codec.h"
 #include "dip/pool.h"
 
@@ -74,15 +75,9 @@ int dip__exif_orientation(const uint8_t *exif, size_t len);
 /* Applies EXIF orientation o (2..8) to *img, replacing it. */
 int dip__orient(dip_image **img, int o);
 
-/* A growable output buffer with a cap (curl's dynbuf): dip__buf_append fails with DIP_ELIMIT
- * past `cap` and DIP_ENOMEM when allocation fails; the buffer is freed on either failure. */
-struct dip__buf {
-    uint8_t *data;
-    size_t len, alloc, cap;
-};
-void dip__buf_init(struct dip__buf *b, size_t cap);
-int dip__buf_append(struct dip__buf *b, const void *p, size_t n);
-void dip__buf_free(struct dip__buf *b);
+/* Growable output: core's capped buffer (core/buf.h); dip__buf_append fails with DIP_ELIMIT past
+ * the cap and DIP_ENOMEM when allocation fails, and the bytes are freed on either failure. */
+#define dip__buf_append dip__buf_add
 
 /* ---- Deflate (deflate.c: libdeflate, ISA-L, zlib) ---- */
 

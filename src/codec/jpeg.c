@@ -861,7 +861,7 @@ static int encode_view(const struct dip_view *v, const struct dip_encode_opts *o
     }
     rc = run_encode(&c, &e, v, opts);
     if (rc == 0) {
-        *out = c.out.data;
+        *out = c.out.bytes;
         *out_len = c.out.len;
         c.out.data = NULL; /* the caller owns it now */
     }
@@ -1232,9 +1232,9 @@ static int jwrows_finish(void *st, uint8_t **out, size_t *out_len, struct dip_er
     rc = jw_flush(j, err);
     if (rc)
         return rc;
-    *out = j->out.data;
+    *out = j->out.bytes;
     *out_len = j->out.len;
-    j->out.data = NULL; /* the caller owns it now */
+    j->out.bytes = NULL; /* the caller owns it now */
     dip__buf_free(&j->out);
     return 0;
 }

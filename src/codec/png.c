@@ -1216,9 +1216,9 @@ static int pwrows_finish(void *st, uint8_t **out, size_t *out_len, struct dip_er
 
     if (rc)
         return rc;
-    *out = e->out.data;
+    *out = e->out.bytes;
     *out_len = e->out.len;
-    e->out.data = NULL; /* the caller owns it now */
+    e->out.bytes = NULL; /* the caller owns it now */
     dip__buf_free(&e->out);
     return 0;
 }

@@ -1,17 +1,56 @@
 /* SPDX-License-Identifier: MIT */
-/* Default limits, header dimension checks and overflow-checked size arithmetic. */
+/* The limits table (generated from DIP_LIMITS_MAP in dip/limits.h), header dimension checks and
+ * overflow-checked size arithmetic. */
 #include "dip/limits.h"
+
+static const struct dip_limit_info table[DIP_LIMIT_COUNT] = {
+#define ROW(field, type, def, min, max, flag, help) {#field, flag, help, def, min, max},
+    DIP_LIMITS_MAP(ROW)
+#undef ROW
+};
 
 void dip_limits_default(struct dip_limits *lim)
 {
-    lim->max_width = 65535;
-    lim->max_height = 65535;
-    lim->max_pixels = 100000000u;
-    lim->max_input_bytes = (size_t)256 << 20;
-    lim->max_jpeg_scans = 100;
-    lim->max_metadata_bytes = (size_t)16 << 20;
-    lim->max_frames = 100;
-    lim->max_request_bytes = (size_t)512 << 20;
+#define SET_DEFAULT(field, type, def, min, max, flag, help) lim->field = (type)(def);
+    DIP_LIMITS_MAP(SET_DEFAULT)
+#undef SET_DEFAULT
+}
+
+const struct dip_limit_info *dip_limit_info(int id)
+{
+    return id >= 0 && id < DIP_LIMIT_COUNT ? &table[id] : NULL;
+}
+
+long long dip_limits_get(const struct dip_limits *lim, int id)
+{
+    switch (id) {
+#define GET(field, type, def, min, max, flag, help)                                                \
+    case DIP_LIMIT_##field:                                                                        \
+        return (long long)lim->field;
+        DIP_LIMITS_MAP(GET)
+#undef GET
+    }
+    return 0;
+}
+
+int dip_limits_set(struct dip_limits *lim, int id, long long v, struct dip_err *err)
+{
+    const struct dip_limit_info *in = dip_limit_info(id);
+
+    if (in == NULL)
+        return dip_err_set(err, DIP_EINVAL, "limits: no limit number %d", id);
+    if (v < in->min || v > in->max)
+        return dip_err_set(err, DIP_EINVAL, "--%s: %lld is not in %lld..%lld", in->flag, v, in->min,
+                           in->max);
+    switch (id) {
+#define SET(field, type, def, min, max, flag, help)                                                \
+    case DIP_LIMIT_##field:                                                                        \
+        lim->field = (type)v;                                                                      \
+        break;
+        DIP_LIMITS_MAP(SET)
+#undef SET
+    }
+    return 0;
 }
 
 int dip_limits_check_dims(const struct dip_limits *lim, const char *what, long long w, long long h,

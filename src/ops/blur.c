@@ -11,21 +11,8 @@
 #include <string.h>
 
 #include "dip/op.h"
+#include "kernel.h" /* -O3, the AVX2 clones (DIP_HOT), row_at, luma */
 
-/* Hot loops get an AVX2 clone where the toolchain supports function multiversioning. Only
- * integer code and IEEE float adds/multiplies (no contraction) are cloned, so every clone gives
- * the same bytes. GCC only (clang lacks the optimize attribute). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DIP_NO_CLONES)
-#define HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
-#else
-#define HOT
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
-static uint8_t *row_at(const struct dip_view *v, int y)
-{
-    return v->data + (size_t)y * v->stride;
-}
 
 static int bad_size(const char *op, const char *name, int v, struct dip_err *err)
 {
@@ -74,7 +61,7 @@ static void box_halo(const void *args, struct dip_halo *h)
 }
 
 /* hs[i] = sum of k column sums cn apart, for a constant k (inlined and unrolled). */
-INLINE void box_hsum(const uint16_t *col, uint16_t *hs, size_t m, size_t cn, int k)
+DIP_INLINE void box_hsum(const uint16_t *col, uint16_t *hs, size_t m, size_t cn, int k)
 {
     for (size_t i = 0; i < m; i++) {
         uint16_t s = 0;
@@ -85,7 +72,7 @@ INLINE void box_hsum(const uint16_t *col, uint16_t *hs, size_t m, size_t cn, int
 }
 
 /* size <= 13: column sums kept incrementally in 16 bits, horizontal sums from them. */
-HOT static void box_narrow(const struct box_args *a, const struct dip_tile *t, uint16_t *col,
+DIP_HOT static void box_narrow(const struct box_args *a, const struct dip_tile *t, uint16_t *col,
                            uint16_t *hs)
 {
     int k = a->size;
@@ -96,14 +83,14 @@ HOT static void box_narrow(const struct box_args *a, const struct dip_tile *t, u
 
     memset(col, 0, n * sizeof(*col));
     for (int j = 0; j < k; j++) {
-        const uint8_t *s = row_at(&t->in, j);
+        const uint8_t *s = dip__row_at(&t->in, j);
         for (size_t i = 0; i < n; i++)
             col[i] = (uint16_t)(col[i] + s[i]);
     }
     for (int y = 0; y < t->out.height; y++) {
-        uint8_t *d = row_at(&t->out, y);
+        uint8_t *d = dip__row_at(&t->out, y);
         if (y > 0) {
-            const uint8_t *add = row_at(&t->in, y + k - 1), *sub = row_at(&t->in, y - 1);
+            const uint8_t *add = dip__row_at(&t->in, y + k - 1), *sub = dip__row_at(&t->in, y - 1);
             for (size_t i = 0; i < n; i++)
                 col[i] = (uint16_t)(col[i] + add[i] - sub[i]);
         }
@@ -138,14 +125,14 @@ static void box_wide(const struct box_args *a, const struct dip_tile *t, uint32_
 
     memset(col, 0, n * sizeof(*col));
     for (int j = 0; j < k; j++) {
-        const uint8_t *s = row_at(&t->in, j);
+        const uint8_t *s = dip__row_at(&t->in, j);
         for (size_t i = 0; i < n; i++)
             col[i] += s[i];
     }
     for (int y = 0; y < t->out.height; y++) {
-        uint8_t *d = row_at(&t->out, y);
+        uint8_t *d = dip__row_at(&t->out, y);
         if (y > 0) {
-            const uint8_t *add = row_at(&t->in, y + k - 1), *sub = row_at(&t->in, y - 1);
+            const uint8_t *add = dip__row_at(&t->in, y + k - 1), *sub = dip__row_at(&t->in, y - 1);
             for (size_t i = 0; i < n; i++)
                 col[i] = col[i] + add[i] - sub[i];
         }
@@ -326,16 +313,16 @@ static void gaussian_halo(const void *args, struct dip_halo *h)
 
 /* Vertical pass of a symmetric kernel: v[i] = sum_j k_j row_j[i]. The sum fits 16 bits (the
  * kernel sums to 256), and so does every partial sum. */
-INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, int k, size_t n,
+DIP_INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, int k, size_t n,
                         uint16_t *v)
 {
     int r = k / 2;
-    const uint8_t *c = row_at(in, y + r);
+    const uint8_t *c = dip__row_at(in, y + r);
 
     if (k <= 7) {
         const uint8_t *rows[7];
         for (int j = 0; j < k; j++)
-            rows[j] = row_at(in, y + j);
+            rows[j] = dip__row_at(in, y + j);
         for (size_t i = 0; i < n; i++) {
             uint16_t s = (uint16_t)(kk[r] * c[i]);
             for (int j = 0; j < r; j++)
@@ -347,7 +334,7 @@ INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, in
     for (size_t i = 0; i < n; i++)
         v[i] = (uint16_t)(kk[r] * c[i]);
     for (int j = 0; j < r; j++) {
-        const uint8_t *a = row_at(in, y + j), *b = row_at(in, y + k - 1 - j);
+        const uint8_t *a = dip__row_at(in, y + j), *b = dip__row_at(in, y + k - 1 - j);
         uint16_t kj = kk[j];
         if (kj == 0)
             continue;
@@ -357,7 +344,7 @@ INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, in
 }
 
 /* Horizontal pass: out[i] = (sum_j k_j v[i + j cn] + 2^15) >> 16. */
-INLINE void gauss_hpass(const uint16_t *v, const uint16_t *kk, int k, size_t m, size_t cn,
+DIP_INLINE void gauss_hpass(const uint16_t *v, const uint16_t *kk, int k, size_t m, size_t cn,
                         uint8_t *d, uint32_t *acc)
 {
     int r = k / 2;
@@ -394,15 +381,15 @@ struct gauss_mix {
 static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
                         int thr);
 
-INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r, uint8_t *d,
+DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r, uint8_t *d,
                     size_t m)
 {
     if (mx != NULL)
-        sharpen_mix(row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
+        sharpen_mix(dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
                     mx->threshold);
 }
 
-INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
+DIP_INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
                        const struct dip_view *out, uint16_t *v, uint32_t *acc, int k,
                        const struct gauss_mix *mx)
 {
@@ -411,14 +398,14 @@ INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
 
     for (int y = 0; y < out->height; y++) {
         gauss_vpass(in, y, g->k, k, n, v);
-        gauss_hpass(v, g->k, k, m, cn, row_at(out, y), acc);
-        mix_row(mx, in, y, k / 2, row_at(out, y), m);
+        gauss_hpass(v, g->k, k, m, cn, dip__row_at(out, y), acc);
+        mix_row(mx, in, y, k / 2, dip__row_at(out, y), m);
     }
 }
 
 /* The same sums in 16 bits, for kernels with a common factor of at least 16 (see gauss_kernel):
  * vertical sums <= 255 * 16, totals <= 65280. */
-INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in,
+DIP_INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in,
                          const struct dip_view *out, uint16_t *restrict v, int k,
                          const struct gauss_mix *mx)
 {
@@ -431,9 +418,9 @@ INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in
         b[j] = g->b[j];
     for (int y = 0; y < out->height; y++) {
         const uint8_t *rows[7];
-        uint8_t *restrict d = row_at(out, y);
+        uint8_t *restrict d = dip__row_at(out, y);
         for (int j = 0; j < k; j++)
-            rows[j] = row_at(in, y + j);
+            rows[j] = dip__row_at(in, y + j);
         for (size_t i = 0; i < n; i++) {
             uint16_t s = (uint16_t)(b[r] * rows[r][i]);
             for (int j = 0; j < r; j++)
@@ -455,7 +442,7 @@ INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in
  * v = 256 h + l, A = sum k_i h_i and B = sum k_i l_i (both <= 65280), and
  * (256 A + B + 2^15) >> 16 = (A + (B >> 8) + 128) >> 8 exactly (the dropped B & 255 is a
  * fraction that cannot carry). */
-INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *in,
+DIP_INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *in,
                           const struct dip_view *out, uint8_t *restrict vh, uint8_t *restrict vl,
                           int k, const struct gauss_mix *mx)
 {
@@ -468,9 +455,9 @@ INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *i
         kk[j] = g->k[j];
     for (int y = 0; y < out->height; y++) {
         const uint8_t *rows[7];
-        uint8_t *restrict d = row_at(out, y);
+        uint8_t *restrict d = dip__row_at(out, y);
         for (int j = 0; j < k; j++)
-            rows[j] = row_at(in, y + j);
+            rows[j] = dip__row_at(in, y + j);
         for (size_t i = 0; i < n; i++) {
             uint16_t s = (uint16_t)(kk[r] * rows[r][i]);
             for (int j = 0; j < r; j++)
@@ -493,7 +480,7 @@ INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *i
 }
 
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
-HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
+DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
                          const struct dip_view *out, const struct gauss_mix *mx)
 {
     size_t n = (size_t)in->width * (size_t)in->channels;
@@ -722,11 +709,11 @@ static size_t med_span(size_t need, size_t avail)
 }
 
 /* 3x3: sort every column of the row once, then the pruned merge of 3 sorted columns. */
-HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, size_t m, size_t cn)
+DIP_HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, size_t m, size_t cn)
 {
     static const int co[3] = MED3_COL_OUT, wo[1] = MED3_WIN_OUT;
     uint8_t s[3][MED_CHUNK + MED_PAD];
-    const uint8_t *r0 = row_at(in, y), *r1 = row_at(in, y + 1), *r2 = row_at(in, y + 2);
+    const uint8_t *r0 = dip__row_at(in, y), *r1 = dip__row_at(in, y + 1), *r2 = dip__row_at(in, y + 2);
 
     for (size_t i0 = 0; i0 < m; i0 += MED_CHUNK) {
         size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK;
@@ -752,7 +739,7 @@ HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, size_t
 /* 5x5: sorted columns S(j), pairs P(j) = merge(S(j), S(j+1)), ranks 7..12 of
  * merge(P(j), P(j+2)), then rank 5 of those with S(j+4): each stage is shared by the windows
  * that contain it. */
-HOT static void median5_row(const struct dip_view *in, int y, uint8_t *d, size_t m, size_t cn)
+DIP_HOT static void median5_row(const struct dip_view *in, int y, uint8_t *d, size_t m, size_t cn)
 {
     static const int co[5] = MED5_COL_OUT, po[10] = MED5_P_OUT, qo[6] = MED5_Q_OUT,
                      wo[1] = MED5_WIN_OUT;
@@ -760,7 +747,7 @@ HOT static void median5_row(const struct dip_view *in, int y, uint8_t *d, size_t
     const uint8_t *rows[5];
 
     for (int r = 0; r < 5; r++)
-        rows[r] = row_at(in, y + r);
+        rows[r] = dip__row_at(in, y + r);
     for (size_t i0 = 0; i0 < m; i0 += MED_CHUNK) {
         size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK;
         size_t ns = med_span(len + 4 * cn, m + 4 * cn - i0), np = med_span(len + 2 * cn, ns - cn);
@@ -809,14 +796,14 @@ static void median_hist_row(const struct dip_view *in, int y, int k, uint8_t *d,
         uint32_t hist[256] = {0};
         int med = 0, below = 0; /* below: values < med */
         for (int j = 0; j < k; j++) {
-            const uint8_t *s = row_at(in, y + j);
+            const uint8_t *s = dip__row_at(in, y + j);
             for (int x = 0; x < k; x++)
                 hist[s[x * cn + c]]++;
         }
         for (int x = 0; x < w; x++) {
             if (x > 0) {
                 for (int j = 0; j < k; j++) {
-                    const uint8_t *s = row_at(in, y + j);
+                    const uint8_t *s = dip__row_at(in, y + j);
                     uint8_t out = s[(x - 1) * cn + c], inn = s[(x + k - 1) * cn + c];
                     hist[out]--;
                     hist[inn]++;
@@ -839,9 +826,9 @@ static int median_tile(const void *args, const struct dip_tile *t)
     size_t cn = (size_t)t->out.channels, m = (size_t)t->out.width * cn;
 
     for (int y = 0; y < t->out.height; y++) {
-        uint8_t *d = row_at(&t->out, y);
+        uint8_t *d = dip__row_at(&t->out, y);
         if (k == 1)
-            memcpy(d, row_at(&t->in, y), m);
+            memcpy(d, dip__row_at(&t->in, y), m);
         else if (k == 3)
             median3_row(&t->in, y, d, m, cn);
         else if (k == 5)
@@ -950,7 +937,7 @@ static void bilateral_halo(const void *args, struct dip_halo *h)
 
 /* The weights of one tap over a row of `w` pixels (channels in planes): the colour table index
  * from the colour channels `cc` (1 or 3), then the lookups, each a loop that vectorises. */
-INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
+DIP_INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
                           const float *restrict cw, int cc, uint16_t *restrict idx,
                           float *restrict wts)
 {
@@ -972,7 +959,7 @@ INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, 
 
 /* Four taps added to one sum, in tap order: per pixel the same float operations in the same
  * order as one tap at a time (and as OpenCV), with a quarter of the loads and stores. */
-INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8_t *restrict b,
+DIP_INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8_t *restrict b,
                        const uint8_t *restrict c, const uint8_t *restrict d,
                        const float *restrict w0, const float *restrict w1, const float *restrict w2,
                        const float *restrict w3, int w)
@@ -985,14 +972,14 @@ INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8
     }
 }
 
-INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
+DIP_INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
                         const float *restrict w2, const float *restrict w3, int w)
 {
     for (int x = 0; x < w; x++)
         u[x] = ((u[x] + w0[x]) + w1[x] + w2[x]) + w3[x];
 }
 
-INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const float *restrict wt,
+DIP_INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const float *restrict wt,
                        int w)
 {
     for (int x = 0; x < w; x++)
@@ -1001,7 +988,7 @@ INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const float
 
 /* cvRound for 0 <= v < 2^22: adding 1.5 * 2^23 rounds to an integer, half to even, in IEEE
  * float (no library call, the same in vector and scalar code). */
-INLINE uint8_t round_u8(float v)
+DIP_INLINE uint8_t round_u8(float v)
 {
     float t = v + 12582912.0f;
     return (uint8_t)(int)(t - 12582912.0f);
@@ -1009,7 +996,7 @@ INLINE uint8_t round_u8(float v)
 
 #define BILAT_CHUNK 512 /* pixels per pass, so that the sums stay in L1 across the taps */
 
-HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_taps *tp,
+DIP_HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_taps *tp,
                            const uint8_t *const *plane, size_t pstride, int w, int h, int np,
                            const struct dip_view *out, float *acc)
 {
@@ -1021,7 +1008,7 @@ HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_ta
     for (int c = 0; c < np; c++)
         sum[c] = acc + (size_t)(c + 1) * BILAT_CHUNK;
     for (int y = 0; y < h; y++) {
-        uint8_t *d = row_at(out, y);
+        uint8_t *d = dip__row_at(out, y);
         for (int x0 = 0; x0 < w; x0 += BILAT_CHUNK) {
             int cw = w - x0 < BILAT_CHUNK ? w - x0 : BILAT_CHUNK;
             const uint8_t *ctr[4];
@@ -1091,7 +1078,7 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
         uint8_t *p = mem + (size_t)c * psize;
         plane[c] = p;
         for (int y = 0; y < ih; y++) {
-            const uint8_t *s = row_at(&t->in, y) + c;
+            const uint8_t *s = dip__row_at(&t->in, y) + c;
             for (int x = 0; x < iw; x++)
                 p[(size_t)y * (size_t)iw + (size_t)x] = s[(size_t)x * (size_t)np];
         }
@@ -1160,7 +1147,7 @@ static void sharpen_halo(const void *args, struct dip_halo *h)
 /* out = clamp(in + floor((d amount_q + 128) / 256)), d = in - blur, where |d| >= threshold. */
 /* The rounding product in 16 bits: with a = 128 d (|a| <= 32640) and A <= 2560,
  * (a A + 2^14) >> 15 = floor((d A + 128) / 256) exactly (a rounding high multiply). */
-HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
+DIP_HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
                             int thr)
 {
     int16_t amt = (int16_t)amount_q, th = (int16_t)thr;

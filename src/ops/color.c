@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "pixel.h"
+#include "kernel.h"
 
 /* ---- Shared row helpers ---- */
 

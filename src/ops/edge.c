@@ -9,23 +9,8 @@
 #include <string.h>
 
 #include "dip/op.h"
+#include "kernel.h" /* -O3, the AVX2 clones (DIP_HOT), row_at, luma */
 
-/* See blur.c: AVX2 clones of integer loops give the same bytes. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DIP_NO_CLONES)
-#define HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
-/* The channel pick's stride-3 loads are worth vectorising though GCC's cost model doubts it. */
-#define HOT_PICK                                                                                   \
-    __attribute__((target_clones("avx2", "default"), optimize("O3", "vect-cost-model=unlimited")))
-#else
-#define HOT
-#define HOT_PICK
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
-static uint8_t *row_at(const struct dip_view *v, int y)
-{
-    return v->data + (size_t)y * v->stride;
-}
 
 /* ---- sobel ---- */
 
@@ -69,13 +54,13 @@ static void sobel_halo(const void *args, struct dip_halo *h)
 
 /* One output row: vertical smoothing (vs) and derivative (vd) of k rows, then dx = deriv * vs
  * and dy = smooth * vd along the row; out = min(255, |dx| + |dy|). */
-INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
+DIP_INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
                       size_t n, size_t m, size_t cn, int32_t *vs, int32_t *vd, uint8_t *d)
 {
     const uint8_t *rows[7];
 
     for (int j = 0; j < k; j++)
-        rows[j] = row_at(in, y + j);
+        rows[j] = dip__row_at(in, y + j);
     for (size_t i = 0; i < n; i++) {
         int32_t s = 0, e = 0;
         for (int j = 0; j < k; j++) {
@@ -97,14 +82,14 @@ INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int
 }
 
 /* The same for size <= 5 in 16 bits: |vs| <= 255 * 16, |dx|, |dy| <= 12240, sum <= 24480. */
-INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
+DIP_INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
                         size_t n, size_t m, size_t cn, int16_t *restrict vs, int16_t *restrict vd,
                         uint8_t *restrict d)
 {
     const uint8_t *rows[7];
 
     for (int j = 0; j < k; j++)
-        rows[j] = row_at(in, y + j);
+        rows[j] = dip__row_at(in, y + j);
     for (size_t i = 0; i < n; i++) {
         int16_t s = 0, e = 0;
         for (int j = 0; j < k; j++) {
@@ -125,7 +110,7 @@ INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const i
     }
 }
 
-HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out, int size,
+DIP_HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out, int size,
                            int32_t *vs, int32_t *vd)
 {
     size_t cn = (size_t)out->channels;
@@ -135,7 +120,7 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     int16_t *vs16 = (int16_t *)(void *)vs, *vd16 = (int16_t *)(void *)vd;
 
     for (int y = 0; y < out->height; y++) {
-        uint8_t *d = row_at(out, y);
+        uint8_t *d = dip__row_at(out, y);
         switch (size) {
         case 1:
             sobel_row16(in, y, sobel_smooth[0], sobel_deriv[0], 3, n, m, cn, vs16, vd16, d);
@@ -153,9 +138,9 @@ HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out
     }
 }
 
-/* OpenCV's 8-bit RGB to gray: (9798 R + 19235 G + 3735 B + 2^14) >> 15. Gray+alpha: gray. */
-/* One row to gray, with a constant channel count so that the loads vectorise. */
-INLINE void gray_row(const uint8_t *restrict s, uint8_t *restrict d, size_t w, size_t cn)
+/* One row to gray (dip__luma, as op gray; gray+alpha: gray), with a constant channel count so that
+ * the loads vectorise. */
+DIP_INLINE void gray_row(const uint8_t *restrict s, uint8_t *restrict d, size_t w, size_t cn)
 {
     if (cn < 3) {
         for (size_t x = 0; x < w; x++)
@@ -164,16 +149,16 @@ INLINE void gray_row(const uint8_t *restrict s, uint8_t *restrict d, size_t w, s
     }
     for (size_t x = 0; x < w; x++) {
         uint16_t r = s[x * cn], g = s[x * cn + 1], b = s[x * cn + 2];
-        d[x] = (uint8_t)((9798u * r + 19235u * g + 3735u * b + 16384u) >> 15);
+        d[x] = (uint8_t)dip__luma(r, g, b);
     }
 }
 
-HOT static void sobel_gray(const struct dip_view *in, uint8_t *g)
+DIP_HOT static void sobel_gray(const struct dip_view *in, uint8_t *g)
 {
     size_t w = (size_t)in->width;
 
     for (int y = 0; y < in->height; y++) {
-        const uint8_t *s = row_at(in, y);
+        const uint8_t *s = dip__row_at(in, y);
         uint8_t *d = g + (size_t)y * w;
         switch (in->channels) {
         case 2:
@@ -288,7 +273,7 @@ struct canny_scratch {
     int16_t *dx[3], *dy[3], *mag[3];
 };
 
-INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
+DIP_INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
                        const uint8_t *restrict c, int16_t *restrict vs, int16_t *restrict vd,
                        size_t n)
 {
@@ -298,7 +283,7 @@ INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
     }
 }
 
-INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, int16_t *restrict gx,
+DIP_INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, int16_t *restrict gx,
                        int16_t *restrict gy, int16_t *restrict gm, size_t m, size_t cn)
 {
     for (size_t i = 0; i < m; i++) {
@@ -309,7 +294,7 @@ INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, i
     }
 }
 
-INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
+DIP_INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
                        const int16_t *restrict gm, int16_t *restrict dx, int16_t *restrict dy,
                        int16_t *restrict mag, int mw, size_t cn)
 {
@@ -339,12 +324,12 @@ INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
  * dx = vs(+1) - vs(-1), dy = vd(-1) + 2 vd + vd(+1) along the row; |dx| + |dy| <= 2040. Then, per
  * pixel, the channel with the largest magnitude, the first of equal ones in B, G, R order (as
  * OpenCV on a BGR image); gray+alpha and RGBA ignore alpha. */
-HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
+DIP_HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
                                 const struct canny_scratch *s, int slot)
 {
     size_t cn = (size_t)in->channels, n = (size_t)in->width * cn, m = (size_t)mw * cn;
 
-    canny_vsum(row_at(in, y - 1), row_at(in, y), row_at(in, y + 1), s->vs, s->vd, n);
+    canny_vsum(dip__row_at(in, y - 1), dip__row_at(in, y), dip__row_at(in, y + 1), s->vs, s->vd, n);
     if (cn == 1) { /* one channel: nothing to pick, the sums go straight into the ring */
         canny_hsum(s->vs, s->vd, s->dx[slot], s->dy[slot], s->mag[slot], m, 1);
         return;
@@ -486,7 +471,7 @@ static int canny_tile(const void *args, const struct dip_tile *t)
                 s.mag[slot][mx] = 0;
         }
         if (my >= 2)
-            canny_nms(a, &s, (my - 2) % 3, (my - 1) % 3, slot, w, row_at(&t->out, my - 2));
+            canny_nms(a, &s, (my - 2) % 3, (my - 1) % 3, slot, w, dip__row_at(&t->out, my - 2));
     }
     dip_free(mem);
     return 0;
@@ -507,13 +492,13 @@ static int canny_global(const void *args, const struct dip_view *in, const struc
     if (stack == NULL)
         return DIP_ENOMEM;
     for (int y = 0; y < h; y++) {
-        const uint8_t *s = row_at(in, y);
-        uint8_t *d = row_at(out, y);
+        const uint8_t *s = dip__row_at(in, y);
+        uint8_t *d = dip__row_at(out, y);
         for (int x = 0; x < w; x++)
             d[x] = s[x] == CANNY_STRONG ? 255 : 0;
     }
     for (int y = 0; y < h; y++) {
-        const uint8_t *srow = row_at(in, y);
+        const uint8_t *srow = dip__row_at(in, y);
         /* Strong pixels are sparse: memchr finds the next one a vector at a time. */
         for (const uint8_t *hit = memchr(srow, CANNY_STRONG, (size_t)w); hit != NULL;
              hit = memchr(hit + 1, CANNY_STRONG, (size_t)(srow + w - hit - 1))) {
@@ -525,10 +510,10 @@ static int canny_global(const void *args, const struct dip_view *in, const struc
                     if (yy < 0 || yy >= h)
                         continue;
                     for (int xx = p.x - 1; xx <= p.x + 1; xx++) {
-                        if (xx < 0 || xx >= w || row_at(in, yy)[xx] != CANNY_WEAK ||
-                            row_at(out, yy)[xx] != 0)
+                        if (xx < 0 || xx >= w || dip__row_at(in, yy)[xx] != CANNY_WEAK ||
+                            dip__row_at(out, yy)[xx] != 0)
                             continue;
-                        row_at(out, yy)[xx] = 255;
+                        dip__row_at(out, yy)[xx] = 255;
                         if (n == cap) {
                             struct pt *ns = dip_realloc(stack, 2 * cap * sizeof(*stack));
                             if (ns == NULL) {

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "pixel.h"
+#include "kernel.h"
 
 /* Copies `w` pixels of `ch` channels from s (stepping `step` bytes per pixel) to d. */
 static void copy_strided(uint8_t *d, const uint8_t *s, ptrdiff_t step, int w, int ch)

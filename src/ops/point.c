@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "dip/op.h"
-#include "pixel.h" /* -O3 and the AVX2 clone for the row loop */
+#include "kernel.h" /* -O3 and the AVX2 clone for the row loop */
 
 /* ---- invert ---- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/buf.h"
 #include "dip/op.h"
 
 #define DIP_OP(name, family) extern const struct dip_op dip_op_##name;
@@ -234,4 +235,107 @@ void dip_op_param_format(const struct dip_param *p, const void *args, char *buf,
         snprintf(buf, len, "%d", iv);
         break;
     }
+}
+
+/* ---- The table as JSON (GET /api/v1/ops and `dip ops --json`) ---- */
+
+static const char *kind_name(enum dip_op_kind k)
+{
+    switch (k) {
+    case DIP_OP_POINT:
+        return "point";
+    case DIP_OP_STENCIL:
+        return "stencil";
+    case DIP_OP_STAT:
+        return "stat";
+    case DIP_OP_GLOBAL:
+        return "global";
+    case DIP_OP_GEOMETRIC:
+        return "geometric";
+    }
+    return "unknown";
+}
+
+static const char *type_name(enum dip_param_type t)
+{
+    switch (t) {
+    case DIP_PARAM_INT:
+        return "int";
+    case DIP_PARAM_DOUBLE:
+        return "double";
+    case DIP_PARAM_BOOL:
+        return "bool";
+    case DIP_PARAM_ENUM:
+        return "enum";
+    }
+    return "unknown";
+}
+
+static void param_json(struct dip__buf *b, const struct dip_param *p)
+{
+    dip__buf_str(b, "{\"name\":");
+    dip__buf_json_str(b, p->name);
+    dip__buf_str(b, ",\"type\":");
+    dip__buf_json_str(b, type_name(p->type));
+    if (p->type == DIP_PARAM_ENUM) {
+        size_t nc = 0;
+        while (p->choices != NULL && p->choices[nc] != NULL)
+            nc++;
+        /* An enum or a bool has no numeric range: its values are the choices, or true/false. */
+        dip__buf_str(b, ",\"min\":null,\"max\":null,\"default\":");
+        dip__buf_json_str(b,
+                          p->def >= 0 && (size_t)p->def < nc ? p->choices[(size_t)p->def] : NULL);
+        dip__buf_str(b, ",\"choices\":[");
+        for (size_t q = 0; q < nc; q++) {
+            dip__buf_str(b, q ? "," : "");
+            dip__buf_json_str(b, p->choices[q]);
+        }
+        dip__buf_str(b, "]");
+    } else if (p->type == DIP_PARAM_BOOL) {
+        dip__buf_printf(b, ",\"min\":null,\"max\":null,\"default\":%s,\"choices\":null",
+                        p->def != 0 ? "true" : "false");
+    } else {
+        dip__buf_str(b, ",\"min\":");
+        dip__buf_json_exact(b, p->min);
+        dip__buf_str(b, ",\"max\":");
+        dip__buf_json_exact(b, p->max);
+        dip__buf_str(b, ",\"default\":");
+        dip__buf_json_exact(b, p->def);
+        dip__buf_str(b, ",\"choices\":null");
+    }
+    dip__buf_str(b, ",\"help\":");
+    dip__buf_json_str(b, p->help);
+    dip__buf_str(b, (p->flags & DIP_PARAM_ODD) ? ",\"odd\":true}" : ",\"odd\":false}");
+}
+
+int dip_op_table_json(char **out, size_t *len)
+{
+    struct dip__buf b;
+    uint8_t *bytes;
+
+    dip__buf_init(&b, (size_t)16 << 20);
+    dip__buf_str(&b, "{\"ops\":[");
+    for (size_t i = 0; i < dip_op_count(); i++) {
+        const struct dip_op *op = dip_op_at(i);
+        dip__buf_str(&b, i ? ",\n{\"name\":" : "\n{\"name\":");
+        dip__buf_json_str(&b, op->name);
+        dip__buf_printf(&b, ",\"version\":%d,\"summary\":", op->version);
+        dip__buf_json_str(&b, op->summary);
+        dip__buf_str(&b, ",\"doc\":");
+        dip__buf_json_str(&b, op->doc);
+        dip__buf_str(&b, ",\"kind\":");
+        dip__buf_json_str(&b, kind_name(op->kind));
+        dip__buf_str(&b, ",\"params\":[");
+        for (size_t k = 0; k < op->n_params; k++) {
+            dip__buf_str(&b, k ? "," : "");
+            param_json(&b, &op->params[k]);
+        }
+        dip__buf_str(&b, "]}");
+    }
+    dip__buf_str(&b, "\n]}\n");
+    if (b.failed)
+        return b.failed;
+    bytes = dip__buf_take(&b, len);
+    *out = (char *)bytes;
+    return 0;
 }

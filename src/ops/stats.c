@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "pixel.h"
+#include "kernel.h"
 
 #define HIST_BYTES (256 * sizeof(uint64_t))
 

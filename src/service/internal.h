@@ -10,32 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "service/service.h"
 
-/* ---- Buffers (sbuf.c) ---- */
+/* ---- Buffers (core/buf.h) ---- */
 
-/** A growable buffer that refuses to grow past `cap` (curl's dynbuf). `failed` sticks after the
- * first error (DIP_ENOMEM or DIP_ELIMIT), so a sequence of appends is checked once at the end. */
-struct dip__sbuf {
-    char *data; /* always NUL-terminated when len > 0 */
-    size_t len, size, cap;
-    int failed;
-};
-void dip__sbuf_init(struct dip__sbuf *b, size_t cap);
-void dip__sbuf_free(struct dip__sbuf *b);
-void dip__sbuf_reset(struct dip__sbuf *b);
-int dip__sbuf_add(struct dip__sbuf *b, const void *p, size_t n);
-/** Makes room for `n` bytes in all (a Content-Length known in advance), so large bodies are not
- * grown by doubling. */
-int dip__sbuf_reserve(struct dip__sbuf *b, size_t n);
-int dip__sbuf_str(struct dip__sbuf *b, const char *s);
-int dip__sbuf_printf(struct dip__sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/** Appends `s` as a JSON string literal (quotes included); NULL appends null. Bytes that are not
- * valid UTF-8 become U+FFFD, so a client's bytes never make the JSON invalid. */
-int dip__sbuf_json_str(struct dip__sbuf *b, const char *s);
-/** Appends a JSON number (finite; NaN and infinities become null). */
-int dip__sbuf_json_num(struct dip__sbuf *b, double v);
+/* The service's and the server's buffers are core's one capped buffer; the dip__sbuf names are
+ * kept so that the handlers read as before (a plain rename to dip__buf_* may follow). */
+#define dip__sbuf           dip__buf
+#define dip__sbuf_init      dip__buf_init
+#define dip__sbuf_free      dip__buf_free
+#define dip__sbuf_reset     dip__buf_reset
+#define dip__sbuf_add       dip__buf_add
+#define dip__sbuf_reserve   dip__buf_reserve
+#define dip__sbuf_str       dip__buf_str
+#define dip__sbuf_printf    dip__buf_printf
+#define dip__sbuf_json_str  dip__buf_json_str
+#define dip__sbuf_json_num  dip__buf_json_num
 
 #define DIP__JSON_CAP ((size_t)64 << 20)
 

@@ -206,79 +206,17 @@ int dip__job_json_page(dip_service *svc, const struct dip_store_job *job, int it
     return b->failed;
 }
 
-static const char *kind_name(enum dip_op_kind k)
+int dip__ops_json(struct dip__sbuf *b)
 {
-    switch (k) {
-    case DIP_OP_POINT:
-        return "point";
-    case DIP_OP_STENCIL:
-        return "stencil";
-    case DIP_OP_STAT:
-        return "stat";
-    case DIP_OP_GLOBAL:
-        return "global";
-    case DIP_OP_GEOMETRIC:
-        return "geometric";
-    }
-    return "unknown";
-}
+    char *json;
+    size_t len;
+    int rc = dip_op_table_json(&json, &len); /* the same bytes as `dip ops --json` */
 
-int dip__ops_json(struct dip__sbuf *b0)
-{
-    static const char *const types[] = {"int", "double", "bool", "enum"};
-    struct dip__sbuf *bp = b0;
-
-    dip__sbuf_str(bp, "{\"ops\":[");
-    for (size_t i = 0; i < dip_op_count(); i++) {
-        const struct dip_op *op = dip_op_at(i);
-        dip__sbuf_str(bp, i ? ",{\"name\":" : "{\"name\":");
-        dip__sbuf_json_str(bp, op->name);
-        dip__sbuf_printf(bp, ",\"version\":%d,\"summary\":", op->version);
-        dip__sbuf_json_str(bp, op->summary);
-        dip__sbuf_str(bp, ",\"doc\":");
-        dip__sbuf_json_str(bp, op->doc);
-        dip__sbuf_str(bp, ",\"kind\":");
-        dip__sbuf_json_str(bp, kind_name(op->kind));
-        dip__sbuf_str(bp, ",\"params\":[");
-        for (size_t k = 0; k < op->n_params; k++) {
-            const struct dip_param *p = &op->params[k];
-            dip__sbuf_str(bp, k ? ",{\"name\":" : "{\"name\":");
-            dip__sbuf_json_str(bp, p->name);
-            dip__sbuf_str(bp, ",\"type\":");
-            dip__sbuf_json_str(bp, (unsigned)p->type < 4 ? types[p->type] : "int");
-            if (p->type == DIP_PARAM_ENUM) {
-                size_t nc = 0;
-                while (p->choices != NULL && p->choices[nc] != NULL)
-                    nc++;
-                dip__sbuf_printf(bp, ",\"min\":0,\"max\":%zu,\"default\":", nc ? nc - 1 : 0);
-                dip__sbuf_json_str(bp, (size_t)p->def < nc ? p->choices[(size_t)p->def] : NULL);
-                dip__sbuf_str(bp, ",\"choices\":[");
-                for (size_t q = 0; q < nc; q++) {
-                    if (q)
-                        dip__sbuf_str(bp, ",");
-                    dip__sbuf_json_str(bp, p->choices[q]);
-                }
-                dip__sbuf_str(bp, "]");
-            } else if (p->type == DIP_PARAM_BOOL) {
-                dip__sbuf_printf(bp, ",\"min\":0,\"max\":1,\"default\":%s,\"choices\":null",
-                                 p->def != 0 ? "true" : "false");
-            } else {
-                dip__sbuf_str(bp, ",\"min\":");
-                dip__sbuf_json_num(bp, p->min);
-                dip__sbuf_str(bp, ",\"max\":");
-                dip__sbuf_json_num(bp, p->max);
-                dip__sbuf_str(bp, ",\"default\":");
-                dip__sbuf_json_num(bp, p->def);
-                dip__sbuf_str(bp, ",\"choices\":null");
-            }
-            dip__sbuf_str(bp, ",\"help\":");
-            dip__sbuf_json_str(bp, p->help);
-            dip__sbuf_str(bp, (p->flags & DIP_PARAM_ODD) ? ",\"odd\":true}" : ",\"odd\":false}");
-        }
-        dip__sbuf_str(bp, "]}");
-    }
-    dip__sbuf_str(bp, "]}");
-    return bp->failed;
+    if (rc)
+        return b->failed ? b->failed : (b->failed = rc);
+    dip__sbuf_add(b, json, len);
+    dip_free(json);
+    return b->failed;
 }
 
 int dip__metrics_text(dip_service *s, struct dip__sbuf *b0)
@@ -372,14 +310,12 @@ int dip__limits_json(dip_service *svc, struct dip__sbuf *b)
 {
     const struct dip_service_opts *o = &svc->o;
 
-    dip__sbuf_printf(b,
-                     "{\"max_width\":%d,\"max_height\":%d,\"max_pixels\":%llu,"
-                     "\"max_input_bytes\":%zu,\"max_request_bytes\":%zu,"
-                     "\"max_frames\":%d,\"max_images_per_job\":%d,"
-                     "\"max_active_per_user\":%d}",
-                     o->limits.max_width, o->limits.max_height,
-                     (unsigned long long)o->limits.max_pixels, o->limits.max_input_bytes,
-                     o->limits.max_request_bytes, o->limits.max_frames, o->max_images_per_job,
-                     o->max_active_per_user);
+    /* Every per-image limit of DIP_LIMITS_MAP, then the service's own. */
+    dip__sbuf_str(b, "{");
+    for (int i = 0; i < DIP_LIMIT_COUNT; i++)
+        dip__sbuf_printf(b, "\"%s\":%lld,", dip_limit_info(i)->field,
+                         dip_limits_get(&o->limits, i));
+    dip__sbuf_printf(b, "\"max_images_per_job\":%d,\"max_active_per_user\":%d}",
+                     o->max_images_per_job, o->max_active_per_user);
     return b->failed;
 }

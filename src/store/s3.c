@@ -21,9 +21,11 @@
 #include <curl/curl.h>
 
 #include "dip/crypto.h"
-#include "dip/dip.h"
+#include "dip/error.h"
+#include "dip/image.h" /* dip_malloc */
 #include "dip/s3.h"
 #include "dip/store.h"
+#include "dip/version.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MAX_PARTS    10000

@@ -3,13 +3,11 @@
 file; the synthetic image without inputs; a file that cannot be read is named in the error."""
 import os
 import subprocess
-import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 DIP = os.environ["DIP"]

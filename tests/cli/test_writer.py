@@ -4,13 +4,11 @@ renamed into place, a file that cannot be written is reported by name without st
 others, the summary counts it, and no temporary file is left behind."""
 import os
 import subprocess
-import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 DIP = os.environ["DIP"]

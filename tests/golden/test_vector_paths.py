@@ -10,7 +10,6 @@ import sys
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import diputil as du  # noqa: E402
 
 if not du.DIP_RAW or not os.path.exists(du.DIP_RAW):

@@ -10,6 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 when built with AddressSanitizer: a sweep whose cases only repeat the same code paths may run
+ * a sample of them there, since the -Werror pass runs them all (say which in the test). */
+#if defined(__SANITIZE_ADDRESS__)
+#define DIP_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DIP_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef DIP_TEST_SANITIZED
+#define DIP_TEST_SANITIZED 0
+#endif
+
 typedef void (*dip_test_fn)(void);
 void dip_test_register(const char *name, dip_test_fn fn);
 /* Path helpers: DIP_SOURCE_DIR "/" rel, into a static buffer per call site is not thread-safe:

@@ -113,6 +113,10 @@ static void sweep(const char *const *texts, size_t n, size_t first_size)
         int runs = 0;
         for (int ch = 1; ch <= 4; ch++)
             for (size_t s = first_size; s < DIP_COUNTOF(sizes); s++) {
+                /* Under ASan (where this was the slowest test, 225 s on a loaded machine) a
+                 * sample: gray+alpha and 31x23 run only in the -Werror pass, which runs all. */
+                if (DIP_TEST_SANITIZED && (ch == 2 || sizes[s][0] == 31))
+                    continue;
                 dip_image *in = noise(sizes[s][0], sizes[s][1], ch, (uint32_t)(i * 31 + s + ch));
                 runs += check(texts[i], in);
                 dip_image_unref(in);

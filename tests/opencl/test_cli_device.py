@@ -13,7 +13,6 @@ import tempfile
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 DIP = os.environ["DIP"]

@@ -8,13 +8,11 @@ import http.client
 import io
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "server"))
 from srvutil import DIP, Server, check, encode, image  # noqa: E402
 
 PIPE = "invert | gaussian(size=3)"

@@ -7,11 +7,9 @@
 # is flipped, reading a result is an error that names the blob, never other bytes.
 import os
 import subprocess
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "server"))
 from srvutil import Server, encode, image  # noqa: E402
 from s3util import S3rver, check, dip, env  # noqa: E402
 

@@ -6,13 +6,11 @@
 # of header and tag. The endpoint comes from --s3-endpoint here.
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "server"))
 from srvutil import Server, encode  # noqa: E402
 from s3util import DIP, Proxy, S3rver, check, dip, env  # noqa: E402
 

@@ -10,14 +10,12 @@
 import io
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "server"))
 from srvutil import Server, encode, image  # noqa: E402
 from s3util import DIP, S3rver, check, dip, env  # noqa: E402
 

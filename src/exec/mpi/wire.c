@@ -177,14 +177,9 @@ void dip__wire_spec(struct dip__wbuf *b, const struct dip_job_spec *spec)
     dip__wbuf_u32(b, (uint32_t)spec->encode.png_level);
     dip__wbuf_u32(b, (uint32_t)spec->encode.webp_lossless);
     dip__wbuf_u32(b, (uint32_t)spec->decode.autorotate);
-    dip__wbuf_u32(b, (uint32_t)spec->limits.max_width);
-    dip__wbuf_u32(b, (uint32_t)spec->limits.max_height);
-    dip__wbuf_u64(b, spec->limits.max_pixels);
-    dip__wbuf_u64(b, spec->limits.max_input_bytes);
-    dip__wbuf_u32(b, (uint32_t)spec->limits.max_jpeg_scans);
-    dip__wbuf_u64(b, spec->limits.max_metadata_bytes);
-    dip__wbuf_u32(b, (uint32_t)spec->limits.max_frames);
-    dip__wbuf_u64(b, spec->limits.max_request_bytes);
+    /* Every limit of DIP_LIMITS_MAP, in its order, as a u64. */
+    for (int i = 0; i < DIP_LIMIT_COUNT; i++)
+        dip__wbuf_u64(b, (uint64_t)dip_limits_get(&spec->limits, i));
     dip__wbuf_u32(b, (uint32_t)spec->tile);
     dip__wbuf_u32(b, (uint32_t)spec->threads);
 }
@@ -201,14 +196,13 @@ void dip__wire_read_spec(struct dip__rbuf *r, struct dip_job_spec *spec)
     spec->encode.png_level = dip__rbuf_i32(r);
     spec->encode.webp_lossless = dip__rbuf_i32(r);
     spec->decode.autorotate = dip__rbuf_i32(r);
-    spec->limits.max_width = dip__rbuf_i32(r);
-    spec->limits.max_height = dip__rbuf_i32(r);
-    spec->limits.max_pixels = dip__rbuf_u64(r);
-    spec->limits.max_input_bytes = (size_t)dip__rbuf_u64(r);
-    spec->limits.max_jpeg_scans = dip__rbuf_i32(r);
-    spec->limits.max_metadata_bytes = (size_t)dip__rbuf_u64(r);
-    spec->limits.max_frames = dip__rbuf_i32(r);
-    spec->limits.max_request_bytes = (size_t)dip__rbuf_u64(r);
+    /* A value outside the table's range (a garbled message) keeps the default and marks the
+     * message bad, so the task fails rather than running with a limit nobody set. */
+    for (int i = 0; i < DIP_LIMIT_COUNT; i++) {
+        uint64_t v = dip__rbuf_u64(r);
+        if (v > (uint64_t)INT64_MAX || dip_limits_set(&spec->limits, i, (long long)v, NULL))
+            r->bad = 1;
+    }
     spec->tile = dip__rbuf_i32(r);
     spec->threads = dip__rbuf_i32(r);
     spec->pipeline = "";

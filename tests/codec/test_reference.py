@@ -19,7 +19,6 @@ except ImportError:
     print("needs python3-opencv, python3-numpy and python3-pil; skipped")
     sys.exit(77)
 
-sys.path.insert(0, os.path.join(os.environ["DIP_SOURCE_DIR"], "tests", "golden"))
 from diputil import Checker  # noqa: E402
 
 DIP = os.environ["DIP"]

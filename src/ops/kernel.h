@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared pieces of the point, colour, statistic and geometric operations: OpenCV's fixed-point
- * luma, row helpers that keep alpha, and the macros that let hot loops vectorise (-O3 for these
- * files under GCC, an AVX2 clone picked at load time on x86-64). Every kernel here is integer or
- * IEEE single/double arithmetic without contraction, so the AVX2 and baseline clones give the same
- * bytes, and a pixel's value never depends on the tile it is computed in. */
-#ifndef DIP_OPS_PIXEL_H
-#define DIP_OPS_PIXEL_H
+/* What every operation file shares (private to src/ops): the one way hot loops are compiled (-O3
+ * for these files under GCC, in every build type; an AVX2 clone picked at load time on x86-64),
+ * row_at, OpenCV's fixed-point luma, and row helpers that keep alpha. Every kernel here is integer
+ * or IEEE single/double arithmetic without contraction, so the AVX2 and baseline clones give the
+ * same bytes, and a pixel's value never depends on the tile it is computed in. */
+#ifndef DIP_OPS_KERNEL_H
+#define DIP_OPS_KERNEL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +25,23 @@
 #else
 #define DIP_HOT
 #endif
+
+/* The same, for a loop whose stride-3 loads are worth vectorising though GCC's cost model
+ * doubts it (edge.c's channel pick). */
+#if defined(__x86_64__) && !defined(DIP_NO_CLONES) && defined(__GNUC__) && !defined(__clang__)
+#define DIP_HOT_PICK                                                                               \
+    __attribute__((target_clones("avx2", "default"), optimize("O3", "vect-cost-model=unlimited")))
+#else
+#define DIP_HOT_PICK DIP_HOT
+#endif
+
+#define DIP_INLINE static inline __attribute__((always_inline))
+
+/* Row y (0 <= y < v->height) of a view. */
+static inline uint8_t *dip__row_at(const struct dip_view *v, int y)
+{
+    return v->data + (size_t)y * v->stride;
+}
 
 /* OpenCV's RGB -> gray: BT.601 weights in 15-bit fixed point (9798 + 19235 + 3735 = 32768),
  * rounded. */
