@@ -61,9 +61,9 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    static const char *ops[] = {"invert", "linear", "brightness", "gray", "gaussian", "median",
-                                "sobel", "sharpen", "canny", "equalize", "resize", "flip",
-                                "rotate", "crop"};
+    static const char *ops[] = {"invert", "linear", "brightness", "gray",  "gaussian",
+                                "median", "sobel",  "sharpen",    "canny", "equalize",
+                                "resize", "flip",   "rotate",     "crop"};
     VipsImage *src, *in;
     int runs;
 

@@ -33,7 +33,7 @@ typedef enum dip_format {
 /** What a header says. */
 struct dip_image_info {
     dip_format format;
-    int width;       /* as stored, before any EXIF rotation */
+    int width; /* as stored, before any EXIF rotation */
     int height;
     int channels;    /* channels dip decodes to: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
     int bit_depth;   /* bits per sample in the source (1, 2, 4, 8, 16, ...) */
@@ -41,7 +41,7 @@ struct dip_image_info {
     int orientation; /* EXIF orientation 1..8 (1 when absent) */
     int progressive; /* JPEG: progressive; PNG: interlaced */
     int lossless;    /* WebP: lossless bitstream */
-    char color[16];  /* source colour model: "gray", "rgb", "palette", "cmyk", "ycck", "ycbcr" ... */
+    char color[16]; /* source colour model: "gray", "rgb", "palette", "cmyk", "ycck", "ycbcr" ... */
 };
 
 /** Decode options. Zero-initialised means the defaults below are off, so use
@@ -83,6 +83,10 @@ dip_format dip_codec_sniff(const void *buf, size_t len);
 /** Reads the header only: fills `info` without decoding pixels, checks `lim` (dimensions, bytes,
  * frame and scan counts where the header tells them). Returns 0, DIP_EFORMAT, DIP_ECORRUPT,
  * DIP_ELIMIT (err names the limit), DIP_ENOMEM. Thread-safe. */
+/** `len` bytes gzip-compressed (RFC 1952) at deflate `level` 1..9 into *out (dip_malloc'ed,
+ * *out_len bytes), with the PNG encoder's deflate engines (for HTTP Content-Encoding: gzip). */
+int dip_gzip(const void *data, size_t len, int level, uint8_t **out, size_t *out_len);
+
 int dip_codec_probe(const void *buf, size_t len, const struct dip_limits *lim,
                     struct dip_image_info *info, struct dip_err *err);
 

@@ -46,7 +46,8 @@ struct dip_err {
     char msg[512];
 };
 
-/** Static message for `code` ("invalid argument"). Never NULL; unknown codes give "unknown error". */
+/** Static message for `code` ("invalid argument"). Never NULL; unknown codes give "unknown error".
+ */
 const char *dip_strerror(int code);
 /** Symbolic name without prefix ("ELIMIT"). Never NULL. */
 const char *dip_err_name(int code);
@@ -61,7 +62,8 @@ int dip_err_exit_code(int code);
 int dip_err_set(struct dip_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Prepends a printf-style prefix to the message in `err` (e.g. the file name). No-op on NULL. */
-void dip_err_prefix(struct dip_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dip_err_prefix(struct dip_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /** Resets `err` to no error. */
 void dip_err_clear(struct dip_err *err);
 /** The best text for a failure: err->msg when set, else dip_strerror(code). */

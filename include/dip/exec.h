@@ -33,8 +33,8 @@ struct dip_progress {
 typedef void (*dip_tile_progress_fn)(void *ud, uint64_t tasks_done, uint64_t tasks_total);
 
 struct dip_run_opts {
-    int tile;       /* tile side in pixels; 0 = automatic (cache-sized strips) */
-    dip_pool *pool; /* threads to use; NULL = the calling thread only */
+    int tile;             /* tile side in pixels; 0 = automatic (cache-sized strips) */
+    dip_pool *pool;       /* threads to use; NULL = the calling thread only */
     volatile int *cancel; /* polled between tiles; nonzero -> DIP_ECANCELED */
     dip_tile_progress_fn progress;
     void *progress_ud;
@@ -144,9 +144,9 @@ struct dip_object_io {
 
 /** Per-worker figures for the end-of-job table, /metrics and the cluster panel. */
 struct dip_worker_stat {
-    int id;        /* 0 local; MPI rank */
+    int id; /* 0 local; MPI rank */
     char host[64];
-    int alive;     /* 0 once declared lost */
+    int alive; /* 0 once declared lost */
     uint64_t tasks;
     uint64_t failures;
     double megapixels;
@@ -222,15 +222,15 @@ struct dip_mpi_opts {
     double task_timeout_s; /* minimum deadline of one task; scaled up with its size */
     double heartbeat_s;    /* worker heartbeat period */
     /* Read from the environment by dip_mpi_opts_default() (the only place that reads it): */
-    double lost_s;         /* DIP_MPI_LOST_S: silence before a worker is lost (5) */
-    double orphan_s;       /* DIP_MPI_ORPHAN_S: a worker with a job leaves after this long
-                            * without word from the coordinator (2 x lost_s) */
-    double idle_s;         /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
+    double lost_s;   /* DIP_MPI_LOST_S: silence before a worker is lost (5) */
+    double orphan_s; /* DIP_MPI_ORPHAN_S: a worker with a job leaves after this long
+                      * without word from the coordinator (2 x lost_s) */
+    double idle_s;   /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
-    int worker_threads;    /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
-    int stream_images;     /* DIP_MPI_STREAM: a tiled image is decoded and encoded in strips
-                            * where its formats allow (1), or whole on the coordinator (0) */
-    int serve;             /* 1: the coordinator idles between jobs (dip serve) */
+    int worker_threads;             /* DIP_MPI_THREADS: threads of each worker (0: all cores) */
+    int stream_images; /* DIP_MPI_STREAM: a tiled image is decoded and encoded in strips
+                        * where its formats allow (1), or whole on the coordinator (0) */
+    int serve;         /* 1: the coordinator idles between jobs (dip serve) */
     /* Object storage for workers (NULL: none): the same callbacks on every rank. */
     const struct dip_object_io *objects;
     const char *cluster_key; /* DIP_CLUSTER_KEY or --cluster-key: a key file (dip key create)

@@ -42,14 +42,25 @@ struct dip_param {
 #define DIP_PARAM_ODD 1u
 
 #define DIP_PARAM_INT(S, f, lo, hi, d, h)                                                          \
-    {#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0}
+    {                                                                                              \
+#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0                           \
+    }
 #define DIP_PARAM_INT_ODD(S, f, lo, hi, d, h)                                                      \
-    {#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), DIP_PARAM_ODD}
+    {                                                                                              \
+#f, DIP_PARAM_INT, offsetof(S, f), (lo), (hi), (d), NULL, (h), DIP_PARAM_ODD               \
+    }
 #define DIP_PARAM_DOUBLE(S, f, lo, hi, d, h)                                                       \
-    {#f, DIP_PARAM_DOUBLE, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0}
-#define DIP_PARAM_BOOL(S, f, d, h) {#f, DIP_PARAM_BOOL, offsetof(S, f), 0, 1, (d), NULL, (h), 0}
+    {                                                                                              \
+#f, DIP_PARAM_DOUBLE, offsetof(S, f), (lo), (hi), (d), NULL, (h), 0                        \
+    }
+#define DIP_PARAM_BOOL(S, f, d, h)                                                                 \
+    {                                                                                              \
+#f, DIP_PARAM_BOOL, offsetof(S, f), 0, 1, (d), NULL, (h), 0                                \
+    }
 #define DIP_PARAM_ENUM(S, f, names, d, h)                                                          \
-    {#f, DIP_PARAM_ENUM, offsetof(S, f), 0, 0, (d), (names), (h), 0}
+    {                                                                                              \
+#f, DIP_PARAM_ENUM, offsetof(S, f), 0, 0, (d), (names), (h), 0                             \
+    }
 
 /* ---- Regions ---- */
 

@@ -31,8 +31,8 @@ struct dip_step_info {
     enum dip_step_kind kind;
     int in_w, in_h, in_channels;
     int out_w, out_h, out_channels;
-    size_t n_ops;     /* operations fused in this step */
-    size_t stat_size; /* TILED: bytes of the statistic collected over its output (0: none) */
+    size_t n_ops;          /* operations fused in this step */
+    size_t stat_size;      /* TILED: bytes of the statistic collected over its output (0: none) */
     struct dip_halo reach; /* TILED: how far the step reaches past an output rect (composed) */
 };
 

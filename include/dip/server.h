@@ -49,10 +49,10 @@ struct dip_server_opts {
     const char *encrypt_key;  /* key file: blobs encrypted at rest; NULL: plain */
     const struct dip_s3_config *s3; /* object storage endpoint/credentials; NULL: environment */
     /* Operation (docs/deploy.md): logs, shutdown, readiness. */
-    int log_level;             /* 0: job events only; 1 (default): also one line per request */
-    int log_json;              /* 1: log lines are JSON objects */
-    double shutdown_grace_s;   /* running work may finish this long after a stop; default 20 */
-    uint64_t ready_min_free;   /* /readyz fails below this many free bytes; default 256 MiB */
+    int log_level;           /* 0: job events only; 1 (default): also one line per request */
+    int log_json;            /* 1: log lines are JSON objects */
+    double shutdown_grace_s; /* running work may finish this long after a stop; default 20 */
+    uint64_t ready_min_free; /* /readyz fails below this many free bytes; default 256 MiB */
 
     /* Prices of GET /api/v1/usage (docs/deploy.md, "Cost monitoring"); 0: no price. */
     double cost_cpu_hour; /* per CPU hour */

@@ -323,8 +323,7 @@ int dip__cmd_bench(int argc, char **argv)
         {"height", required_argument, NULL, 'H'}, {"runs", required_argument, NULL, 'r'},
         {"ops", required_argument, NULL, 'o'},    {"threads", required_argument, NULL, 't'},
         {"suite", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
-        {"device", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
+        {"device", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0},
     };
     const char **inputs = NULL, *only = NULL, *suite = NULL;
     int n_inputs = 0;

@@ -32,8 +32,7 @@ int dip__cmd_info(int argc, char **argv)
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
-        DIP_CLI_LIMIT_OPTIONS
-        {NULL, 0, NULL, 0},
+        DIP_CLI_LIMIT_OPTIONS{NULL, 0, NULL, 0},
     };
     struct dip_limits lim;
     int opt, json = 0, bad = 0, worst = 0;
@@ -103,9 +102,9 @@ int dip__cmd_info(int argc, char **argv)
                    info.channels == 1 ? "" : "s", info.color[0] ? " (" : "", info.color,
                    info.color[0] ? ")" : "", info.bit_depth, info.frames,
                    info.frames == 1 ? "" : "s", info.orientation,
-                   info.progressive ? (info.format == DIP_FORMAT_PNG ? ", interlaced"
-                                                                     : ", progressive")
-                                    : "",
+                   info.progressive
+                       ? (info.format == DIP_FORMAT_PNG ? ", interlaced" : ", progressive")
+                       : "",
                    info.lossless ? ", lossless" : "");
         }
     }

@@ -40,8 +40,7 @@ static const char *type_name(enum dip_param_type t)
 }
 
 /* The default value of a parameter as the parser reads it. */
-static void param_default(const struct dip_op *op, const struct dip_param *p, char *buf,
-                          size_t len)
+static void param_default(const struct dip_op *op, const struct dip_param *p, char *buf, size_t len)
 {
     void *args = dip_malloc(op->args_size ? op->args_size : 1);
 
@@ -81,8 +80,7 @@ static void print_markdown(void)
            "| operation | kind | summary |\n|---|---|---|\n");
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
-        printf("| [`%s`](#%s) | %s | %s |\n", op->name, op->name, kind_name(op->kind),
-               op->summary);
+        printf("| [`%s`](#%s) | %s | %s |\n", op->name, op->name, kind_name(op->kind), op->summary);
     }
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);

@@ -224,9 +224,8 @@ static void on_progress(void *ud, const struct dip_progress *p)
     fprintf(stderr, "\r\033[K[");
     for (int i = 0; i < width; i++)
         fputc(i < filled ? '#' : '.', stderr);
-    fprintf(stderr, "] %llu/%llu  %5.1f%%  %.1f MP/s  ETA %.0fs",
-            (unsigned long long)p->items_done, (unsigned long long)p->items_total, frac * 100,
-            rate, eta);
+    fprintf(stderr, "] %llu/%llu  %5.1f%%  %.1f MP/s  ETA %.0fs", (unsigned long long)p->items_done,
+            (unsigned long long)p->items_total, frac * 100, rate, eta);
     fflush(stderr);
     r->bar_shown = 1;
     pthread_mutex_unlock(&r->mu);
@@ -430,8 +429,7 @@ int dip__cmd_process(int argc, char **argv)
         {"task-timeout", required_argument, NULL, OPT_TASK_TIMEOUT},
         {"no-worker-io", no_argument, NULL, OPT_NO_WORKER_IO},
         {"cluster-key", required_argument, NULL, OPT_CLUSTER_KEY},
-        DIP_CLI_LIMIT_OPTIONS
-        DIP_CLI_S3_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct dip_job_spec spec;
@@ -557,8 +555,9 @@ int dip__cmd_process(int argc, char **argv)
     if (fmtname != NULL) {
         spec.encode.format = dip_format_from_name(fmtname);
         if (!dip_format_can_encode(spec.encode.format)) {
-            fprintf(stderr, "dip process: --format %s: cannot write that format (png, jpeg, "
-                            "webp, tiff, bmp, pnm)\n",
+            fprintf(stderr,
+                    "dip process: --format %s: cannot write that format (png, jpeg, "
+                    "webp, tiff, bmp, pnm)\n",
                     fmtname);
             rc = DIP_EINVAL;
             goto out;

@@ -168,8 +168,7 @@ int dip__cmd_serve(int argc, char **argv)
         {"ready-min-free", required_argument, NULL, OPT_READY_MIN_FREE},
         {"cost-cpu-hour", required_argument, NULL, OPT_COST_CPU_HOUR},
         {"cost-gb-month", required_argument, NULL, OPT_COST_GB_MONTH},
-        DIP_CLI_LIMIT_OPTIONS
-        DIP_CLI_S3_OPTIONS,
+        DIP_CLI_LIMIT_OPTIONS DIP_CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct dip_server_opts o;
@@ -364,7 +363,7 @@ int dip__cmd_serve(int argc, char **argv)
     }
 #endif
     (void)cluster_key; /* only under mpirun */
-    o.executor = ex; /* NULL: the server starts a local executor */
+    o.executor = ex;   /* NULL: the server starts a local executor */
     dip__cli_s3_config(&s3o, &s3cfg);
     o.s3 = &s3cfg;
     dip__cli_status_open(); /* rank 0 under dip mpirun */

@@ -90,8 +90,9 @@ int dip__cli_limit_opt(int opt, const char *arg, struct dip_limits *lim, int *ba
 
 static void usage(FILE *f)
 {
-    fprintf(f, "dip %s: distributed image processing\n\n"
-               "Usage: dip COMMAND [OPTIONS] ...\n\nCommands:\n",
+    fprintf(f,
+            "dip %s: distributed image processing\n\n"
+            "Usage: dip COMMAND [OPTIONS] ...\n\nCommands:\n",
             DIP_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);

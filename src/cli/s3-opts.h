@@ -21,14 +21,19 @@ enum {
 #define DIP_CLI_S3_OPTIONS                                                                         \
     {"s3-endpoint", required_argument, NULL, DIP_OPT_S3_ENDPOINT},                                 \
         {"s3-region", required_argument, NULL, DIP_OPT_S3_REGION},                                 \
-        {"s3-addressing", required_argument, NULL, DIP_OPT_S3_ADDRESSING}
+    {                                                                                              \
+        "s3-addressing", required_argument, NULL, DIP_OPT_S3_ADDRESSING                            \
+    }
 
 struct dip__cli_s3 {
     const char *endpoint, *region; /* flags; NULL: the environment */
     int path_style;                /* -1: the environment or the default */
     void *client;                  /* dip_s3 *, made by dip__cli_s3_client */
 };
-#define DIP_CLI_S3_INIT {NULL, NULL, -1, NULL}
+#define DIP_CLI_S3_INIT                                                                            \
+    {                                                                                              \
+        NULL, NULL, -1, NULL                                                                       \
+    }
 
 extern const char dip__cli_s3_help[];
 /* Returns 1 when `opt` was an object storage option (sets *bad on a bad value). */

@@ -72,10 +72,10 @@ dip_format dip_format_from_name(const char *name)
         const char *alias;
         dip_format f;
     } aliases[] = {
-        {"png", DIP_FORMAT_PNG},  {"jpg", DIP_FORMAT_JPEG}, {"jpeg", DIP_FORMAT_JPEG},
-        {"jpe", DIP_FORMAT_JPEG}, {"webp", DIP_FORMAT_WEBP}, {"tif", DIP_FORMAT_TIFF},
-        {"tiff", DIP_FORMAT_TIFF}, {"gif", DIP_FORMAT_GIF}, {"bmp", DIP_FORMAT_BMP},
-        {"pnm", DIP_FORMAT_PNM},  {"pgm", DIP_FORMAT_PNM},  {"ppm", DIP_FORMAT_PNM},
+        {"png", DIP_FORMAT_PNG},   {"jpg", DIP_FORMAT_JPEG},  {"jpeg", DIP_FORMAT_JPEG},
+        {"jpe", DIP_FORMAT_JPEG},  {"webp", DIP_FORMAT_WEBP}, {"tif", DIP_FORMAT_TIFF},
+        {"tiff", DIP_FORMAT_TIFF}, {"gif", DIP_FORMAT_GIF},   {"bmp", DIP_FORMAT_BMP},
+        {"pnm", DIP_FORMAT_PNM},   {"pgm", DIP_FORMAT_PNM},   {"ppm", DIP_FORMAT_PNM},
         {"pbm", DIP_FORMAT_PNM},
     };
 
@@ -154,7 +154,8 @@ static int check_input(const void *buf, size_t len, const struct dip_limits *lim
                            lim->max_input_bytes);
     f = dip_codec_sniff(buf, len);
     if (f == DIP_FORMAT_UNKNOWN)
-        return dip_err_set(err, DIP_EFORMAT, "not a recognised image format (magic bytes "
+        return dip_err_set(err, DIP_EFORMAT,
+                           "not a recognised image format (magic bytes "
                            "match none of png, jpeg, webp, tiff, gif, bmp, pnm)");
     *codec = find_codec(f);
     if (*codec == NULL)
@@ -235,8 +236,10 @@ int dip_codec_encode(const dip_image *img, const struct dip_encode_opts *opts, u
     *out = NULL;
     *out_len = 0;
     if (c == NULL || c->encode == NULL)
-        return dip_err_set(err, DIP_EFORMAT, "cannot encode format '%s' (encodable: png, jpeg, "
-                           "webp, tiff, bmp, pnm)", dip_format_name(opts->format));
+        return dip_err_set(err, DIP_EFORMAT,
+                           "cannot encode format '%s' (encodable: png, jpeg, "
+                           "webp, tiff, bmp, pnm)",
+                           dip_format_name(opts->format));
     return c->encode(img, opts, out, out_len, err);
 }
 
@@ -279,17 +282,41 @@ int dip__orient(dip_image **img, int o)
         for (int x = 0; x < ow; x++) {
             int sx, sy;
             switch (o) {
-            case 2: sx = w - 1 - x; sy = y; break;
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-            case 4: sx = x; sy = h - 1 - y; break;
-            case 5: sx = y; sy = x; break;
-            case 6: sx = y; sy = h - 1 - x; break;
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-            case 8: sx = w - 1 - y; sy = x; break;
-            default: sx = x; sy = y; break;
+            case 2:
+                sx = w - 1 - x;
+                sy = y;
+                break;
+            case 3:
+                sx = w - 1 - x;
+                sy = h - 1 - y;
+                break;
+            case 4:
+                sx = x;
+                sy = h - 1 - y;
+                break;
+            case 5:
+                sx = y;
+                sy = x;
+                break;
+            case 6:
+                sx = y;
+                sy = h - 1 - x;
+                break;
+            case 7:
+                sx = w - 1 - y;
+                sy = h - 1 - x;
+                break;
+            case 8:
+                sx = w - 1 - y;
+                sy = x;
+                break;
+            default:
+                sx = x;
+                sy = y;
+                break;
             }
-            memcpy(drow + (size_t)x * (size_t)ch, s.data + (size_t)sy * s.stride + (size_t)sx * (size_t)ch,
-                   (size_t)ch);
+            memcpy(drow + (size_t)x * (size_t)ch,
+                   s.data + (size_t)sy * s.stride + (size_t)sx * (size_t)ch, (size_t)ch);
         }
     }
     dip_image_unref(src);

@@ -314,6 +314,41 @@ int dip__zlib_compress(const uint8_t *in, size_t len, int level, uint8_t **out, 
     return 0;
 }
 
+int dip_gzip(const void *data, size_t len, int level, uint8_t **out, size_t *out_len)
+{
+    const uint8_t *in = data;
+    uint8_t *piece = NULL, *o;
+    size_t n = 0;
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    int rc = dip__deflate_piece(in, len, level, 1, &piece, &n);
+
+    *out = NULL;
+    *out_len = 0;
+    if (rc)
+        return rc;
+    o = dip_malloc(n + 18);
+    if (o == NULL) {
+        dip_free(piece);
+        return DIP_ENOMEM;
+    }
+    /* RFC 1952: magic, deflate, no flags, no time, no extra flags, OS unknown */
+    memcpy(o, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10);
+    memcpy(o + 10, piece, n);
+    for (size_t off = 0; off < len;) { /* crc32 takes a uInt length */
+        size_t k = DIP_MIN(len - off, (size_t)1 << 30);
+        crc = (uint32_t)crc32(crc, in + off, (uInt)k);
+        off += k;
+    }
+    for (int i = 0; i < 4; i++) {
+        o[10 + n + (size_t)i] = (uint8_t)(crc >> (8 * i));
+        o[14 + n + (size_t)i] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    dip_free(piece);
+    *out = o;
+    *out_len = n + 18;
+    return 0;
+}
+
 int dip__inflate(const uint8_t *in, size_t len, int zlib, uint8_t *out, size_t out_len,
                  size_t *in_used, size_t *out_got)
 {

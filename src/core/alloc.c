@@ -66,9 +66,9 @@ void *dip_realloc(void *p, size_t n)
  * kernel-zeroed page per 2 MiB on first write, which is most of the time of a memory-bound
  * operation; batches and repeated runs ask for the same sizes again and again. Bounded in count
  * and bytes; a buffer is reused when it is at least the size asked and at most a quarter more. */
-#define CACHE_SLOTS 8
+#define CACHE_SLOTS     8
 #define CACHE_MAX_BYTES ((size_t)256 << 20)
-#define LARGE_MIN ((size_t)4 << 20)
+#define LARGE_MIN       ((size_t)4 << 20)
 
 static struct {
     void *p;

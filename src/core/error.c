@@ -14,10 +14,9 @@ struct errinfo {
     int exitc;
 };
 
-static const struct errinfo errtab[] = {
-    [DIP_OK] = {"OK", "success", 200, 0},
+static const struct errinfo errtab[] = {[DIP_OK] = {"OK", "success", 200, 0},
 #define XX(name, http, exitc, msg) [DIP_##name] = {#name, msg, http, exitc},
-    DIP_ERRNO_MAP(XX)
+                                        DIP_ERRNO_MAP(XX)
 #undef XX
 };
 

@@ -17,8 +17,8 @@
 #define DIP_NEVER(x)  ((x) ? (assert(0 && #x), 1) : 0)
 #endif
 
-#define DIP_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define DIP_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define DIP_MIN(a, b)        ((a) < (b) ? (a) : (b))
+#define DIP_MAX(a, b)        ((a) > (b) ? (a) : (b))
 #define DIP_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 /* Allocation for whole pixel buffers: huge-page backed above 4 MiB; free with dip_free. */

@@ -62,13 +62,13 @@ int dip_limits_check_dims(const struct dip_limits *lim, const char *what, long l
         return dip_err_set(err, DIP_ELIMIT, "%s: width %lld exceeds the limit max_width=%d", what,
                            w, lim->max_width);
     if (h > lim->max_height)
-        return dip_err_set(err, DIP_ELIMIT, "%s: height %lld exceeds the limit max_height=%d",
-                           what, h, lim->max_height);
+        return dip_err_set(err, DIP_ELIMIT, "%s: height %lld exceeds the limit max_height=%d", what,
+                           h, lim->max_height);
     /* w and h are below 2^31 each here, so the product fits in 64 bits. */
     if ((unsigned long long)w * (unsigned long long)h > lim->max_pixels)
         return dip_err_set(err, DIP_ELIMIT,
-                           "%s: %lldx%lld = %llu pixels exceeds the limit max_pixels=%llu", what,
-                           w, h, (unsigned long long)w * (unsigned long long)h,
+                           "%s: %lldx%lld = %llu pixels exceeds the limit max_pixels=%llu", what, w,
+                           h, (unsigned long long)w * (unsigned long long)h,
                            (unsigned long long)lim->max_pixels);
     return 0;
 }

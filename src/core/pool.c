@@ -18,8 +18,8 @@ struct dip_pool {
     int n; /* threads including the caller */
     pthread_t *threads;
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* workers wait for a new generation */
-    pthread_cond_t done; /* caller waits for active == 0 */
+    pthread_cond_t wake;  /* workers wait for a new generation */
+    pthread_cond_t done;  /* caller waits for active == 0 */
     pthread_mutex_t busy; /* one loop at a time */
     unsigned long gen;
     int quit;

@@ -87,8 +87,8 @@ static int item_task(void *ud, size_t i, int thread)
     rc = io->load(io->ud, i, &data, &len, &err);
     if (rc)
         goto done;
-    rc = dip_process_bytes(j->spec, j->p, data, len, &o, &outb, &outlen, &r.format, &info,
-                           &r.width, &r.height, &err);
+    rc = dip_process_bytes(j->spec, j->p, data, len, &o, &outb, &outlen, &r.format, &info, &r.width,
+                           &r.height, &err);
     if (io->release)
         io->release(io->ud, i);
 done:

@@ -183,8 +183,14 @@ int dip_run_image(const dip_pipeline *p, const dip_image *in, const struct dip_r
         }
         vout = dip_image_view(next);
         if (si.kind == DIP_STEP_TILED) {
-            struct step_ctx c = {.plan = plan, .step = s, .in = vin, .out = vout, .o = o,
-                                 .mu = &mu, .done = &done, .total = total};
+            struct step_ctx c = {.plan = plan,
+                                 .step = s,
+                                 .in = vin,
+                                 .out = vout,
+                                 .o = o,
+                                 .mu = &mu,
+                                 .done = &done,
+                                 .total = total};
             grid_init(&c.grid, si.out_w, si.out_h, o->tile, threads);
             if (si.stat_size) {
                 stats = dip_calloc((size_t)threads, si.stat_size);

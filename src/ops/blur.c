@@ -13,7 +13,6 @@
 #include "dip/op.h"
 #include "kernel.h" /* -O3, the AVX2 clones (DIP_HOT), row_at, luma */
 
-
 static int bad_size(const char *op, const char *name, int v, struct dip_err *err)
 {
     return dip_err_set(err, DIP_EINVAL, "%s: %s=%d must be odd", op, name, v);
@@ -73,7 +72,7 @@ DIP_INLINE void box_hsum(const uint16_t *col, uint16_t *hs, size_t m, size_t cn,
 
 /* size <= 13: column sums kept incrementally in 16 bits, horizontal sums from them. */
 DIP_HOT static void box_narrow(const struct box_args *a, const struct dip_tile *t, uint16_t *col,
-                           uint16_t *hs)
+                               uint16_t *hs)
 {
     int k = a->size;
     size_t cn = (size_t)t->out.channels;
@@ -223,7 +222,7 @@ struct gaussian_args {
 
 static const struct dip_param gaussian_params[] = {
     DIP_PARAM_INT_ODD(struct gaussian_args, size, 0, GAUSS_MAX, 5,
-                  "Kernel side (odd); 0: from sigma, round(6 sigma + 1) made odd"),
+                      "Kernel side (odd); 0: from sigma, round(6 sigma + 1) made odd"),
     DIP_PARAM_DOUBLE(struct gaussian_args, sigma, 0, 20, 0,
                      "Standard deviation in pixels; 0: from size, 0.3 ((size-1)/2 - 1) + 0.8"),
 };
@@ -314,7 +313,7 @@ static void gaussian_halo(const void *args, struct dip_halo *h)
 /* Vertical pass of a symmetric kernel: v[i] = sum_j k_j row_j[i]. The sum fits 16 bits (the
  * kernel sums to 256), and so does every partial sum. */
 DIP_INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk, int k, size_t n,
-                        uint16_t *v)
+                            uint16_t *v)
 {
     int r = k / 2;
     const uint8_t *c = dip__row_at(in, y + r);
@@ -345,7 +344,7 @@ DIP_INLINE void gauss_vpass(const struct dip_view *in, int y, const uint16_t *kk
 
 /* Horizontal pass: out[i] = (sum_j k_j v[i + j cn] + 2^15) >> 16. */
 DIP_INLINE void gauss_hpass(const uint16_t *v, const uint16_t *kk, int k, size_t m, size_t cn,
-                        uint8_t *d, uint32_t *acc)
+                            uint8_t *d, uint32_t *acc)
 {
     int r = k / 2;
     const uint16_t *c = v + (size_t)r * cn;
@@ -381,8 +380,8 @@ struct gauss_mix {
 static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
                         int thr);
 
-DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r, uint8_t *d,
-                    size_t m)
+DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r,
+                        uint8_t *d, size_t m)
 {
     if (mx != NULL)
         sharpen_mix(dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
@@ -390,8 +389,8 @@ DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, i
 }
 
 DIP_INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
-                       const struct dip_view *out, uint16_t *v, uint32_t *acc, int k,
-                       const struct gauss_mix *mx)
+                           const struct dip_view *out, uint16_t *v, uint32_t *acc, int k,
+                           const struct gauss_mix *mx)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -406,8 +405,8 @@ DIP_INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *
 /* The same sums in 16 bits, for kernels with a common factor of at least 16 (see gauss_kernel):
  * vertical sums <= 255 * 16, totals <= 65280. */
 DIP_INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view *in,
-                         const struct dip_view *out, uint16_t *restrict v, int k,
-                         const struct gauss_mix *mx)
+                             const struct dip_view *out, uint16_t *restrict v, int k,
+                             const struct gauss_mix *mx)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -443,8 +442,8 @@ DIP_INLINE void gauss_rows16(const struct gauss_kernel *g, const struct dip_view
  * (256 A + B + 2^15) >> 16 = (A + (B >> 8) + 128) >> 8 exactly (the dropped B & 255 is a
  * fraction that cannot carry). */
 DIP_INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_view *in,
-                          const struct dip_view *out, uint8_t *restrict vh, uint8_t *restrict vl,
-                          int k, const struct gauss_mix *mx)
+                              const struct dip_view *out, uint8_t *restrict vh,
+                              uint8_t *restrict vl, int k, const struct gauss_mix *mx)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -481,7 +480,7 @@ DIP_INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_vie
 
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
-                         const struct dip_view *out, const struct gauss_mix *mx)
+                             const struct dip_view *out, const struct gauss_mix *mx)
 {
     size_t n = (size_t)in->width * (size_t)in->channels;
     uint16_t *v = dip_malloc(n * (sizeof(uint16_t) + sizeof(uint32_t)));
@@ -713,7 +712,8 @@ DIP_HOT static void median3_row(const struct dip_view *in, int y, uint8_t *d, si
 {
     static const int co[3] = MED3_COL_OUT, wo[1] = MED3_WIN_OUT;
     uint8_t s[3][MED_CHUNK + MED_PAD];
-    const uint8_t *r0 = dip__row_at(in, y), *r1 = dip__row_at(in, y + 1), *r2 = dip__row_at(in, y + 2);
+    const uint8_t *r0 = dip__row_at(in, y), *r1 = dip__row_at(in, y + 1),
+                  *r2 = dip__row_at(in, y + 2);
 
     for (size_t i0 = 0; i0 < m; i0 += MED_CHUNK) {
         size_t len = m - i0 < MED_CHUNK ? m - i0 : MED_CHUNK;
@@ -938,8 +938,8 @@ static void bilateral_halo(const void *args, struct dip_halo *h)
 /* The weights of one tap over a row of `w` pixels (channels in planes): the colour table index
  * from the colour channels `cc` (1 or 3), then the lookups, each a loop that vectorises. */
 DIP_INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *ctr, int w, float sw,
-                          const float *restrict cw, int cc, uint16_t *restrict idx,
-                          float *restrict wts)
+                              const float *restrict cw, int cc, uint16_t *restrict idx,
+                              float *restrict wts)
 {
     const uint8_t *restrict s0 = src[0], *restrict s1 = src[cc > 1 ? 1 : 0];
     const uint8_t *restrict s2 = src[cc > 2 ? 2 : 0];
@@ -960,9 +960,9 @@ DIP_INLINE void bilat_weights(const uint8_t *const *src, const uint8_t *const *c
 /* Four taps added to one sum, in tap order: per pixel the same float operations in the same
  * order as one tap at a time (and as OpenCV), with a quarter of the loads and stores. */
 DIP_INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const uint8_t *restrict b,
-                       const uint8_t *restrict c, const uint8_t *restrict d,
-                       const float *restrict w0, const float *restrict w1, const float *restrict w2,
-                       const float *restrict w3, int w)
+                           const uint8_t *restrict c, const uint8_t *restrict d,
+                           const float *restrict w0, const float *restrict w1,
+                           const float *restrict w2, const float *restrict w3, int w)
 {
     for (int x = 0; x < w; x++) {
         float t = u[x] + (float)a[x] * w0[x];
@@ -973,14 +973,14 @@ DIP_INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const u
 }
 
 DIP_INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
-                        const float *restrict w2, const float *restrict w3, int w)
+                            const float *restrict w2, const float *restrict w3, int w)
 {
     for (int x = 0; x < w; x++)
         u[x] = ((u[x] + w0[x]) + w1[x] + w2[x]) + w3[x];
 }
 
 DIP_INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const float *restrict wt,
-                       int w)
+                           int w)
 {
     for (int x = 0; x < w; x++)
         u[x] += (float)s[x] * wt[x];
@@ -997,8 +997,8 @@ DIP_INLINE uint8_t round_u8(float v)
 #define BILAT_CHUNK 512 /* pixels per pass, so that the sums stay in L1 across the taps */
 
 DIP_HOT static void bilat_rows(const struct bilateral_args *a, const struct bilat_taps *tp,
-                           const uint8_t *const *plane, size_t pstride, int w, int h, int np,
-                           const struct dip_view *out, float *acc)
+                               const uint8_t *const *plane, size_t pstride, int w, int h, int np,
+                               const struct dip_view *out, float *acc)
 {
     int r = a->radius, cc = np >= 3 ? 3 : 1;
     float *wsum = acc, *sum[4];
@@ -1127,7 +1127,7 @@ static const struct dip_param sharpen_params[] = {
     DIP_PARAM_INT(struct sharpen_args, threshold, 0, 255, 0,
                   "Leave pixels with |in - blur| below this unchanged"),
     DIP_PARAM_INT_ODD(struct sharpen_args, size, 0, GAUSS_MAX, 0,
-                  "Blur kernel side (odd); 0: round(6 sigma + 1) made odd"),
+                      "Blur kernel side (odd); 0: round(6 sigma + 1) made odd"),
 };
 
 static int sharpen_prepare(void *args, int in_channels, struct dip_err *err)
@@ -1147,8 +1147,8 @@ static void sharpen_halo(const void *args, struct dip_halo *h)
 /* out = clamp(in + floor((d amount_q + 128) / 256)), d = in - blur, where |d| >= threshold. */
 /* The rounding product in 16 bits: with a = 128 d (|a| <= 32640) and A <= 2560,
  * (a A + 2^14) >> 15 = floor((d A + 128) / 256) exactly (a rounding high multiply). */
-DIP_HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
-                            int thr)
+DIP_HOT static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m,
+                                int amount_q, int thr)
 {
     int16_t amt = (int16_t)amount_q, th = (int16_t)thr;
 

@@ -11,7 +11,6 @@
 #include "dip/op.h"
 #include "kernel.h" /* -O3, the AVX2 clones (DIP_HOT), row_at, luma */
 
-
 /* ---- sobel ---- */
 
 struct sobel_args {
@@ -55,7 +54,7 @@ static void sobel_halo(const void *args, struct dip_halo *h)
 /* One output row: vertical smoothing (vs) and derivative (vd) of k rows, then dx = deriv * vs
  * and dy = smooth * vd along the row; out = min(255, |dx| + |dy|). */
 DIP_INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
-                      size_t n, size_t m, size_t cn, int32_t *vs, int32_t *vd, uint8_t *d)
+                          size_t n, size_t m, size_t cn, int32_t *vs, int32_t *vd, uint8_t *d)
 {
     const uint8_t *rows[7];
 
@@ -83,8 +82,8 @@ DIP_INLINE void sobel_row(const struct dip_view *in, int y, const int *sm, const
 
 /* The same for size <= 5 in 16 bits: |vs| <= 255 * 16, |dx|, |dy| <= 12240, sum <= 24480. */
 DIP_INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, const int *dv, int k,
-                        size_t n, size_t m, size_t cn, int16_t *restrict vs, int16_t *restrict vd,
-                        uint8_t *restrict d)
+                            size_t n, size_t m, size_t cn, int16_t *restrict vs,
+                            int16_t *restrict vd, uint8_t *restrict d)
 {
     const uint8_t *rows[7];
 
@@ -111,7 +110,7 @@ DIP_INLINE void sobel_row16(const struct dip_view *in, int y, const int *sm, con
 }
 
 DIP_HOT static void sobel_rows(const struct dip_view *in, const struct dip_view *out, int size,
-                           int32_t *vs, int32_t *vd)
+                               int32_t *vs, int32_t *vd)
 {
     size_t cn = (size_t)out->channels;
     size_t n = (size_t)in->width * cn, m = (size_t)out->width * cn;
@@ -274,8 +273,8 @@ struct canny_scratch {
 };
 
 DIP_INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
-                       const uint8_t *restrict c, int16_t *restrict vs, int16_t *restrict vd,
-                       size_t n)
+                           const uint8_t *restrict c, int16_t *restrict vs, int16_t *restrict vd,
+                           size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         vs[i] = (int16_t)(a[i] + 2 * b[i] + c[i]);
@@ -283,8 +282,9 @@ DIP_INLINE void canny_vsum(const uint8_t *restrict a, const uint8_t *restrict b,
     }
 }
 
-DIP_INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd, int16_t *restrict gx,
-                       int16_t *restrict gy, int16_t *restrict gm, size_t m, size_t cn)
+DIP_INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict vd,
+                           int16_t *restrict gx, int16_t *restrict gy, int16_t *restrict gm,
+                           size_t m, size_t cn)
 {
     for (size_t i = 0; i < m; i++) {
         int ex = vs[i + 2 * cn] - vs[i], ey = vd[i] + 2 * vd[i + cn] + vd[i + 2 * cn];
@@ -295,8 +295,8 @@ DIP_INLINE void canny_hsum(const int16_t *restrict vs, const int16_t *restrict v
 }
 
 DIP_INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict gy,
-                       const int16_t *restrict gm, int16_t *restrict dx, int16_t *restrict dy,
-                       int16_t *restrict mag, int mw, size_t cn)
+                           const int16_t *restrict gm, int16_t *restrict dx, int16_t *restrict dy,
+                           int16_t *restrict mag, int mw, size_t cn)
 {
     if (cn < 3) {
         for (int x = 0; x < mw; x++) {
@@ -325,7 +325,7 @@ DIP_INLINE void canny_pick(const int16_t *restrict gx, const int16_t *restrict g
  * pixel, the channel with the largest magnitude, the first of equal ones in B, G, R order (as
  * OpenCV on a BGR image); gray+alpha and RGBA ignore alpha. */
 DIP_HOT_PICK static void canny_grad(const struct dip_view *in, int y, int mw,
-                                const struct canny_scratch *s, int slot)
+                                    const struct canny_scratch *s, int slot)
 {
     size_t cn = (size_t)in->channels, n = (size_t)in->width * cn, m = (size_t)mw * cn;
 

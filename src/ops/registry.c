@@ -176,8 +176,8 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
                 size_t l = strlen(list);
                 snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", p->choices[i]);
             }
-            return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' is not one of: %s", op->name,
-                               p->name, text, list);
+            return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' is not one of: %s", op->name, p->name,
+                               text, list);
         }
     case DIP_PARAM_BOOL:
         if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcmp(text, "1") ||
@@ -190,8 +190,8 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
             set_raw(p, args, 0);
             return 0;
         }
-        return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' must be true or false", op->name,
-                           p->name, text);
+        return dip_err_set(err, DIP_EINVAL, "%s: %s='%s' must be true or false", op->name, p->name,
+                           text);
     case DIP_PARAM_INT:
     case DIP_PARAM_DOUBLE:
         fmt_num(p->min, lo, sizeof(lo));

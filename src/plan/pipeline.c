@@ -9,10 +9,10 @@
 #include "dip/image.h"
 #include "dip/pipeline.h"
 
-#define MAX_STEPS     64
-#define MAX_TEXT      8192
-#define MAX_IDENT     64
-#define MAX_VALUE     128
+#define MAX_STEPS 64
+#define MAX_TEXT  8192
+#define MAX_IDENT 64
+#define MAX_VALUE 128
 
 struct step {
     const struct dip_op *op;
@@ -84,10 +84,14 @@ static int parse_step(struct cursor *c, struct step *st, struct dip_err *err)
 
     if (read_ident(c, name, sizeof(name)) == 0) {
         if (c->s[c->pos] == '\0')
-            return dip_err_set(err, DIP_EINVAL, "pipeline: at %zu: expected an operation name "
-                               "after '|'", at);
-        return dip_err_set(err, DIP_EINVAL, "pipeline: at %zu: expected an operation name, got "
-                           "'%c'", at, c->s[c->pos]);
+            return dip_err_set(err, DIP_EINVAL,
+                               "pipeline: at %zu: expected an operation name "
+                               "after '|'",
+                               at);
+        return dip_err_set(err, DIP_EINVAL,
+                           "pipeline: at %zu: expected an operation name, got "
+                           "'%c'",
+                           at, c->s[c->pos]);
     }
     op = dip_op_find(name);
     if (op == NULL) {
@@ -101,8 +105,8 @@ static int parse_step(struct cursor *c, struct step *st, struct dip_err *err)
         if (ns)
             strncat(hint, "?)", sizeof(hint) - strlen(hint) - 1);
         return dip_err_set(err, DIP_EINVAL,
-                           "pipeline: at %zu: unknown operation '%s'%s; 'dip ops' lists them",
-                           at, name, hint);
+                           "pipeline: at %zu: unknown operation '%s'%s; 'dip ops' lists them", at,
+                           name, hint);
     }
     st->op = op;
     st->args = dip_malloc(op->args_size);
@@ -141,8 +145,7 @@ static int parse_step(struct cursor *c, struct step *st, struct dip_err *err)
                     }
                     return dip_err_set(err, DIP_EINVAL,
                                        "pipeline: at %zu: %s has no parameter '%s' (%s%s)", argat,
-                                       op->name, key, op->n_params ? "parameters: " : "none",
-                                       list);
+                                       op->name, key, op->n_params ? "parameters: " : "none", list);
                 }
             } else {
                 *c = save; /* a positional value that starts like a name, e.g. "true" */
@@ -177,8 +180,10 @@ static int parse_step(struct cursor *c, struct step *st, struct dip_err *err)
             c->pos++;
             return 0;
         }
-        return dip_err_set(err, DIP_EINVAL, "pipeline: at %zu: expected ',' or ')' in the "
-                           "parameters of %s", c->pos + 1, op->name);
+        return dip_err_set(err, DIP_EINVAL,
+                           "pipeline: at %zu: expected ',' or ')' in the "
+                           "parameters of %s",
+                           c->pos + 1, op->name);
     }
 }
 
@@ -213,8 +218,10 @@ int dip_pipeline_parse(const char *text, dip_pipeline **out, struct dip_err *err
         if (c.s[c.pos] == '\0')
             break;
         if (c.s[c.pos] != '|') {
-            rc = dip_err_set(err, DIP_EINVAL, "pipeline: at %zu: expected '|' between operations, "
-                             "got '%c'", c.pos + 1, c.s[c.pos]);
+            rc = dip_err_set(err, DIP_EINVAL,
+                             "pipeline: at %zu: expected '|' between operations, "
+                             "got '%c'",
+                             c.pos + 1, c.s[c.pos]);
             goto done;
         }
         c.pos++;
@@ -259,8 +266,8 @@ size_t dip_pipeline_format(const dip_pipeline *p, int versions, char *buf, size_
 
 #define PUT(...)                                                                                   \
     do {                                                                                           \
-        int w_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0,            \
-                          __VA_ARGS__);                                                            \
+        int w_ =                                                                                   \
+            snprintf(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0, __VA_ARGS__);  \
         n += w_ > 0 ? (size_t)w_ : 0;                                                              \
     } while (0)
     if (buf && len)

@@ -31,7 +31,7 @@ struct pop {
 
 struct step {
     enum dip_step_kind kind;
-    size_t first, n; /* TILED: ops [first, first + n) of plan->ops */
+    size_t first, n;    /* TILED: ops [first, first + n) of plan->ops */
     struct pop *stat;   /* TILED: STAT op collecting over this step's output, or NULL */
     struct pop *global; /* GLOBAL: the op */
     int in_w, in_h, in_ch, out_w, out_h, out_ch;
@@ -101,8 +101,8 @@ static int add_pop(dip_plan *pl, struct step *s, const struct dip_op *op, void *
         if (rc)
             return rc;
         if (ow <= 0 || oh <= 0 || ow > 1 << 20 || oh > 1 << 20)
-            return dip_err_set(err, DIP_EINVAL, "%s: output size %dx%d is out of range",
-                               op->name, ow, oh);
+            return dip_err_set(err, DIP_EINVAL, "%s: output size %dx%d is out of range", op->name,
+                               ow, oh);
     }
     if (op->kind == DIP_OP_GLOBAL && role == ROLE_TILE)
         och = op->pre_channels ? op->pre_channels(args, *ch) : *ch;
@@ -372,8 +372,8 @@ static void op_need(const struct pop *p, struct dip_rect r, struct dip_rect *pad
         p->op->need(p->args, p->in_w, p->in_h, r, need);
         *need = dip_rect_intersect(*need, (struct dip_rect){0, 0, p->in_w, p->in_h});
         if (need->w <= 0 || need->h <= 0) /* an op that needs nothing still gets one pixel */
-            *need = (struct dip_rect){DIP_MIN(need->x, p->in_w - 1),
-                                      DIP_MIN(need->y, p->in_h - 1), 1, 1};
+            *need = (struct dip_rect){DIP_MIN(need->x, p->in_w - 1), DIP_MIN(need->y, p->in_h - 1),
+                                      1, 1};
         *pad = *need;
         break;
     default:
@@ -398,8 +398,8 @@ struct dip_rect dip_plan_need(const dip_plan *pl, size_t si, struct dip_rect out
 
 /* Fills the pixels of `buf` (covering rect `pad` of an image w x h) that lie outside the image,
  * from the pixels inside `have` (already computed), per `edge`. */
-static void pad_buffer(const struct dip_view *buf, struct dip_rect pad, struct dip_rect have,
-                       int w, int h, enum dip_edge edge)
+static void pad_buffer(const struct dip_view *buf, struct dip_rect pad, struct dip_rect have, int w,
+                       int h, enum dip_edge edge)
 {
     size_t ch = (size_t)buf->channels;
     int hx0 = have.x - pad.x, hx1 = hx0 + have.w; /* buffer columns already valid */
@@ -446,9 +446,8 @@ static uint8_t *alloc_view(struct dip_rect r, int ch, struct dip_view *v)
     return mem;
 }
 
-int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
-                  struct dip_rect in_rect, struct dip_rect out_rect, const struct dip_view *out,
-                  void *stat)
+int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in, struct dip_rect in_rect,
+                  struct dip_rect out_rect, const struct dip_view *out, void *stat)
 {
     const struct step *s = &pl->steps[si];
     struct dip_rect pads[MAX_OPS], needs[MAX_OPS], outs[MAX_OPS];
@@ -459,9 +458,9 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
 
     if (s->n == 0) {
         /* A step that only collects a statistic: the output is the input. */
-        struct dip_view sub = dip_view_sub(in, (struct dip_rect){out_rect.x - in_rect.x,
-                                                                  out_rect.y - in_rect.y,
-                                                                  out_rect.w, out_rect.h});
+        struct dip_view sub =
+            dip_view_sub(in, (struct dip_rect){out_rect.x - in_rect.x, out_rect.y - in_rect.y,
+                                               out_rect.w, out_rect.h});
         if (sub.data != out->data) /* the executor may pass the input itself as output */
             dip_view_copy(&sub, out);
         goto collect;
@@ -487,9 +486,9 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
 
         /* Make src cover pads[i]: a sub-view when it already does, else a padded copy. */
         if (dip_rect_contains(src_rect, pads[i])) {
-            src = dip_view_sub(&src, (struct dip_rect){pads[i].x - src_rect.x,
-                                                       pads[i].y - src_rect.y, pads[i].w,
-                                                       pads[i].h});
+            src =
+                dip_view_sub(&src, (struct dip_rect){pads[i].x - src_rect.x, pads[i].y - src_rect.y,
+                                                     pads[i].w, pads[i].h});
         } else {
             /* The buffer covers the window read (pads) and the pixels it reflects to (needs):
              * with unequal halos a reflection can land outside the window. */
@@ -500,17 +499,17 @@ int dip_plan_tile(const dip_plan *pl, size_t si, const struct dip_view *in,
                 rc = DIP_ENOMEM;
                 goto out;
             }
-            interior = dip_view_sub(&pv, (struct dip_rect){needs[i].x - u.x, needs[i].y - u.y,
-                                                           needs[i].w, needs[i].h});
-            from = dip_view_sub(&src, (struct dip_rect){needs[i].x - src_rect.x,
-                                                        needs[i].y - src_rect.y, needs[i].w,
-                                                        needs[i].h});
+            interior = dip_view_sub(
+                &pv, (struct dip_rect){needs[i].x - u.x, needs[i].y - u.y, needs[i].w, needs[i].h});
+            from = dip_view_sub(&src,
+                                (struct dip_rect){needs[i].x - src_rect.x, needs[i].y - src_rect.y,
+                                                  needs[i].w, needs[i].h});
             dip_view_copy(&from, &interior);
             pad_buffer(&pv, u, needs[i], p->in_w, p->in_h, p->edge);
             dip_free(mem[i]);
             mem[i] = m;
-            src = dip_view_sub(&pv, (struct dip_rect){pads[i].x - u.x, pads[i].y - u.y,
-                                                      pads[i].w, pads[i].h});
+            src = dip_view_sub(
+                &pv, (struct dip_rect){pads[i].x - u.x, pads[i].y - u.y, pads[i].w, pads[i].h});
         }
         src_rect = pads[i];
         /* The output of the last op goes straight to the caller's view. */

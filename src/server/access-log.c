@@ -11,7 +11,7 @@
 /* One line per request (docs/deploy.md, "Logs"): the route's pattern, not the URL (no ids or
  * query strings, so no secret in a query reaches the log), and the user's name, never a token. */
 void dip__log_request(dip_server *s, struct MHD_Connection *conn, const struct req *r,
-                        enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -28,8 +28,8 @@ void dip__log_request(dip_server *s, struct MHD_Connection *conn, const struct r
             inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
                       sizeof(addr));
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      addr, sizeof(addr));
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+                      sizeof(addr));
     }
     snprintf(status, sizeof(status), "%d", r->status ? r->status : (r->responded ? 200 : 0));
     if (r->bytes >= 0)

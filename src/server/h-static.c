@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "core/internal.h"
 #include "server/http.h"
 
@@ -91,12 +89,10 @@ static int not_modified(struct ctx *c, const char *etag)
 /* The whole file `fd` (size bytes) gzip-compressed into *out (dip_malloc'ed); -1 on failure. */
 static int gzip_file(int fd, size_t size, uint8_t **out, size_t *out_len)
 {
-    uint8_t *in = dip_malloc(size ? size : 1), *buf = NULL;
-    size_t got = 0, cap = size + size / 1000 + 64;
-    z_stream z;
+    uint8_t *in = dip_malloc(size ? size : 1);
+    size_t got = 0;
     int rc = -1;
 
-    memset(&z, 0, sizeof(z));
     if (in == NULL)
         return -1;
     while (got < size) {
@@ -105,23 +101,9 @@ static int gzip_file(int fd, size_t size, uint8_t **out, size_t *out_len)
             goto out;
         got += (size_t)r;
     }
-    buf = dip_malloc(cap);
-    if (buf == NULL || deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        goto out;
-    z.next_in = in;
-    z.avail_in = (uInt)size;
-    z.next_out = buf;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
-        *out = buf;
-        *out_len = z.total_out;
-        buf = NULL;
-        rc = 0;
-    }
-    deflateEnd(&z);
+    rc = dip_gzip(in, size, 6, out, out_len) == 0 ? 0 : -1;
 out:
     dip_free(in);
-    dip_free(buf);
     return rc;
 }
 

@@ -501,9 +501,8 @@ int dip_server_start(const struct dip_server_opts *o, dip_server **out, struct d
         (unsigned int)s->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)s->o.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)s->o.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        s->o.connection_memory,
-        s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
+        s->o.connection_memory, s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
         /* TLS 1.2 at least: 1.0 and 1.1 are refused at the handshake. */
         MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
     (void)salen;

@@ -17,16 +17,16 @@
 
 /* The service's and the server's buffers are core's one capped buffer; the dip__sbuf names are
  * kept so that the handlers read as before (a plain rename to dip__buf_* may follow). */
-#define dip__sbuf           dip__buf
-#define dip__sbuf_init      dip__buf_init
-#define dip__sbuf_free      dip__buf_free
-#define dip__sbuf_reset     dip__buf_reset
-#define dip__sbuf_add       dip__buf_add
-#define dip__sbuf_reserve   dip__buf_reserve
-#define dip__sbuf_str       dip__buf_str
-#define dip__sbuf_printf    dip__buf_printf
-#define dip__sbuf_json_str  dip__buf_json_str
-#define dip__sbuf_json_num  dip__buf_json_num
+#define dip__sbuf          dip__buf
+#define dip__sbuf_init     dip__buf_init
+#define dip__sbuf_free     dip__buf_free
+#define dip__sbuf_reset    dip__buf_reset
+#define dip__sbuf_add      dip__buf_add
+#define dip__sbuf_reserve  dip__buf_reserve
+#define dip__sbuf_str      dip__buf_str
+#define dip__sbuf_printf   dip__buf_printf
+#define dip__sbuf_json_str dip__buf_json_str
+#define dip__sbuf_json_num dip__buf_json_num
 
 #define DIP__JSON_CAP ((size_t)64 << 20)
 
@@ -86,8 +86,8 @@ struct dip_service {
     pthread_cond_t cond;  /* runner wake-ups and change waiters */
     int stopping;
     double drain_until; /* > 0: a stop was requested; the running batch may finish until then */
-    uint64_t wake;    /* bumped when work arrives */
-    uint64_t version; /* bumped on every progress or state change */
+    uint64_t wake;      /* bumped when work arrives */
+    uint64_t version;   /* bumped on every progress or state change */
     volatile sig_atomic_t *stop_flag;
     volatile int cancel; /* the current executor call's cancel flag */
     void (*on_change)(void *ud);

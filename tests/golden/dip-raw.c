@@ -76,8 +76,9 @@ static int write_npy(const char *path, const dip_image *img)
     if (f == NULL)
         return 1;
     if (v.channels == 1)
-        n = snprintf(hdr, sizeof(hdr), "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }",
-                     v.height, v.width);
+        n = snprintf(hdr, sizeof(hdr),
+                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }", v.height,
+                     v.width);
     else
         n = snprintf(hdr, sizeof(hdr),
                      "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }", v.height,

@@ -71,8 +71,8 @@ static int check_invariance(const char *text, const dip_image *in)
                 DIP_TEST_FAIL("'%s' on %dx%dx%d: tile %d, %d threads differs from the untiled "
                               "result (%dx%dx%d vs %dx%dx%d; first difference at row %d col %d)",
                               text, dip_image_width(in), dip_image_height(in),
-                              dip_image_channels(in), tiles[t], thread_counts[k], a.width,
-                              a.height, a.channels, b.width, b.height, b.channels,
+                              dip_image_channels(in), tiles[t], thread_counts[k], a.width, a.height,
+                              a.channels, b.width, b.height, b.channels,
                               bad < 0 ? -1 : bad / 100000, bad < 0 ? -1 : bad % 100000);
             }
             dip_image_unref(out);

@@ -4,8 +4,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "dip/dip.h"
 #include "core/internal.h"
+#include "dip/dip.h"
 #include "test.h"
 
 TEST(err_names_and_codes)
@@ -136,8 +136,8 @@ TEST(image_size_overflow_refused)
 
 TEST(rects)
 {
-    struct dip_rect r = dip_rect_intersect((struct dip_rect){0, 0, 10, 10},
-                                           (struct dip_rect){5, -3, 10, 5});
+    struct dip_rect r =
+        dip_rect_intersect((struct dip_rect){0, 0, 10, 10}, (struct dip_rect){5, -3, 10, 5});
 
     ASSERT_EQ_INT(r.x, 5);
     ASSERT_EQ_INT(r.y, 0);

@@ -45,20 +45,32 @@ static int stile(const void *a, const struct dip_tile *t)
     for (int y = 0; y < t->out.height; y++)
         for (int x = 0; x < t->out.width; x++)
             for (int c = 0; c < ch; c++)
-                t->out.data[(size_t)y * t->out.stride + (size_t)(x * ch + c)] = window_hash(
-                    t->in.data + (size_t)y * t->in.stride + (size_t)(x * ch + c), t->in.stride,
-                    ch, a);
+                t->out.data[(size_t)y * t->out.stride + (size_t)(x * ch + c)] =
+                    window_hash(t->in.data + (size_t)y * t->in.stride + (size_t)(x * ch + c),
+                                t->in.stride, ch, a);
     return 0;
 }
 
-static const struct dip_op op_sten = {.name = "t_sten", .version = 1, .summary = "test",
-                                      .kind = DIP_OP_STENCIL, .args_size = sizeof(struct sargs),
-                                      .params = sparams, .n_params = 4, .halo = shalo,
-                                      .edge = DIP_EDGE_REFLECT101, .tile = stile};
-static const struct dip_op op_stenr = {.name = "t_stenr", .version = 1, .summary = "test",
-                                       .kind = DIP_OP_STENCIL, .args_size = sizeof(struct sargs),
-                                       .params = sparams, .n_params = 4, .halo = shalo,
-                                       .edge = DIP_EDGE_REPLICATE, .tile = stile};
+static const struct dip_op op_sten = {.name = "t_sten",
+                                      .version = 1,
+                                      .summary = "test",
+                                      .kind = DIP_OP_STENCIL,
+                                      .args_size = sizeof(struct sargs),
+                                      .params = sparams,
+                                      .n_params = 4,
+                                      .halo = shalo,
+                                      .edge = DIP_EDGE_REFLECT101,
+                                      .tile = stile};
+static const struct dip_op op_stenr = {.name = "t_stenr",
+                                       .version = 1,
+                                       .summary = "test",
+                                       .kind = DIP_OP_STENCIL,
+                                       .args_size = sizeof(struct sargs),
+                                       .params = sparams,
+                                       .n_params = 4,
+                                       .halo = shalo,
+                                       .edge = DIP_EDGE_REPLICATE,
+                                       .tile = stile};
 
 static int tsize(const void *a, int w, int h, int *ow, int *oh, struct dip_err *e)
 {
@@ -91,9 +103,14 @@ static int ttile(const void *a, const struct dip_tile *t)
     return 0;
 }
 
-static const struct dip_op op_transp = {.name = "t_transp", .version = 1, .summary = "test",
-                                        .kind = DIP_OP_GEOMETRIC, .args_size = 1,
-                                        .out_size = tsize, .need = tneed, .tile = ttile};
+static const struct dip_op op_transp = {.name = "t_transp",
+                                        .version = 1,
+                                        .summary = "test",
+                                        .kind = DIP_OP_GEOMETRIC,
+                                        .args_size = 1,
+                                        .out_size = tsize,
+                                        .need = tneed,
+                                        .tile = ttile};
 
 struct hargs {
     unsigned lut[256];
@@ -147,10 +164,15 @@ static int hmap(const void *a, const struct dip_tile *t)
     return 0;
 }
 
-static const struct dip_op op_hist = {.name = "t_hist", .version = 1, .summary = "test",
-                                      .kind = DIP_OP_STAT, .args_size = sizeof(struct hargs),
-                                      .stat_size = 256 * sizeof(uint64_t), .stat_tile = hstat,
-                                      .stat_merge = hmerge, .stat_finish = hfinish,
+static const struct dip_op op_hist = {.name = "t_hist",
+                                      .version = 1,
+                                      .summary = "test",
+                                      .kind = DIP_OP_STAT,
+                                      .args_size = sizeof(struct hargs),
+                                      .stat_size = 256 * sizeof(uint64_t),
+                                      .stat_tile = hstat,
+                                      .stat_merge = hmerge,
+                                      .stat_finish = hfinish,
                                       .tile = hmap};
 
 static int one(const void *a, int c)
@@ -174,9 +196,8 @@ static int gpre(const void *a, const struct dip_tile *t)
     (void)a;
     for (int y = 0; y < t->out.height; y++)
         for (int x = 0; x < t->out.width; x++)
-            t->out.data[(size_t)y * t->out.stride + (size_t)x] =
-                window_hash(t->in.data + (size_t)y * t->in.stride + (size_t)(x * ch),
-                            t->in.stride, ch, &s3);
+            t->out.data[(size_t)y * t->out.stride + (size_t)x] = window_hash(
+                t->in.data + (size_t)y * t->in.stride + (size_t)(x * ch), t->in.stride, ch, &s3);
     return 0;
 }
 
@@ -195,10 +216,16 @@ static int gglobal(const void *a, const struct dip_view *in, const struct dip_vi
     return 0;
 }
 
-static const struct dip_op op_glob = {.name = "t_glob", .version = 1, .summary = "test",
-                                      .kind = DIP_OP_GLOBAL, .args_size = 1, .halo = ghalo,
-                                      .edge = DIP_EDGE_REFLECT101, .tile = gpre,
-                                      .pre_channels = one, .out_channels = one,
+static const struct dip_op op_glob = {.name = "t_glob",
+                                      .version = 1,
+                                      .summary = "test",
+                                      .kind = DIP_OP_GLOBAL,
+                                      .args_size = 1,
+                                      .halo = ghalo,
+                                      .edge = DIP_EDGE_REFLECT101,
+                                      .tile = gpre,
+                                      .pre_channels = one,
+                                      .out_channels = one,
                                       .global = gglobal};
 
 static const struct dip_op *const test_ops[] = {&op_sten, &op_stenr, &op_transp, &op_hist,

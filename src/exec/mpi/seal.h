@@ -31,8 +31,9 @@
 #define DIP__WORKER_NONCE  16
 /* Key exchange messages (sent in clear; they hold no secret): */
 #define DIP__KEYX_WORKER 32 /* "DIPK" | version u32 | worker nonce 16 | key id 8 */
-#define DIP__KEYX_COORD  52 /* "DIPK" | version u32 | session nonce 32 | key id 8 | worker id u32  \
-                             */
+#define DIP__KEYX_COORD                                                                            \
+    52 /* "DIPK" | version u32 | session nonce 32 | key id 8 | worker id u32                       \
+        */
 
 /** One direction pair between the coordinator and a worker. Zero-initialise; `tx`/`rx` are NULL
  * until dip__chan_keys(). */
