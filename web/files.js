@@ -10,7 +10,8 @@
 export const LIMITS = {
     maxBytes: Infinity,
     maxPixels: Infinity,
-    maxSide: Infinity,
+    maxWidth: Infinity,
+    maxHeight: Infinity,
 };
 
 /** Takes the limits from the server's answer to GET /api/v1/limits. */
@@ -18,9 +19,9 @@ export function setLimits(server) {
     if (!server) return;
     if (server.max_input_bytes) LIMITS.maxBytes = server.max_input_bytes;
     if (server.max_pixels) LIMITS.maxPixels = server.max_pixels;
-    if (server.max_width && server.max_height) {
-        LIMITS.maxSide = Math.min(server.max_width, server.max_height);
-    }
+    // Each side against its own limit, as the server checks them (the file's stored sides).
+    if (server.max_width) LIMITS.maxWidth = server.max_width;
+    if (server.max_height) LIMITS.maxHeight = server.max_height;
 }
 
 export const FORMAT_NAMES = {
@@ -222,9 +223,9 @@ export async function inspect(file, limits = LIMITS) {
         info.orientation = dims.orientation || 1;
         info.width = swap ? dims.height : dims.width;
         info.height = swap ? dims.width : dims.height;
-        if (dims.width > limits.maxSide || dims.height > limits.maxSide) {
+        if (dims.width > limits.maxWidth || dims.height > limits.maxHeight) {
             info.problems.push(`${dims.width} × ${dims.height} is over the limit of ` +
-                               `${limits.maxSide} pixels per side.`);
+                               `${limits.maxWidth} × ${limits.maxHeight} pixels.`);
             info.fatal = true;
         } else if (dims.width * dims.height > limits.maxPixels) {
             info.problems.push(`${((dims.width * dims.height) / 1e6).toFixed(1)} megapixels is ` +
