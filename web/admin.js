@@ -36,7 +36,7 @@ function build() {
           h('h2', {id: 'usage-title'}, 'Usage and cost'),
           h('label', {for: 'usage-period', class: 'muted'}, 'Period ', select)),
         h('div', {id: 'usage-stats', class: 'stats'}),
-        h('div', {class: 'table-wrap'},
+        h('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Usage per user (scrolls sideways)'},
           h('table', {class: 'usage', 'aria-labelledby': 'usage-title'},
             h('thead', {}, h('tr', {},
               ...['User', 'Jobs', 'Items', 'Bytes in', 'Bytes out', 'CPU time', 'Stored now',

@@ -54,8 +54,8 @@ def scene(w, h, seed):
     return img
 for i in range(1, 33):
     cv2.imwrite('%s/s%02d.png' % (d, i), scene(96, 64, i))
-for i in range(1, 7):
-    cv2.imwrite('%s/big%d.png' % (d, i), scene(900, 900, 40 + i))
+for i in range(1, 17):
+    cv2.imwrite('%s/big%d.png' % (d, i), scene(1600, 1600, 40 + i))
 open('%s/junk.png' % d, 'wb').write(b'not an image\n' * 8)
 `;
     execFileSync(PYTHON, ['-c', script, dir], {stdio: 'inherit'});
@@ -145,13 +145,15 @@ async function main() {
                 await page.waitForSelector('#pipeline-error:not([hidden])');
                 await audit(page, `${tag} new job, pipeline error`);
 
-                /* A slow job: running (queued and running images), then cancelled. */
+                /* A slow job: running (queued and running images), then cancelled. Sixteen 2.6 MP
+                 * images through three heavy steps: about 15 s of work on two idle cores (six 0.8 MP
+                 * images through two steps ended in 0.9 s on a quiet machine, before Cancel). */
                 await page.click('#clear-files');
-                await page.setInputFiles('#file-input', Array.from({length: 6}, (_, k) => I(`big${k + 1}.png`)));
-                await page.fill('#pipeline-text', 'bilateral(d=25, sigma_color=60, sigma_space=12) | median(size=31)');
+                await page.setInputFiles('#file-input', Array.from({length: 16}, (_, k) => I(`big${k + 1}.png`)));
+                await page.fill('#pipeline-text', 'bilateral(d=25, sigma_color=60, sigma_space=12) | median(size=31) | bilateral(d=25, sigma_color=60, sigma_space=12)');
                 await page.waitForFunction(() => document.querySelector('#steps > li.step[data-op="median"]') &&
-                    document.querySelectorAll('#steps > li.step').length === 2 &&
-                    document.querySelectorAll('.file-card canvas').length === 6 &&
+                    document.querySelectorAll('#steps > li.step').length === 3 &&
+                    document.querySelectorAll('.file-card canvas').length === 16 &&
                     [...document.querySelectorAll('.file-meta')].every((m) => !/reading/.test(m.textContent)) &&
                     !document.querySelector('#run').disabled);
                 await page.click('#run');

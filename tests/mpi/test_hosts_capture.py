@@ -30,9 +30,10 @@ WINDOW = 64
 BTL_PORTS = (47300, 47500)  # Open MPI's TCP BTL listens here: dip's messages between ranks
 
 
-def tcp_streams(pcap):
+def tcp_streams(pcap, listeners=None):
     """{(src, sport, dst, dport): bytes} of the TCP payloads in a pcap file (Ethernet, IPv4),
-    each stream in sequence order with retransmissions dropped."""
+    each stream in sequence order with retransmissions dropped. `listeners` (a set) gets the
+    (address, port) each connection was opened to (its SYN's destination)."""
     data = open(pcap, "rb").read()
     magic = struct.unpack("<I", data[:4])[0]
     end = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
@@ -53,6 +54,8 @@ def tcp_streams(pcap):
         if len(tcp) < 20:
             continue
         sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        if listeners is not None and tcp[13] & 0x12 == 0x02:  # SYN without ACK
+            listeners.add((bytes(ip[16:20]), dport))
         payload = tcp[(tcp[12] >> 4) * 4:]
         if payload:
             key = (bytes(ip[12:16]), sport, bytes(ip[16:20]), dport)
@@ -111,8 +114,13 @@ def run(h, d, inputs, out, key):
         p.wait(timeout=30)
     dip_wire, mpi_wire = [], []
     for cap in caps:
-        for (_, sport, _, dport), data in tcp_streams(cap).items():
-            btl = any(BTL_PORTS[0] <= p < BTL_PORTS[1] for p in (sport, dport))
+        listeners = set()
+        for (src, sport, dst, dport), data in tcp_streams(cap, listeners).items():
+            # dip's traffic: a connection opened to a BTL port. By the port its SYN went to, not
+            # by either port: a start-up connection's own (ephemeral) port may fall in the BTL
+            # range by chance, and its command line then looked like dip's clear traffic.
+            opened_to = dport if (dst, dport) in listeners else sport
+            btl = BTL_PORTS[0] <= opened_to < BTL_PORTS[1]
             (dip_wire if btl else mpi_wire).append(data)
     return r, b"\0".join(dip_wire), b"\0".join(mpi_wire)
 
