@@ -11,9 +11,9 @@ from srvutil import Server, check, encode, image, sanitized
 
 PIPELINE = "median(size=21) | bilateral(d=15)"
 # The ETA stays null for the first 2 s, so every job must take several seconds even on a quiet
-# machine (800-pixel images finished a job in under 2 s there). A sanitizer build computes about
+# machine (1400-pixel images left under 2.5 s after the restart there). A sanitizer build computes about
 # ten times more slowly: smaller images keep the test short.
-SIDE = 480 if sanitized() else 1400
+SIDE = 800 if sanitized() else 2400
 
 
 def follow(s, jid):
