@@ -128,7 +128,8 @@ static int read_status(const char *path, int *code, size_t *lost, int *seen)
 
 static const char usage[] =
     "Usage: dip mpirun [MPIRUN OPTIONS] dip process|serve ...\n"
-    "Runs Open MPI's mpirun (--enable-recovery is added) and exits with dip's own status (the\n"
+    "Runs Open MPI's mpirun (--enable-recovery is added, and --bind-to none unless a binding is\n"
+    "given, so that each worker's threads use all its cores) and exits with dip's own status (the\n"
     "table of exit statuses in the README), which mpirun --enable-recovery does not give.\n"
     "Once rank 0 has written every output and its summary, mpirun is ended if it does not end\n"
     "on its own (Open MPI 4.1 waits for ever after a lost rank when there are per-host daemons).\n"
@@ -142,8 +143,9 @@ int dip__cmd_mpirun(int argc, char **argv)
     const char *mpirun = getenv("DIP_MPIRUN"), *tmpdir = getenv("DIP_MPIRUN_DIR");
     char dir[4096], path[4200];
     static char opt_recovery[] = "--enable-recovery", opt_x[] = "-x", opt_env[] = STATUS_ENV;
+    static char opt_bind[] = "--bind-to", opt_none[] = "none";
     char **args, *prog;
-    int n = 0, recovery = 0, code = 0, seen = 0, st = 0, interrupts = 0, state = 0;
+    int n = 0, recovery = 0, bind = 0, code = 0, seen = 0, st = 0, interrupts = 0, state = 0;
     size_t lost = 0;
     double end_at = -1, last_sig = 0;
     pid_t pid;
@@ -169,9 +171,15 @@ int dip__cmd_mpirun(int argc, char **argv)
     args = calloc((size_t)argc + 8, sizeof *args);
     if (!args)
         return 5;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--enable-recovery") == 0)
             recovery = 1;
+        /* Open MPI binds each rank to one core when ranks <= cores: a worker's threads would
+         * share it. Unbound unless the user chose a binding. */
+        if (strncmp(argv[i], "--bind-to", 9) == 0 || strncmp(argv[i], "-bind-to", 8) == 0 ||
+            strstr(argv[i], "binding_policy") != NULL)
+            bind = 1;
+    }
     prog = strdup(mpirun);
     if (!prog) {
         free(args);
@@ -180,6 +188,10 @@ int dip__cmd_mpirun(int argc, char **argv)
     args[n++] = prog;
     if (!recovery)
         args[n++] = opt_recovery;
+    if (!bind) {
+        args[n++] = opt_bind;
+        args[n++] = opt_none;
+    }
     args[n++] = opt_x;
     args[n++] = opt_env;
     for (int i = 1; i < argc; i++)

@@ -11,6 +11,7 @@
  * its own. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,6 +334,20 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     }
     ws.nthreads = ws.limit = started;
     gethostname(host, sizeof host - 1);
+    {
+        /* mpirun binds each rank to one core by default when ranks <= cores (Open MPI 4): a
+         * worker's threads then share that core, and a one-worker cluster runs at one core's
+         * speed. Say so once; `dip mpirun` passes --bind-to none. */
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < started)
+            dip__mpi_log(0,
+                         "worker on %s: %d threads but only %d core(s) allowed: mpirun bound this "
+                         "rank to its core(s); add --bind-to none (dip mpirun does) or run fewer "
+                         "threads",
+                         host, started, CPU_COUNT(&set));
+    }
     dip__proc_self(&me);
     dip__wire_proc_id(&hello, &me);
     dip__wbuf_u32(&hello, (uint32_t)started);
