@@ -86,7 +86,8 @@ def main():
     def mpi(np_, threads, stream=1):
         return lambda inputs, pipe, out: [
             "env", "DIP_MPI_STREAM=%d" % stream, a.mpiexec, "--enable-recovery",
-            "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-np",
+            "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl",
+            "self,vader,tcp", "-np",
             str(np_), dip, "process", "--quiet", "--log-level", "2", "-t", str(threads), "-p",
             pipe, "-o", out + "/", *inputs]
 
