@@ -170,6 +170,10 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
 const struct dip_param *dip_op_param(const struct dip_op *op, const char *name);
 /** Formats parameter `p`'s value in `args` into buf (the form the parser reads back). */
 void dip_op_param_format(const struct dip_param *p, const void *args, char *buf, size_t len);
+/** "point", "stencil", "stat", "global", "geometric" (the API's and docs' names). */
+const char *dip_op_kind_name(enum dip_op_kind k);
+/** "int", "double", "bool", "enum". */
+const char *dip_param_type_name(enum dip_param_type t);
 /** The whole table as one JSON document, {"ops": [...]}: each op's name, version, summary, doc,
  * kind and params (name, type, min, max, default, choices, help, odd; min and max are null for
  * enum and bool). `dip ops --json` and GET /api/v1/ops both print exactly this. *out is

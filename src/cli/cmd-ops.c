@@ -7,38 +7,6 @@
 
 #include "cli.h"
 
-static const char *kind_name(enum dip_op_kind k)
-{
-    switch (k) {
-    case DIP_OP_POINT:
-        return "point";
-    case DIP_OP_STENCIL:
-        return "stencil";
-    case DIP_OP_STAT:
-        return "stat";
-    case DIP_OP_GLOBAL:
-        return "global";
-    case DIP_OP_GEOMETRIC:
-        return "geometric";
-    }
-    return "?";
-}
-
-static const char *type_name(enum dip_param_type t)
-{
-    switch (t) {
-    case DIP_PARAM_INT:
-        return "int";
-    case DIP_PARAM_DOUBLE:
-        return "double";
-    case DIP_PARAM_BOOL:
-        return "bool";
-    case DIP_PARAM_ENUM:
-        return "enum";
-    }
-    return "?";
-}
-
 /* The default value of a parameter as the parser reads it. */
 static void param_default(const struct dip_op *op, const struct dip_param *p, char *buf, size_t len)
 {
@@ -80,12 +48,13 @@ static void print_markdown(void)
            "| operation | kind | summary |\n|---|---|---|\n");
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
-        printf("| [`%s`](#%s) | %s | %s |\n", op->name, op->name, kind_name(op->kind), op->summary);
+        printf("| [`%s`](#%s) | %s | %s |\n", op->name, op->name, dip_op_kind_name(op->kind),
+               op->summary);
     }
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
         printf("\n## %s\n\n%s (kind: %s, version %d)\n\n", op->name, op->summary,
-               kind_name(op->kind), op->version);
+               dip_op_kind_name(op->kind), op->version);
         if (op->doc && op->doc[0])
             printf("%s\n\n", op->doc);
         if (op->n_params == 0) {
@@ -107,8 +76,8 @@ static void print_markdown(void)
             } else {
                 snprintf(range, sizeof(range), "%.10g .. %.10g", p->min, p->max);
             }
-            printf("| `%s` | %s | %s | %s | %s |\n", p->name, type_name(p->type), range, def,
-                   p->help ? p->help : "");
+            printf("| `%s` | %s | %s | %s | %s |\n", p->name, dip_param_type_name(p->type), range,
+                   def, p->help ? p->help : "");
         }
     }
 }
@@ -117,7 +86,7 @@ static void print_text(void)
 {
     for (size_t i = 0; i < dip_op_count(); i++) {
         const struct dip_op *op = dip_op_at(i);
-        printf("%-11s %-9s %s\n", op->name, kind_name(op->kind), op->summary);
+        printf("%-11s %-9s %s\n", op->name, dip_op_kind_name(op->kind), op->summary);
         for (size_t k = 0; k < op->n_params; k++) {
             const struct dip_param *p = &op->params[k];
             char def[64];

@@ -239,7 +239,7 @@ void dip_op_param_format(const struct dip_param *p, const void *args, char *buf,
 
 /* ---- The table as JSON (GET /api/v1/ops and `dip ops --json`) ---- */
 
-static const char *kind_name(enum dip_op_kind k)
+const char *dip_op_kind_name(enum dip_op_kind k)
 {
     switch (k) {
     case DIP_OP_POINT:
@@ -256,7 +256,7 @@ static const char *kind_name(enum dip_op_kind k)
     return "unknown";
 }
 
-static const char *type_name(enum dip_param_type t)
+const char *dip_param_type_name(enum dip_param_type t)
 {
     switch (t) {
     case DIP_PARAM_INT:
@@ -276,7 +276,7 @@ static void param_json(struct dip__buf *b, const struct dip_param *p)
     dip__buf_str(b, "{\"name\":");
     dip__buf_json_str(b, p->name);
     dip__buf_str(b, ",\"type\":");
-    dip__buf_json_str(b, type_name(p->type));
+    dip__buf_json_str(b, dip_param_type_name(p->type));
     if (p->type == DIP_PARAM_ENUM) {
         size_t nc = 0;
         while (p->choices != NULL && p->choices[nc] != NULL)
@@ -324,7 +324,7 @@ int dip_op_table_json(char **out, size_t *len)
         dip__buf_str(&b, ",\"doc\":");
         dip__buf_json_str(&b, op->doc);
         dip__buf_str(&b, ",\"kind\":");
-        dip__buf_json_str(&b, kind_name(op->kind));
+        dip__buf_json_str(&b, dip_op_kind_name(op->kind));
         dip__buf_str(&b, ",\"params\":[");
         for (size_t k = 0; k < op->n_params; k++) {
             dip__buf_str(&b, k ? "," : "");
