@@ -170,6 +170,10 @@ int dip_op_args_set(const struct dip_op *op, const struct dip_param *p, void *ar
 const struct dip_param *dip_op_param(const struct dip_op *op, const char *name);
 /** Formats parameter `p`'s value in `args` into buf (the form the parser reads back). */
 void dip_op_param_format(const struct dip_param *p, const void *args, char *buf, size_t len);
+/** resize's taps of output coordinate d along an axis of `in` -> `out` pixels: up to 4 clamped
+ * input indices in idx and fixed-point weights (x2048) in w, as cv2.resize computes them;
+ * `filter` is resize's filter index (0 area, 1 linear, 2 cubic). Returns the number of taps. */
+int dip_resize_taps(int filter, int in, int out, int d, int *idx, short *w);
 /** "point", "stencil", "stat", "global", "geometric" (the API's and docs' names). */
 const char *dip_op_kind_name(enum dip_op_kind k);
 /** "int", "double", "bool", "enum". */

@@ -410,8 +410,9 @@ static short round_coef(float c)
 }
 
 /* Taps and fixed-point weights of output coordinate d along an axis of `in` -> `out` pixels, for
- * linear, cubic, and area when upscaling (cv2.resize's generic path). Indices clamped inside. */
-static int interp_taps(int filter, int in, int out, int d, int *idx, short *w)
+ * linear, cubic, and area when upscaling (cv2.resize's generic path). Indices clamped inside.
+ * Also the OpenCL backend's (dip_resize_taps), so both compute the same coefficients. */
+int dip_resize_taps(int filter, int in, int out, int d, int *idx, short *w)
 {
     double inv_scale = (double)out / in, scale = 1. / inv_scale;
     float fx, cbuf[MAX_TAPS];
@@ -506,9 +507,9 @@ static void axis_need(int filter, int area, int in, int out, int d0, int d1, int
         *hi = idx[n - 1];
         return;
     }
-    int k = interp_taps(filter, in, out, d0, idx, w);
+    int k = dip_resize_taps(filter, in, out, d0, idx, w);
     *lo = idx[0];
-    k = interp_taps(filter, in, out, d1, idx, w);
+    k = dip_resize_taps(filter, in, out, d1, idx, w);
     *hi = idx[k - 1];
 }
 
@@ -613,8 +614,8 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
         goto out;
     for (int x = 0; x < ow; x++) {
         int idx[MAX_TAPS];
-        interp_taps(filter, t->in_width, t->out_width, t->out_rect.x + x, idx,
-                    xw + (size_t)x * MAX_TAPS);
+        dip_resize_taps(filter, t->in_width, t->out_width, t->out_rect.x + x, idx,
+                        xw + (size_t)x * MAX_TAPS);
         for (int j = 0; j < k; j++)
             xofs[(size_t)x * MAX_TAPS + j] = (idx[j] - t->in_rect.x) * ch;
     }
@@ -624,7 +625,7 @@ static int resize_interp_tile(const struct resize_args *a, const struct dip_tile
         int idx[MAX_TAPS];
         short yw[MAX_TAPS];
         int *rows[MAX_TAPS];
-        interp_taps(filter, t->in_height, t->out_height, t->out_rect.y + y, idx, yw);
+        dip_resize_taps(filter, t->in_height, t->out_height, t->out_rect.y + y, idx, yw);
         for (int j = 0; j < k; j++) {
             int sy = idx[j] - t->in_rect.y, slot = -1;
             for (int q = 0; q <= MAX_TAPS; q++)

@@ -327,52 +327,6 @@ static int area_max_taps(int in, int out)
     return (int)ceil((double)in / out) + 2;
 }
 
-static short round_coef(float c)
-{
-    long r = lrintf(c * 2048);
-    return (short)(r < -32768 ? -32768 : r > 32767 ? 32767 : r);
-}
-
-/* geometry.c's interp_taps (cv2.resize's coefficients), the same float and double operations. */
-static int interp_taps(int filter, int in, int out, int d, int *idx, short *w)
-{
-    double inv_scale = (double)out / in, scale = 1. / inv_scale;
-    float fx, cbuf[4];
-    int sx, k = filter == FILTER_CUBIC ? 4 : 2;
-
-    if (filter != FILTER_AREA) {
-        fx = (float)((d + 0.5) * scale - 0.5);
-        sx = (int)floorf(fx);
-        fx -= (float)sx;
-    } else {
-        sx = (int)floor(d * scale);
-        fx = (float)((d + 1) - (sx + 1) * inv_scale);
-        fx = fx <= 0 ? 0.f : fx - floorf(fx);
-    }
-    if (filter != FILTER_CUBIC) {
-        if (sx < 0)
-            fx = 0, sx = 0;
-        if (sx >= in - 1)
-            fx = 0, sx = in - 1;
-        cbuf[0] = 1.f - fx;
-        cbuf[1] = fx;
-    } else {
-        const float A = -0.75f;
-        float x = fx;
-        cbuf[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
-        cbuf[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
-        cbuf[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
-        cbuf[3] = 1.f - cbuf[0] - cbuf[1] - cbuf[2];
-        sx -= 1;
-    }
-    for (int j = 0; j < k; j++) {
-        int s = sx + j;
-        idx[j] = s < 0 ? 0 : s >= in ? in - 1 : s;
-        w[j] = round_coef(cbuf[j]);
-    }
-    return k;
-}
-
 static int is(const struct dip_op *op, const char *name)
 {
     return strcmp(op->name, name) == 0;
@@ -783,9 +737,9 @@ static int run_resize(struct run *r, const struct dip_plan_op *po, enum how how,
         goto out;
     }
     for (int x = 0; x < ow; x++)
-        k = interp_taps(filter, po->in_w, ow, x, xofs + 4 * x, xw + 4 * x);
+        k = dip_resize_taps(filter, po->in_w, ow, x, xofs + 4 * x, xw + 4 * x);
     for (int y = 0; y < oh; y++)
-        interp_taps(filter, po->in_h, oh, y, yofs + 4 * y, yw + 4 * y);
+        dip_resize_taps(filter, po->in_h, oh, y, yofs + 4 * y, yw + 4 * y);
     rc = buf_const(r, xofs, (size_t)ow * 4 * sizeof(int), &b[0]);
     if (rc == 0)
         rc = buf_const(r, xw, (size_t)ow * 4 * sizeof(short), &b[1]);
