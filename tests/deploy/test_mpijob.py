@@ -5,8 +5,9 @@
 # each with the pod's hostname, a read-only root filesystem, all capabilities dropped, /tmp as
 # tmpfs, the ssh key where the operator mounts it (sshAuthMountPath), the host file the operator
 # writes (/etc/mpi/hostfile, launcher first with runLauncherAsWorker) and its OMPI_MCA_* env, and
-# one shared folder at the manifest's /work. The outputs must be byte-identical to `dip process`
-# on the host. Label container;slow (left out of the ASan pass). Skipped (77) without podman/root.
+# one shared folder at the manifest's /work, the Secret dip-cluster-key as the kubelet mounts it
+# with fsGroup (mode 0440) and the pods' init containers copying it to their memory emptyDir. The
+# outputs must be byte-identical to `dip process` on the host, and the traffic sealed. Label container;slow (left out of the ASan pass). Skipped (77) without podman/root.
 import os
 import shutil
 import subprocess
@@ -87,6 +88,17 @@ try:
         inputs.append(p)
     os.chmod(shared, 0o777)
 
+    # The Secret dip-cluster-key as the kubelet mounts it with fsGroup: group-readable (0440),
+    # group fsGroup. Each pod's memory emptyDir (/run/dip) is a folder of the pod's user.
+    secret = os.path.join(tmp, "secret-cluster-key")
+    os.makedirs(secret)
+    subprocess.run([DIP, "key", "create", os.path.join(secret, "cluster.key")], check=True)
+    fs_group = launcher["securityContext"]["fsGroup"]
+    os.chown(os.path.join(secret, "cluster.key"), 0, fs_group)
+    os.chmod(os.path.join(secret, "cluster.key"), 0o440)
+    os.chmod(secret, 0o755)
+    os.chmod(tmp, 0o755)
+
     # The operator's Secret with the ssh key, mounted at sshAuthMountPath.
     podman("volume", "create", keys)
     podman("run", "--rm", "--network", "none", "--user", uid, "-v", "%s:%s" % (keys, ssh_dir),
@@ -104,12 +116,45 @@ try:
     os.chmod(etc_mpi, 0o755)
 
     podman("network", "create", net)
-    pod = ["--network", net, "--user", uid, "--read-only", "--tmpfs", "/tmp:mode=1777",
-           "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+    base = ["--user", uid, "--read-only", "--cap-drop", "ALL", "--security-opt",
+            "no-new-privileges"]
+    pod = ["--network", net, *base, "--tmpfs", "/tmp:mode=1777",
            "-v", "%s:%s" % (keys, ssh_dir), "-v", "%s:%s" % (shared, work)]
+
+    def pod_volumes(spec, host):
+        """The pod's cluster-key volumes as host folders (the Secret, the emptyDir)."""
+        out = {}
+        for v in spec.get("volumes", []):
+            if "secret" in v:
+                check(v["secret"]["secretName"] == "dip-cluster-key",
+                      "unexpected Secret %s" % v["secret"]["secretName"])
+                out[v["name"]] = secret
+            elif "emptyDir" in v and v["name"] != "tmp":
+                d = os.path.join(tmp, "%s-%s" % (host, v["name"]))
+                os.makedirs(d)
+                os.chown(d, int(uid.split(":")[0]), fs_group)
+                out[v["name"]] = d
+        return out
+
+    def mounts(c, vols):
+        m = []
+        for vm in c.get("volumeMounts", []):
+            if vm["name"] in vols:
+                m += ["-v", "%s:%s%s" % (vols[vm["name"]], vm["mountPath"],
+                                        ":ro" if vm.get("readOnly") else "")]
+        return m
+
+    def init(spec, host):
+        """Runs the pod's init containers as the kubelet does; the pod's volume mounts."""
+        vols = pod_volumes(spec, host)
+        for ic in spec.get("initContainers", []):
+            podman("run", "--rm", "--network", "none", *base, *mounts(ic, vols), IMAGE,
+                   *ic["command"], *ic.get("args", []))
+        return vols
     ips = {}
     for h in hosts[1:]:
-        podman("run", "-d", "--name", h + "-" + tag, "--hostname", h, *pod,
+        vols = init(worker, h)
+        podman("run", "-d", "--name", h + "-" + tag, "--hostname", h, *pod, *mounts(wc, vols),
                *sum((["-e", "%s=%s" % (e["name"], e["value"])] for e in wc.get("env", [])), []),
                IMAGE, *wc["command"], *wc.get("args", []))
         names.append(h + "-" + tag)
@@ -122,14 +167,18 @@ try:
     envs = sum((["-e", "%s=%s" % kv] for kv in list(env.items()) + list(operator_env.items())),
                [])
     names.append(hosts[0] + "-" + tag)
+    vols = init(launcher, hosts[0])
     r = podman("run", "--name", hosts[0] + "-" + tag, "--hostname", hosts[0], "--timeout", "240",
-               *pod, *add_hosts, *envs, "-v", "%s:/etc/mpi:ro" % etc_mpi,
+               *pod, *mounts(lc, vols), *add_hosts, *envs, "-v", "%s:/etc/mpi:ro" % etc_mpi,
                IMAGE, *lc["command"], *lc.get("args", []), check_rc=False, timeout=300)
     out = (r.stdout + r.stderr).decode(errors="replace")
     out = "\n".join(l for l in out.splitlines() if "level=error" not in l)
     check(r.returncode == 0, "launcher exited with %d:\n%s" % (r.returncode, out[-4000:]))
     check("%d done, 0 failed" % len(inputs) in out, "no clean summary:\n" + out[-4000:])
     check("LOST" not in out, "a worker was lost:\n" + out[-4000:])
+    check("not encrypted" not in out and "no cluster key" not in out,
+          "the pods' traffic was not sealed with the cluster key:\n" + out[-4000:])
+    check("--cluster-key" in " ".join(lc["command"]), "the launcher does not pass --cluster-key")
     print(out[-1500:])
 
     ref = os.path.join(tmp, "ref")
