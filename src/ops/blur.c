@@ -478,12 +478,152 @@ DIP_INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_vie
     }
 }
 
+/* Gray rows with any kernel up to 7 taps, on x86-64 with AVX2 (the split-byte path above does
+ * each horizontal sum twice). The vertical sums v <= 65280 are stored biased, v ^ 0x8000 = v -
+ * 32768 as a signed 16-bit value, so that vpmaddwd multiplies them by two taps at once in 32
+ * bits: a 32-bit lane of the row loaded at x holds (v[x], v[x + 1]), the pair that output x
+ * needs for taps (k0, k1), so the even outputs come from loads at x, x + 2, x + 4, x + 6 and the
+ * odd ones from loads one further, with no shuffle. sum k_j (v_j - 32768) = H - 2^23 (the taps
+ * sum to 256), so out = (that + 2^23 + 2^15) >> 16, the integers of the definition. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_GAUSS_AVX2 1
+
+/* The 32-bit sums of 8 outputs (every other one) from `np` tap pairs at p, p + 2, ... */
+__attribute__((target("avx2"), always_inline)) static inline __m256i hsum8(const uint16_t *p,
+                                                                           const __m256i *w, int np)
+{
+    const __m256i bias = _mm256_set1_epi32((1 << 23) + (1 << 15));
+    __m256i s = _mm256_add_epi32(
+        bias, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p), w[0]));
+
+    for (int j = 1; j < np; j++)
+        s = _mm256_add_epi32(
+            s, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * j)),
+                                 w[j]));
+    return s;
+}
+
+/* 16 outputs at x as 16-bit lanes: even ones >> 16 in the low halves, odd ones in the high. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+hsum16(const uint16_t *p, const __m256i *w, int np)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+
+    return _mm256_or_si256(_mm256_srli_epi32(hsum8(p, w, np), 16),
+                           _mm256_and_si256(hsum8(p + 1, w, np), hi));
+}
+
+/* d[x] = (sum_j k_j v[x + j] + 2^15) >> 16 for x < m rounded down to 32, from the biased v
+ * (which has 2 elements past its end readable when k < 8). Returns how many were done. */
+__attribute__((target("avx2"), always_inline)) static inline size_t
+hpass1_avx2_k(const uint16_t *v, const uint16_t *kk, int k, size_t m, uint8_t *d)
+{
+    int np = (k + 1) / 2;
+    __m256i w[4];
+    size_t x = 0;
+
+    for (int j = 0; j < np; j++)
+        w[j] = _mm256_set1_epi32(
+            (int)((uint32_t)kk[2 * j] | (uint32_t)(2 * j + 1 < k ? kk[2 * j + 1] : 0) << 16));
+    for (; x + 32 <= m; x += 32) {
+        __m256i a = hsum16(v + x, w, np), b = hsum16(v + x + 16, w, np);
+        __m256i r = _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xd8);
+        _mm256_storeu_si256((__m256i *)(void *)(d + x), r);
+    }
+    return x;
+}
+
+__attribute__((target("avx2"))) static size_t hpass1_avx2(const uint16_t *v, const uint16_t *kk,
+                                                          int k, size_t m, uint8_t *d)
+{
+    switch (k) {
+    case 7:
+        return hpass1_avx2_k(v, kk, 7, m, d);
+    case 5:
+        return hpass1_avx2_k(v, kk, 5, m, d);
+    default:
+        return hpass1_avx2_k(v, kk, 3, m, d);
+    }
+}
+
+/* sharpen's mix for amount 1 (A = 256) on bytes: out = in + d saturated, d = in - blur, as
+ * in +sat (in -sat blur) -sat (blur -sat in); where |d| < thr, in. Returns how many were done
+ * (a multiple of 32). */
+__attribute__((target("avx2"))) static size_t mix1_avx2(const uint8_t *in, uint8_t *d, size_t m,
+                                                        int thr)
+{
+    const __m256i th = _mm256_set1_epi8((char)thr);
+    size_t x = 0;
+
+    for (; x + 32 <= m; x += 32) {
+        __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)(in + x));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(d + x));
+        __m256i up = _mm256_subs_epu8(p, b), dn = _mm256_subs_epu8(b, p);
+        __m256i r = _mm256_subs_epu8(_mm256_adds_epu8(p, up), dn);
+        if (thr > 0) {
+            __m256i ad = _mm256_or_si256(up, dn);
+            __m256i keep = _mm256_cmpeq_epi8(_mm256_max_epu8(ad, th), ad); /* |d| >= thr */
+            r = _mm256_blendv_epi8(p, r, keep);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(d + x), r);
+    }
+    return x;
+}
+#endif
+
+/* The gray rows of the above (cn == 1, k <= 7): the vertical sums biased, the horizontal ones in
+ * AVX2, the last few of a row in plain 32-bit arithmetic. `v` has in->width + 16 elements. */
+DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_view *in,
+                              const struct dip_view *out, uint16_t *restrict v, int k,
+                              const struct gauss_mix *mx)
+{
+    size_t n = (size_t)in->width, m = (size_t)out->width;
+    int r = k / 2;
+    uint16_t kk[7];
+
+    for (int j = 0; j < k; j++)
+        kk[j] = g->k[j];
+    memset(v + n, 0, 16 * sizeof(uint16_t)); /* read by the vector loop with tap 0 */
+    for (int y = 0; y < out->height; y++) {
+        const uint8_t *rows[7];
+        uint8_t *restrict d = dip__row_at(out, y);
+        size_t x = 0;
+        for (int j = 0; j < k; j++)
+            rows[j] = dip__row_at(in, y + j);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t s = (uint16_t)(kk[r] * rows[r][i]);
+            for (int j = 0; j < r; j++)
+                s = (uint16_t)(s + kk[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
+            v[i] = (uint16_t)(s ^ 0x8000);
+        }
+#ifdef HAVE_GAUSS_AVX2
+        x = hpass1_avx2(v, kk, k, m, d);
+#endif
+        for (; x < m; x++) {
+            uint32_t s = 32768;
+            for (int j = 0; j < k; j++)
+                s += (uint32_t)kk[j] * (uint32_t)(v[x + (size_t)j] ^ 0x8000);
+            d[x] = (uint8_t)(s >> 16);
+        }
+        if (mx != NULL) {
+            const uint8_t *c = dip__row_at(in, y + r) + r;
+            x = 0;
+#ifdef HAVE_GAUSS_AVX2
+            if (mx->amount_q == 256)
+                x = mix1_avx2(c, d, m, mx->threshold);
+#endif
+            sharpen_mix(c + x, d + x, m - x, mx->amount_q, mx->threshold);
+        }
+    }
+}
+
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
                              const struct dip_view *out, const struct gauss_mix *mx)
 {
     size_t n = (size_t)in->width * (size_t)in->channels;
-    uint16_t *v = dip_malloc(n * (sizeof(uint16_t) + sizeof(uint32_t)));
+    uint16_t *v = dip_malloc((n + 16) * (sizeof(uint16_t) + sizeof(uint32_t)));
     uint32_t *acc;
 
     if (v == NULL)
@@ -499,6 +639,18 @@ DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view
         dip_free(v);
         return 0;
     }
+#ifdef HAVE_GAUSS_AVX2
+    if (g->ksize >= 3 && g->ksize <= 7 && in->channels == 1 && __builtin_cpu_supports("avx2")) {
+        if (g->ksize == 7)
+            gauss_rows_g1(g, in, out, v, 7, mx);
+        else if (g->ksize == 5)
+            gauss_rows_g1(g, in, out, v, 5, mx);
+        else
+            gauss_rows_g1(g, in, out, v, 3, mx);
+        dip_free(v);
+        return 0;
+    }
+#endif
     if (g->ksize >= 3 && g->ksize <= 7) {
         uint8_t *vh = (uint8_t *)v, *vl = vh + n;
         if (g->ksize == 7)

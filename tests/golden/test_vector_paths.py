@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression) give
+"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression, gray gaussian and sharpen) give
 the same bytes as their definitions at every row width around their vector sizes, every channel
 count and several tilings: the vector loop stops short of the row end and the scalar loop
 finishes it, so widths of 1 .. 70 pixels cover a round, a round and a tail, and tails only."""
@@ -42,6 +42,23 @@ for ch in [1, 2, 3, 4]:
                 got = du.run("resize(width=%d, height=1, filter=area)" % (w // 4), a[:4], tile=tile)
                 C.check(np.array_equal(got, want),
                         "resize 1/4 (area) %d channels, width %d, tile %d" % (ch, w, tile))
+# gray gaussian with a 3-, 5- or 7-tap kernel that the 16-bit path cannot take (sigma given), and
+# sharpen (amount 1 has its own byte loop; threshold too), against OpenCV.
+for w in widths:
+    a = rng.integers(0, 256, (9, w), dtype=np.uint8)
+    for s in [0.3, 0.6, 1.0]:
+        want = cv2.GaussianBlur(a, (0, 0), s)
+        got = du.run("gaussian(size=0, sigma=%g)" % s, a)
+        C.check(np.array_equal(got, want), "gaussian(sigma=%g) gray width %d" % (s, w))
+    b = cv2.GaussianBlur(a, (0, 0), 1.0).astype(np.int32)
+    d = a.astype(np.int32) - b
+    for tile in [0, 4]:
+        for amount, thr in [(1, 0), (1, 9), (1.5, 9)]:
+            out = np.clip(a + np.floor(amount * d + 0.5), 0, 255).astype(np.uint8)
+            want = np.where(np.abs(d) >= thr, out, a)
+            got = du.run("sharpen(amount=%g, threshold=%d)" % (amount, thr), a, tile=tile)
+            C.check(np.array_equal(got, want), "sharpen(amount=%g, threshold=%d) gray width %d, "
+                    "tile %d" % (amount, thr, w, tile))
 # canny: noise and a smooth ramp with steps, gray and colour, against cv2.Canny.
 yy, xx = np.mgrid[0:24, 0:80]
 for w in [w for w in widths if w >= 3]:
