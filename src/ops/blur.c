@@ -1210,6 +1210,128 @@ DIP_HOT static void bilat_rows(const struct bilateral_args *a, const struct bila
     }
 }
 
+/* The same sums with half the table lookups (r <= BILAT_MIRROR_R). A tap t = (dy, dx) and its
+ * mirror -t have the same space weight, and the colour weight of -t at (y, x) is that of t at
+ * (y - dy, x - dx): |p(y - dy, x - dx) - p(y, x)| is the same difference. So each tap of the
+ * half plane (dy > 0, or dy = 0 and dx > 0) keeps its weight rows of the last r + 1 source rows
+ * (in a ring, over the columns either of them needs), and its mirror reads them back. The
+ * products are the same floats and are added in the same tap order: the same bytes. Strips of
+ * BILAT_MCHUNK columns outside, rows inside, so that the ring stays in L2. */
+#define BILAT_MIRROR_R 5
+#define BILAT_MCHUNK   256
+
+static size_t bilat_ring_floats(int r, int ntaps)
+{
+    return (size_t)(ntaps / 2) * (size_t)(r + 1) * (size_t)(BILAT_MCHUNK + 2 * r);
+}
+
+DIP_HOT static void bilat_rows_m(const struct bilateral_args *a, const struct bilat_taps *tp,
+                                 const uint8_t *const *plane, size_t pstride, int w, int h, int np,
+                                 const struct dip_view *out, float *acc, float *ring)
+{
+    int r = a->radius, cc = np >= 3 ? 3 : 1, nslot = r + 1, npos = 0;
+    size_t rw = (size_t)(BILAT_MCHUNK + 2 * r);
+    float *wsum = acc, *sum[4];
+    uint16_t *idx = (uint16_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
+    float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK; /* 4 rows of weights */
+    int16_t pos[BILAT_MAX_TAPS / 2 + 1], q_of[BILAT_MAX_TAPS];
+    int8_t kind[BILAT_MAX_TAPS]; /* 0 centre, 1 kept, -1 the mirror of a kept one */
+
+    for (int c = 0; c < np; c++)
+        sum[c] = acc + (size_t)(c + 1) * BILAT_CHUNK;
+    for (int k = 0; k < tp->n; k++) {
+        int dy = tp->dy[k], dx = tp->dx[k];
+        kind[k] = (int8_t)(dy > 0 || (dy == 0 && dx > 0) ? 1 : dy == 0 && dx == 0 ? 0 : -1);
+        if (kind[k] == 1) {
+            q_of[k] = (int16_t)npos;
+            pos[npos++] = (int16_t)k;
+        }
+    }
+    for (int k = 0; k < tp->n; k++)
+        if (kind[k] == -1)
+            for (int q = 0; q < npos; q++)
+                if (tp->dy[pos[q]] == -tp->dy[k] && tp->dx[pos[q]] == -tp->dx[k])
+                    q_of[k] = (int16_t)q;
+    for (int x0 = 0; x0 < w; x0 += BILAT_MCHUNK) {
+        int cw = w - x0 < BILAT_MCHUNK ? w - x0 : BILAT_MCHUNK;
+        for (int ys = -r; ys < h; ys++) {
+            int slot = (ys + r) % nslot;
+            const uint8_t *ctr[4];
+            uint8_t *d;
+            /* The kept taps' weights at source row ys, columns [lo, hi) of the strip. */
+            for (int q = 0; q < npos; q++) {
+                int k = pos[q], dy = tp->dy[k], dx = tp->dx[k];
+                int lo = dx > 0 ? -dx : 0, hi = cw + (dx < 0 ? -dx : 0);
+                const uint8_t *src[4], *sc[4];
+                size_t off = (size_t)(ys + r + dy) * pstride + (size_t)(r + x0 + lo + dx);
+                size_t coff = (size_t)(ys + r) * pstride + (size_t)(r + x0 + lo);
+                for (int c = 0; c < np; c++) {
+                    src[c] = plane[c] + off;
+                    sc[c] = plane[c] + coff;
+                }
+                float *wq =
+                    ring + ((size_t)q * (size_t)nslot + (size_t)slot) * rw + (size_t)(r + lo);
+                if (cc == 1)
+                    bilat_weights(src, sc, hi - lo, tp->w[k], a->color_w, 1, idx, wq);
+                else
+                    bilat_weights(src, sc, hi - lo, tp->w[k], a->color_w, 3, idx, wq);
+            }
+            if (ys < 0)
+                continue;
+            memset(acc, 0, (size_t)(np + 1) * BILAT_CHUNK * sizeof(float));
+            for (int c = 0; c < np; c++)
+                ctr[c] = plane[c] + (size_t)(ys + r) * pstride + (size_t)(r + x0);
+            for (int k = 0; k < tp->n;) {
+                int g = tp->n - k >= 4 ? 4 : 1; /* taps in this pass */
+                const uint8_t *src[4][4];
+                const float *wg[4];
+                for (int j = 0; j < g; j++) {
+                    int kk = k + j, dy = tp->dy[kk], dx = tp->dx[kk];
+                    size_t off = (size_t)(ys + r + dy) * pstride + (size_t)(r + x0 + dx);
+                    for (int c = 0; c < np; c++)
+                        src[j][c] = plane[c] + off;
+                    if (kind[kk] == 0) {
+                        float *wj = wts + (size_t)j * BILAT_CHUNK;
+                        bilat_weights(src[j], ctr, cw, tp->w[kk], a->color_w, cc, idx, wj);
+                        wg[j] = wj;
+                    } else if (kind[kk] == 1) {
+                        wg[j] = ring + ((size_t)q_of[kk] * (size_t)nslot + (size_t)slot) * rw +
+                                (size_t)r;
+                    } else { /* source row ys + dy (dy <= 0), column x + dx */
+                        int s = (ys + dy + r) % nslot;
+                        wg[j] = ring + ((size_t)q_of[kk] * (size_t)nslot + (size_t)s) * rw +
+                                (size_t)(r + dx);
+                    }
+                }
+                if (g == 4) {
+                    bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
+                    for (int c = 0; c < np; c++)
+                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
+                                   wg[2], wg[3], cw);
+                } else {
+                    for (int x = 0; x < cw; x++)
+                        wsum[x] += wg[0][x];
+                    for (int c = 0; c < np; c++)
+                        bilat_acc1(sum[c], src[0][c], wg[0], cw);
+                }
+                k += g;
+            }
+            d = dip__row_at(out, ys) + (size_t)x0 * (size_t)np;
+            if (cc == 1) {
+                for (int x = 0; x < cw; x++)
+                    for (int c = 0; c < np; c++)
+                        d[x * np + c] = round_u8(sum[c][x] / wsum[x]);
+            } else {
+                for (int x = 0; x < cw; x++) {
+                    float inv = 1.f / wsum[x];
+                    for (int c = 0; c < np; c++)
+                        d[x * np + c] = round_u8(sum[c][x] * inv);
+                }
+            }
+        }
+    }
+}
+
 static int bilateral_tile(const void *args, const struct dip_tile *t)
 {
     const struct bilateral_args *a = args;
@@ -1218,13 +1340,17 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     size_t accn = (size_t)(np + 6) * BILAT_CHUNK;         /* wsum, sums, table indices, weights */
     size_t pstride = np == 1 ? t->in.stride : (size_t)iw;
     struct bilat_taps taps;
-    float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
+    size_t ringn;
+    float *acc;
     uint8_t *mem;
     const uint8_t *plane[4] = {t->in.data};
 
+    bilat_taps_make(a, &taps);
+    ringn = a->radius <= BILAT_MIRROR_R ? bilat_ring_floats(a->radius, taps.n) : 0;
+    acc = dip_malloc((accn + ringn) * sizeof(float) + psize * (size_t)np);
     if (acc == NULL)
         return DIP_ENOMEM;
-    mem = (uint8_t *)(acc + accn);
+    mem = (uint8_t *)(acc + accn + ringn);
     /* Channels to planes, so that every loop above is unit-stride. */
     for (int c = 0; c < np && np > 1; c++) {
         uint8_t *p = mem + (size_t)c * psize;
@@ -1235,8 +1361,11 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
                 p[(size_t)y * (size_t)iw + (size_t)x] = s[(size_t)x * (size_t)np];
         }
     }
-    bilat_taps_make(a, &taps);
-    bilat_rows(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc);
+    if (ringn > 0)
+        bilat_rows_m(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc,
+                     acc + accn);
+    else
+        bilat_rows(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc);
     dip_free(acc);
     return 0;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression, gray gaussian and sharpen) give
+"""The AVX2 paths (2x2 resize, and the 4x4 area resize's own loop, mirrored rows of flip and rotate 180, canny's suppression, gray gaussian and sharpen, bilateral's mirrored taps) give
 the same bytes as their definitions at every row width around their vector sizes, every channel
 count and several tilings: the vector loop stops short of the row end and the scalar loop
 finishes it, so widths of 1 .. 70 pixels cover a round, a round and a tail, and tails only."""
@@ -59,6 +59,24 @@ for w in widths:
             got = du.run("sharpen(amount=%g, threshold=%d)" % (amount, thr), a, tile=tile)
             C.check(np.array_equal(got, want), "sharpen(amount=%g, threshold=%d) gray width %d, "
                     "tile %d" % (amount, thr, w, tile))
+# bilateral: the mirrored-tap path (radius <= 5) in strips of 256 columns, and the direct one,
+# gray (identical) and colour, against OpenCV at widths around the strip width.
+for w in [1, 2, 5, 9, 17, 255, 256, 257, 300, 513]:
+    for shape in [(14, w), (14, w, 3)]:
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        for d, sc, ss in [(9, 75, 75), (11, 40, 5), (13, 30, 4)]:
+            want = cv2.bilateralFilter(a if a.ndim == 2 else np.ascontiguousarray(a[:, :, ::-1]),
+                                       d, sc, ss)
+            if a.ndim == 3:
+                want = want[:, :, ::-1]
+            for tile in [0, 5]:
+                got = du.run("bilateral(d=%d, sigma_color=%d, sigma_space=%d)" % (d, sc, ss), a,
+                             tile=tile)
+                # Colour: within 1 of OpenCV, as in test_filters (its colour sums differ).
+                diff = np.abs(got.astype(int) - want.astype(int)).max() if got.size else 0
+                C.check(got.shape == want.shape and diff <= (1 if a.ndim == 3 else 0),
+                        "bilateral(d=%d) %d channels, width %d, tile %d: max diff %d"
+                        % (d, a.ndim == 3 and 3 or 1, w, tile, diff))
 # canny: noise and a smooth ramp with steps, gray and colour, against cv2.Canny.
 yy, xx = np.mgrid[0:24, 0:80]
 for w in [w for w in widths if w >= 3]:
