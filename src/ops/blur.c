@@ -1124,6 +1124,22 @@ DIP_INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const u
     }
 }
 
+/* bilat_wsum4 and bilat_acc4 of one channel in one loop (each sum's operations unchanged). */
+DIP_INLINE void bilat_both4(float *restrict ws, float *restrict u, const uint8_t *restrict a,
+                            const uint8_t *restrict b, const uint8_t *restrict c,
+                            const uint8_t *restrict d, const float *restrict w0,
+                            const float *restrict w1, const float *restrict w2,
+                            const float *restrict w3, int w)
+{
+    for (int x = 0; x < w; x++) {
+        float t = u[x] + (float)a[x] * w0[x];
+        t = t + (float)b[x] * w1[x];
+        t = t + (float)c[x] * w2[x];
+        u[x] = t + (float)d[x] * w3[x];
+        ws[x] = ((ws[x] + w0[x]) + w1[x] + w2[x]) + w3[x];
+    }
+}
+
 DIP_INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
                             const float *restrict w2, const float *restrict w3, int w)
 {
@@ -1303,7 +1319,10 @@ DIP_HOT static void bilat_rows_m(const struct bilateral_args *a, const struct bi
                                 (size_t)(r + dx);
                     }
                 }
-                if (g == 4) {
+                if (g == 4 && np == 1) {
+                    bilat_both4(wsum, sum[0], src[0][0], src[1][0], src[2][0], src[3][0], wg[0],
+                                wg[1], wg[2], wg[3], cw);
+                } else if (g == 4) {
                     bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
                     for (int c = 0; c < np; c++)
                         bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
@@ -1317,7 +1336,10 @@ DIP_HOT static void bilat_rows_m(const struct bilateral_args *a, const struct bi
                 k += g;
             }
             d = dip__row_at(out, ys) + (size_t)x0 * (size_t)np;
-            if (cc == 1) {
+            if (np == 1) { /* one loop that vectorises */
+                for (int x = 0; x < cw; x++)
+                    d[x] = round_u8(sum[0][x] / wsum[x]);
+            } else if (cc == 1) {
                 for (int x = 0; x < cw; x++)
                     for (int c = 0; c < np; c++)
                         d[x * np + c] = round_u8(sum[c][x] / wsum[x]);
