@@ -77,6 +77,13 @@ for w in [1, 2, 5, 9, 17, 255, 256, 257, 300, 513]:
                 C.check(got.shape == want.shape and diff <= (1 if a.ndim == 3 else 0),
                         "bilateral(d=%d) %d channels, width %d, tile %d: max diff %d"
                         % (d, a.ndim == 3 and 3 or 1, w, tile, diff))
+# stretch on an image that already spans 0..255 is a copy (its own path), alpha included.
+for ch in [1, 2, 3, 4]:
+    a = rng.integers(0, 256, (5, 37) if ch == 1 else (5, 37, ch), dtype=np.uint8)
+    a[0, 0], a[0, 1] = 0, 255  # every channel
+    for tile in [0, 2]:
+        C.check(np.array_equal(du.run("stretch", a, tile=tile), a),
+                "stretch of a full-range image is the image (%d channels, tile %d)" % (ch, tile))
 # canny: noise and a smooth ramp with steps, gray and colour, against cv2.Canny.
 yy, xx = np.mgrid[0:24, 0:80]
 for w in [w for w in widths if w >= 3]:
