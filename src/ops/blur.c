@@ -570,7 +570,6 @@ __attribute__((target("avx2"))) static size_t mix1_avx2(const uint8_t *in, uint8
     }
     return x;
 }
-#endif
 
 /* The gray rows of the above (cn == 1, k <= 7): the vertical sums biased, the horizontal ones in
  * AVX2, the last few of a row in plain 32-bit arithmetic. `v` has in->width + 16 elements. */
@@ -617,6 +616,7 @@ DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_vie
         }
     }
 }
+#endif
 
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
