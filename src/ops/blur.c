@@ -380,12 +380,26 @@ struct gauss_mix {
 static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
                         int thr);
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#define HAVE_MIX1_AVX2 1
+__attribute__((target("avx2"))) static size_t mix1_avx2(const uint8_t *in, uint8_t *d, size_t m,
+                                                        int thr);
+#endif
+
 DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r,
                         uint8_t *d, size_t m)
 {
-    if (mx != NULL)
-        sharpen_mix(dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
-                    mx->threshold);
+    const uint8_t *c;
+    size_t x = 0;
+
+    if (mx == NULL)
+        return;
+    c = dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels;
+#ifdef HAVE_MIX1_AVX2
+    if (mx->amount_q == 256 && __builtin_cpu_supports("avx2"))
+        x = mix1_avx2(c, d, m, mx->threshold);
+#endif
+    sharpen_mix(c + x, d + x, m - x, mx->amount_q, mx->threshold);
 }
 
 DIP_INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
@@ -605,15 +619,7 @@ DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_vie
                 s += (uint32_t)kk[j] * (uint32_t)(v[x + (size_t)j] ^ 0x8000);
             d[x] = (uint8_t)(s >> 16);
         }
-        if (mx != NULL) {
-            const uint8_t *c = dip__row_at(in, y + r) + r;
-            x = 0;
-#ifdef HAVE_GAUSS_AVX2
-            if (mx->amount_q == 256)
-                x = mix1_avx2(c, d, m, mx->threshold);
-#endif
-            sharpen_mix(c + x, d + x, m - x, mx->amount_q, mx->threshold);
-        }
+        mix_row(mx, in, y, r, d, m);
     }
 }
 #endif

@@ -43,7 +43,7 @@ for ch in [1, 2, 3, 4]:
                 C.check(np.array_equal(got, want),
                         "resize 1/4 (area) %d channels, width %d, tile %d" % (ch, w, tile))
 # gray gaussian with a 3-, 5- or 7-tap kernel that the 16-bit path cannot take (sigma given), and
-# sharpen (amount 1 has its own byte loop; threshold too), against OpenCV.
+# sharpen (amount 1 has its own byte loop, gray and colour; threshold too), against OpenCV.
 for w in widths:
     a = rng.integers(0, 256, (9, w), dtype=np.uint8)
     for s in [0.3, 0.6, 1.0]:
@@ -59,6 +59,11 @@ for w in widths:
             got = du.run("sharpen(amount=%g, threshold=%d)" % (amount, thr), a, tile=tile)
             C.check(np.array_equal(got, want), "sharpen(amount=%g, threshold=%d) gray width %d, "
                     "tile %d" % (amount, thr, w, tile))
+    c = rng.integers(0, 256, (9, w, 3), dtype=np.uint8)  # colour: the byte mix, RGB rows
+    dc = c.astype(np.int32) - cv2.GaussianBlur(c, (0, 0), 1.0).astype(np.int32)
+    want = np.where(np.abs(dc) >= 9, np.clip(c + dc, 0, 255), c).astype(np.uint8)
+    C.check(np.array_equal(du.run("sharpen(threshold=9)", c), want),
+            "sharpen(threshold=9) colour width %d" % w)
 # bilateral: the mirrored-tap path (radius <= 5) in strips of 256 columns, and the direct one,
 # gray and colour, against OpenCV at widths around the strip width.
 for w in [1, 9, 255, 256, 257, 513]:
