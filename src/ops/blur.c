@@ -528,8 +528,9 @@ hsum16(const uint16_t *p, const __m256i *w, int np)
                            _mm256_and_si256(hsum8(p + 1, w, np), hi));
 }
 
-/* d[x] = (sum_j k_j v[x + j] + 2^15) >> 16 for x < m rounded down to 32, from the biased v
- * (which has 2 elements past its end readable when k < 8). Returns how many were done. */
+/* d[x] = (sum_j k_j v[x + j] + 2^15) >> 16 for x < m rounded down to 32, from the biased v.
+ * The last pair's second tap is 0 and reads one element past the row: v is padded. Returns how
+ * many were done. */
 __attribute__((target("avx2"), always_inline)) static inline size_t
 hpass1_avx2_k(const uint16_t *v, const uint16_t *kk, int k, size_t m, uint8_t *d)
 {
@@ -601,7 +602,7 @@ DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_vie
     for (int y = 0; y < out->height; y++) {
         const uint8_t *rows[7];
         uint8_t *restrict d = dip__row_at(out, y);
-        size_t x = 0;
+        size_t x;
         for (int j = 0; j < k; j++)
             rows[j] = dip__row_at(in, y + j);
         for (size_t i = 0; i < n; i++) {
@@ -610,9 +611,7 @@ DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_vie
                 s = (uint16_t)(s + kk[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
             v[i] = (uint16_t)(s ^ 0x8000);
         }
-#ifdef HAVE_GAUSS_AVX2
         x = hpass1_avx2(v, kk, k, m, d);
-#endif
         for (; x < m; x++) {
             uint32_t s = 32768;
             for (int j = 0; j < k; j++)
