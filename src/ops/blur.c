@@ -380,12 +380,26 @@ struct gauss_mix {
 static void sharpen_mix(const uint8_t *restrict in, uint8_t *restrict d, size_t m, int amount_q,
                         int thr);
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#define HAVE_MIX1_AVX2 1
+__attribute__((target("avx2"))) static size_t mix1_avx2(const uint8_t *in, uint8_t *d, size_t m,
+                                                        int thr);
+#endif
+
 DIP_INLINE void mix_row(const struct gauss_mix *mx, const struct dip_view *in, int y, int r,
                         uint8_t *d, size_t m)
 {
-    if (mx != NULL)
-        sharpen_mix(dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels, d, m, mx->amount_q,
-                    mx->threshold);
+    const uint8_t *c;
+    size_t x = 0;
+
+    if (mx == NULL)
+        return;
+    c = dip__row_at(in, y + r) + (size_t)r * (size_t)in->channels;
+#ifdef HAVE_MIX1_AVX2
+    if (mx->amount_q == 256 && __builtin_cpu_supports("avx2"))
+        x = mix1_avx2(c, d, m, mx->threshold);
+#endif
+    sharpen_mix(c + x, d + x, m - x, mx->amount_q, mx->threshold);
 }
 
 DIP_INLINE void gauss_rows(const struct gauss_kernel *g, const struct dip_view *in,
@@ -478,12 +492,143 @@ DIP_INLINE void gauss_rows_hl(const struct gauss_kernel *g, const struct dip_vie
     }
 }
 
+/* Gray rows with any kernel up to 7 taps, on x86-64 with AVX2 (the split-byte path above does
+ * each horizontal sum twice). The vertical sums v <= 65280 are stored biased, v ^ 0x8000 = v -
+ * 32768 as a signed 16-bit value, so that vpmaddwd multiplies them by two taps at once in 32
+ * bits: a 32-bit lane of the row loaded at x holds (v[x], v[x + 1]), the pair that output x
+ * needs for taps (k0, k1), so the even outputs come from loads at x, x + 2, x + 4, x + 6 and the
+ * odd ones from loads one further, with no shuffle. sum k_j (v_j - 32768) = H - 2^23 (the taps
+ * sum to 256), so out = (that + 2^23 + 2^15) >> 16, the integers of the definition. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DIP_NO_CLONES)
+#include <immintrin.h>
+#define HAVE_GAUSS_AVX2 1
+
+/* The 32-bit sums of 8 outputs (every other one) from `np` tap pairs at p, p + 2, ... */
+__attribute__((target("avx2"), always_inline)) static inline __m256i hsum8(const uint16_t *p,
+                                                                           const __m256i *w, int np)
+{
+    const __m256i bias = _mm256_set1_epi32((1 << 23) + (1 << 15));
+    __m256i s = _mm256_add_epi32(
+        bias, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)p), w[0]));
+
+    for (int j = 1; j < np; j++)
+        s = _mm256_add_epi32(
+            s, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * j)),
+                                 w[j]));
+    return s;
+}
+
+/* 16 outputs at x as 16-bit lanes: even ones >> 16 in the low halves, odd ones in the high. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+hsum16(const uint16_t *p, const __m256i *w, int np)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+
+    return _mm256_or_si256(_mm256_srli_epi32(hsum8(p, w, np), 16),
+                           _mm256_and_si256(hsum8(p + 1, w, np), hi));
+}
+
+/* d[x] = (sum_j k_j v[x + j] + 2^15) >> 16 for x < m rounded down to 32, from the biased v.
+ * The last pair's second tap is 0 and reads one element past the row: v is padded. Returns how
+ * many were done. */
+__attribute__((target("avx2"), always_inline)) static inline size_t
+hpass1_avx2_k(const uint16_t *v, const uint16_t *kk, int k, size_t m, uint8_t *d)
+{
+    int np = (k + 1) / 2;
+    __m256i w[4];
+    size_t x = 0;
+
+    for (int j = 0; j < np; j++)
+        w[j] = _mm256_set1_epi32(
+            (int)((uint32_t)kk[2 * j] | (uint32_t)(2 * j + 1 < k ? kk[2 * j + 1] : 0) << 16));
+    for (; x + 32 <= m; x += 32) {
+        __m256i a = hsum16(v + x, w, np), b = hsum16(v + x + 16, w, np);
+        __m256i r = _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xd8);
+        _mm256_storeu_si256((__m256i *)(void *)(d + x), r);
+    }
+    return x;
+}
+
+__attribute__((target("avx2"))) static size_t hpass1_avx2(const uint16_t *v, const uint16_t *kk,
+                                                          int k, size_t m, uint8_t *d)
+{
+    switch (k) {
+    case 7:
+        return hpass1_avx2_k(v, kk, 7, m, d);
+    case 5:
+        return hpass1_avx2_k(v, kk, 5, m, d);
+    default:
+        return hpass1_avx2_k(v, kk, 3, m, d);
+    }
+}
+
+/* sharpen's mix for amount 1 (A = 256) on bytes: out = in + d saturated, d = in - blur, as
+ * in +sat (in -sat blur) -sat (blur -sat in); where |d| < thr, in. Returns how many were done
+ * (a multiple of 32). */
+__attribute__((target("avx2"))) static size_t mix1_avx2(const uint8_t *in, uint8_t *d, size_t m,
+                                                        int thr)
+{
+    const __m256i th = _mm256_set1_epi8((char)thr);
+    size_t x = 0;
+
+    for (; x + 32 <= m; x += 32) {
+        __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)(in + x));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(d + x));
+        __m256i up = _mm256_subs_epu8(p, b), dn = _mm256_subs_epu8(b, p);
+        __m256i r = _mm256_subs_epu8(_mm256_adds_epu8(p, up), dn);
+        if (thr > 0) {
+            __m256i ad = _mm256_or_si256(up, dn);
+            __m256i keep = _mm256_cmpeq_epi8(_mm256_max_epu8(ad, th), ad); /* |d| >= thr */
+            r = _mm256_blendv_epi8(p, r, keep);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(d + x), r);
+    }
+    return x;
+}
+
+/* The gray rows of the above (cn == 1, k <= 7): the vertical sums biased, the horizontal ones in
+ * AVX2, the last few of a row in plain 32-bit arithmetic. `v` has in->width + 16 elements. */
+DIP_INLINE void gauss_rows_g1(const struct gauss_kernel *g, const struct dip_view *in,
+                              const struct dip_view *out, uint16_t *restrict v, int k,
+                              const struct gauss_mix *mx)
+{
+    size_t n = (size_t)in->width, m = (size_t)out->width;
+    int r = k / 2;
+    uint16_t kk[7];
+
+    for (int j = 0; j < k; j++)
+        kk[j] = g->k[j];
+    memset(v + n, 0, 16 * sizeof(uint16_t)); /* read by the vector loop with tap 0 */
+    for (int y = 0; y < out->height; y++) {
+        const uint8_t *rows[7];
+        uint8_t *restrict d = dip__row_at(out, y);
+        size_t x;
+        for (int j = 0; j < k; j++)
+            rows[j] = dip__row_at(in, y + j);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t s = (uint16_t)(kk[r] * rows[r][i]);
+            for (int j = 0; j < r; j++)
+                s = (uint16_t)(s + kk[j] * (uint16_t)(rows[j][i] + rows[k - 1 - j][i]));
+            v[i] = (uint16_t)(s ^ 0x8000);
+        }
+        x = hpass1_avx2(v, kk, k, m, d);
+        for (; x < m; x++) {
+            uint32_t s = 32768;
+            for (int j = 0; j < k; j++)
+                s += (uint32_t)kk[j] * (uint32_t)(v[x + (size_t)j] ^ 0x8000);
+            d[x] = (uint8_t)(s >> 16);
+        }
+        mix_row(mx, in, y, r, d, m);
+    }
+}
+#endif
+
 /* Blurs `in` (out grown by ksize/2 on every side) into `out`. */
 DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view *in,
                              const struct dip_view *out, const struct gauss_mix *mx)
 {
     size_t n = (size_t)in->width * (size_t)in->channels;
-    uint16_t *v = dip_malloc(n * (sizeof(uint16_t) + sizeof(uint32_t)));
+    uint16_t *v = dip_malloc((n + 16) * (sizeof(uint16_t) + sizeof(uint32_t)));
     uint32_t *acc;
 
     if (v == NULL)
@@ -499,6 +644,18 @@ DIP_HOT static int gauss_run(const struct gauss_kernel *g, const struct dip_view
         dip_free(v);
         return 0;
     }
+#ifdef HAVE_GAUSS_AVX2
+    if (g->ksize >= 3 && g->ksize <= 7 && in->channels == 1 && __builtin_cpu_supports("avx2")) {
+        if (g->ksize == 7)
+            gauss_rows_g1(g, in, out, v, 7, mx);
+        else if (g->ksize == 5)
+            gauss_rows_g1(g, in, out, v, 5, mx);
+        else
+            gauss_rows_g1(g, in, out, v, 3, mx);
+        dip_free(v);
+        return 0;
+    }
+#endif
     if (g->ksize >= 3 && g->ksize <= 7) {
         uint8_t *vh = (uint8_t *)v, *vl = vh + n;
         if (g->ksize == 7)
@@ -972,6 +1129,22 @@ DIP_INLINE void bilat_acc4(float *restrict u, const uint8_t *restrict a, const u
     }
 }
 
+/* bilat_wsum4 and bilat_acc4 of one channel in one loop (each sum's operations unchanged). */
+DIP_INLINE void bilat_both4(float *restrict ws, float *restrict u, const uint8_t *restrict a,
+                            const uint8_t *restrict b, const uint8_t *restrict c,
+                            const uint8_t *restrict d, const float *restrict w0,
+                            const float *restrict w1, const float *restrict w2,
+                            const float *restrict w3, int w)
+{
+    for (int x = 0; x < w; x++) {
+        float t = u[x] + (float)a[x] * w0[x];
+        t = t + (float)b[x] * w1[x];
+        t = t + (float)c[x] * w2[x];
+        u[x] = t + (float)d[x] * w3[x];
+        ws[x] = ((ws[x] + w0[x]) + w1[x] + w2[x]) + w3[x];
+    }
+}
+
 DIP_INLINE void bilat_wsum4(float *restrict u, const float *restrict w0, const float *restrict w1,
                             const float *restrict w2, const float *restrict w3, int w)
 {
@@ -1058,6 +1231,134 @@ DIP_HOT static void bilat_rows(const struct bilateral_args *a, const struct bila
     }
 }
 
+/* The same sums with half the table lookups (r <= BILAT_MIRROR_R). A tap t = (dy, dx) and its
+ * mirror -t have the same space weight, and the colour weight of -t at (y, x) is that of t at
+ * (y - dy, x - dx): |p(y - dy, x - dx) - p(y, x)| is the same difference. So each tap of the
+ * half plane (dy > 0, or dy = 0 and dx > 0) keeps its weight rows of the last r + 1 source rows
+ * (in a ring, over the columns either of them needs), and its mirror reads them back. The
+ * products are the same floats and are added in the same tap order: the same bytes. Strips of
+ * BILAT_MCHUNK columns outside, rows inside, so that the ring stays in L2. */
+#define BILAT_MIRROR_R 5
+#define BILAT_MCHUNK   256
+
+static size_t bilat_ring_floats(int r, int ntaps)
+{
+    return (size_t)(ntaps / 2) * (size_t)(r + 1) * (size_t)(BILAT_MCHUNK + 2 * r);
+}
+
+DIP_HOT static void bilat_rows_m(const struct bilateral_args *a, const struct bilat_taps *tp,
+                                 const uint8_t *const *plane, size_t pstride, int w, int h, int np,
+                                 const struct dip_view *out, float *acc, float *ring)
+{
+    int r = a->radius, cc = np >= 3 ? 3 : 1, nslot = r + 1, npos = 0;
+    size_t rw = (size_t)(BILAT_MCHUNK + 2 * r);
+    float *wsum = acc, *sum[4];
+    uint16_t *idx = (uint16_t *)(void *)(acc + (size_t)(np + 1) * BILAT_CHUNK);
+    float *wts = acc + (size_t)(np + 2) * BILAT_CHUNK; /* 4 rows of weights */
+    int16_t pos[BILAT_MAX_TAPS / 2 + 1], q_of[BILAT_MAX_TAPS];
+    int8_t kind[BILAT_MAX_TAPS]; /* 0 centre, 1 kept, -1 the mirror of a kept one */
+
+    for (int c = 0; c < np; c++)
+        sum[c] = acc + (size_t)(c + 1) * BILAT_CHUNK;
+    for (int k = 0; k < tp->n; k++) {
+        int dy = tp->dy[k], dx = tp->dx[k];
+        kind[k] = (int8_t)(dy > 0 || (dy == 0 && dx > 0) ? 1 : dy == 0 && dx == 0 ? 0 : -1);
+        if (kind[k] == 1) {
+            q_of[k] = (int16_t)npos;
+            pos[npos++] = (int16_t)k;
+        }
+    }
+    for (int k = 0; k < tp->n; k++)
+        if (kind[k] == -1)
+            for (int q = 0; q < npos; q++)
+                if (tp->dy[pos[q]] == -tp->dy[k] && tp->dx[pos[q]] == -tp->dx[k])
+                    q_of[k] = (int16_t)q;
+    for (int x0 = 0; x0 < w; x0 += BILAT_MCHUNK) {
+        int cw = w - x0 < BILAT_MCHUNK ? w - x0 : BILAT_MCHUNK;
+        for (int ys = -r; ys < h; ys++) {
+            int slot = (ys + r) % nslot;
+            const uint8_t *ctr[4];
+            uint8_t *d;
+            /* The kept taps' weights at source row ys, columns [lo, hi) of the strip. */
+            for (int q = 0; q < npos; q++) {
+                int k = pos[q], dy = tp->dy[k], dx = tp->dx[k];
+                int lo = dx > 0 ? -dx : 0, hi = cw + (dx < 0 ? -dx : 0);
+                const uint8_t *src[4], *sc[4];
+                size_t off = (size_t)(ys + r + dy) * pstride + (size_t)(r + x0 + lo + dx);
+                size_t coff = (size_t)(ys + r) * pstride + (size_t)(r + x0 + lo);
+                for (int c = 0; c < np; c++) {
+                    src[c] = plane[c] + off;
+                    sc[c] = plane[c] + coff;
+                }
+                float *wq =
+                    ring + ((size_t)q * (size_t)nslot + (size_t)slot) * rw + (size_t)(r + lo);
+                if (cc == 1)
+                    bilat_weights(src, sc, hi - lo, tp->w[k], a->color_w, 1, idx, wq);
+                else
+                    bilat_weights(src, sc, hi - lo, tp->w[k], a->color_w, 3, idx, wq);
+            }
+            if (ys < 0)
+                continue;
+            memset(acc, 0, (size_t)(np + 1) * BILAT_CHUNK * sizeof(float));
+            for (int c = 0; c < np; c++)
+                ctr[c] = plane[c] + (size_t)(ys + r) * pstride + (size_t)(r + x0);
+            for (int k = 0; k < tp->n;) {
+                int g = tp->n - k >= 4 ? 4 : 1; /* taps in this pass */
+                const uint8_t *src[4][4];
+                const float *wg[4];
+                for (int j = 0; j < g; j++) {
+                    int kk = k + j, dy = tp->dy[kk], dx = tp->dx[kk];
+                    size_t off = (size_t)(ys + r + dy) * pstride + (size_t)(r + x0 + dx);
+                    for (int c = 0; c < np; c++)
+                        src[j][c] = plane[c] + off;
+                    if (kind[kk] == 0) {
+                        float *wj = wts + (size_t)j * BILAT_CHUNK;
+                        bilat_weights(src[j], ctr, cw, tp->w[kk], a->color_w, cc, idx, wj);
+                        wg[j] = wj;
+                    } else if (kind[kk] == 1) {
+                        wg[j] = ring + ((size_t)q_of[kk] * (size_t)nslot + (size_t)slot) * rw +
+                                (size_t)r;
+                    } else { /* source row ys + dy (dy <= 0), column x + dx */
+                        int s = (ys + dy + r) % nslot;
+                        wg[j] = ring + ((size_t)q_of[kk] * (size_t)nslot + (size_t)s) * rw +
+                                (size_t)(r + dx);
+                    }
+                }
+                if (g == 4 && np == 1) {
+                    bilat_both4(wsum, sum[0], src[0][0], src[1][0], src[2][0], src[3][0], wg[0],
+                                wg[1], wg[2], wg[3], cw);
+                } else if (g == 4) {
+                    bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
+                    for (int c = 0; c < np; c++)
+                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
+                                   wg[2], wg[3], cw);
+                } else {
+                    for (int x = 0; x < cw; x++)
+                        wsum[x] += wg[0][x];
+                    for (int c = 0; c < np; c++)
+                        bilat_acc1(sum[c], src[0][c], wg[0], cw);
+                }
+                k += g;
+            }
+            d = dip__row_at(out, ys) + (size_t)x0 * (size_t)np;
+            if (np == 1) { /* one loop that vectorises */
+                for (int x = 0; x < cw; x++)
+                    d[x] = round_u8(sum[0][x] / wsum[x]);
+            } else if (cc == 1) {
+                for (int x = 0; x < cw; x++)
+                    for (int c = 0; c < np; c++)
+                        d[x * np + c] = round_u8(sum[c][x] / wsum[x]);
+            } else {
+                for (int x = 0; x < cw; x++) {
+                    float inv = 1.f / wsum[x];
+                    for (int c = 0; c < np; c++)
+                        d[x * np + c] = round_u8(sum[c][x] * inv);
+                }
+            }
+        }
+    }
+}
+
 static int bilateral_tile(const void *args, const struct dip_tile *t)
 {
     const struct bilateral_args *a = args;
@@ -1066,13 +1367,17 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
     size_t accn = (size_t)(np + 6) * BILAT_CHUNK;         /* wsum, sums, table indices, weights */
     size_t pstride = np == 1 ? t->in.stride : (size_t)iw;
     struct bilat_taps taps;
-    float *acc = dip_malloc(accn * sizeof(float) + psize * (size_t)np);
+    size_t ringn;
+    float *acc;
     uint8_t *mem;
     const uint8_t *plane[4] = {t->in.data};
 
+    bilat_taps_make(a, &taps);
+    ringn = a->radius <= BILAT_MIRROR_R ? bilat_ring_floats(a->radius, taps.n) : 0;
+    acc = dip_malloc((accn + ringn) * sizeof(float) + psize * (size_t)np);
     if (acc == NULL)
         return DIP_ENOMEM;
-    mem = (uint8_t *)(acc + accn);
+    mem = (uint8_t *)(acc + accn + ringn);
     /* Channels to planes, so that every loop above is unit-stride. */
     for (int c = 0; c < np && np > 1; c++) {
         uint8_t *p = mem + (size_t)c * psize;
@@ -1083,8 +1388,11 @@ static int bilateral_tile(const void *args, const struct dip_tile *t)
                 p[(size_t)y * (size_t)iw + (size_t)x] = s[(size_t)x * (size_t)np];
         }
     }
-    bilat_taps_make(a, &taps);
-    bilat_rows(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc);
+    if (ringn > 0)
+        bilat_rows_m(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc,
+                     acc + accn);
+    else
+        bilat_rows(a, &taps, plane, pstride, t->out.width, t->out.height, np, &t->out, acc);
     dip_free(acc);
     return 0;
 }

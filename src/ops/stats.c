@@ -458,12 +458,18 @@ static void stretch_row(const uint8_t *s, uint8_t *d, size_t n, int lo, int hi, 
 static int stretch_tile(const void *args, const struct dip_tile *t)
 {
     const struct stretch_args *a = args;
-    int ch = t->out.channels;
+    int ch = t->out.channels, ident = 1;
 
+    /* A photo that already spans 0..255 maps to itself: copy it (alpha included). */
+    for (int v = 0; v < 256; v++)
+        ident &= a->lut[v] == v;
     for (int y = 0; y < t->out.height; y++) {
         const uint8_t *s = t->in.data + (size_t)y * t->in.stride;
         uint8_t *d = t->out.data + (size_t)y * t->out.stride;
-        if (a->arith && (ch == 1 || ch == 3))
+        if (ident) {
+            if (d != s)
+                memcpy(d, s, (size_t)t->out.width * (size_t)ch);
+        } else if (a->arith && (ch == 1 || ch == 3))
             stretch_row(s, d, (size_t)t->out.width * (size_t)ch, a->lo, a->hi, a->scale);
         else
             dip__lut_row(s, d, t->out.width, ch, a->lut);
