@@ -1684,11 +1684,10 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             send_ping(c, 1);
             c->last_ping = now;
         }
-        /* Back off while nothing happens: 50 us after activity, up to 2 ms when idle, so an
-         * idle coordinator costs little CPU and a busy one answers at once. */
-        idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
-        if (sending_to(c, SIZE_MAX))
-            idle_us = 20; /* large messages move only while both sides poll */
+        /* Back off while nothing happens (dip__backoff), so an idle coordinator costs little
+         * CPU, a busy one answers at once, and one waiting for a send to complete does not take
+         * the workers' cores (on one machine it shares them). */
+        idle_us = dip__backoff(idle_us, moved, sending_to(c, SIZE_MAX));
         dip__nap(idle_us);
     }
     send_ping(c, 0);

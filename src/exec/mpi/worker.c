@@ -36,6 +36,7 @@ struct msg {
 struct wstate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t mpi_cv;           /* wakes the MPI thread: a result to send, or a task started */
     struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute threads */
     struct msg *out_head, *out_tail; /* RESULT messages for the MPI thread */
     uint64_t running[MAX_COMPUTE];   /* task computed by each compute thread (0 none) */
@@ -74,10 +75,11 @@ static struct msg *pop(struct msg **head, struct msg **tail)
     return m;
 }
 
-static void deadline_in(struct timespec *until, long ms)
+static void deadline_in_us(struct timespec *until, long us)
 {
     clock_gettime(CLOCK_REALTIME, until);
-    until->tv_nsec += ms * 1000000L;
+    until->tv_sec += us / 1000000L;
+    until->tv_nsec += (us % 1000000L) * 1000L;
     while (until->tv_nsec >= 1000000000L) {
         until->tv_sec++;
         until->tv_nsec -= 1000000000L;
@@ -146,7 +148,8 @@ static void *compute_main(void *arg)
             alone = ws->busy == 1 && !ws->in_head;
             /* Wait (briefly) until the coordinator has been told which task this is, so that if
              * the task kills the process the right task is blamed. */
-            deadline_in(&until, 200);
+            pthread_cond_signal(&ws->mpi_cv);
+            deadline_in_us(&until, 200000);
             while (ws->told_gen < gen && !ws->quit)
                 if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
                     break;
@@ -171,6 +174,7 @@ static void *compute_main(void *arg)
                     o->data = res.data;
                     o->len = res.len;
                     push(&ws->out_head, &ws->out_tail, o);
+                    pthread_cond_signal(&ws->mpi_cv);
                     res.data = NULL;
                 }
             } else {
@@ -198,6 +202,7 @@ static void on_sized(void *ud, uint64_t task, double mpix)
         if (ws->running[i] == task) {
             ws->mpix[i] = mpix;
             ws->change_gen++;
+            pthread_cond_signal(&ws->mpi_cv);
         }
     pthread_mutex_unlock(&ws->mu);
 }
@@ -315,6 +320,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     ws.rn.sized_ud = &ws;
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
+    pthread_cond_init(&ws.mpi_cv, NULL);
     threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
     threads = DIP_CLAMP(threads, 1, MAX_COMPUTE);
     if (dip_pool_new(threads, &ws.rn.pool) != 0)
@@ -476,10 +482,18 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
             dip__mpi_log(0, "worker: no word from the coordinator for %.1f s; leaving", orphan_s);
             break;
         }
-        idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
-        if (tx.head || rx.active)
-            idle_us = 20; /* large messages move only while both sides poll */
-        dip__nap(idle_us);
+        /* Nap (dip__backoff), but on mpi_cv: a compute thread that finishes a task (a result
+         * to send) or starts one (a BEAT to send, which it waits for) wakes this thread at once,
+         * so neither waits out a nap, and no short polling is needed for them. */
+        idle_us = dip__backoff(idle_us, busy, tx.head || rx.active);
+        pthread_mutex_lock(&ws.mu);
+        if (!ws.out_head && (ws.change_gen == told || (key && !ch.tx))) {
+            struct timespec until;
+
+            deadline_in_us(&until, idle_us);
+            pthread_cond_timedwait(&ws.mpi_cv, &ws.mu, &until);
+        }
+        pthread_mutex_unlock(&ws.mu);
     }
 
     dip_free(hello.data);
