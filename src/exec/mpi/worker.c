@@ -135,7 +135,7 @@ static void *compute_main(void *arg)
             ws->job_pending = 0;
             pthread_cond_broadcast(&ws->cv);
         } else {
-            struct dip__wbuf res = {0};
+            struct dip__buf res = dip__msg_buf();
             struct dip__rbuf peek = {m->data, m->len, 0};
             uint64_t id = dip__rbuf_u64(&peek), gen;
             int rc, alone, stall = 0;
@@ -165,24 +165,22 @@ static void *compute_main(void *arg)
             ws->busy--;
             ws->change_gen++;
             pthread_cond_broadcast(&ws->cv); /* a JOB may wait for busy == 0 */
-            if (rc == 0 && !res.oom) {
+            if (rc == 0 && !res.failed) {
                 struct msg *o = dip_malloc(sizeof *o);
 
                 if (o) {
                     o->tag = DIP__MPI_RESULT;
                     o->stall = stall;
-                    o->data = res.data;
-                    o->len = res.len;
+                    o->data = dip__buf_take(&res, &o->len);
                     push(&ws->out_head, &ws->out_tail, o);
                     pthread_cond_signal(&ws->mpi_cv);
-                    res.data = NULL;
                 }
             } else {
                 /* No result: the coordinator's deadline reassigns the task. */
                 dip__mpi_log(0, "worker: task %llu: %s", (unsigned long long)id,
                              dip_strerror(rc ? rc : DIP_ENOMEM));
             }
-            dip_free(res.data);
+            dip__buf_free(&res);
         }
         dip_free(m->data);
         dip_free(m);
@@ -229,7 +227,7 @@ static void to_compute(struct wstate *ws, int tag, uint8_t *data, size_t len)
  * and sends the HELLO, the first sealed message. Returns 0, or 1 when this worker must leave. */
 static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
-                   const uint8_t *data, size_t len, struct dip__wbuf *hello, uint32_t *my_id)
+                   const uint8_t *data, size_t len, struct dip__buf *hello, uint32_t *my_id)
 {
     uint8_t session[DIP__SESSION_NONCE];
     uint32_t id = 0;
@@ -251,9 +249,12 @@ static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
     }
     explicit_bzero(session, sizeof session);
     *my_id = id;
-    if (!hello->oom) {
-        dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, hello->data, hello->len, 0, ch);
-        hello->data = NULL;
+    if (!hello->failed) {
+        size_t n;
+        uint8_t *d = dip__buf_take(hello, &n);
+
+        if (d)
+            dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, d, n, 0, ch);
     }
     return 0;
 }
@@ -304,7 +305,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     double orphan_s = o->orphan_s > 0 ? o->orphan_s : dip__mpi_lost_after(o);
     int in_job = 1;
     int finalize = 0, threads, started = 0;
-    struct dip__wbuf hello = {0};
+    struct dip__buf hello = dip__msg_buf();
     struct dip__proc_id me;
     char host[64] = "";
     /* A sealed cluster: every message but the key exchange goes through this channel. */
@@ -356,8 +357,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     }
     dip__proc_self(&me);
     dip__wire_proc_id(&hello, &me);
-    dip__wbuf_u32(&hello, (uint32_t)started);
-    dip__wbuf_str(&hello, host);
+    dip__buf_u32le(&hello, (uint32_t)started);
+    dip__wire_str(&hello, host);
     if (key) {
         /* Announce this worker's nonce; the HELLO follows, sealed, once the coordinator answers. */
         uint8_t *kx = dip_malloc(DIP__KEYX_WORKER);
@@ -370,9 +371,12 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
             dip__keyx_worker(kx, nonce, key);
             dip__tx_send(&tx, comm, 0, DIP__MPI_KEYX, kx, DIP__KEYX_WORKER, 0, NULL);
         }
-    } else if (!hello.oom) {
-        dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, hello.data, hello.len, 0, NULL);
-        hello.data = NULL;
+    } else if (!hello.failed) {
+        size_t n;
+        uint8_t *d = dip__buf_take(&hello, &n);
+
+        if (d)
+            dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, d, n, 0, NULL);
     }
 
     while (!leave) {
@@ -450,28 +454,29 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         now = dip__now();
         if ((!key || ch.tx) && (now - last_beat >= hb || ws.change_gen != told)) {
             /* BEAT: the tasks being computed now. */
-            struct dip__wbuf b = {0};
+            struct dip__buf b = dip__msg_buf();
             uint64_t gen = ws.change_gen;
+            uint8_t *d;
+            size_t dl;
             uint32_t n = 0;
 
             for (int i = 0; i < ws.nthreads; i++)
                 n += ws.running[i] != 0;
-            dip__wbuf_u32(&b, n);
+            dip__buf_u32le(&b, n);
             for (int i = 0; i < ws.nthreads; i++)
                 if (ws.running[i])
-                    dip__wbuf_u64(&b, ws.running[i]);
+                    dip__buf_u64le(&b, ws.running[i]);
             for (int i = 0; i < ws.nthreads; i++) /* then their sizes: 0 while unknown */
                 if (ws.running[i])
-                    dip__wbuf_f64(&b, ws.mpix[i]);
+                    dip__buf_f64le(&b, ws.mpix[i]);
             pthread_mutex_unlock(&ws.mu);
-            if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0, chp) == 0) {
+            d = dip__buf_take(&b, &dl); /* NULL when it failed: nothing to send or free */
+            if (d && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, d, dl, 0, chp) == 0) {
                 told = gen;
                 pthread_mutex_lock(&ws.mu);
                 ws.told_gen = gen;
                 pthread_cond_broadcast(&ws.cv);
                 pthread_mutex_unlock(&ws.mu);
-            } else if (b.oom) {
-                dip_free(b.data);
             }
             last_beat = now;
         } else {
@@ -496,7 +501,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         pthread_mutex_unlock(&ws.mu);
     }
 
-    dip_free(hello.data);
+    dip__buf_free(&hello);
     dip__chan_cleanup(&ch);
     pthread_mutex_lock(&ws.mu);
     ws.quit = 1;
