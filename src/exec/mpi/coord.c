@@ -1261,6 +1261,9 @@ static int build_task(struct coord *c, struct task *t, struct dip__buf *b, struc
     dip__buf_u64le(b, t->item);
     dip__buf_u32le(b, (uint32_t)t->attempts);
     if (t->kind == DIP__TASK_ITEM) {
+        /* One allocation of the whole message (and room to seal it in place), not a doubling
+         * series up to the image's size. */
+        dip__buf_reserve(b, b->len + 8 + t->len + DIP__SEAL_OVERHEAD);
         dip__buf_u64le(b, t->len);
         dip__buf_add(b, t->bytes, t->len);
     } else if (t->kind == DIP__TASK_OBJECT) {
@@ -1287,6 +1290,9 @@ static int build_task(struct coord *c, struct task *t, struct dip__buf *b, struc
             v = dip_image_view(im->cur);
         }
 
+        dip__buf_reserve(b, b->len + 128 + im->stats_len +
+                                (size_t)need.w * (size_t)need.h * (size_t)v.channels +
+                                DIP__SEAL_OVERHEAD); /* as for an item */
         dip__buf_u32le(b, (uint32_t)im->in_w);
         dip__buf_u32le(b, (uint32_t)im->in_h);
         dip__buf_u32le(b, (uint32_t)im->in_ch);

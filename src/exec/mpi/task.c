@@ -153,6 +153,8 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     memset(&info, 0, sizeof info);
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
                            &w, &h, &err);
+    if (!rc) /* one allocation of the whole result (and room to seal it in place) */
+        dip__buf_reserve(res, 256 + out_len);
     result_head(res, id, job, DIP__TASK_ITEM, rc, dip__now() - t0,
                 (double)info.width * info.height / 1e6, dip_err_text(&err, rc));
     dip__buf_u32le(res, (uint32_t)w);
@@ -360,7 +362,9 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     out_bytes = (size_t)out_rect.w * (size_t)out_rect.h * (size_t)si.out_channels;
     in = (struct dip_view){(uint8_t *)(uintptr_t)pix, in_rect.w, in_rect.h, si.in_channels,
                            (size_t)in_rect.w * (size_t)si.in_channels};
-    /* The result message is built around the output pixels, so they are written in place. */
+    /* The result message is built around the output pixels, so they are written in place, in
+     * one allocation (with room to seal it). */
+    dip__buf_reserve(res, 256 + si.stat_size + out_bytes);
     result_head(res, id, job, DIP__TASK_TILE, 0, 0.0, (double)out_rect.w * out_rect.h / 1e6, "");
     {
         size_t at = res->len; /* busy_s sits 21 bytes into the head: patched below */
