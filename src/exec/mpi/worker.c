@@ -380,7 +380,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     }
 
     while (!leave) {
-        int busy = 0, got;
+        int busy = 0, got, beat_failed = 0;
         uint8_t *data = NULL;
         size_t len = 0;
         int tag = 0;
@@ -477,6 +477,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
                 ws.told_gen = gen;
                 pthread_cond_broadcast(&ws.cv);
                 pthread_mutex_unlock(&ws.mu);
+            } else {
+                beat_failed = 1; /* nap before the next try: no spinning on a failing send */
             }
             last_beat = now;
         } else {
@@ -492,7 +494,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
          * so neither waits out a nap, and no short polling is needed for them. */
         idle_us = dip__backoff(idle_us, busy, tx.head || rx.active);
         pthread_mutex_lock(&ws.mu);
-        if (!ws.out_head && (ws.change_gen == told || (key && !ch.tx))) {
+        if (!ws.out_head && (ws.change_gen == told || beat_failed || (key && !ch.tx))) {
             struct timespec until;
 
             deadline_in_us(&until, idle_us);
