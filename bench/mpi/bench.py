@@ -8,15 +8,19 @@ Prints wall time, throughput, peak RSS (the process itself for local runs; under
 own figure from its log for the large image, else the largest process) and the parallel
 efficiency against local 1-thread, and how far one worker is from the local executor on the
 same threads. The load average is printed before and after: on a shared machine it says how much
-the figures mean.
+the figures mean. Cluster runs start through `dip mpirun`, as users start them (it adds
+--enable-recovery, --bind-to none and, on one machine, --mca pml ob1 --mca osc ^ucx). Each line
+gives the minimum and median wall time and the median CPU time (user + system of every process
+of the run: mpirun and all ranks), which is steadier than wall time on a loaded machine.
 
     /usr/bin/python3 bench/mpi/bench.py [--dip build/dip] [--batch 60] [--big-mp 100]
-                                        [--repeat 2]
+                                        [--repeat 2] [--only batch|large|large1]
 """
 import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,17 +45,20 @@ def make_jpeg(path, w, h, seed):
 
 
 def timed(cmd, env):
-    """(wall seconds, peak RSS in MiB of the largest process it started: rank 0 under mpirun)."""
+    """(wall seconds, peak RSS in MiB of the largest process it started: rank 0 under mpirun,
+    CPU seconds of every process it started)."""
     t0 = time.time()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace")
     dt = time.time() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss = ru.ru_maxrss / 1024.0
+    cpu = ru.ru_utime + ru.ru_stime
     if r.returncode != 0 or " 0 failed" not in r.stderr:
         sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr[-3000:]))
     for line in r.stderr.splitlines():
         if "rank 0 peak RSS" in line:  # --log-level 2: rank 0's own peak
             rss = float(line.rsplit("RSS", 1)[1].split()[0])
-    return dt, rss
+    return dt, rss, cpu
 
 
 def main():
@@ -62,6 +69,7 @@ def main():
     ap.add_argument("--big-mp", type=float, default=100)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", choices=("batch", "large", "large1"))
     a = ap.parse_args()
     dip = os.path.realpath(a.dip)
     d = tempfile.mkdtemp(prefix="dip-bench-mpi-")
@@ -73,7 +81,8 @@ def main():
         batch.append(p)
     side = int((a.big_mp * 1e6) ** 0.5)
     big = os.path.join(d, "big.jpg")
-    make_jpeg(big, side, side, 99)
+    if a.only != "batch":
+        make_jpeg(big, side, side, 99)
     mp_batch = a.batch * 1920 * 1080 / 1e6
     mp_big = side * side / 1e6
 
@@ -85,9 +94,8 @@ def main():
 
     def mpi(np_, threads, stream=1):
         return lambda inputs, pipe, out: [
-            "env", "DIP_MPI_STREAM=%d" % stream, a.mpiexec, "--enable-recovery",
-            "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl",
-            "self,vader,tcp", "-np",
+            "env", "DIP_MPI_STREAM=%d" % stream, "DIP_MPIRUN=" + a.mpiexec, dip, "mpirun",
+            "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "-np",
             str(np_), dip, "process", "--quiet", "--log-level", "2", "-t", str(threads), "-p",
             pipe, "-o", out + "/", *inputs]
 
@@ -97,15 +105,18 @@ def main():
             ("np=3 whole-image path", 2, mpi(3, 1, 0))]
     print("host: %d cores; batch: %d x 1080p JPEG (%.0f MP); large: %dx%d JPEG (%.0f MP)" %
           (os.cpu_count(), a.batch, mp_batch, side, side, mp_big))
-    print("min of %d runs, interleaved; efficiency = local-1T time / (cores x time); "
+    print("%d runs each, interleaved; seconds = minimum wall, median wall; CPU = median user + "
+          "system of all processes; efficiency = local-1T time / (cores x time), on minima; "
           "load average before: %.2f %.2f %.2f" % ((a.repeat,) + os.getloadavg()))
-    print("%-6s %-22s %8s %8s %10s %10s" % ("work", "run", "seconds", "MP/s", "RSS MiB",
-                                           "efficiency"))
+    print("%-6s %-22s %8s %8s %8s %8s %10s %10s" % ("work", "run", "min s", "median s", "CPU s",
+                                                    "MP/s", "RSS MiB", "efficiency"))
     print("large: %s; large1: %s" % (BIG_PIPE, BIG_PIPE1))
     for name, inputs, pipe, mp in (("batch", batch, BATCH_PIPE, mp_batch),
                                    ("large", [big], BIG_PIPE, mp_big),
                                    ("large1", [big], BIG_PIPE1, mp_big)):
-        best = {}
+        if a.only and name != a.only:
+            continue
+        best, walls, cpus = {}, {}, {}
         todo = [r for r in runs if name != "batch" or "whole" not in r[0]]
         for _ in range(a.repeat):
             for label, cores, mk in todo:
@@ -115,16 +126,23 @@ def main():
                                    env=env, capture_output=True, text=True)
                 if r.returncode != 0:
                     sys.exit(r.stderr + r.stdout)
-                t, rss = (float(x) for x in r.stdout.split())
+                t, rss, cpu = (float(x) for x in r.stdout.split())
+                walls.setdefault(label, []).append(t)
+                cpus.setdefault(label, []).append(cpu)
                 if label not in best or t < best[label][0]:
                     best[label] = (t, rss)
         t1 = best["local 1T"][0]
         for label, cores, mk in todo:
             t, rss = best[label]
-            print("%-6s %-22s %8.2f %8.1f %10.0f %10.2f" % (name, label, t, mp / t, rss,
-                                                            t1 / (cores * t)))
-        print("%-6s one worker vs local, same 2 threads: %+.1f%% wall" % (
-            name, 100.0 * (best["np=2 (1 worker x 2T)"][0] / best["local 2T"][0] - 1.0)))
+            print("%-6s %-22s %8.2f %8.2f %8.2f %8.1f %10.0f %10.2f" % (
+                name, label, t, statistics.median(walls[label]), statistics.median(cpus[label]),
+                mp / t, rss, t1 / (cores * t)))
+        one, loc = "np=2 (1 worker x 2T)", "local 2T"
+        print("%-6s one worker vs local, same 2 threads: %+.1f%% wall (min), %+.1f%% wall "
+              "(median), %+.1f%% CPU (median)" % (
+                  name, 100.0 * (best[one][0] / best[loc][0] - 1.0),
+                  100.0 * (statistics.median(walls[one]) / statistics.median(walls[loc]) - 1.0),
+                  100.0 * (statistics.median(cpus[one]) / statistics.median(cpus[loc]) - 1.0)))
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
@@ -134,7 +152,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         import ast
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        t, rss = timed(ast.literal_eval(sys.argv[2]), env)
-        print(t, rss)
+        t, rss, cpu = timed(ast.literal_eval(sys.argv[2]), env)
+        print(t, rss, cpu)
     else:
         main()

@@ -125,7 +125,7 @@ struct coord {
     /* the current job */
     const struct dip_job_spec *spec;
     const struct dip_job_io *io;
-    struct dip__wbuf jobmsg;
+    struct dip__buf jobmsg;
     struct task **tasks;
     size_t ntasks, captasks;
     uint64_t base_id;
@@ -172,13 +172,13 @@ static int sending_to(struct coord *c, size_t wi)
     return dip__tx_pending(&c->tx, wi, live_owner, c);
 }
 
-static int send_copy(struct coord *c, struct worker *w, int tag, const struct dip__wbuf *b)
+static int send_copy(struct coord *c, struct worker *w, int tag, const struct dip__buf *b)
 {
     uint8_t *d = dip_malloc(b->len ? b->len : 1);
 
     if (!d)
         return DIP_ENOMEM;
-    memcpy(d, b->data, b->len);
+    memcpy(d, b->bytes, b->len);
     return send_to(c, w, tag, d, b->len);
 }
 
@@ -1253,19 +1253,22 @@ static void check_workers(struct coord *c)
 
 /* Builds the TASK message of t into b; err tells why it could not (a streamed image's rows
  * failed to decode). */
-static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b, struct dip_err *err)
+static int build_task(struct coord *c, struct task *t, struct dip__buf *b, struct dip_err *err)
 {
-    dip__wbuf_u64(b, t->id);
-    dip__wbuf_u64(b, c->job);
-    dip__wbuf_u8(b, (uint8_t)t->kind);
-    dip__wbuf_u64(b, t->item);
-    dip__wbuf_u32(b, (uint32_t)t->attempts);
+    dip__buf_u64le(b, t->id);
+    dip__buf_u64le(b, c->job);
+    dip__buf_u8(b, (uint8_t)t->kind);
+    dip__buf_u64le(b, t->item);
+    dip__buf_u32le(b, (uint32_t)t->attempts);
     if (t->kind == DIP__TASK_ITEM) {
-        dip__wbuf_u64(b, t->len);
-        dip__wbuf_bytes(b, t->bytes, t->len);
+        /* One allocation of the whole message (and room to seal it in place), not a doubling
+         * series up to the image's size. */
+        dip__buf_reserve(b, b->len + 8 + t->len + DIP__SEAL_OVERHEAD);
+        dip__buf_u64le(b, t->len);
+        dip__buf_add(b, t->bytes, t->len);
     } else if (t->kind == DIP__TASK_OBJECT) {
-        dip__wbuf_str(b, t->in_ref);
-        dip__wbuf_str(b, t->out_ref);
+        dip__wire_str(b, t->in_ref);
+        dip__wire_str(b, t->out_ref);
     } else {
         struct timg *im = t->img;
         struct dip_rect need = dip_plan_need(im->plan, t->step, t->rect), at = need;
@@ -1287,22 +1290,25 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b, stru
             v = dip_image_view(im->cur);
         }
 
-        dip__wbuf_u32(b, (uint32_t)im->in_w);
-        dip__wbuf_u32(b, (uint32_t)im->in_h);
-        dip__wbuf_u32(b, (uint32_t)im->in_ch);
-        dip__wbuf_u32(b, (uint32_t)t->step);
-        dip__wbuf_u32(b, (uint32_t)t->rect.x);
-        dip__wbuf_u32(b, (uint32_t)t->rect.y);
-        dip__wbuf_u32(b, (uint32_t)t->rect.w);
-        dip__wbuf_u32(b, (uint32_t)t->rect.h);
-        dip__wbuf_u32(b, (uint32_t)need.x);
-        dip__wbuf_u32(b, (uint32_t)need.y);
-        dip__wbuf_u32(b, (uint32_t)need.w);
-        dip__wbuf_u32(b, (uint32_t)need.h);
-        dip__wbuf_u64(b, im->stats_len);
-        dip__wbuf_bytes(b, im->stats, im->stats_len);
-        dip__wbuf_u64(b, (uint64_t)need.w * (uint64_t)need.h * (uint64_t)v.channels);
-        px = dip__wbuf_grow(b, (size_t)need.w * (size_t)need.h * (size_t)v.channels);
+        dip__buf_reserve(b, b->len + 128 + im->stats_len +
+                                (size_t)need.w * (size_t)need.h * (size_t)v.channels +
+                                DIP__SEAL_OVERHEAD); /* as for an item */
+        dip__buf_u32le(b, (uint32_t)im->in_w);
+        dip__buf_u32le(b, (uint32_t)im->in_h);
+        dip__buf_u32le(b, (uint32_t)im->in_ch);
+        dip__buf_u32le(b, (uint32_t)t->step);
+        dip__buf_u32le(b, (uint32_t)t->rect.x);
+        dip__buf_u32le(b, (uint32_t)t->rect.y);
+        dip__buf_u32le(b, (uint32_t)t->rect.w);
+        dip__buf_u32le(b, (uint32_t)t->rect.h);
+        dip__buf_u32le(b, (uint32_t)need.x);
+        dip__buf_u32le(b, (uint32_t)need.y);
+        dip__buf_u32le(b, (uint32_t)need.w);
+        dip__buf_u32le(b, (uint32_t)need.h);
+        dip__buf_u64le(b, im->stats_len);
+        dip__buf_add(b, im->stats, im->stats_len);
+        dip__buf_u64le(b, (uint64_t)need.w * (uint64_t)need.h * (uint64_t)v.channels);
+        px = dip__buf_grow(b, (size_t)need.w * (size_t)need.h * (size_t)v.channels);
         if (px) {
             struct dip_view dst = {px, need.w, need.h, v.channels,
                                    (size_t)need.w * (size_t)v.channels};
@@ -1311,7 +1317,7 @@ static int build_task(struct coord *c, struct task *t, struct dip__wbuf *b, stru
             dip_view_copy(&sub, &dst);
         }
     }
-    return b->oom ? DIP_ENOMEM : 0;
+    return b->failed ? DIP_ENOMEM : 0;
 }
 
 /* Loads an item's bytes; on failure the item fails at once. Returns 0 when t can be sent. */
@@ -1374,7 +1380,9 @@ static int rekey(struct coord *c, struct worker *w)
 
 static void assign(struct coord *c, struct worker *w, struct task *t)
 {
-    struct dip__wbuf b = {0};
+    struct dip__buf b = dip__msg_buf();
+    uint8_t *msg;
+    size_t len;
 
     if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
         return;
@@ -1397,7 +1405,7 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
         int rc = build_task(c, t, &b, &err);
 
         if (rc != 0) {
-            dip_free(b.data);
+            dip__buf_free(&b);
             fail_task(c, t, rc, err.msg[0] ? err.msg : "out of memory building a task");
             return;
         }
@@ -1408,14 +1416,15 @@ static void assign(struct coord *c, struct worker *w, struct task *t)
     if (t->kills > 0)
         w->isolated = 1;
     w->q[w->nq++] = t;
-    if (send_to(c, w, DIP__MPI_TASK, b.data, b.len) != 0)
+    msg = dip__buf_take(&b, &len);
+    if (send_to(c, w, DIP__MPI_TASK, msg, len) != 0)
         lose_worker(c, w, "cannot send");
 }
 
 /* No worker left: run one task here, through the same code the workers run. */
 static void run_here(struct coord *c, struct task *t)
 {
-    struct dip__wbuf b = {0}, res = {0};
+    struct dip__buf b = dip__msg_buf(), res = dip__msg_buf();
     struct dip_err berr = {0};
     struct worker *self = &c->w[0];
     uint64_t id = 0;
@@ -1424,7 +1433,7 @@ static void run_here(struct coord *c, struct task *t)
     if (t->kind == DIP__TASK_ITEM && load_item(c, t) != 0)
         return;
     if (c->rn.job != c->job || !c->rn.pipe) {
-        struct dip__rbuf r = {c->jobmsg.data, c->jobmsg.len, 0};
+        struct dip__rbuf r = {c->jobmsg.bytes, c->jobmsg.len, 0};
         struct dip_err err = {0};
 
         if (dip__runner_job(&c->rn, &r, &err) != 0) {
@@ -1436,12 +1445,12 @@ static void run_here(struct coord *c, struct task *t)
     rc = build_task(c, t, &b, &berr);
     if (rc == 0) {
         busy_begin(c);
-        rc = dip__runner_task(&c->rn, b.data, b.len, DIP__RUN_POOL, &id, &res);
+        rc = dip__runner_task(&c->rn, b.bytes, b.len, DIP__RUN_POOL, &id, &res);
         busy_end(c);
     }
-    dip_free(b.data);
-    if (rc || res.oom) {
-        dip_free(res.data);
+    dip__buf_free(&b);
+    if (rc || res.failed) {
+        dip__buf_free(&res);
         fail_task(c, t, rc ? rc : DIP_ENOMEM,
                   berr.msg[0] ? berr.msg : "could not run the task on the coordinator");
         return;
@@ -1450,8 +1459,8 @@ static void run_here(struct coord *c, struct task *t)
     t->worker = 0;
     self->q[0] = t;
     self->nq = 1;
-    on_result(c, self, res.data, res.len);
-    dip_free(res.data);
+    on_result(c, self, res.bytes, res.len);
+    dip__buf_free(&res);
 }
 
 /* Tasks worker w may hold: one per thread it computes with (its own count, capped by
@@ -1516,10 +1525,9 @@ static void clear_job(struct coord *c)
     dip_free(c->queue);
     c->queue = NULL;
     c->qhead = c->qlen = c->qcap = 0;
-    if (c->jobmsg.data)
-        explicit_bzero(c->jobmsg.data, c->jobmsg.len); /* it may carry object credentials */
-    dip_free(c->jobmsg.data);
-    memset(&c->jobmsg, 0, sizeof c->jobmsg);
+    if (c->jobmsg.bytes)
+        explicit_bzero(c->jobmsg.bytes, c->jobmsg.len); /* it may carry object credentials */
+    dip__buf_free(&c->jobmsg);                          /* empty again, same cap */
     /* Tasks still held by workers belong to no job now. */
     for (size_t i = 0; i < c->nw; i++)
         c->w[i].nq = 0;
@@ -1579,10 +1587,10 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     c->t0 = dip__now();
     c->said_alone = 0;
     c->last_prog = 0;
-    dip__wbuf_u64(&c->jobmsg, c->job);
+    dip__buf_u64le(&c->jobmsg, c->job);
     dip__wire_spec(&c->jobmsg, spec);
-    dip__wbuf_str(&c->jobmsg, spec->pipeline ? spec->pipeline : "");
-    if (c->jobmsg.oom) {
+    dip__wire_str(&c->jobmsg, spec->pipeline ? spec->pipeline : "");
+    if (c->jobmsg.failed) {
         rc = DIP_ENOMEM;
         goto out;
     }
@@ -1596,8 +1604,8 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
      * configuration, or an empty string. */
     small = io->n_items < DIP_MAX(live, (size_t)2) && spec->pipeline && *spec->pipeline;
     objects = !small && c->o.objects && io->refs && io->object_conf && *io->object_conf;
-    dip__wbuf_str(&c->jobmsg, objects ? io->object_conf : "");
-    if (c->jobmsg.oom) {
+    dip__wire_str(&c->jobmsg, objects ? io->object_conf : "");
+    if (c->jobmsg.failed) {
         rc = DIP_ENOMEM;
         goto out;
     }
@@ -1684,11 +1692,10 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
             send_ping(c, 1);
             c->last_ping = now;
         }
-        /* Back off while nothing happens: 50 us after activity, up to 2 ms when idle, so an
-         * idle coordinator costs little CPU and a busy one answers at once. */
-        idle_us = moved ? 50 : DIP_MIN(idle_us * 2, 2000);
-        if (sending_to(c, SIZE_MAX))
-            idle_us = 20; /* large messages move only while both sides poll */
+        /* Back off while nothing happens (dip__backoff), so an idle coordinator costs little
+         * CPU, a busy one answers at once, and one waiting for a send to complete does not take
+         * the workers' cores (on one machine it shares them). */
+        idle_us = dip__backoff(idle_us, moved, sending_to(c, SIZE_MAX));
         dip__nap(idle_us);
     }
     send_ping(c, 0);
@@ -1790,6 +1797,7 @@ int dip__mpi_coord_new(const struct dip_mpi_opts *o, const struct dip_key *key, 
         return dip_err_set(err, DIP_ENOMEM, "mpi: out of memory");
     c->base.vt = &coord_vt;
     c->o = *o;
+    dip__buf_init(&c->jobmsg, DIP__MSG_MAX);
     if (key) {
         /* The session nonce: fresh keys for every worker of this coordinator (seal.h). */
         c->key = *key;

@@ -10,9 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "dip/crypto.h"
 #include "dip/exec.h"
 #include "dip/plan.h"
+#include "seal.h"
 
 /* Message tags. */
 enum {
@@ -35,23 +37,20 @@ enum {
     DIP__TASK_OBJECT = 3,
 };
 
-/* ---- A growable byte buffer and a bounds-checked reader ---- */
+/* ---- Messages are built in the core buffer, read with a bounds-checked reader ---- */
 
-struct dip__wbuf {
-    uint8_t *data;
-    size_t len, cap;
-    int oom; /* set once an append failed; later appends are no-ops */
-};
+/* The most one message may hold: MPI counts bytes in an int, and sealing adds its tag and header.
+ * Every message buffer is capped at it (a longer one fails as DIP_ELIMIT while it is built). */
+#define DIP__MSG_MAX ((size_t)INT32_MAX - DIP__SEAL_OVERHEAD)
+/** An empty message buffer (core/buf.h), capped at DIP__MSG_MAX. */
+static inline struct dip__buf dip__msg_buf(void)
+{
+    return (struct dip__buf){.cap = DIP__MSG_MAX};
+}
 
-void dip__wbuf_u8(struct dip__wbuf *b, uint8_t v);
-void dip__wbuf_u32(struct dip__wbuf *b, uint32_t v);
-void dip__wbuf_u64(struct dip__wbuf *b, uint64_t v);
-void dip__wbuf_f64(struct dip__wbuf *b, double v);
-void dip__wbuf_bytes(struct dip__wbuf *b, const void *p, size_t n);
-/** Reserves n bytes at the end and returns them (NULL on out of memory). */
-uint8_t *dip__wbuf_grow(struct dip__wbuf *b, size_t n);
-/** Length-prefixed string (u32 length, bytes, no NUL). */
-void dip__wbuf_str(struct dip__wbuf *b, const char *s);
+/** Appends a length-prefixed string (u32 length, bytes, no NUL); NULL is the empty string. The
+ * fixed-width little-endian fields are the core buffer's (dip__buf_u8, _u32le, _u64le, _f64le). */
+int dip__wire_str(struct dip__buf *b, const char *s);
 
 struct dip__rbuf {
     const uint8_t *p;
@@ -70,7 +69,7 @@ const uint8_t *dip__rbuf_bytes(struct dip__rbuf *r, size_t n);
 char *dip__rbuf_str(struct dip__rbuf *r, size_t max);
 
 /** Writes / reads everything of a job spec but the pipeline text. */
-void dip__wire_spec(struct dip__wbuf *b, const struct dip_job_spec *spec);
+void dip__wire_spec(struct dip__buf *b, const struct dip_job_spec *spec);
 void dip__wire_read_spec(struct dip__rbuf *r, struct dip_job_spec *spec);
 
 /* ---- Running tasks (workers, and the coordinator when it has no worker left) ---- */
@@ -118,7 +117,7 @@ enum {
  * or DIP_E* when the message itself is bad. Several tasks may run at once on different threads
  * (never at the same time as dip__runner_job). */
 int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int flags,
-                     uint64_t *task_id, struct dip__wbuf *res);
+                     uint64_t *task_id, struct dip__buf *res);
 
 #ifdef DIP_TEST_HOOKS
 /** Test builds only: nonzero when env `var` is set and occurs in the bytes. Hooks: a worker
@@ -159,7 +158,7 @@ struct dip__proc_id {
 
 /** This process's identity; fields it cannot read stay zero. */
 void dip__proc_self(struct dip__proc_id *id);
-void dip__wire_proc_id(struct dip__wbuf *b, const struct dip__proc_id *id);
+void dip__wire_proc_id(struct dip__buf *b, const struct dip__proc_id *id);
 void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id);
 /** SIGKILLs the process `id` names only if it runs under the same kernel boot and PID namespace
  * as this process and is verified (through a pidfd, so the check and the signal concern the same

@@ -124,12 +124,12 @@ void dip__proc_self(struct dip__proc_id *id)
     read_boot_id(id->boot, sizeof id->boot);
 }
 
-void dip__wire_proc_id(struct dip__wbuf *b, const struct dip__proc_id *id)
+void dip__wire_proc_id(struct dip__buf *b, const struct dip__proc_id *id)
 {
-    dip__wbuf_u32(b, id->pid);
-    dip__wbuf_u64(b, id->start);
-    dip__wbuf_u64(b, id->pidns);
-    dip__wbuf_str(b, id->boot);
+    dip__buf_u32le(b, id->pid);
+    dip__buf_u64le(b, id->start);
+    dip__buf_u64le(b, id->pidns);
+    dip__wire_str(b, id->boot);
 }
 
 void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id)

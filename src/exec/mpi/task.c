@@ -101,20 +101,30 @@ out:
     return rc;
 }
 
-static void result_head(struct dip__wbuf *res, uint64_t id, uint64_t job, uint8_t kind, int rc,
+/* Writes a little-endian double into a message already built (a field known only at the end). */
+static void put_f64le(uint8_t *p, double v)
+{
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof u);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (8 * i));
+}
+
+static void result_head(struct dip__buf *res, uint64_t id, uint64_t job, uint8_t kind, int rc,
                         double busy_s, double mpix, const char *msg)
 {
-    dip__wbuf_u64(res, id);
-    dip__wbuf_u64(res, job);
-    dip__wbuf_u8(res, kind);
-    dip__wbuf_u32(res, (uint32_t)rc);
-    dip__wbuf_f64(res, busy_s);
-    dip__wbuf_f64(res, mpix);
-    dip__wbuf_str(res, rc ? msg : "");
+    dip__buf_u64le(res, id);
+    dip__buf_u64le(res, job);
+    dip__buf_u8(res, kind);
+    dip__buf_u32le(res, (uint32_t)rc);
+    dip__buf_f64le(res, busy_s);
+    dip__buf_f64le(res, mpix);
+    dip__wire_str(res, rc ? msg : "");
 }
 
 static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint64_t id,
-                    uint64_t job, struct dip__wbuf *res)
+                    uint64_t job, struct dip__buf *res)
 {
     uint64_t len = dip__rbuf_u64(r);
     const uint8_t *in = len <= r->left ? dip__rbuf_bytes(r, (size_t)len) : NULL;
@@ -143,26 +153,28 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
     memset(&info, 0, sizeof info);
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
                            &w, &h, &err);
+    if (!rc) /* one allocation of the whole result (and room to seal it in place) */
+        dip__buf_reserve(res, 256 + out_len);
     result_head(res, id, job, DIP__TASK_ITEM, rc, dip__now() - t0,
                 (double)info.width * info.height / 1e6, dip_err_text(&err, rc));
-    dip__wbuf_u32(res, (uint32_t)w);
-    dip__wbuf_u32(res, (uint32_t)h);
-    dip__wbuf_u32(res, (uint32_t)fmt);
-    dip__wbuf_u64(res, rc ? 0 : out_len);
+    dip__buf_u32le(res, (uint32_t)w);
+    dip__buf_u32le(res, (uint32_t)h);
+    dip__buf_u32le(res, (uint32_t)fmt);
+    dip__buf_u64le(res, rc ? 0 : out_len);
     if (!rc)
-        dip__wbuf_bytes(res, out, out_len);
+        dip__buf_add(res, out, out_len);
     /* Last, so older fields keep their offsets: the item's CPU seconds. */
-    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0 +
-                           (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
+    dip__buf_f64le(res, dip_thread_cpu_seconds() - cpu0 +
+                            (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
     dip_free(out);
-    return res->oom ? DIP_ENOMEM : 0;
+    return res->failed ? DIP_ENOMEM : 0;
 }
 
 /* An item whose input and output are objects: get, decode, run, encode, put, here. The result
  * carries the output's size and hash, never its bytes. A worker killed before its put completed
  * leaves no object (puts are all or nothing), and the coordinator gives the task to another. */
 static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint64_t id,
-                      uint64_t job, struct dip__wbuf *res)
+                      uint64_t job, struct dip__buf *res)
 {
     char *in_ref = dip__rbuf_str(r, 4096), *out_ref = dip__rbuf_str(r, 4096);
     struct dip_run_opts ro = {.tile = rn->spec.tile,
@@ -216,18 +228,18 @@ static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, ui
 out:
     result_head(res, id, job, DIP__TASK_OBJECT, rc, dip__now() - t0,
                 (double)info.width * info.height / 1e6, dip_err_text(&err, rc));
-    dip__wbuf_u32(res, (uint32_t)w);
-    dip__wbuf_u32(res, (uint32_t)h);
-    dip__wbuf_u32(res, (uint32_t)fmt);
-    dip__wbuf_u64(res, rc ? 0 : out_len);
-    dip__wbuf_str(res, rc ? "" : sha);
-    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0 +
-                           (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
+    dip__buf_u32le(res, (uint32_t)w);
+    dip__buf_u32le(res, (uint32_t)h);
+    dip__buf_u32le(res, (uint32_t)fmt);
+    dip__buf_u64le(res, rc ? 0 : out_len);
+    dip__wire_str(res, rc ? "" : sha);
+    dip__buf_f64le(res, dip_thread_cpu_seconds() - cpu0 +
+                            (ro.pool ? dip_pool_cpu_seconds(ro.pool) - pool0 : 0));
     dip_free(in);
     dip_free(out);
     dip_free(in_ref);
     dip_free(out_ref);
-    return res->oom ? DIP_ENOMEM : 0;
+    return res->failed ? DIP_ENOMEM : 0;
 }
 
 static struct dip_rect read_rect(struct dip__rbuf *r)
@@ -294,7 +306,7 @@ static int bind_plan(struct dip__runner *rn, uint64_t job, uint64_t item, int w,
 }
 
 static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, uint64_t job,
-                    uint64_t item, struct dip__wbuf *res)
+                    uint64_t item, struct dip__buf *res)
 {
     int w = dip__rbuf_i32(r), h = dip__rbuf_i32(r), ch = dip__rbuf_i32(r);
     size_t step = dip__rbuf_u32(r);
@@ -350,16 +362,18 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
     out_bytes = (size_t)out_rect.w * (size_t)out_rect.h * (size_t)si.out_channels;
     in = (struct dip_view){(uint8_t *)(uintptr_t)pix, in_rect.w, in_rect.h, si.in_channels,
                            (size_t)in_rect.w * (size_t)si.in_channels};
-    /* The result message is built around the output pixels, so they are written in place. */
+    /* The result message is built around the output pixels, so they are written in place, in
+     * one allocation (with room to seal it). */
+    dip__buf_reserve(res, 256 + si.stat_size + out_bytes);
     result_head(res, id, job, DIP__TASK_TILE, 0, 0.0, (double)out_rect.w * out_rect.h / 1e6, "");
     {
         size_t at = res->len; /* busy_s sits 21 bytes into the head: patched below */
 
-        dip__wbuf_u64(res, si.stat_size);
-        dip__wbuf_grow(res, si.stat_size);
-        dip__wbuf_u64(res, out_bytes);
-        opix = dip__wbuf_grow(res, out_bytes);
-        if (res->oom) {
+        dip__buf_u64le(res, si.stat_size);
+        dip__buf_grow(res, si.stat_size);
+        dip__buf_u64le(res, out_bytes);
+        opix = dip__buf_grow(res, out_bytes);
+        if (res->failed) {
             rc = DIP_ENOMEM;
             goto fail;
         }
@@ -369,31 +383,26 @@ static int run_tile(struct dip__runner *rn, struct dip__rbuf *r, uint64_t id, ui
         if (rc)
             goto fail;
         if (si.stat_size)
-            memcpy(res->data + at + 8, stat, si.stat_size);
-        {
-            struct dip__wbuf patch = {res->data + 8 + 8 + 1 + 4, 0, 8, 0};
-
-            dip__wbuf_f64(&patch, dip__now() - t0);
-        }
+            memcpy(res->bytes + at + 8, stat, si.stat_size);
+        put_f64le(res->bytes + 8 + 8 + 1 + 4, dip__now() - t0);
     }
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
     /* Last, so older fields keep their offsets: the tile's CPU seconds (usage accounting). */
-    dip__wbuf_f64(res, dip_thread_cpu_seconds() - cpu0);
-    return res->oom ? DIP_ENOMEM : 0;
+    dip__buf_f64le(res, dip_thread_cpu_seconds() - cpu0);
+    return res->failed ? DIP_ENOMEM : 0;
 fail:
     pthread_rwlock_unlock(&rn->plan_lock);
     dip_free(stat);
-    res->len = 0;
-    res->oom = 0;
+    dip__buf_free(res); /* empty, failure cleared */
     result_head(res, id, job, DIP__TASK_TILE, rc, dip__now() - t0, 0.0, dip_err_text(&err, rc));
-    dip__wbuf_u64(res, 0);
-    dip__wbuf_u64(res, 0);
-    return res->oom ? DIP_ENOMEM : 0;
+    dip__buf_u64le(res, 0);
+    dip__buf_u64le(res, 0);
+    return res->failed ? DIP_ENOMEM : 0;
 }
 
 int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int flags,
-                     uint64_t *task_id, struct dip__wbuf *res)
+                     uint64_t *task_id, struct dip__buf *res)
 {
     struct dip__rbuf r = {msg, len, 0};
     uint64_t id = dip__rbuf_u64(&r), job = dip__rbuf_u64(&r);
@@ -402,14 +411,14 @@ int dip__runner_task(struct dip__runner *rn, const uint8_t *msg, size_t len, int
 
     (void)dip__rbuf_u32(&r); /* attempt: for logs only */
     *task_id = id;
-    res->len = 0;
+    dip__buf_reset(res);
     if (r.bad)
         return DIP_EPEER;
     if (!rn->pipe || job != rn->job) {
         result_head(res, id, job, kind, DIP_EPEER, 0.0, 0.0, "mpi: task for an unknown job");
-        dip__wbuf_u64(res, 0);
-        dip__wbuf_u64(res, 0);
-        dip__wbuf_u32(res, 0);
+        dip__buf_u64le(res, 0);
+        dip__buf_u64le(res, 0);
+        dip__buf_u32le(res, 0);
         return 0;
     }
     if (kind == DIP__TASK_ITEM)

@@ -45,6 +45,15 @@ void dip__nap(long us)
     nanosleep(&ts, NULL);
 }
 
+long dip__backoff(long prev_us, int moved, int pending)
+{
+    long cap = pending ? 1000 : 2000;
+
+    if (moved)
+        return pending ? 20 : 50;
+    return DIP_MIN(DIP_MAX(prev_us, 10) * 2, cap);
+}
+
 /* The task id a message carries: TASK and RESULT bodies start with it. */
 static uint64_t task_of(int tag, const uint8_t *data, size_t len)
 {

@@ -64,4 +64,12 @@ int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len
 /** Sleeps `us` microseconds (the polling loops' back-off). */
 void dip__nap(long us);
 
+/** The polling loops' next nap in microseconds, after a nap of `prev_us`: short again after
+ * activity (`moved`: a message was handled or handed on), else doubled up to a cap: 1 ms while
+ * a transfer is still in flight (`pending`; over TCP a large message moves only while both sides
+ * poll, so it must not wait long), 2 ms when idle. Open MPI has no blocking wait with a timeout,
+ * and its progress engine spins in every MPI_Test: a loop that polled every 20 us while a result
+ * was on its way took a core's share from the compute threads on a shared machine. */
+long dip__backoff(long prev_us, int moved, int pending);
+
 #endif

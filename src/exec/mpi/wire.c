@@ -1,89 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* The wire format of the cluster executor: a growable buffer that appends fixed-width
- * little-endian fields, and a reader that checks every field against the bytes left. Peers may
- * be buggy or half-dead, so a short message sets a flag rather than reading past the end. Also
- * the encoding of a job spec (codec options and limits travel with each job). */
+/* The wire format of the cluster executor: messages are built in the core buffer (core/buf.h,
+ * fixed-width little-endian fields), and read by a reader that checks every field against the
+ * bytes left. Peers may be buggy or half-dead, so a short message sets a flag rather than
+ * reading past the end. Also the encoding of a job spec (codec options and limits travel with
+ * each job). */
 #include <string.h>
 
 #include "dip/image.h"
 #include "internal.h"
 
-uint8_t *dip__wbuf_grow(struct dip__wbuf *b, size_t n)
-{
-    uint8_t *p;
-
-    if (b->oom)
-        return NULL;
-    if (n > SIZE_MAX - b->len) {
-        b->oom = 1;
-        return NULL;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        uint8_t *d;
-
-        while (cap < b->len + n)
-            cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
-        d = dip_realloc(b->data, cap);
-        if (!d) {
-            b->oom = 1;
-            return NULL;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    p = b->data + b->len;
-    b->len += n;
-    return p;
-}
-
-static void put_le(struct dip__wbuf *b, uint64_t v, int n)
-{
-    uint8_t *p = dip__wbuf_grow(b, (size_t)n);
-
-    if (!p)
-        return;
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-void dip__wbuf_u8(struct dip__wbuf *b, uint8_t v)
-{
-    put_le(b, v, 1);
-}
-
-void dip__wbuf_u32(struct dip__wbuf *b, uint32_t v)
-{
-    put_le(b, v, 4);
-}
-
-void dip__wbuf_u64(struct dip__wbuf *b, uint64_t v)
-{
-    put_le(b, v, 8);
-}
-
-void dip__wbuf_f64(struct dip__wbuf *b, double v)
-{
-    uint64_t u;
-
-    memcpy(&u, &v, sizeof u);
-    put_le(b, u, 8);
-}
-
-void dip__wbuf_bytes(struct dip__wbuf *b, const void *p, size_t n)
-{
-    uint8_t *d = dip__wbuf_grow(b, n);
-
-    if (d && n)
-        memcpy(d, p, n);
-}
-
-void dip__wbuf_str(struct dip__wbuf *b, const char *s)
+int dip__wire_str(struct dip__buf *b, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
 
-    dip__wbuf_u32(b, (uint32_t)n);
-    dip__wbuf_bytes(b, s, n);
+    dip__buf_u32le(b, (uint32_t)n);
+    return dip__buf_add(b, s, n);
 }
 
 static uint64_t get_le(struct dip__rbuf *r, int n)
@@ -169,19 +100,19 @@ char *dip__rbuf_str(struct dip__rbuf *r, size_t max)
     return s;
 }
 
-void dip__wire_spec(struct dip__wbuf *b, const struct dip_job_spec *spec)
+void dip__wire_spec(struct dip__buf *b, const struct dip_job_spec *spec)
 {
-    dip__wbuf_u32(b, (uint32_t)spec->encode.format);
-    dip__wbuf_u32(b, (uint32_t)spec->encode.quality);
-    dip__wbuf_u32(b, (uint32_t)spec->encode.subsampling);
-    dip__wbuf_u32(b, (uint32_t)spec->encode.png_level);
-    dip__wbuf_u32(b, (uint32_t)spec->encode.webp_lossless);
-    dip__wbuf_u32(b, (uint32_t)spec->decode.autorotate);
+    dip__buf_u32le(b, (uint32_t)spec->encode.format);
+    dip__buf_u32le(b, (uint32_t)spec->encode.quality);
+    dip__buf_u32le(b, (uint32_t)spec->encode.subsampling);
+    dip__buf_u32le(b, (uint32_t)spec->encode.png_level);
+    dip__buf_u32le(b, (uint32_t)spec->encode.webp_lossless);
+    dip__buf_u32le(b, (uint32_t)spec->decode.autorotate);
     /* Every limit of DIP_LIMITS_MAP, in its order, as a u64. */
     for (int i = 0; i < DIP_LIMIT_COUNT; i++)
-        dip__wbuf_u64(b, (uint64_t)dip_limits_get(&spec->limits, i));
-    dip__wbuf_u32(b, (uint32_t)spec->tile);
-    dip__wbuf_u32(b, (uint32_t)spec->threads);
+        dip__buf_u64le(b, (uint64_t)dip_limits_get(&spec->limits, i));
+    dip__buf_u32le(b, (uint32_t)spec->tile);
+    dip__buf_u32le(b, (uint32_t)spec->threads);
 }
 
 void dip__wire_read_spec(struct dip__rbuf *r, struct dip_job_spec *spec)

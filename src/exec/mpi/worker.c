@@ -36,6 +36,7 @@ struct msg {
 struct wstate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t mpi_cv;           /* wakes the MPI thread: a result to send, or a task started */
     struct msg *in_head, *in_tail;   /* JOB and TASK messages for the compute threads */
     struct msg *out_head, *out_tail; /* RESULT messages for the MPI thread */
     uint64_t running[MAX_COMPUTE];   /* task computed by each compute thread (0 none) */
@@ -74,10 +75,11 @@ static struct msg *pop(struct msg **head, struct msg **tail)
     return m;
 }
 
-static void deadline_in(struct timespec *until, long ms)
+static void deadline_in_us(struct timespec *until, long us)
 {
     clock_gettime(CLOCK_REALTIME, until);
-    until->tv_nsec += ms * 1000000L;
+    until->tv_sec += us / 1000000L;
+    until->tv_nsec += (us % 1000000L) * 1000L;
     while (until->tv_nsec >= 1000000000L) {
         until->tv_sec++;
         until->tv_nsec -= 1000000000L;
@@ -133,7 +135,7 @@ static void *compute_main(void *arg)
             ws->job_pending = 0;
             pthread_cond_broadcast(&ws->cv);
         } else {
-            struct dip__wbuf res = {0};
+            struct dip__buf res = dip__msg_buf();
             struct dip__rbuf peek = {m->data, m->len, 0};
             uint64_t id = dip__rbuf_u64(&peek), gen;
             int rc, alone, stall = 0;
@@ -146,7 +148,8 @@ static void *compute_main(void *arg)
             alone = ws->busy == 1 && !ws->in_head;
             /* Wait (briefly) until the coordinator has been told which task this is, so that if
              * the task kills the process the right task is blamed. */
-            deadline_in(&until, 200);
+            pthread_cond_signal(&ws->mpi_cv);
+            deadline_in_us(&until, 200000);
             while (ws->told_gen < gen && !ws->quit)
                 if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
                     break;
@@ -162,23 +165,22 @@ static void *compute_main(void *arg)
             ws->busy--;
             ws->change_gen++;
             pthread_cond_broadcast(&ws->cv); /* a JOB may wait for busy == 0 */
-            if (rc == 0 && !res.oom) {
+            if (rc == 0 && !res.failed) {
                 struct msg *o = dip_malloc(sizeof *o);
 
                 if (o) {
                     o->tag = DIP__MPI_RESULT;
                     o->stall = stall;
-                    o->data = res.data;
-                    o->len = res.len;
+                    o->data = dip__buf_take(&res, &o->len);
                     push(&ws->out_head, &ws->out_tail, o);
-                    res.data = NULL;
+                    pthread_cond_signal(&ws->mpi_cv);
                 }
             } else {
                 /* No result: the coordinator's deadline reassigns the task. */
                 dip__mpi_log(0, "worker: task %llu: %s", (unsigned long long)id,
                              dip_strerror(rc ? rc : DIP_ENOMEM));
             }
-            dip_free(res.data);
+            dip__buf_free(&res);
         }
         dip_free(m->data);
         dip_free(m);
@@ -198,6 +200,7 @@ static void on_sized(void *ud, uint64_t task, double mpix)
         if (ws->running[i] == task) {
             ws->mpix[i] = mpix;
             ws->change_gen++;
+            pthread_cond_signal(&ws->mpi_cv);
         }
     pthread_mutex_unlock(&ws->mu);
 }
@@ -224,7 +227,7 @@ static void to_compute(struct wstate *ws, int tag, uint8_t *data, size_t len)
  * and sends the HELLO, the first sealed message. Returns 0, or 1 when this worker must leave. */
 static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
                    const struct dip_key *key, const uint8_t nonce[DIP__WORKER_NONCE],
-                   const uint8_t *data, size_t len, struct dip__wbuf *hello, uint32_t *my_id)
+                   const uint8_t *data, size_t len, struct dip__buf *hello, uint32_t *my_id)
 {
     uint8_t session[DIP__SESSION_NONCE];
     uint32_t id = 0;
@@ -246,9 +249,12 @@ static int on_keyx(MPI_Comm comm, struct dip__tx *tx, struct dip__chan *ch,
     }
     explicit_bzero(session, sizeof session);
     *my_id = id;
-    if (!hello->oom) {
-        dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, hello->data, hello->len, 0, ch);
-        hello->data = NULL;
+    if (!hello->failed) {
+        size_t n;
+        uint8_t *d = dip__buf_take(hello, &n);
+
+        if (d)
+            dip__tx_send(tx, comm, 0, DIP__MPI_HELLO, d, n, 0, ch);
     }
     return 0;
 }
@@ -299,7 +305,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     double orphan_s = o->orphan_s > 0 ? o->orphan_s : dip__mpi_lost_after(o);
     int in_job = 1;
     int finalize = 0, threads, started = 0;
-    struct dip__wbuf hello = {0};
+    struct dip__buf hello = dip__msg_buf();
     struct dip__proc_id me;
     char host[64] = "";
     /* A sealed cluster: every message but the key exchange goes through this channel. */
@@ -315,6 +321,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     ws.rn.sized_ud = &ws;
     pthread_mutex_init(&ws.mu, NULL);
     pthread_cond_init(&ws.cv, NULL);
+    pthread_cond_init(&ws.mpi_cv, NULL);
     threads = o->worker_threads > 0 ? o->worker_threads : dip_cpu_count();
     threads = DIP_CLAMP(threads, 1, MAX_COMPUTE);
     if (dip_pool_new(threads, &ws.rn.pool) != 0)
@@ -350,8 +357,8 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     }
     dip__proc_self(&me);
     dip__wire_proc_id(&hello, &me);
-    dip__wbuf_u32(&hello, (uint32_t)started);
-    dip__wbuf_str(&hello, host);
+    dip__buf_u32le(&hello, (uint32_t)started);
+    dip__wire_str(&hello, host);
     if (key) {
         /* Announce this worker's nonce; the HELLO follows, sealed, once the coordinator answers. */
         uint8_t *kx = dip_malloc(DIP__KEYX_WORKER);
@@ -364,13 +371,16 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
             dip__keyx_worker(kx, nonce, key);
             dip__tx_send(&tx, comm, 0, DIP__MPI_KEYX, kx, DIP__KEYX_WORKER, 0, NULL);
         }
-    } else if (!hello.oom) {
-        dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, hello.data, hello.len, 0, NULL);
-        hello.data = NULL;
+    } else if (!hello.failed) {
+        size_t n;
+        uint8_t *d = dip__buf_take(&hello, &n);
+
+        if (d)
+            dip__tx_send(&tx, comm, 0, DIP__MPI_HELLO, d, n, 0, NULL);
     }
 
     while (!leave) {
-        int busy = 0, got;
+        int busy = 0, got, beat_failed = 0;
         uint8_t *data = NULL;
         size_t len = 0;
         int tag = 0;
@@ -444,28 +454,31 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         now = dip__now();
         if ((!key || ch.tx) && (now - last_beat >= hb || ws.change_gen != told)) {
             /* BEAT: the tasks being computed now. */
-            struct dip__wbuf b = {0};
+            struct dip__buf b = dip__msg_buf();
             uint64_t gen = ws.change_gen;
+            uint8_t *d;
+            size_t dl;
             uint32_t n = 0;
 
             for (int i = 0; i < ws.nthreads; i++)
                 n += ws.running[i] != 0;
-            dip__wbuf_u32(&b, n);
+            dip__buf_u32le(&b, n);
             for (int i = 0; i < ws.nthreads; i++)
                 if (ws.running[i])
-                    dip__wbuf_u64(&b, ws.running[i]);
+                    dip__buf_u64le(&b, ws.running[i]);
             for (int i = 0; i < ws.nthreads; i++) /* then their sizes: 0 while unknown */
                 if (ws.running[i])
-                    dip__wbuf_f64(&b, ws.mpix[i]);
+                    dip__buf_f64le(&b, ws.mpix[i]);
             pthread_mutex_unlock(&ws.mu);
-            if (!b.oom && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, b.data, b.len, 0, chp) == 0) {
+            d = dip__buf_take(&b, &dl); /* NULL when it failed: nothing to send or free */
+            if (d && dip__tx_send(&tx, comm, 0, DIP__MPI_BEAT, d, dl, 0, chp) == 0) {
                 told = gen;
                 pthread_mutex_lock(&ws.mu);
                 ws.told_gen = gen;
                 pthread_cond_broadcast(&ws.cv);
                 pthread_mutex_unlock(&ws.mu);
-            } else if (b.oom) {
-                dip_free(b.data);
+            } else {
+                beat_failed = 1; /* nap before the next try: no spinning on a failing send */
             }
             last_beat = now;
         } else {
@@ -476,13 +489,21 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
             dip__mpi_log(0, "worker: no word from the coordinator for %.1f s; leaving", orphan_s);
             break;
         }
-        idle_us = busy ? 50 : DIP_MIN(idle_us * 2, 2000);
-        if (tx.head || rx.active)
-            idle_us = 20; /* large messages move only while both sides poll */
-        dip__nap(idle_us);
+        /* Nap (dip__backoff), but on mpi_cv: a compute thread that finishes a task (a result
+         * to send) or starts one (a BEAT to send, which it waits for) wakes this thread at once,
+         * so neither waits out a nap, and no short polling is needed for them. */
+        idle_us = dip__backoff(idle_us, busy, tx.head || rx.active);
+        pthread_mutex_lock(&ws.mu);
+        if (!ws.out_head && (ws.change_gen == told || beat_failed || (key && !ch.tx))) {
+            struct timespec until;
+
+            deadline_in_us(&until, idle_us);
+            pthread_cond_timedwait(&ws.mpi_cv, &ws.mu, &until);
+        }
+        pthread_mutex_unlock(&ws.mu);
     }
 
-    dip_free(hello.data);
+    dip__buf_free(&hello);
     dip__chan_cleanup(&ch);
     pthread_mutex_lock(&ws.mu);
     ws.quit = 1;
