@@ -91,6 +91,7 @@ struct run {
     struct dip__cli_s3 *s3;
     dip__writer *writer; /* writes the outputs off the executor's threads */
     pthread_mutex_t mu;  /* the fields above, between the executor's callbacks and the writer */
+    struct dip_file_out stream; /* one local output written while it is encoded (stream_sink) */
 };
 
 static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err)
@@ -164,6 +165,21 @@ static void report_item(struct run *r, const struct dip_item_result *res, int rc
     }
 }
 
+/* A single image to a local file is written while it is encoded (dip_encode_opts.sink): the
+ * encoder's threads append each finished part of the file to a temporary, so that writing it
+ * overlaps the encoding of the rest, and on_result commits it (fsync, rename: as durable as
+ * dip_file_write_atomic) when it holds the whole file. Otherwise (an encoder without parts, a
+ * failed open or write) the temporary is removed and the file is written as usual. */
+static int stream_sink(void *ud, const uint8_t *bytes, size_t n)
+{
+    struct run *r = ud;
+    struct dip_err err = {0};
+
+    if (r->stream.fd < 0 && dip_file_out_open(&r->stream, r->items[0].out, &err) != 0)
+        return 1;
+    return dip_file_out_write(&r->stream, bytes, n, &err) != 0;
+}
+
 static void on_result(void *ud, const struct dip_item_result *res)
 {
     struct run *r = ud;
@@ -171,6 +187,16 @@ static void on_result(void *ud, const struct dip_item_result *res)
     struct dip_err err = {0};
     int rc = res->rc;
 
+    if (r->stream.fd >= 0) {
+        if (rc == 0 && !res->stored && r->stream.written == res->len) {
+            rc = dip_file_out_commit(&r->stream, &err);
+            pthread_mutex_lock(&r->mu);
+            report_item(r, res, rc, err.msg);
+            pthread_mutex_unlock(&r->mu);
+            return;
+        }
+        dip_file_out_abort(&r->stream);
+    }
     if (rc == 0 && res->stored) {
         /* the worker put it (dip_job_io.refs) */
     } else if (rc == 0 && dip__cli_s3_is_url(it->out)) {
@@ -435,7 +461,7 @@ int dip__cmd_process(int argc, char **argv)
     struct dip_job_spec spec;
     struct dip_mpi_opts mo;
     struct dip_job_io io = {0};
-    struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER, .stream = {.fd = -1}};
     struct dip__cli_s3 s3 = DIP_CLI_S3_INIT;
     struct dip_object_io objio;
     char *objconf = NULL;
@@ -660,13 +686,18 @@ int dip__cmd_process(int argc, char **argv)
         }
         memset(&err, 0, sizeof(err));
     }
+    if (run.n == 1 && strcmp(ex->vt->name, "local") == 0 && !dip__cli_s3_is_url(run.items[0].out)) {
+        spec.encode.sink = stream_sink;
+        spec.encode.sink_ud = &run;
+    }
     t0 = dip__now();
     /* Two writers: an fsync waits on the disk, not the CPU, so two overlap; 256 MiB of encoded
      * outputs at most wait. Without them the executor's threads write (as before). */
     if (dip__writer_new(2, (size_t)256 << 20, wrote, &run, &run.writer) != 0)
         run.writer = NULL;
     rc = dip_executor_run(ex, &spec, &io, &err);
-    dip__writer_free(run.writer); /* every output written */
+    dip_file_out_abort(&run.stream); /* a streamed output whose item never reported */
+    dip__writer_free(run.writer);    /* every output written */
     run.writer = NULL;
     clear_bar(&run);
     if (rc) {

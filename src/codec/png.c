@@ -5,6 +5,7 @@
  * hostile files are refused before any pixel buffer exists. libpng's longjmp never leaves this
  * file; its warnings are treated as errors (fail closed). */
 #include <png.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -919,10 +920,12 @@ static void filter_row(const uint8_t *prev, const uint8_t *cur, size_t n, size_t
 }
 
 struct piece {
-    uint8_t *z; /* deflated piece */
+    uint8_t *at; /* where its IDAT chunk goes in the output */
+    uint8_t *z;  /* deflated piece */
     size_t zlen;
     size_t rawlen; /* filtered bytes in it */
     uint32_t adler;
+    int done; /* deflated (under penc.mu) */
 };
 
 struct penc {
@@ -931,6 +934,14 @@ struct penc {
     int piece_rows, level;
     size_t npieces;
     struct piece *pieces;
+    uint32_t adler; /* of all the filtered bytes: the zlib stream's trailer */
+    /* Handing the file to opts->sink in order while pieces are still deflated (see emit). */
+    const struct dip_encode_opts *opts;
+    pthread_mutex_t mu;
+    size_t next;        /* the first piece not yet handed out */
+    int emitting;       /* a thread is handing out pieces (outside mu) */
+    int sink_failed;    /* the sink refused: no more calls */
+    uint32_t run_adler; /* of the pieces handed out so far */
 };
 
 /* Filters the rows of v (prev: the row above its first, NULL at the top of the image) and
@@ -962,15 +973,21 @@ out:
     return rc;
 }
 
+static void emit(struct penc *e, size_t i);
+
 static int piece_task(void *ud, size_t i, int thread)
 {
     struct penc *e = ud;
     int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(e->v.height, y0 + e->piece_rows);
     struct dip_view rows = dip_view_sub(&e->v, (struct dip_rect){0, y0, e->v.width, y1 - y0});
+    int rc;
 
     (void)thread;
-    return make_piece(&rows, y0 > 0 ? e->v.data + (size_t)(y0 - 1) * e->v.stride : NULL, e->bpp,
-                      e->level, i + 1 == e->npieces, &e->pieces[i]);
+    rc = make_piece(&rows, y0 > 0 ? e->v.data + (size_t)(y0 - 1) * e->v.stride : NULL, e->bpp,
+                    e->level, i + 1 == e->npieces, &e->pieces[i]);
+    if (rc == 0 && e->opts->sink != NULL)
+        emit(e, i);
+    return rc;
 }
 
 static uint8_t *put32(uint8_t *o, uint32_t x)
@@ -996,12 +1013,124 @@ static uint8_t *end_chunk(uint8_t *start, uint8_t *o)
     return put32(o, dip__zcrc32(0, start, (size_t)(o - start)));
 }
 
+/* ---- Handing the file to a sink while it is encoded ----
+ * Pieces finish in any order on the pool; the thread that finishes the next piece in file order
+ * hands it (and any finished pieces after it) to the sink, outside the lock, while the other
+ * threads deflate on. So a caller writes most of the file while the rest is still encoded. */
+
+static void put_head(uint8_t out[33], const struct penc *e)
+{
+    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
+    uint8_t *w, *t;
+
+    memcpy(out, "\x89PNG\r\n\x1a\n", 8);
+    w = put_chunk_head(out + 8, "IHDR", 13);
+    t = w - 4;
+    w = put32(w, (uint32_t)e->v.width);
+    w = put32(w, (uint32_t)e->v.height);
+    *w++ = 8;
+    *w++ = ctypes[e->bpp];
+    *w++ = 0; /* deflate */
+    *w++ = 0; /* adaptive filtering */
+    *w++ = 0; /* not interlaced */
+    end_chunk(t, w);
+}
+
+/* Piece k as its IDAT chunk, to the sink: length and type, the zlib header before the first
+ * piece, the data, the Adler-32 after the last, the CRC; then IEND after the last. */
+static int sink_piece(const struct penc *e, size_t k, uint32_t adler)
+{
+    const struct dip_encode_opts *o = e->opts;
+    const struct piece *p = &e->pieces[k];
+    int first = k == 0, last = k + 1 == e->npieces;
+    uint8_t head[33 + 10], tail[8 + 12], *w = head;
+    uint32_t crc;
+    int rc = 0;
+
+    if (first) {
+        put_head(head, e);
+        w += 33;
+    }
+    w = put_chunk_head(w, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
+    if (first) {
+        dip__zlib_header(e->level, w);
+        w += 2;
+    }
+    crc = dip__zcrc32(0, w - (first ? 6 : 4), first ? 6 : 4);
+    crc = dip__zcrc32(crc, p->z, p->zlen);
+    {
+        uint8_t *t = tail;
+        if (last) {
+            t = put32(t, adler);
+            crc = dip__zcrc32(crc, tail, 4);
+        }
+        t = put32(t, crc);
+        if (last) {
+            t = put_chunk_head(t, "IEND", 0);
+            t = end_chunk(t - 4, t);
+        }
+        rc = o->sink(o->sink_ud, head, (size_t)(w - head));
+        if (rc == 0)
+            rc = o->sink(o->sink_ud, p->z, p->zlen);
+        if (rc == 0)
+            rc = o->sink(o->sink_ud, tail, (size_t)(t - tail));
+    }
+    return rc;
+}
+
+static void emit(struct penc *e, size_t i)
+{
+    pthread_mutex_lock(&e->mu);
+    e->pieces[i].done = 1;
+    while (!e->emitting && e->next < e->npieces && e->pieces[e->next].done) {
+        size_t k = e->next;
+        const struct piece *p = &e->pieces[k];
+        uint32_t adler =
+            k == 0 ? p->adler : dip__zadler32_combine(e->run_adler, p->adler, p->rawlen);
+        int failed = e->sink_failed;
+
+        e->emitting = 1;
+        e->run_adler = adler;
+        pthread_mutex_unlock(&e->mu);
+        if (!failed && sink_piece(e, k, adler) != 0)
+            failed = 1;
+        pthread_mutex_lock(&e->mu);
+        e->sink_failed = failed;
+        e->emitting = 0;
+        e->next = k + 1;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Writes piece i as one IDAT chunk at its place: the first opens the zlib stream, the last
+ * closes it with the Adler-32 of all filtered bytes. */
+static int idat_task(void *ud, size_t i, int thread)
+{
+    const struct penc *e = ud;
+    const struct piece *p = &e->pieces[i];
+    int first = i == 0, last = i + 1 == e->npieces;
+    uint8_t *w, *t;
+
+    (void)thread;
+    w = put_chunk_head(p->at, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
+    t = w - 4;
+    if (first) {
+        dip__zlib_header(e->level, w);
+        w += 2;
+    }
+    memcpy(w, p->z, p->zlen);
+    w += p->zlen;
+    if (last)
+        w = put32(w, e->adler);
+    end_chunk(t, w);
+    return 0;
+}
+
 static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
                       size_t *out_len, struct dip_err *err)
 {
-    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
     struct penc e;
-    uint8_t *o = NULL, *w, *t;
+    uint8_t *o = NULL, *w;
     size_t total;
     uint32_t adler = 1;
     int rc, ch = dip_image_channels(img);
@@ -1023,6 +1152,8 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     e.piece_rows =
         (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (e.rowbytes + 1), (size_t)e.v.height));
     e.npieces = ((size_t)e.v.height + (size_t)e.piece_rows - 1) / (size_t)e.piece_rows;
+    e.opts = opts;
+    pthread_mutex_init(&e.mu, NULL);
     e.pieces = dip_calloc(e.npieces, sizeof(*e.pieces));
     if (e.pieces == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", e.v.width,
@@ -1051,38 +1182,28 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
         adler = i == 0 ? e.pieces[i].adler
                        : dip__zadler32_combine(adler, e.pieces[i].adler, e.pieces[i].rawlen);
     }
-    o = dip_malloc(total);
+    if (opts->sink != NULL && !e.sink_failed && e.next == e.npieces) {
+        *out = NULL; /* the sink has the whole file (include/dip/codec.h) */
+        *out_len = total;
+        goto out;
+    }
+    o = dip__malloc_large(total); /* huge pages for a large file; the caller's dip_free frees it */
     if (o == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory for %zu output bytes", total);
         goto out;
     }
-    memcpy(o, "\x89PNG\r\n\x1a\n", 8);
-    w = put_chunk_head(o + 8, "IHDR", 13);
-    t = w - 4;
-    w = put32(w, (uint32_t)e.v.width);
-    w = put32(w, (uint32_t)e.v.height);
-    *w++ = 8;
-    *w++ = ctypes[ch];
-    *w++ = 0; /* deflate */
-    *w++ = 0; /* adaptive filtering */
-    *w++ = 0; /* not interlaced */
-    w = end_chunk(t, w);
+    put_head(o, &e);
+    w = o + 33;
+    /* Each IDAT's place is known: the pieces copy themselves there and sum their CRCs on the
+     * pool (for a large image, 16 MB copied and checksummed on one core was a serial step). */
     for (size_t i = 0; i < e.npieces; i++) {
-        int first = i == 0, last = i + 1 == e.npieces;
-        const struct piece *p = &e.pieces[i];
-
-        w = put_chunk_head(w, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
-        t = w - 4;
-        if (first) {
-            dip__zlib_header(e.level, w);
-            w += 2;
-        }
-        memcpy(w, p->z, p->zlen);
-        w += p->zlen;
-        if (last)
-            w = put32(w, adler);
-        w = end_chunk(t, w);
+        e.pieces[i].at = w;
+        w += 12 + e.pieces[i].zlen + (i == 0 ? 2 : 0) + (i + 1 == e.npieces ? 4 : 0);
     }
+    e.adler = adler;
+    rc = dip_pool_for(opts->pool, e.npieces, idat_task, &e);
+    if (rc)
+        goto out; /* idat_task cannot fail */
     w = put_chunk_head(w, "IEND", 0);
     w = end_chunk(w - 4, w);
     DIP_ASSERT((size_t)(w - o) == total);
@@ -1094,6 +1215,7 @@ out:
         dip_free(e.pieces[i].z);
     dip_free(e.pieces);
     dip_free(o);
+    pthread_mutex_destroy(&e.mu);
     return rc;
 }
 
