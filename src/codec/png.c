@@ -526,6 +526,114 @@ static int fast_eligible(const struct walk *wk)
     return wk->depth == 8 && wk->ctype != 3 && !wk->interlace && !wk->has_trns;
 }
 
+#if defined(__x86_64__) || defined(__SSE2__)
+/* Sub, Average and Paeth for 3- and 4-byte pixels with SSE2 (part of every x86-64), one pixel at
+ * a time in 16-bit lanes, as libpng's filter_sse2_intrinsics.c does: those filters depend on the
+ * pixel just decoded, so the lanes run across a pixel's bytes. The arithmetic is exact, so the
+ * pixels are those of the scalar loops below, bit for bit. Loads read 4 bytes while at least 4
+ * are left in the row; the last 3-byte pixel is loaded and stored through a copy. */
+#include <emmintrin.h>
+
+static inline __m128i load4(const uint8_t *p)
+{
+    int32_t t;
+    memcpy(&t, p, 4);
+    return _mm_cvtsi32_si128(t);
+}
+
+/* The pixel at p: 4 bytes while at least 4 are left in the row, else the last 3-byte pixel
+ * (bpp is a constant in every caller, so the copies are single moves). */
+static inline __m128i loadpx(const uint8_t *p, size_t bpp, size_t left)
+{
+    int32_t t = 0;
+
+    if (bpp == 4 || left >= 4)
+        memcpy(&t, p, 4);
+    else
+        memcpy(&t, p, 3);
+    return _mm_cvtsi32_si128(t);
+}
+
+static inline void storepx(uint8_t *p, __m128i v, size_t bpp)
+{
+    int32_t t = _mm_cvtsi128_si32(v);
+
+    if (bpp == 4)
+        memcpy(p, &t, 4);
+    else
+        memcpy(p, &t, 3);
+}
+
+static inline __m128i abs16(__m128i x)
+{
+    __m128i neg = _mm_cmplt_epi16(x, _mm_setzero_si128());
+    return _mm_sub_epi16(_mm_xor_si128(x, neg), neg);
+}
+
+/* Filter `type` (1, 3 or 4) of a row with a row above (prev) for bpp 3 or 4; inlined with both
+ * as constants. */
+static inline __attribute__((always_inline)) void unfilter_px(const int type, const size_t bpp,
+                                                              const uint8_t *src, uint8_t *dst,
+                                                              const uint8_t *prev, size_t n)
+{
+    const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    __m128i a = zero, c = zero;
+
+    for (size_t i = 0; i < n; i += bpp) {
+        size_t left = n - i;
+        __m128i x = loadpx(src + i, bpp, left), d;
+
+        if (type == 1) {
+            d = _mm_add_epi8(x, a);
+        } else if (type == 3) {
+            __m128i b = loadpx(prev + i, bpp, left);
+            /* floor((a + b) / 2): avg rounds up, less the bit that rounded */
+            __m128i avg = _mm_sub_epi8(_mm_avg_epu8(a, b), _mm_and_si128(_mm_xor_si128(a, b), one));
+            d = _mm_add_epi8(x, avg);
+        } else {
+            __m128i b = _mm_unpacklo_epi8(loadpx(prev + i, bpp, left), zero);
+            __m128i a16 = _mm_unpacklo_epi8(a, zero);
+            __m128i pa = _mm_sub_epi16(b, c), pb = _mm_sub_epi16(a16, c);
+            __m128i pc = abs16(_mm_add_epi16(pa, pb)), small, isa, isb, bc, pred;
+
+            pa = abs16(pa);
+            pb = abs16(pb);
+            small = _mm_min_epi16(pc, _mm_min_epi16(pa, pb));
+            /* a when pa is smallest, else b when pb is, else c: the specification's order */
+            isa = _mm_cmpeq_epi16(small, pa);
+            isb = _mm_cmpeq_epi16(small, pb);
+            bc = _mm_or_si128(_mm_and_si128(isb, b), _mm_andnot_si128(isb, c));
+            pred = _mm_or_si128(_mm_and_si128(isa, a16), _mm_andnot_si128(isa, bc));
+            d = _mm_add_epi8(x, _mm_packus_epi16(pred, pred));
+            c = b;
+        }
+        storepx(dst + i, d, bpp);
+        a = d; /* lanes past bpp are never stored, and lanes do not mix */
+    }
+}
+
+static void unfilter_simd(int type, const uint8_t *src, uint8_t *dst, const uint8_t *prev, size_t n,
+                          size_t bpp)
+{
+    if (bpp == 3) {
+        if (type == 1)
+            unfilter_px(1, 3, src, dst, prev, n);
+        else if (type == 3)
+            unfilter_px(3, 3, src, dst, prev, n);
+        else
+            unfilter_px(4, 3, src, dst, prev, n);
+    } else {
+        if (type == 1)
+            unfilter_px(1, 4, src, dst, prev, n);
+        else if (type == 3)
+            unfilter_px(3, 4, src, dst, prev, n);
+        else
+            unfilter_px(4, 4, src, dst, prev, n);
+    }
+}
+#define HAVE_UNFILTER_SIMD 1
+#endif
+
 /* Reverses the row filters in place order: row y of the image from filtered row f (type byte
  * first) and the image's row y - 1 (prev, NULL for the first row). */
 static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, size_t n, size_t bpp)
@@ -533,6 +641,13 @@ static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, siz
     const uint8_t *src = f + 1;
     size_t m = DIP_MIN(bpp, n);
 
+#ifdef HAVE_UNFILTER_SIMD
+    if ((bpp == 3 || bpp == 4) && n % bpp == 0 &&
+        (f[0] == 1 || (prev != NULL && (f[0] == 3 || f[0] == 4)))) {
+        unfilter_simd(f[0], src, dst, prev, n, bpp);
+        return 0;
+    }
+#endif
     switch (f[0]) {
     case 0:
         memcpy(dst, src, n);
@@ -630,14 +745,17 @@ static int fast_decode(const uint8_t *buf, size_t len, const struct walk *wk, di
             zlen += n;
         }
     }
-    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
-    if (rc)
-        goto out;
+    /* The filtered rows first: they are a little larger than the image, so that between images
+     * each takes back its own buffer from the cache (in the other order the image took the
+     * larger one, and the rows got fresh pages, faulted and zeroed, every time). */
     f = dip__malloc_large(flen); /* reused between images: no page faults */
     if (f == NULL) {
         rc = DIP_ENOMEM;
         goto out;
     }
+    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
+    if (rc)
+        goto out;
     r = dip__inflate(z, zlen, 1, f, flen, &used, &got);
     if (r == DIP__INFLATE_NOMEM) {
         rc = DIP_ENOMEM;
