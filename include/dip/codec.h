@@ -191,6 +191,11 @@ void dip_encoder_free(dip_encoder *e);
  * Errors name the path. */
 int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,
                   struct dip_err *err);
+/** dip_file_read that may read a large file (16 MiB or more) in two halves at once, on the
+ * calling thread and one of its own, when `threads` (the threads a job may use; 0: all cores)
+ * is not 1. The same bytes and errors. */
+int dip_file_read_threads(const char *path, size_t max_bytes, int threads, uint8_t **out,
+                          size_t *out_len, struct dip_err *err);
 /** Writes bytes to `path` atomically: a temporary file in the same folder, fsync, rename. */
 int dip_file_write_atomic(const char *path, const void *data, size_t len, struct dip_err *err);
 

@@ -84,6 +84,7 @@ struct run {
     struct item *items;
     size_t n;
     size_t max_bytes;
+    int threads; /* --threads (0: all cores) */
     int quiet, tty;
     uint64_t pixels_done_bar;
     int bar_shown;
@@ -100,7 +101,7 @@ static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct di
     uint8_t *d = NULL;
     int rc = dip__cli_s3_is_url(r->items[i].in)
                  ? dip__cli_s3_read(r->s3, r->items[i].in, r->max_bytes, &d, len, err)
-                 : dip_file_read(r->items[i].in, r->max_bytes, &d, len, err);
+                 : dip_file_read_threads(r->items[i].in, r->max_bytes, r->threads, &d, len, err);
 
     if (rc == 0) {
         r->items[i].data = d;
@@ -681,6 +682,7 @@ int dip__cmd_process(int argc, char **argv)
     dip__cli_status_open();
     remove_stale_temporaries(&run);
     run.max_bytes = spec.limits.max_input_bytes;
+    run.threads = threads;
     run.tty = isatty(STDERR_FILENO);
     io.n_items = run.n;
     io.load = load;

@@ -365,6 +365,12 @@ static void *read_part(void *arg)
 int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,
                   struct dip_err *err)
 {
+    return dip_file_read_threads(path, max_bytes, 1, out, out_len, err);
+}
+
+int dip_file_read_threads(const char *path, size_t max_bytes, int threads, uint8_t **out,
+                          size_t *out_len, struct dip_err *err)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     uint8_t *data = NULL;
@@ -401,7 +407,7 @@ int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out
         pthread_t th;
         int two = 0;
 
-        if (size >= READ_SPLIT_BYTES) {
+        if (size >= READ_SPLIT_BYTES && threads != 1) {
             half[0].len = size / 2;
             half[1] = (struct part){fd, 0, data + size / 2, size / 2, size - size / 2};
             two = pthread_create(&th, NULL, read_part, &half[1]) == 0;

@@ -497,13 +497,15 @@ TEST(file_read_in_halves_and_written_in_parts_round_trip)
             data[i] = (uint8_t)(s >> 24);
         }
         ASSERT_OK(dip_file_write_atomic(path, data, n, &err));
-        ASSERT_OK(dip_file_read(path, n, &got, &got_len, &err));
-        ASSERT_EQ_INT((long long)got_len, (long long)n);
-        ASSERT(memcmp(got, data, n) == 0);
-        dip_free(got);
-        got = NULL;
+        for (int threads = 0; threads <= 2; threads++) {
+            ASSERT_OK(dip_file_read_threads(path, n, threads, &got, &got_len, &err));
+            ASSERT_EQ_INT((long long)got_len, (long long)n);
+            ASSERT(memcmp(got, data, n) == 0);
+            dip_free(got);
+            got = NULL;
+        }
         if (n > 1) {
-            ASSERT_EQ_INT(dip_file_read(path, n - 1, &got, &got_len, &err), DIP_ELIMIT);
+            ASSERT_EQ_INT(dip_file_read_threads(path, n - 1, 2, &got, &got_len, &err), DIP_ELIMIT);
             ASSERT_CONTAINS(err.msg, "max_input_bytes");
         }
         /* In parts of 1, 7, 100 000 and the rest, then committed over the file just read. */
@@ -520,7 +522,7 @@ TEST(file_read_in_halves_and_written_in_parts_round_trip)
         ASSERT_EQ_INT(temporaries_in(dir), 1);
         ASSERT_OK(dip_file_out_commit(&f, &err));
         ASSERT_EQ_INT(f.fd, -1);
-        ASSERT_OK(dip_file_read(path, n, &got, &got_len, &err));
+        ASSERT_OK(dip_file_read_threads(path, n, 2, &got, &got_len, &err));
         ASSERT_EQ_INT((long long)got_len, (long long)n);
         ASSERT(memcmp(got, data, n) == 0);
         dip_free(got);
