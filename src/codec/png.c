@@ -534,13 +534,6 @@ static int fast_eligible(const struct walk *wk)
  * are left in the row; the last 3-byte pixel is loaded and stored through a copy. */
 #include <emmintrin.h>
 
-static inline __m128i load4(const uint8_t *p)
-{
-    int32_t t;
-    memcpy(&t, p, 4);
-    return _mm_cvtsi32_si128(t);
-}
-
 /* The pixel at p: 4 bytes while at least 4 are left in the row, else the last 3-byte pixel
  * (bpp is a constant in every caller, so the copies are single moves). */
 static inline __m128i loadpx(const uint8_t *p, size_t bpp, size_t left)
