@@ -216,7 +216,10 @@ static void on_result(void *ud, const struct dip_item_result *res)
         /* An object is put from the encoder's buffer on this thread: a writer thread would
          * need a copy of it, and the upload does not wait on a local disk's fsync. */
         rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
-    } else if (rc == 0 && r->writer != NULL) {
+    } else if (rc == 0 && r->writer != NULL && r->n > 1) {
+        /* A batch: the writer threads write while the executor encodes the next images. A
+         * single image is written below on this thread, which has nothing else to do: the
+         * writer's copy of a large file was a serial step of its own. */
         it->res = *res;
         it->res.data = NULL;
         it->res.error = NULL;

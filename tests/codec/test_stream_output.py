@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """`dip process` with one image to a local file writes the PNG while it is encoded (the encoder's
 threads append each finished piece to the temporary file, which is committed with fsync and
-rename at the end): the file must be the same bytes at 1, 2 and 3 threads and two tile sizes,
-decode to the expected pixels, be the same as when the file is written whole (a batch), leave no
-temporary behind, and a folder that cannot be written must give a clear error."""
+rename at the end), and other single outputs (TIFF) on the executor's thread: the file must be
+the same bytes at 1, 2 and 3 threads (and two tile sizes for PNG), decode to the expected pixels,
+be the same as when the file is written whole by a batch's writer threads, leave no temporary
+behind, and a folder that cannot be written must give a clear error."""
 import os
 import subprocess
 import sys
@@ -74,6 +75,26 @@ with tempfile.TemporaryDirectory() as d:
         ck.check(r.returncode == 0, "batch: %s" % r.stderr.strip())
         ck.check(open(os.path.join(outdir, "in.png"), "rb").read() == ref,
                  "level %d: the streamed file is the batch's file" % level)
+    # A single TIFF (no pieces handed out: written whole on the executor's thread, not copied to
+    # a writer thread) and the same image in a batch: the same bytes at 1, 2 and 3 threads.
+    ref = None
+    for threads in (1, 2, 3):
+        out = os.path.join(d, "out-%d.tif" % threads)
+        r = dip("process", "--quiet", "--device", "cpu", "-p", "invert", "--threads", threads,
+                "-o", out, ppm)
+        ck.check(r.returncode == 0, "tiff threads %d: %s" % (threads, r.stderr.strip()))
+        data = open(out, "rb").read()
+        if ref is None:
+            ref = data
+            back = cv2.imread(out, cv2.IMREAD_UNCHANGED)
+            ck.check(back is not None and np.array_equal(back, 255 - src),
+                     "tiff: the file decodes (OpenCV) to the inverted input")
+        ck.check(data == ref, "tiff threads %d: the same bytes as 1 thread" % threads)
+    outdir = os.path.join(d, "batch-tif")
+    r = dip("process", "--quiet", "--device", "cpu", "-p", "invert", "--format", "tiff", "-o",
+            outdir, ppm, ppm2)
+    ck.check(r.returncode == 0 and open(os.path.join(outdir, "in.tif"), "rb").read() == ref,
+             "tiff: the single file is the batch's file: %s" % r.stderr.strip())
     left = [f for f in os.listdir(d) if ".tmp." in f]
     ck.check(not left, "no temporary file left: %s" % left)
 
