@@ -60,6 +60,16 @@ struct dip_encode_opts {
     int webp_lossless; /* 1: lossless WebP (default 0) */
     dip_pool *pool;    /* threads one image's encode may use (NULL: the caller's only); the
                         * bytes never depend on it. Borrowed for the call */
+    /* Optional (NULL: none): an encoder that finishes its file in pieces (PNG) hands each part
+     * of the file to sink(sink_ud, bytes, n) as soon as it is final, in file order, one call at
+     * a time, from whichever pool thread finished it; a caller writes them to the file while the
+     * rest is encoded. When the sink took the whole file, the encode returns *out NULL and
+     * *out_len the file's length (nothing is kept twice); otherwise the whole file comes back in
+     * *out as usual. A non-zero return stops the calls for this encode (the encode goes on).
+     * Encoders without pieces never call it; a failed encode may have called it with a
+     * beginning of the file. */
+    int (*sink)(void *sink_ud, const uint8_t *bytes, size_t n);
+    void *sink_ud;
 };
 
 void dip_decode_opts_default(struct dip_decode_opts *o);
@@ -181,8 +191,32 @@ void dip_encoder_free(dip_encoder *e);
  * Errors name the path. */
 int dip_file_read(const char *path, size_t max_bytes, uint8_t **out, size_t *out_len,
                   struct dip_err *err);
+/** dip_file_read that may read a large file (16 MiB or more) in two halves at once, on the
+ * calling thread and one of its own, when `threads` (the threads a job may use; 0: all cores)
+ * is not 1. The same bytes and errors. */
+int dip_file_read_threads(const char *path, size_t max_bytes, int threads, uint8_t **out,
+                          size_t *out_len, struct dip_err *err);
 /** Writes bytes to `path` atomically: a temporary file in the same folder, fsync, rename. */
 int dip_file_write_atomic(const char *path, const void *data, size_t len, struct dip_err *err);
+
+/** The same atomic write in parts: open a temporary file beside `path` (PATH.tmp.XXXXXX),
+ * append to it (writeback to the disk starts as the parts come), then commit (fsync, rename
+ * to `path`) or abort (the temporary is removed). Not thread-safe: one writer at a time. */
+struct dip_file_out {
+    int fd; /* -1 when not open */
+    size_t written, flushed;
+    char tmp[4096];
+    const char *path; /* borrowed until commit or abort */
+};
+/** Opens the temporary file. Errors name the path; on error nothing is left open. */
+int dip_file_out_open(struct dip_file_out *f, const char *path, struct dip_err *err);
+/** Appends n bytes. On error the file stays open: abort it. */
+int dip_file_out_write(struct dip_file_out *f, const void *data, size_t n, struct dip_err *err);
+/** fsync, close and rename over `path`; on error the temporary is removed. Either way f is
+ * closed after it. */
+int dip_file_out_commit(struct dip_file_out *f, struct dip_err *err);
+/** Closes and removes the temporary. NULL-safe, and a no-op on a closed f. */
+void dip_file_out_abort(struct dip_file_out *f);
 
 /** Version strings of the linked codec libraries, one "name version" per line, into buf. */
 void dip_codec_versions(char *buf, size_t len);

@@ -84,6 +84,7 @@ struct run {
     struct item *items;
     size_t n;
     size_t max_bytes;
+    int threads; /* --threads (0: all cores) */
     int quiet, tty;
     uint64_t pixels_done_bar;
     int bar_shown;
@@ -91,6 +92,7 @@ struct run {
     struct dip__cli_s3 *s3;
     dip__writer *writer; /* writes the outputs off the executor's threads */
     pthread_mutex_t mu;  /* the fields above, between the executor's callbacks and the writer */
+    struct dip_file_out stream; /* one local output written while it is encoded (stream_sink) */
 };
 
 static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct dip_err *err)
@@ -99,7 +101,7 @@ static int load(void *ud, size_t i, const uint8_t **data, size_t *len, struct di
     uint8_t *d = NULL;
     int rc = dip__cli_s3_is_url(r->items[i].in)
                  ? dip__cli_s3_read(r->s3, r->items[i].in, r->max_bytes, &d, len, err)
-                 : dip_file_read(r->items[i].in, r->max_bytes, &d, len, err);
+                 : dip_file_read_threads(r->items[i].in, r->max_bytes, r->threads, &d, len, err);
 
     if (rc == 0) {
         r->items[i].data = d;
@@ -164,6 +166,33 @@ static void report_item(struct run *r, const struct dip_item_result *res, int rc
     }
 }
 
+/* A single image to a local file is written while it is encoded (dip_encode_opts.sink): the
+ * encoder's threads append each finished part of the file to a temporary, so that writing it
+ * overlaps the encoding of the rest, and on_result commits it (fsync, rename: as durable as
+ * dip_file_write_atomic) when it holds the whole file. Otherwise (an encoder without parts, a
+ * failed open or write) the temporary is removed and the file is written as usual. */
+static int stream_sink(void *ud, const uint8_t *bytes, size_t n)
+{
+    struct run *r = ud;
+    struct dip_err err = {0};
+
+    if (r->stream.fd < 0 && dip_file_out_open(&r->stream, r->items[0].out, &err) != 0)
+        return 1;
+    return dip_file_out_write(&r->stream, bytes, n, &err) != 0;
+}
+
+/* With --device auto, the first image asks whether there is a GPU, and answering loads every
+ * OpenCL driver (PoCL brings LLVM): some 40 ms of CPU that used to stand between the decode and
+ * the pipeline of every `dip process`. Asked on a thread of its own as the run starts, the
+ * answer is ready (or nearly) when the image is decoded. Joined before the command returns, so
+ * the process never exits while a driver is being loaded. */
+static void *warm_device(void *ud)
+{
+    (void)ud;
+    (void)dip_device_resolve(DIP_DEVICE_DEFAULT);
+    return NULL;
+}
+
 static void on_result(void *ud, const struct dip_item_result *res)
 {
     struct run *r = ud;
@@ -171,13 +200,26 @@ static void on_result(void *ud, const struct dip_item_result *res)
     struct dip_err err = {0};
     int rc = res->rc;
 
+    if (r->stream.fd >= 0) {
+        if (rc == 0 && !res->stored && r->stream.written == res->len) {
+            rc = dip_file_out_commit(&r->stream, &err);
+            pthread_mutex_lock(&r->mu);
+            report_item(r, res, rc, err.msg);
+            pthread_mutex_unlock(&r->mu);
+            return;
+        }
+        dip_file_out_abort(&r->stream);
+    }
     if (rc == 0 && res->stored) {
         /* the worker put it (dip_job_io.refs) */
     } else if (rc == 0 && dip__cli_s3_is_url(it->out)) {
         /* An object is put from the encoder's buffer on this thread: a writer thread would
          * need a copy of it, and the upload does not wait on a local disk's fsync. */
         rc = dip__cli_s3_write(r->s3, it->out, res->data, res->len, &err);
-    } else if (rc == 0 && r->writer != NULL) {
+    } else if (rc == 0 && r->writer != NULL && r->n > 1) {
+        /* A batch: the writer threads write while the executor encodes the next images. A
+         * single image is written below on this thread, which has nothing else to do: the
+         * writer's copy of a large file was a serial step of its own. */
         it->res = *res;
         it->res.data = NULL;
         it->res.error = NULL;
@@ -435,7 +477,7 @@ int dip__cmd_process(int argc, char **argv)
     struct dip_job_spec spec;
     struct dip_mpi_opts mo;
     struct dip_job_io io = {0};
-    struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct run run = {.mu = PTHREAD_MUTEX_INITIALIZER, .stream = {.fd = -1}};
     struct dip__cli_s3 s3 = DIP_CLI_S3_INIT;
     struct dip_object_io objio;
     char *objconf = NULL;
@@ -447,7 +489,8 @@ int dip__cmd_process(int argc, char **argv)
     dip_pipeline *p = NULL;
     dip_executor *ex = NULL;
     long v;
-    int opt, bad = 0, threads = 0, rc = 0, worker_done = 0, out_is_dir;
+    int opt, bad = 0, threads = 0, rc = 0, worker_done = 0, out_is_dir, warming = 0;
+    pthread_t warm;
     size_t failed = 0;
     double t0;
 
@@ -637,9 +680,12 @@ int dip__cmd_process(int argc, char **argv)
     }
     if (ex == NULL)
         goto out;
+    if (strcmp(ex->vt->name, "local") == 0 && spec.pipeline != NULL && *spec.pipeline)
+        warming = pthread_create(&warm, NULL, warm_device, NULL) == 0;
     dip__cli_status_open();
     remove_stale_temporaries(&run);
     run.max_bytes = spec.limits.max_input_bytes;
+    run.threads = threads;
     run.tty = isatty(STDERR_FILENO);
     io.n_items = run.n;
     io.load = load;
@@ -660,13 +706,18 @@ int dip__cmd_process(int argc, char **argv)
         }
         memset(&err, 0, sizeof(err));
     }
+    if (run.n == 1 && strcmp(ex->vt->name, "local") == 0 && !dip__cli_s3_is_url(run.items[0].out)) {
+        spec.encode.sink = stream_sink;
+        spec.encode.sink_ud = &run;
+    }
     t0 = dip__now();
     /* Two writers: an fsync waits on the disk, not the CPU, so two overlap; 256 MiB of encoded
      * outputs at most wait. Without them the executor's threads write (as before). */
     if (dip__writer_new(2, (size_t)256 << 20, wrote, &run, &run.writer) != 0)
         run.writer = NULL;
     rc = dip_executor_run(ex, &spec, &io, &err);
-    dip__writer_free(run.writer); /* every output written */
+    dip_file_out_abort(&run.stream); /* a streamed output whose item never reported */
+    dip__writer_free(run.writer);    /* every output written */
     run.writer = NULL;
     clear_bar(&run);
     if (rc) {
@@ -689,6 +740,8 @@ int dip__cmd_process(int argc, char **argv)
             }
     }
 out:
+    if (warming)
+        pthread_join(warm, NULL);
     if (ex != NULL) {
         struct dip_worker_stat ws[256];
         size_t nw = dip_executor_workers(ex, ws, 256), lost = 0;

@@ -5,6 +5,7 @@
  * hostile files are refused before any pixel buffer exists. libpng's longjmp never leaves this
  * file; its warnings are treated as errors (fail closed). */
 #include <png.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -525,6 +526,107 @@ static int fast_eligible(const struct walk *wk)
     return wk->depth == 8 && wk->ctype != 3 && !wk->interlace && !wk->has_trns;
 }
 
+#if defined(__x86_64__) || defined(__SSE2__)
+/* Sub, Average and Paeth for 3- and 4-byte pixels with SSE2 (part of every x86-64), one pixel at
+ * a time in 16-bit lanes, as libpng's filter_sse2_intrinsics.c does: those filters depend on the
+ * pixel just decoded, so the lanes run across a pixel's bytes. The arithmetic is exact, so the
+ * pixels are those of the scalar loops below, bit for bit. Loads read 4 bytes while at least 4
+ * are left in the row; the last 3-byte pixel is loaded and stored through a copy. */
+#include <emmintrin.h>
+
+/* The pixel at p: 4 bytes while at least 4 are left in the row, else the last 3-byte pixel
+ * (bpp is a constant in every caller, so the copies are single moves). */
+static inline __m128i loadpx(const uint8_t *p, size_t bpp, size_t left)
+{
+    int32_t t = 0;
+
+    if (bpp == 4 || left >= 4)
+        memcpy(&t, p, 4);
+    else
+        memcpy(&t, p, 3);
+    return _mm_cvtsi32_si128(t);
+}
+
+static inline void storepx(uint8_t *p, __m128i v, size_t bpp)
+{
+    int32_t t = _mm_cvtsi128_si32(v);
+
+    if (bpp == 4)
+        memcpy(p, &t, 4);
+    else
+        memcpy(p, &t, 3);
+}
+
+static inline __m128i abs16(__m128i x)
+{
+    __m128i neg = _mm_cmplt_epi16(x, _mm_setzero_si128());
+    return _mm_sub_epi16(_mm_xor_si128(x, neg), neg);
+}
+
+/* Filter `type` (1, 3 or 4) of a row with a row above (prev) for bpp 3 or 4; inlined with both
+ * as constants. */
+static inline __attribute__((always_inline)) void unfilter_px(const int type, const size_t bpp,
+                                                              const uint8_t *src, uint8_t *dst,
+                                                              const uint8_t *prev, size_t n)
+{
+    const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    __m128i a = zero, c = zero;
+
+    for (size_t i = 0; i < n; i += bpp) {
+        size_t left = n - i;
+        __m128i x = loadpx(src + i, bpp, left), d;
+
+        if (type == 1) {
+            d = _mm_add_epi8(x, a);
+        } else if (type == 3) {
+            __m128i b = loadpx(prev + i, bpp, left);
+            /* floor((a + b) / 2): avg rounds up, less the bit that rounded */
+            __m128i avg = _mm_sub_epi8(_mm_avg_epu8(a, b), _mm_and_si128(_mm_xor_si128(a, b), one));
+            d = _mm_add_epi8(x, avg);
+        } else {
+            __m128i b = _mm_unpacklo_epi8(loadpx(prev + i, bpp, left), zero);
+            __m128i a16 = _mm_unpacklo_epi8(a, zero);
+            __m128i pa = _mm_sub_epi16(b, c), pb = _mm_sub_epi16(a16, c);
+            __m128i pc = abs16(_mm_add_epi16(pa, pb)), small, isa, isb, bc, pred;
+
+            pa = abs16(pa);
+            pb = abs16(pb);
+            small = _mm_min_epi16(pc, _mm_min_epi16(pa, pb));
+            /* a when pa is smallest, else b when pb is, else c: the specification's order */
+            isa = _mm_cmpeq_epi16(small, pa);
+            isb = _mm_cmpeq_epi16(small, pb);
+            bc = _mm_or_si128(_mm_and_si128(isb, b), _mm_andnot_si128(isb, c));
+            pred = _mm_or_si128(_mm_and_si128(isa, a16), _mm_andnot_si128(isa, bc));
+            d = _mm_add_epi8(x, _mm_packus_epi16(pred, pred));
+            c = b;
+        }
+        storepx(dst + i, d, bpp);
+        a = d; /* lanes past bpp are never stored, and lanes do not mix */
+    }
+}
+
+static void unfilter_simd(int type, const uint8_t *src, uint8_t *dst, const uint8_t *prev, size_t n,
+                          size_t bpp)
+{
+    if (bpp == 3) {
+        if (type == 1)
+            unfilter_px(1, 3, src, dst, prev, n);
+        else if (type == 3)
+            unfilter_px(3, 3, src, dst, prev, n);
+        else
+            unfilter_px(4, 3, src, dst, prev, n);
+    } else {
+        if (type == 1)
+            unfilter_px(1, 4, src, dst, prev, n);
+        else if (type == 3)
+            unfilter_px(3, 4, src, dst, prev, n);
+        else
+            unfilter_px(4, 4, src, dst, prev, n);
+    }
+}
+#define HAVE_UNFILTER_SIMD 1
+#endif
+
 /* Reverses the row filters in place order: row y of the image from filtered row f (type byte
  * first) and the image's row y - 1 (prev, NULL for the first row). */
 static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, size_t n, size_t bpp)
@@ -532,6 +634,13 @@ static int unfilter_row(const uint8_t *f, uint8_t *dst, const uint8_t *prev, siz
     const uint8_t *src = f + 1;
     size_t m = DIP_MIN(bpp, n);
 
+#ifdef HAVE_UNFILTER_SIMD
+    if ((bpp == 3 || bpp == 4) && n % bpp == 0 &&
+        (f[0] == 1 || (prev != NULL && (f[0] == 3 || f[0] == 4)))) {
+        unfilter_simd(f[0], src, dst, prev, n, bpp);
+        return 0;
+    }
+#endif
     switch (f[0]) {
     case 0:
         memcpy(dst, src, n);
@@ -629,14 +738,17 @@ static int fast_decode(const uint8_t *buf, size_t len, const struct walk *wk, di
             zlen += n;
         }
     }
-    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
-    if (rc)
-        goto out;
+    /* The filtered rows first: they are a little larger than the image, so that between images
+     * each takes back its own buffer from the cache (in the other order the image took the
+     * larger one, and the rows got fresh pages, faulted and zeroed, every time). */
     f = dip__malloc_large(flen); /* reused between images: no page faults */
     if (f == NULL) {
         rc = DIP_ENOMEM;
         goto out;
     }
+    rc = dip_image_new((int)wk->width, (int)wk->height, (int)bpp, &img);
+    if (rc)
+        goto out;
     r = dip__inflate(z, zlen, 1, f, flen, &used, &got);
     if (r == DIP__INFLATE_NOMEM) {
         rc = DIP_ENOMEM;
@@ -835,6 +947,18 @@ out:
  * number of threads, so the bytes are the same whatever pool runs the pieces; an image that fits
  * one piece is deflated as one buffer. */
 #define PIECE_BYTES ((size_t)4 << 20)
+/* The fast levels (ISA-L, 1-2) cut 1 MiB pieces: a full flush costs them little, and on two
+ * cores a 12-MP image's 35 pieces keep both busy to the end where 9 left one idle for the last
+ * piece. */
+#define PIECE_BYTES_FAST ((size_t)1 << 20)
+
+/* Rows per piece: fixed by the width, channels and level, never by threads. */
+static int piece_rows_for(size_t rowbytes, int h, int level)
+{
+    size_t piece = level >= 1 && level <= 2 ? PIECE_BYTES_FAST : PIECE_BYTES;
+
+    return (int)DIP_MAX((size_t)1, DIP_MIN(piece / (rowbytes + 1), (size_t)h));
+}
 
 /* libpng's adaptive filter heuristic: the filter whose output has the smallest sum of bytes
  * taken as signed (minimum sum of absolute differences), ties to the lower filter number. One
@@ -919,10 +1043,12 @@ static void filter_row(const uint8_t *prev, const uint8_t *cur, size_t n, size_t
 }
 
 struct piece {
-    uint8_t *z; /* deflated piece */
+    uint8_t *at; /* where its IDAT chunk goes in the output */
+    uint8_t *z;  /* deflated piece */
     size_t zlen;
     size_t rawlen; /* filtered bytes in it */
     uint32_t adler;
+    int done; /* deflated (under penc.mu) */
 };
 
 struct penc {
@@ -931,6 +1057,14 @@ struct penc {
     int piece_rows, level;
     size_t npieces;
     struct piece *pieces;
+    uint32_t adler; /* of all the filtered bytes: the zlib stream's trailer */
+    /* Handing the file to opts->sink in order while pieces are still deflated (see emit). */
+    const struct dip_encode_opts *opts;
+    pthread_mutex_t mu;
+    size_t next;        /* the first piece not yet handed out */
+    int emitting;       /* a thread is handing out pieces (outside mu) */
+    int sink_failed;    /* the sink refused: no more calls */
+    uint32_t run_adler; /* of the pieces handed out so far */
 };
 
 /* Filters the rows of v (prev: the row above its first, NULL at the top of the image) and
@@ -962,15 +1096,21 @@ out:
     return rc;
 }
 
+static void emit(struct penc *e, size_t i);
+
 static int piece_task(void *ud, size_t i, int thread)
 {
     struct penc *e = ud;
     int y0 = (int)i * e->piece_rows, y1 = DIP_MIN(e->v.height, y0 + e->piece_rows);
     struct dip_view rows = dip_view_sub(&e->v, (struct dip_rect){0, y0, e->v.width, y1 - y0});
+    int rc;
 
     (void)thread;
-    return make_piece(&rows, y0 > 0 ? e->v.data + (size_t)(y0 - 1) * e->v.stride : NULL, e->bpp,
-                      e->level, i + 1 == e->npieces, &e->pieces[i]);
+    rc = make_piece(&rows, y0 > 0 ? e->v.data + (size_t)(y0 - 1) * e->v.stride : NULL, e->bpp,
+                    e->level, i + 1 == e->npieces, &e->pieces[i]);
+    if (rc == 0 && e->opts->sink != NULL)
+        emit(e, i);
+    return rc;
 }
 
 static uint8_t *put32(uint8_t *o, uint32_t x)
@@ -996,12 +1136,124 @@ static uint8_t *end_chunk(uint8_t *start, uint8_t *o)
     return put32(o, dip__zcrc32(0, start, (size_t)(o - start)));
 }
 
+/* ---- Handing the file to a sink while it is encoded ----
+ * Pieces finish in any order on the pool; the thread that finishes the next piece in file order
+ * hands it (and any finished pieces after it) to the sink, outside the lock, while the other
+ * threads deflate on. So a caller writes most of the file while the rest is still encoded. */
+
+static void put_head(uint8_t out[33], const struct penc *e)
+{
+    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
+    uint8_t *w, *t;
+
+    memcpy(out, "\x89PNG\r\n\x1a\n", 8);
+    w = put_chunk_head(out + 8, "IHDR", 13);
+    t = w - 4;
+    w = put32(w, (uint32_t)e->v.width);
+    w = put32(w, (uint32_t)e->v.height);
+    *w++ = 8;
+    *w++ = ctypes[e->bpp];
+    *w++ = 0; /* deflate */
+    *w++ = 0; /* adaptive filtering */
+    *w++ = 0; /* not interlaced */
+    end_chunk(t, w);
+}
+
+/* Piece k as its IDAT chunk, to the sink: length and type, the zlib header before the first
+ * piece, the data, the Adler-32 after the last, the CRC; then IEND after the last. */
+static int sink_piece(const struct penc *e, size_t k, uint32_t adler)
+{
+    const struct dip_encode_opts *o = e->opts;
+    const struct piece *p = &e->pieces[k];
+    int first = k == 0, last = k + 1 == e->npieces;
+    uint8_t head[33 + 10], tail[8 + 12], *w = head;
+    uint32_t crc;
+    int rc = 0;
+
+    if (first) {
+        put_head(head, e);
+        w += 33;
+    }
+    w = put_chunk_head(w, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
+    if (first) {
+        dip__zlib_header(e->level, w);
+        w += 2;
+    }
+    crc = dip__zcrc32(0, w - (first ? 6 : 4), first ? 6 : 4);
+    crc = dip__zcrc32(crc, p->z, p->zlen);
+    {
+        uint8_t *t = tail;
+        if (last) {
+            t = put32(t, adler);
+            crc = dip__zcrc32(crc, tail, 4);
+        }
+        t = put32(t, crc);
+        if (last) {
+            t = put_chunk_head(t, "IEND", 0);
+            t = end_chunk(t - 4, t);
+        }
+        rc = o->sink(o->sink_ud, head, (size_t)(w - head));
+        if (rc == 0)
+            rc = o->sink(o->sink_ud, p->z, p->zlen);
+        if (rc == 0)
+            rc = o->sink(o->sink_ud, tail, (size_t)(t - tail));
+    }
+    return rc;
+}
+
+static void emit(struct penc *e, size_t i)
+{
+    pthread_mutex_lock(&e->mu);
+    e->pieces[i].done = 1;
+    while (!e->emitting && e->next < e->npieces && e->pieces[e->next].done) {
+        size_t k = e->next;
+        const struct piece *p = &e->pieces[k];
+        uint32_t adler =
+            k == 0 ? p->adler : dip__zadler32_combine(e->run_adler, p->adler, p->rawlen);
+        int failed = e->sink_failed;
+
+        e->emitting = 1;
+        e->run_adler = adler;
+        pthread_mutex_unlock(&e->mu);
+        if (!failed && sink_piece(e, k, adler) != 0)
+            failed = 1;
+        pthread_mutex_lock(&e->mu);
+        e->sink_failed = failed;
+        e->emitting = 0;
+        e->next = k + 1;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Writes piece i as one IDAT chunk at its place: the first opens the zlib stream, the last
+ * closes it with the Adler-32 of all filtered bytes. */
+static int idat_task(void *ud, size_t i, int thread)
+{
+    const struct penc *e = ud;
+    const struct piece *p = &e->pieces[i];
+    int first = i == 0, last = i + 1 == e->npieces;
+    uint8_t *w, *t;
+
+    (void)thread;
+    w = put_chunk_head(p->at, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
+    t = w - 4;
+    if (first) {
+        dip__zlib_header(e->level, w);
+        w += 2;
+    }
+    memcpy(w, p->z, p->zlen);
+    w += p->zlen;
+    if (last)
+        w = put32(w, e->adler);
+    end_chunk(t, w);
+    return 0;
+}
+
 static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, uint8_t **out,
                       size_t *out_len, struct dip_err *err)
 {
-    static const uint8_t ctypes[5] = {0, 0, 4, 2, 6};
     struct penc e;
-    uint8_t *o = NULL, *w, *t;
+    uint8_t *o = NULL, *w;
     size_t total;
     uint32_t adler = 1;
     int rc, ch = dip_image_channels(img);
@@ -1020,9 +1272,10 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
     e.bpp = (size_t)ch;
     e.rowbytes = (size_t)e.v.width * e.bpp;
     e.level = opts->png_level;
-    e.piece_rows =
-        (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (e.rowbytes + 1), (size_t)e.v.height));
+    e.piece_rows = piece_rows_for(e.rowbytes, e.v.height, e.level);
     e.npieces = ((size_t)e.v.height + (size_t)e.piece_rows - 1) / (size_t)e.piece_rows;
+    e.opts = opts;
+    pthread_mutex_init(&e.mu, NULL);
     e.pieces = dip_calloc(e.npieces, sizeof(*e.pieces));
     if (e.pieces == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory encoding %dx%d", e.v.width,
@@ -1051,38 +1304,28 @@ static int png_encode(const dip_image *img, const struct dip_encode_opts *opts, 
         adler = i == 0 ? e.pieces[i].adler
                        : dip__zadler32_combine(adler, e.pieces[i].adler, e.pieces[i].rawlen);
     }
-    o = dip_malloc(total);
+    if (opts->sink != NULL && !e.sink_failed && e.next == e.npieces) {
+        *out = NULL; /* the sink has the whole file (include/dip/codec.h) */
+        *out_len = total;
+        goto out;
+    }
+    o = dip__malloc_large(total); /* huge pages for a large file; the caller's dip_free frees it */
     if (o == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "png: out of memory for %zu output bytes", total);
         goto out;
     }
-    memcpy(o, "\x89PNG\r\n\x1a\n", 8);
-    w = put_chunk_head(o + 8, "IHDR", 13);
-    t = w - 4;
-    w = put32(w, (uint32_t)e.v.width);
-    w = put32(w, (uint32_t)e.v.height);
-    *w++ = 8;
-    *w++ = ctypes[ch];
-    *w++ = 0; /* deflate */
-    *w++ = 0; /* adaptive filtering */
-    *w++ = 0; /* not interlaced */
-    w = end_chunk(t, w);
+    put_head(o, &e);
+    w = o + 33;
+    /* Each IDAT's place is known: the pieces copy themselves there and sum their CRCs on the
+     * pool (for a large image, 16 MB copied and checksummed on one core was a serial step). */
     for (size_t i = 0; i < e.npieces; i++) {
-        int first = i == 0, last = i + 1 == e.npieces;
-        const struct piece *p = &e.pieces[i];
-
-        w = put_chunk_head(w, "IDAT", p->zlen + (first ? 2 : 0) + (last ? 4 : 0));
-        t = w - 4;
-        if (first) {
-            dip__zlib_header(e.level, w);
-            w += 2;
-        }
-        memcpy(w, p->z, p->zlen);
-        w += p->zlen;
-        if (last)
-            w = put32(w, adler);
-        w = end_chunk(t, w);
+        e.pieces[i].at = w;
+        w += 12 + e.pieces[i].zlen + (i == 0 ? 2 : 0) + (i + 1 == e.npieces ? 4 : 0);
     }
+    e.adler = adler;
+    rc = dip_pool_for(opts->pool, e.npieces, idat_task, &e);
+    if (rc)
+        goto out; /* idat_task cannot fail */
     w = put_chunk_head(w, "IEND", 0);
     w = end_chunk(w - 4, w);
     DIP_ASSERT((size_t)(w - o) == total);
@@ -1094,6 +1337,7 @@ out:
         dip_free(e.pieces[i].z);
     dip_free(e.pieces);
     dip_free(o);
+    pthread_mutex_destroy(&e.mu);
     return rc;
 }
 
@@ -1249,7 +1493,7 @@ static int png_enc_open(int w, int h, int ch, const struct dip_encode_opts *opts
     e->level = opts->png_level;
     e->first = 1;
     rowbytes = (size_t)w * (size_t)ch;
-    e->piece_rows = (int)DIP_MAX((size_t)1, DIP_MIN(PIECE_BYTES / (rowbytes + 1), (size_t)h));
+    e->piece_rows = piece_rows_for(rowbytes, h, e->level);
     rc = dip_image_new(w, e->piece_rows, ch, &e->piece);
     e->prev = dip_malloc(rowbytes);
     if (rc || e->prev == NULL) {

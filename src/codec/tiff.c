@@ -1378,6 +1378,21 @@ static int tiff_encode(const dip_image *img, const struct dip_encode_opts *opts,
         rc = dip_err_set(err, rc, "tiff: compressing the strips: %s", dip_strerror(rc));
         goto out;
     }
+    {
+        /* The output's size is known but for the header and directory (a few KiB): one
+         * huge-page buffer instead of a doubling one faulted in 4 KiB at a time. */
+        size_t total = 65536;
+        for (uint32_t s = 0; s < e.nstrips; s++)
+            total += e.zlen[s];
+        if (total <= m.cap) {
+            m.wr = dip__malloc_large(total);
+            if (m.wr == NULL) {
+                rc = dip_err_set(err, DIP_ENOMEM, "tiff: out of memory for the output");
+                goto out;
+            }
+            m.alloc = total;
+        }
+    }
     tif = open_mem(&m, "w", 0, &rep);
     if (tif == NULL) {
         rc = dip_err_set(err, DIP_ENOMEM, "tiff: cannot start the encoder%s%s",

@@ -3,11 +3,15 @@
  * threads) and whatever tile size produced the pixels, as DESIGN.md asks of the cluster: an
  * encoder cuts its work at fixed boundaries, never at thread-count boundaries. The images are
  * large enough for several PNG pieces (4 MiB of filtered rows each). */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "codec/internal.h"
+#include "core/internal.h"
 #include "dip/codec.h"
 #include "dip/exec.h"
 #include "test.h"
@@ -324,4 +328,212 @@ TEST(tiff_parallel_strips_round_trip_and_damage_refused)
         dip_image_unref(src);
     }
     dip_pool_free(pool);
+}
+
+/* ---- A PNG handed to a sink while it is encoded (dip process writes it to the file) ---- */
+
+struct collect {
+    uint8_t *buf;
+    size_t len, cap;
+    int calls, fail_at; /* fail_at > 0: the fail_at-th call refuses */
+};
+
+static int collect_sink(void *ud, const uint8_t *p, size_t n)
+{
+    struct collect *c = ud;
+
+    if (c->fail_at > 0 && ++c->calls == c->fail_at)
+        return 1;
+    ASSERT(c->fail_at == 0 || c->calls < c->fail_at); /* no call after a refusal */
+    if (c->len + n > c->cap) {
+        c->cap = (c->len + n) * 2;
+        c->buf = realloc(c->buf, c->cap);
+        ASSERT(c->buf != NULL);
+    }
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+/* The sink gets, in order, exactly the bytes of the encode without a sink, at 1, 2 and 3 threads
+ * and two tile sizes; the encode then returns no buffer, only the length. A sink that refuses
+ * part way gets no more calls, and the whole file comes back in the buffer. */
+TEST(png_sink_gets_the_same_bytes_any_threads_and_tile)
+{
+    static const int levels[3] = {0, 1, 6}, tiles[2] = {64, 0};
+    dip_image *src = make_photo(1500, 2000, 3); /* 9 MB of filtered rows: three pieces */
+
+    for (int l = 0; l < 3; l++) {
+        struct enc_case c = {"png", DIP_FORMAT_PNG, levels[l], 90, 0, 3};
+        uint8_t *ref = NULL;
+        size_t ref_len = 0;
+
+        run_and_encode(src, &c, 1, 0, &ref, &ref_len);
+        for (int t = 0; t < 2; t++)
+            for (int threads = 1; threads <= 3; threads++)
+                for (int fail_at = 0; fail_at <= 4; fail_at += 4) {
+                    dip_pool *pool = NULL;
+                    dip_pipeline *p = NULL;
+                    dip_image *res = NULL;
+                    struct dip_run_opts ro = {0};
+                    struct dip_encode_opts eo;
+                    struct dip_err err = {0};
+                    struct collect col = {.fail_at = fail_at};
+                    uint8_t *enc = NULL;
+                    size_t len = 0;
+
+                    ASSERT_OK(dip_pool_new(threads, &pool));
+                    ASSERT_OK(dip_pipeline_parse("gaussian(sigma=1.5)", &p, &err));
+                    ro.pool = pool;
+                    ro.tile = tiles[t];
+                    ASSERT_OK(dip_run_image(p, src, &ro, &res, &err));
+                    dip_encode_opts_default(&eo);
+                    eo.format = DIP_FORMAT_PNG;
+                    eo.png_level = levels[l];
+                    eo.pool = pool;
+                    eo.sink = collect_sink;
+                    eo.sink_ud = &col;
+                    ASSERT_OK(dip_codec_encode(res, &eo, &enc, &len, &err));
+                    ASSERT_EQ_INT((long long)len, (long long)ref_len);
+                    if (fail_at == 0) {
+                        ASSERT(enc == NULL); /* the sink has it all */
+                        ASSERT_EQ_INT((long long)col.len, (long long)ref_len);
+                    } else {
+                        ASSERT(enc != NULL);
+                        ASSERT(memcmp(enc, ref, len) == 0);
+                        ASSERT_EQ_INT(col.calls, fail_at);
+                        ASSERT(col.len < ref_len);
+                    }
+                    ASSERT(memcmp(col.buf, ref, col.len) == 0);
+                    free(col.buf);
+                    dip_free(enc);
+                    dip_image_unref(res);
+                    dip_pipeline_free(p);
+                    dip_pool_free(pool);
+                }
+        dip_free(ref);
+    }
+    dip_image_unref(src);
+}
+
+/* ---- PNM decode on a pool; files read in halves and written in parts ---- */
+
+/* A binary PPM and PGM of several 4 MiB bands decode to the same pixels on 1, 2 and 3 threads
+ * (the copy runs in bands on the pool); a truncated one is still refused before any copy. */
+TEST(pnm_decode_on_a_pool_round_trip)
+{
+    for (int ch = 1; ch <= 3; ch += 2) {
+        dip_image *src = make_photo(3000, 1700, ch), *back = NULL;
+        struct dip_encode_opts eo;
+        struct dip_limits lim;
+        struct dip_err err = {0};
+        uint8_t *enc = NULL;
+        size_t len = 0;
+
+        dip_encode_opts_default(&eo);
+        eo.format = DIP_FORMAT_PNM;
+        ASSERT_OK(dip_codec_encode(src, &eo, &enc, &len, &err));
+        dip_limits_default(&lim);
+        for (int threads = 1; threads <= 3; threads++) {
+            dip_pool *pool = NULL;
+            struct dip_decode_opts dopt;
+            struct dip_view a, b;
+
+            ASSERT_OK(dip_pool_new(threads, &pool));
+            dip_decode_opts_default(&dopt);
+            dopt.pool = pool;
+            ASSERT_OK(dip_codec_decode(enc, len, &lim, &dopt, &back, NULL, &err));
+            a = dip_image_view(src);
+            b = dip_image_view(back);
+            ASSERT(dip_view_equal(&a, &b));
+            dip_image_unref(back);
+            back = NULL;
+            memset(&err, 0, sizeof(err));
+            ASSERT_EQ_INT(dip_codec_decode(enc, len - 1, &lim, &dopt, &back, NULL, &err),
+                          DIP_ECORRUPT);
+            ASSERT_CONTAINS(err.msg, "truncated pixel data");
+            ASSERT(back == NULL);
+            dip_pool_free(pool);
+        }
+        dip_free(enc);
+        dip_image_unref(src);
+    }
+}
+
+static int temporaries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    ASSERT(d != NULL);
+    while ((e = readdir(d)) != NULL)
+        n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* A file over the split size (read in two halves at once) reads back byte for byte, as does one
+ * just under it; a file written in parts of odd sizes and committed reads back whole; an aborted
+ * one leaves neither the file nor its temporary; the byte limit still refuses a large file. */
+TEST(file_read_in_halves_and_written_in_parts_round_trip)
+{
+    static const size_t sizes[3] = {((size_t)16 << 20) - 1, ((size_t)21 << 20) + 3, 5};
+    char path[4096], gone[4096];
+    const char *dir = dip_test_tmpdir();
+
+    snprintf(path, sizeof(path), "%s/big.bin", dir);
+    snprintf(gone, sizeof(gone), "%s/gone.bin", dir);
+    for (int k = 0; k < 3; k++) {
+        size_t n = sizes[k], got_len = 0;
+        uint8_t *data = malloc(n), *got = NULL;
+        struct dip_err err = {0};
+        struct dip_file_out f;
+        uint32_t s = 99;
+
+        ASSERT(data != NULL);
+        for (size_t i = 0; i < n; i++) {
+            s = s * 1664525u + 1013904223u;
+            data[i] = (uint8_t)(s >> 24);
+        }
+        ASSERT_OK(dip_file_write_atomic(path, data, n, &err));
+        for (int threads = 0; threads <= 2; threads++) {
+            ASSERT_OK(dip_file_read_threads(path, n, threads, &got, &got_len, &err));
+            ASSERT_EQ_INT((long long)got_len, (long long)n);
+            ASSERT(memcmp(got, data, n) == 0);
+            dip_free(got);
+            got = NULL;
+        }
+        if (n > 1) {
+            ASSERT_EQ_INT(dip_file_read_threads(path, n - 1, 2, &got, &got_len, &err), DIP_ELIMIT);
+            ASSERT_CONTAINS(err.msg, "max_input_bytes");
+        }
+        /* In parts of 1, 7, 100 000 and the rest, then committed over the file just read. */
+        memset(data, 0x5a, DIP_MIN(n, (size_t)1000));
+        ASSERT_OK(dip_file_out_open(&f, path, &err));
+        {
+            size_t done = 0, part[3] = {1, 7, 100000};
+            for (int i = 0; done < n; i++) {
+                size_t m = DIP_MIN(n - done, i < 3 ? part[i] : n);
+                ASSERT_OK(dip_file_out_write(&f, data + done, m, &err));
+                done += m;
+            }
+        }
+        ASSERT_EQ_INT(temporaries_in(dir), 1);
+        ASSERT_OK(dip_file_out_commit(&f, &err));
+        ASSERT_EQ_INT(f.fd, -1);
+        ASSERT_OK(dip_file_read_threads(path, n, 2, &got, &got_len, &err));
+        ASSERT_EQ_INT((long long)got_len, (long long)n);
+        ASSERT(memcmp(got, data, n) == 0);
+        dip_free(got);
+        /* Aborted: nothing is left. */
+        ASSERT_OK(dip_file_out_open(&f, gone, &err));
+        ASSERT_OK(dip_file_out_write(&f, data, n, &err));
+        dip_file_out_abort(&f);
+        dip_file_out_abort(&f); /* a second abort is a no-op */
+        ASSERT(access(gone, F_OK) != 0);
+        ASSERT_EQ_INT(temporaries_in(dir), 0);
+        free(data);
+    }
+    unlink(path);
 }

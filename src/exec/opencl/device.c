@@ -3,9 +3,11 @@
  * once, and the public device API (--device, dip version, /api/v1/cluster). No platform means the
  * CPU path, silently. `auto` takes a GPU only; PoCL's CPU device is used only when OpenCL is
  * asked for explicitly. Under mpirun each rank takes GPU (local rank mod GPU count). */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "internal.h"
@@ -377,6 +379,31 @@ void dip_device_set_default(enum dip_device d)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* `auto` takes a GPU or an accelerator only, and on Linux every driver of one reaches it through
+ * a device node: DRM render nodes (/dev/dri: Intel, AMD, Mesa), /dev/kfd (ROCm), /dev/nvidiactl
+ * (NVIDIA), /dev/accel (the kernel's accelerator class), /dev/mali0 and /dev/kgsl-3d0 (ARM and
+ * Qualcomm GPUs). Without any, no driver can offer a GPU, and loading the installed ones to ask
+ * (PoCL alone brings LLVM: some 40 ms of CPU in every process) is skipped. `--device opencl`
+ * always asks. */
+static int gpu_node_present(void)
+{
+    static const char *const nodes[] = {"/dev/kfd", "/dev/nvidiactl", "/dev/accel", "/dev/mali0",
+                                        "/dev/kgsl-3d0"};
+    DIR *dri;
+    struct dirent *e;
+    int found = 0;
+
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+        if (access(nodes[i], F_OK) == 0)
+            return 1;
+    dri = opendir("/dev/dri");
+    while (dri != NULL && !found && (e = readdir(dri)) != NULL)
+        found = strncmp(e->d_name, "renderD", 7) == 0 || strncmp(e->d_name, "card", 4) == 0;
+    if (dri != NULL)
+        closedir(dri);
+    return found;
+}
+
 enum dip_device dip_device_resolve(enum dip_device d)
 {
     char why[256];
@@ -390,6 +417,8 @@ enum dip_device dip_device_resolve(enum dip_device d)
         return DIP_DEVICE_CPU;
     if (d == DIP_DEVICE_OPENCL)
         return DIP_DEVICE_OPENCL; /* failures are warned about per image, then the CPU runs */
+    if (!gpu_node_present())
+        return DIP_DEVICE_CPU;
     return dip__ocl_dev(0, why, sizeof(why)) ? DIP_DEVICE_OPENCL : DIP_DEVICE_CPU;
 }
 
