@@ -97,7 +97,7 @@ with tempfile.TemporaryDirectory() as d:
     icds = [open(os.path.join(vendors, f)).read().strip() for f in
             (sorted(os.listdir(vendors)) if os.path.isdir(vendors) else []) if f.endswith(".icd")]
     if not has_node and icds and "OCL_ICD_VENDORS" not in os.environ:
-        icdname = os.path.basename(icds[0])
+        icdname = icds[0]  # as the ICD loader passes it to dlopen, as LD_DEBUG names it
         for dev, loaded in (("auto", False), ("opencl", True)):
             env = dict(os.environ, LD_DEBUG="files")
             r = subprocess.run([DIP, "process", "--device", dev, "-p", "gaussian", "-o",
