@@ -60,3 +60,6 @@ fi
 echo
 echo "== codecs (dip, OpenCV, libvips)"
 /usr/bin/python3 bench/codecs.py "$build/dip" "$out/codecs" "${CODEC_RUNS:-3}"
+echo
+echo "== batch (dip process, OpenCV)"
+/usr/bin/python3 bench/batch.py "$build/dip" --work "$out" --rounds "${BATCH_ROUNDS:-5}"

@@ -86,6 +86,27 @@ with tempfile.TemporaryDirectory() as d:
         r = dip("bench", "--width", "32", "--height", "16", "--runs", "1", "--ops", "invert")
         ck.check(r.returncode == 0 and ",invert,dip," in r.stdout and "dip-opencl" not in r.stdout,
                  "auto without a GPU benchmarks the CPU only: %r" % r.stdout)
+    # auto on a machine without any GPU device node does not even load the OpenCL drivers
+    # (PoCL loads LLVM: ~65 ms at every start); --device opencl does (LD_DEBUG=files lists
+    # every library the dynamic loader opens, dlopen'ed ones included).
+    nodes = ["/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/mali0", "/dev/dxg"]
+    has_node = any(os.path.exists(n) for n in nodes) or any(
+        os.path.isdir(x) and any(not e.startswith(".") for e in os.listdir(x))
+        for x in ("/dev/dri", "/dev/accel"))
+    vendors = "/etc/OpenCL/vendors"
+    icds = [open(os.path.join(vendors, f)).read().strip() for f in
+            (sorted(os.listdir(vendors)) if os.path.isdir(vendors) else []) if f.endswith(".icd")]
+    if not has_node and icds and "OCL_ICD_VENDORS" not in os.environ:
+        icdname = icds[0]  # as the ICD loader passes it to dlopen, as LD_DEBUG names it
+        for dev, loaded in (("auto", False), ("opencl", True)):
+            env = dict(os.environ, LD_DEBUG="files")
+            r = subprocess.run([DIP, "process", "--device", dev, "-p", "gaussian", "-o",
+                                os.path.join(d, "ld-%s.png" % dev), inputs[1]],
+                               capture_output=True, text=True, timeout=600, env=env)
+            ck.check(r.returncode == 0, "--device %s under LD_DEBUG: %r" % (dev, r.stderr[-500:]))
+            ck.check((("file=" + icdname) in r.stderr) == loaded,
+                     "--device %s without a GPU node: the ICD %s %s" %
+                     (dev, icdname, "was not loaded" if loaded else "was loaded"))
     # No OpenCL platform at all (the ICD loader pointed at an empty folder): auto is the CPU,
     # silently; opencl says so once for the batch; every item is done, with the CPU's bytes.
     icd = os.path.join(d, "no-icd")

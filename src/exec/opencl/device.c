@@ -379,29 +379,42 @@ void dip_device_set_default(enum dip_device d)
     pthread_mutex_unlock(&g_mu);
 }
 
-/* `auto` takes a GPU or an accelerator only, and on Linux every driver of one reaches it through
- * a device node: DRM render nodes (/dev/dri: Intel, AMD, Mesa), /dev/kfd (ROCm), /dev/nvidiactl
- * (NVIDIA), /dev/accel (the kernel's accelerator class), /dev/mali0 and /dev/kgsl-3d0 (ARM and
- * Qualcomm GPUs). Without any, no driver can offer a GPU, and loading the installed ones to ask
- * (PoCL alone brings LLVM: some 40 ms of CPU in every process) is skipped. `--device opencl`
- * always asks. */
+/* Whether this machine has a device node that a GPU's (or an accelerator's) OpenCL driver would
+ * open: DRM render nodes (Mesa, Intel, AMD), NVIDIA's, AMD ROCm's /dev/kfd, /dev/accel (NPUs),
+ * Mali, WSL2's /dev/dxg. Without one no platform can offer a GPU, so `auto` resolves to the CPU
+ * without loading the ICDs: PoCL alone (CPU devices only) loads LLVM, about 30 ms of CPU and 65 ms
+ * of wall time at the start of every `dip process` (docs/bench.md, Batch). `--device opencl` always
+ * scans. Looked up once. */
 static int gpu_node_present(void)
 {
-    static const char *const nodes[] = {"/dev/kfd", "/dev/nvidiactl", "/dev/accel", "/dev/mali0",
-                                        "/dev/kgsl-3d0"};
-    DIR *dri;
-    struct dirent *e;
-    int found = 0;
+    static const char *const files[] = {"/dev/nvidiactl", "/dev/nvidia0",  "/dev/kfd",
+                                        "/dev/mali0",     "/dev/kgsl-3d0", "/dev/dxg"};
+    static const char *const dirs[] = {"/dev/dri", "/dev/accel"};
 
-    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
-        if (access(nodes[i], F_OK) == 0)
+    for (size_t i = 0; i < DIP_COUNTOF(files); i++)
+        if (access(files[i], F_OK) == 0)
             return 1;
-    dri = opendir("/dev/dri");
-    while (dri != NULL && !found && (e = readdir(dri)) != NULL)
-        found = strncmp(e->d_name, "renderD", 7) == 0 || strncmp(e->d_name, "card", 4) == 0;
-    if (dri != NULL)
-        closedir(dri);
-    return found;
+    for (size_t i = 0; i < DIP_COUNTOF(dirs); i++) {
+        DIR *dir = opendir(dirs[i]);
+        struct dirent *e;
+        int found = 0;
+        if (dir == NULL)
+            continue;
+        while (!found && (e = readdir(dir)) != NULL)
+            found = e->d_name[0] != '.';
+        closedir(dir);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+static pthread_once_t g_nodes_once = PTHREAD_ONCE_INIT;
+static int g_nodes;
+
+static void nodes_look(void)
+{
+    g_nodes = gpu_node_present();
 }
 
 enum dip_device dip_device_resolve(enum dip_device d)
@@ -417,7 +430,8 @@ enum dip_device dip_device_resolve(enum dip_device d)
         return DIP_DEVICE_CPU;
     if (d == DIP_DEVICE_OPENCL)
         return DIP_DEVICE_OPENCL; /* failures are warned about per image, then the CPU runs */
-    if (!gpu_node_present())
+    pthread_once(&g_nodes_once, nodes_look);
+    if (!g_nodes)
         return DIP_DEVICE_CPU;
     return dip__ocl_dev(0, why, sizeof(why)) ? DIP_DEVICE_OPENCL : DIP_DEVICE_CPU;
 }
