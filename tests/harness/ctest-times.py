@@ -29,8 +29,15 @@ with open(log, errors="replace") as f:
             times[name] = float(m.group(1))
             name = None
 
-info = json.loads(subprocess.run(["ctest", "--show-only=json-v1"], cwd=build, check=True,
-                                 capture_output=True, text=True).stdout)
+# Any ctest run, --show-only included, rewrites LastTest.log: put the last run's back.
+with open(log, "rb") as f:
+    kept = f.read()
+try:
+    info = json.loads(subprocess.run(["ctest", "--show-only=json-v1"], cwd=build, check=True,
+                                     capture_output=True, text=True).stdout)
+finally:
+    with open(log, "wb") as f:
+        f.write(kept)
 timeouts = {}
 for t in info.get("tests", []):
     to = default_timeout
