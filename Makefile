@@ -6,11 +6,16 @@
 #   make bench  benchmarks against OpenCV and libvips
 #   make fuzz   build the libFuzzer targets and run each for FUZZ_SECONDS
 JOBS ?= $(shell nproc)
+# CTest slots: twice the cores. Most tests wait (on a server, a deadline, a heartbeat) more than
+# they compute; the ones that keep the cores busy (browser, podman, mpi, golden, opencl, the long
+# codec sweeps) take two slots each (PROCESSORS), and one browser or podman test runs at a time
+# (RESOURCE_LOCK). tests/README.md, "Keeping make test fast", has the figures.
+TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
 .PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops \
-	check-format format check-layers
+	check-format format check-layers test-times
 
 all: build
 
@@ -44,11 +49,16 @@ format:
 check-layers:
 	@/usr/bin/python3 tools/check-layers.py
 
+# The 15 longest tests of the last make test in each build against their timeouts.
+test-times:
+	@for b in build-ci build-asan; do [ -f $$b/Testing/Temporary/LastTest.log ] && \
+	  /usr/bin/python3 tests/harness/ctest-times.py $$b 15; done; true
+
 test-ci:
 	@cmake --preset ci >/dev/null
 	@cmake --build build-ci -j$(JOBS)
 	@rm -f build-ci/openapi-validated.log
-	@cd build-ci && ctest -j$(JOBS) --output-on-failure --timeout 900
+	@cd build-ci && ctest -j$(TEST_JOBS) --output-on-failure --timeout 900
 	@if [ -f build-ci/openapi-validated.log ]; then awk '{r+=$$2; e+=$$3; n++} END {printf \
 	  "openapi: %d responses and %d events validated against docs/openapi.yaml in %d tests\n", \
 	  r, e, n}' build-ci/openapi-validated.log; fi
@@ -59,7 +69,7 @@ test-asan:
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitizers/lsan.supp \
-	  ctest -j$(JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench|once'
+	  ctest -j$(TEST_JOBS) --output-on-failure --timeout 900 -LE 'slow|e2e|bench|once'
 
 bench: build
 	@bench/run.sh $(BUILD)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the codec-b tests: deterministic test images, pixel comparison, decoding with
- * explicit limits, a growable byte builder for hand-made files, and the truncation sweep that
- * every format must survive. Header-only (static functions): each test is its own executable. */
+ * explicit limits and a growable byte builder for hand-made files (the truncation and
+ * out-of-memory sweeps are sweep.h's). Header-only (static functions): each test is its own
+ * executable. */
 #ifndef DIP_TEST_CBUTIL_H
 #define DIP_TEST_CBUTIL_H
 
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "dip/codec.h"
+#include "sweep.h" /* the truncation and out-of-memory sweeps */
 #include "test.h"
 
 /* A w x h image with ch channels of varied, reproducible content (gradients plus noise). */
@@ -131,74 +133,6 @@ static inline void cb_expect_fail(const void *buf, size_t len, const struct dip_
         DIP_TEST_FAIL("got %s (%s), expected %s", dip_err_name(rc), err.msg, dip_err_name(code));
     if (needle)
         ASSERT_CONTAINS(err.msg, needle);
-}
-
-/* Every prefix of the file except the last `tail_ok` ones must fail to decode (and
- * probing it must not crash). Returns the number of prefixes tried. */
-static inline size_t cb_truncation_sweep(const uint8_t *buf, size_t len, size_t tail_ok)
-{
-    size_t tried = 0;
-
-    for (size_t n = 0; n + tail_ok < len; n++) {
-        struct dip_limits lim;
-        struct dip_err err = {0};
-        struct dip_image_info info;
-        dip_image *img = NULL;
-        int rc;
-
-        /* A fresh, exactly sized copy so that ASan sees any read past the prefix. */
-        uint8_t *p = malloc(n ? n : 1);
-        ASSERT(p != NULL);
-        memcpy(p, buf, n);
-        dip_limits_default(&lim);
-        (void)dip_codec_probe(p, n, &lim, &info, &err);
-        rc = cb_decode_lim(p, n, &lim, &img, &info, &err);
-        if (rc == 0)
-            DIP_TEST_FAIL("prefix of %zu of %zu bytes decoded without error", n, len);
-        ASSERT(img == NULL);
-        ASSERT(err.msg[0] != '\0');
-        free(p);
-        tried++;
-    }
-    return tried;
-}
-
-/* Out of memory at every allocation in turn: decoding `buf` (and, when `f` is not UNKNOWN,
- * re-encoding the result as `f`) must return DIP_ENOMEM with a message, or succeed once the
- * failing allocation lies past the last one. Leaks show under ASan. Returns the number of
- * allocation sites reached. */
-static inline long cb_oom_sweep(const uint8_t *buf, size_t len, dip_format f)
-{
-    long n;
-
-    for (n = 1; n < 1000; n++) {
-        struct dip_err err = {0};
-        struct dip_image_info info;
-        dip_image *img = NULL;
-        uint8_t *out = NULL;
-        size_t out_len = 0;
-        int rc;
-
-        dip__alloc_fail_after(n);
-        rc = cb_decode(buf, len, &img, &info, &err);
-        if (rc == 0 && f != DIP_FORMAT_UNKNOWN) {
-            struct dip_encode_opts o;
-            dip_encode_opts_default(&o);
-            o.format = f;
-            rc = dip_codec_encode(img, &o, &out, &out_len, &err);
-        }
-        dip__alloc_fail_after(0);
-        dip_image_unref(img);
-        dip_free(out);
-        if (rc == 0)
-            break;
-        if (rc != DIP_ENOMEM)
-            DIP_TEST_FAIL("allocation %ld failing gave %s (%s), not ENOMEM", n, dip_err_name(rc),
-                          err.msg);
-        ASSERT(err.msg[0] != '\0');
-    }
-    ASSERT(n < 1000);
-    return n;
 }
 
 /* ---- A byte builder for hand-made files ---- */

@@ -76,30 +76,6 @@ int decode_with(const void *buf, size_t len, const struct dip_limits *lim, int a
     return dip_codec_decode(buf, len, lim ? lim : &dl, &o, out, info, err);
 }
 
-int check_truncations(const uint8_t *buf, size_t len, size_t step)
-{
-    int tried = 0;
-
-    for (size_t n = 0; n < len; n += step) {
-        struct dip_err err = {0};
-        dip_image *img = NULL;
-        uint8_t *copy = malloc(n ? n : 1);
-        int rc;
-
-        /* A private copy of exactly n bytes, so ASan sees any read past the end. */
-        memcpy(copy, buf, n);
-        rc = decode_with(copy, n, NULL, 1, &img, NULL, &err);
-        if (rc == 0)
-            DIP_TEST_FAIL("prefix of %zu of %zu bytes decoded without error", n, len);
-        ASSERT(img == NULL);
-        ASSERT(err.code == rc);
-        ASSERT(rc == DIP_ECORRUPT || rc == DIP_EFORMAT);
-        free(copy);
-        tried++;
-    }
-    return tried;
-}
-
 size_t make_exif(uint8_t *out, int o, int big_endian)
 {
     struct bytes b = {0};
@@ -188,50 +164,4 @@ void view_diff(const struct dip_view *a, const struct dip_view *b, double *mean,
                 *max = d;
         }
     *mean = n ? sum / (double)n : 0;
-}
-
-void oom_decode_sweep(const uint8_t *buf, size_t len)
-{
-    int ok = 0;
-
-    for (long n = 1; n < 100 && !ok; n++) {
-        struct dip_err err = {0};
-        dip_image *img = NULL;
-        int rc;
-        dip__alloc_fail_after(n);
-        rc = decode_with(buf, len, NULL, 1, &img, NULL, &err);
-        dip__alloc_fail_after(0);
-        if (rc == 0) {
-            ok = 1;
-            dip_image_unref(img);
-        } else {
-            ASSERT_EQ_INT(rc, DIP_ENOMEM);
-            ASSERT(img == NULL);
-        }
-    }
-    ASSERT(ok);
-}
-
-void oom_encode_sweep(const dip_image *img, dip_format f)
-{
-    int ok = 0;
-
-    for (long n = 1; n < 100 && !ok; n++) {
-        struct dip_encode_opts eo;
-        struct dip_err err = {0};
-        uint8_t *enc = NULL;
-        size_t len = 0;
-        int rc;
-        dip_encode_opts_default(&eo);
-        eo.format = f;
-        dip__alloc_fail_after(n);
-        rc = dip_codec_encode(img, &eo, &enc, &len, &err);
-        dip__alloc_fail_after(0);
-        if (rc == 0)
-            ok = 1;
-        else
-            ASSERT_EQ_INT(rc, DIP_ENOMEM);
-        dip_free(enc);
-    }
-    ASSERT(ok);
 }

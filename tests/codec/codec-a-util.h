@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "dip/codec.h"
+#include "sweep.h" /* the truncation and out-of-memory sweeps */
 
 /* A growable byte string (aborts on OOM: test code). */
 struct bytes {
@@ -28,16 +29,6 @@ dip_image *make_image(int w, int h, int ch, int smooth);
 /* Decodes with default limits (or `lim`), autorotate as given; returns the status. */
 int decode_with(const void *buf, size_t len, const struct dip_limits *lim, int autorotate,
                 dip_image **out, struct dip_image_info *info, struct dip_err *err);
-
-/* Every prefix of buf (lengths 0, step, 2*step, ... < len) must fail to decode with
- * DIP_ECORRUPT or DIP_EFORMAT, leaving no image. Returns the number of prefixes tried. */
-int check_truncations(const uint8_t *buf, size_t len, size_t step);
-
-/* Decodes buf with the n-th allocation failing, for n = 1, 2, ... until a decode succeeds (at
- * most 99 tries): every failure must be DIP_ENOMEM and leave no image, and one must succeed. */
-void oom_decode_sweep(const uint8_t *buf, size_t len);
-/* The same for encoding img as format f. */
-void oom_encode_sweep(const dip_image *img, dip_format f);
 
 /* EXIF block "Exif\0\0" + TIFF header (big or little endian) with one IFD0 entry:
  * Orientation = o. Returns its length; out must hold 64 bytes. */

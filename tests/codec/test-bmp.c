@@ -471,19 +471,11 @@ TEST(bmp_probe)
     free(b.p);
 }
 
-TEST(bmp_truncation_sweep)
+/* An RLE8 file, which dip does not write (test-sweep/bmp sweeps dip's own files). */
+TEST(bmp_rle_truncation_sweep)
 {
     size_t tried = 0;
 
-    for (int ch = 1; ch <= 4; ch += 3) {
-        dip_image *img = cb_image(7, 5, ch, 9);
-        uint8_t *buf;
-        size_t len;
-        cb_encode(img, DIP_FORMAT_BMP, 90, 0, &buf, &len);
-        tried += cb_truncation_sweep(buf, len, 0);
-        dip_free(buf);
-        dip_image_unref(img);
-    }
     {
         static const uint8_t rle[] = {3, 1, 0, 3, 2, 3, 4, 0, 2,  5, 0, 0,
                                       0, 2, 2, 1, 4, 6, 0, 0, 10, 7, 0, 1};
@@ -491,10 +483,10 @@ TEST(bmp_truncation_sweep)
         struct bmpspec s = {40, 8, 4, 8, 1, {0}, 0, pal, 8, rle, sizeof(rle)};
         struct cb_bytes b = {0};
         build_bmp(&s, &b);
-        tried += cb_truncation_sweep(b.p, b.len, 0);
+        tried += sweep_truncations(b.p, b.len, 1, 0);
         free(b.p);
     }
-    ASSERT(tried > 400);
+    ASSERT(tried > 100);
 }
 
 TEST(bmp_rle_bomb_refused_real_rle_accepted)
@@ -534,22 +526,6 @@ TEST(bmp_rle_bomb_refused_real_rle_accepted)
     dip_image_unref(img);
     free(rle.p);
     free(b.p);
-}
-
-TEST(bmp_out_of_memory_at_every_allocation)
-{
-    for (int ch = 1; ch <= 4; ch++) {
-        dip_image *img = cb_image(23, 11, ch, 40);
-        uint8_t *buf;
-        size_t len;
-        long sites;
-
-        cb_encode(img, DIP_FORMAT_BMP, 90, 0, &buf, &len);
-        sites = cb_oom_sweep(buf, len, DIP_FORMAT_BMP);
-        printf("%d channels: %ld allocation sites\n", ch, sites);
-        dip_free(buf);
-        dip_image_unref(img);
-    }
 }
 
 TEST(bmp_v5_profile_size_limit)

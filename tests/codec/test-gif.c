@@ -316,7 +316,7 @@ TEST(interlaced_block_clipped_and_limits_checked_on_its_own_rectangle)
     ASSERT_CONTAINS(err.msg, "image block 1");
     ASSERT_CONTAINS(err.msg, "max_height=10");
     ASSERT(img == NULL);
-    check_truncations(b.p, b.n, 1);
+    sweep_truncations(b.p, b.n, 1, 0);
     bytes_free(&b);
 }
 
@@ -424,7 +424,7 @@ TEST(tiled_blocks_give_rgb_and_transparency_over_them_stays_opaque)
     ASSERT_EQ_INT(pix(img, 2, 1, 3), 0);
     ASSERT_EQ_INT(pix(img, 3, 0, 0), loc[1][idx[0]].Red);
     ASSERT_EQ_INT(pix(img, 3, 0, 3), 255);
-    check_truncations(b.p, b.n, 1);
+    sweep_truncations(b.p, b.n, 1, 0);
     dip_image_unref(img);
     bytes_free(&b);
 }
@@ -611,13 +611,13 @@ TEST(truncation_at_every_offset)
     for (size_t i = 0; i < sizeof(idx); i++)
         idx[i] = (uint8_t)(i * 7 % 4);
     c = write_gif(7, 19, pal4, 4, &fr, 1);
-    check_truncations(b.p, b.n, 1);
-    check_truncations(c.p, c.n, 1);
+    sweep_truncations(b.p, b.n, 1, 0);
+    sweep_truncations(c.p, c.n, 1, 0);
     bytes_free(&b);
     bytes_free(&c);
     for (int ld = 0; ld < 4; ld++) {
         b = disposal_gif(ld);
-        check_truncations(b.p, b.n, 1);
+        sweep_truncations(b.p, b.n, 1, 0);
         bytes_free(&b);
     }
 }
@@ -627,8 +627,8 @@ TEST(out_of_memory_at_every_allocation)
     uint8_t idx1[48];
     struct bytes b = offset_transparent_gif(idx1), c = disposal_gif(DISPOSE_DO_NOT);
 
-    oom_decode_sweep(b.p, b.n);
-    oom_decode_sweep(c.p, c.n);
+    sweep_oom(b.p, b.n, DIP_FORMAT_UNKNOWN);
+    sweep_oom(c.p, c.n, DIP_FORMAT_UNKNOWN);
     bytes_free(&b);
     bytes_free(&c);
 }
