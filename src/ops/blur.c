@@ -1159,6 +1159,27 @@ DIP_INLINE void bilat_acc1(float *restrict u, const uint8_t *restrict s, const f
         u[x] += (float)s[x] * wt[x];
 }
 
+/* Adds g taps (4, or 1 for the last ones) to the chunk's sums: their weights wg to wsum, and each
+ * plane's source rows src[j][c] weighted to sum[c]. */
+DIP_INLINE void bilat_add(float *wsum, float **sum, const uint8_t *(*src)[4], const float **wg,
+                          int g, int np, int cw)
+{
+    if (g == 4 && np == 1) {
+        bilat_both4(wsum, sum[0], src[0][0], src[1][0], src[2][0], src[3][0], wg[0], wg[1], wg[2],
+                    wg[3], cw);
+    } else if (g == 4) {
+        bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
+        for (int c = 0; c < np; c++)
+            bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1], wg[2],
+                       wg[3], cw);
+    } else {
+        for (int x = 0; x < cw; x++)
+            wsum[x] += wg[0][x];
+        for (int c = 0; c < np; c++)
+            bilat_acc1(sum[c], src[0][c], wg[0], cw);
+    }
+}
+
 /* cvRound for 0 <= v < 2^22: adding 1.5 * 2^23 rounds to an integer, half to even, in IEEE
  * float (no library call, the same in vector and scalar code). */
 DIP_INLINE uint8_t round_u8(float v)
@@ -1191,29 +1212,20 @@ DIP_HOT static void bilat_rows(const struct bilateral_args *a, const struct bila
             for (int k = 0; k < tp->n;) {
                 int g = tp->n - k >= 4 ? 4 : 1; /* taps in this pass */
                 const uint8_t *src[4][4];
-                float *wg[4];
+                const float *wg[4];
                 for (int j = 0; j < g; j++) {
                     size_t off = (size_t)(y + r + tp->dy[k + j]) * pstride +
                                  (size_t)(r + x0 + tp->dx[k + j]);
+                    float *wj = wts + (size_t)j * BILAT_CHUNK;
                     for (int c = 0; c < np; c++)
                         src[j][c] = plane[c] + off;
-                    wg[j] = wts + (size_t)j * BILAT_CHUNK;
                     if (cc == 1)
-                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 1, idx, wg[j]);
+                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 1, idx, wj);
                     else
-                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 3, idx, wg[j]);
+                        bilat_weights(src[j], ctr, cw, tp->w[k + j], a->color_w, 3, idx, wj);
+                    wg[j] = wj;
                 }
-                if (g == 4) {
-                    bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
-                    for (int c = 0; c < np; c++)
-                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
-                                   wg[2], wg[3], cw);
-                } else {
-                    for (int x = 0; x < cw; x++)
-                        wsum[x] += wg[0][x];
-                    for (int c = 0; c < np; c++)
-                        bilat_acc1(sum[c], src[0][c], wg[0], cw);
-                }
+                bilat_add(wsum, sum, src, wg, g, np, cw);
                 k += g;
             }
             if (cc == 1) {
@@ -1324,20 +1336,7 @@ DIP_HOT static void bilat_rows_m(const struct bilateral_args *a, const struct bi
                                 (size_t)(r + dx);
                     }
                 }
-                if (g == 4 && np == 1) {
-                    bilat_both4(wsum, sum[0], src[0][0], src[1][0], src[2][0], src[3][0], wg[0],
-                                wg[1], wg[2], wg[3], cw);
-                } else if (g == 4) {
-                    bilat_wsum4(wsum, wg[0], wg[1], wg[2], wg[3], cw);
-                    for (int c = 0; c < np; c++)
-                        bilat_acc4(sum[c], src[0][c], src[1][c], src[2][c], src[3][c], wg[0], wg[1],
-                                   wg[2], wg[3], cw);
-                } else {
-                    for (int x = 0; x < cw; x++)
-                        wsum[x] += wg[0][x];
-                    for (int c = 0; c < np; c++)
-                        bilat_acc1(sum[c], src[0][c], wg[0], cw);
-                }
+                bilat_add(wsum, sum, src, wg, g, np, cw);
                 k += g;
             }
             d = dip__row_at(out, ys) + (size_t)x0 * (size_t)np;

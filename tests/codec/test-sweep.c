@@ -9,28 +9,9 @@
  * per-format tests run the same sweeps on the hand-made files only they build. */
 #include <stdio.h>
 
+#include "cbutil.h" /* cb_image, the sweeps (sweep.h) */
 #include "dip/codec.h"
-#include "sweep.h"
 #include "test.h"
-
-/* A deterministic w x h image with ch channels (gradients and a little noise). */
-static dip_image *sample_image(int w, int h, int ch, uint32_t seed)
-{
-    dip_image *img = NULL;
-    struct dip_view v;
-    uint32_t s = seed * 2654435761u + 1;
-
-    ASSERT_OK(dip_image_new(w, h, ch, &img));
-    v = dip_image_view(img);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < ch; c++) {
-                s = s * 1103515245u + 12345u;
-                v.data[(size_t)y * v.stride + (size_t)x * (size_t)ch + (size_t)c] =
-                    (uint8_t)((x * 5 + y * 3 + c * 60) ^ (int)((s >> 16) & 15));
-            }
-    return img;
-}
 
 /* ---- A GIF writer (dip does not encode GIF) ----
  * Four colours, and a clear code before every pixel, so that the LZW code size stays at 3 bits:
@@ -188,7 +169,7 @@ static void sweep_format(dip_format f)
     for (int vi = 0; vi < 2 && r->v[vi].what; vi++) {
         const struct variant *v = &r->v[vi];
         for (int ch = 1; ch <= 4; ch++) {
-            dip_image *src = sample_image(23, 11, ch, (uint32_t)(ch * 7 + vi));
+            dip_image *src = cb_image(23, 11, ch, (uint32_t)(ch * 7 + vi));
             struct dip_encode_opts eo;
             struct dip_err err = {0};
             struct dip_limits lim;
