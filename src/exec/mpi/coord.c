@@ -1168,6 +1168,36 @@ static void on_message(struct coord *c, struct worker *w, int tag, const uint8_t
     }
 }
 
+/* A worker whose message was cut short (it died, or stopped, while sending a result) may have
+ * sent a BEAT after that message: the task it started next, which is the likeliest to have killed
+ * it. The BEAT is complete in MPI's queue behind the cut message; read what is already there, so
+ * that lose_worker blames that task and not only the ones it named before. Only BEATs are used. */
+static void read_last_beats(struct coord *c, struct worker *w)
+{
+    for (int k = 0; k < 8; k++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int tag = 0, got = 0;
+        struct dip_err err = {0};
+
+        if (dip__rx_probe(&w->rx, w->comm, w->peer) <= 0)
+            return;
+        /* A BEAT is small: it is there or it is not. The last try gives up on a message still
+         * arriving (it is left with MPI, as a cut message is). */
+        for (int tries = 0; tries < 3 && got == 0; tries++) {
+            if (tries > 0)
+                dip__nap(100);
+            got = dip__rx_test(&w->rx, tries < 2 ? c->lost_after : -1e9, &data, &len, &tag,
+                               c->sealed ? &w->ch : NULL, &err);
+        }
+        if (got <= 0)
+            return;
+        if (tag == DIP__MPI_BEAT)
+            on_beat(w, data, len);
+        dip_free(data);
+    }
+}
+
 /* Handles what has arrived from each live worker, never waiting on any: a message still on its
  * way is left to arrive while the loop goes on (its own deadline covers a sender that died or
  * stopped mid-message). Returns how many messages were handled. */
@@ -1197,6 +1227,8 @@ static int poll_all(struct coord *c)
 
                 snprintf(why, sizeof why, "%s%s",
                          err.code == DIP_EINTEGRITY ? "failed authentication: " : "", err.msg);
+                if (err.code != DIP_EINTEGRITY)
+                    read_last_beats(c, w);
                 lose_worker(c, w, why);
                 break;
             }
