@@ -15,7 +15,10 @@ from mpiutil import (check, kill_group, make_images, need_hooks, png_with_text, 
 
 need_hooks()
 d = tmpdir()
-inputs = make_images(os.path.join(d, "in"), 60, 640, 480, seed=13)
+# Enough small inputs that the other worker still has work after the stall: while one worker
+# computes the large input (0.7 s), the other finishes some 40 small ones; with 60 in all, an idle
+# machine once left it nothing to write during the stall ("0 outputs in 5.0 s").
+inputs = make_images(os.path.join(d, "in"), 150, 640, 480, seed=13)
 # The marked input is large (a result of megabytes), so its transfer takes many fragments.
 big = make_images(os.path.join(d, "in"), 1, 2000, 1500, seed=14, prefix="big")[0]
 inputs[1:2] = [big]
