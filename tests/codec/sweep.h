@@ -56,6 +56,20 @@ static inline size_t sweep_truncations(const uint8_t *buf, size_t len, size_t st
     return tried;
 }
 
+/* One step of an out-of-memory sweep: 1 when the run succeeded (the failing allocation lay past
+ * the last one), 0 when it failed as it must (DIP_ENOMEM with a message); anything else fails the
+ * test. */
+static inline int sweep_oom_done(long n, int rc, const struct dip_err *err)
+{
+    if (rc == 0)
+        return 1;
+    if (rc != DIP_ENOMEM)
+        DIP_TEST_FAIL("allocation %ld failing gave %s (%s), not ENOMEM", n, dip_err_name(rc),
+                      err->msg);
+    ASSERT(err->msg[0] != '\0');
+    return 0;
+}
+
 /* Out of memory at every allocation in turn (n = 1, 2, ...): decoding buf and, when `f` is not
  * DIP_FORMAT_UNKNOWN, encoding the result as `f` must fail with DIP_ENOMEM and a message, leaving
  * no image, until the failing allocation lies past the last one and the whole succeeds. Returns
@@ -91,12 +105,8 @@ static inline long sweep_oom(const uint8_t *buf, size_t len, dip_format f)
         dip__alloc_fail_after(0);
         dip_image_unref(img);
         dip_free(out);
-        if (rc == 0)
+        if (sweep_oom_done(n, rc, &err))
             break;
-        if (rc != DIP_ENOMEM)
-            DIP_TEST_FAIL("allocation %ld failing gave %s (%s), not ENOMEM", n, dip_err_name(rc),
-                          err.msg);
-        ASSERT(err.msg[0] != '\0');
     }
     if (n >= 1000)
         DIP_TEST_FAIL("still failing with the 999th allocation failing");
@@ -118,13 +128,9 @@ static inline long sweep_oom_encode(const dip_image *img, const struct dip_encod
         rc = dip_codec_encode(img, opts, &out, &out_len, &err);
         dip__alloc_fail_after(0);
         dip_free(out);
-        if (rc == 0)
+        if (sweep_oom_done(n, rc, &err))
             break;
-        if (rc != DIP_ENOMEM)
-            DIP_TEST_FAIL("allocation %ld failing gave %s (%s), not ENOMEM", n, dip_err_name(rc),
-                          err.msg);
         ASSERT(out == NULL);
-        ASSERT(err.msg[0] != '\0');
     }
     if (n >= 1000)
         DIP_TEST_FAIL("still failing with the 999th allocation failing");

@@ -120,6 +120,14 @@ static uint8_t *test_image(int w, int h, int ch)
     return img;
 }
 
+/* The decoded view holds the packed w x h x ch image `img`, row by row. */
+static void assert_rows(const struct dip_view *v, const uint8_t *img, int w, int h, int ch)
+{
+    for (int y = 0; y < h; y++)
+        ASSERT(memcmp(v->data + (size_t)y * v->stride, img + (size_t)y * (size_t)w * (size_t)ch,
+                      (size_t)w * (size_t)ch) == 0);
+}
+
 static int decode(const struct buf *b, dip_image **img, struct dip_err *err)
 {
     struct dip_limits lim;
@@ -147,10 +155,7 @@ TEST(png_fast_decode_every_filter_channel_count_and_idat_split)
             ASSERT(out != NULL);
             v = dip_image_view(out);
             ASSERT_EQ_INT(v.channels, ch);
-            for (int y = 0; y < h; y++)
-                ASSERT(memcmp(v.data + (size_t)y * v.stride,
-                              img + (size_t)y * (size_t)w * (size_t)ch,
-                              (size_t)w * (size_t)ch) == 0);
+            assert_rows(&v, img, w, h, ch);
             dip_image_unref(out);
             free(b.p);
             free(z);
@@ -280,10 +285,7 @@ TEST(png_fast_decode_filters_on_ties_and_extremes)
                     fprintf(stderr, "ch %d k %d w %d: %s\n", ch, k, w, err.msg);
                 ASSERT(out != NULL);
                 v = dip_image_view(out);
-                for (int y = 0; y < h; y++)
-                    ASSERT(memcmp(v.data + (size_t)y * v.stride,
-                                  img + (size_t)y * (size_t)w * (size_t)ch,
-                                  (size_t)w * (size_t)ch) == 0);
+                assert_rows(&v, img, w, h, ch);
                 dip_image_unref(out);
                 free(b.p);
                 free(z);
