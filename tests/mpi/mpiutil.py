@@ -14,6 +14,9 @@ import zlib
 
 import cv2
 import numpy as np
+from priority import raise_priority
+
+raise_priority()
 
 DIP = os.environ.get("DIP") or os.path.join(os.environ.get("DIP_BINARY_DIR", "build"), "dip")
 MPIEXEC = os.environ.get("MPIEXEC") or shutil.which("mpiexec") or "mpiexec"

@@ -16,7 +16,7 @@ from mpiutil import (check, kill_group, rank_pids, run_local, run_mpi, same_outp
 
 d = tmpdir()
 tile_env = {"DIP_MPI_TILE_PIXELS": 1000000}
-sanitized = os.environ.get("ASAN_OPTIONS") is not None
+sanitized = bool(os.environ.get("DIP_TEST_SANITIZED"))
 
 
 def make(path, w, h, seed):

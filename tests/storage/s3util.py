@@ -15,6 +15,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from priority import raise_priority
+
+raise_priority()
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIP = os.environ.get("DIP", "dip")
 S3RVER = os.path.join(HERE, "node_modules", ".bin", "s3rver")
