@@ -9,8 +9,11 @@
  * is locked for as long as the coordinator lives; after the summary (every output written) it
  * writes "exit N lost K". dip mpirun polls the file and mpirun:
  *   - status written: rank 0 is done. With K > 0 lost workers mpirun is interrupted after 1 s;
- *     otherwise it ends on its own (after a clean MPI_Finalize), with an interrupt after 20 s as a
- *     backstop. Interrupting is safe: every output was renamed into place before the status was
+ *     otherwise it ends on its own (after a clean MPI_Finalize), with an interrupt after 3 s as a
+ *     backstop: a host lost after its last task (the summary then names no lost worker) keeps
+ *     mpirun waiting for ever on its daemon, and the job must end within 10 s of the summary
+ *     (a 20 s backstop ended one 22 s after it at load 11; mpi/test_mpirun_backstop).
+ *     Interrupting is safe: every output was renamed into place before the status was
  *     written, and the workers write nothing; mpirun then has each daemon kill its own children.
  *   - file present, lock free, nothing written: the coordinator died. The workers leave on their
  *     own within DIP_MPI_ORPHAN_S; mpirun is interrupted 2 s after the coordinator's death was seen
@@ -286,7 +289,7 @@ int dip__cmd_mpirun(int argc, char **argv)
         if (state == 0) {
             state = read_status(path, &code, &lost, &seen);
             if (state == 1)
-                end_at = now + (lost > 0 ? 1.0 : 20.0);
+                end_at = now + (lost > 0 ? 1.0 : 3.0);
             else if (state == 2)
                 end_at = now + 2.0;
         }
