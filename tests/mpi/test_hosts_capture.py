@@ -28,6 +28,11 @@ TCPDUMP = shutil.which("tcpdump") or "/usr/bin/tcpdump"
 PIPE = "gaussian(size=3) | sharpen(amount=0.75)"
 WINDOW = 64
 BTL_PORTS = (47300, 47500)  # Open MPI's TCP BTL listens here: dip's messages between ranks
+# Open MPI's start-up channel (OOB: mpirun and its daemons) listens on ports of another range.
+# Left to the kernel, mpirun's listening port once fell in BTL_PORTS (a 200-in-28 000 chance):
+# its traffic, the command line with the file names, was then counted as dip's, and the test
+# failed with "file names crossed the network".
+OOB_PORTS = (47600, 47800)
 
 
 def tcp_streams(pcap, listeners=None):
@@ -95,7 +100,8 @@ def run(h, d, inputs, out, key):
         check("listening on" in line, "tcpdump did not start: %s" % line)
     extra = ["--cluster-key", key] if key else []
     cmd = [DIP, "mpirun", *h.mpirun_args(3), "--mca", "btl_tcp_port_min_v4", str(BTL_PORTS[0]),
-           "--mca", "btl_tcp_port_range_v4", str(BTL_PORTS[1] - BTL_PORTS[0]), DIP, "process",
+           "--mca", "btl_tcp_port_range_v4", str(BTL_PORTS[1] - BTL_PORTS[0]),
+           "--mca", "oob_tcp_dynamic_ipv4_ports", "%d-%d" % OOB_PORTS, DIP, "process",
            "-p", PIPE, "-o", out + "/", "-f", "png", "--log-level", "1", *extra, *inputs]
     # On a loaded, shared machine Open MPI's daemons now and then fail to start (a session
     # folder that exists, a daemon that cannot reach mpirun: hostnet.py); nothing of dip has run
