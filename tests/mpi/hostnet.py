@@ -125,7 +125,7 @@ class Hosts:
         ip("link", "del", self.bridge, check_rc=False)
 
 
-def run_fault(fault, np_=4, n=20, bad_input=False):
+def run_fault(fault, np_=4, n=60, bad_input=False):
     """Runs `dip mpirun` with np_ ranks on three fake hosts (ranks 0 and 1 on the first, rank 2 on
     the second, rank 3 on the third), applies `fault` once outputs appear, and checks what a user
     would: dip mpirun (the command the user waits for) ends within 10 s of dip's summary (or of
@@ -137,6 +137,9 @@ def run_fault(fault, np_=4, n=20, bad_input=False):
                          tmpdir, wait_for, worker_table)
 
     d = tmpdir()
+    # Enough inputs that the job is still running when the fault lands after the first outputs:
+    # with 20 (0.6 s of work at nice -10 on an idle machine) a stopped rank 3 had once finished
+    # its tasks and the summary named no lost worker ("rank 3 not listed as lost").
     inputs = make_images(os.path.join(d, "in"), n, 640, 480, seed=9)
     if bad_input:
         bad = os.path.join(d, "in", "broken.png")
