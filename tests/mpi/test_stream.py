@@ -10,13 +10,13 @@ import os
 import cv2
 import numpy as np
 
+from diputil import SANITIZED
 from mpiutil import PIPELINE, check, run_local, run_mpi, same_outputs, tmpdir
 
 d = tmpdir()
 # Under a sanitizer the coordinator's whole-image path (DIP_MPI_STREAM=0) runs for JPEG only: for
 # PNG, TIFF and WebP it is the same path with another codec (which the codec tests run under
 # ASan), and WebP is never streamed, so its two runs are the same.
-sanitized = bool(os.environ.get("DIP_TEST_SANITIZED"))
 # Over DIP_MPI_TILE_PIXELS (lowered here): a lone image is tiled.
 tile_env = {"DIP_MPI_TILE_PIXELS": 1000000}
 
@@ -37,7 +37,7 @@ for ext, streams in (("jpg", True), ("png", True), ("tif", True), ("webp", False
     for pi, pipe in enumerate((one_step, PIPELINE) if ext == "jpg" else (one_step,)):
         ref = os.path.join(d, "local_%s_%d" % (ext, pi))
         run_local(pipe, [src], ref + "/")
-        for stream in (1, 0) if ext == "jpg" or not sanitized else (1,):
+        for stream in (1, 0) if ext == "jpg" or not SANITIZED else (1,):
             out = os.path.join(d, "mpi_%s_%d_%d" % (ext, pi, stream))
             r = run_mpi(3, pipe, [src], out + "/", DIP_MPI_STREAM=stream, **tile_env)
             check(r.returncode == 0 and " 0 failed" in r.stderr,
@@ -50,7 +50,7 @@ for ext, streams in (("jpg", True), ("png", True), ("tif", True), ("webp", False
             check(not bad, "%s pipeline %d stream=%d: %s differ from the local run" %
                   (ext, pi, stream, bad), r.stderr)
         print("%s pipeline %d: identical to local, %s" %
-              (ext, pi, "streamed" if sanitized and ext != "jpg" else "streamed and whole"))
+              (ext, pi, "streamed" if SANITIZED and ext != "jpg" else "streamed and whole"))
 
 
 # The output in another format: a streamed JPEG written as PNG and TIFF (row encoders) and WebP

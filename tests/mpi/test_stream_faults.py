@@ -11,12 +11,12 @@ import signal
 import cv2
 import numpy as np
 
+from diputil import SANITIZED
 from mpiutil import (check, kill_group, rank_pids, run_local, run_mpi, same_outputs, start_mpi,
                      tmpdir, wait_for, worker_table)
 
 d = tmpdir()
 tile_env = {"DIP_MPI_TILE_PIXELS": 1000000}
-sanitized = bool(os.environ.get("DIP_TEST_SANITIZED"))
 
 
 def make(path, w, h, seed):
@@ -39,7 +39,7 @@ def peak_mib(stderr):
 one_step = "gaussian(size=5) | invert"
 # Smaller under ASan (several times slower; its quarantine keeps freed memory, so RSS says
 # nothing there and the memory check is skipped).
-W, H = (2000, 1500) if sanitized else (4000, 3000)
+W, H = (2000, 1500) if SANITIZED else (4000, 3000)
 # Rank 0's memory: a 4000 x 3000 RGB image is 34 MiB decoded; the whole-image path holds the
 # input and the output at once, the streamed one neither.
 big = make(os.path.join(d, "rss", "big.jpg"), W, H, 11)
@@ -54,7 +54,7 @@ for stream in (1, 0):
 image_mib = W * H * 3 / 2**20
 print("rank 0 peak RSS: streamed %d MiB, whole %d MiB (one decoded image: %.0f MiB)" %
       (peaks[1], peaks[0], image_mib))
-if not sanitized:
+if not SANITIZED:
     check(peaks[1] + image_mib < peaks[0],
           "streaming saved less than one decoded image: %d vs %d MiB" % (peaks[1], peaks[0]))
 check(not same_outputs(os.path.join(d, "rss_out_1"), os.path.join(d, "rss_out_0")),
@@ -76,7 +76,7 @@ check(not left, "files left after a failed image: %s" % left, r.stderr)
 print("ok: a cut-off file fails with the decoder's message")
 
 # A worker killed mid-image: the tiles it held are built again from rows still kept.
-slow = "median(size=11) | invert" if not sanitized else "median(size=7) | invert"
+slow = "median(size=11) | invert" if not SANITIZED else "median(size=7) | invert"
 ref = os.path.join(d, "kill_local")
 run_local(slow, [big], ref + "/")
 out = os.path.join(d, "kill_mpi")
