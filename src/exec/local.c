@@ -4,7 +4,9 @@
  * other with their tiles spread over the pool. Results and progress go to the job's callbacks,
  * serialised by one mutex. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -87,6 +89,20 @@ static int item_task(void *ud, size_t i, int thread)
     rc = io->load(io->ud, i, &data, &len, &err);
     if (rc)
         goto done;
+#ifdef DIP_TEST_HOOKS
+    {
+        /* Test-only (test builds): every item takes this many milliseconds more, so that the
+         * tests of progress and time left get jobs of a known length without using the CPU. */
+        const char *v = getenv("DIP_TEST_ITEM_SLEEP_MS");
+        long ms = v ? strtol(v, NULL, 10) : 0;
+
+        if (ms > 0) {
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+            nanosleep(&ts, NULL);
+        }
+    }
+#endif
     rc = dip_process_bytes(j->spec, j->p, data, len, &o, &outb, &outlen, &r.format, &info, &r.width,
                            &r.height, &err);
     if (io->release)
