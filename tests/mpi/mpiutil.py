@@ -14,6 +14,7 @@ import zlib
 
 import cv2
 import numpy as np
+from diputil import mpi_sanitizer_env
 from priority import raise_priority
 
 raise_priority()
@@ -25,48 +26,12 @@ PIPELINE = "gaussian(size=5) | equalize | canny | resize(scale=0.5)"
 PIPELINE2 = "median(size=3) | stretch | sharpen | rotate(angle=90) | otsu"
 
 
-# Under the sanitizers (make test's ASan pass) every rank writes its reports to a file of its own
-# here, and the test fails at its end if any rank wrote one. On stderr they were lost: a worker
-# that aborts on an ASan error is just a lost worker whose task the cluster runs again, and the
-# job passes. Leak checking is off in the ranks: Open MPI's components leave allocations whose
-# stacks LSan cannot name (frames in "<unknown module>", which tools/sanitizers/lsan.supp cannot
-# match), so every rank printed a leak report that no test read, and building it re-read
-# /proc/self/maps for each frame (about 0.4 CPU s a rank, a third of the mpi tests' ASan time).
-# dip's own leaks are checked by the tests of the same code without mpirun.
-SAN_LOGS = None
-if os.environ.get("DIP_TEST_SANITIZED"):
-    SAN_LOGS = tempfile.mkdtemp(prefix="dip-mpi-san-")
-
-    def _san_reports():
-        found = sorted(os.listdir(SAN_LOGS))
-        for n in found:
-            with open(os.path.join(SAN_LOGS, n), errors="replace") as f:
-                sys.stderr.write("== %s\n%s\n" % (n, f.read()[-6000:]))
-        shutil.rmtree(SAN_LOGS, True)
-        if found:
-            sys.stderr.write("FAIL: sanitizer reports from %d process(es) under mpirun: %s\n" %
-                             (len(found), " ".join(found)))
-            sys.stderr.flush()
-            os._exit(1)
-
-    atexit.register(_san_reports)
-
-
-def _san_options(value, name):
-    opts = [o for o in value.split(":") if o and not o.startswith(("log_path=", "detect_leaks="))]
-    if name == "asan":
-        opts.append("detect_leaks=0")
-    return ":".join(opts + ["log_path=" + os.path.join(SAN_LOGS, name)])
-
-
 def env(**extra):
     e = dict(os.environ)
     e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
              OMPI_MCA_btl_vader_single_copy_mechanism="none",
              OMPI_MCA_mca_base_component_disable_dlclose="1")
-    if SAN_LOGS:
-        e["ASAN_OPTIONS"] = _san_options(e.get("ASAN_OPTIONS", ""), "asan")
-        e["UBSAN_OPTIONS"] = _san_options(e.get("UBSAN_OPTIONS", ""), "ubsan")
+    mpi_sanitizer_env(e)
     e.update({k: str(v) for k, v in extra.items()})
     return e
 

@@ -11,6 +11,7 @@ import tempfile
 import cv2
 import numpy as np
 
+from diputil import mpi_sanitizer_env
 from s3util import DIP, S3rver, check, dip, env
 
 MPIEXEC = os.environ.get("MPIEXEC") or shutil.which("mpirun")
@@ -39,7 +40,8 @@ def main():
         r = subprocess.run([MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
                             "--mca", "btl", "self,vader,tcp", "-np", "3", DIP, "process", "--quiet",
                             "-p", pipe, "-o", "s3://out/mpi/", "s3://input/p/*.jpg"],
-                           capture_output=True, text=True, timeout=200, env=e)
+                           capture_output=True, text=True, timeout=200,
+                           env=mpi_sanitizer_env(dict(e)))
         check(r.returncode == 0, "mpirun: %d %s" % (r.returncode, r.stderr[-3000:]))
         check("6 done, 0 failed" in r.stderr, "summary: " + r.stderr[-2000:])
         for i in range(6):

@@ -25,6 +25,7 @@ import time
 import cv2
 import numpy as np
 
+from diputil import mpi_sanitizer_env
 from s3util import DIP, S3rver, check, dip, env
 
 MPIEXEC = os.environ.get("MPIEXEC") or shutil.which("mpirun")
@@ -200,8 +201,8 @@ def mpirun(e, args, timeout=300, worker_env=None):
         cmd += ["%s=%s" % kv for kv in worker_env.items()] + dip_cmd
     else:
         cmd += ["-np", "3"] + dip_cmd
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e,
-                          errors="backslashreplace")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=mpi_sanitizer_env(dict(e)), errors="backslashreplace")
 
 
 def transport(text):
