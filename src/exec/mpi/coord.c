@@ -8,6 +8,7 @@
  * results are dropped, a task that took down three workers fails, and with no worker left the
  * coordinator runs the tasks itself. Every MPI call here is non-blocking and polled. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <mpi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -893,20 +894,88 @@ static void lose_worker(struct coord *c, struct worker *w, const char *why)
     w->isolated = 0;
 }
 
+/* The spawn watchdog. MPI_Comm_spawn blocks, with no timeout, until the new process has
+ * joined; with Debian 12's Open MPI 4.1.4 and PMIx 4.2 it now and then never returns (the new
+ * process waits for ever in PMIx_Init; killing it does not free rank 0; openpmix#2735). A thread
+ * that does not call MPI ends rank 0 if the spawn outlasts DIP_MPI_SPAWN_S: the outputs written so
+ * far are complete, the workers leave when they no longer hear from it, and the run ends with
+ * status 7 (the coordinator died) instead of never. */
+struct spawn_watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    double limit_s;
+};
+
+static void *spawn_watch_main(void *arg)
+{
+    struct spawn_watch *sw = arg;
+    struct timespec until;
+    int late = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)sw->limit_s;
+    until.tv_nsec += (long)((sw->limit_s - (double)(time_t)sw->limit_s) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&sw->mu);
+    while (!sw->done && !late)
+        late = pthread_cond_timedwait(&sw->cv, &sw->mu, &until) == ETIMEDOUT;
+    pthread_mutex_unlock(&sw->mu);
+    if (late && !sw->done) {
+        dip__mpi_log(0,
+                     "MPI_Comm_spawn has not returned in %.0f s (DIP_MPI_SPAWN_S): Open MPI "
+                     "can hang there for ever (openpmix#2735); rank 0 ends the run. Outputs "
+                     "written so far are complete; run again for the rest (docs/cluster.md)",
+                     sw->limit_s);
+        fflush(stderr);
+        _exit(7);
+    }
+    return NULL;
+}
+
 static void spawn_worker(struct coord *c)
 {
     MPI_Comm inter = MPI_COMM_NULL;
     MPI_Info info = MPI_INFO_NULL;
-    int errc = 0, rc;
+    int errc = 0, rc, watching;
     struct worker *w;
+    struct spawn_watch sw = {.limit_s = c->o.spawn_s > 0 ? c->o.spawn_s : 60.0};
+    pthread_t watcher;
+    const char *exe = c->exe;
+    char **argv = c->spawn_argv;
+#ifdef DIP_TEST_HOOKS
+    static char hour[] = "3600";
+    static char *sleep_argv[] = {hour, NULL};
+
+    if (getenv("DIP_TEST_SPAWN_HANG")) {
+        /* Test-only: a new process that never joins, as in the Open MPI hang above. */
+        exe = "/bin/sleep";
+        argv = sleep_argv;
+    }
+#endif
 
     c->last_spawn = dip__now();
-    if (!c->exe)
+    if (!exe)
         return;
+    pthread_mutex_init(&sw.mu, NULL);
+    pthread_cond_init(&sw.cv, NULL);
+    watching = pthread_create(&watcher, NULL, spawn_watch_main, &sw) == 0;
     MPI_Info_create(&info);
     MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
-    rc = MPI_Comm_spawn(c->exe, c->spawn_argv, 1, info, 0, MPI_COMM_SELF, &inter, &errc);
+    rc = MPI_Comm_spawn(exe, argv, 1, info, 0, MPI_COMM_SELF, &inter, &errc);
     MPI_Info_free(&info);
+    if (watching) {
+        pthread_mutex_lock(&sw.mu);
+        sw.done = 1;
+        pthread_cond_signal(&sw.cv);
+        pthread_mutex_unlock(&sw.mu);
+        pthread_join(watcher, NULL);
+    }
+    pthread_cond_destroy(&sw.cv);
+    pthread_mutex_destroy(&sw.mu);
     if (rc != MPI_SUCCESS || errc != MPI_SUCCESS || inter == MPI_COMM_NULL) {
         c->spawn_failures++;
         dip__mpi_log(1, "could not spawn a worker (MPI error %d/%d)", rc, errc);
@@ -1590,10 +1659,17 @@ static void release_idle(struct coord *c)
          * next job's backlog may call for a worker at once (else a job that starts within 0.5 s
          * of the last spawn runs on fewer workers than before). */
         c->last_spawn = 0;
-        if (!sending_to(c, i))
+        if (!sending_to(c, i)) {
             MPI_Comm_disconnect(&w->comm);
-        else
+            /* Spawn again only once it has ended: with Debian 12's Open MPI 4.1.4 and PMIx 4.2,
+             * a spawn while the released worker is still finalising hung, now and then, for
+             * ever: the new process waited in PMIx_Init and rank 0 in MPI_Comm_spawn (a known
+             * upstream hang, openpmix#2735; docs/cluster.md). Bounded: a worker on another
+             * machine cannot be watched, and one that does not end in 5 s is not waited for. */
+            dip__proc_wait_gone(&w->proc, 5.0);
+        } else {
             c->any_lost = 1; /* it did not take the message: no clean finalise later */
+        }
     }
 }
 

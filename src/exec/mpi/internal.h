@@ -165,5 +165,9 @@ void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id);
  * process) to have the recorded start time. Returns 1 when it was signalled, 0 when it is not that
  * process (gone, PID reused, another machine) or cannot be verified. */
 int dip__proc_kill_verified(const struct dip__proc_id *id);
+/** Waits up to `limit_s` for the process `id` names to end, when it runs on this machine (same
+ * kernel boot and PID namespace; verified by start time through a pidfd). Returns 1 when it has
+ * ended (or was gone), 0 when it still runs, is elsewhere or cannot be checked. */
+int dip__proc_wait_gone(const struct dip__proc_id *id, double limit_s);
 
 #endif

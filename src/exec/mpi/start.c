@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <mpi.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
     /* Twice the lost limit: the coordinator cannot ping while it is inside MPI_Comm_spawn. */
     o->orphan_s = env_num("DIP_MPI_ORPHAN_S", 0.2, 86400, 2.0 * o->lost_s);
     o->idle_s = env_num("DIP_MPI_IDLE_S", 0, 86400, 30.0);
+    o->spawn_s = env_num("DIP_MPI_SPAWN_S", 1, 86400, 60.0);
     o->tile_pixels = (unsigned long long)env_num("DIP_MPI_TILE_PIXELS", 0, 1e15, 4e6);
     o->worker_threads = (int)env_num("DIP_MPI_THREADS", 0, 1024, 0);
     o->stream_images = (int)env_num("DIP_MPI_STREAM", 0, 1, 1);
@@ -178,6 +180,45 @@ int dip__proc_kill_verified(const struct dip__proc_id *id)
     (void)dirfd;
 #endif
     return ok;
+}
+
+int dip__proc_wait_gone(const struct dip__proc_id *id, double limit_s)
+{
+    struct dip__proc_id me;
+    char path[64];
+    int pidfd, dirfd, same = 0, gone = 0;
+
+    dip__proc_self(&me);
+    if (!id->pid || !id->start || !me.boot[0] || strcmp(id->boot, me.boot) != 0 || !me.pidns ||
+        id->pidns != me.pidns || id->pid == me.pid)
+        return 0;
+#if defined(SYS_pidfd_open)
+    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)id->pid, 0);
+    if (pidfd < 0)
+        return 1; /* gone already */
+    snprintf(path, sizeof path, "/proc/%u", id->pid);
+    dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) {
+        same = proc_start(dirfd, id->pid) == id->start;
+        close(dirfd);
+    }
+    if (!same) {
+        gone = dirfd < 0; /* no /proc entry: it ended; another start time: a later process */
+    } else {
+        /* A pidfd becomes readable when its process ends. */
+        struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+
+        gone = poll(&pf, 1, (int)(limit_s * 1000)) == 1;
+    }
+    close(pidfd);
+#else
+    (void)path;
+    (void)pidfd;
+    (void)dirfd;
+    (void)same;
+    (void)limit_s;
+#endif
+    return gone;
 }
 
 int dip__mpi_local_ranks(void)
