@@ -155,13 +155,15 @@ def run_fault(fault, np_=4, n=60, bad_input=False):
                "--log-level", "1", *inputs]
         # On a loaded machine Open MPI's daemons now and then fail to start or to connect back
         # ("ORTE does not know how to route a message to the specified daemon"): that start-up
-        # is retried once; nothing of dip has run then.
+        # is retried once; nothing of dip has run then. The ranks start in 1-3 s: a first launch
+        # that has none after 30 s is stuck (waiting 75 s there made a retry cost 85 s of a run);
+        # the second gets 75 s.
         for attempt in range(2):
             lf = open(log, "w")
             p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT,
                                  env=env(DIP_MPI_LOST_S=3, DIP_MPIRUN=MPIEXEC),
                                  start_new_session=True)
-            ranks = rank_pids(p.pid, want=np_, timeout=75)
+            ranks = rank_pids(p.pid, want=np_, timeout=30 if attempt == 0 else 75)
             if len(ranks) == np_ or attempt == 1:
                 break
             print("launch attempt %d failed to start the ranks (%s); retrying" % (attempt + 1,
