@@ -14,7 +14,7 @@ TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 
-.PHONY: all deps test-deps build run test test-ci test-asan bench fuzz clean docs openapi-ops \
+.PHONY: all deps test-deps test-packages build run test test-ci test-asan bench fuzz clean docs openapi-ops \
 	check-format format check-layers test-times test-ci-run
 
 all: build
@@ -22,10 +22,13 @@ all: build
 deps:
 	@tools/install-deps.sh build
 
-test-deps:
+test-deps: test-packages
+	@tools/npm-deps.sh
+
+# Debian packages and test data (make test installs the npm packages beside its build).
+test-packages:
 	@tools/install-deps.sh all
 	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
-	@tools/npm-deps.sh
 
 build: deps
 	@cmake --preset default >/dev/null
@@ -41,9 +44,7 @@ run: build
 # build runs at the lowest priority while the -Werror tests run (they leave a third of the two
 # cores idle, waiting on servers and deadlines), so it takes almost no time of its own; its
 # output is shown only if it fails.
-test:
-	@tools/install-deps.sh all
-	@if [ -x tools/fetch-testdata.sh ]; then tools/fetch-testdata.sh; fi
+test: test-packages
 	@tools/npm-deps.sh > .npm-deps.log 2>&1 & npm=$$!; \
 	  cmake --preset ci >/dev/null && cmake --preset asan >/dev/null && \
 	  cmake --build build-ci -j$(JOBS); rc=$$?; \

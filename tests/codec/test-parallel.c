@@ -371,7 +371,7 @@ TEST(png_sink_gets_the_same_bytes_any_threads_and_tile)
         run_and_encode(src, &c, 1, 0, &ref, &ref_len);
         for (int t = 0; t < 2; t++)
             /* Under ASan three threads only (the sink's paths are the same at every count; the
-             * -Werror pass compares them all): 12 CPU s -> 4. */
+             * -Werror pass compares them all): 12 CPU s -> 5. */
             for (int threads = DIP_TEST_SANITIZED ? 3 : 1; threads <= 3; threads++)
                 for (int fail_at = 0; fail_at <= 4; fail_at += 4) {
                     dip_pool *pool = NULL;

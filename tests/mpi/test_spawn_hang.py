@@ -24,10 +24,11 @@ cmd = [DIP, "mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", 
        "-np", "2", DIP, "process", "--max-workers", "2", "-p",
        "median(size=5) | gaussian(size=5)", "-o", out + "/", *inputs]
 t0 = time.time()
-mark = "DIP_TEST_RUN=%d-%d" % (os.getpid(), time.time_ns())  # finds this run's processes
+run_id = "%d-%d" % (os.getpid(), time.time_ns())  # every process of the run inherits it
+mark = ("DIP_TEST_RUN=" + run_id).encode()
 r = subprocess.run(cmd, capture_output=True, text=True, errors="backslashreplace", timeout=200,
                    env=env(DIP_MPIRUN=MPIEXEC, DIP_TEST_SPAWN_HANG=1, DIP_MPI_SPAWN_S=3,
-                           DIP_TEST_RUN=mark.split("=", 1)[1]))
+                           DIP_TEST_RUN=run_id))
 took = time.time() - t0
 text = r.stderr + r.stdout
 check("MPI_Comm_spawn has not returned in 3 s" in text, "rank 0 did not say why it ended", text)
@@ -48,7 +49,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         cmdline = open("/proc/%s/cmdline" % pid, "rb").read().replace(b"\0", b" ").decode()
     except OSError:
         continue
-    check(mark.encode() not in environ or int(pid) == os.getpid(),
+    check(mark not in environ or int(pid) == os.getpid(),
           "a process of the run outlived it: pid %s, %s" % (pid, cmdline), text)
 print("ok: ended %.1f s after the start, status 7, %d outputs written before, all whole" %
       (took, len(written)))

@@ -235,12 +235,7 @@ static void *pinger_main(void *arg)
             pthread_mutex_lock(&c->busy_mu);
             c->last_ping = now;
         }
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        dip__deadline_in_us(&until, 50000);
         pthread_cond_timedwait(&c->busy_cv, &c->busy_mu, &until);
     }
     pthread_mutex_unlock(&c->busy_mu);
@@ -913,13 +908,7 @@ static void *spawn_watch_main(void *arg)
     struct timespec until;
     int late = 0;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)sw->limit_s;
-    until.tv_nsec += (long)((sw->limit_s - (double)(time_t)sw->limit_s) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    dip__deadline_in_us(&until, (long)(sw->limit_s * 1e6));
     pthread_mutex_lock(&sw->mu);
     while (!sw->done && !late)
         late = pthread_cond_timedwait(&sw->cv, &sw->mu, &until) == ETIMEDOUT;

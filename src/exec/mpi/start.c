@@ -148,54 +148,28 @@ void dip__wire_read_proc_id(struct dip__rbuf *r, struct dip__proc_id *id)
     dip_free(boot);
 }
 
-int dip__proc_kill_verified(const struct dip__proc_id *id)
+/* A pidfd on the process `id` names, verified through it to be that process (same kernel boot
+ * and PID namespace, the recorded start time): the pidfd pins it, so what is done through the
+ * pidfd concerns that process, never a later holder of the PID. -1 when it is elsewhere or cannot
+ * be checked; -1 with *gone set when it has ended (no such PID, or another start time). */
+static int open_verified(const struct dip__proc_id *id, int *gone)
 {
     struct dip__proc_id me;
     char path[64];
-    int pidfd, dirfd, ok = 0;
+    int pidfd, dirfd, same = 0;
 
+    *gone = 0;
     dip__proc_self(&me);
     /* Another kernel (machine) or PID namespace: the PID means nothing here. */
     if (!id->pid || !id->start || !me.boot[0] || strcmp(id->boot, me.boot) != 0 || !me.pidns ||
         id->pidns != me.pidns || id->pid == me.pid)
-        return 0;
-#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
-    /* The pidfd pins the process: if it is the worker when checked after the pidfd was taken,
-     * the signal reaches the worker, never a later holder of the PID. */
-    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)id->pid, 0);
-    if (pidfd < 0)
-        return 0; /* gone */
-    snprintf(path, sizeof path, "/proc/%u", id->pid);
-    dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd >= 0) {
-        ok = proc_start(dirfd, id->pid) == id->start;
-        close(dirfd);
-    }
-    if (ok)
-        ok = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
-    close(pidfd);
-#else
-    (void)path;
-    (void)pidfd;
-    (void)dirfd;
-#endif
-    return ok;
-}
-
-int dip__proc_wait_gone(const struct dip__proc_id *id, double limit_s)
-{
-    struct dip__proc_id me;
-    char path[64];
-    int pidfd, dirfd, same = 0, gone = 0;
-
-    dip__proc_self(&me);
-    if (!id->pid || !id->start || !me.boot[0] || strcmp(id->boot, me.boot) != 0 || !me.pidns ||
-        id->pidns != me.pidns || id->pid == me.pid)
-        return 0;
+        return -1;
 #if defined(SYS_pidfd_open)
     pidfd = (int)syscall(SYS_pidfd_open, (pid_t)id->pid, 0);
-    if (pidfd < 0)
-        return 1; /* gone already */
+    if (pidfd < 0) {
+        *gone = 1;
+        return -1;
+    }
     snprintf(path, sizeof path, "/proc/%u", id->pid);
     dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd >= 0) {
@@ -203,21 +177,42 @@ int dip__proc_wait_gone(const struct dip__proc_id *id, double limit_s)
         close(dirfd);
     }
     if (!same) {
-        gone = dirfd < 0; /* no /proc entry: it ended; another start time: a later process */
-    } else {
-        /* A pidfd becomes readable when its process ends. */
-        struct pollfd pf = {.fd = pidfd, .events = POLLIN};
-
-        gone = poll(&pf, 1, (int)(limit_s * 1000)) == 1;
+        *gone = 1; /* ended between the two looks, or a later process holds the PID */
+        close(pidfd);
+        return -1;
     }
-    close(pidfd);
+    return pidfd;
 #else
     (void)path;
     (void)pidfd;
     (void)dirfd;
     (void)same;
-    (void)limit_s;
+    return -1;
 #endif
+}
+
+int dip__proc_kill_verified(const struct dip__proc_id *id)
+{
+    int gone, ok = 0, pidfd = open_verified(id, &gone);
+
+    if (pidfd < 0)
+        return 0;
+#if defined(SYS_pidfd_send_signal)
+    ok = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
+#endif
+    close(pidfd);
+    return ok;
+}
+
+int dip__proc_wait_gone(const struct dip__proc_id *id, double limit_s)
+{
+    int gone, pidfd = open_verified(id, &gone);
+    struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+
+    if (pidfd < 0)
+        return gone;
+    gone = poll(&pf, 1, (int)(limit_s * 1000)) == 1; /* readable once the process has ended */
+    close(pidfd);
     return gone;
 }
 

@@ -45,6 +45,17 @@ void dip__nap(long us)
     nanosleep(&ts, NULL);
 }
 
+void dip__deadline_in_us(struct timespec *until, long us)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += us / 1000000L;
+    until->tv_nsec += (us % 1000000L) * 1000L;
+    while (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 long dip__backoff(long prev_us, int moved, int pending)
 {
     long cap = pending ? 1000 : 2000;

@@ -12,6 +12,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "seal.h"
 
@@ -63,6 +64,8 @@ int dip__rx_test(struct dip__rx *rx, double limit_s, uint8_t **data, size_t *len
 
 /** Sleeps `us` microseconds (the polling loops' back-off). */
 void dip__nap(long us);
+/** `us` microseconds from now on CLOCK_REALTIME, for pthread_cond_timedwait. */
+void dip__deadline_in_us(struct timespec *until, long us);
 
 /** The polling loops' next nap in microseconds, after a nap of `prev_us`: short again after
  * activity (`moved`: a message was handled or handed on), else doubled up to a cap: 1 ms while

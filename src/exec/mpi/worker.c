@@ -75,17 +75,6 @@ static struct msg *pop(struct msg **head, struct msg **tail)
     return m;
 }
 
-static void deadline_in_us(struct timespec *until, long us)
-{
-    clock_gettime(CLOCK_REALTIME, until);
-    until->tv_sec += us / 1000000L;
-    until->tv_nsec += (us % 1000000L) * 1000L;
-    while (until->tv_nsec >= 1000000000L) {
-        until->tv_sec++;
-        until->tv_nsec -= 1000000000L;
-    }
-}
-
 /* A JOB message: parses it once every task of the previous job is done. Called locked. */
 static void take_job(struct wstate *ws, struct msg *m)
 {
@@ -149,7 +138,7 @@ static void *compute_main(void *arg)
             /* Wait (briefly) until the coordinator has been told which task this is, so that if
              * the task kills the process the right task is blamed. */
             pthread_cond_signal(&ws->mpi_cv);
-            deadline_in_us(&until, 200000);
+            dip__deadline_in_us(&until, 200000);
             while (ws->told_gen < gen && !ws->quit)
                 if (pthread_cond_timedwait(&ws->cv, &ws->mu, &until) != 0)
                     break;
@@ -497,7 +486,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         if (!ws.out_head && (ws.change_gen == told || beat_failed || (key && !ch.tx))) {
             struct timespec until;
 
-            deadline_in_us(&until, idle_us);
+            dip__deadline_in_us(&until, idle_us);
             pthread_cond_timedwait(&ws.mpi_cv, &ws.mu, &until);
         }
         pthread_mutex_unlock(&ws.mu);
