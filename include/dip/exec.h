@@ -225,7 +225,8 @@ struct dip_mpi_opts {
     double lost_s;   /* DIP_MPI_LOST_S: silence before a worker is lost (5) */
     double orphan_s; /* DIP_MPI_ORPHAN_S: a worker with a job leaves after this long
                       * without word from the coordinator (2 x lost_s) */
-    double idle_s;   /* DIP_MPI_IDLE_S: spawned workers idle this long are released (30) */
+    double idle_s;   /* DIP_MPI_IDLE_S: spawned workers idle this long are released between
+                      * jobs (< 0, the default: never; they stay until the end of the run) */
     double spawn_s;  /* DIP_MPI_SPAWN_S: rank 0 ends the run if MPI_Comm_spawn takes longer (60) */
     unsigned long long tile_pixels; /* DIP_MPI_TILE_PIXELS: a lone image above this is tiled */
     int worker_threads;             /* DIP_MPI_THREADS: threads of each worker (0: all cores) */

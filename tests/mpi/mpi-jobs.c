@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Test driver: runs the same job several times on one cluster executor, as `dip serve` does, so
- * the tests can check that an executor serves job after job and lets idle spawned workers go
- * between jobs. Usage: mpi-jobs PIPELINE OUTDIR JOBS MAX_WORKERS INPUT... (job j writes to
- * OUTDIR/j/). Prints the worker table after each job. */
+ * the tests can check that an executor serves job after job, keeps its spawned workers between
+ * jobs and lets idle ones go when DIP_MPI_IDLE_S says so. Usage: mpi-jobs PIPELINE OUTDIR JOBS
+ * MAX_WORKERS INPUT... (job j writes to OUTDIR/j/). MPI_JOBS_LATER=N: the jobs after the first
+ * take only the first N inputs. Prints the worker table after each job. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     struct dip_err err = {0};
     dip_executor *ex = NULL;
     int done = 0, rc, jobs;
+    size_t later;
 
     dip_mpi_opts_default(&mo);
     if (argc < 6) {
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
     r.in = argv + 5;
     r.outdir = argv[2];
     io.n_items = (size_t)(argc - 5);
+    later = getenv("MPI_JOBS_LATER") ? (size_t)strtoul(getenv("MPI_JOBS_LATER"), NULL, 10) : 0;
     io.load = load;
     io.name = name;
     io.result = result;
@@ -88,6 +91,8 @@ int main(int argc, char **argv)
         struct dip_worker_stat ws[64];
         size_t n;
 
+        if (r.job > 0 && later > 0 && later < io.n_items)
+            io.n_items = later;
         snprintf(dir, sizeof dir, "%s/%d", r.outdir, r.job);
         mkdir(dir, 0755);
         rc = dip_executor_run(ex, &spec, &io, &err);

@@ -113,11 +113,7 @@ out = os.path.join(d, "jobs")
 os.makedirs(out)
 r = subprocess.run([MPIEXEC, "--enable-recovery", "--allow-run-as-root", "--oversubscribe",
                     "-np", "2", os.environ["DIP_MPI_JOBS"], pipe, out, "3", "2", *inputs],
-                   capture_output=True, text=True, timeout=200,
-                   # Spawned workers kept between jobs: a spawn right after a release can hang
-                   # in Open MPI (docs/cluster.md, "A spawn that hangs"; test_jobs covers the
-                   # release), and this step is about each job's keys.
-                   env=env(DIP_MPI_IDLE_S=3600, DIP_CLUSTER_KEY=key))
+                   capture_output=True, text=True, timeout=200, env=env(DIP_CLUSTER_KEY=key))
 text = r.stderr + r.stdout
 check(r.returncode == 0 and "0 failed" in r.stdout, "driver failed (%d)" % r.returncode, text)
 check("failed authentication" not in text and "LOST" not in text, "a worker was rejected", text)

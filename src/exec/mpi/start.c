@@ -49,7 +49,9 @@ void dip_mpi_opts_default(struct dip_mpi_opts *o)
     o->lost_s = env_num("DIP_MPI_LOST_S", 0.2, 3600, 5.0);
     /* Twice the lost limit: the coordinator cannot ping while it is inside MPI_Comm_spawn. */
     o->orphan_s = env_num("DIP_MPI_ORPHAN_S", 0.2, 86400, 2.0 * o->lost_s);
-    o->idle_s = env_num("DIP_MPI_IDLE_S", 0, 86400, 30.0);
+    /* Unset: spawned workers stay until the end of the run (a spawn after a release is where
+     * Open MPI's spawn hang was seen: coord.c, release_idle). */
+    o->idle_s = env_num("DIP_MPI_IDLE_S", 0, 86400, -1.0);
     o->spawn_s = env_num("DIP_MPI_SPAWN_S", 1, 86400, 60.0);
     o->tile_pixels = (unsigned long long)env_num("DIP_MPI_TILE_PIXELS", 0, 1e15, 4e6);
     o->worker_threads = (int)env_num("DIP_MPI_THREADS", 0, 1024, 0);
