@@ -8,8 +8,10 @@
 // practices. Then what axe cannot see: the focus ring has 3:1 contrast against what is around it
 // (WCAG 2.2 2.4.13), focused headings show it, and a skip link takes the keyboard past 32 file
 // cards to the pipeline in a few presses.
-// Exits 77 (skipped) only without chromium. A11Y_ONLY='dark phone' (scheme and size) runs one
-// of the four passes, A11Y_NO_FOCUS=1 leaves out the focus checks, when working on the page.
+// Exits 77 (skipped) only without chromium. A11Y_SCHEME=light (or dark) runs that colour scheme's
+// two passes (make test runs the schemes as two tests, e2e/a11y-light and e2e/a11y-dark, which may
+// run at once); A11Y_ONLY='dark phone' (scheme and size) runs one of the four passes,
+// A11Y_NO_FOCUS=1 leaves out the focus checks, when working on the page.
 
 import {spawnSync, execFileSync} from 'node:child_process';
 import {createRequire} from 'node:module';
@@ -126,7 +128,7 @@ async function main() {
     }
 
     try {
-        for (const scheme of ['light', 'dark']) {
+        for (const scheme of ['light', 'dark'].filter((c) => !process.env.A11Y_SCHEME || c === process.env.A11Y_SCHEME)) {
             for (const [size, viewport] of [['wide', {width: 1366, height: 900}], ['phone', {width: 390, height: 844}]]) {
                 const tag = `${scheme} ${size}`;
                 if (process.env.A11Y_ONLY && process.env.A11Y_ONLY !== tag) continue;
@@ -223,6 +225,7 @@ async function main() {
                 await ctx.close();
             }
         }
+        assert.ok(screens > 0, `no screen audited (A11Y_SCHEME=${process.env.A11Y_SCHEME}, A11Y_ONLY=${process.env.A11Y_ONLY})`);
         assert.equal(violations.length, 0, `${violations.length} axe-core violations on ${screens} screens`);
         assert.deepEqual(problems, [], 'errors on the page');
         log(`axe-core: no violations on ${screens} screens`);
