@@ -32,4 +32,23 @@ void dip__cache_drop(void);
 /* Monotonic clock in seconds. */
 double dip__now(void);
 
+#ifdef DIP_TEST_HOOKS
+#include <stdlib.h>
+#include <time.h>
+/* Test-only (test builds): every item takes DIP_TEST_ITEM_SLEEP_MS milliseconds more, on the
+ * local executor's threads and on cluster workers alike, so that tests get jobs of a known length
+ * (progress and time left; a fault that must land mid-job) without using the CPU. */
+static inline void dip__test_item_sleep(void)
+{
+    const char *v = getenv("DIP_TEST_ITEM_SLEEP_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+#endif
+
 #endif

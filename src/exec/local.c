@@ -90,18 +90,7 @@ static int item_task(void *ud, size_t i, int thread)
     if (rc)
         goto done;
 #ifdef DIP_TEST_HOOKS
-    {
-        /* Test-only (test builds): every item takes this many milliseconds more, so that the
-         * tests of progress and time left get jobs of a known length without using the CPU. */
-        const char *v = getenv("DIP_TEST_ITEM_SLEEP_MS");
-        long ms = v ? strtol(v, NULL, 10) : 0;
-
-        if (ms > 0) {
-            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-            nanosleep(&ts, NULL);
-        }
-    }
+    dip__test_item_sleep();
 #endif
     rc = dip_process_bytes(j->spec, j->p, data, len, &o, &outb, &outlen, &r.format, &info, &r.width,
                            &r.height, &err);

@@ -5,19 +5,16 @@ import os
 import signal
 import time
 
-from diputil import SANITIZED
-from mpiutil import (PIPELINE, check, kill_group, last_output_age, make_images, rank_pids,
+from mpiutil import (check, fault_job, kill_group, last_output_age, rank_pids,
                      run_local, same_outputs, start_mpi, tmpdir, wait_for, worker_table)
 
 d = tmpdir()
-# Enough work to outlast the fault on a fast machine (test_pid_reuse's 24 images once ended in
-# 0.19 s, before its kill landed): 96 images through median 9, 48 under ASan.
-inputs = make_images(os.path.join(d, "in"), 48 if SANITIZED else 96, 640, 480, seed=5)
-pipe = "median(size=9) | " + PIPELINE
+# A job that outlasts the fault (mpiutil.fault_job).
+inputs, pipe, slow = fault_job(d, 5)
 run_local(pipe, inputs, os.path.join(d, "local") + "/")
 out = os.path.join(d, "mpi")
 log = os.path.join(d, "log")
-p = start_mpi(3, pipe, inputs, out + "/", log, DIP_MPI_LOST_S=3)
+p = start_mpi(3, pipe, inputs, out + "/", log, DIP_MPI_LOST_S=3, **slow)
 try:
     ranks = rank_pids(p.pid, want=3)
     check(1 in ranks, "rank 1 not found: %s" % ranks)

@@ -11,8 +11,7 @@ import subprocess
 import sys
 import time
 
-from diputil import SANITIZED
-from mpiutil import (PIPELINE, check, kill_group, make_images, rank_pids, run_local,
+from mpiutil import (check, fault_job, kill_group, rank_pids, run_local,
                      same_outputs, start_mpi, tmpdir, wait_for, worker_table)
 
 if len(sys.argv) < 2:
@@ -30,15 +29,12 @@ if len(sys.argv) < 2:
 
 # Inside the PID namespace (this process is PID 1's child or PID 1 itself).
 d = tmpdir()
-# A job that outlasts the kill and the sleep's start on a fast machine: 24 images once ended
-# (0.19 s, at the start of a fresh-clone make test) before the kill landed, and rank 2 was not
-# lost. 96 images through a wider median: 3 s here (48 under ASan, which computes 3-5x slower).
-inputs = make_images(os.path.join(d, "in"), 48 if SANITIZED else 96, 640, 480, seed=11)
-pipe = "median(size=9) | " + PIPELINE
+# A job that outlasts the fault (mpiutil.fault_job).
+inputs, pipe, slow = fault_job(d, 11)
 run_local(pipe, inputs, os.path.join(d, "local") + "/")
 out = os.path.join(d, "mpi")
 log = os.path.join(d, "log")
-p = start_mpi(3, pipe, inputs, out + "/", log, DIP_MPI_LOST_S=3)
+p = start_mpi(3, pipe, inputs, out + "/", log, DIP_MPI_LOST_S=3, **slow)
 sleeper = None
 try:
     ranks = rank_pids(p.pid, want=3)

@@ -149,6 +149,8 @@ static int run_item(struct dip__runner *rn, struct dip__rbuf *r, int flags, uint
         abort(); /* test-only: a worker that crashes on this input */
     while ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_HANG", in, (size_t)len))
         sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
+    if (flags & DIP__RUN_HOOKS)
+        dip__test_item_sleep();
 #endif
     memset(&info, 0, sizeof info);
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, (size_t)len, &ro, &out, &out_len, &fmt, &info,
@@ -218,6 +220,8 @@ static int run_object(struct dip__runner *rn, struct dip__rbuf *r, int flags, ui
         abort(); /* test-only: a worker that crashes on this input */
     while ((flags & DIP__RUN_HOOKS) && dip__mpi_test_marked("DIP_TEST_HANG", in, in_len))
         sleep(1); /* test-only: a task that never ends (its worker still sends heartbeats) */
+    if (flags & DIP__RUN_HOOKS)
+        dip__test_item_sleep();
 #endif
     rc = dip_process_bytes(&rn->spec, rn->pipe, in, in_len, &ro, &out, &out_len, &fmt, &info, &w,
                            &h, &err);
