@@ -8,9 +8,8 @@
 JOBS ?= $(shell nproc)
 # CTest slots: twice the cores. Most tests wait (on a server, a deadline, a heartbeat) more than
 # they compute; the ones that keep the cores busy (browser, podman, mpi, golden, opencl, the long
-# codec sweeps) take two slots each (PROCESSORS), two browser tests run at a time (the chromium
-# slots of tests/resources.json) and one podman test (RESOURCE_LOCK). tests/README.md, "Keeping
-# make test fast", has the figures.
+# codec sweeps) take two slots each (PROCESSORS), and one browser or podman test runs at a time
+# (RESOURCE_LOCK). tests/README.md, "Keeping make test fast", has the figures.
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
@@ -81,8 +80,7 @@ test-ci:
 
 test-ci-run:
 	@rm -f build-ci/openapi-validated.log
-	@cd build-ci && ctest -j$(TEST_JOBS) --output-on-failure --timeout 900 \
-	  --resource-spec-file $(CURDIR)/tests/resources.json
+	@cd build-ci && ctest -j$(TEST_JOBS) --output-on-failure --timeout 900
 	@if [ -f build-ci/openapi-validated.log ]; then awk '{r+=$$2; e+=$$3; n++} END {printf \
 	  "openapi: %d responses and %d events validated against docs/openapi.yaml in %d tests\n", \
 	  r, e, n}' build-ci/openapi-validated.log; fi

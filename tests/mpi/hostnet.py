@@ -139,8 +139,12 @@ def run_fault(fault, np_=4, n=60, bad_input=False):
     d = tmpdir()
     # Enough inputs that the job is still running when the fault lands after the first outputs:
     # with 20 (0.6 s of work at nice -10 on an idle machine) a stopped rank 3 had once finished
-    # its tasks and the summary named no lost worker ("rank 3 not listed as lost").
-    inputs = make_images(os.path.join(d, "in"), n, 640, 480, seed=9)
+    # its tasks and the summary named no lost worker ("rank 3 not listed as lost"). With the test
+    # hooks every image takes 200 ms more on the workers (DIP_TEST_ITEM_SLEEP_MS): 60 small ones
+    # last 2 s and more on their six threads at any machine speed, for little CPU (60 of 640x480
+    # took ~5 CPU seconds a test, computed twice: by the workers and by the local run).
+    slow = {"DIP_TEST_ITEM_SLEEP_MS": 200} if os.environ.get("DIP_TEST_HOOKS") else {}
+    inputs = make_images(os.path.join(d, "in"), n, *((320, 240) if slow else (640, 480)), seed=9)
     if bad_input:
         bad = os.path.join(d, "in", "broken.png")
         open(bad, "wb").write(open(inputs[0], "rb").read()[:600])  # truncated mid-IDAT
@@ -161,7 +165,7 @@ def run_fault(fault, np_=4, n=60, bad_input=False):
         for attempt in range(2):
             lf = open(log, "w")
             p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT,
-                                 env=env(DIP_MPI_LOST_S=3, DIP_MPIRUN=MPIEXEC),
+                                 env=env(DIP_MPI_LOST_S=3, DIP_MPIRUN=MPIEXEC, **slow),
                                  start_new_session=True)
             ranks = rank_pids(p.pid, want=np_, timeout=30 if attempt == 0 else 75)
             if len(ranks) == np_ or attempt == 1:
