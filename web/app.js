@@ -865,6 +865,9 @@ async function openViewer(job, item) {
     $('#viewer-title').focus({preventScroll: true});
     const token = {index: item.index};
     state.viewing = token;
+    /* Previous / Next step from this image at once, not once it has loaded: Page Up then Page
+     * Down in quick succession must come back here, not step from the image before. */
+    if (state.viewerNav) state.viewerNav.update(job, item);
     try {
         const res = await fetchResult(job, item);
         token.blob = res.blob;
@@ -899,7 +902,6 @@ async function openViewer(job, item) {
         const dims = original && (original.width !== result.width || original.height !== result.height)
             ? `Original ${formatDims(original.width, original.height)}, result ${formatDims(result.width, result.height)}.`
             : `${formatDims(result.width, result.height)}.`;
-        if (state.viewerNav) state.viewerNav.update(job, item);
         state.viewer.setImages(original, result,
                                [dims, note, 'Scroll or pinch to zoom, drag to pan.'].filter(Boolean).join(' '));
     } catch (e) {

@@ -333,9 +333,13 @@ print(json.dumps({'names': z.namelist(), 'failures': z.read('failures.txt').deco
         /* ---- Before/after of a past job after a reload; Previous / Next ---- */
         await page.reload();
         await waitBadge(page, /Done/);
+        /* The viewer's waits poll on a timer: under load (six busy loops) the default polling on
+         * animation frames saw nothing for 30 s while both images had long been shown. */
+        const shown = () => page.waitForFunction(() => [...document.querySelectorAll('.viewer-canvas img')]
+            .filter((i) => i.complete && i.naturalWidth > 0).length === 2 &&
+            !/Loading/.test(document.querySelector('.viewer-caption').textContent), null, {timeout: 30000, polling: 200});
         await page.locator('#items tr.item-done .item-view').first().click();
-        await page.waitForFunction(() => [...document.querySelectorAll('.viewer-canvas img')]
-            .filter((i) => i.complete && i.naturalWidth > 0).length === 2, null, {timeout: 30000});
+        await shown();
         const caption = await page.locator('.viewer-caption').textContent();
         assert.ok(!/only for jobs started|could not/.test(caption), `the original is shown: ${caption}`);
         if (cancelled > 1) {
@@ -344,16 +348,23 @@ print(json.dumps({'names': z.namelist(), 'failures': z.read('failures.txt').deco
             const first = await page.locator('#viewer-title').textContent();
             await page.click('#viewer-next');
             await page.waitForFunction((t) => document.querySelector('#viewer-title').textContent !== t &&
-                                       /^2 of/.test(document.querySelector('#viewer-pos').textContent), first);
+                                       /^2 of/.test(document.querySelector('#viewer-pos').textContent), first, {polling: 200});
+            await shown();
+            const second = await page.locator('#viewer-title').textContent();
+            /* Page Up then at once Page Down, before the first image has loaded: back on the
+             * second image. (Before, the position moved only once an image had loaded, so the
+             * Page Down stepped from the stale second image to the third: seen under load.) */
             await page.keyboard.press('PageUp');
-            await page.waitForFunction((t) => document.querySelector('#viewer-title').textContent === t, first);
+            await page.waitForFunction((t) => document.querySelector('#viewer-title').textContent === t, first, {polling: 200});
             await page.keyboard.press('PageDown');
-            await page.waitForFunction(() => /^2 of/.test(document.querySelector('#viewer-pos').textContent));
+            await page.waitForFunction((t) => document.querySelector('#viewer-title').textContent !== t, first, {polling: 200});
+            await shown();
+            assert.equal(await page.locator('#viewer-title').textContent(), second);
+            assert.equal(await page.locator('#viewer-pos').textContent(), `2 of ${cancelled}`);
         } else {
             log('only one image was cancelled: Previous/Next has nothing to walk');
         }
-        await page.waitForFunction(() => [...document.querySelectorAll('.viewer-canvas img')]
-            .filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+        await shown();
         await shot(page, 'features-05-viewer-past-job');
         // The original really is the stored input: same size as a1..a3 (not the result's).
         const inputStatus = await page.evaluate(async (id) =>
@@ -388,7 +399,18 @@ print(json.dumps({'names': z.namelist(), 'failures': z.read('failures.txt').deco
         log('all checks passed');
     } catch (e) {
         for (const [i, p] of pages.entries()) {
-            if (!p.isClosed()) await p.screenshot({path: path.join(SHOTS, `failure-${i}.png`)}).catch(() => {});
+            if (p.isClosed()) continue;
+            await p.screenshot({path: path.join(SHOTS, `failure-${i}.png`)}).catch(() => {});
+            /* What the viewer holds, for a failed wait on it. */
+            const v = await p.evaluate(() => ({
+                panel: !document.querySelector('#viewer-panel') || document.querySelector('#viewer-panel').hidden ? 'hidden' : 'shown',
+                pos: (document.querySelector('#viewer-pos') || {}).textContent,
+                caption: (document.querySelector('.viewer-caption') || {}).textContent,
+                rows: [...document.querySelectorAll('#items tr')].map((r) => `${r.dataset.index}:${r.className}`),
+                imgs: [...document.querySelectorAll('.viewer-canvas img')].map((i) =>
+                    `${i.src.slice(0, 40)} complete=${i.complete} natural=${i.naturalWidth}x${i.naturalHeight}`),
+            })).catch((err) => `(${err.message})`);
+            log(`page ${i} viewer: ${JSON.stringify(v)}`);
         }
         throw e;
     } finally {
