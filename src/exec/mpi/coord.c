@@ -1626,8 +1626,9 @@ static void clear_job(struct coord *c)
 /* Between jobs, spawned workers idle for DIP_MPI_IDLE_S seconds are let go: they leave the worker
  * loop, disconnect and finalise. Only when DIP_MPI_IDLE_S is set: by default spawned workers stay
  * until the end of the run, because the spawn that follows a release is where Debian 12's Open
- * MPI hung for ever now and then (below; 5 of ~720 such spawns under load, 0 of ~440 first
- * spawns), and a worker kept idle costs a sleeping process. */
+ * MPI hung for ever now and then (below; 5 hangs in 501 loaded runs of tests/mpi/mpi-jobs, about
+ * 1000 such spawns, none at the 582 first spawns), and a worker kept idle costs a sleeping
+ * process. */
 static void release_idle(struct coord *c)
 {
     double idle = c->o.idle_s, now = dip__now();
