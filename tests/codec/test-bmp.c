@@ -4,7 +4,8 @@
  * files are built byte by byte here, and the expected pixels computed from the same inputs. */
 #include <stdio.h>
 
-#include "cbutil.h"
+#include "codec-util.h"
+#include "test.h"
 
 struct bmpspec {
     uint32_t hsize; /* 12, 40, 52, 56, 108, 124 */
@@ -19,54 +20,54 @@ struct bmpspec {
     size_t pxlen;
 };
 
-static void build_bmp(const struct bmpspec *s, struct cb_bytes *b)
+static void build_bmp(const struct bmpspec *s, struct bytes *b)
 {
     int entry = s->hsize == 12 ? 3 : 4;
     size_t extra_masks = s->hsize == 40 ? (size_t)s->nmasks * 4 : 0;
     size_t off = 14 + s->hsize + extra_masks + (size_t)s->npal * (size_t)entry;
 
-    b->len = 0;
-    cb_str(b, "BM");
-    cb_le32(b, (uint32_t)(off + s->pxlen));
-    cb_le32(b, 0);
-    cb_le32(b, (uint32_t)off);
-    cb_le32(b, s->hsize);
+    b->n = 0;
+    bytes_str(b, "BM");
+    bytes_le32(b, (uint32_t)(off + s->pxlen));
+    bytes_le32(b, 0);
+    bytes_le32(b, (uint32_t)off);
+    bytes_le32(b, s->hsize);
     if (s->hsize == 12) {
-        cb_le16(b, (unsigned)s->w);
-        cb_le16(b, (unsigned)s->h);
-        cb_le16(b, 1);
-        cb_le16(b, (unsigned)s->bpp);
+        bytes_le16(b, (unsigned)s->w);
+        bytes_le16(b, (unsigned)s->h);
+        bytes_le16(b, 1);
+        bytes_le16(b, (unsigned)s->bpp);
     } else {
-        size_t start = b->len - 4;
-        cb_le32(b, (uint32_t)s->w);
-        cb_le32(b, (uint32_t)s->h);
-        cb_le16(b, 1);
-        cb_le16(b, (unsigned)s->bpp);
-        cb_le32(b, s->comp);
-        cb_le32(b, (uint32_t)s->pxlen);
-        cb_le32(b, 2835);
-        cb_le32(b, 2835);
-        cb_le32(b, (uint32_t)s->npal);
-        cb_le32(b, 0);
+        size_t start = b->n - 4;
+        bytes_le32(b, (uint32_t)s->w);
+        bytes_le32(b, (uint32_t)s->h);
+        bytes_le16(b, 1);
+        bytes_le16(b, (unsigned)s->bpp);
+        bytes_le32(b, s->comp);
+        bytes_le32(b, (uint32_t)s->pxlen);
+        bytes_le32(b, 2835);
+        bytes_le32(b, 2835);
+        bytes_le32(b, (uint32_t)s->npal);
+        bytes_le32(b, 0);
         if (s->hsize > 40)
-            for (int i = 0; i < 4 && b->len - start < s->hsize; i++)
-                cb_le32(b, i < s->nmasks ? s->masks[i] : 0);
-        while (b->len - start < s->hsize)
-            cb_u8(b, 0);
+            for (int i = 0; i < 4 && b->n - start < s->hsize; i++)
+                bytes_le32(b, i < s->nmasks ? s->masks[i] : 0);
+        while (b->n - start < s->hsize)
+            bytes_u8(b, 0);
         if (s->hsize == 40)
             for (int i = 0; i < s->nmasks; i++)
-                cb_le32(b, s->masks[i]);
+                bytes_le32(b, s->masks[i]);
     }
-    cb_put(b, s->pal, (size_t)s->npal * (size_t)entry);
-    ASSERT_EQ_INT(b->len, off);
-    cb_put(b, s->px, s->pxlen);
+    bytes_put(b, s->pal, (size_t)s->npal * (size_t)entry);
+    ASSERT_EQ_INT(b->n, off);
+    bytes_put(b, s->px, s->pxlen);
 }
 
-static dip_image *decode_ok(const struct cb_bytes *b, struct dip_image_info *info)
+static dip_image *decode_ok(const struct bytes *b, struct dip_image_info *info)
 {
     dip_image *img = NULL;
     struct dip_err err = {0};
-    int rc = cb_decode(b->p, b->len, &img, info, &err);
+    int rc = decode_with(b->p, b->n, NULL, 0, &img, info, &err);
 
     if (rc)
         DIP_TEST_FAIL("decode failed: %s", dip_err_text(&err, rc));
@@ -83,22 +84,22 @@ static uint32_t lcg(uint32_t *s)
 TEST(bmp_roundtrip_all_channels)
 {
     for (int ch = 1; ch <= 4; ch++) {
-        dip_image *img = cb_image(31, 17, ch, (uint32_t)ch), *back = NULL;
+        dip_image *img = seeded_image(31, 17, ch, (uint32_t)ch), *back = NULL;
         struct dip_image_info info;
         struct dip_err err = {0};
         uint8_t *buf;
         size_t len;
         int och = ch == 2 || ch == 4 ? 4 : 3;
 
-        cb_encode(img, DIP_FORMAT_BMP, 90, 0, &buf, &len);
-        ASSERT_OK(cb_decode(buf, len, &back, &info, &err));
+        encode_to(img, DIP_FORMAT_BMP, 90, 0, &buf, &len);
+        ASSERT_OK(decode_with(buf, len, NULL, 0, &back, &info, &err));
         ASSERT_EQ_INT(dip_image_channels(back), och);
         ASSERT_EQ_INT(info.channels, och);
         for (int y = 0; y < 17; y++)
             for (int x = 0; x < 31; x++)
                 for (int c = 0; c < och; c++) {
                     int sc = ch >= 3 ? c : (c < 3 ? 0 : 1);
-                    ASSERT_EQ_INT(cb_px(back, x, y, c), cb_px(img, x, y, sc));
+                    ASSERT_EQ_INT(pixel_at(back, x, y, c), pixel_at(img, x, y, sc));
                 }
         dip_image_unref(back);
         dip_image_unref(img);
@@ -116,7 +117,7 @@ TEST(bmp_palette_1_4_8_bit)
             size_t stride = ((size_t)(w * bpp) + 31) / 32 * 4;
             uint8_t pal[256 * 4], idx[13 * 5], px[64 * 5];
             struct bmpspec s = {40, w, topdown ? -h : h, bpp, 0, {0}, 0, pal, n, px, stride * 5};
-            struct cb_bytes b = {0};
+            struct bytes b = {0};
             struct dip_image_info info;
             dip_image *img;
             uint32_t seed = (uint32_t)(bpp * 10 + topdown);
@@ -146,9 +147,9 @@ TEST(bmp_palette_1_4_8_bit)
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++) {
                     int fy = topdown ? y : h - 1 - y, v = idx[fy * w + x];
-                    ASSERT_EQ_INT(cb_px(img, x, y, 0), pal[4 * v + 2]);
-                    ASSERT_EQ_INT(cb_px(img, x, y, 1), pal[4 * v + 1]);
-                    ASSERT_EQ_INT(cb_px(img, x, y, 2), pal[4 * v]);
+                    ASSERT_EQ_INT(pixel_at(img, x, y, 0), pal[4 * v + 2]);
+                    ASSERT_EQ_INT(pixel_at(img, x, y, 1), pal[4 * v + 1]);
+                    ASSERT_EQ_INT(pixel_at(img, x, y, 2), pal[4 * v]);
                 }
             dip_image_unref(img);
             free(b.p);
@@ -160,7 +161,7 @@ TEST(bmp_gray_palette_decodes_to_one_channel)
 {
     uint8_t pal[4 * 4], px[4] = {0x1B, 0, 0, 0}; /* 4-bit indices 1 and 11 */
     struct bmpspec s = {40, 2, 1, 4, 0, {0}, 0, pal, 4, px, 4};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
@@ -169,8 +170,8 @@ TEST(bmp_gray_palette_decodes_to_one_channel)
     build_bmp(&s, &b);
     img = decode_ok(&b, &info);
     ASSERT_EQ_INT(dip_image_channels(img), 1);
-    ASSERT_EQ_INT(cb_px(img, 0, 0, 0), 80);
-    ASSERT_EQ_INT(cb_px(img, 1, 0, 0), 0); /* index 11 is past the 4-entry palette: black */
+    ASSERT_EQ_INT(pixel_at(img, 0, 0, 0), 80);
+    ASSERT_EQ_INT(pixel_at(img, 1, 0, 0), 0); /* index 11 is past the 4-entry palette: black */
     dip_image_unref(img);
     free(b.p);
 }
@@ -194,7 +195,7 @@ TEST(bmp_rle8_decode)
     };
     uint8_t pal[8 * 4];
     struct bmpspec s = {40, 8, 4, 8, 1, {0}, 0, pal, 8, rle, sizeof(rle)};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
@@ -209,15 +210,15 @@ TEST(bmp_rle8_decode)
     for (int fy = 0; fy < 4; fy++)
         for (int x = 0; x < 8; x++) {
             int v = want[fy][x], y = 3 - fy; /* bottom-up */
-            ASSERT_EQ_INT(cb_px(img, x, y, 0), pal[4 * v + 2]);
-            ASSERT_EQ_INT(cb_px(img, x, y, 1), pal[4 * v + 1]);
-            ASSERT_EQ_INT(cb_px(img, x, y, 2), pal[4 * v]);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 0), pal[4 * v + 2]);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 1), pal[4 * v + 1]);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 2), pal[4 * v]);
         }
     dip_image_unref(img);
     /* Without its end-of-bitmap marker the stream is truncated. */
     s.pxlen = sizeof(rle) - 4;
     build_bmp(&s, &b);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "truncated RLE8");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "truncated RLE8");
     free(b.p);
 }
 
@@ -231,7 +232,7 @@ TEST(bmp_rle4_decode)
     static const uint8_t want[2][7] = {{1, 2, 1, 2, 3, 4, 5}, {5, 6, 7, 0, 0, 0, 0}};
     uint8_t pal[16 * 4];
     struct bmpspec s = {40, 7, 2, 4, 2, {0}, 0, pal, 16, rle, sizeof(rle)};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
@@ -246,8 +247,8 @@ TEST(bmp_rle4_decode)
     for (int fy = 0; fy < 2; fy++)
         for (int x = 0; x < 7; x++) {
             int v = want[fy][x], y = 1 - fy;
-            ASSERT_EQ_INT(cb_px(img, x, y, 0), pal[4 * v + 2]);
-            ASSERT_EQ_INT(cb_px(img, x, y, 2), pal[4 * v]);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 0), pal[4 * v + 2]);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 2), pal[4 * v]);
         }
     dip_image_unref(img);
     free(b.p);
@@ -261,7 +262,7 @@ static unsigned scale(unsigned v, int bits)
 
 TEST(bmp_bitfields_16_and_32_bit)
 {
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
     uint8_t px[64];
@@ -281,9 +282,9 @@ TEST(bmp_bitfields_16_and_32_bit)
         img = decode_ok(&b, &info);
         ASSERT_EQ_INT(info.bit_depth, 6);
         for (int i = 0; i < 3; i++) {
-            ASSERT_EQ_INT(cb_px(img, i, 0, 0), scale(vals[i] >> 11, 5));
-            ASSERT_EQ_INT(cb_px(img, i, 0, 1), scale((vals[i] >> 5) & 63, 6));
-            ASSERT_EQ_INT(cb_px(img, i, 0, 2), scale(vals[i] & 31, 5));
+            ASSERT_EQ_INT(pixel_at(img, i, 0, 0), scale(vals[i] >> 11, 5));
+            ASSERT_EQ_INT(pixel_at(img, i, 0, 1), scale((vals[i] >> 5) & 63, 6));
+            ASSERT_EQ_INT(pixel_at(img, i, 0, 2), scale(vals[i] & 31, 5));
         }
         dip_image_unref(img);
     }
@@ -297,9 +298,9 @@ TEST(bmp_bitfields_16_and_32_bit)
         build_bmp(&s, &b);
         img = decode_ok(&b, &info);
         ASSERT_EQ_INT(dip_image_channels(img), 3);
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 2), 255);
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 0), 0);
-        ASSERT_EQ_INT(cb_px(img, 1, 0, 0), 255);
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 2), 255);
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 0), 0);
+        ASSERT_EQ_INT(pixel_at(img, 1, 0, 0), 255);
         dip_image_unref(img);
     }
     /* 32-bit, V4 header with an alpha mask and R/B swapped against the usual order. */
@@ -313,7 +314,7 @@ TEST(bmp_bitfields_16_and_32_bit)
         ASSERT_EQ_INT(info.channels, 4);
         ASSERT_EQ_INT(dip_image_channels(img), 4);
         for (int i = 0; i < 8; i++)
-            ASSERT_EQ_INT(cb_px(img, i / 4, 0, i % 4), p4[i]);
+            ASSERT_EQ_INT(pixel_at(img, i / 4, 0, i % 4), p4[i]);
         dip_image_unref(img);
     }
     /* 32-bit with 10-bit channels (V5 header). */
@@ -327,9 +328,9 @@ TEST(bmp_bitfields_16_and_32_bit)
         img = decode_ok(&b, &info);
         ASSERT_EQ_INT(dip_image_channels(img), 3);
         ASSERT_EQ_INT(info.bit_depth, 10);
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 0), 255);
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 1), scale(512, 10));
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 2), scale(1, 10));
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 0), 255);
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 1), scale(512, 10));
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 2), scale(1, 10));
         dip_image_unref(img);
     }
     /* 32-bit BI_RGB: the fourth byte is not alpha. */
@@ -339,7 +340,7 @@ TEST(bmp_bitfields_16_and_32_bit)
         build_bmp(&s, &b);
         img = decode_ok(&b, &info);
         ASSERT_EQ_INT(dip_image_channels(img), 3);
-        ASSERT_EQ_INT(cb_px(img, 0, 0, 0), 3);
+        ASSERT_EQ_INT(pixel_at(img, 0, 0, 0), 3);
         dip_image_unref(img);
     }
     free(b.p);
@@ -350,15 +351,15 @@ TEST(bmp_os2_core_header)
     uint8_t pal[3 * 2] = {255, 0, 0, 0, 0, 255}; /* blue, red */
     uint8_t px[4] = {0x40, 0, 0, 0};             /* 1-bit: 0 1 0 */
     struct bmpspec s = {12, 3, 1, 1, 0, {0}, 0, pal, 2, px, 4};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
     build_bmp(&s, &b);
     img = decode_ok(&b, &info);
-    ASSERT_EQ_INT(cb_px(img, 0, 0, 2), 255);
-    ASSERT_EQ_INT(cb_px(img, 1, 0, 0), 255);
-    ASSERT_EQ_INT(cb_px(img, 1, 0, 2), 0);
+    ASSERT_EQ_INT(pixel_at(img, 0, 0, 2), 255);
+    ASSERT_EQ_INT(pixel_at(img, 1, 0, 0), 255);
+    ASSERT_EQ_INT(pixel_at(img, 1, 0, 2), 0);
     dip_image_unref(img);
     free(b.p);
 }
@@ -367,42 +368,42 @@ TEST(bmp_lying_headers_refused)
 {
     uint8_t px[64] = {0};
     struct bmpspec s = {40, 4, 4, 24, 0, {0}, 0, NULL, 0, px, 48};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
 
     build_bmp(&s, &b);
     /* Pixel offset past the end. */
-    cb_set_le32(&b, 10, 1000);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "bfOffBits=1000");
+    bytes_set_le32(&b, 10, 1000);
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "bfOffBits=1000");
     /* Pixel offset inside the header. */
-    cb_set_le32(&b, 10, 20);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "inside");
+    bytes_set_le32(&b, 10, 20);
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "inside");
     /* Too little pixel data for the rows the header promises. */
     build_bmp(&s, &b);
-    b.len -= 1;
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "bmp: truncated pixel data: need 48 bytes");
+    b.n -= 1;
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "bmp: truncated pixel data: need 48 bytes");
     /* Zero height, an unknown header size, a bad bit count, RLE8 with 24 bits, a mask with a
      * hole, and a palette image whose palette is missing. */
     build_bmp(&s, &b);
-    cb_set_le32(&b, 22, 0);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "size");
+    bytes_set_le32(&b, 22, 0);
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "size");
     build_bmp(&s, &b);
-    cb_set_le32(&b, 14, 41);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "DIB header size 41");
+    bytes_set_le32(&b, 14, 41);
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "DIB header size 41");
     build_bmp(&s, &b);
     b.p[28] = 7;
-    cb_expect_fail(b.p, b.len, NULL, DIP_EFORMAT, "biBitCount 7");
+    expect_decode_fail(b.p, b.n, NULL, DIP_EFORMAT, "biBitCount 7");
     build_bmp(&s, &b);
     b.p[30] = 1;
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "RLE8");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "RLE8");
     {
         struct bmpspec m = {40, 2, 2, 16, 3, {0xF0F0, 0x0F00, 0x000F}, 3, NULL, 0, px, 8};
         build_bmp(&m, &b);
-        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "red mask");
+        expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "red mask");
     }
     {
         struct bmpspec p = {40, 2, 2, 8, 0, {0}, 0, NULL, 0, px, 8};
         build_bmp(&p, &b);
-        cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "palette");
+        expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "palette");
     }
     free(b.p);
 }
@@ -411,25 +412,25 @@ TEST(bmp_limits_named)
 {
     uint8_t px[16] = {0};
     struct bmpspec s = {40, 4, 70000, 24, 0, {0}, 0, NULL, 0, px, 16};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_limits lim;
 
     build_bmp(&s, &b);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ELIMIT,
-                   "bmp: biHeight 70000 exceeds the limit max_height=65535");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ELIMIT,
+                       "bmp: biHeight 70000 exceeds the limit max_height=65535");
     s.h = -70000; /* top-down: the same limit */
     build_bmp(&s, &b);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ELIMIT, "max_height=65535");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ELIMIT, "max_height=65535");
     s.w = 100000;
     s.h = 1;
     build_bmp(&s, &b);
-    cb_expect_fail(b.p, b.len, NULL, DIP_ELIMIT, "biWidth 100000 exceeds the limit max_width");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ELIMIT, "biWidth 100000 exceeds the limit max_width");
     dip_limits_default(&lim);
     lim.max_pixels = 100;
     s.w = 20;
     s.h = 20;
     build_bmp(&s, &b);
-    cb_expect_fail(b.p, b.len, &lim, DIP_ELIMIT, "max_pixels=100");
+    expect_decode_fail(b.p, b.n, &lim, DIP_ELIMIT, "max_pixels=100");
     free(b.p);
 }
 
@@ -437,12 +438,12 @@ TEST(bmp_huge_header_tiny_file_allocates_nothing)
 {
     uint8_t px[100] = {0};
     struct bmpspec s = {40, 9000, 9000, 24, 0, {0}, 0, NULL, 0, px, sizeof(px)};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     long before;
 
     build_bmp(&s, &b);
     before = dip__alloc_count();
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "truncated pixel data");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "truncated pixel data");
     ASSERT_LE_INT(dip__alloc_count() - before, 0);
     free(b.p);
 }
@@ -451,7 +452,7 @@ TEST(bmp_probe)
 {
     uint8_t pal[16 * 4] = {0}, px[4 * 3] = {0};
     struct bmpspec s = {40, 5, -3, 4, 0, {0}, 0, pal, 16, px, sizeof(px)};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_limits lim;
     struct dip_image_info info;
     struct dip_err err = {0};
@@ -459,7 +460,7 @@ TEST(bmp_probe)
     pal[6] = 1; /* one colour entry */
     build_bmp(&s, &b);
     dip_limits_default(&lim);
-    ASSERT_OK(dip_codec_probe(b.p, b.len, &lim, &info, &err));
+    ASSERT_OK(dip_codec_probe(b.p, b.n, &lim, &info, &err));
     ASSERT_EQ_INT(info.format, DIP_FORMAT_BMP);
     ASSERT_EQ_INT(info.width, 5);
     ASSERT_EQ_INT(info.height, 3);
@@ -481,9 +482,9 @@ TEST(bmp_rle_truncation_sweep)
                                       0, 2, 2, 1, 4, 6, 0, 0, 10, 7, 0, 1};
         uint8_t pal[8 * 4] = {0};
         struct bmpspec s = {40, 8, 4, 8, 1, {0}, 0, pal, 8, rle, sizeof(rle)};
-        struct cb_bytes b = {0};
+        struct bytes b = {0};
         build_bmp(&s, &b);
-        tried += sweep_truncations(b.p, b.len, 1, 0);
+        tried += sweep_truncations(b.p, b.n, 1, 0);
         free(b.p);
     }
     ASSERT(tried > 100);
@@ -496,33 +497,33 @@ TEST(bmp_rle_bomb_refused_real_rle_accepted)
     static const uint8_t eob[] = {0, 1};
     uint8_t pal[4 * 2] = {0, 0, 0, 0, 255, 255, 255, 0};
     struct bmpspec s = {40, 9000, 9000, 8, 1, {0}, 0, pal, 2, eob, sizeof(eob)};
-    struct cb_bytes b = {0}, rle = {0};
+    struct bytes b = {0}, rle = {0};
     struct dip_image_info info;
     dip_image *img;
     long before;
 
     build_bmp(&s, &b);
     before = dip__alloc_count();
-    cb_expect_fail(b.p, b.len, NULL, DIP_ECORRUPT, "cannot describe 9000x9000 pixels");
+    expect_decode_fail(b.p, b.n, NULL, DIP_ECORRUPT, "cannot describe 9000x9000 pixels");
     ASSERT_LE_INT(dip__alloc_count() - before, 0);
     /* A 1000x1000 image coded the way encoders do it (runs, an end of line per row) is fine. */
     for (int y = 0; y < 1000; y++) {
         for (int x = 0; x < 1000; x += 250) {
-            cb_u8(&rle, 250);
-            cb_u8(&rle, (unsigned)((x / 250 + y) & 1));
+            bytes_u8(&rle, 250);
+            bytes_u8(&rle, (unsigned)((x / 250 + y) & 1));
         }
-        cb_u8(&rle, 0);
-        cb_u8(&rle, y == 999 ? 1 : 0);
+        bytes_u8(&rle, 0);
+        bytes_u8(&rle, y == 999 ? 1 : 0);
     }
     s.w = s.h = 1000;
     s.px = rle.p;
-    s.pxlen = rle.len;
+    s.pxlen = rle.n;
     build_bmp(&s, &b);
     img = decode_ok(&b, &info);
-    ASSERT_EQ_INT(dip_image_channels(img), 1); /* black and white palette: gray */
-    ASSERT_EQ_INT(cb_px(img, 0, 999, 0), 0);   /* file row 0 is the bottom row */
-    ASSERT_EQ_INT(cb_px(img, 250, 999, 0), 255);
-    ASSERT_EQ_INT(cb_px(img, 0, 998, 0), 255);
+    ASSERT_EQ_INT(dip_image_channels(img), 1);  /* black and white palette: gray */
+    ASSERT_EQ_INT(pixel_at(img, 0, 999, 0), 0); /* file row 0 is the bottom row */
+    ASSERT_EQ_INT(pixel_at(img, 250, 999, 0), 255);
+    ASSERT_EQ_INT(pixel_at(img, 0, 998, 0), 255);
     dip_image_unref(img);
     free(rle.p);
     free(b.p);
@@ -532,17 +533,17 @@ TEST(bmp_v5_profile_size_limit)
 {
     uint8_t px[4] = {1, 2, 3, 0};
     struct bmpspec s = {124, 1, 1, 24, 0, {0}, 0, NULL, 0, px, 4};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_limits lim;
     struct dip_image_info info;
     dip_image *img;
 
     build_bmp(&s, &b);
-    cb_set_le32(&b, 14 + 116, 5000); /* bV5ProfileSize */
+    bytes_set_le32(&b, 14 + 116, 5000); /* bV5ProfileSize */
     img = decode_ok(&b, &info);
     dip_image_unref(img);
     dip_limits_default(&lim);
     lim.max_metadata_bytes = 1000;
-    cb_expect_fail(b.p, b.len, &lim, DIP_ELIMIT, "max_metadata_bytes=1000");
+    expect_decode_fail(b.p, b.n, &lim, DIP_ELIMIT, "max_metadata_bytes=1000");
     free(b.p);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "codec/internal.h"
 #include "test.h"
 

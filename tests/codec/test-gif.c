@@ -9,7 +9,7 @@
 
 #include <gif_lib.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "test.h"
 
 struct gframe {

@@ -9,7 +9,7 @@
 
 #include <jpeglib.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "test.h"
 
 /* ---- Writing JPEGs with libjpeg ---- */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "test.h"
 
 /* ---- Writing PNGs with libpng ---- */

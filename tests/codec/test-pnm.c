@@ -3,8 +3,9 @@
  * against values computed here), comments, hostile headers, truncation and limits. */
 #include <stdio.h>
 
-#include "cbutil.h"
+#include "codec-util.h"
 #include "codec/internal.h"
+#include "test.h"
 
 static uint8_t expect8(unsigned v, unsigned maxval)
 {
@@ -15,7 +16,7 @@ static dip_image *decode_ok(const void *buf, size_t len, struct dip_image_info *
 {
     dip_image *img = NULL;
     struct dip_err err = {0};
-    int rc = cb_decode(buf, len, &img, info, &err);
+    int rc = decode_with(buf, len, NULL, 0, &img, info, &err);
 
     if (rc)
         DIP_TEST_FAIL("decode failed: %s", dip_err_text(&err, rc));
@@ -26,15 +27,15 @@ static dip_image *decode_ok(const void *buf, size_t len, struct dip_image_info *
 TEST(pnm_roundtrip_gray_and_rgb)
 {
     for (int ch = 1; ch <= 3; ch += 2) {
-        dip_image *img = cb_image(37, 23, ch, 1), *back;
+        dip_image *img = seeded_image(37, 23, ch, 1), *back;
         struct dip_image_info info;
         uint8_t *buf;
         size_t len;
 
-        cb_encode(img, DIP_FORMAT_PNM, 90, 0, &buf, &len);
+        encode_to(img, DIP_FORMAT_PNM, 90, 0, &buf, &len);
         ASSERT(memcmp(buf, ch == 1 ? "P5" : "P6", 2) == 0);
         back = decode_ok(buf, len, &info);
-        cb_assert_same(img, back);
+        assert_same_pixels(img, back);
         ASSERT_EQ_INT(info.bit_depth, 8);
         ASSERT_EQ_INT(info.channels, ch);
         dip_image_unref(back);
@@ -46,18 +47,18 @@ TEST(pnm_roundtrip_gray_and_rgb)
 TEST(pnm_encode_drops_alpha)
 {
     for (int ch = 2; ch <= 4; ch += 2) {
-        dip_image *img = cb_image(16, 9, ch, 2), *back;
+        dip_image *img = seeded_image(16, 9, ch, 2), *back;
         struct dip_image_info info;
         uint8_t *buf;
         size_t len;
 
-        cb_encode(img, DIP_FORMAT_PNM, 90, 0, &buf, &len);
+        encode_to(img, DIP_FORMAT_PNM, 90, 0, &buf, &len);
         back = decode_ok(buf, len, &info);
         ASSERT_EQ_INT(dip_image_channels(back), ch - 1);
         for (int y = 0; y < 9; y++)
             for (int x = 0; x < 16; x++)
                 for (int c = 0; c < ch - 1; c++)
-                    ASSERT_EQ_INT(cb_px(back, x, y, c), cb_px(img, x, y, c));
+                    ASSERT_EQ_INT(pixel_at(back, x, y, c), pixel_at(img, x, y, c));
         dip_image_unref(back);
         dip_image_unref(img);
         dip_free(buf);
@@ -75,7 +76,7 @@ TEST(pnm_p1_ascii_bitmap_with_comments)
     ASSERT_EQ_INT(info.bit_depth, 1);
     ASSERT_EQ_INT(dip_image_channels(img), 1);
     for (int i = 0; i < 8; i++)
-        ASSERT_EQ_INT(cb_px(img, i % 4, i / 4, 0), want[i]);
+        ASSERT_EQ_INT(pixel_at(img, i % 4, i / 4, 0), want[i]);
     dip_image_unref(img);
 }
 
@@ -83,17 +84,17 @@ TEST(pnm_p4_binary_bitmap_row_padding)
 {
     /* 10 pixels per row: two bytes, the last 6 bits are padding. */
     static const uint8_t px[] = {0xA5, 0xC0, 0x01, 0x40};
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
-    cb_str(&b, "P4\n10 2\n");
-    cb_put(&b, px, sizeof(px));
-    img = decode_ok(b.p, b.len, &info);
+    bytes_str(&b, "P4\n10 2\n");
+    bytes_put(&b, px, sizeof(px));
+    img = decode_ok(b.p, b.n, &info);
     for (int y = 0; y < 2; y++)
         for (int x = 0; x < 10; x++) {
             int bit = (px[y * 2 + x / 8] >> (7 - x % 8)) & 1;
-            ASSERT_EQ_INT(cb_px(img, x, y, 0), bit ? 0 : 255);
+            ASSERT_EQ_INT(pixel_at(img, x, y, 0), bit ? 0 : 255);
         }
     dip_image_unref(img);
     free(b.p);
@@ -102,31 +103,31 @@ TEST(pnm_p4_binary_bitmap_row_padding)
 TEST(pnm_p2_p3_ascii_rescale)
 {
     const unsigned maxval = 1000;
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     char line[64];
     struct dip_image_info info;
     dip_image *img;
 
     snprintf(line, sizeof(line), "P2\n7 3\n%u\n", maxval);
-    cb_str(&b, line);
+    bytes_str(&b, line);
     for (int i = 0; i < 21; i++) {
         snprintf(line, sizeof(line), "%u%s", (unsigned)(i * 47 + 3) % (maxval + 1),
                  i % 7 == 6 ? "\n" : " ");
-        cb_str(&b, line);
+        bytes_str(&b, line);
     }
-    img = decode_ok(b.p, b.len, &info);
+    img = decode_ok(b.p, b.n, &info);
     ASSERT_EQ_INT(info.bit_depth, 10);
     for (int i = 0; i < 21; i++)
-        ASSERT_EQ_INT(cb_px(img, i % 7, i / 7, 0), expect8((unsigned)(i * 47 + 3) % 1001, 1000));
+        ASSERT_EQ_INT(pixel_at(img, i % 7, i / 7, 0), expect8((unsigned)(i * 47 + 3) % 1001, 1000));
     dip_image_unref(img);
 
-    b.len = 0;
-    cb_str(&b, "P3 2 1 7 0 1 2 3 4 7\n");
-    img = decode_ok(b.p, b.len, &info);
+    b.n = 0;
+    bytes_str(&b, "P3 2 1 7 0 1 2 3 4 7\n");
+    img = decode_ok(b.p, b.n, &info);
     ASSERT_EQ_INT(info.channels, 3);
     for (int i = 0; i < 6; i++)
-        ASSERT_EQ_INT(cb_px(img, i / 3, 0, i % 3), expect8(i == 5 ? 7 : (unsigned)i, 7));
-    ASSERT_EQ_INT(cb_px(img, 1, 0, 2), 255);
+        ASSERT_EQ_INT(pixel_at(img, i / 3, 0, i % 3), expect8(i == 5 ? 7 : (unsigned)i, 7));
+    ASSERT_EQ_INT(pixel_at(img, 1, 0, 2), 255);
     dip_image_unref(img);
     free(b.p);
 }
@@ -138,23 +139,23 @@ TEST(pnm_p5_16bit_rounding)
     static const unsigned maxvals[] = {65535, 4095, 256};
     for (size_t m = 0; m < sizeof(maxvals) / sizeof(maxvals[0]); m++) {
         unsigned maxval = maxvals[m], w = 256, h = maxval / 256 + 1;
-        struct cb_bytes b = {0};
+        struct bytes b = {0};
         char head[64];
         struct dip_image_info info;
         dip_image *img;
 
         snprintf(head, sizeof(head), "P5\n%u %u\n%u\n", w, h, maxval);
-        cb_str(&b, head);
+        bytes_str(&b, head);
         for (unsigned i = 0; i < w * h; i++) {
             unsigned v = i <= maxval ? i : maxval;
-            cb_u8(&b, v >> 8);
-            cb_u8(&b, v & 255);
+            bytes_u8(&b, v >> 8);
+            bytes_u8(&b, v & 255);
         }
-        img = decode_ok(b.p, b.len, &info);
+        img = decode_ok(b.p, b.n, &info);
         ASSERT_EQ_INT(info.bit_depth, maxval == 65535 ? 16 : maxval == 4095 ? 12 : 9);
         for (unsigned i = 0; i < w * h; i++) {
             unsigned v = i <= maxval ? i : maxval;
-            uint8_t got = cb_px(img, (int)(i % w), (int)(i / w), 0);
+            uint8_t got = pixel_at(img, (int)(i % w), (int)(i / w), 0);
             if (got != expect8(v, maxval))
                 DIP_TEST_FAIL("maxval %u: %u -> %u, want %u", maxval, v, got, expect8(v, maxval));
         }
@@ -171,16 +172,16 @@ TEST(pnm_p5_16bit_rounding)
 
 TEST(pnm_p6_small_maxval)
 {
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_image_info info;
     dip_image *img;
 
-    cb_str(&b, "P6\n# made by hand\n3 1 100\n");
+    bytes_str(&b, "P6\n# made by hand\n3 1 100\n");
     for (unsigned i = 0; i < 9; i++)
-        cb_u8(&b, i * 12);
-    img = decode_ok(b.p, b.len, &info);
+        bytes_u8(&b, i * 12);
+    img = decode_ok(b.p, b.n, &info);
     for (unsigned i = 0; i < 9; i++)
-        ASSERT_EQ_INT(cb_px(img, (int)i / 3, 0, (int)i % 3), expect8(i * 12, 100));
+        ASSERT_EQ_INT(pixel_at(img, (int)i / 3, 0, (int)i % 3), expect8(i * 12, 100));
     dip_image_unref(img);
     free(b.p);
 }
@@ -188,27 +189,27 @@ TEST(pnm_p6_small_maxval)
 TEST(pnm_p7_pam_through_the_codec_table)
 {
     /* dip_codec_sniff routes P1..P6 only; PAM is reachable through the codec entry itself. */
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
     struct dip_limits lim;
     struct dip_image_info info;
     struct dip_err err = {0};
     dip_image *img = NULL;
 
-    cb_str(&b, "P7\nWIDTH 2\nHEIGHT 1\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n");
+    bytes_str(&b, "P7\nWIDTH 2\nHEIGHT 1\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n");
     for (unsigned i = 0; i < 8; i++)
-        cb_u8(&b, 30 * i);
+        bytes_u8(&b, 30 * i);
     dip_limits_default(&lim);
     memset(&info, 0, sizeof(info));
-    ASSERT_OK(dip__codec_pnm.decode(b.p, b.len, &lim, NULL, &img, &info, &err));
+    ASSERT_OK(dip__codec_pnm.decode(b.p, b.n, &lim, NULL, &img, &info, &err));
     ASSERT_EQ_INT(dip_image_channels(img), 4);
     for (unsigned i = 0; i < 8; i++)
-        ASSERT_EQ_INT(cb_px(img, (int)i / 4, 0, (int)i % 4), 30 * i);
+        ASSERT_EQ_INT(pixel_at(img, (int)i / 4, 0, (int)i % 4), 30 * i);
     dip_image_unref(img);
     img = NULL;
     /* DEPTH 5 is not an image dip can hold. */
-    b.len = 0;
-    cb_str(&b, "P7\nWIDTH 1\nHEIGHT 1\nDEPTH 5\nMAXVAL 255\nENDHDR\n12345");
-    ASSERT_EQ_INT(dip__codec_pnm.decode(b.p, b.len, &lim, NULL, &img, &info, &err), DIP_EFORMAT);
+    b.n = 0;
+    bytes_str(&b, "P7\nWIDTH 1\nHEIGHT 1\nDEPTH 5\nMAXVAL 255\nENDHDR\n12345");
+    ASSERT_EQ_INT(dip__codec_pnm.decode(b.p, b.n, &lim, NULL, &img, &info, &err), DIP_EFORMAT);
     ASSERT(img == NULL);
     free(b.p);
 }
@@ -229,8 +230,8 @@ TEST(pnm_probe_reads_header_only)
     ASSERT_EQ_INT(info.bit_depth, 16);
     ASSERT_EQ_INT(info.frames, 1);
     ASSERT_EQ_STR(info.color, "rgb");
-    cb_expect_fail(f, strlen(f), NULL, DIP_ECORRUPT,
-                   "pnm: truncated pixel data: need 72000000 bytes, have 0");
+    expect_decode_fail(f, strlen(f), NULL, DIP_ECORRUPT,
+                       "pnm: truncated pixel data: need 72000000 bytes, have 0");
 }
 
 TEST(pnm_refuses_bad_samples_and_headers)
@@ -257,7 +258,7 @@ TEST(pnm_refuses_bad_samples_and_headers)
     };
 #undef BAD
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cb_expect_fail(bad[i].s, bad[i].len, NULL, 0, NULL);
+        expect_decode_fail(bad[i].s, bad[i].len, NULL, 0, NULL);
 }
 
 TEST(pnm_limits_named)
@@ -265,14 +266,14 @@ TEST(pnm_limits_named)
     const char *f = "P5\n70000 2\n255\n";
     struct dip_limits lim;
 
-    cb_expect_fail(f, strlen(f), NULL, DIP_ELIMIT, "max_width=65535");
+    expect_decode_fail(f, strlen(f), NULL, DIP_ELIMIT, "max_width=65535");
     dip_limits_default(&lim);
     lim.max_pixels = 1000;
     f = "P5\n100 100\n255\n";
-    cb_expect_fail(f, strlen(f), &lim, DIP_ELIMIT, "max_pixels=1000");
+    expect_decode_fail(f, strlen(f), &lim, DIP_ELIMIT, "max_pixels=1000");
     /* A number so long it would overflow any integer. */
     f = "P5\n99999999999999999999999999 2\n255\n";
-    cb_expect_fail(f, strlen(f), NULL, DIP_ELIMIT, "max_width");
+    expect_decode_fail(f, strlen(f), NULL, DIP_ELIMIT, "max_width");
 }
 
 TEST(pnm_huge_header_tiny_file_allocates_nothing)
@@ -280,7 +281,7 @@ TEST(pnm_huge_header_tiny_file_allocates_nothing)
     const char *f = "P6\n9000 9000\n255\n\x01\x02\x03";
     long before = dip__alloc_count();
 
-    cb_expect_fail(f, strlen(f), NULL, DIP_ECORRUPT, "truncated pixel data");
+    expect_decode_fail(f, strlen(f), NULL, DIP_ECORRUPT, "truncated pixel data");
     ASSERT_LE_INT(dip__alloc_count() - before, 0);
 }
 
@@ -288,24 +289,24 @@ TEST(pnm_huge_header_tiny_file_allocates_nothing)
 TEST(pnm_truncation_sweep)
 {
     size_t tried = 0;
-    struct cb_bytes b = {0};
+    struct bytes b = {0};
 
     /* 16-bit binary and a P4 bitmap. */
-    cb_str(&b, "P5 3 2 65535\n");
+    bytes_str(&b, "P5 3 2 65535\n");
     for (int i = 0; i < 12; i++)
-        cb_u8(&b, (unsigned)i * 20);
-    tried += sweep_truncations(b.p, b.len, 1, 0);
-    b.len = 0;
-    cb_str(&b, "P4 12 3\n\xff\xf0\x0f\x00\xaa\x50");
-    tried += sweep_truncations(b.p, b.len, 1, 0);
+        bytes_u8(&b, (unsigned)i * 20);
+    tried += sweep_truncations(b.p, b.n, 1, 0);
+    b.n = 0;
+    bytes_str(&b, "P4 12 3\n\xff\xf0\x0f\x00\xaa\x50");
+    tried += sweep_truncations(b.p, b.n, 1, 0);
     /* ASCII: a cut inside the last number still leaves a (different) complete number, so only
      * prefixes that lose at least the whole last token must fail. */
-    b.len = 0;
-    cb_str(&b, "P2\n3 2\n255\n0 10 200\n30 40 255\n");
-    tried += sweep_truncations(b.p, b.len, 1, 4);
-    b.len = 0;
-    cb_str(&b, "P1\n3 2\n0 1 0\n1 1 0\n");
-    tried += sweep_truncations(b.p, b.len, 1, 2);
+    b.n = 0;
+    bytes_str(&b, "P2\n3 2\n255\n0 10 200\n30 40 255\n");
+    tried += sweep_truncations(b.p, b.n, 1, 4);
+    b.n = 0;
+    bytes_str(&b, "P1\n3 2\n0 1 0\n1 1 0\n");
+    tried += sweep_truncations(b.p, b.n, 1, 2);
     ASSERT(tried > 60);
     free(b.p);
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "core/internal.h"
 #include "test.h"
 

@@ -9,7 +9,7 @@
  * per-format tests run the same sweeps on the hand-made files only they build. */
 #include <stdio.h>
 
-#include "cbutil.h" /* cb_image, the sweeps (sweep.h) */
+#include "codec-util.h" /* seeded_image, the sweeps (sweep.h) */
 #include "dip/codec.h"
 #include "test.h"
 
@@ -169,7 +169,7 @@ static void sweep_format(dip_format f)
     for (int vi = 0; vi < 2 && r->v[vi].what; vi++) {
         const struct variant *v = &r->v[vi];
         for (int ch = 1; ch <= 4; ch++) {
-            dip_image *src = cb_image(23, 11, ch, (uint32_t)(ch * 7 + vi));
+            dip_image *src = seeded_image(23, 11, ch, (uint32_t)(ch * 7 + vi));
             struct dip_encode_opts eo;
             struct dip_err err = {0};
             struct dip_limits lim;

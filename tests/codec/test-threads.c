@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec-a-util.h"
+#include "codec-util.h"
 #include "test.h"
 
 #define NTHREADS 4

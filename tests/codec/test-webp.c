@@ -7,13 +7,14 @@
 #include <stdio.h>
 #include <webp/mux.h>
 
-#include "cbutil.h"
+#include "codec-util.h"
+#include "test.h"
 
 static dip_image *decode_ok(const uint8_t *buf, size_t len, struct dip_image_info *info)
 {
     dip_image *img = NULL;
     struct dip_err err = {0};
-    int rc = cb_decode(buf, len, &img, info, &err);
+    int rc = decode_with(buf, len, NULL, 0, &img, info, &err);
 
     if (rc)
         DIP_TEST_FAIL("decode failed: %s", dip_err_text(&err, rc));
@@ -26,8 +27,8 @@ static uint8_t expanded(const dip_image *src, int x, int y, int c)
 {
     int ch = dip_image_channels(src);
     if (ch >= 3)
-        return cb_px(src, x, y, c);
-    return cb_px(src, x, y, c < 3 ? 0 : 1);
+        return pixel_at(src, x, y, c);
+    return pixel_at(src, x, y, c < 3 ? 0 : 1);
 }
 
 /* decode(encode(x)) == x, channel count included: gray and gray+alpha come back as 1 and 2
@@ -35,10 +36,10 @@ static uint8_t expanded(const dip_image *src, int x, int y, int c)
 TEST(webp_lossless_roundtrip_byte_exact)
 {
     for (int k = 0; k < 6; k++) {
-        /* cb_image has fully transparent pixels too: their colour must survive (exact mode).
+        /* seeded_image has fully transparent pixels too: their colour must survive (exact mode).
          * k 4 and 5: gray+alpha and RGBA with every pixel opaque. */
         int ch = k < 4 ? k + 1 : k == 4 ? 2 : 4;
-        dip_image *img = cb_image(45, 31, ch, (uint32_t)ch + 10), *back;
+        dip_image *img = seeded_image(45, 31, ch, (uint32_t)ch + 10), *back;
         int och = ch;
 
         if (k >= 4) {
@@ -51,7 +52,7 @@ TEST(webp_lossless_roundtrip_byte_exact)
         uint8_t *buf;
         size_t len;
 
-        cb_encode(img, DIP_FORMAT_WEBP, 90, 1, &buf, &len);
+        encode_to(img, DIP_FORMAT_WEBP, 90, 1, &buf, &len);
         back = decode_ok(buf, len, &info);
         ASSERT_EQ_INT(info.lossless, 1);
         ASSERT_EQ_INT(dip_image_channels(back), och);
@@ -59,7 +60,7 @@ TEST(webp_lossless_roundtrip_byte_exact)
         for (int y = 0; y < 31; y++)
             for (int x = 0; x < 45; x++)
                 for (int c = 0; c < och; c++)
-                    ASSERT_EQ_INT(cb_px(back, x, y, c), cb_px(img, x, y, c));
+                    ASSERT_EQ_INT(pixel_at(back, x, y, c), pixel_at(img, x, y, c));
         dip_image_unref(back);
         dip_image_unref(img);
         dip_free(buf);
@@ -74,7 +75,7 @@ static double psnr(const dip_image *a, const dip_image *ref, int nc, int c0)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int c = c0; c < c0 + nc; c++) {
-                double d = (double)cb_px(a, x, y, c) - (double)expanded(ref, x, y, c);
+                double d = (double)pixel_at(a, x, y, c) - (double)expanded(ref, x, y, c);
                 se += d * d;
             }
     se /= (double)w * h * nc;
@@ -86,13 +87,13 @@ TEST(webp_lossy_within_tolerance)
     /* Stated tolerance: at quality 90, a smooth image comes back with PSNR >= 40 dB on colour;
      * alpha (lossless inside lossy WebP) comes back exact. */
     for (int ch = 1; ch <= 4; ch++) {
-        dip_image *img = cb_smooth(96, 64, ch), *back;
+        dip_image *img = gradient_image(96, 64, ch), *back;
         struct dip_image_info info;
         uint8_t *buf;
         size_t len;
         double p;
 
-        cb_encode(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
+        encode_to(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
         back = decode_ok(buf, len, &info);
         ASSERT_EQ_INT(info.lossless, 0);
         ASSERT_EQ_STR(info.color, "ycbcr");
@@ -109,14 +110,14 @@ TEST(webp_lossy_within_tolerance)
 
 TEST(webp_probe)
 {
-    dip_image *img = cb_image(70, 20, 4, 3);
+    dip_image *img = seeded_image(70, 20, 4, 3);
     struct dip_limits lim;
     struct dip_image_info info;
     struct dip_err err = {0};
     uint8_t *buf;
     size_t len;
 
-    cb_encode(img, DIP_FORMAT_WEBP, 80, 1, &buf, &len);
+    encode_to(img, DIP_FORMAT_WEBP, 80, 1, &buf, &len);
     dip_limits_default(&lim);
     ASSERT_OK(dip_codec_probe(buf, len, &lim, &info, &err));
     ASSERT_EQ_INT(info.format, DIP_FORMAT_WEBP);
@@ -151,7 +152,7 @@ static uint8_t *make_anim(int w, int h, dip_image **frames, const int *xs, const
         uint8_t *still;
         size_t slen;
         WebPMuxFrameInfo fi;
-        cb_encode(frames[i], DIP_FORMAT_WEBP, 90, !anim_lossy, &still, &slen);
+        encode_to(frames[i], DIP_FORMAT_WEBP, 90, !anim_lossy, &still, &slen);
         memset(&fi, 0, sizeof(fi));
         fi.bitstream.bytes = still;
         fi.bitstream.size = slen;
@@ -177,7 +178,8 @@ static uint8_t *make_anim(int w, int h, dip_image **frames, const int *xs, const
 
 TEST(webp_animation_first_frame_on_canvas)
 {
-    dip_image *f[3] = {cb_image(20, 10, 3, 1), cb_image(40, 30, 3, 2), cb_image(8, 8, 4, 3)};
+    dip_image *f[3] = {seeded_image(20, 10, 3, 1), seeded_image(40, 30, 3, 2),
+                       seeded_image(8, 8, 4, 3)};
     static const int xs[3] = {6, 0, 2}, ys[3] = {4, 0, 2};
     size_t len;
     uint8_t *buf = make_anim(40, 30, f, xs, ys, 3, &len);
@@ -197,8 +199,8 @@ TEST(webp_animation_first_frame_on_canvas)
         for (int x = 0; x < 40; x++) {
             int in = x >= 6 && x < 26 && y >= 4 && y < 14;
             for (int c = 0; c < 4; c++) {
-                int want = in ? (c < 3 ? cb_px(f[0], x - 6, y - 4, c) : 255) : 0;
-                ASSERT_EQ_INT(cb_px(img, x, y, c), want);
+                int want = in ? (c < 3 ? pixel_at(f[0], x - 6, y - 4, c) : 255) : 0;
+                ASSERT_EQ_INT(pixel_at(img, x, y, c), want);
             }
         }
     dip_image_unref(img);
@@ -206,12 +208,12 @@ TEST(webp_animation_first_frame_on_canvas)
     dip_limits_default(&lim);
     lim.max_frames = 3;
     img = NULL;
-    ASSERT_OK(cb_decode_lim(buf, len, &lim, &img, &info, &err));
+    ASSERT_OK(decode_with(buf, len, &lim, 0, &img, &info, &err));
     ASSERT_EQ_INT(info.frames, 3);
     dip_image_unref(img);
     lim.max_frames = 2;
-    cb_expect_fail(buf, len, &lim, DIP_ELIMIT,
-                   "webp: more than 2 animation frames exceeds the limit max_frames=2");
+    expect_decode_fail(buf, len, &lim, DIP_ELIMIT,
+                       "webp: more than 2 animation frames exceeds the limit max_frames=2");
     ASSERT_EQ_INT(dip_codec_probe(buf, len, &lim, &info, &err), DIP_ELIMIT);
     free(buf);
     for (int i = 0; i < 3; i++)
@@ -220,7 +222,7 @@ TEST(webp_animation_first_frame_on_canvas)
 
 TEST(webp_animation_full_first_frame_is_rgb)
 {
-    dip_image *f[2] = {cb_image(16, 12, 3, 4), cb_image(16, 12, 3, 5)};
+    dip_image *f[2] = {seeded_image(16, 12, 3, 4), seeded_image(16, 12, 3, 5)};
     static const int xs[2] = {0, 0}, ys[2] = {0, 0};
     size_t len;
     uint8_t *buf = make_anim(16, 12, f, xs, ys, 2, &len);
@@ -228,7 +230,7 @@ TEST(webp_animation_full_first_frame_is_rgb)
     dip_image *img = decode_ok(buf, len, &info);
 
     ASSERT_EQ_INT(info.frames, 2);
-    cb_assert_same(img, f[0]);
+    assert_same_pixels(img, f[0]);
     dip_image_unref(img);
     free(buf);
     dip_image_unref(f[0]);
@@ -239,7 +241,7 @@ TEST(webp_many_frames_cost_one)
 {
     /* 20000 copies of a frame: refused at once under the default max_frames=100; with the limit
      * raised, decoded fast, as the demuxer only sees the first frame. */
-    dip_image *f[2] = {cb_image(4, 4, 3, 6), cb_image(4, 4, 3, 7)};
+    dip_image *f[2] = {seeded_image(4, 4, 3, 6), seeded_image(4, 4, 3, 7)};
     static const int zero[2] = {0, 0};
     size_t len, anmf = 0, alen = 0, total;
     uint8_t *two = make_anim(4, 4, f, zero, zero, 2, &len), *big;
@@ -266,16 +268,16 @@ TEST(webp_many_frames_cost_one)
         memcpy(big + anmf + i * alen, two + anmf, alen);
     for (int i = 0; i < 4; i++)
         big[4 + i] = (uint8_t)((total - 8) >> (8 * i));
-    cb_expect_fail(big, total, NULL, DIP_ELIMIT, "max_frames=100");
+    expect_decode_fail(big, total, NULL, DIP_ELIMIT, "max_frames=100");
     dip_limits_default(&lim);
     lim.max_frames = 20000;
-    t0 = cb_now();
+    t0 = now_s();
     img = NULL;
-    ASSERT_OK(cb_decode_lim(big, total, &lim, &img, &info, &err));
-    printf("%zu-byte file with 20000 frames decoded in %.2f ms\n", total, (cb_now() - t0) * 1e3);
+    ASSERT_OK(decode_with(big, total, &lim, 0, &img, &info, &err));
+    printf("%zu-byte file with 20000 frames decoded in %.2f ms\n", total, (now_s() - t0) * 1e3);
     ASSERT_EQ_INT(info.frames, 20000);
-    cb_assert_same(img, f[0]);
-    ASSERT(cb_now() - t0 < 2.0);
+    assert_same_pixels(img, f[0]);
+    ASSERT(now_s() - t0 < 2.0);
     dip_image_unref(img);
     free(big);
     free(two);
@@ -308,14 +310,14 @@ TEST(webp_exif_orientation)
     /* A little-endian TIFF block whose IFD0 holds Orientation = 6 (rotate 90 clockwise). */
     static const uint8_t exif[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3,
                                    0,   1,   0,  0, 0, 6, 0, 0, 0, 0, 0,    0,    0};
-    dip_image *img = cb_image(6, 4, 3, 7), *back = NULL;
+    dip_image *img = seeded_image(6, 4, 3, 7), *back = NULL;
     struct dip_limits lim;
     struct dip_image_info info;
     struct dip_err err = {0};
     uint8_t *still, *buf;
     size_t slen, len;
 
-    cb_encode(img, DIP_FORMAT_WEBP, 90, 1, &still, &slen);
+    encode_to(img, DIP_FORMAT_WEBP, 90, 1, &still, &slen);
     buf = with_chunk(still, slen, "EXIF", exif, sizeof(exif), &len);
     dip_limits_default(&lim);
     ASSERT_OK(dip_codec_probe(buf, len, &lim, &info, &err));
@@ -326,7 +328,7 @@ TEST(webp_exif_orientation)
     for (int y = 0; y < 6; y++)
         for (int x = 0; x < 4; x++)
             for (int c = 0; c < 3; c++)
-                ASSERT_EQ_INT(cb_px(back, x, y, c), cb_px(img, y, 3 - x, c));
+                ASSERT_EQ_INT(pixel_at(back, x, y, c), pixel_at(img, y, 3 - x, c));
     dip_image_unref(back);
     dip_image_unref(img);
     dip_free(still);
@@ -335,16 +337,16 @@ TEST(webp_exif_orientation)
 
 TEST(webp_metadata_limit_named)
 {
-    dip_image *img = cb_image(8, 8, 3, 8);
+    dip_image *img = seeded_image(8, 8, 3, 8);
     uint8_t *still, *buf, *xmp = calloc(1, 20000);
     size_t slen, len;
     struct dip_limits lim;
 
-    cb_encode(img, DIP_FORMAT_WEBP, 90, 1, &still, &slen);
+    encode_to(img, DIP_FORMAT_WEBP, 90, 1, &still, &slen);
     buf = with_chunk(still, slen, "XMP ", xmp, 20000, &len);
     dip_limits_default(&lim);
     lim.max_metadata_bytes = 10000;
-    cb_expect_fail(buf, len, &lim, DIP_ELIMIT, "max_metadata_bytes=10000");
+    expect_decode_fail(buf, len, &lim, DIP_ELIMIT, "max_metadata_bytes=10000");
     dip_image_unref(img);
     dip_free(still);
     free(buf);
@@ -355,22 +357,23 @@ TEST(webp_metadata_limit_named)
 
 TEST(webp_limits_named)
 {
-    dip_image *img = cb_image(300, 10, 3, 9), *f[1];
+    dip_image *img = seeded_image(300, 10, 3, 9), *f[1];
     static const int zero[1] = {0};
     struct dip_limits lim;
     uint8_t *buf, *anim;
     size_t len, alen;
 
-    cb_encode(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
+    encode_to(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
     dip_limits_default(&lim);
     lim.max_width = 200;
-    cb_expect_fail(buf, len, &lim, DIP_ELIMIT, "webp: width 300 exceeds the limit max_width=200");
+    expect_decode_fail(buf, len, &lim, DIP_ELIMIT,
+                       "webp: width 300 exceeds the limit max_width=200");
     /* An animation canvas far larger than its frames: refused from the header. */
-    f[0] = cb_image(4, 4, 3, 1);
+    f[0] = seeded_image(4, 4, 3, 1);
     anim = make_anim(16000, 16000, f, zero, zero, 1, &alen);
     {
         long before = dip__alloc_count();
-        cb_expect_fail(anim, alen, NULL, DIP_ELIMIT, "max_pixels");
+        expect_decode_fail(anim, alen, NULL, DIP_ELIMIT, "max_pixels");
         ASSERT_LE_INT(dip__alloc_count() - before, 0);
     }
     free(anim);
@@ -381,19 +384,19 @@ TEST(webp_limits_named)
 
 TEST(webp_lying_sizes_refused)
 {
-    dip_image *img = cb_image(20, 20, 3, 11);
+    dip_image *img = seeded_image(20, 20, 3, 11);
     uint8_t *buf;
     size_t len;
 
-    cb_encode(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
+    encode_to(img, DIP_FORMAT_WEBP, 90, 0, &buf, &len);
     /* RIFF size larger than the file. */
     buf[4] = (uint8_t)(buf[4] + 100);
-    cb_expect_fail(buf, len, NULL, DIP_ECORRUPT, "RIFF header says");
+    expect_decode_fail(buf, len, NULL, DIP_ECORRUPT, "RIFF header says");
     buf[4] = (uint8_t)(buf[4] - 100);
     /* First chunk larger than the container. */
     buf[16] = 0xFF;
     buf[17] = 0xFF;
-    cb_expect_fail(buf, len, NULL, DIP_ECORRUPT, "claims");
+    expect_decode_fail(buf, len, NULL, DIP_ECORRUPT, "claims");
     dip_free(buf);
     dip_image_unref(img);
 }
@@ -420,7 +423,7 @@ TEST(webp_encode_refuses_oversize)
  * alpha and lossless files). */
 TEST(webp_animation_truncation_sweep)
 {
-    dip_image *f[2] = {cb_image(10, 8, 3, 1), cb_image(12, 12, 4, 2)};
+    dip_image *f[2] = {seeded_image(10, 8, 3, 1), seeded_image(12, 12, 4, 2)};
     static const int xs[2] = {2, 0}, ys[2] = {2, 0};
     size_t len;
     uint8_t *buf;
@@ -442,7 +445,7 @@ TEST(webp_version)
 
 TEST(webp_out_of_memory_animation)
 {
-    dip_image *f[2] = {cb_image(10, 8, 3, 1), cb_image(12, 12, 4, 2)};
+    dip_image *f[2] = {seeded_image(10, 8, 3, 1), seeded_image(12, 12, 4, 2)};
     static const int xs[2] = {2, 0}, ys[2] = {2, 0};
     size_t len;
     uint8_t *buf = make_anim(12, 12, f, xs, ys, 2, &len);
@@ -456,7 +459,7 @@ TEST(webp_out_of_memory_animation)
 TEST(webp_animation_lossy_alpha_first_frame)
 {
     /* A lossy frame with alpha is an ALPH chunk plus a VP8 chunk inside ANMF. */
-    dip_image *f[2] = {cb_smooth(48, 32, 4), cb_smooth(48, 32, 4)};
+    dip_image *f[2] = {gradient_image(48, 32, 4), gradient_image(48, 32, 4)};
     static const int zero[2] = {0, 0};
     size_t len;
     uint8_t *buf;

@@ -13,7 +13,7 @@
 
 static const char *outdir;
 
-static void put(const char *fmt, const char *name, struct gb *b)
+static void put(const char *fmt, const char *name, struct bytes *b)
 {
     char path[1024];
     FILE *f;
@@ -24,12 +24,12 @@ static void put(const char *fmt, const char *name, struct gb *b)
     f = fopen(path, "wb");
     if (f == NULL || fwrite(b->p, 1, b->n, f) != b->n || fclose(f) != 0)
         perror(path);
-    gb_free(b);
+    bytes_free(b);
 }
 
 int main(int argc, char **argv)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
     int big = argc > 2 && strcmp(argv[1], "--big") == 0;
 
     if (argc < 2) {

@@ -11,94 +11,6 @@
 #include <string.h>
 #include <zlib.h>
 
-/* ---- Byte buffer ---- */
-
-static void gb_reserve(struct gb *b, size_t n)
-{
-    if (b->n + n <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (p == NULL) {
-        fprintf(stderr, "gen: out of memory\n");
-        abort();
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-void gb_free(struct gb *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-}
-
-void gb_bytes(struct gb *b, const void *p, size_t n)
-{
-    gb_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-void gb_fill(struct gb *b, int c, size_t n)
-{
-    gb_reserve(b, n);
-    memset(b->p + b->n, c, n);
-    b->n += n;
-}
-
-void gb_u8(struct gb *b, unsigned v)
-{
-    uint8_t c = (uint8_t)v;
-    gb_bytes(b, &c, 1);
-}
-
-void gb_u16le(struct gb *b, unsigned v)
-{
-    gb_u8(b, v & 0xff);
-    gb_u8(b, (v >> 8) & 0xff);
-}
-
-void gb_u16be(struct gb *b, unsigned v)
-{
-    gb_u8(b, (v >> 8) & 0xff);
-    gb_u8(b, v & 0xff);
-}
-
-void gb_u32le(struct gb *b, uint32_t v)
-{
-    gb_u16le(b, v & 0xffff);
-    gb_u16le(b, v >> 16);
-}
-
-void gb_u32be(struct gb *b, uint32_t v)
-{
-    gb_u16be(b, v >> 16);
-    gb_u16be(b, v & 0xffff);
-}
-
-void gb_str(struct gb *b, const char *s)
-{
-    gb_bytes(b, s, strlen(s));
-}
-
-void gb_printf(struct gb *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        gb_bytes(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 static void put_u32le_at(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -108,7 +20,7 @@ static void put_u32le_at(uint8_t *p, uint32_t v)
 }
 
 /* zlib stream of h rows, each a filter byte 0 and w bytes of value v (PNG), or w bytes (TIFF). */
-static void zlib_rows(struct gb *out, uint32_t w, uint32_t h, int v, int png_filter)
+static void zlib_rows(struct bytes *out, uint32_t w, uint32_t h, int v, int png_filter)
 {
     z_stream zs;
     size_t rowlen = (size_t)w + (png_filter ? 1 : 0);
@@ -130,7 +42,7 @@ static void zlib_rows(struct gb *out, uint32_t w, uint32_t h, int v, int png_fil
             zs.next_out = obuf;
             zs.avail_out = sizeof(obuf);
             deflate(&zs, flush);
-            gb_bytes(out, obuf, sizeof(obuf) - zs.avail_out);
+            bytes_put(out, obuf, sizeof(obuf) - zs.avail_out);
         } while (zs.avail_out == 0);
     }
     deflateEnd(&zs);
@@ -139,23 +51,23 @@ static void zlib_rows(struct gb *out, uint32_t w, uint32_t h, int v, int png_fil
 
 /* ---- PNG ---- */
 
-void gen_png_chunk(struct gb *b, const char *type, const void *data, uint32_t len)
+void gen_png_chunk(struct bytes *b, const char *type, const void *data, uint32_t len)
 {
     uLong crc = crc32(0, (const Bytef *)type, 4);
 
-    gb_u32be(b, len);
-    gb_bytes(b, type, 4);
-    gb_bytes(b, data, len);
+    bytes_be32(b, len);
+    bytes_put(b, type, 4);
+    bytes_put(b, data, len);
     if (len)
         crc = crc32(crc, data, len);
-    gb_u32be(b, (uint32_t)crc);
+    bytes_be32(b, (uint32_t)crc);
 }
 
-void gen_png_head(struct gb *b, uint32_t w, uint32_t h, int depth, int ctype)
+void gen_png_head(struct bytes *b, uint32_t w, uint32_t h, int depth, int ctype)
 {
     uint8_t ihdr[13];
 
-    gb_bytes(b, "\x89PNG\r\n\x1a\n", 8);
+    bytes_put(b, "\x89PNG\r\n\x1a\n", 8);
     ihdr[0] = (uint8_t)(w >> 24);
     ihdr[1] = (uint8_t)(w >> 16);
     ihdr[2] = (uint8_t)(w >> 8);
@@ -170,9 +82,9 @@ void gen_png_head(struct gb *b, uint32_t w, uint32_t h, int depth, int ctype)
     gen_png_chunk(b, "IHDR", ihdr, 13);
 }
 
-void gen_png_gray(struct gb *b, uint32_t w, uint32_t h, int v)
+void gen_png_gray(struct bytes *b, uint32_t w, uint32_t h, int v)
 {
-    struct gb z = {0};
+    struct bytes z = {0};
 
     gen_png_head(b, w, h, 8, 0);
     zlib_rows(&z, w, h, v, 1);
@@ -182,20 +94,20 @@ void gen_png_gray(struct gb *b, uint32_t w, uint32_t h, int v)
         gen_png_chunk(b, "IDAT", z.p + off, (uint32_t)n);
     }
     gen_png_chunk(b, "IEND", NULL, 0);
-    gb_free(&z);
+    bytes_free(&z);
 }
 
 /* ---- JPEG ---- */
 
-static void jpeg_marker(struct gb *b, int m, const void *payload, unsigned len)
+static void jpeg_marker(struct bytes *b, int m, const void *payload, unsigned len)
 {
-    gb_u8(b, 0xFF);
-    gb_u8(b, (unsigned)m);
-    gb_u16be(b, len + 2);
-    gb_bytes(b, payload, len);
+    bytes_u8(b, 0xFF);
+    bytes_u8(b, (unsigned)m);
+    bytes_be16(b, len + 2);
+    bytes_put(b, payload, len);
 }
 
-static void jpeg_head_n(struct gb *b, unsigned w, unsigned h, int sof, int ncomp)
+static void jpeg_head_n(struct bytes *b, unsigned w, unsigned h, int sof, int ncomp)
 {
     uint8_t dqt[65], sofp[6 + 3 * 4];
     /* DC table 0: '0' = category 0. AC table 0: '0' = EOB (0x00), '10' = EOB run of 2^10 plus
@@ -206,8 +118,8 @@ static void jpeg_head_n(struct gb *b, unsigned w, unsigned h, int sof, int ncomp
         1,    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0xA0,
     };
 
-    gb_u8(b, 0xFF);
-    gb_u8(b, 0xD8);
+    bytes_u8(b, 0xFF);
+    bytes_u8(b, 0xD8);
     dqt[0] = 0;
     memset(dqt + 1, 1, 64);
     jpeg_marker(b, 0xDB, dqt, sizeof(dqt));
@@ -226,12 +138,12 @@ static void jpeg_head_n(struct gb *b, unsigned w, unsigned h, int sof, int ncomp
     jpeg_marker(b, 0xC4, dht, sizeof(dht));
 }
 
-void gen_jpeg_head(struct gb *b, unsigned w, unsigned h, int sof)
+void gen_jpeg_head(struct bytes *b, unsigned w, unsigned h, int sof)
 {
     jpeg_head_n(b, w, h, sof, 1);
 }
 
-void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof)
+void gen_jpeg_header_only(struct bytes *b, unsigned w, unsigned h, int sof)
 {
     static const uint8_t sos[6] = {1, 1, 0x00, 0, 63, 0};
 
@@ -244,40 +156,40 @@ void gen_jpeg_header_only(struct gb *b, unsigned w, unsigned h, int sof)
     }
 }
 
-static void jpeg_sos_c(struct gb *b, int comp, int ss, int se, int ah, int al)
+static void jpeg_sos_c(struct bytes *b, int comp, int ss, int se, int ah, int al)
 {
     uint8_t sos[6] = {1, (uint8_t)comp, 0x00, (uint8_t)ss, (uint8_t)se, (uint8_t)((ah << 4) | al)};
     jpeg_marker(b, 0xDA, sos, sizeof(sos));
 }
 
-static void jpeg_sos(struct gb *b, int ss, int se, int ah, int al)
+static void jpeg_sos(struct bytes *b, int ss, int se, int ah, int al)
 {
     jpeg_sos_c(b, 1, ss, se, ah, al);
 }
 
-void gen_jpeg_gray(struct gb *b, unsigned w, unsigned h)
+void gen_jpeg_gray(struct bytes *b, unsigned w, unsigned h)
 {
     size_t blocks = (size_t)((w + 7) / 8) * ((h + 7) / 8);
     size_t bits = blocks * 2; /* '0' DC category 0, '0' EOB */
 
     gen_jpeg_head(b, w, h, 0xC0);
     jpeg_sos(b, 0, 63, 0, 0);
-    gb_fill(b, 0x00, bits / 8);
+    bytes_fill(b, 0x00, bits / 8);
     if (bits % 8)
-        gb_u8(b, 0xFFu >> (bits % 8)); /* the last bits are 0, padded with 1s */
-    gb_u8(b, 0xFF);
-    gb_u8(b, 0xD9);
+        bytes_u8(b, 0xFFu >> (bits % 8)); /* the last bits are 0, padded with 1s */
+    bytes_u8(b, 0xFF);
+    bytes_u8(b, 0xD9);
 }
 
 /* One bit per block, all zero, padded with ones. */
-static void jpeg_zero_bits(struct gb *b, size_t nbits)
+static void jpeg_zero_bits(struct bytes *b, size_t nbits)
 {
-    gb_fill(b, 0x00, nbits / 8);
+    bytes_fill(b, 0x00, nbits / 8);
     if (nbits % 8)
-        gb_u8(b, 0xFFu >> (nbits % 8));
+        bytes_u8(b, 0xFFu >> (nbits % 8));
 }
 
-void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h, int ncomp)
+void gen_jpeg_many_scans(struct bytes *b, unsigned w, unsigned h, int ncomp)
 {
     size_t blocks = (size_t)((w + 7) / 8) * ((h + 7) / 8);
 
@@ -301,22 +213,22 @@ void gen_jpeg_many_scans(struct gb *b, unsigned w, unsigned h, int ncomp)
                 /* An EOB run covering every block: '10' (EOB run 2^10) + 10 bits 0 when there
                  * are 1024 blocks; otherwise '0' (EOB) per block. */
                 if (blocks == 1024) {
-                    gb_u8(b, 0x80);
-                    gb_u8(b, 0x0F);
+                    bytes_u8(b, 0x80);
+                    bytes_u8(b, 0x0F);
                 } else {
                     jpeg_zero_bits(b, blocks);
                 }
             }
         }
     }
-    gb_u8(b, 0xFF);
-    gb_u8(b, 0xD9);
+    bytes_u8(b, 0xFF);
+    bytes_u8(b, 0xD9);
 }
 
 /* ---- WebP ---- */
 
 struct bitw {
-    struct gb *b;
+    struct bytes *b;
     uint32_t acc;
     int n;
 };
@@ -326,7 +238,7 @@ static void bw_put(struct bitw *w, uint32_t v, int nbits)
     for (int i = 0; i < nbits; i++) {
         w->acc |= ((v >> i) & 1u) << w->n;
         if (++w->n == 8) {
-            gb_u8(w->b, w->acc);
+            bytes_u8(w->b, w->acc);
             w->acc = 0;
             w->n = 0;
         }
@@ -336,17 +248,17 @@ static void bw_put(struct bitw *w, uint32_t v, int nbits)
 static void bw_flush(struct bitw *w)
 {
     if (w->n)
-        gb_u8(w->b, w->acc);
+        bytes_u8(w->b, w->acc);
     w->acc = 0;
     w->n = 0;
 }
 
-static void vp8l_payload(struct gb *p, unsigned w, unsigned h)
+static void vp8l_payload(struct bytes *p, unsigned w, unsigned h)
 {
     struct bitw bw = {p, 0, 0};
     static const unsigned sym[4] = {0x40, 0x80, 0xC0, 0xFF}; /* green, red, blue, alpha */
 
-    gb_u8(p, 0x2f);
+    bytes_u8(p, 0x2f);
     bw_put(&bw, w - 1, 14);
     bw_put(&bw, h - 1, 14);
     bw_put(&bw, 1, 1); /* alpha used */
@@ -367,146 +279,146 @@ static void vp8l_payload(struct gb *p, unsigned w, unsigned h)
     bw_flush(&bw); /* every pixel now costs zero bits */
 }
 
-static void riff_chunk(struct gb *b, const char *fourcc, const struct gb *payload)
+static void riff_chunk(struct bytes *b, const char *fourcc, const struct bytes *payload)
 {
-    gb_bytes(b, fourcc, 4);
-    gb_u32le(b, (uint32_t)payload->n);
-    gb_bytes(b, payload->p, payload->n);
+    bytes_put(b, fourcc, 4);
+    bytes_le32(b, (uint32_t)payload->n);
+    bytes_put(b, payload->p, payload->n);
     if (payload->n & 1)
-        gb_u8(b, 0);
+        bytes_u8(b, 0);
 }
 
-static void riff_close(struct gb *b, size_t start)
+static void riff_close(struct bytes *b, size_t start)
 {
     put_u32le_at(b->p + start + 4, (uint32_t)(b->n - start - 8));
 }
 
-void gen_webp_lossless(struct gb *b, unsigned w, unsigned h)
+void gen_webp_lossless(struct bytes *b, unsigned w, unsigned h)
 {
-    struct gb p = {0};
+    struct bytes p = {0};
     size_t start = b->n;
 
     vp8l_payload(&p, w, h);
-    gb_str(b, "RIFF");
-    gb_u32le(b, 0);
-    gb_str(b, "WEBP");
+    bytes_str(b, "RIFF");
+    bytes_le32(b, 0);
+    bytes_str(b, "WEBP");
     riff_chunk(b, "VP8L", &p);
     riff_close(b, start);
-    gb_free(&p);
+    bytes_free(&p);
 }
 
-static void vp8x_chunk(struct gb *b, int flags, uint32_t cw, uint32_t ch)
+static void vp8x_chunk(struct bytes *b, int flags, uint32_t cw, uint32_t ch)
 {
-    gb_str(b, "VP8X");
-    gb_u32le(b, 10);
-    gb_u8(b, (unsigned)flags);
-    gb_fill(b, 0, 3);
-    gb_u8(b, (cw - 1) & 0xff);
-    gb_u8(b, ((cw - 1) >> 8) & 0xff);
-    gb_u8(b, ((cw - 1) >> 16) & 0xff);
-    gb_u8(b, (ch - 1) & 0xff);
-    gb_u8(b, ((ch - 1) >> 8) & 0xff);
-    gb_u8(b, ((ch - 1) >> 16) & 0xff);
+    bytes_str(b, "VP8X");
+    bytes_le32(b, 10);
+    bytes_u8(b, (unsigned)flags);
+    bytes_fill(b, 0, 3);
+    bytes_u8(b, (cw - 1) & 0xff);
+    bytes_u8(b, ((cw - 1) >> 8) & 0xff);
+    bytes_u8(b, ((cw - 1) >> 16) & 0xff);
+    bytes_u8(b, (ch - 1) & 0xff);
+    bytes_u8(b, ((ch - 1) >> 8) & 0xff);
+    bytes_u8(b, ((ch - 1) >> 16) & 0xff);
 }
 
-void gen_webp_vp8x(struct gb *b, uint32_t cw, uint32_t ch, unsigned w, unsigned h)
+void gen_webp_vp8x(struct bytes *b, uint32_t cw, uint32_t ch, unsigned w, unsigned h)
 {
-    struct gb p = {0};
+    struct bytes p = {0};
     size_t start = b->n;
 
     vp8l_payload(&p, w, h);
-    gb_str(b, "RIFF");
-    gb_u32le(b, 0);
-    gb_str(b, "WEBP");
+    bytes_str(b, "RIFF");
+    bytes_le32(b, 0);
+    bytes_str(b, "WEBP");
     vp8x_chunk(b, 0x10, cw, ch);
     riff_chunk(b, "VP8L", &p);
     riff_close(b, start);
-    gb_free(&p);
+    bytes_free(&p);
 }
 
-void gen_webp_vp8_head(struct gb *b, unsigned w, unsigned h)
+void gen_webp_vp8_head(struct bytes *b, unsigned w, unsigned h)
 {
-    struct gb p = {0};
+    struct bytes p = {0};
     size_t start = b->n;
     uint32_t part = 20, tag = (0u /* key frame */) | (0u << 1) | (1u << 4) | (part << 5);
 
-    gb_u8(&p, tag & 0xff);
-    gb_u8(&p, (tag >> 8) & 0xff);
-    gb_u8(&p, (tag >> 16) & 0xff);
-    gb_bytes(&p, "\x9d\x01\x2a", 3);
-    gb_u16le(&p, w & 0x3fff);
-    gb_u16le(&p, h & 0x3fff);
-    gb_fill(&p, 0, 30);
-    gb_str(b, "RIFF");
-    gb_u32le(b, 0);
-    gb_str(b, "WEBP");
+    bytes_u8(&p, tag & 0xff);
+    bytes_u8(&p, (tag >> 8) & 0xff);
+    bytes_u8(&p, (tag >> 16) & 0xff);
+    bytes_put(&p, "\x9d\x01\x2a", 3);
+    bytes_le16(&p, w & 0x3fff);
+    bytes_le16(&p, h & 0x3fff);
+    bytes_fill(&p, 0, 30);
+    bytes_str(b, "RIFF");
+    bytes_le32(b, 0);
+    bytes_str(b, "WEBP");
     riff_chunk(b, "VP8 ", &p);
     riff_close(b, start);
-    gb_free(&p);
+    bytes_free(&p);
 }
 
-void gen_webp_anim(struct gb *b, uint32_t cw, uint32_t ch, unsigned nframes)
+void gen_webp_anim(struct bytes *b, uint32_t cw, uint32_t ch, unsigned nframes)
 {
-    struct gb frame = {0}, img = {0};
+    struct bytes frame = {0}, img = {0};
     size_t start = b->n;
 
     vp8l_payload(&img, 1, 1);
-    gb_fill(&frame, 0, 6); /* x/2, y/2 */
-    gb_fill(&frame, 0, 6); /* width-1, height-1 = 0 */
-    gb_u8(&frame, 100);    /* duration */
-    gb_fill(&frame, 0, 2);
-    gb_u8(&frame, 0); /* flags */
+    bytes_fill(&frame, 0, 6); /* x/2, y/2 */
+    bytes_fill(&frame, 0, 6); /* width-1, height-1 = 0 */
+    bytes_u8(&frame, 100);    /* duration */
+    bytes_fill(&frame, 0, 2);
+    bytes_u8(&frame, 0); /* flags */
     riff_chunk(&frame, "VP8L", &img);
-    gb_str(b, "RIFF");
-    gb_u32le(b, 0);
-    gb_str(b, "WEBP");
+    bytes_str(b, "RIFF");
+    bytes_le32(b, 0);
+    bytes_str(b, "WEBP");
     vp8x_chunk(b, 0x02 | 0x10, cw, ch);
-    gb_str(b, "ANIM");
-    gb_u32le(b, 6);
-    gb_fill(b, 0, 6);
+    bytes_str(b, "ANIM");
+    bytes_le32(b, 6);
+    bytes_fill(b, 0, 6);
     for (unsigned i = 0; i < nframes; i++)
         riff_chunk(b, "ANMF", &frame);
     riff_close(b, start);
-    gb_free(&frame);
-    gb_free(&img);
+    bytes_free(&frame);
+    bytes_free(&img);
 }
 
 /* ---- TIFF ---- */
 
-static void tiff_entry(struct gb *b, unsigned tag, unsigned type, uint32_t count, uint32_t value)
+static void tiff_entry(struct bytes *b, unsigned tag, unsigned type, uint32_t count, uint32_t value)
 {
-    gb_u16le(b, tag);
-    gb_u16le(b, type);
-    gb_u32le(b, count);
+    bytes_le16(b, tag);
+    bytes_le16(b, type);
+    bytes_le32(b, count);
     if (type == 3 && count == 1) {
-        gb_u16le(b, value);
-        gb_u16le(b, 0);
+        bytes_le16(b, value);
+        bytes_le16(b, 0);
     } else {
-        gb_u32le(b, value);
+        bytes_le32(b, value);
     }
 }
 
-void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigned extra_tags,
+void gen_tiff_gray(struct bytes *b, uint32_t w, uint32_t h, int v, int zip, unsigned extra_tags,
                    int strip_missing)
 {
-    struct gb data = {0};
+    struct bytes data = {0};
     unsigned n = 9 + extra_tags;
     uint32_t ifd = 8, data_off;
 
     if (strip_missing) {
         /* The start of a deflate stream: what a header-only bomb carries. */
-        gb_bytes(&data, "\x78\x9c\x63\x60\x18\x05\xa3\x60\x14\x0c\x77\x00\x00\x00\x00\x00", 16);
+        bytes_put(&data, "\x78\x9c\x63\x60\x18\x05\xa3\x60\x14\x0c\x77\x00\x00\x00\x00\x00", 16);
         zip = 1;
     } else if (zip) {
         zlib_rows(&data, w, h, v, 0);
     } else {
-        gb_fill(&data, v, (size_t)w * h);
+        bytes_fill(&data, v, (size_t)w * h);
     }
     data_off = ifd + 2 + 12 * n + 4;
-    gb_str(b, "II");
-    gb_u16le(b, 42);
-    gb_u32le(b, ifd);
-    gb_u16le(b, n);
+    bytes_str(b, "II");
+    bytes_le16(b, 42);
+    bytes_le32(b, ifd);
+    bytes_le16(b, n);
     tiff_entry(b, 256, 4, 1, w);
     tiff_entry(b, 257, 4, 1, h);
     tiff_entry(b, 258, 3, 1, 8);
@@ -518,23 +430,23 @@ void gen_tiff_gray(struct gb *b, uint32_t w, uint32_t h, int v, int zip, unsigne
     tiff_entry(b, 279, 4, 1, (uint32_t)data.n);
     for (unsigned i = 0; i < extra_tags; i++)
         tiff_entry(b, 40000 + i, 3, 1, i);
-    gb_u32le(b, 0);
-    gb_bytes(b, data.p, data.n);
-    gb_free(&data);
+    bytes_le32(b, 0);
+    bytes_put(b, data.p, data.n);
+    bytes_free(&data);
 }
 
-void gen_tiff_pages(struct gb *b, unsigned npages, int loop)
+void gen_tiff_pages(struct bytes *b, unsigned npages, int loop)
 {
     const unsigned n = 9;
     const uint32_t ifdsize = 2 + 12 * n + 4 + 2; /* + the pixel and a pad byte */
 
-    gb_str(b, "II");
-    gb_u16le(b, 42);
-    gb_u32le(b, 8);
+    bytes_str(b, "II");
+    bytes_le16(b, 42);
+    bytes_le32(b, 8);
     for (unsigned i = 0; i < npages; i++) {
         uint32_t ifd = 8 + i * ifdsize, pix = ifd + 2 + 12 * n + 4;
         uint32_t next = i + 1 < npages ? ifd + ifdsize : (loop ? 8 : 0);
-        gb_u16le(b, n);
+        bytes_le16(b, n);
         tiff_entry(b, 256, 4, 1, 1);
         tiff_entry(b, 257, 4, 1, 1);
         tiff_entry(b, 258, 3, 1, 8);
@@ -544,21 +456,21 @@ void gen_tiff_pages(struct gb *b, unsigned npages, int loop)
         tiff_entry(b, 277, 3, 1, 1);
         tiff_entry(b, 278, 4, 1, 1);
         tiff_entry(b, 279, 4, 1, 1);
-        gb_u32le(b, next);
-        gb_u8(b, 0x80);
-        gb_u8(b, 0);
+        bytes_le32(b, next);
+        bytes_u8(b, 0x80);
+        bytes_u8(b, 0);
     }
 }
 
-void gen_tiff_big_tag(struct gb *b, uint32_t count)
+void gen_tiff_big_tag(struct bytes *b, uint32_t count)
 {
     const unsigned n = 10;
     uint32_t pix = 8 + 2 + 12 * n + 4;
 
-    gb_str(b, "II");
-    gb_u16le(b, 42);
-    gb_u32le(b, 8);
-    gb_u16le(b, n);
+    bytes_str(b, "II");
+    bytes_le16(b, 42);
+    bytes_le32(b, 8);
+    bytes_le16(b, n);
     tiff_entry(b, 256, 4, 1, 1);
     tiff_entry(b, 257, 4, 1, 1);
     tiff_entry(b, 258, 3, 1, 8);
@@ -569,14 +481,14 @@ void gen_tiff_big_tag(struct gb *b, uint32_t count)
     tiff_entry(b, 277, 3, 1, 1);
     tiff_entry(b, 278, 4, 1, 1);
     tiff_entry(b, 279, 4, 1, 1);
-    gb_u32le(b, 0);
-    gb_u8(b, 0x80);
+    bytes_le32(b, 0);
+    bytes_u8(b, 0x80);
 }
 
 /* ---- GIF ---- */
 
 struct lzw_out {
-    struct gb *b;
+    struct bytes *b;
     uint8_t block[255];
     int blen;
     uint32_t acc;
@@ -587,8 +499,8 @@ static void lzw_byte(struct lzw_out *o, unsigned c)
 {
     o->block[o->blen++] = (uint8_t)c;
     if (o->blen == 255) {
-        gb_u8(o->b, 255);
-        gb_bytes(o->b, o->block, 255);
+        bytes_u8(o->b, 255);
+        bytes_put(o->b, o->block, 255);
         o->blen = 0;
     }
 }
@@ -609,23 +521,23 @@ static void lzw_finish(struct lzw_out *o)
     if (o->n > 0)
         lzw_byte(o, o->acc & 0xff);
     if (o->blen) {
-        gb_u8(o->b, (unsigned)o->blen);
-        gb_bytes(o->b, o->block, (size_t)o->blen);
+        bytes_u8(o->b, (unsigned)o->blen);
+        bytes_put(o->b, o->block, (size_t)o->blen);
     }
-    gb_u8(o->b, 0);
+    bytes_u8(o->b, 0);
 }
 
 /* LZW for `npix` pixels of one colour: the strings are runs, so run L has code first+L-2 and
  * the encoder (gifenc's rule: widen when the next code reaches 1 << width, clear when full)
  * never needs a dictionary. */
-static void lzw_const(struct gb *b, int min, unsigned color, uint64_t npix)
+static void lzw_const(struct bytes *b, int min, unsigned color, uint64_t npix)
 {
     struct lzw_out o = {b, {0}, 0, 0, 0};
     const unsigned clear = 1u << min, eoi = clear + 1, first = clear + 2;
     unsigned next = first, maxlen = 1;
     int width = min + 1;
 
-    gb_u8(b, (unsigned)min);
+    bytes_u8(b, (unsigned)min);
     lzw_code(&o, clear, width);
     while (npix > 0) {
         uint64_t len = npix < maxlen ? npix : maxlen;
@@ -649,56 +561,56 @@ static void lzw_const(struct gb *b, int min, unsigned color, uint64_t npix)
     lzw_finish(&o);
 }
 
-void gen_gif_head(struct gb *b, unsigned sw, unsigned sh)
+void gen_gif_head(struct bytes *b, unsigned sw, unsigned sh)
 {
-    gb_str(b, "GIF89a");
-    gb_u16le(b, sw);
-    gb_u16le(b, sh);
-    gb_u8(b, 0x80); /* global colour table of 2 entries */
-    gb_u8(b, 0);
-    gb_u8(b, 0);
-    gb_bytes(b, "\x00\x00\x00\xff\xff\xff", 6);
+    bytes_str(b, "GIF89a");
+    bytes_le16(b, sw);
+    bytes_le16(b, sh);
+    bytes_u8(b, 0x80); /* global colour table of 2 entries */
+    bytes_u8(b, 0);
+    bytes_u8(b, 0);
+    bytes_put(b, "\x00\x00\x00\xff\xff\xff", 6);
 }
 
-void gen_gif(struct gb *b, unsigned sw, unsigned sh, unsigned fw, unsigned fh, unsigned nframes)
+void gen_gif(struct bytes *b, unsigned sw, unsigned sh, unsigned fw, unsigned fh, unsigned nframes)
 {
     gen_gif_head(b, sw, sh);
     for (unsigned i = 0; i < nframes; i++) {
-        gb_bytes(b, "\x21\xf9\x04\x00\x0a\x00\x00\x00", 8); /* 100 ms, no transparency */
-        gb_u8(b, 0x2c);
-        gb_u16le(b, 0);
-        gb_u16le(b, 0);
-        gb_u16le(b, fw);
-        gb_u16le(b, fh);
-        gb_u8(b, 0);
+        bytes_put(b, "\x21\xf9\x04\x00\x0a\x00\x00\x00", 8); /* 100 ms, no transparency */
+        bytes_u8(b, 0x2c);
+        bytes_le16(b, 0);
+        bytes_le16(b, 0);
+        bytes_le16(b, fw);
+        bytes_le16(b, fh);
+        bytes_u8(b, 0);
         lzw_const(b, 2, 1, (uint64_t)fw * fh);
     }
-    gb_u8(b, 0x3b);
+    bytes_u8(b, 0x3b);
 }
 
 /* ---- BMP ---- */
 
-void gen_bmp_head(struct gb *b, int32_t w, int32_t h, int bpp, int comp, uint32_t clr_used,
+void gen_bmp_head(struct bytes *b, int32_t w, int32_t h, int bpp, int comp, uint32_t clr_used,
                   uint32_t off_bits)
 {
-    gb_str(b, "BM");
-    gb_u32le(b, 0); /* file size, patched by callers that know it */
-    gb_u32le(b, 0);
-    gb_u32le(b, off_bits);
-    gb_u32le(b, 40);
-    gb_u32le(b, (uint32_t)w);
-    gb_u32le(b, (uint32_t)h);
-    gb_u16le(b, 1);
-    gb_u16le(b, (unsigned)bpp);
-    gb_u32le(b, (uint32_t)comp);
-    gb_u32le(b, 0);
-    gb_u32le(b, 2835);
-    gb_u32le(b, 2835);
-    gb_u32le(b, clr_used);
-    gb_u32le(b, 0);
+    bytes_str(b, "BM");
+    bytes_le32(b, 0); /* file size, patched by callers that know it */
+    bytes_le32(b, 0);
+    bytes_le32(b, off_bits);
+    bytes_le32(b, 40);
+    bytes_le32(b, (uint32_t)w);
+    bytes_le32(b, (uint32_t)h);
+    bytes_le16(b, 1);
+    bytes_le16(b, (unsigned)bpp);
+    bytes_le32(b, (uint32_t)comp);
+    bytes_le32(b, 0);
+    bytes_le32(b, 2835);
+    bytes_le32(b, 2835);
+    bytes_le32(b, clr_used);
+    bytes_le32(b, 0);
 }
 
-void gen_bmp24(struct gb *b, int32_t w, int32_t h, int v)
+void gen_bmp24(struct bytes *b, int32_t w, int32_t h, int v)
 {
     size_t start = b->n;
     uint32_t ah = (uint32_t)(h < 0 ? -(int64_t)h : h);
@@ -706,49 +618,49 @@ void gen_bmp24(struct gb *b, int32_t w, int32_t h, int v)
 
     gen_bmp_head(b, w, h, 24, 0, 0, 54);
     for (uint32_t y = 0; y < ah; y++) {
-        gb_fill(b, v, (size_t)w * 3);
-        gb_fill(b, 0, stride - (size_t)w * 3);
+        bytes_fill(b, v, (size_t)w * 3);
+        bytes_fill(b, 0, stride - (size_t)w * 3);
     }
     put_u32le_at(b->p + start + 2, (uint32_t)(b->n - start));
 }
 
-void gen_bmp_rle8_bomb(struct gb *b, int32_t w, int32_t h)
+void gen_bmp_rle8_bomb(struct bytes *b, int32_t w, int32_t h)
 {
     size_t start = b->n;
 
     gen_bmp_head(b, w, h, 8, 1, 2, 54 + 8);
-    gb_bytes(b, "\x00\x00\x00\x00\xff\xff\xff\x00", 8);
-    gb_bytes(b, "\x00\x01", 2); /* end of bitmap */
+    bytes_put(b, "\x00\x00\x00\x00\xff\xff\xff\x00", 8);
+    bytes_put(b, "\x00\x01", 2); /* end of bitmap */
     put_u32le_at(b->p + start + 2, (uint32_t)(b->n - start));
 }
 
-void gen_bmp_rle8_full(struct gb *b, int32_t w, int32_t h)
+void gen_bmp_rle8_full(struct bytes *b, int32_t w, int32_t h)
 {
     size_t start = b->n;
 
     gen_bmp_head(b, w, h, 8, 1, 2, 54 + 8);
-    gb_bytes(b, "\x00\x00\x00\x00\xff\xff\xff\x00", 8);
+    bytes_put(b, "\x00\x00\x00\x00\xff\xff\xff\x00", 8);
     for (int32_t y = 0; y < h; y++) {
         for (int32_t x = 0; x < w; x += 255) {
-            gb_u8(b, (unsigned)(w - x < 255 ? w - x : 255)); /* a run of index 1 (white) */
-            gb_u8(b, 1);
+            bytes_u8(b, (unsigned)(w - x < 255 ? w - x : 255)); /* a run of index 1 (white) */
+            bytes_u8(b, 1);
         }
-        gb_bytes(b, "\x00\x00", 2); /* end of line */
+        bytes_put(b, "\x00\x00", 2); /* end of line */
     }
-    gb_bytes(b, "\x00\x01", 2);
+    bytes_put(b, "\x00\x01", 2);
     put_u32le_at(b->p + start + 2, (uint32_t)(b->n - start));
 }
 
 /* ---- PNM ---- */
 
-void gen_pnm(struct gb *b, int p, unsigned w, unsigned h, int v)
+void gen_pnm(struct bytes *b, int p, unsigned w, unsigned h, int v)
 {
-    gb_printf(b, "P%d\n# dip test\n%u %u\n255\n", p, w, h);
-    gb_fill(b, v, (size_t)w * h * (p == 6 ? 3 : 1));
+    bytes_printf(b, "P%d\n# dip test\n%u %u\n255\n", p, w, h);
+    bytes_fill(b, v, (size_t)w * h * (p == 6 ? 3 : 1));
 }
 
-void gen_pbm(struct gb *b, unsigned w, unsigned h)
+void gen_pbm(struct bytes *b, unsigned w, unsigned h)
 {
-    gb_printf(b, "P4\n%u %u\n", w, h);
-    gb_fill(b, 0, (size_t)((w + 7) / 8) * h);
+    bytes_printf(b, "P4\n%u %u\n", w, h);
+    bytes_fill(b, 0, (size_t)((w + 7) / 8) * h);
 }

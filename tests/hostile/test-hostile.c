@@ -285,15 +285,15 @@ static void check(const char *name, const uint8_t *data, size_t len, struct expe
     }
 }
 
-static void check_gb(const char *name, struct gb *b, struct expect e)
+static void check_gb(const char *name, struct bytes *b, struct expect e)
 {
     check(name, b->p, b->n, e);
-    gb_free(b);
+    bytes_free(b);
 }
 
 /* 0 (and a note) when `f`'s support is not built in (DIP_WITH_WEBP=OFF, ...): the test of that
  * format then has nothing to check. */
-static int built(const char *fmt, const struct gb *valid)
+static int built(const char *fmt, const struct bytes *valid)
 {
     struct dip_limits lim;
     struct dip_image_info info;
@@ -309,7 +309,7 @@ static int built(const char *fmt, const struct gb *valid)
 }
 
 /* A valid file must decode (the control for the truncations made from it). */
-static void must_decode(const char *name, const struct gb *b, int w, int h)
+static void must_decode(const char *name, const struct bytes *b, int w, int h)
 {
     struct outcome o;
 
@@ -327,7 +327,7 @@ static void must_decode(const char *name, const struct gb *b, int w, int h)
  * and the first and last 16 bytes): each must be refused as corrupt, or as an unknown format
  * when too few bytes remain to tell the format. `keep_tail` bytes at the end (a trailer whose
  * absence a decoder may tolerate) are not cut. */
-static void truncations(const char *fmt, const struct gb *b, size_t keep_tail)
+static void truncations(const char *fmt, const struct bytes *b, size_t keep_tail)
 {
     size_t end = b->n > keep_tail ? b->n - keep_tail : 0;
     size_t step = end <= 96 ? 1 : end / 48;
@@ -358,17 +358,17 @@ static void finish(void)
 
 TEST(png)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("png");
     gen_png_gray(&b, 37, 23, 7);
     if (!built("png", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("png_valid_37x23", &b, 37, 23);
     truncations("png", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_png_gray(&b, 10001, 10000, 0);
     check_gb("png_bomb_valid_10001x10000", &b, EXPECT_LIMIT("max_pixels"));
@@ -385,15 +385,15 @@ TEST(png)
 
     /* A chunk whose length field is 0xFFFFFFFF right after IHDR. */
     gen_png_head(&b, 16, 16, 8, 0);
-    gb_u32be(&b, 0xFFFFFFFFu);
-    gb_str(&b, "IDAT");
-    gb_fill(&b, 0, 64);
+    bytes_be32(&b, 0xFFFFFFFFu);
+    bytes_str(&b, "IDAT");
+    bytes_fill(&b, 0, 64);
     check_gb("png_chunk_len_ffffffff", &b,
              EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|" W_TRUNC));
     gen_png_head(&b, 16, 16, 8, 0);
-    gb_u32be(&b, 0x7FFFFFF0u);
-    gb_str(&b, "tEXt");
-    gb_fill(&b, 'a', 64);
+    bytes_be32(&b, 0x7FFFFFF0u);
+    bytes_str(&b, "tEXt");
+    bytes_fill(&b, 'a', 64);
     check_gb(
         "png_text_len_2^31", &b,
         EXPECT_DEFECT("length|chunk|range|too large|exceed|limit|max_metadata_bytes|" W_TRUNC));
@@ -402,24 +402,24 @@ TEST(png)
     b.p[29] ^= 0xff;
     check_gb("png_bad_ihdr_crc", &b, EXPECT_DEFECT("crc|checksum|corrupt"));
     {
-        struct gb z = {0};
+        struct bytes z = {0};
         gen_png_head(&b, 8, 8, 8, 0);
-        gb_fill(&z, 0x55, 80);
+        bytes_fill(&z, 0x55, 80);
         gen_png_chunk(&b, "IDAT", z.p, (uint32_t)z.n);
         gen_png_chunk(&b, "IEND", NULL, 0);
-        gb_free(&z);
+        bytes_free(&z);
         check_gb("png_idat_not_zlib", &b,
                  EXPECT_DEFECT("zlib|compress|inflate|header|corrupt|invalid|" W_TRUNC));
     }
     /* Thousands of zero-length unknown chunks before the image data. */
     {
-        struct gb v = {0};
+        struct bytes v = {0};
         gen_png_gray(&v, 8, 8, 1);
-        gb_bytes(&b, v.p, 33); /* signature + IHDR */
+        bytes_put(&b, v.p, 33); /* signature + IHDR */
         for (int i = 0; i < 20000; i++)
             gen_png_chunk(&b, "prVt", NULL, 0);
-        gb_bytes(&b, v.p + 33, v.n - 33);
-        gb_free(&v);
+        bytes_put(&b, v.p + 33, v.n - 33);
+        bytes_free(&v);
         struct expect e = {M_LIMIT | M_CORRUPT, "chunk|max_metadata_bytes|limit", 0, 1};
         check_gb("png_20000_empty_chunks", &b, e);
     }
@@ -428,17 +428,17 @@ TEST(png)
 
 TEST(jpeg)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("jpeg");
     gen_jpeg_gray(&b, 40, 24);
     if (!built("jpeg", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("jpeg_valid_40x24", &b, 40, 24);
     truncations("jpeg", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_jpeg_gray(&b, 10016, 10016);
     check_gb("jpeg_bomb_valid_10016x10016", &b, EXPECT_LIMIT("max_pixels"));
@@ -453,10 +453,10 @@ TEST(jpeg)
     check_gb("jpeg_2688_scans", &b, EXPECT_LIMIT("max_jpeg_scans"));
     /* A marker segment whose length runs past the end. */
     gen_jpeg_head(&b, 16, 16, 0xC0);
-    gb_bytes(&b,
-             "\xff\xe1\xff\xff"
-             "Exif\0\0",
-             10);
+    bytes_put(&b,
+              "\xff\xe1\xff\xff"
+              "Exif\0\0",
+              10);
     check_gb("jpeg_app1_len_65535_truncated", &b, EXPECT_DEFECT(W_TRUNC));
     finish();
 }
@@ -465,7 +465,7 @@ TEST(jpeg_valid_scans)
 {
     /* The many-scans generator must make a file libjpeg accepts, or jpeg_2688_scans proves
      * nothing: 256x256 RGB with its 2688 scans decodes once the scan limit is raised. */
-    struct gb b = {0};
+    struct bytes b = {0};
     struct dip_limits lim;
     struct dip_err err = {0};
     dip_image *img = NULL;
@@ -479,22 +479,22 @@ TEST(jpeg_valid_scans)
     lim.max_jpeg_scans = 2687;
     ASSERT_EQ_INT(dip_codec_decode(b.p, b.n, &lim, NULL, &img, NULL, &err), DIP_ELIMIT);
     ASSERT_CONTAINS(err.msg, "max_jpeg_scans");
-    gb_free(&b);
+    bytes_free(&b);
 }
 
 TEST(webp)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("webp");
     gen_webp_lossless(&b, 33, 17);
     if (!built("webp", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("webp_valid_33x17", &b, 33, 17);
     truncations("webp", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_webp_lossless(&b, 16384, 16384);
     check_gb("webp_bomb_valid_16384x16384", &b, EXPECT_LIMIT("max_pixels"));
@@ -525,17 +525,17 @@ TEST(webp)
 
 TEST(tiff)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("tiff");
     gen_tiff_gray(&b, 31, 9, 5, 0, 0, 0);
     if (!built("tiff", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("tiff_valid_31x9", &b, 31, 9);
     truncations("tiff", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_tiff_gray(&b, 10001, 10000, 0, 1, 0, 0);
     check_gb("tiff_bomb_valid_deflate_10001x10000", &b, EXPECT_LIMIT("max_pixels"));
@@ -569,17 +569,17 @@ TEST(tiff)
 
 TEST(gif)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("gif");
     gen_gif(&b, 29, 11, 29, 11, 1);
     if (!built("gif", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("gif_valid_29x11", &b, 29, 11);
     truncations("gif", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_gif(&b, 10001, 10000, 10001, 10000, 1);
     check_gb("gif_bomb_valid_10001x10000", &b, EXPECT_LIMIT("max_pixels"));
@@ -600,17 +600,17 @@ TEST(gif)
 
 TEST(bmp)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("bmp");
     gen_bmp24(&b, 13, 7, 9);
     if (!built("bmp", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("bmp_valid_13x7", &b, 13, 7);
     truncations("bmp", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_bmp_rle8_full(&b, 10001, 10000);
     check_gb("bmp_bomb_valid_rle8_10001x10000", &b, EXPECT_LIMIT("max_pixels"));
@@ -639,51 +639,51 @@ TEST(bmp)
     b.p[10] = b.p[11] = b.p[12] = b.p[13] = 0xff;
     check_gb("bmp_offbits_ffffffff", &b, EXPECT_DEFECT("offset|" W_TRUNC));
     gen_bmp_head(&b, 16, 16, 7, 0, 0, 54);
-    gb_fill(&b, 0, 256);
+    bytes_fill(&b, 0, 256);
     check_gb("bmp_bpp_7", &b, EXPECT_DEFECT("bit|depth|bpp|unsupported"));
     finish();
 }
 
 TEST(pnm)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("pnm");
     gen_pnm(&b, 6, 11, 5, 200);
     if (!built("pnm", &b)) {
-        gb_free(&b);
+        bytes_free(&b);
         return;
     }
     must_decode("pnm_valid_p6_11x5", &b, 11, 5);
     truncations("pnm", &b, 0);
-    gb_free(&b);
+    bytes_free(&b);
 
     gen_pbm(&b, 10001, 10000);
     check_gb("pnm_bomb_valid_p4_10001x10000", &b, EXPECT_LIMIT("max_pixels"));
-    gb_str(&b, "P6\n65535 65535\n255\n");
+    bytes_str(&b, "P6\n65535 65535\n255\n");
     check_gb("pnm_bomb_header_65535x65535", &b, EXPECT_LIMIT("max_pixels"));
-    gb_str(&b, "P5\n65536 1\n255\n");
+    bytes_str(&b, "P5\n65536 1\n255\n");
     check_gb("pnm_width_65536", &b, EXPECT_LIMIT("max_width"));
-    gb_str(&b, "P5\n1 65536\n255\n");
+    bytes_str(&b, "P5\n1 65536\n255\n");
     check_gb("pnm_height_65536", &b, EXPECT_LIMIT("max_height"));
-    gb_str(&b, "P5\n99999999999999999999999 1\n255\n\x01");
+    bytes_str(&b, "P5\n99999999999999999999999 1\n255\n\x01");
     check_gb("pnm_width_overflow", &b,
              EXPECT_DEFECT("max_width|width|overflow|range|invalid|large"));
-    gb_str(&b, "P5\n2 2\n0\n\x01\x01\x01\x01");
+    bytes_str(&b, "P5\n2 2\n0\n\x01\x01\x01\x01");
     check_gb("pnm_maxval_0", &b, EXPECT_DEFECT("maxval|max value|invalid"));
-    gb_str(&b, "P5\n2 2\n65536\n");
-    gb_fill(&b, 1, 8);
+    bytes_str(&b, "P5\n2 2\n65536\n");
+    bytes_fill(&b, 1, 8);
     check_gb("pnm_maxval_65536", &b, EXPECT_DEFECT("maxval|max value|invalid|range"));
-    gb_str(&b, "P5\n");
+    bytes_str(&b, "P5\n");
     for (int i = 0; i < 100000; i++)
-        gb_str(&b, "# comment line\n");
-    gb_str(&b, "2 2\n255\n");
+        bytes_str(&b, "# comment line\n");
+    bytes_str(&b, "2 2\n255\n");
     {
         struct expect e = {M_CORRUPT | M_LIMIT, "comment|header|" W_TRUNC, 0, 1};
         check_gb("pnm_100000_comment_lines", &b, e); /* truncated pixels, or refused header */
     }
-    gb_str(&b, "P5 -3 4 255\n");
-    gb_fill(&b, 0, 64);
+    bytes_str(&b, "P5 -3 4 255\n");
+    bytes_fill(&b, 0, 64);
     check_gb("pnm_width_negative", &b, EXPECT_DEFECT("width|invalid|header|number"));
     finish();
 }
@@ -692,18 +692,18 @@ TEST(pnm)
 
 TEST(generic)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
     struct expect empty = {M_CORRUPT | M_FORMAT, "empty|0 bytes", 1, 0};
     struct expect unknown = {M_FORMAT, "not a recognised|format", 1, 0};
 
     table_header("generic");
     check("zero_length", (const uint8_t *)"", 0, empty);
     check("one_byte", (const uint8_t *)"\x89", 1, unknown);
-    gb_str(&b, "this is plain text, not an image\n");
+    bytes_str(&b, "this is plain text, not an image\n");
     check_gb("text_file", &b, unknown);
-    gb_fill(&b, 0, 4096);
+    bytes_fill(&b, 0, 4096);
     check_gb("4096_zero_bytes", &b, unknown);
-    gb_str(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
+    bytes_str(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
     check_gb("svg", &b, unknown);
     finish();
 }
@@ -724,7 +724,7 @@ TEST(input_too_large)
 
 /* Writes `b` to `dir/name`, reads it back through dip_file_read and decodes it: the format must
  * come from the bytes, whatever the extension says. */
-static void decode_named(const char *name, const struct gb *b, dip_format want, int w, int h)
+static void decode_named(const char *name, const struct bytes *b, dip_format want, int w, int h)
 {
     char path[512];
     FILE *f;
@@ -764,38 +764,38 @@ static void decode_named(const char *name, const struct gb *b, dip_format want, 
 
 TEST(wrong_extension)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     gen_png_gray(&b, 5, 4, 1);
     decode_named("png-named.jpg", &b, DIP_FORMAT_PNG, 5, 4);
-    gb_free(&b);
+    bytes_free(&b);
     gen_jpeg_gray(&b, 16, 8);
     decode_named("jpeg-named.png", &b, DIP_FORMAT_JPEG, 16, 8);
-    gb_free(&b);
+    bytes_free(&b);
     gen_webp_lossless(&b, 3, 3);
     decode_named("webp-named.gif", &b, DIP_FORMAT_WEBP, 3, 3);
-    gb_free(&b);
+    bytes_free(&b);
     gen_tiff_gray(&b, 4, 4, 1, 0, 0, 0);
     decode_named("tiff-named.bmp", &b, DIP_FORMAT_TIFF, 4, 4);
-    gb_free(&b);
+    bytes_free(&b);
     gen_gif(&b, 6, 2, 6, 2, 1);
     decode_named("gif-named.webp", &b, DIP_FORMAT_GIF, 6, 2);
-    gb_free(&b);
+    bytes_free(&b);
     gen_bmp24(&b, 3, 5, 1);
     decode_named("bmp-named.pgm", &b, DIP_FORMAT_BMP, 3, 5);
-    gb_free(&b);
+    bytes_free(&b);
     gen_pnm(&b, 5, 2, 3, 1);
     decode_named("pnm-named.tif", &b, DIP_FORMAT_PNM, 2, 3);
-    gb_free(&b);
-    gb_str(&b, "hello");
+    bytes_free(&b);
+    bytes_str(&b, "hello");
     decode_named("text-named.png", &b, DIP_FORMAT_UNKNOWN, 0, 0);
-    gb_free(&b);
+    bytes_free(&b);
 }
 
 TEST(jpeg_libjpeg_dimension_cap)
 {
     /* Past libjpeg's own 65500 cap: refused as corrupt by libjpeg itself, before dip's limits. */
-    struct gb b = {0};
+    struct bytes b = {0};
 
     table_header("jpeg (libjpeg cap)");
     gen_jpeg_header_only(&b, 65535, 65535, 0xC0);
@@ -812,7 +812,7 @@ TEST(jpeg_libjpeg_dimension_cap)
  * hold at most `copies` copies of the pixels: peak RSS at most copies x the output buffer plus 96
  * MiB (192 MiB under sanitizers). The table shows the amplification a default-configured server
  * accepts. */
-static void within(const char *name, struct gb *b, int w, int h, int channels, int copies)
+static void within(const char *name, struct bytes *b, int w, int h, int channels, int copies)
 {
     struct outcome o;
     double out_mib = (double)w * h * channels / 1048576.0;
@@ -834,14 +834,14 @@ static void within(const char *name, struct gb *b, int w, int h, int channels, i
                o.rss_kb / 1024.0, copies, out_mib, slack);
         failures++;
     }
-    gb_free(b);
+    bytes_free(b);
 }
 
 /* Not TEST(): CMake registers this one under the label slow only (see CMakeLists.txt). */
 #define SLOW_TEST TEST
 SLOW_TEST(within_limits)
 {
-    struct gb b = {0};
+    struct bytes b = {0};
 
     child_alarm_s = 240;
     table_header("within limits (10000x10000)");
