@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dip/codec.h"
+#include "npy.h"
 
 static void json_str(const char *s)
 {
@@ -22,37 +23,6 @@ static void json_str(const char *s)
             putchar(c);
     }
     putchar('"');
-}
-
-static int write_npy(const char *path, const dip_image *img)
-{
-    FILE *f = fopen(path, "wb");
-    struct dip_view v = dip_image_view(img);
-    char hdr[256];
-    int n, bad = 0;
-
-    if (f == NULL)
-        return 1;
-    if (v.channels == 1)
-        n = snprintf(hdr, sizeof(hdr),
-                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }", v.height,
-                     v.width);
-    else
-        n = snprintf(hdr, sizeof(hdr),
-                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }", v.height,
-                     v.width, v.channels);
-    while ((10 + n + 1) % 64 != 0)
-        hdr[n++] = ' ';
-    hdr[n++] = '\n';
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(n & 0xff, f);
-    fputc(n >> 8, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    for (int y = 0; y < v.height; y++)
-        if (fwrite(v.data + (size_t)y * v.stride, 1, (size_t)v.width * (size_t)v.channels, f) !=
-            (size_t)v.width * (size_t)v.channels)
-            bad = 1;
-    return (fclose(f) != 0) | bad;
 }
 
 int main(int argc, char **argv)
@@ -108,7 +78,7 @@ int main(int argc, char **argv)
         printf(", \"out\": [%d, %d, %d]", dip_image_width(img), dip_image_height(img),
                dip_image_channels(img));
     printf("}\n");
-    if (rc == 0 && outp != NULL && write_npy(outp, img) != 0) {
+    if (rc == 0 && outp != NULL && npy_write(outp, img) != 0) {
         fprintf(stderr, "dip-decode: cannot write %s\n", outp);
         rc = -1;
     }

@@ -13,87 +13,7 @@
 #include <string.h>
 
 #include "dip/dip.h"
-
-static int read_npy(const char *path, dip_image **out)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char pre[10];
-    char hdr[4096];
-    unsigned hlen;
-    long dims[3] = {0, 0, 1};
-    int nd = 0, rc = 1;
-    const char *p;
-    dip_image *img = NULL;
-    struct dip_view v;
-
-    if (f == NULL || fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0 || pre[6] != 1)
-        goto out;
-    hlen = (unsigned)pre[8] | (unsigned)pre[9] << 8;
-    if (hlen >= sizeof(hdr) || fread(hdr, 1, hlen, f) != hlen)
-        goto out;
-    hdr[hlen] = '\0';
-    if (strstr(hdr, "'|u1'") == NULL || strstr(hdr, "'fortran_order': False") == NULL)
-        goto out;
-    p = strchr(strstr(hdr, "'shape'"), '(');
-    while (p && *p && *p != ')' && nd < 3) {
-        char *end;
-        p++;
-        while (*p == ' ')
-            p++;
-        if (*p == ')')
-            break;
-        dims[nd++] = strtol(p, &end, 10);
-        p = end;
-        while (*p == ' ')
-            p++;
-    }
-    if (nd < 2 || dims[2] < 1 || dims[2] > 4)
-        goto out;
-    if (dip_image_new((int)dims[1], (int)dims[0], (int)dims[2], &img))
-        goto out;
-    v = dip_image_view(img);
-    for (int y = 0; y < v.height; y++)
-        if (fread(v.data + (size_t)y * v.stride, 1, (size_t)v.width * (size_t)v.channels, f) !=
-            (size_t)v.width * (size_t)v.channels)
-            goto out;
-    *out = img;
-    img = NULL;
-    rc = 0;
-out:
-    dip_image_unref(img);
-    if (f)
-        fclose(f);
-    return rc;
-}
-
-static int write_npy(const char *path, const dip_image *img)
-{
-    FILE *f = fopen(path, "wb");
-    struct dip_view v = dip_image_view(img);
-    char hdr[256];
-    int n;
-
-    if (f == NULL)
-        return 1;
-    if (v.channels == 1)
-        n = snprintf(hdr, sizeof(hdr),
-                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }", v.height,
-                     v.width);
-    else
-        n = snprintf(hdr, sizeof(hdr),
-                     "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, %d), }", v.height,
-                     v.width, v.channels);
-    while ((10 + n + 1) % 64 != 0)
-        hdr[n++] = ' ';
-    hdr[n++] = '\n';
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(n & 0xff, f);
-    fputc(n >> 8, f);
-    fwrite(hdr, 1, (size_t)n, f);
-    for (int y = 0; y < v.height; y++)
-        fwrite(v.data + (size_t)y * v.stride, 1, (size_t)v.width * (size_t)v.channels, f);
-    return fclose(f) != 0;
-}
+#include "npy.h"
 
 /* One request: runs `pipeline` on in_path with a tile size and thread count, writes out_path.
  * Returns 0, or 2 for bad arguments or input, 1 for a failed run, with a message in msg. */
@@ -113,7 +33,7 @@ static int run_one(const char *pipeline, const char *in_path, const char *out_pa
         rc = 2;
         goto out;
     }
-    if (read_npy(in_path, &in)) {
+    if (npy_read(in_path, &in)) {
         snprintf(msg, msg_size, "cannot read %s (8-bit .npy, HxW or HxWxC)", in_path);
         rc = 2;
         goto out;
@@ -131,7 +51,7 @@ static int run_one(const char *pipeline, const char *in_path, const char *out_pa
         rc = 1;
         goto out;
     }
-    if (write_npy(out_path, out)) {
+    if (npy_write(out_path, out)) {
         snprintf(msg, msg_size, "cannot write %s", out_path);
         rc = 1;
     }
