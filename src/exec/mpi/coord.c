@@ -24,7 +24,7 @@
 #include "internal.h"
 #include "transport.h"
 
-#define MAX_CREDIT    257 /* tasks a worker holds: one per thread plus one waiting */
+#define MAX_CREDIT    258 /* tasks a worker holds: one per thread plus two waiting */
 #define MAX_KILLS     3   /* workers a task may take down before it fails */
 #define SPAWN_BACKLOG 5   /* queued tasks per worker that call for another worker */
 
@@ -1554,14 +1554,16 @@ static void run_here(struct coord *c, struct task *t)
 }
 
 /* Tasks worker w may hold: one per thread it computes with (its own count, capped by
- * --threads) plus one waiting, so it never idles between tasks. */
+ * --threads) plus two waiting, so it never idles between tasks: with one waiting, a thread that
+ * finished just after another (which took the spare) idled until the refill arrived, up to a nap
+ * of each loop; two cover that without the loops polling faster. */
 static int credit(const struct coord *c, const struct worker *w)
 {
     int t = w->threads > 0 ? w->threads : 1;
 
     if (c->spec && c->spec->threads > 0 && c->spec->threads < t)
         t = c->spec->threads;
-    return DIP_MIN(t + 1, MAX_CREDIT);
+    return DIP_MIN(t + 2, MAX_CREDIT);
 }
 
 static void dispatch(struct coord *c)
@@ -1675,7 +1677,6 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
     struct coord *c = (struct coord *)base;
     dip_pipeline *p = NULL;
     size_t live;
-    long idle_us = 50;
     int rc, small, objects;
 
     rc = dip_pipeline_parse(spec->pipeline, &p, err);
@@ -1799,8 +1800,7 @@ static int coord_run(dip_executor *base, const struct dip_job_spec *spec,
         /* Back off while nothing happens (dip__backoff), so an idle coordinator costs little
          * CPU, a busy one answers at once, and one waiting for a send to complete does not take
          * the workers' cores (on one machine it shares them). */
-        idle_us = dip__backoff(idle_us, moved, sending_to(c, SIZE_MAX));
-        dip__nap(idle_us);
+        dip__nap(dip__backoff(moved, sending_to(c, SIZE_MAX)));
     }
     send_ping(c, 0);
     c->prog.elapsed_s = dip__now() - c->t0;

@@ -56,13 +56,11 @@ void dip__deadline_in_us(struct timespec *until, long us)
     }
 }
 
-long dip__backoff(long prev_us, int moved, int pending)
+long dip__backoff(int moved, int pending)
 {
-    long cap = pending ? 1000 : 2000;
-
     if (moved)
         return pending ? 20 : 50;
-    return DIP_MIN(DIP_MAX(prev_us, 10) * 2, cap);
+    return pending ? 1000 : 2000;
 }
 
 /* The task id a message carries: TASK and RESULT bodies start with it. */

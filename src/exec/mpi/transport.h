@@ -67,12 +67,15 @@ void dip__nap(long us);
 /** `us` microseconds from now on CLOCK_REALTIME, for pthread_cond_timedwait. */
 void dip__deadline_in_us(struct timespec *until, long us);
 
-/** The polling loops' next nap in microseconds, after a nap of `prev_us`: short again after
- * activity (`moved`: a message was handled or handed on), else doubled up to a cap: 1 ms while
- * a transfer is still in flight (`pending`; over TCP a large message moves only while both sides
+/** The polling loops' next nap in microseconds: short after activity (`moved`: a message was
+ * handled or handed on, so the next may follow at once), else the cap at once: 1 ms while a
+ * transfer is still in flight (`pending`; over TCP a large message moves only while both sides
  * poll, so it must not wait long), 2 ms when idle. Open MPI has no blocking wait with a timeout,
  * and its progress engine spins in every MPI_Test: a loop that polled every 20 us while a result
- * was on its way took a core's share from the compute threads on a shared machine. */
-long dip__backoff(long prev_us, int moved, int pending);
+ * was on its way took a core's share from the compute threads on a shared machine, and one that
+ * stepped back up from 50 us after every message (50, 100, ... 2000) woke ~16 times an image,
+ * each wake-up taking a core from a compute thread when the coordinator shares the machine
+ * (docs/cluster.md, "A one-worker cluster against the local executor"). */
+long dip__backoff(int moved, int pending);
 
 #endif

@@ -3,7 +3,7 @@
  * tasks, sends results, and sends a heartbeat every heartbeat_s even while the compute threads
  * are deep in long tasks, so the coordinator can tell a busy worker from a dead or stopped one.
  * There are as many compute threads as the worker has threads, so it runs that many tasks at
- * once (the coordinator gives it threads + 1 tasks): a batch image runs on one thread, unless it
+ * once (the coordinator gives it threads + 2 tasks): a batch image runs on one thread, unless it
  * is the only task the worker has, when it gets the whole pool; tiles of a large image run one
  * per thread. Every heartbeat lists the tasks being computed, so that a task that kills the
  * process is blamed. Nothing here blocks on the coordinator: sends and receives go through the
@@ -287,7 +287,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
     uint64_t told = 0;
-    long idle_us = 50;
+    long idle_us;
     /* A worker leaves when the coordinator is silent for orphan_s: it pings every heartbeat,
      * also while it computes a global step or encodes. Between jobs of dip serve (told by a PING
      * of 0) it waits for ever, since the service may idle for hours. */
@@ -481,7 +481,7 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         /* Nap (dip__backoff), but on mpi_cv: a compute thread that finishes a task (a result
          * to send) or starts one (a BEAT to send, which it waits for) wakes this thread at once,
          * so neither waits out a nap, and no short polling is needed for them. */
-        idle_us = dip__backoff(idle_us, busy, tx.head || rx.active);
+        idle_us = dip__backoff(busy, tx.head || rx.active);
         pthread_mutex_lock(&ws.mu);
         if (!ws.out_head && (ws.change_gen == told || beat_failed || (key && !ch.tx))) {
             struct timespec until;
