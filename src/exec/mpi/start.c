@@ -6,14 +6,19 @@
  * and on the coordinator the executor is driven by one thread at a time (dip serve runs one job
  * at a time on its own thread). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <mpi.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -260,6 +265,75 @@ int dip_mpi_worker_launched(void)
     return 0;
 }
 
+/* PMIx (Open MPI 4.1's run-time; 4.2 on Debian 12) talks to its server on this machine (mpirun,
+ * or the host's orted) over TCP on the loopback, and leaves Nagle's algorithm on. MPI_Finalize
+ * sends two small messages in a row, the second waits for the first's ACK, and the server's
+ * delayed ACK comes 40 ms later: every rank spent 45 ms in MPI_Finalize for 3 ms of work, 0.04 s
+ * of every launch (a bare MPI program under mpirun: 0.15 s, 0.11 s with this). Sets TCP_NODELAY
+ * on this process's connections to that server (the address in PMIX_SERVER_URI*), which changes
+ * only when small segments leave, never what is sent. Returns how many sockets it set. */
+static int pmix_nodelay(char *where, size_t len)
+{
+    static const char *vars[] = {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
+                                 "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"};
+    const char *uri = NULL, *host, *colon;
+    char want[INET6_ADDRSTRLEN + 2];
+    long port;
+    char *end;
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    where[0] = '\0';
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0] && !uri; i++)
+        if ((uri = getenv(vars[i])) != NULL && !strstr(uri, "tcp"))
+            uri = NULL;
+    if (!uri || !(host = strstr(strstr(uri, "tcp"), "://")) || !(colon = strrchr(host, ':')) ||
+        colon <= host + 3)
+        return 0;
+    host += 3;
+    port = strtol(colon + 1, &end, 10);
+    if (port <= 0 || port > 65535 || (size_t)(colon - host) >= sizeof want)
+        return 0;
+    memcpy(want, host, (size_t)(colon - host));
+    want[colon - host] = '\0';
+    if (want[0] == '[') { /* tcp6://[::1]:port */
+        memmove(want, want + 1, strlen(want));
+        want[strcspn(want, "]")] = '\0';
+    }
+    snprintf(where, len, "%s:%ld", want, port);
+    if (!(d = opendir("/proc/self/fd")))
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name), one = 1;
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        char got[INET6_ADDRSTRLEN];
+        const void *addr;
+        unsigned peer_port;
+        struct stat st;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) || fstat(fd, &st) != 0 ||
+            !S_ISSOCK(st.st_mode) || getpeername(fd, (struct sockaddr *)&a, &alen) != 0)
+            continue;
+        if (a.ss_family == AF_INET) {
+            addr = &((struct sockaddr_in *)&a)->sin_addr;
+            peer_port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+        } else if (a.ss_family == AF_INET6) {
+            addr = &((struct sockaddr_in6 *)&a)->sin6_addr;
+            peer_port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        } else {
+            continue;
+        }
+        if (peer_port == (unsigned)port && inet_ntop(a.ss_family, addr, got, sizeof got) &&
+            strcmp(got, want) == 0 &&
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
 int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_executor **out,
                   int *worker_done, struct dip_err *err)
 {
@@ -294,6 +368,13 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
     if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         dip_key_wipe(keyp);
         return dip_err_set(err, DIP_EPEER, "mpi: MPI_Init_thread failed");
+    }
+    {
+        char where[INET6_ADDRSTRLEN + 16];
+        int n = pmix_nodelay(where, sizeof where);
+
+        dip__mpi_log(3, "TCP_NODELAY on %d connection(s) to the PMIx server %s", n,
+                     where[0] ? where : "(not over TCP)");
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
