@@ -12,6 +12,7 @@ export const KIND_LABELS = {
     geometric: 'Geometry',
 };
 const KIND_ORDER = ['point', 'stat', 'stencil', 'global', 'geometric'];
+const CONTROLS = 'input, select, button'; // a card's controls, in order
 
 let uid = 0;
 
@@ -39,6 +40,7 @@ export class Builder {
         this.steps = [];
         this.textError = null; // PipelineError from the text, or null when text and builder agree
         this.serverError = null;
+        this.readText = null; // the text the builder last read or wrote: no need to read it again
         els.add.addEventListener('click', () => this.addSelected());
         els.select.addEventListener('keydown', (e) => {
             if (e.key === 'Enter') {
@@ -47,13 +49,15 @@ export class Builder {
             }
         });
         els.select.addEventListener('change', () => this.showSelectedSummary());
-        const reparse = debounce(() => this.fromText(), 250);
+        const reparse = debounce((next) => this.fromText(next), 250);
         els.text.addEventListener('input', () => {
             this.serverError = null;
             reparse();
         });
-        els.text.addEventListener('change', () => reparse.flush());
-        els.text.addEventListener('blur', () => reparse.flush());
+        // Leaving the text reads it at once. The control taking the focus (a parameter of a step,
+        // clicked straight from the text) is passed on, so that if the cards are redrawn its twin
+        // in the new card gets the focus, and the click and the keys after it are not lost.
+        els.text.addEventListener('blur', (e) => reparse.flush(e.relatedTarget));
     }
 
     setOps(ops) {
@@ -73,7 +77,7 @@ export class Builder {
                 groups.get(k).map((op) => h('option', {value: op.name},
                     `${op.name} — ${op.summary || ''}`)))));
         this.showSelectedSummary();
-        this.fromText();
+        this.fromText(undefined, true);
     }
 
     showSelectedSummary() {
@@ -136,17 +140,25 @@ export class Builder {
         this.textError = null;
         this.serverError = null;
         this.els.text.value = format(this.steps);
+        this.readText = this.els.text.value;
         this.showStatus();
         this.onChange(this.els.text.value);
     }
 
-    /** The text changed: rebuild the builder when it parses. */
-    fromText() {
+    /** The text changed: rebuild the builder when it parses. Nothing to do when the text is the
+     * one last read or written (leaving the text after the debounced read, or without typing),
+     * unless `force`. `next`: the control about to take the focus (see render). */
+    fromText(next, force = false) {
         if (!this.ops.length) return;
+        if (!force && this.els.text.value === this.readText) {
+            this.showStatus(); // a server error the typing cleared
+            return;
+        }
+        this.readText = this.els.text.value;
         try {
             this.steps = parse(this.els.text.value, this.ops);
             this.textError = null;
-            this.render();
+            this.render(next);
         } catch (e) {
             if (!(e instanceof PipelineError)) throw e;
             this.textError = e;
@@ -158,7 +170,7 @@ export class Builder {
     setText(text) {
         this.els.text.value = text;
         this.serverError = null;
-        this.fromText();
+        this.fromText(undefined, true);
     }
 
     /** Shows an error from the server about the pipeline (an ApiError). */
@@ -193,14 +205,32 @@ export class Builder {
         return Boolean(this.textError);
     }
 
-    render() {
+    /** Draws the cards anew. A control of the old cards that has the focus, or is about to
+     * (`next`, from a blur), hands it to the control at the same place of the new card when that
+     * card is of the same operation. */
+    render(next = document.activeElement) {
         const list = this.els.list;
+        const at = this.placeOf(next);
         if (!this.steps.length) {
             replaceChildren(list, h('li', {class: 'step-empty muted'},
                 'No operations yet. Without any, the images are only converted to the output format.'));
             return;
         }
         replaceChildren(list, this.steps.map((st, i) => this.renderStep(st, i)));
+        if (at) {
+            const card = list.children[at.card];
+            const control = card && card.dataset.op === at.op &&
+                card.querySelectorAll(CONTROLS)[at.control];
+            if (control) control.focus();
+        }
+    }
+
+    /** Where a control sits in the cards: {card, op, control} (indexes), or null. */
+    placeOf(el) {
+        const card = el && el.closest && this.els.list.contains(el) ? el.closest('li.step') : null;
+        if (!card) return null;
+        return {card: [...this.els.list.children].indexOf(card), op: card.dataset.op,
+                control: [...card.querySelectorAll(CONTROLS)].indexOf(el)};
     }
 
     renderStep(st, i) {

@@ -184,13 +184,30 @@ async function main() {
         const values = new Set();
         for (let i = 0; i < px.after.d.length; i += 4 * 101) values.add(px.after.d[i]);
         assert.deepEqual([...values].sort((a, b) => a - b), [0, 255], 'threshold: black and white only');
-        // A parameter changed in the builder updates it too (once the text is left: leaving it
-        // re-reads it into the builder, which draws the step cards anew).
-        await page.locator('#pipeline-text').blur();
-        await page.waitForTimeout(300);
-        await page.locator('#steps > li[data-op="threshold"] input[type="number"]').first().fill('200');
-        await page.waitForFunction(() => /threshold\(t=200\)/.test(
-            document.querySelector('#preview-panel').dataset.pipeline || ''), null, {timeout: 30000});
+        // A parameter changed in the builder updates it too, the field clicked straight from the
+        // text, as a user does: leaving the text re-reads it into the builder, and the click must
+        // still land in the field. (It used to draw the step cards anew on every blur: the field
+        // under the pointer was replaced, the click and the keys after it went nowhere.) Twice:
+        // with the text already read (nothing to redraw), and just typed (the cards are redrawn
+        // and the field's twin in the new card takes the focus).
+        const focusedParam = () => page.evaluate(() => {
+            const a = document.activeElement;
+            return a && a.type === 'number' && a.closest('#steps > li') ?
+                `${a.closest('#steps > li').dataset.op} ${a.id.replace(/^step-\d+-/, '')}` : String(a && (a.id || a.tagName));
+        });
+        const tField = page.locator('#steps > li[data-op="threshold"] input[type="number"]').first();
+        for (const [typed, value] of [[null, '200'], ['gray | threshold(t=120)', '210']]) {
+            if (typed) await page.fill('#pipeline-text', typed); // and at once, within the debounce:
+            else await page.focus('#pipeline-text');
+            await tField.click();
+            assert.equal(await focusedParam(), 'threshold t',
+                         `the click on threshold's t lands in it (${typed || 'text already read'})`);
+            await page.keyboard.press('Control+A');
+            await page.keyboard.type(value);
+            await page.waitForFunction((v) => new RegExp(`threshold\\(t=${v}\\)`).test(
+                document.querySelector('#preview-panel').dataset.pipeline || ''), value, {timeout: 30000});
+            assert.equal(await page.inputValue('#pipeline-text'), `gray | threshold(t=${value})`);
+        }
         // Another image is chosen.
         await page.selectOption('#preview-image', {label: 'a2.png'});
         await page.waitForFunction(() => /a2\.png, downscaled to 512 × 384/.test(
