@@ -541,6 +541,15 @@ async function main() {
             document.querySelectorAll('#steps > li.step').length === 2);
         const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone screen`);
+        // Each link of the top bar on one line ("New job" used to wrap onto two at this width):
+        // one client rect per line of the link's text.
+        const tabLines = await pp.evaluate(() => [...document.querySelectorAll('.tabs a')]
+            .filter((a) => !a.hidden).map((a) => {
+                const r = document.createRange();
+                r.selectNodeContents(a);
+                return `${a.textContent}: ${new Set([...r.getClientRects()].map((q) => Math.round(q.top))).size}`;
+            }));
+        assert.ok(tabLines.every((t) => t.endsWith(': 1')), `top bar links on one line each: ${tabLines}`);
         await shot(pp, '08a-phone-new-job');
         await pp.click('#run');
         await jobId(pp);
