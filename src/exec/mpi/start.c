@@ -276,10 +276,9 @@ static int pmix_nodelay(char *where, size_t len)
 {
     static const char *vars[] = {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
                                  "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"};
-    const char *uri = NULL, *host, *colon;
-    char want[INET6_ADDRSTRLEN + 2];
+    const char *uri = NULL;
+    char addr_port[128], want[INET6_ADDRSTRLEN + 2], *host, *colon, *end;
     long port;
-    char *end;
     DIR *d;
     struct dirent *e;
     int n = 0;
@@ -288,19 +287,21 @@ static int pmix_nodelay(char *where, size_t len)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0] && !uri; i++)
         if ((uri = getenv(vars[i])) != NULL && !strstr(uri, "tcp"))
             uri = NULL;
-    if (!uri || !(host = strstr(strstr(uri, "tcp"), "://")) || !(colon = strrchr(host, ':')) ||
-        colon <= host + 3)
+    /* "<nspace>.<rank>;tcp4://127.0.0.1:44821" (or tcp6://[::1]:port; more after a ';') */
+    if (!uri || !(host = strstr(strstr(uri, "tcp"), "://")))
         return 0;
-    host += 3;
+    snprintf(addr_port, sizeof addr_port, "%s", host + 3);
+    addr_port[strcspn(addr_port, ";")] = '\0';
+    colon = strrchr(addr_port, ':');
+    if (!colon || colon == addr_port)
+        return 0;
+    *colon = '\0';
     port = strtol(colon + 1, &end, 10);
-    if (port <= 0 || port > 65535 || (size_t)(colon - host) >= sizeof want)
+    host = addr_port[0] == '[' ? addr_port + 1 : addr_port;
+    host[strcspn(host, "]")] = '\0';
+    if (port <= 0 || port > 65535 || *end || strlen(host) >= sizeof want)
         return 0;
-    memcpy(want, host, (size_t)(colon - host));
-    want[colon - host] = '\0';
-    if (want[0] == '[') { /* tcp6://[::1]:port */
-        memmove(want, want + 1, strlen(want));
-        want[strcspn(want, "]")] = '\0';
-    }
+    snprintf(want, sizeof want, "%s", host);
     snprintf(where, len, "%s:%ld", want, port);
     if (!(d = opendir("/proc/self/fd")))
         return 0;
