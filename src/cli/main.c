@@ -107,11 +107,11 @@ static void usage(FILE *f)
  * the last such buffer freed) with a fresh mapping, and gives the top of the heap back to the
  * kernel as soon as it exceeds twice that. An image pipeline allocates and frees the same few
  * megabyte-sized buffers for every image and tile, so each image's buffers were faulted in page
- * by page again: 746 000 page faults and 2.3 s of system time for 300 1080p JPEGs through a
- * 4-op pipeline on 2 threads (4.4 s wall), 8 400 faults and 0.3 s (2.9 s wall) with buffers up to
- * 32 MiB kept in the heap and up to 64 MiB of free heap kept (docs/bench.md). Peak RSS did not
- * change (53 -> 57 MB); larger buffers are still mapped and unmapped. A process-wide choice, so
- * it is made here and not in libdip; GLIBC_TUNABLES with a malloc setting wins. */
+ * by page again: 1.5 million page faults and 3.3-3.5 s of system time for 600 1080p JPEGs
+ * through a 4-op pipeline on 2 threads (7.2 s wall), 8 500 faults and 0.4-0.6 s (5.6 s wall) with
+ * buffers up to 32 MiB kept in the heap and up to 64 MiB of free heap kept (docs/bench.md, "Page
+ * faults"). Peak RSS 53 -> 57 MB; larger buffers are still mapped and unmapped. A process-wide
+ * choice, so it is made here and not in libdip; GLIBC_TUNABLES with a malloc setting wins. */
 static void tune_malloc(void)
 {
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
