@@ -301,7 +301,7 @@ static int pmix_nodelay(char *where, size_t len)
     host[strcspn(host, "]")] = '\0';
     if (port <= 0 || port > 65535 || *end || strlen(host) >= sizeof want)
         return 0;
-    snprintf(want, sizeof want, "%s", host);
+    memcpy(want, host, strlen(host) + 1); /* fits: checked above */
     snprintf(where, len, "%s:%ld", want, port);
     if (!(d = opendir("/proc/self/fd")))
         return 0;
