@@ -14,7 +14,10 @@ gives the minimum and median wall time and the median CPU time (user + system of
 of the run: mpirun and all ranks), which is steadier than wall time on a loaded machine.
 
     /usr/bin/python3 bench/mpi/bench.py [--dip build/dip] [--batch 60] [--big-mp 100]
-                                        [--repeat 2] [--only batch|large|large1]
+                                        [--repeat 2] [--only batch|large|large1] [--pairs N]
+
+--pairs N: the batch only, local 2T then np=2, N times back to back, with each pair's gap and
+their median (issue 14's one-worker figure: a single pair's noise is about +-2%).
 """
 import argparse
 import os
@@ -70,7 +73,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", choices=("batch", "large", "large1"))
+    ap.add_argument("--pairs", type=int, default=0)
     a = ap.parse_args()
+    if a.pairs > 0:
+        a.only, a.repeat = "batch", a.pairs
     dip = os.path.realpath(a.dip)
     d = tempfile.mkdtemp(prefix="dip-bench-mpi-")
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -103,6 +109,9 @@ def main():
             ("np=2 (1 worker x 2T)", 2, mpi(2, 2)), ("np=3 (2 workers x 1T)", 2, mpi(3, 1)),
             ("np=4 (3 workers x 1T)", 2, mpi(4, 1)),
             ("np=3 whole-image path", 2, mpi(3, 1, 0))]
+    one, loc = "np=2 (1 worker x 2T)", "local 2T"
+    if a.pairs > 0:
+        runs = [r for r in runs if r[0] in (loc, one)]
     print("host: %d cores; batch: %d x 1080p JPEG (%.0f MP); large: %dx%d JPEG (%.0f MP)" %
           (os.cpu_count(), a.batch, mp_batch, side, side, mp_big))
     print("%d runs each, interleaved; seconds = minimum wall, median wall; CPU = median user + "
@@ -118,7 +127,7 @@ def main():
             continue
         best, walls, cpus = {}, {}, {}
         todo = [r for r in runs if name != "batch" or "whole" not in r[0]]
-        for _ in range(a.repeat):
+        for k in range(a.repeat):
             for label, cores, mk in todo:
                 out = os.path.join(d, "out")
                 shutil.rmtree(out, ignore_errors=True)
@@ -131,13 +140,20 @@ def main():
                 cpus.setdefault(label, []).append(cpu)
                 if label not in best or t < best[label][0]:
                     best[label] = (t, rss)
-        t1 = best["local 1T"][0]
+            if a.pairs > 0:
+                print("pair %d: local 2T %.2f s, np=2 %.2f s: %+.1f%%" % (
+                    k + 1, walls[loc][-1], walls[one][-1], 100.0 * (walls[one][-1] /
+                                                                    walls[loc][-1] - 1.0)))
+        t1 = best["local 1T"][0] if "local 1T" in best else None
         for label, cores, mk in todo:
             t, rss = best[label]
-            print("%-6s %-22s %8.2f %8.2f %8.2f %8.1f %10.0f %10.2f" % (
+            print("%-6s %-22s %8.2f %8.2f %8.2f %8.1f %10.0f %10s" % (
                 name, label, t, statistics.median(walls[label]), statistics.median(cpus[label]),
-                mp / t, rss, t1 / (cores * t)))
-        one, loc = "np=2 (1 worker x 2T)", "local 2T"
+                mp / t, rss, "%.2f" % (t1 / (cores * t)) if t1 else "-"))
+        if a.pairs > 0:
+            gaps = [100.0 * (o / l - 1.0) for o, l in zip(walls[one], walls[loc])]
+            print("%-6s one worker vs local, %d pairs: median %+.1f%%, from %+.1f%% to %+.1f%%" % (
+                name, len(gaps), statistics.median(gaps), min(gaps), max(gaps)))
         print("%-6s one worker vs local, same 2 threads: %+.1f%% wall (min), %+.1f%% wall "
               "(median), %+.1f%% CPU (median)" % (
                   name, 100.0 * (best[one][0] / best[loc][0] - 1.0),
