@@ -277,7 +277,7 @@ static int pmix_nodelay(char *where, size_t len)
     static const char *vars[] = {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
                                  "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"};
     const char *uri = NULL;
-    char addr_port[128], want[INET6_ADDRSTRLEN + 2], *host, *colon, *end;
+    char addr_port[128], *host, *colon, *end;
     long port;
     DIR *d;
     struct dirent *e;
@@ -299,10 +299,9 @@ static int pmix_nodelay(char *where, size_t len)
     port = strtol(colon + 1, &end, 10);
     host = addr_port[0] == '[' ? addr_port + 1 : addr_port;
     host[strcspn(host, "]")] = '\0';
-    if (port <= 0 || port > 65535 || *end || strlen(host) >= sizeof want)
+    if (port <= 0 || port > 65535 || *end)
         return 0;
-    memcpy(want, host, strlen(host) + 1); /* fits: checked above */
-    snprintf(where, len, "%s:%ld", want, port);
+    snprintf(where, len, "%s:%ld", host, port);
     if (!(d = opendir("/proc/self/fd")))
         return 0;
     while ((e = readdir(d)) != NULL) {
@@ -327,7 +326,7 @@ static int pmix_nodelay(char *where, size_t len)
             continue;
         }
         if (peer_port == (unsigned)port && inet_ntop(a.ss_family, addr, got, sizeof got) &&
-            strcmp(got, want) == 0 &&
+            strcmp(got, host) == 0 &&
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
             n++;
     }
@@ -371,7 +370,7 @@ int dip_mpi_start(int *argc, char ***argv, const struct dip_mpi_opts *o, dip_exe
         return dip_err_set(err, DIP_EPEER, "mpi: MPI_Init_thread failed");
     }
     {
-        char where[INET6_ADDRSTRLEN + 16];
+        char where[160]; /* pmix_nodelay: up to 127 characters of address, a colon, a port */
         int n = pmix_nodelay(where, sizeof where);
 
         dip__mpi_log(3, "TCP_NODELAY on %d connection(s) to the PMIx server %s", n,

@@ -287,7 +287,6 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
     double hb = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     double last_beat = 0, last_heard = dip__now();
     uint64_t told = 0;
-    long idle_us;
     /* A worker leaves when the coordinator is silent for orphan_s: it pings every heartbeat,
      * also while it computes a global step or encodes. Between jobs of dip serve (told by a PING
      * of 0) it waits for ever, since the service may idle for hours. */
@@ -481,12 +480,11 @@ int dip__mpi_worker(void *commp, const struct dip_mpi_opts *o, const struct dip_
         /* Nap (dip__backoff), but on mpi_cv: a compute thread that finishes a task (a result
          * to send) or starts one (a BEAT to send, which it waits for) wakes this thread at once,
          * so neither waits out a nap, and no short polling is needed for them. */
-        idle_us = dip__backoff(busy, tx.head || rx.active);
         pthread_mutex_lock(&ws.mu);
         if (!ws.out_head && (ws.change_gen == told || beat_failed || (key && !ch.tx))) {
             struct timespec until;
 
-            dip__deadline_in_us(&until, idle_us);
+            dip__deadline_in_us(&until, dip__backoff(busy, tx.head || rx.active));
             pthread_cond_timedwait(&ws.mpi_cv, &ws.mu, &until);
         }
         pthread_mutex_unlock(&ws.mu);
